@@ -1,0 +1,6 @@
+"""The autograd layer: Function and Context, the backward engine, grad mode, gradcheck."""
+from .function import Context, Function
+from .grad_mode import enable_grad, is_grad_enabled, no_grad
+from .gradcheck import gradcheck
+
+__all__ = ["Context", "Function", "enable_grad", "gradcheck", "is_grad_enabled", "no_grad"]

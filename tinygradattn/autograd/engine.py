@@ -1,0 +1,88 @@
+"""backward(): walk the graph from an output in reverse topological order, calling each
+Function's backward and adding gradients up per tensor.
+
+The order comes from an iterative depth-first search (no recursion: a chain of 100,000 ops
+is fine). Inputs are visited in argument order, so gradients accumulate in a fixed order and
+rounding is reproducible. Broadcasting is undone here, once, for every op.
+"""
+
+
+def _topological_order(root):
+    """Non-leaf tensors reachable from root, each after every tensor that consumes it."""
+    order, visited = [], {id(root)}
+    stack = [(root, False)]
+    while stack:
+        t, children_done = stack.pop()
+        if children_done:
+            order.append(t)
+            continue
+        stack.append((t, True))
+        for inp in t._ctx.inputs or ():
+            if inp is not None and inp._ctx is not None and id(inp) not in visited:
+                visited.add(id(inp))
+                stack.append((inp, False))
+    order.reverse()      # root first
+    return order
+
+
+def _accumulate_leaf(t, g):
+    """Hooks see the total gradient of this backward pass, then it is added into .grad."""
+    for hook in t._hooks:
+        g = _run_hook(hook, t, g)
+    if t.grad is None:
+        # a copy: g may be shared with other inputs of the same op or be a read-only view
+        t.grad = t._wrap(t._backend.copy(g), t._backend)
+    else:
+        t.grad._data = t._backend.add(t.grad._data, g)
+
+
+def _run_hook(hook, t, g):
+    new = hook(t._wrap(g, t._backend))
+    if new is None:
+        return g
+    if tuple(new.shape) != tuple(t.shape):
+        raise RuntimeError(f"hook returned a gradient of shape {tuple(new.shape)}, expected "
+                           f"{tuple(t.shape)}")
+    return new._data
+
+
+def run_backward(root, dout, retain_graph):
+    """Backpropagate dout (an array shaped like root) to every leaf that requires grad."""
+    if root._ctx is None:            # a leaf: its gradient is dout itself
+        _accumulate_leaf(root, dout)
+        return
+    grads = {id(root): dout}
+    leaves = {}                      # id -> leaf tensor, in the order gradients reach them
+    for t in _topological_order(root):
+        g = grads.pop(id(t), None)
+        if g is None:                # no path carried a gradient here
+            continue
+        for hook in t._hooks:
+            g = _run_hook(hook, t, g)
+        if t._retains_grad:
+            t.grad = t._wrap(g, t._backend)
+        ctx = t._ctx
+        if ctx.is_freed:
+            ctx.saved_tensors          # raises the retain_graph error
+        in_grads = ctx.fn.backward(ctx, g)
+        if not isinstance(in_grads, tuple):
+            in_grads = (in_grads,)
+        if len(in_grads) < len(ctx.inputs):
+            raise RuntimeError(f"{ctx.fn.__name__}.backward returned {len(in_grads)} "
+                               f"gradients for {len(ctx.inputs)} inputs")
+        backend = ctx.backend
+        for inp, ig in zip(ctx.inputs, in_grads):
+            if inp is None or ig is None or not inp.requires_grad:
+                continue
+            if ig.shape != inp._data.shape:
+                ig = backend.sum_to_shape(ig, inp._data.shape)   # undo broadcasting
+            if ig.dtype != inp._data.dtype:
+                ig = backend.astype(ig, inp._data.dtype)
+            if inp._ctx is None:
+                leaves.setdefault(id(inp), inp)
+            prev = grads.get(id(inp))
+            grads[id(inp)] = ig if prev is None else backend.add(prev, ig)
+        if not retain_graph:
+            ctx.release()
+    for key, leaf in leaves.items():
+        _accumulate_leaf(leaf, grads[key])

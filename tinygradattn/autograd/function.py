@@ -1,0 +1,112 @@
+"""Function: one differentiable op, its forward and backward; Context: what backward needs.
+
+`Function.apply` is where the graph is recorded: it unwraps Tensors to backend arrays, runs
+`forward`, and (when grad mode is on and an input requires grad) links the output Tensor to
+a Context holding the inputs and whatever the forward saved.
+"""
+from .grad_mode import is_grad_enabled
+
+_Tensor = None   # tinygradattn.tensor.Tensor, set by tensor.py (it imports this module)
+
+_ESSENTIAL = frozenset(("fn", "inputs", "backend", "needs_input_grad", "saved", "is_freed",
+                        "is_recording"))
+
+
+class Context:
+    """Per-call state: `save_for_backward`, `saved_tensors`, `needs_input_grad`, `backend`.
+
+    Any other attribute set in forward (a shape, an axis) is kept for backward too, and
+    released with the saved arrays once backward has run.
+    """
+
+    def __init__(self, fn, backend, inputs, needs_input_grad, is_recording):
+        self.fn = fn                          # the Function subclass
+        self.backend = backend                # the device's primitive set
+        self.inputs = inputs                  # tuple: a Tensor, or None for a plain argument
+        self.needs_input_grad = needs_input_grad
+        self.is_recording = is_recording      # False under no_grad: nothing is kept
+        self.saved = ()
+        self.is_freed = False
+
+    def save_for_backward(self, *arrays):
+        if self.is_recording:
+            self.saved = arrays
+
+    @property
+    def saved_tensors(self):
+        if self.is_freed:
+            raise RuntimeError(
+                f"Trying to backward through the graph a second time ({self.fn.__name__}): its "
+                "saved arrays were freed after the first backward. Specify retain_graph=True "
+                "in the first backward() call if you need to backward twice.")
+        return self.saved
+
+    def release(self):
+        """Drop saved arrays and attributes set in forward (after a backward pass)."""
+        for name in [n for n in vars(self) if n not in _ESSENTIAL]:
+            delattr(self, name)
+        self.saved = ()
+        self.is_freed = True
+
+
+class Function:
+    """Base class of every op. Subclasses define static `forward` and `backward`.
+
+    forward(ctx, *args) gets backend arrays in place of Tensors and returns one array;
+    backward(ctx, dout) returns one gradient (or None) per forward argument.
+
+    Example:
+        >>> import tinygradattn as tga
+        >>> class Square(tga.autograd.Function):
+        ...     @staticmethod
+        ...     def forward(ctx, x):
+        ...         ctx.save_for_backward(x)
+        ...         return x * x
+        ...     @staticmethod
+        ...     def backward(ctx, dout):
+        ...         x, = ctx.saved_tensors
+        ...         return 2 * x * dout            # fwd: y = x^2  =>  dx = 2 x dout
+        >>> x = tga.tensor([3.0], requires_grad=True)
+        >>> Square.apply(x).sum().backward()
+        >>> x.grad.tolist()
+        [6.0]
+    """
+
+    @staticmethod
+    def forward(ctx, *args):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, dout):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args):
+        Tensor = _Tensor
+        backend = None
+        needs = []
+        raw = []
+        for a in args:
+            if isinstance(a, Tensor):
+                if backend is None:
+                    backend = a._backend
+                elif a._backend is not backend:
+                    raise RuntimeError(
+                        f"{cls.__name__}: expected all tensors on the same device, found "
+                        f"{backend.name} and {a._backend.name}")
+                needs.append(a.requires_grad)
+                raw.append(a._data)
+            else:
+                needs.append(False)
+                raw.append(a)
+        if backend is None:
+            raise TypeError(f"{cls.__name__}.apply needs at least one Tensor argument")
+        is_recording = any(needs) and is_grad_enabled()
+        ctx = Context(cls, backend, None, tuple(needs), is_recording)
+        out = cls.forward(ctx, *raw)
+        result = Tensor._wrap(out, backend)
+        if is_recording and result.is_floating_point():
+            ctx.inputs = tuple(a if isinstance(a, Tensor) else None for a in args)
+            result.requires_grad = True
+            result._ctx = ctx
+        return result

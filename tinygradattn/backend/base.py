@@ -1,0 +1,69 @@
+"""The primitive set every device implements: what the autograd layer may ask of a backend.
+
+Arrays here are the backend's own (numpy arrays on the CPU). Shapes follow numpy's
+broadcasting for elementwise primitives; a primitive allocates and returns its result unless
+it says it works in place. `dtype` arguments are numpy dtypes. Nothing here knows about
+Tensors or gradients: `ops/` composes these into Functions.
+"""
+
+PRIMITIVES = {
+    # creation and conversion
+    "asarray": "(data, dtype) -> array; a copy of nested lists / scalars / host arrays",
+    "from_host": "(array) -> array; shares memory where the device allows it",
+    "to_host": "(x) -> numpy array (a view on the CPU)",
+    "empty": "(shape, dtype) -> uninitialised array",
+    "zeros": "(shape, dtype) -> array of 0",
+    "full": "(shape, value, dtype) -> array filled with value",
+    "arange": "(start, end, step, dtype) -> 1-D array",
+    "astype": "(x, dtype) -> x converted (a copy only when the dtype changes)",
+    "copy": "(x) -> a new contiguous array equal to x",
+    # random (one global generator per backend, seeded by manual_seed)
+    "manual_seed": "(seed) -> None",
+    "rand": "(shape, dtype) -> uniform [0, 1)",
+    "randn": "(shape, dtype) -> standard normal",
+    "randint": "(low, high, shape) -> int64 uniform in [low, high)",
+    "get_rng_state": "() -> JSON-able state of the generator",
+    "set_rng_state": "(state) -> None",
+    # elementwise, numpy broadcasting; both operands already share one dtype
+    "add": "(a, b)", "sub": "(a, b)", "mul": "(a, b)", "div": "(a, b)", "pow": "(a, b)",
+    "maximum": "(a, b)", "minimum": "(a, b)",
+    "eq": "(a, b) -> bool", "ne": "(a, b) -> bool", "lt": "(a, b) -> bool",
+    "le": "(a, b) -> bool", "gt": "(a, b) -> bool", "ge": "(a, b) -> bool",
+    "logical_not": "(x) -> bool", "logical_and": "(a, b) -> bool", "logical_or": "(a, b) -> bool",
+    "neg": "(x)", "exp": "(x)", "log": "(x)", "sqrt": "(x)", "tanh": "(x)", "sigmoid": "(x)",
+    "relu": "(x)", "abs": "(x)", "sign": "(x)", "erf": "(x)",
+    "clip": "(x, lo, hi); lo or hi may be None",
+    "where": "(cond, a, b)",
+    # reductions; axis is None or a tuple of non-negative ints
+    "sum": "(x, axis, keepdims)", "max": "(x, axis, keepdims)", "min": "(x, axis, keepdims)",
+    "argmax": "(x, axis, keepdims) -> int64; axis an int or None (flattened)",
+    "argmin": "(x, axis, keepdims) -> int64",
+    "sum_to_shape": "(x, shape) -> x summed over the axes that broadcasting added to shape",
+    # movement (views where the device allows)
+    "reshape": "(x, shape)", "permute": "(x, axes)", "broadcast_to": "(x, shape)",
+    "getitem": "(x, index) -> x[index]; index holds ints, slices, None, Ellipsis, int arrays",
+    "index_add": "(dst, index, src) -> None; dst[index] += src in place, repeats accumulate",
+    "concatenate": "(xs, axis)",
+    "contiguous": "(x) -> x if C-contiguous else a contiguous copy",
+    # fused kernels
+    "matmul": "(a (*Ba, M, K), b (*Bb, K, N)) -> (*broadcast(Ba, Bb), M, N); one dtype",
+    "softmax_fwd": "(x (..., C)) -> y, softmax over the last axis",
+    "softmax_bwd": "(y, dout) -> dx = y * (dout - sum(dout * y, -1))",
+    "log_softmax_fwd": "(x (..., C)) -> y = x - logsumexp(x, -1)",
+    "log_softmax_bwd": "(y, dout) -> dx = dout - exp(y) * sum(dout, -1)",
+}
+
+
+class Backend:
+    """One object per device. Subclasses implement every name in PRIMITIVES."""
+
+    name = "abstract"
+
+    def __getattr__(self, attr):
+        if attr in PRIMITIVES:
+            raise NotImplementedError(f"backend '{self.name}' does not implement {attr}"
+                                      f"{PRIMITIVES[attr]}")
+        raise AttributeError(attr)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} device={self.name!r}>"

@@ -1,0 +1,180 @@
+"""Tensor factories: tensor, from_numpy, zeros, ones, full, empty, arange, rand, randn,
+randint, *_like, and the global seed. PyTorch's names, argument orders and default dtypes.
+"""
+import numbers
+
+import numpy as np
+
+from . import dtypes
+from .backend import all_backends, get_backend
+from .tensor import Tensor
+
+
+def _host_array(data, dtype):
+    """A fresh numpy array for tensor(): Python floats -> float32, ints -> int64."""
+    if isinstance(data, Tensor):
+        data = data._backend.to_host(data._data)
+    if dtype is not None:
+        dtype = dtypes.as_dtype(dtype)
+    if isinstance(data, np.ndarray) or isinstance(data, np.generic):
+        arr = np.array(data, copy=True)
+        target = dtype or dtypes.from_numpy_dtype(arr.dtype, widen=True)
+        return arr.astype(target.np, copy=False)
+    if isinstance(data, (list, tuple)) and _has_tensor(data):
+        data = _tensors_to_lists(data)
+    try:
+        arr = np.array(data)
+    except ValueError as e:
+        raise ValueError(f"tensor(): could not build a tensor from the data ({e})") from None
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise TypeError(f"tensor(): could not infer the dtype of {type(data).__name__} data "
+                        "(expected numbers or nested lists of numbers)")
+    if dtype is None:
+        dtype = {"b": dtypes.bool_, "f": dtypes.float32}.get(arr.dtype.kind, dtypes.int64)
+    return arr.astype(dtype.np, copy=False)
+
+
+def _has_tensor(seq):
+    return any(isinstance(x, Tensor) or (isinstance(x, (list, tuple)) and _has_tensor(x))
+               for x in seq)
+
+
+def _tensors_to_lists(seq):
+    return [x.tolist() if isinstance(x, Tensor) else
+            (_tensors_to_lists(x) if isinstance(x, (list, tuple)) else x) for x in seq]
+
+
+def _make(data, device, requires_grad):
+    backend = get_backend(device)
+    t = Tensor._wrap(backend.from_host(data), backend)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def tensor(data, dtype=None, device="cpu", requires_grad=False):
+    """A new tensor holding a copy of data (torch.tensor).
+
+    Python floats give float32, ints int64, bools bool; a numpy array keeps its dtype.
+
+        >>> tensor([[1., 2.], [3., 4.]]).dtype
+        tinygradattn.float32
+    """
+    return _make(_host_array(data, dtype), device, requires_grad)
+
+
+def from_numpy(array):
+    """A tensor sharing memory with a numpy array (torch.from_numpy)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy expects an np.ndarray, got {type(array).__name__}")
+    dtypes.from_numpy_dtype(array.dtype)
+    return _make(array, "cpu", False)
+
+
+def _size(size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    for n in size:
+        if not isinstance(n, numbers.Integral) or isinstance(n, bool):
+            raise TypeError(f"sizes must be ints, got {size}")
+        if n < 0:
+            raise RuntimeError(f"Trying to create tensor with negative dimension {n}: {list(size)}")
+    return tuple(int(n) for n in size)
+
+
+def _float_dtype(dtype):
+    return (dtypes.as_dtype(dtype) if dtype is not None else dtypes.float32).np
+
+
+def zeros(*size, dtype=None, device="cpu", requires_grad=False):
+    return _make(get_backend(device).zeros(_size(size), _float_dtype(dtype)), device,
+                 requires_grad)
+
+
+def ones(*size, dtype=None, device="cpu", requires_grad=False):
+    return full(_size(size), 1, dtype=dtype or dtypes.float32, device=device, requires_grad=requires_grad)
+
+
+def empty(*size, dtype=None, device="cpu", requires_grad=False):
+    return _make(get_backend(device).empty(_size(size), _float_dtype(dtype)), device,
+                 requires_grad)
+
+
+def full(size, fill_value, dtype=None, device="cpu", requires_grad=False):
+    if dtype is None:
+        dtype = dtypes.scalar_dtype(fill_value)     # torch: full(s, 1) is int64, 1.0 float32
+    return _make(get_backend(device).full(_size((size,)), fill_value, dtypes.as_dtype(dtype).np),
+                 device, requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, device="cpu", requires_grad=False):
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise RuntimeError("arange: step must be nonzero")
+    if dtype is None:
+        is_int = all(isinstance(v, numbers.Integral) for v in (start, end, step))
+        dtype = dtypes.int64 if is_int else dtypes.float32
+    return _make(get_backend(device).arange(start, end, step, dtypes.as_dtype(dtype).np), device,
+                 requires_grad)
+
+
+def rand(*size, dtype=None, device="cpu", requires_grad=False):
+    """Uniform on [0, 1), from the global generator (seeded by manual_seed)."""
+    return _make(get_backend(device).rand(_size(size), _float_dtype(dtype)), device,
+                 requires_grad)
+
+
+def randn(*size, dtype=None, device="cpu", requires_grad=False):
+    """Standard normal, from the global generator (seeded by manual_seed)."""
+    return _make(get_backend(device).randn(_size(size), _float_dtype(dtype)), device,
+                 requires_grad)
+
+
+def randint(low, high=None, size=None, dtype=None, device="cpu"):
+    """int64 uniform in [low, high) (torch.randint(low=0, high, size))."""
+    if high is None:
+        low, high = 0, low
+    if size is None:
+        raise TypeError("randint() missing required argument 'size'")
+    if high <= low:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} "
+                           f">= to={high}")
+    out = _make(get_backend(device).randint(low, high, _size((size,))), device, False)
+    return out if dtype is None else out.to(dtype)
+
+
+def _like(fn, x, dtype, requires_grad, *args):
+    dtype = x.dtype if dtype is None else dtype
+    return fn(*args, dtype=dtype, device=x.device, requires_grad=requires_grad)
+
+
+def zeros_like(x, dtype=None, requires_grad=False):
+    return _like(zeros, x, dtype, requires_grad, x.shape)
+
+
+def ones_like(x, dtype=None, requires_grad=False):
+    return _like(ones, x, dtype, requires_grad, x.shape)
+
+
+def empty_like(x, dtype=None, requires_grad=False):
+    return _like(empty, x, dtype, requires_grad, x.shape)
+
+
+def full_like(x, fill_value, dtype=None, requires_grad=False):
+    return _like(full, x, dtype, requires_grad, x.shape, fill_value)
+
+
+def rand_like(x, dtype=None, requires_grad=False):
+    return _like(rand, x, dtype, requires_grad, x.shape)
+
+
+def randn_like(x, dtype=None, requires_grad=False):
+    return _like(randn, x, dtype, requires_grad, x.shape)
+
+
+def manual_seed(seed):
+    """Seed the global generator of every device (torch.manual_seed)."""
+    get_backend("cpu")
+    for backend in all_backends():
+        backend.manual_seed(int(seed))

@@ -1,0 +1,95 @@
+"""Tensor dtypes (float32, float64, int64, bool) and PyTorch's type-promotion rules.
+
+Sits below `tensor.py`: it knows dtype names and numpy's dtype objects, nothing about devices.
+"""
+import numpy as np
+
+
+class DType:
+    """A tensor dtype. Compares equal to itself, to its name and to the matching numpy dtype."""
+
+    __slots__ = ("name", "np", "is_floating_point", "_rank")
+
+    def __init__(self, name, np_dtype, is_floating_point, rank):
+        self.name = name
+        self.np = np.dtype(np_dtype)
+        self.is_floating_point = is_floating_point
+        self._rank = rank                     # bool < int64 < float32 < float64
+
+    def __repr__(self):
+        return f"tinygradattn.{self.name}"
+
+    def __eq__(self, other):
+        if isinstance(other, DType):
+            return self is other
+        if isinstance(other, str):
+            return other == self.name
+        try:
+            return np.dtype(other) == self.np
+        except TypeError:
+            return False
+
+    def __hash__(self):
+        return hash(self.name)
+
+
+float32 = DType("float32", np.float32, True, 2)
+float64 = DType("float64", np.float64, True, 3)
+int64 = DType("int64", np.int64, False, 1)
+bool_ = DType("bool", np.bool_, False, 0)
+
+_BY_NP = {d.np: d for d in (float32, float64, int64, bool_)}
+# Integer numpy dtypes other than int64 are widened on copy (torch.tensor would keep them).
+_WIDENED = {np.dtype(t): int64 for t in (np.int8, np.int16, np.int32, np.uint8, np.uint16,
+                                         np.uint32)}
+
+
+def from_numpy_dtype(np_dtype, widen=False):
+    """Our DType for a numpy dtype; TypeError for those we do not support."""
+    np_dtype = np.dtype(np_dtype)
+    dtype = _BY_NP.get(np_dtype)
+    if dtype is None and widen:
+        dtype = _WIDENED.get(np_dtype)
+    if dtype is None:
+        raise TypeError(f"unsupported dtype {np_dtype}: tinygradattn supports float32, float64, "
+                        "int64 and bool")
+    return dtype
+
+
+def as_dtype(dtype):
+    """Accept a DType, a name ('float32') or a numpy dtype; return the DType."""
+    if isinstance(dtype, DType):
+        return dtype
+    if isinstance(dtype, str) and dtype in ("float", "double", "long"):
+        return {"float": float32, "double": float64, "long": int64}[dtype]
+    return from_numpy_dtype(dtype)
+
+
+def scalar_dtype(value):
+    """The dtype PyTorch gives a Python scalar: bool -> bool, int -> int64, float -> float32."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool_
+    if isinstance(value, (int, np.integer)):
+        return int64
+    if isinstance(value, (float, np.floating)):
+        return float32
+    raise TypeError(f"expected a Python number, got {type(value).__name__}")
+
+
+def _category(dtype):
+    return 2 if dtype.is_floating_point else (1 if dtype is int64 else 0)
+
+
+def promote(a, a_priority, b, b_priority):
+    """Result dtype of a binary op, as torch.result_type.
+
+    Priorities: 2 for a tensor with dimensions, 1 for a 0-d tensor, 0 for a Python scalar.
+    A higher category (bool < integer < floating) wins. Within one category, the operand of
+    higher priority decides; two of the same priority take the wider type.
+    """
+    ca, cb = _category(a), _category(b)
+    if ca != cb:
+        return a if ca > cb else b
+    if a_priority != b_priority:
+        return a if a_priority > b_priority else b
+    return a if a._rank >= b._rank else b

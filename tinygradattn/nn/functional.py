@@ -1,0 +1,269 @@
+"""torch.nn.functional's names, composed from Tensor ops (fused kernels replace some later).
+
+Every function checks its arguments and raises PyTorch's exception type with the shapes at
+fault in the message.
+"""
+import math
+
+from .. import dtypes
+from ..creation import arange, rand, ones
+from ..tensor import Tensor, where
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+def _check_tensor(name, arg, value):
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{name}(): argument '{arg}' must be Tensor, not {type(value).__name__}")
+
+
+def _reduce(loss, reduction, name):
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{name}: {reduction!r} is not a valid value for reduction "
+                     f"(expected one of {_REDUCTIONS})")
+
+
+def linear(input, weight, bias=None):
+    """y = input @ weight.T + bias (torch.nn.functional.linear).
+
+    Args: input (*, in_features); weight (out_features, in_features); bias (out_features,).
+    """
+    _check_tensor("linear", "input", input)
+    _check_tensor("linear", "weight", weight)
+    if weight.ndim != 2 or input.ndim == 0 or input.shape[-1] != weight.shape[1]:
+        raise RuntimeError(f"linear: input {tuple(input.shape)} and weight "
+                           f"{tuple(weight.shape)} do not match (expected input (*, "
+                           f"{weight.shape[-1] if weight.ndim else '?'}))")
+    out = input @ weight.T
+    return out if bias is None else out + bias
+
+
+def relu(input):
+    _check_tensor("relu", "input", input)
+    return input.relu()
+
+
+def gelu(input, approximate="none"):
+    """GELU: x * Phi(x) exactly ("none", with erf) or with torch's tanh form ("tanh")."""
+    _check_tensor("gelu", "input", input)
+    if approximate == "none":
+        return 0.5 * input * (1.0 + (input * (1.0 / math.sqrt(2.0))).erf())
+    if approximate == "tanh":
+        inner = math.sqrt(2.0 / math.pi) * (input + 0.044715 * input * input * input)
+        return 0.5 * input * (1.0 + inner.tanh())
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def softmax(input, dim):
+    _check_tensor("softmax", "input", input)
+    return input.softmax(dim)
+
+
+def log_softmax(input, dim):
+    _check_tensor("log_softmax", "input", input)
+    return input.log_softmax(dim)
+
+
+def _classes_last(input, target, name):
+    """(N, C, d1, ...) logits and (N, d1, ...) targets -> (N', C) and (N',)."""
+    if input.ndim == 0:
+        raise ValueError(f"{name}: input must have at least 1 dimension, got a 0-d tensor")
+    if input.ndim == 1:
+        return input.unsqueeze(0), target.reshape(1) if target.ndim == 0 else target
+    if target.shape[0] != input.shape[0]:
+        raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target "
+                         f"batch_size ({target.shape[0]}).")
+    if input.ndim > 2:
+        C = input.shape[1]
+        if tuple(target.shape) != (input.shape[0],) + tuple(input.shape[2:]):
+            raise RuntimeError(f"{name}: target shape {tuple(target.shape)} does not match "
+                               f"input {tuple(input.shape)} without its class dim")
+        input = input.permute(0, *range(2, input.ndim), 1).reshape(-1, C)
+        target = target.reshape(-1)
+    return input, target
+
+
+def _pick(logp, target, ignore_index, name):
+    """logp[i, target[i]] for each row, 0 where target == ignore_index; and the valid mask."""
+    N, C = logp.shape
+    if target.dtype != dtypes.int64:
+        raise RuntimeError(f"{name}: expected target of dtype int64 (class indices), got "
+                           f"{target.dtype.name}")
+    if target.ndim != 1 or target.shape[0] != N:
+        raise ValueError(f"{name}: target {tuple(target.shape)} does not match input "
+                         f"{tuple(logp.shape)} (expected ({N},))")
+    valid = target != ignore_index
+    bad = ((target < 0) | (target >= C)) & valid
+    if bad.any():
+        raise IndexError(f"Target {int(target[bad][0])} is out of bounds "
+                         f"(number of classes {C}).")
+    safe = where(valid, target, 0)
+    picked = logp[arange(N, device=logp.device), safe]                    # (N,)
+    return picked * valid.to(logp.dtype), valid
+
+
+def nll_loss(input, target, ignore_index=-100, reduction="mean"):
+    """Negative log likelihood of class indices (torch.nn.functional.nll_loss)."""
+    _check_tensor("nll_loss", "input", input)
+    _check_tensor("nll_loss", "target", target)
+    logp, target = _classes_last(input, target, "nll_loss")
+    picked, valid = _pick(logp, target, ignore_index, "nll_loss")
+    loss = -picked
+    if reduction == "mean":
+        return loss.sum() / valid.sum().to(loss.dtype)      # over non-ignored targets
+    return _reduce(loss.reshape(_target_shape(input, target)), reduction, "nll_loss")
+
+
+def _target_shape(input, target):
+    if input.ndim == 1:
+        return ()
+    return (input.shape[0],) + tuple(input.shape[2:])
+
+
+def cross_entropy(input, target, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """Cross-entropy of logits against class indices or class probabilities.
+
+    With label_smoothing e, the target distribution is (1 - e) one-hot + e / C, as in
+    torch.nn.functional.cross_entropy; 'mean' divides by the number of non-ignored targets.
+    Args: input (N, C) or (N, C, d1, ...) or (C,); target (N,) / (N, d1, ...) int64 indices,
+    or float probabilities shaped like input.
+    """
+    _check_tensor("cross_entropy", "input", input)
+    _check_tensor("cross_entropy", "target", target)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got "
+                         f"{label_smoothing}")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"cross_entropy: {reduction!r} is not a valid value for reduction")
+    if target.is_floating_point():
+        return _cross_entropy_probs(input, target, reduction, label_smoothing)
+    logits, flat_target = _classes_last(input, target, "cross_entropy")
+    logp = logits.log_softmax(-1)                                          # (N, C)
+    picked, valid = _pick(logp, flat_target, ignore_index, "cross_entropy")
+    loss = -picked
+    if label_smoothing > 0:
+        C = logp.shape[1]
+        smooth = -logp.sum(-1) * valid.to(logp.dtype)                     # (N,)
+        loss = (1 - label_smoothing) * loss + (label_smoothing / C) * smooth
+    if reduction == "mean":
+        return loss.sum() / valid.sum().to(loss.dtype)
+    return _reduce(loss.reshape(_target_shape(input, flat_target)), reduction, "cross_entropy")
+
+
+def _cross_entropy_probs(input, target, reduction, label_smoothing):
+    if tuple(target.shape) != tuple(input.shape):
+        raise RuntimeError(f"cross_entropy: probability target {tuple(target.shape)} must have "
+                           f"the input's shape {tuple(input.shape)}")
+    dim = 0 if input.ndim == 1 else 1
+    C = input.shape[dim]
+    if label_smoothing > 0:
+        target = target * (1 - label_smoothing) + label_smoothing / C
+    loss = -(input.log_softmax(dim) * target).sum(dim)
+    if reduction == "mean" and input.ndim > 1:
+        return loss.sum() / (loss.numel() if loss.numel() else float("nan"))
+    return _reduce(loss, reduction, "cross_entropy")
+
+
+def mse_loss(input, target, reduction="mean"):
+    _check_tensor("mse_loss", "input", input)
+    _check_tensor("mse_loss", "target", target)
+    if tuple(input.shape) != tuple(target.shape):
+        raise RuntimeError(f"mse_loss: input {tuple(input.shape)} and target "
+                           f"{tuple(target.shape)} must have the same shape")
+    diff = input - target
+    return _reduce(diff * diff, reduction, "mse_loss")
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalise over the trailing normalized_shape dims with the population variance."""
+    _check_tensor("layer_norm", "input", input)
+    if isinstance(normalized_shape, int):
+        normalized_shape = (normalized_shape,)
+    normalized_shape = tuple(normalized_shape)
+    n = len(normalized_shape)
+    if n == 0 or tuple(input.shape[input.ndim - n:]) != normalized_shape or n > input.ndim:
+        raise RuntimeError(f"layer_norm: normalized_shape {list(normalized_shape)} does not "
+                           f"match the trailing dims of input {tuple(input.shape)}")
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and tuple(p.shape) != normalized_shape:
+            raise RuntimeError(f"layer_norm: {name} of shape {tuple(p.shape)}, expected "
+                               f"{normalized_shape}")
+    dims = tuple(range(input.ndim - n, input.ndim))
+    mean = input.mean(dims, keepdim=True)
+    diff = input - mean
+    var = (diff * diff).mean(dims, keepdim=True)            # population variance, as torch
+    out = diff / (var + eps).sqrt()
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out
+
+
+def dropout(input, p=0.5, training=True):
+    """Zero each element with probability p and scale the rest by 1 / (1 - p)."""
+    _check_tensor("dropout", "input", input)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return input * 0.0
+    keep = rand(*input.shape, dtype=input.dtype, device=input.device) >= p
+    return input * keep.to(input.dtype) * (1.0 / (1.0 - p))
+
+
+def embedding(input, weight):
+    """Rows of weight (V, C) picked by integer indices input (*) -> (*, C)."""
+    _check_tensor("embedding", "input", input)
+    _check_tensor("embedding", "weight", weight)
+    if input.dtype != dtypes.int64:
+        raise RuntimeError(f"embedding: expected indices of dtype int64, got {input.dtype.name}")
+    if weight.ndim != 2:
+        raise RuntimeError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), "
+                           f"got {tuple(weight.shape)}")
+    V = weight.shape[0]
+    if input.numel() and (bool((input < 0).any()) or bool((input >= V).any())):
+        raise IndexError(f"embedding: index out of range in self (indices must be in [0, {V}), "
+                         f"got min {int(input.min())} max {int(input.max())})")
+    return weight[input]
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
+                                 is_causal=False, scale=None):
+    """softmax(q @ k^T * scale + mask) @ v over the last two dims.
+
+    Args: query (..., T, D), key (..., S, D), value (..., S, Dv); attn_mask broadcastable to
+    (..., T, S): bool (True = may attend) or float (added). scale defaults to 1/sqrt(D).
+    """
+    for arg, t in (("query", query), ("key", key), ("value", value)):
+        _check_tensor("scaled_dot_product_attention", arg, t)
+        if t.ndim < 2:
+            raise RuntimeError(f"scaled_dot_product_attention: {arg} must have at least 2 dims, "
+                               f"got {tuple(t.shape)}")
+    T, D = query.shape[-2:]
+    S = key.shape[-2]
+    if key.shape[-1] != D or value.shape[-2] != S:
+        raise RuntimeError(f"scaled_dot_product_attention: query {tuple(query.shape)}, key "
+                           f"{tuple(key.shape)} and value {tuple(value.shape)} do not match")
+    if is_causal and attn_mask is not None:
+        raise RuntimeError("scaled_dot_product_attention: explicit attn_mask should not be set "
+                           "when is_causal=True")
+    scale = 1.0 / math.sqrt(D) if scale is None else scale
+    scores = (query @ key.transpose(-2, -1)) * scale                        # (..., T, S)
+    if is_causal:
+        attn_mask = ones(T, S, dtype=dtypes.bool_, device=query.device).tril()
+    if attn_mask is not None:
+        if attn_mask.dtype == dtypes.bool_:
+            scores = scores.masked_fill(attn_mask.logical_not(), float("-inf"))
+        else:
+            scores = scores + attn_mask
+    weights = scores.softmax(-1)
+    if dropout_p > 0.0:
+        weights = dropout(weights, dropout_p)
+    return weights @ value                                                  # (..., T, Dv)

@@ -1,0 +1,1 @@
+"""Every differentiable op, defined once as a Function in backend primitives."""

@@ -1,0 +1,856 @@
+"""Tensor: what the user holds. A backend array, its device, grad and the Context that made it.
+
+Every differentiable method is a thin wrapper: check arguments (naming shapes and dtypes in
+errors, with PyTorch's exception types), promote dtypes, then `SomeFunction.apply(...)`.
+"""
+import numbers
+
+from . import dtypes
+from .autograd import engine, function
+from .autograd.grad_mode import is_grad_enabled
+from .backend import get_backend
+from .ops import elementwise as ew
+from .ops import fused, indexing, matmul, movement, reduce
+
+
+def _check_dim(dim, ndim, what="dim"):
+    """A dim in [-ndim, ndim) (0-d tensors accept -1 and 0), as a non-negative int."""
+    if not isinstance(dim, numbers.Integral) or isinstance(dim, bool):
+        raise TypeError(f"{what} must be an int, got {type(dim).__name__}")
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], "
+                         f"but got {dim})")
+    return dim + n if dim < 0 else dim
+
+
+def _reduce_axes(dim, ndim):
+    """None (all) or a sorted tuple of non-negative dims, duplicates rejected."""
+    if dim is None:
+        return None
+    dims = dim if isinstance(dim, (tuple, list)) else (dim,)
+    axes = tuple(sorted(_check_dim(d, ndim) for d in dims))
+    if len(set(axes)) != len(axes):
+        raise RuntimeError(f"dim {dim} appears multiple times in the list of dims")
+    if ndim == 0:
+        return None
+    return axes
+
+
+def _broadcast_shape(name, sa, sb):
+    """numpy/torch broadcasting of two shapes, or RuntimeError naming both."""
+    if sa == sb:
+        return sa
+    n = max(len(sa), len(sb))
+    pa, pb = (1,) * (n - len(sa)) + sa, (1,) * (n - len(sb)) + sb
+    out = []
+    for i, (x, y) in enumerate(zip(pa, pb)):
+        if x != y and x != 1 and y != 1:
+            raise RuntimeError(f"{name}: shapes {sa} and {sb} cannot be broadcast together "
+                               f"(size {x} != {y} at dimension {i})")
+        out.append(y if x == 1 else x)
+    return tuple(out)
+
+
+def _priority(t):
+    return 2 if t._data.ndim else 1
+
+
+class Tensor:
+    """An n-dimensional array on a device that records the ops applied to it for backward.
+
+    Create tensors with `tga.tensor`, `tga.zeros`, `tga.randn`, ... (see creation.py).
+    """
+
+    __slots__ = ("_data", "_backend", "_requires_grad", "grad", "_ctx", "_hooks",
+                 "_retains_grad", "__weakref__")
+    __array_priority__ = 1000     # numpy defers `ndarray * Tensor` to our reflected methods
+
+    def __init__(self, data, requires_grad=False, device="cpu"):
+        backend = get_backend(device)
+        if isinstance(data, Tensor):
+            data = data._data
+        from .creation import _host_array
+        self._data = backend.from_host(_host_array(data, None))
+        self._backend = backend
+        self._requires_grad = False
+        self.grad = None
+        self._ctx = None
+        self._hooks = ()
+        self._retains_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _wrap(cls, data, backend):
+        """A Tensor around an existing backend array (no copy, no checks)."""
+        t = object.__new__(cls)
+        t._data = data
+        t._backend = backend
+        t._requires_grad = False
+        t.grad = None
+        t._ctx = None
+        t._hooks = ()
+        t._retains_grad = False
+        return t
+
+    # ---- attributes ------------------------------------------------------------------
+    @property
+    def shape(self):
+        return self._data.shape
+
+    @property
+    def ndim(self):
+        return self._data.ndim
+
+    @property
+    def dtype(self):
+        return dtypes.from_numpy_dtype(self._data.dtype)
+
+    @property
+    def device(self):
+        return self._backend.name
+
+    @property
+    def requires_grad(self):
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value):
+        if value and not self._data.dtype.kind == "f":
+            raise RuntimeError(f"only Tensors of floating point dtype can require gradients, "
+                               f"got {self.dtype.name}")
+        if not value and self._ctx is not None:
+            raise RuntimeError("you can only change requires_grad flags of leaf variables; "
+                               "use detach() for a non-leaf tensor")
+        self._requires_grad = bool(value)
+
+    @property
+    def is_leaf(self):
+        return self._ctx is None
+
+    @property
+    def grad_fn(self):
+        return None if self._ctx is None else self._ctx.fn
+
+    @property
+    def T(self):
+        return self.permute(*reversed(range(self.ndim)))
+
+    @property
+    def mT(self):
+        return self.transpose(-2, -1)
+
+    def dim(self):
+        return self._data.ndim
+
+    def size(self, dim=None):
+        return self.shape if dim is None else self.shape[_check_dim(dim, self.ndim)]
+
+    def numel(self):
+        return self._data.size
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def is_floating_point(self):
+        return self._data.dtype.kind == "f"
+
+    def __repr__(self):
+        import numpy as np   # NOTE: repr only; formatting is host-side, like .numpy()
+        body = np.array2string(self._backend.to_host(self._data), separator=", ",
+                               prefix="tensor(", precision=4)
+        extras = []
+        if self.dtype not in (dtypes.float32, dtypes.int64, dtypes.bool_):
+            extras.append(f"dtype={self.dtype!r}")
+        if self._ctx is not None:
+            extras.append(f"grad_fn=<{self._ctx.fn.__name__}Backward>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + ", ".join([body] + extras) + ")"
+
+    # ---- conversion --------------------------------------------------------------------
+    def numpy(self):
+        """The data as a numpy array (shares memory on the CPU, like torch's numpy())."""
+        if self.requires_grad:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. "
+                               "Use tensor.detach().numpy() instead.")
+        return self._backend.to_host(self._data)
+
+    def item(self):
+        if self.numel() != 1:
+            raise RuntimeError(f"a Tensor with {self.numel()} elements cannot be converted "
+                               "to Scalar")
+        return self._backend.to_host(self._data).reshape(-1)[0].item()
+
+    def tolist(self):
+        return self._backend.to_host(self._data).tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        if self.numel() != 1:
+            raise RuntimeError(f"Boolean value of Tensor with {self.numel()} values is "
+                               "ambiguous")
+        return bool(self.item())
+
+    def __index__(self):
+        if self._data.dtype.kind not in "iub" or self.numel() != 1:
+            raise TypeError("only integer tensors of a single element can be converted "
+                            "to an index")
+        return int(self.item())
+
+    def to(self, *args, dtype=None, device=None):
+        """to(device), to(dtype) or to(device, dtype); returns self when nothing changes."""
+        for a in args:
+            if isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda"):
+                device = a
+            else:
+                dtype = a
+        out = self
+        if dtype is not None:
+            out = out._cast(dtypes.as_dtype(dtype))
+        if device is not None and get_backend(device) is not out._backend:
+            backend = get_backend(device)
+            moved = Tensor._wrap(backend.from_host(out._backend.to_host(out._data)), backend)
+            moved._requires_grad = out.requires_grad
+            out = moved
+        return out
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self):
+        return self.to("cuda")
+
+    def float(self):
+        return self._cast(dtypes.float32)
+
+    def double(self):
+        return self._cast(dtypes.float64)
+
+    def long(self):
+        return self._cast(dtypes.int64)
+
+    def bool(self):
+        return self._cast(dtypes.bool_)
+
+    def type(self, dtype):
+        return self._cast(dtypes.as_dtype(dtype))
+
+    def _cast(self, dtype):
+        if self._data.dtype == dtype.np:
+            return self
+        return ew.Cast.apply(self, dtype.np)
+
+    # ---- autograd -------------------------------------------------------------------------
+    def backward(self, gradient=None, retain_graph=False):
+        """Accumulate d(self)/d(leaf) into every leaf's .grad (torch.Tensor.backward)."""
+        if not self.requires_grad:
+            raise RuntimeError("element 0 of tensors does not require grad and does not have "
+                               "a grad_fn")
+        if gradient is None:
+            if self.numel() != 1:
+                raise RuntimeError(f"grad can be implicitly created only for scalar outputs; "
+                                   f"this tensor has shape {tuple(self.shape)}: pass gradient=")
+            dout = self._backend.full(self.shape, 1, self._data.dtype)
+        else:
+            g = gradient if isinstance(gradient, Tensor) else Tensor(gradient)
+            if tuple(g.shape) != tuple(self.shape):
+                raise RuntimeError(f"backward: gradient has shape {tuple(g.shape)}, expected "
+                                   f"{tuple(self.shape)}")
+            dout = self._backend.astype(g._data, self._data.dtype)
+        engine.run_backward(self, dout, retain_graph)
+
+    def detach(self):
+        return Tensor._wrap(self._data, self._backend)
+
+    def requires_grad_(self, requires_grad=True):
+        self.requires_grad = requires_grad
+        return self
+
+    def retain_grad(self):
+        self._retains_grad = True
+
+    def register_hook(self, hook):
+        """hook(grad) -> None or a new grad, called when this tensor's gradient is computed."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        self._hooks = self._hooks + (hook,)
+        return hook
+
+    def clone(self):
+        return movement.Clone.apply(self)
+
+    # ---- arithmetic -------------------------------------------------------------------------
+    def _binary(self, cls, other, name, reverse=False, true_div=False):
+        a = self
+        if isinstance(other, Tensor):
+            b = other
+            if a._data.dtype != b._data.dtype:
+                dt = dtypes.promote(a.dtype, _priority(a), b.dtype, _priority(b))
+                a, b = a._cast(dt), b._cast(dt)
+            if a._data.shape != b._data.shape:
+                _broadcast_shape(name, a.shape, b.shape)
+        elif isinstance(other, (numbers.Number,)) and not isinstance(other, complex):
+            sdt = dtypes.scalar_dtype(other)
+            b = float(other) if sdt is dtypes.float32 else int(other)
+            dt = dtypes.promote(a.dtype, _priority(a), sdt, 0)
+            a = a._cast(dt)
+        else:
+            b = _to_tensor(other, self)
+            return a._binary(cls, b, name, reverse, true_div)
+        if true_div and not a.is_floating_point():
+            a = a._cast(dtypes.float32)
+            b = b._cast(dtypes.float32) if isinstance(b, Tensor) else b
+        return cls.apply(b, a) if reverse else cls.apply(a, b)
+
+    def __add__(self, other):
+        return self._binary(ew.Add, other, "add")
+
+    def __radd__(self, other):
+        return self._binary(ew.Add, other, "add", reverse=True)
+
+    def __sub__(self, other):
+        return self._binary(ew.Sub, other, "sub")
+
+    def __rsub__(self, other):
+        return self._binary(ew.Sub, other, "sub", reverse=True)
+
+    def __mul__(self, other):
+        return self._binary(ew.Mul, other, "mul")
+
+    def __rmul__(self, other):
+        return self._binary(ew.Mul, other, "mul", reverse=True)
+
+    def __truediv__(self, other):
+        return self._binary(ew.Div, other, "div", true_div=True)
+
+    def __rtruediv__(self, other):
+        return self._binary(ew.Div, other, "div", reverse=True, true_div=True)
+
+    def __pow__(self, other):
+        return self._binary(ew.Pow, other, "pow")
+
+    def __rpow__(self, other):
+        return self._binary(ew.Pow, other, "pow", reverse=True)
+
+    def __matmul__(self, other):
+        return matmul_(self, other)
+
+    def __rmatmul__(self, other):
+        return matmul_(_to_tensor(other, self), self)
+
+    def __neg__(self):
+        return ew.Neg.apply(self)
+
+    def __abs__(self):
+        return ew.Abs.apply(self)
+
+    add, sub, mul, div, pow = __add__, __sub__, __mul__, __truediv__, __pow__
+    matmul, neg, abs = __matmul__, __neg__, __abs__
+
+    # comparisons: bool results, never part of the graph
+    def _compare(self, other, prim, name):
+        a, b = self, other
+        if isinstance(b, Tensor):
+            if a._data.dtype != b._data.dtype:
+                dt = dtypes.promote(a.dtype, _priority(a), b.dtype, _priority(b))
+                a, b = a._cast(dt), b._cast(dt)
+            _broadcast_shape(name, a.shape, b.shape)
+            b = b._data
+        elif not isinstance(b, numbers.Number):
+            b = _to_tensor(b, self)._data
+        return Tensor._wrap(getattr(self._backend, prim)(a._data, b), self._backend)
+
+    def __eq__(self, other):
+        return self._compare(other, "eq", "eq")
+
+    def __ne__(self, other):
+        return self._compare(other, "ne", "ne")
+
+    def __lt__(self, other):
+        return self._compare(other, "lt", "lt")
+
+    def __le__(self, other):
+        return self._compare(other, "le", "le")
+
+    def __gt__(self, other):
+        return self._compare(other, "gt", "gt")
+
+    def __ge__(self, other):
+        return self._compare(other, "ge", "ge")
+
+    __hash__ = object.__hash__
+    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
+
+    def logical_not(self):
+        return Tensor._wrap(self._backend.logical_not(self._data), self._backend)
+
+    def __invert__(self):
+        if self._data.dtype.kind != "b":
+            raise TypeError(f"~ is defined for bool tensors here, got {self.dtype.name}")
+        return self.logical_not()
+
+    # ---- unary math -----------------------------------------------------------------------------
+    def _float_unary(self, cls):
+        x = self if self.is_floating_point() else self._cast(dtypes.float32)
+        return cls.apply(x)
+
+    def exp(self):
+        return self._float_unary(ew.Exp)
+
+    def log(self):
+        return self._float_unary(ew.Log)
+
+    def sqrt(self):
+        return self._float_unary(ew.Sqrt)
+
+    def tanh(self):
+        return self._float_unary(ew.Tanh)
+
+    def sigmoid(self):
+        return self._float_unary(ew.Sigmoid)
+
+    def erf(self):
+        return self._float_unary(ew.Erf)
+
+    def relu(self):
+        return ew.Relu.apply(self)
+
+    def clamp(self, min=None, max=None):
+        if min is None and max is None:
+            raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
+        for v in (min, max):
+            if v is not None and not isinstance(v, numbers.Number):
+                raise TypeError(f"clamp: min and max must be numbers, got {type(v).__name__}")
+        x = self
+        if any(isinstance(v, float) for v in (min, max)) and not x.is_floating_point():
+            x = x._cast(dtypes.float32)
+        return ew.Clamp.apply(x, min, max)
+
+    clip = clamp
+
+    def maximum(self, other):
+        return self._binary(ew.Maximum, _to_tensor(other, self), "maximum")
+
+    def minimum(self, other):
+        return self._binary(ew.Minimum, _to_tensor(other, self), "minimum")
+
+    def masked_fill(self, mask, value):
+        """Where mask (bool, broadcast to self) is True, value; elsewhere self."""
+        mask = _to_tensor(mask, self)
+        if mask.dtype != dtypes.bool_:
+            raise TypeError(f"masked_fill only supports boolean masks, but got mask with "
+                            f"dtype {mask.dtype.name}")
+        if isinstance(value, Tensor):
+            if value.numel() != 1:
+                raise RuntimeError("masked_fill only supports a 0-dimensional value tensor, "
+                                   f"got shape {tuple(value.shape)}")
+            value = value.item()
+        if _broadcast_shape("masked_fill", self.shape, mask.shape) != self.shape:
+            raise RuntimeError(f"masked_fill: mask of shape {tuple(mask.shape)} does not "
+                               f"broadcast to the tensor's shape {tuple(self.shape)}")
+        return where(mask, self._backend_scalar(value), self)
+
+    def _backend_scalar(self, value):
+        return Tensor._wrap(self._backend.full((), value, self._data.dtype), self._backend)
+
+    def tril(self, diagonal=0):
+        """Zero the elements above the diagonal-th diagonal of the last two dims."""
+        return where(self._triangle(diagonal, lower=True), self, self._backend_scalar(0))
+
+    def triu(self, diagonal=0):
+        """Zero the elements below the diagonal-th diagonal of the last two dims."""
+        return where(self._triangle(diagonal, lower=False), self, self._backend_scalar(0))
+
+    def _triangle(self, diagonal, lower):
+        if self.ndim < 2:
+            raise RuntimeError(f"tril/triu: input tensor must have at least 2 dimensions, got "
+                               f"{tuple(self.shape)}")
+        be = self._backend
+        rows = be.reshape(be.arange(0, self.shape[-2], 1, "int64"), (-1, 1))
+        cols = be.reshape(be.arange(0, self.shape[-1], 1, "int64"), (1, -1))
+        keep = (be.ge if lower else be.le)(be.add(rows, diagonal), cols)   # (R, C) bool
+        return Tensor._wrap(keep, be)
+
+    def any(self, dim=None, keepdim=False):
+        x = self._data if self._data.dtype.kind == "b" else self._backend.ne(self._data, 0)
+        axes = _reduce_axes(dim, self.ndim)
+        return Tensor._wrap(self._backend.ne(self._backend.sum(
+            self._backend.astype(x, "int64"), axes, keepdim), 0), self._backend)
+
+    def all(self, dim=None, keepdim=False):
+        return self.logical_not().any(dim, keepdim).logical_not() if self._data.dtype.kind == "b" \
+            else (self != 0).all(dim, keepdim)
+
+    def __and__(self, other):
+        return self._logical(other, "logical_and")
+
+    def __or__(self, other):
+        return self._logical(other, "logical_or")
+
+    def _logical(self, other, prim):
+        other = _to_tensor(other, self)
+        for t in (self, other):
+            if t._data.dtype.kind != "b":
+                raise TypeError(f"{prim}: & and | are defined for bool tensors here, got "
+                                f"{t.dtype.name}")
+        _broadcast_shape(prim, self.shape, other.shape)
+        return Tensor._wrap(getattr(self._backend, prim)(self._data, other._data), self._backend)
+
+    # ---- reductions -----------------------------------------------------------------------------
+    def sum(self, dim=None, keepdim=False, dtype=None):
+        x = self if dtype is None else self._cast(dtypes.as_dtype(dtype))
+        if x._data.dtype.kind == "b":
+            x = x._cast(dtypes.int64)           # torch sums bools as int64
+        return reduce.Sum.apply(x, _reduce_axes(dim, x.ndim), keepdim)
+
+    def mean(self, dim=None, keepdim=False):
+        if not self.is_floating_point():
+            raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be "
+                               f"floating point, got {self.dtype.name}")
+        return reduce.Mean.apply(self, _reduce_axes(dim, self.ndim), keepdim)
+
+    def _extremum(self, dim, keepdim, is_max):
+        name = "max" if is_max else "min"
+        if dim is None:
+            if self.numel() == 0:
+                raise RuntimeError(f"{name}(): Expected reduction dim to be specified for "
+                                   "input.numel() == 0. Specify the reduction dim with the "
+                                   "'dim' argument.")
+            return reduce.MaxMin.apply(self, None, False, is_max)
+        axis = _reduce_axes(dim, self.ndim)
+        if self.ndim and self.shape[axis[0]] == 0:
+            raise IndexError(f"{name}(): cannot compute over dim {dim} of size 0")
+        values = reduce.MaxMin.apply(self, axis, keepdim, is_max)
+        indices = (self.argmax if is_max else self.argmin)(dim, keepdim)
+        return MinMaxResult(values, indices)
+
+    def max(self, dim=None, keepdim=False):
+        """max() -> the largest value; max(dim) -> (values, indices) like torch."""
+        if isinstance(dim, Tensor):
+            return self.maximum(dim)
+        return self._extremum(dim, keepdim, True)
+
+    def min(self, dim=None, keepdim=False):
+        if isinstance(dim, Tensor):
+            return self.minimum(dim)
+        return self._extremum(dim, keepdim, False)
+
+    def argmax(self, dim=None, keepdim=False):
+        axis = None if dim is None else _check_dim(dim, self.ndim)
+        if self.ndim == 0:
+            axis = None
+        return Tensor._wrap(self._backend.argmax(self._data, axis, keepdim and axis is not None),
+                            self._backend)
+
+    def argmin(self, dim=None, keepdim=False):
+        axis = None if dim is None else _check_dim(dim, self.ndim)
+        if self.ndim == 0:
+            axis = None
+        return Tensor._wrap(self._backend.argmin(self._data, axis, keepdim and axis is not None),
+                            self._backend)
+
+    def var(self, dim=None, keepdim=False, *, correction=1, unbiased=None):
+        """Variance; correction=1 (Bessel) by default as in torch, 0 for the population one."""
+        if unbiased is not None:
+            correction = int(unbiased)
+        axes = _reduce_axes(dim, self.ndim)
+        n = self.numel() if axes is None else 1
+        for a in axes or ():
+            n *= self.shape[a]
+        diff = self - self.mean(dim if axes is not None else None, keepdim=True)
+        return (diff * diff).sum(dim, keepdim) / max(n - correction, 0)
+
+    def std(self, dim=None, keepdim=False, *, correction=1, unbiased=None):
+        return self.var(dim, keepdim, correction=correction, unbiased=unbiased).sqrt()
+
+    def logsumexp(self, dim, keepdim=False):
+        """log(sum(exp(x), dim)), shifted by the max so exp cannot overflow."""
+        m = self.detach().max(dim, keepdim=True).values
+        m = m.masked_fill(m.abs() == float("inf"), 0.0)   # all -inf rows stay -inf, not nan
+        out = (self - m).exp().sum(dim, keepdim=True).log() + m
+        return out if keepdim else out.squeeze(dim)
+
+    def softmax(self, dim):
+        return fused.Softmax.apply(self._float_for("softmax"), _check_dim(dim, self.ndim))
+
+    def log_softmax(self, dim):
+        return fused.LogSoftmax.apply(self._float_for("log_softmax"), _check_dim(dim, self.ndim))
+
+    def _float_for(self, name):
+        if not self.is_floating_point():
+            raise RuntimeError(f"{name}: expected a floating point tensor, got {self.dtype.name}")
+        return self
+
+    # ---- shape ------------------------------------------------------------------------------------
+    def reshape(self, *shape):
+        shape = _shape_arg(shape)
+        numel, unknown = 1, [i for i, n in enumerate(shape) if n == -1]
+        for n in shape:
+            if n != -1:
+                if n < 0:
+                    raise RuntimeError(f"reshape: invalid shape dimension {n} in {shape}")
+                numel *= n
+        if len(unknown) > 1:
+            raise RuntimeError(f"reshape: only one dimension can be inferred, got {shape}")
+        if unknown:
+            if numel == 0 or self.numel() % numel:
+                raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size "
+                                   f"{self.numel()}")
+            shape = shape[:unknown[0]] + (self.numel() // numel,) + shape[unknown[0] + 1:]
+        elif numel != self.numel():
+            raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size "
+                               f"{self.numel()}")
+        if shape == self.shape:
+            return self
+        return movement.Reshape.apply(self, shape)
+
+    view = reshape
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        if self.ndim == 0:
+            return self.reshape(1)
+        s, e = _check_dim(start_dim, self.ndim), _check_dim(end_dim, self.ndim)
+        if s > e:
+            raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+        return self.reshape(*self.shape[:s], -1, *self.shape[e + 1:])
+
+    def permute(self, *dims):
+        dims = tuple(_check_dim(d, self.ndim) for d in _shape_arg(dims))
+        if sorted(dims) != list(range(self.ndim)):
+            raise RuntimeError(f"permute: dims {dims} are not a permutation of "
+                               f"{self.ndim} dims")
+        if dims == tuple(range(self.ndim)):
+            return self
+        return movement.Permute.apply(self, dims)
+
+    def transpose(self, dim0, dim1):
+        axes = list(range(self.ndim))
+        d0, d1 = _check_dim(dim0, self.ndim), _check_dim(dim1, self.ndim)
+        axes[d0], axes[d1] = axes[d1], axes[d0]
+        return self.permute(*axes)
+
+    def unsqueeze(self, dim):
+        d = _check_dim(dim, self.ndim + 1)
+        return self.reshape(*self.shape[:d], 1, *self.shape[d:])
+
+    def squeeze(self, dim=None):
+        if dim is None:
+            return self.reshape(*[n for n in self.shape if n != 1])
+        dims = {_check_dim(d, self.ndim) for d in (dim if isinstance(dim, tuple) else (dim,))}
+        return self.reshape(*[n for i, n in enumerate(self.shape) if i not in dims or n != 1])
+
+    def expand(self, *sizes):
+        sizes = _shape_arg(sizes)
+        if len(sizes) < self.ndim:
+            raise RuntimeError(f"expand: the number of sizes provided ({len(sizes)}) must be "
+                               f"greater or equal to the number of dimensions ({self.ndim})")
+        lead = len(sizes) - self.ndim
+        shape = []
+        for i, n in enumerate(sizes):
+            old = self.shape[i - lead] if i >= lead else None
+            if n == -1:
+                if old is None:
+                    raise RuntimeError("expand: -1 is not allowed in a leading, new dimension")
+                n = old
+            elif old is not None and old != 1 and old != n:
+                raise RuntimeError(f"The expanded size of the tensor ({n}) must match the "
+                                   f"existing size ({old}) at non-singleton dimension {i}.  "
+                                   f"Target sizes: {list(sizes)}.  Tensor sizes: "
+                                   f"{list(self.shape)}")
+            shape.append(n)
+        shape = tuple(shape)
+        return self if shape == self.shape else movement.Expand.apply(self, shape)
+
+    def expand_as(self, other):
+        return self.expand(*other.shape)
+
+    def contiguous(self):
+        return movement.Contiguous.apply(self)
+
+    def split(self, split_size_or_sections, dim=0):
+        d = _check_dim(dim, self.ndim)
+        n = self.shape[d]
+        if isinstance(split_size_or_sections, numbers.Integral):
+            step = int(split_size_or_sections)
+            if step <= 0:
+                raise RuntimeError(f"split: split_size must be positive, got {step}")
+            sizes = [min(step, n - s) for s in range(0, n, step)] or [0]
+        else:
+            sizes = list(split_size_or_sections)
+            if sum(sizes) != n:
+                raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} "
+                                   f"(input tensor's size at dimension {d}), but got "
+                                   f"split_sizes={sizes}")
+        lead, out, start = (slice(None),) * d, [], 0
+        for s in sizes:
+            out.append(self[lead + (slice(start, start + s),)])
+            start += s
+        return tuple(out)
+
+    def chunk(self, chunks, dim=0):
+        if chunks <= 0:
+            raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+        n = self.shape[_check_dim(dim, self.ndim)]
+        return self.split(max(-(-n // chunks), 1), dim)
+
+    # ---- indexing ---------------------------------------------------------------------------------
+    def __getitem__(self, index):
+        return indexing.Index.apply(self, _raw_index(index, self))
+
+    def __setitem__(self, index, value):
+        """In-place write; only for tensors outside the graph (as torch forbids on leaves)."""
+        if self.requires_grad and is_grad_enabled():
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
+                               "operation.")
+        value = value._data if isinstance(value, Tensor) else value
+        self._data[_raw_index(index, self)] = value
+
+    def __iter__(self):
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
+
+
+class MinMaxResult(tuple):
+    """(values, indices), like torch.return_types.max."""
+
+    def __new__(cls, values, indices):
+        return super().__new__(cls, (values, indices))
+
+    values = property(lambda self: self[0])
+    indices = property(lambda self: self[1])
+
+
+def _shape_arg(shape):
+    """Accept f(2, 3) and f((2, 3)); every size an int."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    out = []
+    for n in shape:
+        if isinstance(n, Tensor):
+            n = int(n)
+        if not isinstance(n, numbers.Integral) or isinstance(n, bool):
+            raise TypeError(f"sizes must be ints, got {type(n).__name__} in {tuple(shape)}")
+        out.append(int(n))
+    return tuple(out)
+
+
+def _raw_index(index, like):
+    """Replace Tensors in an index by backend arrays; lists of ints become arrays."""
+    items = index if isinstance(index, tuple) else (index,)
+    raw = []
+    for i in items:
+        if isinstance(i, Tensor):
+            if i._data.dtype.kind not in "iub":
+                raise IndexError(f"tensors used as indices must be long, int or bool tensors, "
+                                 f"got {i.dtype.name}")
+            i = i._data
+        elif isinstance(i, list):
+            i = _to_tensor(i, like)._data
+        elif isinstance(i, bool) or not (i is None or i is Ellipsis or
+                                         isinstance(i, (numbers.Integral, slice))):
+            if not hasattr(i, "shape"):
+                raise IndexError(f"unsupported index of type {type(i).__name__}")
+        raw.append(i)
+    return tuple(raw)
+
+
+def _to_tensor(value, like):
+    """A Tensor on like's device from a Tensor, number, list or host array."""
+    if isinstance(value, Tensor):
+        return value
+    from .creation import tensor
+    if isinstance(value, numbers.Number) and like.is_floating_point() and \
+            not isinstance(value, bool):
+        return tensor(value, dtype=like.dtype, device=like.device)
+    return tensor(value, device=like.device)
+
+
+# ---- module-level ops (re-exported by tinygradattn/__init__.py) ------------------------------------
+def matmul_(a, b):
+    """a @ b with torch.matmul's rules for 1-D operands and broadcast batch dims."""
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        raise TypeError(f"matmul: expected Tensors, got {type(a).__name__} and "
+                        f"{type(b).__name__}")
+    if a.ndim == 0 or b.ndim == 0:
+        raise RuntimeError(f"matmul: both arguments need at least 1 dimension, got shapes "
+                           f"{tuple(a.shape)} and {tuple(b.shape)}")
+    if a._data.dtype != b._data.dtype:
+        raise RuntimeError(f"matmul: expected both operands to have the same dtype, got "
+                           f"{a.dtype.name} and {b.dtype.name}")
+    if not a.is_floating_point():
+        raise RuntimeError(f"matmul: only float32 and float64 are supported, got {a.dtype.name}")
+    a2 = a.unsqueeze(0) if a.ndim == 1 else a
+    b2 = b.unsqueeze(-1) if b.ndim == 1 else b
+    if a2.shape[-1] != b2.shape[-2]:
+        raise RuntimeError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} are not "
+                           f"aligned ({a2.shape[-1]} != {b2.shape[-2]})")
+    _broadcast_shape("matmul (batch dims)", a2.shape[:-2], b2.shape[:-2])
+    out = matmul.MatMul.apply(a2, b2)
+    if b.ndim == 1:
+        out = out.squeeze(-1)
+    if a.ndim == 1:
+        out = out.squeeze(-2 if b.ndim > 1 else -1)
+    return out
+
+
+def where(condition, input, other):
+    """Elementwise choice: input where condition is True, else other (torch.where)."""
+    like = input if isinstance(input, Tensor) else other
+    if not isinstance(like, Tensor):
+        raise TypeError("where: input or other must be a Tensor")
+    cond = _to_tensor(condition, like)
+    if cond.dtype != dtypes.bool_:
+        raise TypeError(f"where expected condition to be a boolean tensor, but got a tensor "
+                        f"with dtype {cond.dtype.name}")
+    a, b = _to_tensor(input, like), _to_tensor(other, like)
+    if a._data.dtype != b._data.dtype:
+        dt = dtypes.promote(a.dtype, _priority(a), b.dtype, _priority(b))
+        a, b = a._cast(dt), b._cast(dt)
+    _broadcast_shape("where", _broadcast_shape("where", cond.shape, a.shape), b.shape)
+    return ew.Where.apply(cond, a, b)
+
+
+def cat(tensors, dim=0):
+    """Concatenate along an existing dim (torch.cat)."""
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("cat(): expected a non-empty list of Tensors")
+    ref = tensors[0]
+    d = _check_dim(dim, ref.ndim)
+    dt = ref.dtype
+    for t in tensors[1:]:
+        dt = dtypes.promote(dt, 2, t.dtype, 2)
+    for i, t in enumerate(tensors):
+        if t.ndim != ref.ndim or any(t.shape[j] != ref.shape[j]
+                                     for j in range(ref.ndim) if j != d):
+            raise RuntimeError(f"cat: sizes of tensors must match except in dimension {d}: "
+                               f"tensor 0 has shape {tuple(ref.shape)}, tensor {i} has "
+                               f"shape {tuple(t.shape)}")
+    return movement.Cat.apply(d, *[t._cast(dt) for t in tensors])
+
+
+def stack(tensors, dim=0):
+    """Join along a new dim (torch.stack)."""
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("stack expects a non-empty TensorList")
+    for i, t in enumerate(tensors):
+        if t.shape != tensors[0].shape:
+            raise RuntimeError(f"stack expects each tensor to be equal size, but got "
+                               f"{list(tensors[0].shape)} at entry 0 and {list(t.shape)} at "
+                               f"entry {i}")
+    d = _check_dim(dim, tensors[0].ndim + 1)
+    return cat([t.unsqueeze(d) for t in tensors], d)
+
+
+function._Tensor = Tensor
