@@ -8,20 +8,22 @@ rounding is reproducible. Broadcasting is undone here, once, for every op.
 
 
 def _topological_order(root):
-    """Non-leaf tensors reachable from root, each after every tensor that consumes it."""
-    order, visited = [], {id(root)}
+    """Non-leaf tensors reachable from root, each before every tensor it was computed from."""
+    order, visited = [], set()
     stack = [(root, False)]
     while stack:
         t, children_done = stack.pop()
         if children_done:
-            order.append(t)
+            order.append(t)          # post-order: after everything t depends on
             continue
+        if id(t) in visited:         # marked when expanded, not when pushed: a tensor pushed
+            continue                 # twice is expanded once, at its deepest point
+        visited.add(id(t))
         stack.append((t, True))
-        for inp in t._ctx.inputs or ():
+        for inp in reversed(t._ctx.inputs or ()):
             if inp is not None and inp._ctx is not None and id(inp) not in visited:
-                visited.add(id(inp))
                 stack.append((inp, False))
-    order.reverse()      # root first
+    order.reverse()                  # root first
     return order
 
 

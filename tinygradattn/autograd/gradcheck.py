@@ -21,7 +21,7 @@ def _outputs(out):
 
 
 def _weighted_sum(out, douts):
-    return sum(float(np.sum(o.numpy().astype(np.float64) * d))
+    return sum(float(np.sum(o.detach().numpy().astype(np.float64) * d))
                for o, d in zip(_outputs(out), douts) if d is not None)
 
 
@@ -53,14 +53,14 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, 
         total = None
         for o, d in zip(outs, douts):
             if d is not None:
-                term = (o * Tensor._wrap(d.astype(o.numpy().dtype), o._backend)).sum()
+                term = (o * Tensor._wrap(d.astype(o._data.dtype), o._backend)).sum()
                 total = term if total is None else total + term
         if total is not None:
             total.backward()
     for n, t in enumerate(inputs):
         if not (isinstance(t, Tensor) and t.requires_grad):
             continue
-        analytic = np.zeros(t.shape) if t.grad is None else t.grad.numpy().reshape(t.shape)
+        analytic = np.zeros(t.shape) if t.grad is None else t.grad.numpy()
         analytic = analytic.reshape(-1)
         for i in range(t.numel()):
             numeric = _numerical_jacobian_column(fn, inputs, t, i, eps, douts)
