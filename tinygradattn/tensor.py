@@ -189,10 +189,16 @@ class Tensor:
         return self._backend.to_host(self._data).tolist()
 
     def __float__(self):
-        return float(self.item())
+        return float(self._scalar())
 
     def __int__(self):
-        return int(self.item())
+        return int(self._scalar())
+
+    def _scalar(self):
+        if self.numel() != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars, "
+                             f"got shape {tuple(self.shape)}")
+        return self.item()
 
     def __bool__(self):
         if self.numel() != 1:
@@ -447,7 +453,7 @@ class Tensor:
         """Where mask (bool, broadcast to self) is True, value; elsewhere self."""
         mask = _to_tensor(mask, self)
         if mask.dtype != dtypes.bool_:
-            raise TypeError(f"masked_fill only supports boolean masks, but got mask with "
+            raise RuntimeError(f"masked_fill only supports boolean masks, but got mask with "
                             f"dtype {mask.dtype.name}")
         if isinstance(value, Tensor):
             if value.numel() != 1:
@@ -574,7 +580,8 @@ class Tensor:
 
     def logsumexp(self, dim, keepdim=False):
         """log(sum(exp(x), dim)), shifted by the max so exp cannot overflow."""
-        m = self.detach().max(dim, keepdim=True).values
+        m = Tensor._wrap(self._backend.max(self._data, _reduce_axes(dim, self.ndim), True),
+                         self._backend)                          # the max, outside the graph
         m = m.masked_fill(m.abs() == float("inf"), 0.0)   # all -inf rows stay -inf, not nan
         out = (self - m).exp().sum(dim, keepdim=True).log() + m
         return out if keepdim else out.squeeze(dim)
@@ -810,7 +817,7 @@ def where(condition, input, other):
         raise TypeError("where: input or other must be a Tensor")
     cond = _to_tensor(condition, like)
     if cond.dtype != dtypes.bool_:
-        raise TypeError(f"where expected condition to be a boolean tensor, but got a tensor "
+        raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor "
                         f"with dtype {cond.dtype.name}")
     a, b = _to_tensor(input, like), _to_tensor(other, like)
     if a._data.dtype != b._data.dtype:
@@ -824,7 +831,7 @@ def cat(tensors, dim=0):
     """Concatenate along an existing dim (torch.cat)."""
     tensors = list(tensors)
     if not tensors:
-        raise RuntimeError("cat(): expected a non-empty list of Tensors")
+        raise ValueError("cat(): expected a non-empty list of Tensors")
     ref = tensors[0]
     d = _check_dim(dim, ref.ndim)
     dt = ref.dtype

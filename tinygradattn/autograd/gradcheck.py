@@ -45,6 +45,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, 
         if t.dtype != "float64":
             raise ValueError(f"gradcheck: inputs that require grad must be float64, got {t.dtype}")
     rng = np.random.default_rng(seed)
+    saved_grads = [t.grad for t in checked]       # restored below: gradcheck leaves .grad alone
     with enable_grad():
         outs = _outputs(fn(*inputs))
         douts = [rng.standard_normal(o.shape) if o.requires_grad else None for o in outs]
@@ -57,10 +58,11 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, 
                 total = term if total is None else total + term
         if total is not None:
             total.backward()
-    for n, t in enumerate(inputs):
-        if not (isinstance(t, Tensor) and t.requires_grad):
-            continue
-        analytic = np.zeros(t.shape) if t.grad is None else t.grad.numpy()
+    analytics = [np.zeros(t.shape) if t.grad is None else t.grad.numpy() for t in checked]
+    for t, g in zip(checked, saved_grads):
+        t.grad = g
+    for t, analytic in zip(checked, analytics):
+        n = next(i for i, x in enumerate(inputs) if x is t)
         analytic = analytic.reshape(-1)
         for i in range(t.numel()):
             numeric = _numerical_jacobian_column(fn, inputs, t, i, eps, douts)

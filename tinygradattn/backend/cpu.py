@@ -140,6 +140,10 @@ class CPUBackend(Backend):
         """(*Ba, M, K) @ (*Bb, K, N) -> (*broadcast(Ba, Bb), M, N) with our GEMM."""
         M, K = a.shape[-2:]
         N = b.shape[-1]
+        if a.ndim == 2 and b.ndim == 2:                     # the common case, no batch work
+            out = np.empty((M, N), dtype=a.dtype)
+            _core.gemm(out[None], a[None], b[None], _core.effective_n_threads())
+            return out
         batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         n_batch = math.prod(batch)
         out = np.empty(batch + (M, N), dtype=a.dtype)

@@ -56,7 +56,7 @@ def gelu(input, approximate="none"):
     if approximate == "tanh":
         inner = math.sqrt(2.0 / math.pi) * (input + 0.044715 * input * input * input)
         return 0.5 * input * (1.0 + inner.tanh())
-    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    raise RuntimeError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
 
 
 def softmax(input, dim):
@@ -136,7 +136,7 @@ def cross_entropy(input, target, ignore_index=-100, reduction="mean", label_smoo
     _check_tensor("cross_entropy", "input", input)
     _check_tensor("cross_entropy", "target", target)
     if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got "
+        raise RuntimeError(f"cross_entropy: label_smoothing must be between 0.0 and 1.0, got "
                          f"{label_smoothing}")
     if reduction not in _REDUCTIONS:
         raise ValueError(f"cross_entropy: {reduction!r} is not a valid value for reduction")
