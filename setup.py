@@ -1,0 +1,124 @@
+"""Build of the Cython extension ``tinygradattn._core`` (metadata lives in pyproject.toml).
+
+- ``-O3``, never ``-ffast-math`` (it breaks NaN/inf semantics and, at link time, turns off
+  subnormals for the whole process).
+- No ``-march``: the default build runs on any x86-64 CPU. The GEMM micro-kernel in
+  ``tinygradattn/_gemm_kernel.h`` is compiled for AVX-512, AVX2+FMA and a portable baseline
+  (``__attribute__((target(...)))``) and picked at import with ``__builtin_cpu_supports``.
+- OpenMP: a tiny OpenMP program is compiled and linked with the compiler's flag; if that fails,
+  or ``TGA_NO_OPENMP=1``, we warn once and build single-threaded (``prange`` runs serially).
+- ``TGA_CYTHON_DEBUG=1`` turns Cython's ``boundscheck`` and ``wraparound`` on.
+
+Works for ``pip install .``, ``pip install -e .`` and ``python setup.py build_ext --inplace``.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import warnings
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+OPENMP_PROBE = textwrap.dedent(
+    """
+    #include <omp.h>
+    #include <stdio.h>
+    int main(void) {
+        int n = 0;
+        #pragma omp parallel reduction(+:n)
+        n += 1;
+        printf("%d\\n", n > 0 && omp_get_max_threads() > 0);
+        return 0;
+    }
+    """
+)
+
+
+def _env_flag(name):
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def _openmp_flag_candidates(compiler):
+    """(compile args, link args) to try, in order, for this compiler."""
+    if compiler.compiler_type == "msvc":
+        return [(["/openmp"], [])]
+    candidates = [(["-fopenmp"], ["-fopenmp"])]
+    if sys.platform == "darwin":  # Apple clang: preprocessor route with Homebrew's libomp
+        candidates.append((["-Xpreprocessor", "-fopenmp"], ["-lomp"]))
+    return candidates
+
+
+def _probe_openmp(compiler):
+    """Compile, link and run a tiny OpenMP program; return working flags or None."""
+    for compile_args, link_args in _openmp_flag_candidates(compiler):
+        tmp = tempfile.mkdtemp(prefix="tga_omp_probe_")
+        try:
+            src = os.path.join(tmp, "probe.c")
+            with open(src, "w") as f:
+                f.write(OPENMP_PROBE)
+            objects = compiler.compile([src], output_dir=tmp, extra_postargs=compile_args)
+            exe = os.path.join(tmp, "probe")
+            compiler.link_executable(objects, exe, extra_postargs=link_args)
+            if compiler.exe_extension:
+                exe += compiler.exe_extension
+            out = subprocess.run([exe], capture_output=True, text=True, timeout=60)
+            if out.returncode == 0 and out.stdout.strip() == "1":
+                return compile_args, link_args
+        except Exception:  # compile, link or run failed: try the next flag
+            pass
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return None
+
+
+class BuildExt(build_ext):
+    """build_ext that probes OpenMP with the real compiler and sets per-compiler flags."""
+
+    def build_extensions(self):
+        is_msvc = self.compiler.compiler_type == "msvc"
+        opt_args = ["/O2"] if is_msvc else ["-O3"]
+        omp = None
+        if _env_flag("TGA_NO_OPENMP"):
+            warnings.warn("tinygradattn: TGA_NO_OPENMP=1, building _core without OpenMP "
+                          "(kernels run on one thread)", stacklevel=1)
+        else:
+            omp = _probe_openmp(self.compiler)
+            if omp is None:
+                warnings.warn("tinygradattn: the compiler cannot build OpenMP code, building "
+                              "_core without OpenMP (kernels run on one thread)", stacklevel=1)
+        for ext in self.extensions:
+            ext.extra_compile_args = opt_args + list(ext.extra_compile_args)
+            if omp is not None:
+                ext.extra_compile_args += omp[0]
+                ext.extra_link_args = list(ext.extra_link_args) + omp[1]
+        super().build_extensions()
+
+
+def _extensions():
+    debug = _env_flag("TGA_CYTHON_DEBUG")
+    ext = Extension(
+        "tinygradattn._core",
+        sources=["tinygradattn/_core.pyx"],
+        depends=["tinygradattn/_gemm_kernel.h"],
+        include_dirs=[np.get_include(), "tinygradattn"],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    )
+    directives = {
+        "language_level": 3,
+        "boundscheck": debug,
+        "wraparound": debug,
+        "cdivision": True,
+        "initializedcheck": debug,
+    }
+    # force: the directives above are not part of cythonize's timestamp check, so a switch
+    # between debug and normal builds must regenerate the C file.
+    return cythonize([ext], compiler_directives=directives, force=True, quiet=True)
+
+
+setup(ext_modules=_extensions(), cmdclass={"build_ext": BuildExt})

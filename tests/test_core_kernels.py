@@ -1,0 +1,448 @@
+"""Direct tests of the Cython kernels in tinygradattn._core against numpy oracles.
+
+GEMM: every micro-kernel set this CPU runs (avx512 / avx2 / generic), float32 and float64,
+1 and 2 threads, sizes around the micro-tile (MR, NR) and cache blocks (KC, MC, NC), strided /
+transposed / broadcast operands, and gemm vs gemm_naive. Softmax family: outliers, -inf
+entries, all -inf rows, huge logits. Error cases raise with the shapes in the message.
+"""
+import numpy as np
+import pytest
+
+from tinygradattn import _core
+
+# Tolerances per dtype, relative to the size of the result (GEMM sums K products).
+GEMM_RTOL = {np.float32: 2e-5, np.float64: 1e-12}
+ROW_TOL = {np.float32: dict(rtol=2e-6, atol=1e-7), np.float64: dict(rtol=1e-13, atol=1e-15)}
+# backward: dout - sum_j(dout * y) cancels, so the absolute error follows |dout| ~ 1, not |dx|
+ROW_BWD_TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-14)}
+# log_softmax_fwd: x - max - lse is a difference of O(|x|) ~ 50 numbers: abs error ~ eps * 50
+LOG_FWD_TOL = {np.float32: dict(rtol=2e-6, atol=1e-5), np.float64: dict(rtol=1e-13, atol=1e-13)}
+DTYPES = [np.float32, np.float64]
+THREADS = [1, 2]
+
+# micro-tiles (MR, NR) per ISA and dtype, as in _gemm_kernel.h; blocks as in _core.pyx
+TILES = {
+    "avx512": {np.float32: (12, 32), np.float64: (12, 16)},
+    "avx2": {np.float32: (6, 16), np.float64: (6, 8)},
+    "generic": {np.float32: (4, 8), np.float64: (4, 4)},
+}
+KC = {np.float32: 256, np.float64: 128}
+MT_MAX = {np.float32: 1024, np.float64: 1024}   # rows of A packed per task (1 MiB / (KC x 4|8))
+NC_MAX = {np.float32: 512, np.float64: 512}     # columns of B packed per block (512 KiB)
+
+
+@pytest.fixture(autouse=True)
+def threads_on_small_work():
+    """Let n_threads=2 really use two threads on test-sized problems, then restore."""
+    saved = _core._set_tuning(min_flops_per_thread=0, row_min_elems_per_thread=0)
+    yield
+    _core._set_tuning(**saved)
+
+
+@pytest.fixture(params=_core.gemm_isas())
+def isa(request):
+    """Run the test with each micro-kernel set the CPU supports, then restore the default."""
+    _core.set_gemm_isa(request.param)
+    yield request.param
+    _core.set_gemm_isa("auto")
+
+
+def rng_for(*key):
+    return np.random.default_rng(abs(hash(key)) % (2**32))
+
+
+def oracle_gemm(a, b):
+    """float64 numpy matmul of (Bt, M, K) @ (Bt, K, N)."""
+    return np.matmul(a.astype(np.float64), b.astype(np.float64))
+
+
+def assert_gemm_close(out, a, b, dtype):
+    ref = oracle_gemm(a, b)
+    # each entry is a K-term sum: scale the error by sum_k |a||b|, the rounding bound's size
+    scale = np.matmul(np.abs(a).astype(np.float64), np.abs(b).astype(np.float64)) + 1e-30
+    err = np.abs(out - ref) / scale
+    if err.size:
+        where = np.unravel_index(np.argmax(err), err.shape)
+        assert err.max() <= GEMM_RTOL[dtype], (
+            f"{np.dtype(dtype).name}: max scaled error {err.max():.3g} at {where} "
+            f"(out {out[where]!r}, ref {ref[where]!r}, shape {out.shape})")
+
+
+def run_gemm(a, b, n_threads, dtype):
+    out = np.full((a.shape[0], a.shape[1], b.shape[2]), np.nan, dtype=dtype)
+    _core.gemm(out, a, b, n_threads)
+    return out
+
+
+# ------------------------------------------------------------------------------------ threads
+
+def test_thread_helpers():
+    assert isinstance(_core.openmp_enabled(), bool)
+    default = _core.effective_n_threads()
+    assert default >= 1
+    try:
+        _core.set_num_threads(3)
+        assert _core.effective_n_threads() == (3 if _core.openmp_enabled() else 1)
+        _core.set_num_threads(None)
+        assert _core.effective_n_threads() == default
+        _core.set_num_threads(2)
+        _core.set_num_threads(0)
+        assert _core.effective_n_threads() == default
+    finally:
+        _core.set_num_threads(None)
+    with pytest.raises(ValueError):
+        _core.set_num_threads(-1)
+
+
+def test_omp_num_threads_env(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "5")
+    assert _core.effective_n_threads() == (5 if _core.openmp_enabled() else 1)
+
+
+def test_gemm_isa_selection():
+    isas = _core.gemm_isas()
+    assert "generic" in isas
+    assert _core.gemm_isa() == isas[0]      # the default is the fastest supported
+    with pytest.raises(ValueError, match="unknown"):
+        _core.set_gemm_isa("sse9")
+    assert _core.gemm_isa() == isas[0]
+
+
+# --------------------------------------------------------------------------------------- GEMM
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_threads", THREADS)
+def test_gemm_tile_edges(isa, dtype, n_threads):
+    """M, N around the micro-tile (1, MR-1, MR, MR+1, ...), K small, prime and > KC."""
+    mr, nr = TILES[isa][dtype]
+    ms = sorted({1, mr - 1, mr, mr + 1, 2 * mr + 1})
+    ns = sorted({1, nr - 1, nr, nr + 1, 2 * nr + 3})
+    rng = rng_for("edges", isa, dtype, n_threads)
+    for m in ms:
+        for n in ns:
+            for k in (1, 7, KC[dtype] + 1):
+                if m * n * k > 30000 and (m, n) != (ms[-1], ns[-1]):
+                    continue
+                a = rng.standard_normal((2, m, k)).astype(dtype)
+                b = rng.standard_normal((2, k, n)).astype(dtype)
+                assert_gemm_close(run_gemm(a, b, n_threads, dtype), a, b, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_threads", THREADS)
+def test_gemm_blocks(isa, dtype, n_threads):
+    """Shapes crossing the MT, NC and KC blocks, M too short to split, and primes."""
+    rng = rng_for("blocks", isa, dtype, n_threads)
+    shapes = [(MT_MAX[dtype] + 1, 5, 2 * KC[dtype] + 3), (13, NC_MAX[dtype] + 1, 29),
+              (127, 509, 253), (3, 2 * NC_MAX[dtype] + 7, 11)]
+    for m, n, k in shapes:
+        a = rng.standard_normal((1, m, k)).astype(dtype)
+        b = rng.standard_normal((1, k, n)).astype(dtype)
+        assert_gemm_close(run_gemm(a, b, n_threads, dtype), a, b, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_threads", THREADS)
+def test_gemm_large_parallel(dtype, n_threads):
+    """Big enough to use the threads and several blocks on every axis."""
+    rng = rng_for("large", dtype, n_threads)
+    a = rng.standard_normal((1, 300, 520)).astype(dtype)
+    b = rng.standard_normal((1, 520, 610)).astype(dtype)
+    assert_gemm_close(run_gemm(a, b, n_threads, dtype), a, b, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_threads", THREADS)
+def test_gemm_batched(dtype, n_threads):
+    rng = rng_for("batched", dtype, n_threads)
+    a = rng.standard_normal((5, 33, 17)).astype(dtype)
+    b = rng.standard_normal((5, 17, 41)).astype(dtype)
+    assert_gemm_close(run_gemm(a, b, n_threads, dtype), a, b, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_threads", THREADS)
+def test_gemm_strided_operands(isa, dtype, n_threads):
+    """Transposed, sliced, negative-stride and broadcast (batch stride 0) views, no copies."""
+    rng = rng_for("strided", isa, dtype, n_threads)
+    m, n, k, bt = 29, 45, 70, 3
+    base_a = rng.standard_normal((bt, k, m)).astype(dtype)
+    base_b = rng.standard_normal((bt, n, k)).astype(dtype)
+    views = {
+        "a.T, b.T": (base_a.transpose(0, 2, 1), base_b.transpose(0, 2, 1)),
+        "sliced": (rng.standard_normal((bt, 2 * m, 3 * k)).astype(dtype)[:, ::2, ::3],
+                   rng.standard_normal((2 * bt, k, 2 * n)).astype(dtype)[::2, :, 1::2]),
+        "reversed": (base_a.transpose(0, 2, 1)[:, ::-1, ::-1], base_b.transpose(0, 2, 1)[::-1]),
+        "broadcast a": (np.broadcast_to(base_a[0].T, (bt, m, k)), base_b.transpose(0, 2, 1)),
+        "broadcast b": (base_a.transpose(0, 2, 1), np.broadcast_to(base_b[1].T, (bt, k, n))),
+    }
+    for name, (a, b) in views.items():
+        assert a.shape == (bt, m, k) and b.shape == (bt, k, n), name
+        assert_gemm_close(run_gemm(a, b, n_threads, dtype), a, b, dtype)
+
+
+def test_gemm_default_threshold_and_threads():
+    """Default thresholds (small work stays on one thread) and n_threads < 1 (the default)."""
+    _core._set_tuning(min_flops_per_thread=4194304.0)
+    rng = rng_for("threshold")
+    for shape in [(1, 8, 8, 8), (2, 64, 96, 80), (1, 300, 200, 100)]:
+        bt, m, n, k = shape
+        a = rng.standard_normal((bt, m, k)).astype(np.float32)
+        b = rng.standard_normal((bt, k, n)).astype(np.float32)
+        for n_threads in (0, -1, 1, 2, 7):
+            assert_gemm_close(run_gemm(a, b, n_threads, np.float32), a, b, np.float32)
+
+
+def test_gemm_read_only_inputs():
+    a = np.ones((1, 3, 4), np.float32)
+    b = np.ones((1, 4, 5), np.float32)
+    a.flags.writeable = False
+    b.flags.writeable = False
+    out = np.empty((1, 3, 5), np.float32)
+    _core.gemm(out, a, b, 1)
+    np.testing.assert_array_equal(out, 4.0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_empty_shapes(dtype):
+    # K == 0: the empty sum, out is zero-filled (overwriting whatever was there)
+    out = np.full((2, 3, 4), np.nan, dtype)
+    _core.gemm(out, np.empty((2, 3, 0), dtype), np.empty((2, 0, 4), dtype), 2)
+    np.testing.assert_array_equal(out, 0.0)
+    out = np.full((2, 3, 4), np.nan, dtype)
+    _core.gemm_naive(out, np.empty((2, 3, 0), dtype), np.empty((2, 0, 4), dtype))
+    np.testing.assert_array_equal(out, 0.0)
+    # Bt, M or N == 0: nothing to do
+    for a_shape, b_shape in [((0, 3, 4), (0, 4, 5)), ((2, 0, 4), (2, 4, 5)),
+                             ((2, 3, 4), (2, 4, 0))]:
+        out = np.empty((a_shape[0], a_shape[1], b_shape[2]), dtype)
+        _core.gemm(out, np.ones(a_shape, dtype), np.ones(b_shape, dtype), 2)
+        _core.gemm_naive(out, np.ones(a_shape, dtype), np.ones(b_shape, dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_matches_naive(isa, dtype):
+    rng = rng_for("naive", isa, dtype)
+    a = rng.standard_normal((2, 23, 31)).astype(dtype)
+    b = rng.standard_normal((2, 19, 31)).astype(dtype).transpose(0, 2, 1)  # (2, 31, 19) view
+    fast = run_gemm(a, b, 2, dtype)
+    slow = np.empty_like(fast)
+    _core.gemm_naive(slow, a, b)
+    assert_gemm_close(slow, a, b, dtype)
+    np.testing.assert_allclose(fast, slow, rtol=100 * GEMM_RTOL[dtype], atol=1e-5
+                               if dtype == np.float32 else 1e-12)
+
+
+def test_gemm_exact_small_integers():
+    """Integer-valued operands: every path must give the exact result."""
+    a = np.arange(2 * 13 * 9, dtype=np.float32).reshape(2, 13, 9) % 7 - 3
+    b = np.arange(2 * 9 * 35, dtype=np.float32).reshape(2, 9, 35) % 5 - 2
+    out = np.empty((2, 13, 35), np.float32)
+    for isa_name in _core.gemm_isas():
+        _core.set_gemm_isa(isa_name)
+        try:
+            _core.gemm(out, a, b, 2)
+        finally:
+            _core.set_gemm_isa("auto")
+        np.testing.assert_array_equal(out, a @ b, err_msg=isa_name)
+
+
+def test_gemm_nonfinite_propagates():
+    a = np.ones((1, 4, 3), np.float64)
+    b = np.ones((1, 3, 5), np.float64)
+    a[0, 1, 2] = np.nan
+    b[0, 0, 4] = np.inf
+    out = np.empty((1, 4, 5))
+    _core.gemm(out, a, b, 1)
+    ref = a @ b
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(ref))
+    np.testing.assert_array_equal(out[np.isfinite(ref)], ref[np.isfinite(ref)])
+
+
+@pytest.mark.parametrize("fn", [_core.gemm, _core.gemm_naive])
+def test_gemm_errors(fn):
+    args = (1,) if fn is _core.gemm else ()
+    f32 = np.float32
+
+    def call(out, a, b):
+        fn(out, a, b, *args)
+
+    with pytest.raises(ValueError, match=r"a \(2, 3, 4\) and b \(2, 5, 6\) are not aligned "
+                                         r"\(4 != 5\)"):
+        call(np.empty((2, 3, 6), f32), np.ones((2, 3, 4), f32), np.ones((2, 5, 6), f32))
+    with pytest.raises(ValueError, match=r"out \(2, 3, 7\) should be \(2, 3, 6\)"):
+        call(np.empty((2, 3, 7), f32), np.ones((2, 3, 4), f32), np.ones((2, 4, 6), f32))
+    with pytest.raises(ValueError, match="batch"):
+        call(np.empty((2, 3, 6), f32), np.ones((2, 3, 4), f32), np.ones((3, 4, 6), f32))
+    with pytest.raises(ValueError, match="3-D"):
+        call(np.empty((3, 6), f32), np.ones((3, 4), f32), np.ones((4, 6), f32))
+    with pytest.raises(TypeError, match="out float32, a float64, b float32"):
+        call(np.empty((1, 3, 6), f32), np.ones((1, 3, 4)), np.ones((1, 4, 6), f32))
+    with pytest.raises(TypeError, match="float32 or float64"):
+        call(np.empty((1, 3, 6), np.int64), np.ones((1, 3, 4), np.int64),
+             np.ones((1, 4, 6), np.int64))
+    with pytest.raises(TypeError, match="numpy.ndarray"):
+        call(np.empty((1, 3, 6), f32), [[[1.0]]], np.ones((1, 4, 6), f32))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        call(np.empty((1, 6, 3), f32).transpose(0, 2, 1), np.ones((1, 3, 4), f32),
+             np.ones((1, 4, 6), f32))
+    ro = np.empty((1, 3, 6), f32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        call(ro, np.ones((1, 3, 4), f32), np.ones((1, 4, 6), f32))
+    a = np.ones((1, 3, 3), f32)
+    with pytest.raises(ValueError, match="overlaps"):
+        call(a, a, np.ones((1, 3, 3), f32))
+
+
+# ------------------------------------------------------------------------------ softmax family
+
+def np_softmax(x):
+    x = x.astype(np.float64)
+    m = x.max(axis=-1, keepdims=True)
+    e = np.exp(x - m)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def np_log_softmax(x):
+    x = x.astype(np.float64)
+    m = x.max(axis=-1, keepdims=True)
+    return x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
+
+
+def make_logits(rng, n, c, dtype):
+    """Rows far from uniform: a few large positive and negative outliers per row."""
+    x = rng.standard_normal((n, c)) * 3
+    idx = rng.integers(0, c, size=(n, 2))
+    x[np.arange(n), idx[:, 0]] += 40.0
+    x[np.arange(n), idx[:, 1]] -= 60.0
+    return x.astype(dtype)
+
+
+ROW_SHAPES = [(1, 1), (1, 7), (3, 1), (17, 33), (64, 1000), (300, 257)]
+
+
+def assert_rows_close(got, want, dtype, what):
+    if "bwd" in what:
+        tol = ROW_BWD_TOL[dtype]
+    elif "log_softmax" in what:
+        tol = LOG_FWD_TOL[dtype]
+    else:
+        tol = ROW_TOL[dtype]
+    np.testing.assert_allclose(got, want, err_msg=f"{what} {np.dtype(dtype).name}", **tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_threads", THREADS)
+@pytest.mark.parametrize("shape", ROW_SHAPES)
+def test_softmax_fwd_bwd(dtype, n_threads, shape):
+    rng = rng_for("softmax", dtype, n_threads, shape)
+    x = make_logits(rng, *shape, dtype)
+    y = np.empty_like(x)
+    _core.softmax_fwd(y, x, n_threads)
+    assert_rows_close(y, np_softmax(x), dtype, "softmax_fwd")
+    dout = rng.standard_normal(shape).astype(dtype)
+    dx = np.empty_like(x)
+    _core.softmax_bwd(dx, y, dout, n_threads)
+    y64, d64 = y.astype(np.float64), dout.astype(np.float64)
+    want = y64 * (d64 - (d64 * y64).sum(-1, keepdims=True))
+    assert_rows_close(dx, want, dtype, "softmax_bwd")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_threads", THREADS)
+@pytest.mark.parametrize("shape", ROW_SHAPES)
+def test_log_softmax_fwd_bwd(dtype, n_threads, shape):
+    rng = rng_for("log_softmax", dtype, n_threads, shape)
+    x = make_logits(rng, *shape, dtype)
+    y = np.empty_like(x)
+    _core.log_softmax_fwd(y, x, n_threads)
+    assert_rows_close(y, np_log_softmax(x), dtype, "log_softmax_fwd")
+    dout = rng.standard_normal(shape).astype(dtype)
+    dx = np.empty_like(x)
+    _core.log_softmax_bwd(dx, y, dout, n_threads)
+    y64, d64 = y.astype(np.float64), dout.astype(np.float64)
+    want = d64 - np.exp(y64) * d64.sum(-1, keepdims=True)
+    assert_rows_close(dx, want, dtype, "log_softmax_bwd")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_neg_inf_and_huge(dtype):
+    x = np.array([[0.0, -np.inf, 1.0, -np.inf],          # some -inf: zeros there, no NaN
+                  [1e30, -1e30, 1e30, 0.0],               # huge finite logits: no overflow
+                  [-np.inf, -np.inf, -np.inf, -np.inf],   # all -inf: NaN, as in PyTorch
+                  [-1e30, -1e30, -1e30, -1e30]], dtype=dtype)
+    y = np.empty_like(x)
+    _core.softmax_fwd(y, x, 1)
+    np.testing.assert_allclose(y[0], [1 / (1 + np.e), 0, np.e / (1 + np.e), 0], rtol=1e-6)
+    np.testing.assert_array_equal(y[1], [0.5, 0, 0.5, 0])
+    assert np.isnan(y[2]).all()
+    np.testing.assert_array_equal(y[3], 0.25)
+    ly = np.empty_like(x)
+    _core.log_softmax_fwd(ly, x, 1)
+    lse0 = np.log(1 + np.e)
+    np.testing.assert_allclose(ly[0], [-lse0, -np.inf, 1 - lse0, -np.inf], rtol=1e-6)
+    np.testing.assert_allclose(ly[1], [-np.log(2), -2e30, -np.log(2), -1e30], rtol=1e-6)
+    assert np.isnan(ly[2]).all()
+    np.testing.assert_allclose(ly[3], -np.log(4), rtol=1e-6)
+    # backward through the -inf row stays finite
+    dout = np.ones_like(x)
+    dx = np.empty_like(x)
+    _core.softmax_bwd(dx, y, dout, 1)
+    assert np.isfinite(dx[[0, 1, 3]]).all()
+    _core.log_softmax_bwd(dx, ly, dout, 1)
+    assert np.isfinite(dx[[0, 1, 3]]).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_matches_torch(dtype):
+    torch = pytest.importorskip("torch")
+    rng = rng_for("torch", dtype)
+    x = make_logits(rng, 50, 129, dtype)
+    x[3, 5] = -np.inf
+    y = np.empty_like(x)
+    ly = np.empty_like(x)
+    _core.softmax_fwd(y, x, 2)
+    _core.log_softmax_fwd(ly, x, 2)
+    tx = torch.from_numpy(x)
+    assert_rows_close(y, torch.softmax(tx, -1).numpy(), dtype, "softmax vs torch")
+    assert_rows_close(ly, torch.log_softmax(tx, -1).numpy(), dtype, "log_softmax vs torch")
+
+
+def test_softmax_in_place():
+    x = make_logits(rng_for("inplace"), 8, 16, np.float64)
+    want = np_softmax(x)
+    _core.softmax_fwd(x, x, 1)
+    np.testing.assert_allclose(x, want, rtol=1e-14)
+
+
+def test_softmax_empty():
+    for shape in [(0, 5), (4, 0)]:
+        x = np.empty(shape, np.float32)
+        _core.softmax_fwd(np.empty_like(x), x, 2)
+        _core.log_softmax_bwd(np.empty_like(x), x, x, 2)
+
+
+@pytest.mark.parametrize("fn,n_arrays", [(_core.softmax_fwd, 2), (_core.log_softmax_fwd, 2),
+                                         (_core.softmax_bwd, 3), (_core.log_softmax_bwd, 3)])
+def test_softmax_errors(fn, n_arrays):
+    def call(*arrays):
+        fn(*arrays[:n_arrays], 1)
+
+    ok = np.ones((3, 4), np.float32)
+    with pytest.raises(ValueError, match=r"\(3, 5\).*\(3, 4\)|\(3, 4\).*\(3, 5\)"):
+        call(np.empty((3, 5), np.float32), ok, ok)
+    with pytest.raises(TypeError, match="float64"):
+        call(np.empty((3, 4)), ok, ok)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        call(np.empty((3, 4), np.int32), np.ones((3, 4), np.int32), np.ones((3, 4), np.int32))
+    with pytest.raises(ValueError, match="2-D"):
+        call(np.empty((2, 3, 4), np.float32), np.ones((2, 3, 4), np.float32),
+             np.ones((2, 3, 4), np.float32))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        call(np.empty((3, 4), np.float32), np.ones((4, 3), np.float32).T, ok)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        call(np.empty((4, 3), np.float32).T, ok, ok)
+    big = np.ones((4, 4), np.float32)
+    with pytest.raises(ValueError, match="overlaps"):
+        call(big[1:], big[:3], big[:3].copy())

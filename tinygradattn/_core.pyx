@@ -1,0 +1,763 @@
+# cython: language_level=3, cdivision=True
+# NOTE: boundscheck / wraparound / initializedcheck are set by setup.py (off, or on with
+# TGA_CYTHON_DEBUG=1); a file-level directive here would override the debug build.
+"""CPU kernels of tinygradattn: the bottom of the stack (backend/cpu.py calls these).
+
+Every kernel writes into buffers it is given: outputs first, then inputs, then scalars.
+Python wrappers check shapes, dtypes and contiguity under the GIL and name them in their
+errors; the ``noexcept nogil`` bodies trust their inputs. ``floating`` gives a float32 and a
+float64 build of every kernel. ``n_threads < 1`` means ``effective_n_threads()``; below a
+work threshold a kernel runs on one thread whatever it is asked.
+
+Sections:
+    threads      openmp_enabled, effective_n_threads, set_num_threads
+    GEMM         gemm (packed, blocked, register-tiled, OpenMP), gemm_naive (the oracle)
+    softmax      softmax_fwd / softmax_bwd, log_softmax_fwd / log_softmax_bwd
+    elementwise  erf (numpy has none; the C library's is exact to float64 rounding)
+"""
+
+import os
+
+import numpy as np
+
+from cython cimport floating
+from cython.parallel cimport parallel, prange
+from libc.math cimport erf as c_erf, exp, log
+from libc.stdlib cimport free, malloc
+
+
+# ==============================================================================================
+# threads
+#
+#   effective_n_threads() = set_num_threads(n)  if set
+#                         = $OMP_NUM_THREADS     if set (read at call time)
+#                         = omp_get_max_threads()
+#                         = 1                    when built without OpenMP
+#
+# No `cimport openmp`: the module must build without OpenMP, so the queries are a C helper
+# guarded by `#ifdef _OPENMP`. Aligned scratch allocation lives here too (64 bytes: one
+# cache line, one zmm register).
+# ==============================================================================================
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <stdlib.h>
+    #ifdef _OPENMP
+    #include <omp.h>
+    static int tga_openmp_enabled(void) { return 1; }
+    static int tga_omp_max_threads(void) { return omp_get_max_threads(); }
+    #else
+    static int tga_openmp_enabled(void) { return 0; }
+    static int tga_omp_max_threads(void) { return 1; }
+    #endif
+
+    /* 64-byte aligned malloc; the raw pointer is kept just below the aligned block. */
+    static void *tga_aligned_malloc(size_t n_bytes) {
+        void *raw = malloc(n_bytes + 64 + sizeof(void *));
+        uintptr_t p;
+        if (raw == NULL) return NULL;
+        p = ((uintptr_t)raw + sizeof(void *) + 63) & ~(uintptr_t)63;
+        ((void **)p)[-1] = raw;
+        return (void *)p;
+    }
+    static void tga_aligned_free(void *p) {
+        if (p != NULL) free(((void **)p)[-1]);
+    }
+    """
+    int tga_openmp_enabled() noexcept nogil
+    int tga_omp_max_threads() noexcept nogil
+    void *tga_aligned_malloc(size_t n_bytes) noexcept nogil
+    void tga_aligned_free(void *p) noexcept nogil
+
+cdef int _n_threads_override = 0    # 0: not set
+
+
+def openmp_enabled():
+    """True when the extension was built with OpenMP (otherwise every kernel is serial)."""
+    return bool(tga_openmp_enabled())
+
+
+def set_num_threads(n):
+    """Threads used by kernels called with ``n_threads < 1``; ``None`` or 0 resets."""
+    global _n_threads_override
+    if n is None:
+        _n_threads_override = 0
+        return
+    n = int(n)
+    if n < 0:
+        raise ValueError(f"set_num_threads: n must be >= 1 (or 0/None to reset), got {n}")
+    _n_threads_override = n
+
+
+def effective_n_threads():
+    """Threads a kernel uses by default: set_num_threads, else OMP_NUM_THREADS, else OpenMP's."""
+    if not tga_openmp_enabled():
+        return 1
+    if _n_threads_override > 0:
+        return _n_threads_override
+    env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, tga_omp_max_threads())
+
+
+cdef inline int _resolve_threads(int n_threads, double work, double min_work_per_thread):
+    """n_threads (or the default when < 1), capped so each thread gets min_work_per_thread."""
+    cdef int nt = n_threads if n_threads >= 1 else effective_n_threads()
+    cdef int by_work = <int>(work / min_work_per_thread) if work < 1e15 else nt
+    if not tga_openmp_enabled():
+        return 1
+    if by_work < nt:
+        nt = by_work
+    return nt if nt >= 1 else 1
+
+
+# ---------------------------------------------------------------------------------- checks
+
+cdef tuple _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+cdef object _check_arrays(str fn, tuple names, tuple arrays):
+    """Same-dtype float32/float64 numpy arrays; returns the dtype."""
+    cdef bint ok = True
+    for name, arr in zip(names, arrays):
+        if not isinstance(arr, np.ndarray):
+            raise TypeError(f"{fn}: {name} must be a numpy.ndarray, got {type(arr).__name__}")
+    dtype = arrays[0].dtype
+    for arr in arrays:
+        if arr.dtype != dtype:
+            ok = False
+    if not ok or dtype not in _FLOAT_DTYPES:
+        dtypes = [arr.dtype for arr in arrays]
+        listed = ", ".join(f"{name} {dt}" for name, dt in zip(names, dtypes))
+        raise TypeError(f"{fn}: all arrays must have the same dtype, float32 or float64; "
+                        f"got {listed}")
+    return dtype
+
+
+cdef object _check_out(str fn, str name, object out):
+    if not out.flags.c_contiguous:
+        raise ValueError(f"{fn}: {name} {out.shape} must be C-contiguous (strides "
+                         f"{out.strides})")
+    if not out.flags.writeable:
+        raise ValueError(f"{fn}: {name} {out.shape} is read-only")
+
+
+cdef inline void _extent(const char *base, Py_ssize_t *shape, Py_ssize_t *strides, int ndim,
+                         Py_ssize_t itemsize, const char **lo, const char **hi) noexcept nogil:
+    """[lo, hi): the bytes a non-empty strided array touches."""
+    cdef int d
+    lo[0] = base
+    hi[0] = base + itemsize
+    for d in range(ndim):
+        if strides[d] < 0:
+            lo[0] += (shape[d] - 1) * strides[d]
+        else:
+            hi[0] += (shape[d] - 1) * strides[d]
+
+
+cdef object _gemm_check_views(str fn, floating[:, :, ::1] out, const floating[:, :, :] a,
+                              const floating[:, :, :] w):
+    """Strides in whole items, and out overlapping neither input (cheap C arithmetic)."""
+    cdef const char *out_lo
+    cdef const char *out_hi
+    cdef const char *lo
+    cdef const char *hi
+    cdef Py_ssize_t item = sizeof(floating)
+    cdef int d
+    for d in range(3):
+        if a.strides[d] % item or w.strides[d] % item:
+            a_strides = (a.strides[0], a.strides[1], a.strides[2])
+            w_strides = (w.strides[0], w.strides[1], w.strides[2])
+            raise ValueError(f"{fn}: strides a {a_strides} / b {w_strides} are not multiples "
+                             f"of the item size {item}")
+    if out.size == 0:
+        return
+    out_shape = (out.shape[0], out.shape[1], out.shape[2])
+    _extent(<const char *>&out[0, 0, 0], out.shape, out.strides, 3, item, &out_lo, &out_hi)
+    if a.size:
+        _extent(<const char *>&a[0, 0, 0], a.shape, a.strides, 3, item, &lo, &hi)
+        if lo < out_hi and out_lo < hi:
+            raise ValueError(f"{fn}: out {out_shape} overlaps a; gemm cannot run in place")
+    if w.size:
+        _extent(<const char *>&w[0, 0, 0], w.shape, w.strides, 3, item, &lo, &hi)
+        if lo < out_hi and out_lo < hi:
+            raise ValueError(f"{fn}: out {out_shape} overlaps b; gemm cannot run in place")
+
+
+# ==============================================================================================
+# GEMM
+#
+#   out[b, i, j] = sum_k a[b, i, k] * w[b, k, j]      a: (Bt, M, K), w: (Bt, K, N) any strides
+#
+# Goto/BLIS blocking, row-major form (vectors run along N; A values are broadcast):
+#
+#   parallel for (bi, it, jt) in Bt x M/MT x N/NT:          # tasks: independent output tiles
+#     for p0 in 0..K step KC:
+#       pack a[bi, it*MT : +MT, p0 : +KC]   -> abuf (MT, KC) as MT/MR panels of (KC, MR)
+#       for jc in jt*NT .. +NT step NC:
+#         pack w[bi, p0 : +KC, jc : +NC]    -> bbuf (KC, NC) as NC/NR panels of (KC, NR)  L2
+#         for ir in 0..MT step MR:                            # A micro-panel (KC, MR) in L1
+#           for jr in 0..NC step NR:                          # B micro-panels stream from L2
+#             out[bi, it*MT+ir : +MR, jc+jr : +NR] (+)= abuf[ir] @ bbuf[jr]    # micro-kernel
+#
+# Parallel axis: (batch, M-tile, N-tile) tasks, schedule static. Each task owns its output
+# tile, so no two threads write the same element; each thread packs into its own buffers.
+# Tasks split M first (a task then packs only its rows of A, the transposing and costlier
+# copy; B packing is a plain row copy), N only when M is too short; their count is rounded
+# to a multiple of n_threads when there are few, so the static schedule balances.
+# Packing reads through the strides (transposed views, broadcast batch with stride 0), pads
+# the edge panels with zeros, and stores each micro-panel contiguously and 64-byte aligned.
+# MR x NR depends on the ISA kernel chosen at import (_gemm_kernel.h): avx512 12x32 / 12x16,
+# avx2 6x16 / 6x8, generic 4x8 / 4x4 (float32 / float64).
+# Blocks: KC x MR of A (12 KiB) in L1d (48 KiB); KC x NC of B (512 KiB) in L2; MT x KC of A
+# (<= 1 MiB) in L2/L3 (32 MiB). Below GEMM_MIN_FLOPS_PER_THREAD of work per thread, fewer
+# threads (down to one: small products never pay for a thread team).
+# Accumulation is in the input dtype (float32 stays float32, as in BLAS and PyTorch).
+# ==============================================================================================
+
+cdef extern from "_gemm_kernel.h" nogil:
+    ctypedef void (*tga_ukr_f32_t)(Py_ssize_t kc, const float *a, const float *b, float *c,
+                                   Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr,
+                                   int accumulate) noexcept nogil
+    ctypedef void (*tga_ukr_f64_t)(Py_ssize_t kc, const double *a, const double *b, double *c,
+                                   Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr,
+                                   int accumulate) noexcept nogil
+    ctypedef struct tga_gemm_isa_t:
+        const char *name
+        int mr_f32
+        int nr_f32
+        int mr_f64
+        int nr_f64
+        tga_ukr_f32_t ukr_f32
+        tga_ukr_f64_t ukr_f64
+    int TGA_N_GEMM_ISAS
+    const tga_gemm_isa_t *tga_gemm_isa_get(int index)
+    int tga_gemm_isa_supported(int index)
+    int tga_gemm_isa_best()
+
+ctypedef struct GemmPlan:
+    Py_ssize_t n_batch, m, n, k              # out (n_batch, m, n), a (.., m, k), w (.., k, n)
+    Py_ssize_t sa_b, sa_m, sa_k              # element strides of a (any sign, 0 for broadcast)
+    Py_ssize_t sw_b, sw_k, sw_n              # element strides of w
+    Py_ssize_t mr, nr                        # micro-tile (from the ISA)
+    Py_ssize_t kc, nc                        # cache blocks (nc % nr == 0)
+    Py_ssize_t mt, nt                        # task tile (mt % mr == 0, nt % nr == 0, nc <= nt)
+    Py_ssize_t n_mt, n_nt                    # tasks along M and N per matrix
+
+# Cache blocks (module globals so that _set_tuning can tune them in a benchmark)
+cdef Py_ssize_t KC_F32 = 256            # K block: A micro-panel 12 x 256 x 4 B = 12 KiB in L1d
+cdef Py_ssize_t KC_F64 = 128            #          12 x 128 x 8 B = 12 KiB
+cdef Py_ssize_t NC_MAX_BYTES = 524288   # KC x NC block of B: 512 KiB, half of a 1 MiB L2
+cdef Py_ssize_t MT_MAX_BYTES = 1048576  # MT x KC of packed A per task: 1 MiB, in L2/L3
+cdef double GEMM_MIN_FLOPS_PER_THREAD = 4194304.0   # ~30 us of one core: below, threads lose
+cdef double ROW_MIN_ELEMS_PER_THREAD = 32768.0        # softmax family, see its section
+
+
+def _set_tuning(kc_f32=None, kc_f64=None, nc_max_bytes=None, mt_max_bytes=None,
+                min_flops_per_thread=None, row_min_elems_per_thread=None):
+    """Tuning hook for tests and benchmarks: block sizes and the one-thread thresholds.
+
+    Returns the current values as a dict (pass it back as keywords to restore them).
+    """
+    global KC_F32, KC_F64, NC_MAX_BYTES, MT_MAX_BYTES, GEMM_MIN_FLOPS_PER_THREAD
+    global ROW_MIN_ELEMS_PER_THREAD
+    if kc_f32 is not None:
+        KC_F32 = max(1, int(kc_f32))
+    if kc_f64 is not None:
+        KC_F64 = max(1, int(kc_f64))
+    if nc_max_bytes is not None:
+        NC_MAX_BYTES = max(1, int(nc_max_bytes))
+    if mt_max_bytes is not None:
+        MT_MAX_BYTES = max(1, int(mt_max_bytes))
+    if min_flops_per_thread is not None:
+        GEMM_MIN_FLOPS_PER_THREAD = float(min_flops_per_thread)
+    if row_min_elems_per_thread is not None:
+        ROW_MIN_ELEMS_PER_THREAD = float(row_min_elems_per_thread)
+    return dict(kc_f32=KC_F32, kc_f64=KC_F64, nc_max_bytes=NC_MAX_BYTES, mt_max_bytes=MT_MAX_BYTES,
+                min_flops_per_thread=GEMM_MIN_FLOPS_PER_THREAD,
+                row_min_elems_per_thread=ROW_MIN_ELEMS_PER_THREAD)
+
+cdef tga_gemm_isa_t _isa = tga_gemm_isa_get(tga_gemm_isa_best())[0]
+
+
+def gemm_isas():
+    """Names of the GEMM micro-kernel sets this CPU can run, fastest first."""
+    return [tga_gemm_isa_get(i).name.decode() for i in range(TGA_N_GEMM_ISAS)
+            if tga_gemm_isa_supported(i)]
+
+
+def gemm_isa():
+    """Name of the GEMM micro-kernel set in use ("avx512", "avx2" or "generic")."""
+    return _isa.name.decode()
+
+
+def set_gemm_isa(name="auto"):
+    """Use the named micro-kernel set ("auto": the fastest this CPU supports)."""
+    global _isa
+    if name == "auto":
+        _isa = tga_gemm_isa_get(tga_gemm_isa_best())[0]
+        return
+    for i in range(TGA_N_GEMM_ISAS):
+        if tga_gemm_isa_get(i).name.decode() == name:
+            if not tga_gemm_isa_supported(i):
+                raise ValueError(f"set_gemm_isa: this CPU cannot run {name!r}; "
+                                 f"supported: {gemm_isas()}")
+            _isa = tga_gemm_isa_get(i)[0]
+            return
+    raise ValueError(f"set_gemm_isa: unknown kernel set {name!r}; supported: {gemm_isas()}")
+
+
+if os.environ.get("TGA_GEMM_ISA", "auto") not in ("", "auto"):
+    set_gemm_isa(os.environ["TGA_GEMM_ISA"])
+
+
+cdef inline Py_ssize_t _cdiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    return (a + b - 1) // b
+
+
+cdef inline Py_ssize_t _round_up(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    return _cdiv(a, b) * b
+
+
+cdef inline Py_ssize_t _min(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    return a if a < b else b
+
+
+cdef int _plan_blocks(GemmPlan *plan, Py_ssize_t itemsize, int n_threads) noexcept nogil:
+    """Choose KC, NC, the task tile MT x NT, and the task grid."""
+    cdef Py_ssize_t kc_max = KC_F32 if itemsize == 4 else KC_F64
+    cdef Py_ssize_t nc_max = _round_up(NC_MAX_BYTES // (kc_max * itemsize), plan.nr)
+    cdef Py_ssize_t mt_max = _round_up(MT_MAX_BYTES // (kc_max * itemsize), plan.mr)
+    cdef Py_ssize_t n_mt = _cdiv(plan.m, mt_max)
+    cdef Py_ssize_t n_nt = 1
+    cdef Py_ssize_t want
+    plan.kc = _min(kc_max, plan.k)
+    if n_threads > 1 and plan.n_batch * n_mt < 4 * n_threads:
+        # few tasks: make their count a multiple of n_threads so the static schedule balances.
+        # Split M (a task packs only its rows of A, the costly transposing copy); split N
+        # only when M is too short to give every task at least two micro-panels.
+        want = _cdiv(_round_up(plan.n_batch * n_mt, n_threads), plan.n_batch)
+        if _cdiv(plan.m, plan.mr) >= 2 * want:
+            n_mt = want
+        else:
+            n_nt = _cdiv(want, n_mt)
+    plan.mt = _round_up(_cdiv(plan.m, n_mt), plan.mr)
+    plan.n_mt = _cdiv(plan.m, plan.mt)
+    plan.nt = _round_up(_cdiv(plan.n, n_nt), plan.nr)
+    plan.n_nt = _cdiv(plan.n, plan.nt)
+    plan.nc = _min(plan.nt, nc_max)
+    return 0
+
+
+cdef void _pack_a(floating *dst, const floating *src, Py_ssize_t m_blk, Py_ssize_t k_blk,
+                  Py_ssize_t s_m, Py_ssize_t s_k, Py_ssize_t mr) noexcept nogil:
+    """dst (round_up(m_blk, mr) / mr panels of (k_blk, mr))  <-  src (m_blk, k_blk) strided."""
+    cdef Py_ssize_t ip, i0, i, p, rows
+    cdef floating *panel
+    cdef const floating *row
+    for ip in range(_cdiv(m_blk, mr)):
+        i0 = ip * mr
+        rows = _min(mr, m_blk - i0)
+        panel = dst + i0 * k_blk                            # (k_blk, mr)
+        if s_k == 1:                                        # row-major a: read rows
+            for i in range(rows):
+                row = src + (i0 + i) * s_m
+                for p in range(k_blk):
+                    panel[p * mr + i] = row[p]
+        else:                                               # transposed or strided a
+            for p in range(k_blk):
+                for i in range(rows):
+                    panel[p * mr + i] = src[(i0 + i) * s_m + p * s_k]
+        if rows < mr:                                       # zero rows past the edge
+            for p in range(k_blk):
+                for i in range(rows, mr):
+                    panel[p * mr + i] = 0
+
+
+cdef void _pack_b(floating *dst, const floating *src, Py_ssize_t k_blk, Py_ssize_t n_blk,
+                  Py_ssize_t s_k, Py_ssize_t s_n, Py_ssize_t nr) noexcept nogil:
+    """dst (round_up(n_blk, nr) / nr panels of (k_blk, nr))  <-  src (k_blk, n_blk) strided."""
+    cdef Py_ssize_t jp, j0, j, p, cols
+    cdef floating *panel
+    cdef const floating *col
+    for jp in range(_cdiv(n_blk, nr)):
+        j0 = jp * nr
+        cols = _min(nr, n_blk - j0)
+        panel = dst + j0 * k_blk                            # (k_blk, nr)
+        if s_n == 1:                                        # row-major w: copy row pieces
+            for p in range(k_blk):
+                for j in range(cols):
+                    panel[p * nr + j] = src[p * s_k + j0 + j]
+        else:                                               # transposed or strided w
+            for j in range(cols):
+                col = src + (j0 + j) * s_n
+                for p in range(k_blk):
+                    panel[p * nr + j] = col[p * s_k]
+        if cols < nr:                                       # zero columns past the edge
+            for p in range(k_blk):
+                for j in range(cols, nr):
+                    panel[p * nr + j] = 0
+
+
+cdef void _gemm_task(floating *c, const floating *a, const floating *w, Py_ssize_t task,
+                     const GemmPlan *plan, const tga_gemm_isa_t *isa,
+                     floating *abuf, floating *bbuf) noexcept nogil:
+    """One output tile out[bi, i0 : i0+MT, j0 : j0+NT], all of K."""
+    cdef Py_ssize_t per_matrix = plan.n_mt * plan.n_nt
+    cdef Py_ssize_t bi = task // per_matrix
+    cdef Py_ssize_t i0 = (task % per_matrix) // plan.n_nt * plan.mt
+    cdef Py_ssize_t j0 = (task % per_matrix) % plan.n_nt * plan.nt
+    cdef Py_ssize_t m_blk = _min(plan.mt, plan.m - i0)
+    cdef Py_ssize_t n_task = _min(plan.nt, plan.n - j0)
+    cdef Py_ssize_t mr = plan.mr, nr = plan.nr, ldc = plan.n
+    cdef Py_ssize_t kp, p0, k_blk, jb, jc, n_blk, ip, jp, ir, jr
+    cdef floating *c_blk
+    cdef int accumulate
+    for kp in range(_cdiv(plan.k, plan.kc)):
+        p0 = kp * plan.kc
+        k_blk = _min(plan.kc, plan.k - p0)
+        accumulate = p0 > 0                                 # first K block overwrites out
+        _pack_a(abuf, a + bi * plan.sa_b + i0 * plan.sa_m + p0 * plan.sa_k,
+                m_blk, k_blk, plan.sa_m, plan.sa_k, mr)    # (m_blk, k_blk): packed once
+        for jb in range(_cdiv(n_task, plan.nc)):
+            jc = j0 + jb * plan.nc
+            n_blk = _min(plan.nc, j0 + n_task - jc)
+            _pack_b(bbuf, w + bi * plan.sw_b + p0 * plan.sw_k + jc * plan.sw_n,
+                    k_blk, n_blk, plan.sw_k, plan.sw_n, nr)    # (k_blk, n_blk): in L2
+            c_blk = c + (bi * plan.m + i0) * ldc + jc       # (m_blk, n_blk), row stride N
+            for ip in range(_cdiv(m_blk, mr)):              # A micro-panel stays in L1
+                ir = ip * mr
+                for jp in range(_cdiv(n_blk, nr)):          # B micro-panels stream from L2
+                    jr = jp * nr
+                    if floating is float:
+                        isa.ukr_f32(k_blk, abuf + ir * k_blk, bbuf + jr * k_blk,
+                                    c_blk + ir * ldc + jr, ldc,
+                                    _min(mr, m_blk - ir), _min(nr, n_blk - jr), accumulate)
+                    else:
+                        isa.ukr_f64(k_blk, abuf + ir * k_blk, bbuf + jr * k_blk,
+                                    c_blk + ir * ldc + jr, ldc,
+                                    _min(mr, m_blk - ir), _min(nr, n_blk - jr), accumulate)
+
+
+cdef int _gemm_blocked(floating *c, const floating *a, const floating *w, GemmPlan *plan,
+                       const tga_gemm_isa_t *isa, int n_threads) noexcept nogil:
+    """Run every task; returns the number of threads that could not allocate scratch."""
+    cdef Py_ssize_t n_tasks = plan.n_batch * plan.n_mt * plan.n_nt
+    cdef Py_ssize_t task
+    cdef floating *abuf = NULL      # thread-private, set inside the parallel block
+    cdef floating *bbuf = NULL
+    cdef int n_failed = 0
+    if n_tasks < n_threads:
+        n_threads = <int>n_tasks
+    with parallel(num_threads=n_threads):
+        # per-thread packing buffers: (MT, KC) of A and (KC, NC) of B
+        abuf = <floating *>tga_aligned_malloc(plan.mt * plan.kc * sizeof(floating))
+        bbuf = <floating *>tga_aligned_malloc(plan.kc * plan.nc * sizeof(floating))
+        for task in prange(n_tasks, schedule="static"):
+            if abuf != NULL and bbuf != NULL:
+                _gemm_task(c, a, w, task, plan, isa, abuf, bbuf)
+            else:
+                n_failed += 1
+        tga_aligned_free(abuf)
+        tga_aligned_free(bbuf)
+    return n_failed
+
+
+cdef object _gemm_typed(floating[:, :, ::1] out,          # OUT (Bt, M, N)
+                        const floating[:, :, :] a,        # IN  (Bt, M, K)
+                        const floating[:, :, :] w,        # IN  (Bt, K, N)
+                        int n_threads):
+    cdef GemmPlan plan
+    cdef tga_gemm_isa_t isa = _isa
+    cdef Py_ssize_t item = sizeof(floating)
+    cdef Py_ssize_t b, i, j
+    cdef int n_failed
+    _gemm_check_views("gemm", out, a, w)
+    plan.n_batch = out.shape[0]
+    plan.m = out.shape[1]
+    plan.n = out.shape[2]
+    plan.k = a.shape[2]
+    if plan.n_batch == 0 or plan.m == 0 or plan.n == 0:
+        return
+    if plan.k == 0:                                     # empty sum
+        with nogil:
+            for b in range(plan.n_batch):
+                for i in range(plan.m):
+                    for j in range(plan.n):
+                        out[b, i, j] = 0
+        return
+    plan.sa_b = a.strides[0] // item
+    plan.sa_m = a.strides[1] // item
+    plan.sa_k = a.strides[2] // item
+    plan.sw_b = w.strides[0] // item
+    plan.sw_k = w.strides[1] // item
+    plan.sw_n = w.strides[2] // item
+    plan.mr = isa.mr_f32 if floating is float else isa.mr_f64
+    plan.nr = isa.nr_f32 if floating is float else isa.nr_f64
+    n_threads = _resolve_threads(n_threads, 2.0 * plan.n_batch * plan.m * plan.n * plan.k,
+                                 GEMM_MIN_FLOPS_PER_THREAD)
+    _plan_blocks(&plan, item, n_threads)
+    with nogil:
+        n_failed = _gemm_blocked(&out[0, 0, 0], &a[0, 0, 0], &w[0, 0, 0], &plan, &isa,
+                                 n_threads)
+    if n_failed:
+        raise MemoryError(f"gemm: could not allocate packing buffers "
+                          f"({plan.mt}x{plan.kc} and {plan.kc}x{plan.nc} per thread)")
+
+
+cdef object _check_gemm(str fn, object out, object a, object b):
+    dtype = _check_arrays(fn, ("out", "a", "b"), (out, a, b))
+    for name, arr in (("out", out), ("a", a), ("b", b)):
+        if arr.ndim != 3:
+            raise ValueError(f"{fn}: {name} must be 3-D (batch, rows, cols), got shape "
+                             f"{arr.shape}")
+    if a.shape[2] != b.shape[1]:
+        raise ValueError(f"{fn}: a {a.shape} and b {b.shape} are not aligned "
+                         f"({a.shape[2]} != {b.shape[1]})")
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(f"{fn}: a {a.shape} and b {b.shape} have different batch sizes "
+                         f"({a.shape[0]} != {b.shape[0]})")
+    expected = (a.shape[0], a.shape[1], b.shape[2])
+    if out.shape != expected:
+        raise ValueError(f"{fn}: out {out.shape} should be {expected} for a {a.shape} "
+                         f"@ b {b.shape}")
+    _check_out(fn, "out", out)
+    return dtype                # strides and overlap: checked in C by _gemm_check_views
+
+
+def gemm(out, a, b, int n_threads=0):
+    """out[b, i, j] = sum_k a[b, i, k] * b[b, k, j]; overwrites out.
+
+    Args:
+        out: OUT (Bt, M, N), C-contiguous, same dtype as a and b (float32 or float64).
+        a: IN (Bt, M, K), any strides (transposed views, broadcast batch with stride 0).
+        b: IN (Bt, K, N), any strides.
+        n_threads: OpenMP threads; < 1 means effective_n_threads(). Small products use one.
+    """
+    dtype = _check_gemm("gemm", out, a, b)
+    if dtype == np.float32:
+        _gemm_typed[float](out, a, b, n_threads)
+    else:
+        _gemm_typed[double](out, a, b, n_threads)
+
+
+cdef void _gemm_naive_typed(floating[:, :, ::1] out,      # OUT (Bt, M, N)
+                            const floating[:, :, :] a,    # IN  (Bt, M, K)
+                            const floating[:, :, :] w     # IN  (Bt, K, N)
+                            ) noexcept nogil:
+    # out[b, i, j] = sum_k a[b, i, k] * w[b, k, j], one dot product per output element
+    cdef Py_ssize_t b, i, j, p
+    cdef floating acc
+    for b in range(out.shape[0]):
+        for i in range(out.shape[1]):
+            for j in range(out.shape[2]):
+                acc = 0
+                for p in range(a.shape[2]):
+                    acc = acc + a[b, i, p] * w[b, p, j]
+                out[b, i, j] = acc
+
+
+def gemm_naive(out, a, b):
+    """The triple loop: same contract as gemm, single-threaded; the reference and oracle."""
+    dtype = _check_gemm("gemm_naive", out, a, b)
+    if dtype == np.float32:
+        _gemm_naive_call[float](out, a, b)
+    else:
+        _gemm_naive_call[double](out, a, b)
+
+
+cdef object _gemm_naive_call(floating[:, :, ::1] out, const floating[:, :, :] a,
+                             const floating[:, :, :] w):
+    _gemm_check_views("gemm_naive", out, a, w)
+    with nogil:
+        _gemm_naive_typed(out, a, w)
+
+
+# ==============================================================================================
+# softmax and log-softmax over the last axis
+#
+#   for i in rows (parallel, static: each thread owns whole rows):
+#     m     = max_j x[i, j]                                  (double)
+#     s     = sum_j exp(x[i, j] - m)                         (double)
+#     softmax:      out[i, j] = exp(x[i, j] - m) / s
+#     log_softmax:  out[i, j] = x[i, j] - m - log(s)
+#   backward, from the saved output y:
+#     softmax:      dx[i, j] = y[i, j] * (dout[i, j] - sum_j dout[i, j] * y[i, j])
+#     log_softmax:  dx[i, j] = dout[i, j] - exp(y[i, j]) * sum_j dout[i, j]
+#
+# Shifting by the row max keeps exp() <= 1: huge logits (1e30) cannot overflow; -inf entries
+# give exp(-inf) = 0, and an all -inf row gives NaN (-inf - -inf), as in PyTorch.
+# Row statistics and exp/log run in double for either dtype (float64 exact to the libm).
+# out may be the same array as an input (each element is read before it is written).
+# ==============================================================================================
+
+
+
+cdef void _softmax_row(floating *y, const floating *x, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef double row_max = x[0], total = 0.0, e
+    for j in range(1, n):
+        if x[j] > row_max:
+            row_max = x[j]
+    for j in range(n):
+        e = exp(<double>x[j] - row_max)         # shifted by the max: cannot overflow
+        y[j] = <floating>e
+        total += e
+    for j in range(n):
+        y[j] = <floating>(y[j] / total)
+
+
+cdef void _log_softmax_row(floating *y, const floating *x, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef double row_max = x[0], total = 0.0, log_total
+    for j in range(1, n):
+        if x[j] > row_max:
+            row_max = x[j]
+    for j in range(n):
+        total += exp(<double>x[j] - row_max)
+    log_total = log(total)                      # row log-sum-exp = row_max + log_total
+    for j in range(n):
+        y[j] = <floating>((<double>x[j] - row_max) - log_total)
+
+
+cdef void _softmax_bwd_row(floating *dx, const floating *y, const floating *dout,
+                           Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef double dot = 0.0
+    for j in range(n):
+        dot += <double>dout[j] * y[j]
+    for j in range(n):
+        dx[j] = <floating>(y[j] * (dout[j] - dot))
+
+
+cdef void _log_softmax_bwd_row(floating *dx, const floating *y, const floating *dout,
+                               Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef double total = 0.0
+    for j in range(n):
+        total += dout[j]
+    for j in range(n):
+        dx[j] = <floating>(dout[j] - exp(<double>y[j]) * total)
+
+
+cdef object _check_rows(str fn, tuple names, tuple arrays):
+    """2-D, same shape, same float dtype, C-contiguous; out (first) writable; exact aliasing."""
+    dtype = _check_arrays(fn, names, arrays)
+    shape = arrays[0].shape
+    for name, arr in zip(names, arrays):
+        if arr.ndim != 2:
+            raise ValueError(f"{fn}: {name} must be 2-D (rows, cols), got shape {arr.shape}")
+        if arr.shape != shape:
+            listed = ", ".join(f"{n} {x.shape}" for n, x in zip(names, arrays))
+            raise ValueError(f"{fn}: shapes differ: {listed}")
+        if not arr.flags.c_contiguous:
+            raise ValueError(f"{fn}: {name} {arr.shape} must be C-contiguous (strides "
+                             f"{arr.strides})")
+    _check_out(fn, names[0], arrays[0])
+    out = arrays[0]
+    for name, arr in zip(names[1:], arrays[1:]):
+        if (np.may_share_memory(out, arr)
+                and out.__array_interface__["data"][0] != arr.__array_interface__["data"][0]):
+            raise ValueError(f"{fn}: {names[0]} partially overlaps {name}; pass the same "
+                             f"array for in-place use or separate arrays")
+    return dtype
+
+
+cdef object _rows_fwd(int kind, floating[:, ::1] out, const floating[:, ::1] x,
+                      int n_threads):
+    cdef Py_ssize_t i, n_rows = x.shape[0], n_cols = x.shape[1]
+    if n_rows == 0 or n_cols == 0:
+        return
+    n_threads = _resolve_threads(n_threads, <double>n_rows * n_cols, ROW_MIN_ELEMS_PER_THREAD)
+    if kind == 0:
+        for i in prange(n_rows, nogil=True, schedule="static", num_threads=n_threads):
+            _softmax_row(&out[i, 0], &x[i, 0], n_cols)
+    else:
+        for i in prange(n_rows, nogil=True, schedule="static", num_threads=n_threads):
+            _log_softmax_row(&out[i, 0], &x[i, 0], n_cols)
+
+
+cdef object _rows_bwd(int kind, floating[:, ::1] dx, const floating[:, ::1] y,
+                      const floating[:, ::1] dout, int n_threads):
+    cdef Py_ssize_t i, n_rows = y.shape[0], n_cols = y.shape[1]
+    if n_rows == 0 or n_cols == 0:
+        return
+    n_threads = _resolve_threads(n_threads, <double>n_rows * n_cols, ROW_MIN_ELEMS_PER_THREAD)
+    if kind == 0:
+        for i in prange(n_rows, nogil=True, schedule="static", num_threads=n_threads):
+            _softmax_bwd_row(&dx[i, 0], &y[i, 0], &dout[i, 0], n_cols)
+    else:
+        for i in prange(n_rows, nogil=True, schedule="static", num_threads=n_threads):
+            _log_softmax_bwd_row(&dx[i, 0], &y[i, 0], &dout[i, 0], n_cols)
+
+
+def softmax_fwd(out, x, int n_threads=0):
+    """out = softmax(x) over the last axis (torch.softmax(x, -1)).
+
+    Args:
+        out: OUT (N, C) C-contiguous (may be x itself).
+        x: IN (N, C) C-contiguous, float32 or float64.
+        n_threads: OpenMP threads over rows; < 1 means effective_n_threads().
+    """
+    if _check_rows("softmax_fwd", ("out", "x"), (out, x)) == np.float32:
+        _rows_fwd[float](0, out, x, n_threads)
+    else:
+        _rows_fwd[double](0, out, x, n_threads)
+
+
+def softmax_bwd(dx, y, dout, int n_threads=0):
+    """dx = y * (dout - sum_j dout * y), y = softmax output; all (N, C) C-contiguous."""
+    if _check_rows("softmax_bwd", ("dx", "y", "dout"), (dx, y, dout)) == np.float32:
+        _rows_bwd[float](0, dx, y, dout, n_threads)
+    else:
+        _rows_bwd[double](0, dx, y, dout, n_threads)
+
+
+def log_softmax_fwd(out, x, int n_threads=0):
+    """out = x - max - log(sum exp(x - max)) over the last axis (torch.log_softmax(x, -1))."""
+    if _check_rows("log_softmax_fwd", ("out", "x"), (out, x)) == np.float32:
+        _rows_fwd[float](1, out, x, n_threads)
+    else:
+        _rows_fwd[double](1, out, x, n_threads)
+
+
+def log_softmax_bwd(dx, y, dout, int n_threads=0):
+    """dx = dout - exp(y) * sum_j dout, y = log_softmax output; all (N, C) C-contiguous."""
+    if _check_rows("log_softmax_bwd", ("dx", "y", "dout"), (dx, y, dout)) == np.float32:
+        _rows_bwd[float](1, dx, y, dout, n_threads)
+    else:
+        _rows_bwd[double](1, dx, y, dout, n_threads)
+
+
+# ==============================================================================================
+# elementwise: erf
+#
+#   for i in elements (parallel, static):  out[i] = erf(x[i])      (libm erf in double)
+#
+# Used by the exact GELU. Flat 1-D buffers: the backend passes contiguous reshaped views.
+# ==============================================================================================
+
+cdef object _erf_typed(floating[::1] out, const floating[::1] x, int n_threads):
+    cdef Py_ssize_t i, n = x.shape[0]
+    n_threads = _resolve_threads(n_threads, <double>n, ROW_MIN_ELEMS_PER_THREAD)
+    if n_threads == 1:
+        with nogil:
+            for i in range(n):
+                out[i] = <floating>c_erf(<double>x[i])
+    else:
+        for i in prange(n, nogil=True, schedule="static", num_threads=n_threads):
+            out[i] = <floating>c_erf(<double>x[i])
+
+
+def erf(out, x, int n_threads=0):
+    """out = erf(x) elementwise; out and x 1-D C-contiguous, same length and float dtype."""
+    dtype = _check_arrays("erf", ("out", "x"), (out, x))
+    if out.ndim != 1 or x.ndim != 1 or out.shape != x.shape:
+        raise ValueError(f"erf: out {out.shape} and x {x.shape} must be 1-D of the same length")
+    _check_out("erf", "out", out)
+    if dtype == np.float32:
+        _erf_typed[float](out, x, n_threads)
+    else:
+        _erf_typed[double](out, x, n_threads)
