@@ -1,4 +1,4 @@
-"""Build of the Cython extension ``tinygradattn._core`` (metadata lives in pyproject.toml).
+"""Build of the Cython extensions ``tinygradattn._*.pyx`` (metadata lives in pyproject.toml).
 
 - ``-O3``, never ``-ffast-math`` (it breaks NaN/inf semantics and, at link time, turns off
   subnormals for the whole process).
@@ -100,15 +100,40 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
+def _cython_flags_changed(debug):
+    """True when the debug switch differs from the last build (so the C must be regenerated).
+
+    The directives are not part of cythonize's timestamp check; a stamp file remembers them.
+    """
+    stamp = os.path.join("build", "tga_cython_debug.stamp")
+    want = "1" if debug else "0"
+    try:
+        with open(stamp) as f:
+            changed = f.read().strip() != want
+    except OSError:
+        changed = True
+    os.makedirs("build", exist_ok=True)
+    with open(stamp, "w") as f:
+        f.write(want)
+    return changed
+
+
 def _extensions():
+    """One extension per ``tinygradattn/_*.pyx`` kernel family (_core, and those beside it)."""
     debug = _env_flag("TGA_CYTHON_DEBUG")
-    ext = Extension(
-        "tinygradattn._core",
-        sources=["tinygradattn/_core.pyx"],
-        depends=["tinygradattn/_gemm_kernel.h"],
-        include_dirs=[np.get_include(), "tinygradattn"],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-    )
+    here = os.path.dirname(os.path.abspath(__file__))
+    sources = sorted(f for f in os.listdir(os.path.join(here, "tinygradattn"))
+                     if f.startswith("_") and f.endswith(".pyx"))
+    exts = [
+        Extension(
+            "tinygradattn." + src[:-4],
+            sources=["tinygradattn/" + src],
+            depends=["tinygradattn/_gemm_kernel.h"] if src == "_core.pyx" else [],
+            include_dirs=[np.get_include(), "tinygradattn"],
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        )
+        for src in sources
+    ]
     directives = {
         "language_level": 3,
         "boundscheck": debug,
@@ -116,9 +141,8 @@ def _extensions():
         "cdivision": True,
         "initializedcheck": debug,
     }
-    # force: the directives above are not part of cythonize's timestamp check, so a switch
-    # between debug and normal builds must regenerate the C file.
-    return cythonize([ext], compiler_directives=directives, force=True, quiet=True)
+    return cythonize(exts, compiler_directives=directives, force=_cython_flags_changed(debug),
+                     quiet=True)
 
 
 setup(ext_modules=_extensions(), cmdclass={"build_ext": BuildExt})
