@@ -133,6 +133,8 @@ def randn(*size, dtype=None, device="cpu", requires_grad=False):
 
 def randint(low, high=None, size=None, dtype=None, device="cpu"):
     """int64 uniform in [low, high) (torch.randint(low=0, high, size))."""
+    if size is None and isinstance(high, (tuple, list)):     # randint(high, size)
+        low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
     if size is None:

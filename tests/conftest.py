@@ -1,0 +1,44 @@
+"""Shared pytest setup: seeds for every test, hypothesis profiles, the `device` fixture.
+
+Hypothesis profiles: "ci" (the default: deadline=None because the first call of a kernel
+pays for thread-pool warm-up, and few examples) and "thorough" (TGA_HYPOTHESIS=thorough).
+"""
+import os
+import random
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+import tinygradattn as tga
+
+settings.register_profile("ci", deadline=None, max_examples=25,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("thorough", deadline=None, max_examples=400,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("thorough" if os.environ.get("TGA_HYPOTHESIS") == "thorough" else "ci")
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything():
+    """Every test starts from the same random state, whatever ran before it."""
+    tga.manual_seed(0)
+    np.random.seed(0)
+    random.seed(0)
+    yield
+
+
+def _cuda_available():
+    try:
+        tga.zeros(1, device="cuda")
+    except Exception:      # noqa: BLE001 - any failure means "no usable cuda backend here"
+        return False
+    return True
+
+
+@pytest.fixture(params=["cpu", "cuda"])
+def device(request):
+    """The device a test runs on; cuda is skipped (with the reason) where it is not usable."""
+    if request.param == "cuda" and not _cuda_available():
+        pytest.skip("cuda backend not available in this build / on this machine")
+    return request.param

@@ -1,0 +1,355 @@
+"""Every op, listed once: how to call it (the same lambda serves tinygradattn and torch: it gets
+the library module first), its inputs and their domains, whether it is differentiable, and
+which `Function` classes of tinygradattn.ops it exercises (test_ops.py fails when a Function
+appears in no entry).
+
+Input specs: a shape tuple is a float input drawn from `domain` (helpers.DOMAINS); a numpy
+array is passed as given (int / bool arrays are never differentiated).
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Op:
+    name: str
+    fn: object                    # fn(lib, *tensors) with lib = tinygradattn or torch
+    inputs: list
+    domain: object = "real"
+    covers: tuple = ()            # Function class names this entry exercises
+    grad: bool = True
+    tol: str = "elementwise"
+    gradcheck: object = None      # None: helpers decide by size
+    torch_fn: object = None       # fn(torch, *tensors) where the call differs
+    tags: tuple = field(default_factory=tuple)
+
+
+OPS = []
+
+
+def op(name, fn, inputs, **kw):
+    OPS.append(Op(name, fn, list(inputs), **kw))
+
+
+_rng = np.random.default_rng(1234)
+BOOL_34 = _rng.random((3, 4)) > 0.5
+BOOL_4 = np.array([True, False, True, False])
+BOOL_31 = np.array([[True], [False], [True]])
+
+# ---- binary arithmetic: same shapes, broadcasting pairs, Python scalars on either side -------
+BINARY = {
+    "add": (lambda L, a, b: a + b, ("Add",), ("real", "real")),
+    "sub": (lambda L, a, b: a - b, ("Sub",), ("real", "real")),
+    "mul": (lambda L, a, b: a * b, ("Mul",), ("real", "real")),
+    "div": (lambda L, a, b: a / b, ("Div",), ("real", "nonzero")),
+    "pow": (lambda L, a, b: a ** b, ("Pow",), ("positive", "small")),
+    "maximum": (lambda L, a, b: L.maximum(a, b), ("Maximum",), ("distinct", "distinct")),
+    "minimum": (lambda L, a, b: L.minimum(a, b), ("Minimum",), ("distinct", "distinct")),
+}
+PAIRS = [((3, 4), (3, 4)), ((3, 4), (4,)), ((3, 1), (1, 4)), ((2, 1, 4), (3, 1)),
+         ((1,), (2, 3)), ((), (2, 3)), ((5,), ())]
+for _name, (_fn, _covers, _dom) in BINARY.items():
+    for _sa, _sb in PAIRS:
+        op(f"{_name}{_sa}{_sb}", _fn, [_sa, _sb], domain=list(_dom), covers=_covers)
+
+op("add_scalar_right", lambda L, a: a + 2.5, [(3, 4)], covers=("Add",))
+op("add_scalar_left", lambda L, a: 2.5 + a, [(3, 4)], covers=("Add",))
+op("add_int_scalar", lambda L, a: a + 3, [(3, 4)], covers=("Add",))
+op("sub_scalar_right", lambda L, a: a - 1.5, [(3, 4)], covers=("Sub",))
+op("sub_scalar_left", lambda L, a: 1.5 - a, [(3, 4)], covers=("Sub",))
+op("mul_scalar_right", lambda L, a: a * -3.0, [(3, 4)], covers=("Mul",))
+op("mul_scalar_left", lambda L, a: 2 * a, [(3, 4)], covers=("Mul",))
+op("div_scalar_right", lambda L, a: a / 4.0, [(3, 4)], covers=("Div",))
+op("div_scalar_left", lambda L, a: 2.0 / a, [(3, 4)], domain="nonzero", covers=("Div",))
+op("pow_scalar_exponent", lambda L, a: a ** 3, [(3, 4)], covers=("Pow",))
+op("pow_half", lambda L, a: a ** 0.5, [(3, 4)], domain="positive", covers=("Pow",))
+op("pow_negative_exponent", lambda L, a: a ** -2.0, [(3, 4)], domain="nonzero", covers=("Pow",))
+op("pow_scalar_base", lambda L, a: 2.0 ** a, [(3, 4)], covers=("Pow",))
+op("maximum_scalar", lambda L, a: L.maximum(a, L.tensor(0.25)), [(3, 4)], domain="distinct",
+   covers=("Maximum",))
+# ties: each side gets half the gradient (as in PyTorch; the finite difference agrees)
+_TIE_A = np.array([[0.5, -1.0, 2.0], [0.25, 0.25, -3.0]])
+_TIE_B = np.array([[0.5, 1.0, 2.0], [0.25, -0.25, -1.0]])
+op("maximum_ties", lambda L, a, b: L.maximum(a, b), [_TIE_A, _TIE_B], covers=("Maximum",))
+op("minimum_ties", lambda L, a, b: L.minimum(a, b), [_TIE_A, _TIE_B], covers=("Minimum",))
+op("mul_then_sum_broadcast", lambda L, a, b: (a * b).sum(-1), [(3, 4), (4,)],
+   covers=("Mul", "Sum"), tol="reduction")
+
+# ---- unary -------------------------------------------------------------------------------------
+UNARY = {
+    "neg": (lambda L, x: -x, "real", ("Neg",)),
+    "exp": (lambda L, x: x.exp(), "real", ("Exp",)),
+    "log": (lambda L, x: x.log(), "positive", ("Log",)),
+    "sqrt": (lambda L, x: x.sqrt(), "positive", ("Sqrt",)),
+    "tanh": (lambda L, x: x.tanh(), "real", ("Tanh",)),
+    "sigmoid": (lambda L, x: x.sigmoid(), "real", ("Sigmoid",)),
+    "relu": (lambda L, x: x.relu(), "distinct", ("Relu",)),
+    "abs": (lambda L, x: x.abs(), "distinct", ("Abs",)),
+    "abs_builtin": (lambda L, x: abs(x), "distinct", ("Abs",)),
+    "erf": (lambda L, x: x.erf(), "real", ("Erf",)),
+    "clamp_both": (lambda L, x: x.clamp(-0.5, 0.5), "distinct", ("Clamp",)),
+    "clamp_min": (lambda L, x: x.clamp(min=-0.3), "distinct", ("Clamp",)),
+    "clamp_max": (lambda L, x: x.clamp(max=0.2), "distinct", ("Clamp",)),
+    "free_exp": (lambda L, x: L.exp(x), "real", ("Exp",)),
+    "free_log": (lambda L, x: L.log(x), "positive", ("Log",)),
+    "free_sqrt": (lambda L, x: L.sqrt(x), "positive", ("Sqrt",)),
+    "free_tanh": (lambda L, x: L.tanh(x), "real", ("Tanh",)),
+    "free_sigmoid": (lambda L, x: L.sigmoid(x), "real", ("Sigmoid",)),
+    "free_relu": (lambda L, x: L.relu(x), "distinct", ("Relu",)),
+    "free_abs": (lambda L, x: L.abs(x), "distinct", ("Abs",)),
+    "free_erf": (lambda L, x: L.erf(x), "real", ("Erf",)),
+    "free_clamp": (lambda L, x: L.clamp(x, -0.5, 0.5), "distinct", ("Clamp",)),
+}
+for _name, (_fn, _dom, _covers) in UNARY.items():
+    op(_name, _fn, [(3, 4)], domain=_dom, covers=_covers)
+    op(f"{_name}_3d", _fn, [(2, 3, 5)], domain=_dom, covers=_covers)
+op("sigmoid_large", lambda L, x: (x * 60.0).sigmoid(), [(4, 5)], covers=("Sigmoid",))
+op("exp_0d", lambda L, x: x.exp(), [()], covers=("Exp",))
+op("cast_to_float64", lambda L, x: x.double() * 3.0, [(3, 4)], covers=("Cast",))
+op("cast_roundtrip", lambda L, x: (x.double() * 2.0).float(), [(3, 4)], covers=("Cast",),
+   gradcheck=False)
+
+# ---- where / masked_fill -----------------------------------------------------------------------
+op("where_same_shape", lambda L, c, a, b: L.where(c, a, b), [BOOL_34, (3, 4), (3, 4)],
+   covers=("Where",))
+op("where_broadcast", lambda L, c, a, b: L.where(c, a, b), [BOOL_31, (3, 4), (4,)],
+   covers=("Where",))
+op("where_scalar_other", lambda L, c, a: L.where(c, a, 0.0), [BOOL_34, (3, 4)],
+   covers=("Where",))
+op("masked_fill", lambda L, m, x: x.masked_fill(m, -2.0), [BOOL_34, (3, 4)], covers=("Where",))
+op("masked_fill_broadcast", lambda L, m, x: x.masked_fill(m, 1.5), [BOOL_4, (3, 4)],
+   covers=("Where",))
+op("masked_fill_-inf_softmax", lambda L, m, x: x.masked_fill(m, float("-inf")).softmax(-1),
+   [BOOL_4, (3, 4)], covers=("Where", "Softmax"))
+op("tril", lambda L, x: x.tril(), [(4, 5)], covers=("Where",))
+op("tril_diag", lambda L, x: x.tril(1), [(2, 4, 4)], covers=("Where",))
+op("triu_diag", lambda L, x: x.triu(-1), [(4, 3)], covers=("Where",))
+
+# ---- comparisons and other non-differentiable ops ------------------------------------------------
+for _cname, _cfn in {"lt": lambda L, a, b: a < b, "le": lambda L, a, b: a <= b,
+                     "gt": lambda L, a, b: a > b, "ge": lambda L, a, b: a >= b,
+                     "eq": lambda L, a, b: a == b, "ne": lambda L, a, b: a != b}.items():
+    op(f"compare_{_cname}", _cfn, [_TIE_A, _TIE_B], grad=False)
+op("compare_scalar", lambda L, a: a > 0.0, [(3, 4)], grad=False)
+op("compare_broadcast", lambda L, a, b: a < b, [(3, 4), (4,)], grad=False)
+op("argmax", lambda L, x: x.argmax(), [(3, 4)], domain="distinct", grad=False)
+op("argmax_dim", lambda L, x: x.argmax(1), [(3, 4)], domain="distinct", grad=False)
+op("argmax_dim_keepdim", lambda L, x: x.argmax(0, keepdim=True), [(3, 4)], domain="distinct",
+   grad=False)
+op("argmin_dim", lambda L, x: x.argmin(-1), [(3, 4)], domain="distinct", grad=False)
+op("any", lambda L, m: m.any(), [BOOL_34], grad=False)
+op("any_dim", lambda L, m: m.any(1), [BOOL_34], grad=False)
+op("all_dim", lambda L, m: m.all(0), [BOOL_34], grad=False)
+op("sum_bool", lambda L, m: m.sum(), [BOOL_34], grad=False)
+
+# ---- reductions ----------------------------------------------------------------------------------
+_DIMS = [None, 0, 1, -1, (0, 2), (-1, -3), (0, 1, 2)]
+for _d in _DIMS:
+    for _keep in (False, True):
+        op(f"sum_dim{_d}_keep{_keep}", lambda L, x, d=_d, k=_keep: x.sum(d, keepdim=k)
+           if d is not None else x.sum(), [(2, 3, 4)], covers=("Sum",), tol="reduction")
+        op(f"mean_dim{_d}_keep{_keep}", lambda L, x, d=_d, k=_keep: x.mean(d, keepdim=k)
+           if d is not None else x.mean(), [(2, 3, 4)], covers=("Mean",), tol="reduction")
+op("sum_0d", lambda L, x: x.sum(), [()], covers=("Sum",))
+op("free_sum", lambda L, x: L.sum(x, 1), [(3, 4)], covers=("Sum",))
+op("free_mean", lambda L, x: L.mean(x, 0), [(3, 4)], covers=("Mean",))
+for _d in [None, 0, -1, (0, 1)]:
+    for _corr in (0, 1):
+        for _keep in (False, True):
+            _dim_kw = {} if _d is None else {"dim": _d}
+            op(f"var_dim{_d}_corr{_corr}_keep{_keep}",
+               lambda L, x, kw=_dim_kw, c=_corr, k=_keep: x.var(**kw, keepdim=k, correction=c),
+               [(3, 4, 2)], covers=("Sub", "Mul", "Sum", "Mean", "Div"), tol="reduction")
+            op(f"std_dim{_d}_corr{_corr}_keep{_keep}",
+               lambda L, x, kw=_dim_kw, c=_corr, k=_keep: x.std(**kw, keepdim=k, correction=c),
+               [(3, 4, 2)], covers=("Sqrt",), tol="reduction")
+op("max_overall", lambda L, x: x.max(), [(3, 4)], domain="distinct", covers=("MaxMin",))
+op("min_overall", lambda L, x: x.min(), [(3, 4)], domain="distinct", covers=("MaxMin",))
+# two tied maxima share the gradient evenly (torch's max()), which the finite difference sees
+_TIE2 = np.array([[1.0, 3.0, -2.0], [3.0, 0.5, 0.0]])
+op("max_overall_two_ties", lambda L, x: x.max(), [_TIE2], covers=("MaxMin",))
+op("min_overall_two_ties", lambda L, x: x.min(), [-_TIE2], covers=("MaxMin",))
+for _d in (0, 1, -1):
+    for _keep in (False, True):
+        op(f"max_dim{_d}_keep{_keep}", lambda L, x, d=_d, k=_keep: x.max(d, keepdim=k),
+           [(3, 4, 5)], domain="distinct", covers=("MaxMin",))
+        op(f"min_dim{_d}_keep{_keep}", lambda L, x, d=_d, k=_keep: x.min(d, keepdim=k),
+           [(3, 4, 5)], domain="distinct", covers=("MaxMin",))
+op("max_dim_values", lambda L, x: x.max(dim=1).values * 2.0, [(3, 4)], domain="distinct",
+   covers=("MaxMin",))
+op("max_dim_indices", lambda L, x: x.max(dim=0).indices, [(3, 4)], domain="distinct",
+   grad=False)
+op("max_of_two_tensors", lambda L, a, b: a.max(b), [(3, 4), (3, 4)],
+   domain=("distinct", "distinct"), covers=("Maximum",))
+for _d in (0, 1, -1):
+    for _keep in (False, True):
+        op(f"logsumexp_dim{_d}_keep{_keep}", lambda L, x, d=_d, k=_keep: x.logsumexp(d, k),
+           [(3, 4, 5)], covers=("Exp", "Log", "Sum"), tol="reduction")
+op("logsumexp_tuple_dim", lambda L, x: x.logsumexp((0, 2)), [(3, 4, 5)], tol="reduction")
+op("logsumexp_large", lambda L, x: (x * 1000.0).logsumexp(1), [(3, 4)], tol="reduction")
+op("free_logsumexp", lambda L, x: L.logsumexp(x, 0), [(3, 4)], tol="reduction")
+
+# ---- softmax / log_softmax ---------------------------------------------------------------------
+for _shape in [(3, 4), (2, 3, 5)]:
+    for _d in range(-1, len(_shape)):
+        op(f"softmax{_shape}_dim{_d}", lambda L, x, d=_d: x.softmax(d), [_shape],
+           covers=("Softmax",), tol="reduction")
+        op(f"log_softmax{_shape}_dim{_d}", lambda L, x, d=_d: x.log_softmax(d), [_shape],
+           covers=("LogSoftmax",), tol="reduction")
+op("softmax_1d", lambda L, x: x.softmax(0), [(7,)], covers=("Softmax",), tol="reduction")
+op("softmax_outliers", lambda L, x: (x * 30.0).softmax(-1), [(4, 9)], covers=("Softmax",),
+   tol="reduction")
+op("log_softmax_outliers", lambda L, x: (x * 30.0).log_softmax(-1), [(4, 9)],
+   covers=("LogSoftmax",), tol="reduction")
+op("softmax_wide_row", lambda L, x: x.softmax(-1), [(3, 67)], covers=("Softmax",),
+   tol="reduction")
+op("softmax_noncontiguous", lambda L, x: x.transpose(0, 1).softmax(-1), [(5, 3)],
+   covers=("Softmax", "Permute"), tol="reduction")
+op("free_softmax", lambda L, x: L.softmax(x, 1), [(3, 4)], covers=("Softmax",),
+   tol="reduction")
+op("free_log_softmax", lambda L, x: L.log_softmax(x, 0), [(3, 4)], covers=("LogSoftmax",),
+   tol="reduction")
+
+# ---- matmul --------------------------------------------------------------------------------------
+MATMUL_SHAPES = [
+    ((7,), (7,)), ((7,), (7, 5)), ((5, 7), (7,)), ((3, 4), (4, 5)), ((2, 3, 4), (4, 5)),
+    ((4,), (2, 4, 3)), ((2, 3, 4), (4,)), ((2, 3, 4), (2, 4, 5)), ((2, 1, 3, 4), (3, 4, 2)),
+    ((1, 1), (1, 1)), ((1, 7), (7, 1)), ((7, 1), (1, 13)), ((13, 67), (67, 7)),
+    ((2, 7, 13), (1, 13, 3)),
+]
+for _sa, _sb in MATMUL_SHAPES:
+    op(f"matmul{_sa}@{_sb}", lambda L, a, b: a @ b, [_sa, _sb], covers=("MatMul",),
+       tol="matmul")
+op("matmul_free", lambda L, a, b: L.matmul(a, b), [(3, 4), (4, 2)], covers=("MatMul",),
+   tol="matmul")
+op("matmul_method", lambda L, a, b: a.matmul(b), [(3, 4), (4, 2)], covers=("MatMul",),
+   tol="matmul")
+op("matmul_a_transposed", lambda L, a, b: a.T @ b, [(4, 3), (4, 5)], covers=("MatMul",),
+   tol="matmul")
+op("matmul_b_transposed", lambda L, a, b: a @ b.T, [(3, 4), (5, 4)], covers=("MatMul",),
+   tol="matmul")
+op("matmul_both_transposed", lambda L, a, b: a.mT @ b.mT, [(2, 4, 3), (2, 5, 4)],
+   covers=("MatMul",), tol="matmul")
+op("matmul_sliced_step", lambda L, a, b: a[:, ::2] @ b[1:, :], [(3, 8), (5, 6)],
+   covers=("MatMul", "Index"), tol="matmul")
+op("matmul_expanded", lambda L, a, b: a.expand(3, 2, 4) @ b, [(2, 4), (3, 4, 5)],
+   covers=("MatMul", "Expand"), tol="matmul")
+op("matmul_big_tile_edges", lambda L, a, b: a @ b, [(130, 257), (257, 65)],
+   covers=("MatMul",), tol="matmul", gradcheck=False)
+op("matmul_big_batched_transposed", lambda L, a, b: a @ b.mT, [(2, 33, 70), (2, 17, 70)],
+   covers=("MatMul",), tol="matmul", gradcheck=False)
+op("matmul_gradcheck_odd", lambda L, a, b: a @ b, [(1, 13), (13, 7)], covers=("MatMul",),
+   tol="matmul")
+
+# ---- shape ops -----------------------------------------------------------------------------------
+op("reshape", lambda L, x: x.reshape(2, 6), [(3, 4)], covers=("Reshape",))
+op("reshape_tuple", lambda L, x: x.reshape((4, 3)), [(3, 4)], covers=("Reshape",))
+op("reshape_infer", lambda L, x: x.reshape(-1), [(3, 4)], covers=("Reshape",))
+op("reshape_infer_mid", lambda L, x: x.reshape(2, -1, 2), [(3, 4)], covers=("Reshape",))
+op("reshape_of_transposed", lambda L, x: x.T.reshape(12), [(3, 4)],
+   covers=("Reshape", "Permute"))
+op("view", lambda L, x: x.view(4, 3), [(3, 4)], covers=("Reshape",))
+op("free_reshape", lambda L, x: L.reshape(x, (6, 2)), [(3, 4)], covers=("Reshape",))
+op("permute", lambda L, x: x.permute(2, 0, 1), [(2, 3, 4)], covers=("Permute",))
+op("permute_negative", lambda L, x: x.permute(-1, 0, -2), [(2, 3, 4)], covers=("Permute",))
+op("free_permute", lambda L, x: L.permute(x, (1, 2, 0)), [(2, 3, 4)], covers=("Permute",))
+op("transpose", lambda L, x: x.transpose(0, 2), [(2, 3, 4)], covers=("Permute",))
+op("transpose_negative", lambda L, x: x.transpose(-1, -2), [(2, 3, 4)], covers=("Permute",))
+op("free_transpose", lambda L, x: L.transpose(x, 0, 1), [(2, 3)], covers=("Permute",))
+op("T_2d", lambda L, x: x.T, [(3, 4)], covers=("Permute",))
+op("mT", lambda L, x: x.mT, [(2, 3, 4)], covers=("Permute",))
+op("unsqueeze0", lambda L, x: x.unsqueeze(0), [(3, 4)], covers=("Reshape",))
+op("unsqueeze_last", lambda L, x: x.unsqueeze(-1), [(3, 4)], covers=("Reshape",))
+op("unsqueeze_mid", lambda L, x: x.unsqueeze(1), [(3, 4)], covers=("Reshape",))
+op("free_unsqueeze", lambda L, x: L.unsqueeze(x, 2), [(3, 4)], covers=("Reshape",))
+op("squeeze_all", lambda L, x: x.squeeze(), [(3, 1, 4, 1)], covers=("Reshape",))
+op("squeeze_dim", lambda L, x: x.squeeze(1), [(3, 1, 4, 1)], covers=("Reshape",))
+op("squeeze_dim_not_one", lambda L, x: x.squeeze(0), [(3, 1, 4, 1)], covers=("Reshape",))
+op("squeeze_negative", lambda L, x: x.squeeze(-1), [(3, 1, 4, 1)], covers=("Reshape",))
+op("squeeze_tuple", lambda L, x: x.squeeze((1, 3)), [(3, 1, 4, 1)], covers=("Reshape",))
+op("free_squeeze", lambda L, x: L.squeeze(x, 1), [(3, 1, 4)], covers=("Reshape",))
+op("expand", lambda L, x: x.expand(3, 4), [(3, 1)], covers=("Expand",))
+op("expand_new_dims", lambda L, x: x.expand(2, 3, 4), [(1, 4)], covers=("Expand",))
+op("expand_minus_one", lambda L, x: x.expand(-1, 5), [(3, 1)], covers=("Expand",))
+op("expand_tuple", lambda L, x: x.expand((2, 3)), [(3,)], covers=("Expand",))
+op("expand_as", lambda L, x, y: x.expand_as(y) * y, [(1, 4), (3, 4)],
+   covers=("Expand", "Mul"))
+op("flatten", lambda L, x: x.flatten(), [(2, 3, 4)], covers=("Reshape",))
+op("flatten_start", lambda L, x: x.flatten(1), [(2, 3, 4)], covers=("Reshape",))
+op("flatten_range", lambda L, x: x.flatten(0, 1), [(2, 3, 4)], covers=("Reshape",))
+op("free_flatten", lambda L, x: L.flatten(x, 1, -1), [(2, 3, 4)], covers=("Reshape",))
+op("contiguous_of_transposed", lambda L, x: x.transpose(0, 1).contiguous(), [(3, 4)],
+   covers=("Contiguous", "Permute"))
+op("contiguous_then_view", lambda L, x: x.T.contiguous().view(-1), [(3, 4)],
+   covers=("Contiguous", "Reshape"))
+op("clone", lambda L, x: x.clone(), [(3, 4)], covers=("Clone",))
+op("clone_of_expanded", lambda L, x: x.expand(3, 4).clone() * 2.0, [(4,)],
+   covers=("Clone", "Expand"))
+op("split_int", lambda L, x: x.split(2, dim=1), [(3, 5)], covers=("Index",))
+op("split_sizes", lambda L, x: x.split([1, 3], dim=1), [(3, 4)], covers=("Index",))
+op("split_dim0", lambda L, x: x.split(2), [(5, 2)], covers=("Index",))
+op("free_split", lambda L, x: L.split(x, 3, 0), [(5, 2)], covers=("Index",))
+op("chunk", lambda L, x: x.chunk(2, dim=0), [(5, 3)], covers=("Index",))
+op("chunk_last", lambda L, x: x.chunk(3, -1), [(2, 7)], covers=("Index",))
+op("free_chunk", lambda L, x: L.chunk(x, 2, 1), [(2, 4)], covers=("Index",))
+
+# ---- cat / stack ---------------------------------------------------------------------------------
+op("cat_dim0", lambda L, a, b: L.cat([a, b]), [(2, 3), (4, 3)], covers=("Cat",))
+op("cat_dim1", lambda L, a, b, c: L.cat([a, b, c], dim=1), [(2, 3), (2, 1), (2, 4)],
+   covers=("Cat",))
+op("cat_negative_dim", lambda L, a, b: L.cat((a, b), -1), [(2, 3, 1), (2, 3, 2)],
+   covers=("Cat",))
+op("cat_same_tensor_twice", lambda L, a: L.cat([a, a * 2.0], 0), [(2, 3)], covers=("Cat",))
+op("cat_single", lambda L, a: L.cat([a], 0), [(2, 3)], covers=("Cat",))
+op("stack_dim0", lambda L, a, b: L.stack([a, b]), [(2, 3), (2, 3)], covers=("Cat", "Reshape"))
+op("stack_dim1", lambda L, a, b, c: L.stack([a, b, c], 1), [(2, 3), (2, 3), (2, 3)],
+   covers=("Cat",))
+op("stack_last", lambda L, a, b: L.stack([a, b], dim=-1), [(2, 3), (2, 3)], covers=("Cat",))
+
+# ---- indexing ------------------------------------------------------------------------------------
+_IDX = {
+    "int": lambda L, x: x[1],
+    "negative_int": lambda L, x: x[-1],
+    "two_ints": lambda L, x: x[1, 2],
+    "slice": lambda L, x: x[1:3],
+    "slice_step": lambda L, x: x[::2],
+    "slice_negative_bounds": lambda L, x: x[-3:-1, 1:],
+    "slice_2d_step": lambda L, x: x[:, 1::2],
+    "none": lambda L, x: x[None],
+    "none_middle": lambda L, x: x[:, None, 1:],
+    "ellipsis": lambda L, x: x[..., 1],
+    "ellipsis_slice": lambda L, x: x[..., 1:3, :],
+    "int_then_slice": lambda L, x: x[2, :, ::2],
+    "int_array_repeated": lambda L, x: x[L.tensor([0, 2, 0, 0])],
+    "list_repeated": lambda L, x: x[[1, 1, 3]],
+    "int_array_negative": lambda L, x: x[L.tensor([-1, 0, -1])],
+    "int_array_dim1": lambda L, x: x[:, L.tensor([3, 3, 0])],
+    "int_array_pairs_repeated": lambda L, x: x[L.tensor([0, 2, 0]), L.tensor([1, 1, 1])],
+    "int_array_2d": lambda L, x: x[L.tensor([[0, 1], [1, 0]])],
+    "int_array_with_slice": lambda L, x: x[L.tensor([2, 0]), 1:3],
+    "bool_mask_full": lambda L, x: x[L.tensor(_MASK_45)],
+    "bool_mask_rows": lambda L, x: x[L.tensor(_MASK_4)],
+}
+_MASK_45 = np.random.default_rng(7).random((4, 5)) > 0.4
+_MASK_4 = np.array([True, False, True, True])
+for _name, _fn in _IDX.items():
+    _shape = (4, 5) if _name != "int_then_slice" else (4, 3, 6)
+    op(f"getitem_{_name}", _fn, [_shape], covers=("Index",))
+op("getitem_3d_ellipsis_none", lambda L, x: x[..., None, 0], [(2, 3, 4)], covers=("Index",))
+op("getitem_iter", lambda L, x: L.stack(list(x)), [(3, 2)], covers=("Index",))
+
+# ---- zero-size tensors (shapes with 0, where meaningful) -----------------------------------------
+op("empty_add_broadcast", lambda L, a, b: a + b, [(0, 3), (3,)], covers=("Add",))
+op("empty_mul_to_empty", lambda L, a, b: a * b, [(2, 0, 3), (2, 1, 3)], covers=("Mul",))
+op("empty_sum_all", lambda L, x: x.sum(), [(0, 3)], covers=("Sum",))
+op("empty_sum_dim", lambda L, x: x.sum(0), [(0, 3)], covers=("Sum",))
+op("empty_matmul_rows", lambda L, a, b: a @ b, [(0, 4), (4, 3)], covers=("MatMul",))
+op("empty_matmul_inner", lambda L, a, b: a @ b, [(3, 0), (0, 2)], covers=("MatMul",))
+op("empty_softmax", lambda L, x: x.softmax(-1), [(0, 4)], covers=("Softmax",))
+op("empty_cat", lambda L, a, b: L.cat([a, b], 0), [(0, 3), (2, 3)], covers=("Cat",))
+op("empty_getitem_slice", lambda L, x: x[2:2], [(4, 3)], covers=("Index",))
+op("empty_reshape", lambda L, x: x.reshape(3, 0), [(0, 3)], covers=("Reshape",))
+op("getitem_0d_int_tensor", lambda L, x: x[L.tensor(1)], [(3, 2)], covers=("Index",))
+op("matmul_same_tensor_twice", lambda L, x: x @ x, [(4, 4)], covers=("MatMul",), tol="matmul")
+op("mul_same_tensor_twice", lambda L, x: x * x, [(3, 4)], covers=("Mul",))
