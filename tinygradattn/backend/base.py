@@ -17,6 +17,7 @@ PRIMITIVES = {
     "arange": "(start, end, step, dtype) -> 1-D array",
     "astype": "(x, dtype) -> x converted (a copy only when the dtype changes)",
     "copy": "(x) -> a new contiguous array equal to x",
+    "assign": "(dst, src) -> None; dst[...] = src in place, cast to dst's dtype",
     # random (one global generator per backend, seeded by manual_seed)
     "manual_seed": "(seed) -> None",
     "rand": "(shape, dtype) -> uniform [0, 1)",

@@ -34,6 +34,10 @@ class CPUBackend(Backend):
     astype = staticmethod(lambda x, dtype: x.astype(dtype, copy=False))
     copy = staticmethod(lambda x: np.array(x, order="C", copy=True))
 
+    @staticmethod
+    def assign(dst, src):
+        dst[...] = src
+
     # ---- random -----------------------------------------------------------------------
     def manual_seed(self, seed):
         self._rng = np.random.default_rng(seed)

@@ -1,4 +1,5 @@
-"""Neural-network building blocks. For now: `nn.functional` (layers arrive with the nn issue)."""
+"""Neural-network building blocks: Module, Parameter, layers, and nn.functional."""
 from . import functional
+from .module import Module, Parameter
 
-__all__ = ["functional"]
+__all__ = ["Module", "Parameter", "functional"]
