@@ -1,5 +1,12 @@
 """Neural-network building blocks: Module, Parameter, layers, and nn.functional."""
-from . import functional
+from . import functional, init
+from .activation import GELU, Dropout, ReLU, Tanh
+from .container import ModuleDict, ModuleList, Sequential
+from .embedding import Embedding
+from .linear import Identity, Linear
 from .module import Module, Parameter
+from .norm import LayerNorm
 
-__all__ = ["Module", "Parameter", "functional"]
+__all__ = ["GELU", "Dropout", "Embedding", "Identity", "LayerNorm", "Linear", "Module",
+           "ModuleDict", "ModuleList", "Parameter", "ReLU", "Sequential", "Tanh", "functional",
+           "init"]

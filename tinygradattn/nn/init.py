@@ -1,0 +1,81 @@
+"""In-place initialisers (torch.nn.init): uniform_, normal_, constant_, zeros_, ones_,
+xavier_uniform_, xavier_normal_, kaiming_uniform_, kaiming_normal_, trunc_normal_-free.
+
+They draw from the global generator (tga.manual_seed) and write into the tensor's buffer.
+"""
+import math
+
+from ..creation import rand, randn
+
+
+def _fill(tensor, values):
+    tensor._backend.assign(tensor._data, values._data)
+    return tensor
+
+
+def uniform_(tensor, a=0.0, b=1.0):
+    u = rand(*tensor.shape, dtype=tensor.dtype, device=tensor.device)
+    return _fill(tensor, u * (b - a) + a)
+
+
+def normal_(tensor, mean=0.0, std=1.0):
+    z = randn(*tensor.shape, dtype=tensor.dtype, device=tensor.device)
+    return _fill(tensor, z * std + mean)
+
+
+def constant_(tensor, val):
+    tensor._backend.assign(tensor._data, val)
+    return tensor
+
+
+def zeros_(tensor):
+    return constant_(tensor, 0.0)
+
+
+def ones_(tensor):
+    return constant_(tensor, 1.0)
+
+
+def _calculate_fan_in_and_fan_out(tensor):
+    if tensor.ndim < 2:
+        raise ValueError(f"Fan in and fan out can not be computed for tensor with fewer than 2 "
+                         f"dimensions, got shape {tuple(tensor.shape)}")
+    receptive = math.prod(tensor.shape[2:])
+    return tensor.shape[1] * receptive, tensor.shape[0] * receptive
+
+
+def calculate_gain(nonlinearity, param=None):
+    if nonlinearity in ("linear", "sigmoid", "conv1d", "conv2d"):
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        slope = 0.01 if param is None else param
+        return math.sqrt(2.0 / (1 + slope ** 2))
+    raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
+
+
+def xavier_uniform_(tensor, gain=1.0):
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    return uniform_(tensor, -bound, bound)
+
+
+def xavier_normal_(tensor, gain=1.0):
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
+
+
+def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    fan = fan_in if mode == "fan_in" else fan_out
+    bound = math.sqrt(3.0) * calculate_gain(nonlinearity, a) / math.sqrt(fan)
+    return uniform_(tensor, -bound, bound)
+
+
+def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    fan = fan_in if mode == "fan_in" else fan_out
+    return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(fan))
