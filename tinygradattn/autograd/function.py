@@ -84,8 +84,8 @@ class Function:
     def apply(cls, *args):
         Tensor = _Tensor
         backend = None
-        needs = []
-        raw = []
+        raw = [a._data if isinstance(a, Tensor) else a for a in args]
+        needs = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
         for a in args:
             if isinstance(a, Tensor):
                 if backend is None:
@@ -94,19 +94,14 @@ class Function:
                     raise RuntimeError(
                         f"{cls.__name__}: expected all tensors on the same device, found "
                         f"{backend.name} and {a._backend.name}")
-                needs.append(a.requires_grad)
-                raw.append(a._data)
-            else:
-                needs.append(False)
-                raw.append(a)
         if backend is None:
             raise TypeError(f"{cls.__name__}.apply needs at least one Tensor argument")
-        is_recording = any(needs) and is_grad_enabled()
-        ctx = Context(cls, backend, None, tuple(needs), is_recording)
+        is_recording = True in needs and is_grad_enabled()
+        ctx = Context(cls, backend, None, needs, is_recording)
         out = cls.forward(ctx, *raw)
         result = Tensor._wrap(out, backend)
-        if is_recording and result.is_floating_point():
+        if is_recording and out.dtype.kind == "f":
             ctx.inputs = tuple(a if isinstance(a, Tensor) else None for a in args)
-            result.requires_grad = True
+            result._requires_grad = True
             result._ctx = ctx
         return result
