@@ -180,3 +180,15 @@ def manual_seed(seed):
     get_backend("cpu")
     for backend in all_backends():
         backend.manual_seed(int(seed))
+
+
+def get_rng_state():
+    """The global generators' states, JSON-able, per device (for exact resume)."""
+    get_backend("cpu")
+    return {backend.name: backend.get_rng_state() for backend in all_backends()}
+
+
+def set_rng_state(state):
+    """Restore what get_rng_state returned."""
+    for name, s in state.items():
+        get_backend(name).set_rng_state(s)
