@@ -353,3 +353,26 @@ op("empty_reshape", lambda L, x: x.reshape(3, 0), [(0, 3)], covers=("Reshape",))
 op("getitem_0d_int_tensor", lambda L, x: x[L.tensor(1)], [(3, 2)], covers=("Index",))
 op("matmul_same_tensor_twice", lambda L, x: x @ x, [(4, 4)], covers=("MatMul",), tol="matmul")
 op("mul_same_tensor_twice", lambda L, x: x * x, [(3, 4)], covers=("Mul",))
+
+# ---- fused nn.functional ops (each a Function with its own kernel) ------------------------------
+_TARGET_5 = np.array([0, 3, 6, 2, 6])
+op("fused_layer_norm", lambda L, x, w, b: L.nn.functional.layer_norm(x, (7,), w, b),
+   [(5, 7), (7,), (7,)], covers=("LayerNorm",), tol="composite")
+op("fused_layer_norm_3d_no_affine", lambda L, x: L.nn.functional.layer_norm(x, (3, 4)),
+   [(2, 3, 4)], covers=("LayerNorm",), tol="composite")
+op("fused_cross_entropy", lambda L, x, t: L.nn.functional.cross_entropy(x, t),
+   [(5, 7), _TARGET_5], covers=("CrossEntropy",), tol="composite")
+op("fused_cross_entropy_smoothing_ignore",
+   lambda L, x, t: L.nn.functional.cross_entropy(x, t, ignore_index=6, label_smoothing=0.1),
+   [(5, 7), _TARGET_5], covers=("CrossEntropy",), tol="composite")
+op("fused_gelu", lambda L, x: L.nn.functional.gelu(x), [(3, 5)], covers=("Gelu",))
+op("fused_gelu_tanh", lambda L, x: L.nn.functional.gelu(x, approximate="tanh"), [(3, 5)],
+   covers=("Gelu",))
+op("fused_sdpa_causal",
+   lambda L, q, k, v: L.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True),
+   [(2, 2, 5, 4), (2, 2, 5, 4), (2, 2, 5, 3)], covers=("ScaledDotProductAttention",),
+   tol="composite")
+op("fused_sdpa_cross_float_mask",
+   lambda L, q, k, v, m: L.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=m),
+   [(1, 2, 3, 4), (1, 2, 6, 4), (1, 2, 6, 4), (3, 6)], covers=("ScaledDotProductAttention",),
+   tol="composite")
