@@ -1,0 +1,72 @@
+"""Gradient utilities: clip_grad_norm_ (torch.nn.utils.clip_grad_norm_).
+
+Works on any iterable of Tensors (or one Tensor) whose .grad is set; it runs under no_grad
+and rescales the gradients in place, so the next optimizer.step() sees the clipped ones.
+"""
+import math
+
+from ..autograd.grad_mode import no_grad
+from ..creation import tensor
+from ..tensor import Tensor, stack
+
+
+def _vector_norm(x, norm_type):
+    """torch.linalg.vector_norm(x, ord) over every element of x (a Tensor, no grad)."""
+    if norm_type == math.inf:
+        return x.abs().max()
+    if norm_type == -math.inf:
+        return x.abs().min()
+    if norm_type == 0:
+        return (x != 0).sum().to(x.dtype)
+    if norm_type == 1:
+        return x.abs().sum()
+    if norm_type == 2:
+        return (x * x).sum().sqrt()
+    return (x.abs() ** norm_type).sum() ** (1.0 / norm_type)
+
+
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
+    """Scale the gradients so that their joint norm is at most max_norm; return that norm.
+
+    torch's formula: total = norm(stack([norm(g) for g in grads])) of order norm_type
+    (inf: the largest |g|), then every g *= min(1, max_norm / (total + 1e-6)).
+
+    Args:
+        parameters: a Tensor or an iterable of Tensors; those without .grad are skipped.
+        max_norm: the largest norm allowed.
+        norm_type: order of the norm: 2.0 (default), 1, inf, or any p > 0.
+        error_if_nonfinite: raise RuntimeError when the total norm is nan or inf (else the
+            gradients are scaled by the non-finite coefficient, as torch does).
+
+    Returns:
+        the total norm of the gradients before clipping, a 0-d Tensor.
+
+    Example:
+        >>> import tinygradattn as tga
+        >>> w = tga.tensor([3.0, 4.0], requires_grad=True)
+        >>> w.backward(tga.tensor([3.0, 4.0]))
+        >>> round(clip_grad_norm_([w], max_norm=1.0).item(), 4)
+        5.0
+        >>> [round(g, 4) for g in w.grad.tolist()]
+        [0.6, 0.8]
+    """
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    max_norm = float(max_norm)
+    norm_type = float(norm_type)
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return tensor(0.0)
+    with no_grad():
+        norms = [_vector_norm(g, norm_type) for g in grads]
+        dtype = norms[0].dtype
+        total_norm = _vector_norm(stack([n.to(dtype) for n in norms]), norm_type)
+        if error_if_nonfinite and not math.isfinite(total_norm.item()):
+            raise RuntimeError(f"The total norm of order {norm_type} for gradients from "
+                               "`parameters` is non-finite, so it cannot be clipped. To disable "
+                               "this error and scale the gradients by the non-finite norm "
+                               "anyway, set `error_if_nonfinite=False`")
+        clip_coef = (max_norm / (total_norm + 1e-6)).clamp(max=1.0)
+        for g in grads:
+            g[...] = g * clip_coef.to(g.dtype)
+    return total_norm
