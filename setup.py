@@ -124,11 +124,13 @@ def _extensions():
     here = os.path.dirname(os.path.abspath(__file__))
     sources = sorted(f for f in os.listdir(os.path.join(here, "tinygradattn"))
                      if f.startswith("_") and f.endswith(".pyx"))
+    headers = sorted("tinygradattn/" + f for f in os.listdir(os.path.join(here, "tinygradattn"))
+                     if f.endswith(".h"))
     exts = [
         Extension(
             "tinygradattn." + src[:-4],
             sources=["tinygradattn/" + src],
-            depends=["tinygradattn/_gemm_kernel.h"] if src == "_core.pyx" else [],
+            depends=headers,              # a kernel header change rebuilds every module
             include_dirs=[np.get_include(), "tinygradattn"],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         )

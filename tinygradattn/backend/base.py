@@ -52,6 +52,30 @@ PRIMITIVES = {
     "softmax_bwd": "(y, dout) -> dx = y * (dout - sum(dout * y, -1))",
     "log_softmax_fwd": "(x (..., C)) -> y = x - logsumexp(x, -1)",
     "log_softmax_bwd": "(y, dout) -> dx = dout - exp(y) * sum(dout, -1)",
+    "layer_norm_fwd": "(x (N, C), weight (C,) | None, bias (C,) | None, eps) -> y (N, C), "
+                      "mean (N,), rstd (N,) = 1 / sqrt(population var + eps); x's dtype",
+    "layer_norm_bwd": "(dout (N, C), x, weight | None, mean, rstd) -> dx (N, C), dweight (C,), "
+                      "dbias (C,); dweight is None when weight is None",
+    "cross_entropy_fwd": "(logits (N, C), target (N,) int64, ignore_index, label_smoothing) -> "
+                         "loss (N,) (0 where ignored), lse (N,) = logsumexp(logits, -1); "
+                         "IndexError for a target outside [0, C) that is not ignore_index",
+    "cross_entropy_bwd": "(dloss (N,), logits, target, lse, ignore_index, label_smoothing) -> "
+                         "dlogits (N, C) = dloss * (softmax - smoothed one-hot), 0 rows ignored",
+    "gelu_fwd": "(x, approximate 'none' | 'tanh') -> x * Phi(x) (erf or torch's tanh form)",
+    "gelu_bwd": "(dout, x, approximate) -> dx = dout * gelu'(x); all one shape",
+    "sdpa_fwd": "(q (B, H, T, D), k (B, H, S, D), v (B, H, S, Dv), mask None | bool (True = may "
+                "attend) | float (added), broadcastable to (B, H, T, S), is_causal, scale) -> "
+                "out (B, H, T, Dv), lse (B, H, T) = logsumexp of the scores; one float dtype; "
+                "a fully masked row gives out 0, lse -inf (as torch)",
+    "sdpa_bwd": "(dout (B, H, T, Dv), q, k, v, out, lse, mask, is_causal, scale) -> dq, dk, dv "
+                "shaped like q, k, v",
+    # optimizer steps: IN PLACE over lists of arrays (one call per parameter group), torch's
+    # single-tensor arithmetic; the lists hold arrays shaped like params[i], any float dtype
+    "sgd_step": "(params, grads, momentum_bufs | None, lr, momentum, dampening, weight_decay, "
+                "nesterov, first_step) -> None; params and momentum_bufs updated in place",
+    "adam_step": "(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1, beta2, eps, "
+                 "weight_decay, decoupled) -> None; step counted after its increment (>= 1); "
+                 "decoupled: AdamW's p *= 1 - lr*wd, else Adam's L2 g += wd*p",
 }
 
 

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from .. import _core
+from .. import _attention, _core, _fused, _optim
 from .base import Backend
 
 
@@ -178,3 +178,141 @@ class CPUBackend(Backend):
 
     def log_softmax_bwd(self, y, dout):
         return self._rows(_core.log_softmax_bwd, y, y, dout)
+
+    @staticmethod
+    def layer_norm_fwd(x, weight, bias, eps):
+        """x (N, C) -> y (N, C), mean (N,), rstd (N,)."""
+        x = np.ascontiguousarray(x)
+        w = None if weight is None else np.ascontiguousarray(weight)
+        b = None if bias is None else np.ascontiguousarray(bias)
+        y = np.empty(x.shape, dtype=x.dtype)
+        mean = np.empty(x.shape[:1], dtype=x.dtype)
+        rstd = np.empty(x.shape[:1], dtype=x.dtype)
+        _fused.layer_norm_fwd(y, mean, rstd, x, w, b, eps, _core.effective_n_threads())
+        return y, mean, rstd
+
+    @staticmethod
+    def layer_norm_bwd(dout, x, weight, mean, rstd):
+        """-> dx (N, C), dweight (C,) or None without weight, dbias (C,)."""
+        C = x.shape[1]
+        w = None if weight is None else np.ascontiguousarray(weight)
+        dx = np.empty(x.shape, dtype=x.dtype)
+        dweight = np.empty(C, dtype=x.dtype)
+        dbias = np.empty(C, dtype=x.dtype)
+        _fused.layer_norm_bwd(dx, dweight, dbias, np.ascontiguousarray(dout),
+                              np.ascontiguousarray(x), w, mean, rstd,
+                              _core.effective_n_threads())
+        return dx, (dweight if weight is not None else None), dbias
+
+    @staticmethod
+    def cross_entropy_fwd(logits, target, ignore_index, label_smoothing):
+        """logits (N, C), target (N,) int64 -> loss (N,), lse (N,)."""
+        logits = np.ascontiguousarray(logits)
+        loss = np.empty(logits.shape[:1], dtype=logits.dtype)
+        lse = np.empty(logits.shape[:1], dtype=logits.dtype)
+        _fused.cross_entropy_fwd(loss, lse, logits, np.ascontiguousarray(target), ignore_index,
+                                 label_smoothing, _core.effective_n_threads())
+        return loss, lse
+
+    @staticmethod
+    def cross_entropy_bwd(dloss, logits, target, lse, ignore_index, label_smoothing):
+        """-> dlogits (N, C)."""
+        logits = np.ascontiguousarray(logits)
+        dlogits = np.empty(logits.shape, dtype=logits.dtype)
+        _fused.cross_entropy_bwd(dlogits, np.ascontiguousarray(dloss), logits,
+                                 np.ascontiguousarray(target), lse, ignore_index,
+                                 label_smoothing, _core.effective_n_threads())
+        return dlogits
+
+    @staticmethod
+    def gelu_fwd(x, approximate):
+        out = np.empty(x.shape, dtype=x.dtype)
+        _fused.gelu_fwd(out.reshape(-1), np.ascontiguousarray(x).reshape(-1),
+                        approximate == "tanh", _core.effective_n_threads())
+        return out
+
+    @staticmethod
+    def gelu_bwd(dout, x, approximate):
+        dx = np.empty(x.shape, dtype=x.dtype)
+        _fused.gelu_bwd(dx.reshape(-1), np.ascontiguousarray(dout).reshape(-1),
+                        np.ascontiguousarray(x).reshape(-1), approximate == "tanh",
+                        _core.effective_n_threads())
+        return dx
+
+    # ---- attention (tinygradattn._attention) -------------------------------------------------
+    @staticmethod
+    def sdpa_fwd(q, k, v, mask, is_causal, scale):
+        """q (B, H, T, D), k (B, H, S, D), v (B, H, S, Dv) -> out (B, H, T, Dv), lse (B, H, T)."""
+        q, k, v = (np.ascontiguousarray(a) for a in (q, k, v))
+        B, H, T, _ = q.shape
+        out = np.empty((B, H, T, v.shape[3]), dtype=q.dtype)
+        lse = np.empty((B, H, T), dtype=q.dtype)
+        _attention.sdpa_fwd(out, lse, q, k, v, _additive_mask(mask, q, k), bool(is_causal),
+                            float(scale), _core.effective_n_threads())
+        return out, lse
+
+    @staticmethod
+    def sdpa_bwd(dout, q, k, v, out, lse, mask, is_causal, scale):
+        """-> dq, dk, dv shaped like q (B, H, T, D), k (B, H, S, D), v (B, H, S, Dv)."""
+        q, k, v, out, dout = (np.ascontiguousarray(a) for a in (q, k, v, out, dout))
+        dq, dk, dv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
+        _attention.sdpa_bwd(dq, dk, dv, dout, q, k, v, out, np.ascontiguousarray(lse),
+                            _additive_mask(mask, q, k), bool(is_causal), float(scale),
+                            _core.effective_n_threads())
+        return dq, dk, dv
+
+    # ---- optimizer steps (in place, tinygradattn._optim) ----------------------------------
+    @staticmethod
+    def sgd_step(params, grads, momentum_bufs, lr, momentum, dampening, weight_decay, nesterov,
+                 first_step):
+        _optim_call(_optim.sgd_step, params, grads, [momentum_bufs],
+                    (lr, momentum, dampening, weight_decay, nesterov, first_step))
+
+    @staticmethod
+    def adam_step(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1, beta2, eps,
+                  weight_decay, decoupled):
+        _optim_call(_optim.adam_step, params, grads, [exp_avgs, exp_avg_sqs],
+                    (step, lr, beta1, beta2, eps, weight_decay, decoupled))
+
+
+def _additive_mask(mask, q, k):
+    """None, or the mask as q's float dtype viewed (B, H, T, S) with stride 0 on broadcast dims.
+
+    A bool mask (True = may attend) becomes 0 / -inf at its own size, never expanded.
+    """
+    if mask is None:
+        return None
+    if mask.dtype == np.bool_:
+        mask = np.where(mask, q.dtype.type(0), q.dtype.type(-np.inf))
+    else:
+        mask = mask.astype(q.dtype, copy=False)
+    return np.broadcast_to(mask, q.shape[:3] + (k.shape[2],))
+
+
+def _optim_call(kernel, params, grads, states, scalars):
+    """Run an in-place optimizer kernel once per dtype present in params.
+
+    The kernels take C-contiguous arrays of one dtype: grads are made so (a copy only when
+    needed); a non-contiguous param or state is updated through a contiguous copy written
+    back afterwards, so the caller's arrays change in place either way. `states` holds
+    lists parallel to params (None for an unused one, e.g. SGD without momentum).
+    """
+    by_dtype = {}
+    for i, p in enumerate(params):
+        by_dtype.setdefault(p.dtype, []).append(i)
+    for dtype, idx in by_dtype.items():
+        write_back = []
+
+        def inplace(a):
+            if a.flags.c_contiguous:
+                return a
+            c = np.ascontiguousarray(a)
+            write_back.append((a, c))
+            return c
+
+        ps = [inplace(params[i]) for i in idx]
+        gs = [np.ascontiguousarray(grads[i], dtype=dtype) for i in idx]
+        sts = [None if st is None else [inplace(st[i]) for i in idx] for st in states]
+        kernel(ps, gs, *sts, *scalars, _core.effective_n_threads())
+        for dst, src in write_back:
+            dst[...] = src

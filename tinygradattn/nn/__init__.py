@@ -1,6 +1,10 @@
 """Neural-network building blocks: Module, Parameter, layers, and nn.functional."""
-from . import functional, init
+from . import functional, init, utils
 from .activation import GELU, Dropout, ReLU, Tanh
+from .attention import KVCache, MultiheadAttention, generate_square_subsequent_mask
+from .positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
+from .transformer import (DecoderLayerCache, TransformerDecoder, TransformerDecoderLayer,
+                          TransformerEncoder, TransformerEncoderLayer)
 from .container import ModuleDict, ModuleList, Sequential
 from .embedding import Embedding
 from .linear import Identity, Linear
@@ -9,4 +13,7 @@ from .norm import LayerNorm
 
 __all__ = ["GELU", "Dropout", "Embedding", "Identity", "LayerNorm", "Linear", "Module",
            "ModuleDict", "ModuleList", "Parameter", "ReLU", "Sequential", "Tanh", "functional",
-           "init"]
+           "init", "KVCache", "MultiheadAttention", "generate_square_subsequent_mask",
+           "LearnedPositionalEmbedding", "SinusoidalPositionalEncoding", "DecoderLayerCache",
+           "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
+           "TransformerEncoderLayer", "utils"]

@@ -1,4 +1,8 @@
-"""torch.nn.functional's names, composed from Tensor ops (fused kernels replace some later).
+"""torch.nn.functional's names, composed from Tensor ops, or fused Functions where it pays.
+
+layer_norm, cross_entropy (class-index targets) and gelu run fused kernels (ops/fused.py); their
+composed twins (_layer_norm_composed, _cross_entropy_composed, _gelu_composed) stay as the
+test oracles and as the reading reference.
 
 Every function checks its arguments and raises PyTorch's exception type with the shapes at
 fault in the message.
@@ -7,6 +11,8 @@ import math
 
 from .. import dtypes
 from ..creation import arange, rand, ones
+from ..ops.fused import CrossEntropy, Gelu, LayerNorm
+from ..ops.attention import ScaledDotProductAttention
 from ..tensor import Tensor, where
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -50,6 +56,16 @@ def relu(input):
 
 def gelu(input, approximate="none"):
     """GELU: x * Phi(x) exactly ("none", with erf) or with torch's tanh form ("tanh")."""
+    _check_tensor("gelu", "input", input)
+    if approximate not in ("none", "tanh"):
+        raise RuntimeError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    if not input.is_floating_point():
+        raise RuntimeError(f"gelu: expected a floating point input, got {input.dtype.name}")
+    return Gelu.apply(input, approximate)
+
+
+def _gelu_composed(input, approximate="none"):
+    """gelu from Tensor ops: the oracle of the fused kernel."""
     _check_tensor("gelu", "input", input)
     if approximate == "none":
         return 0.5 * input * (1.0 + (input * (1.0 / math.sqrt(2.0))).erf())
@@ -143,6 +159,23 @@ def cross_entropy(input, target, ignore_index=-100, reduction="mean", label_smoo
     if target.is_floating_point():
         return _cross_entropy_probs(input, target, reduction, label_smoothing)
     logits, flat_target = _classes_last(input, target, "cross_entropy")
+    N, C = logits.shape
+    if flat_target.dtype != dtypes.int64:
+        raise RuntimeError(f"cross_entropy: expected target of dtype int64 (class indices), got "
+                           f"{flat_target.dtype.name}")
+    if flat_target.ndim != 1 or flat_target.shape[0] != N:
+        raise ValueError(f"cross_entropy: target {tuple(flat_target.shape)} does not match input "
+                         f"{tuple(logits.shape)} (expected ({N},))")
+    loss = CrossEntropy.apply(logits, flat_target, ignore_index, label_smoothing)   # (N,)
+    if reduction == "mean":                                 # over non-ignored targets
+        return loss.sum() / (flat_target != ignore_index).sum().to(loss.dtype)
+    return _reduce(loss.reshape(_target_shape(input, flat_target)), reduction, "cross_entropy")
+
+
+def _cross_entropy_composed(input, target, ignore_index=-100, reduction="mean",
+                            label_smoothing=0.0):
+    """cross_entropy (class-index targets) from Tensor ops: the oracle of the fused kernel."""
+    logits, flat_target = _classes_last(input, target, "cross_entropy")
     logp = logits.log_softmax(-1)                                          # (N, C)
     picked, valid = _pick(logp, flat_target, ignore_index, "cross_entropy")
     loss = -picked
@@ -181,6 +214,22 @@ def mse_loss(input, target, reduction="mean"):
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalise over the trailing normalized_shape dims with the population variance."""
+    normalized_shape = _layer_norm_check(input, normalized_shape, weight, bias)
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and p.dtype != input.dtype:
+            raise RuntimeError(f"layer_norm: expected {name} of dtype {input.dtype.name} like "
+                               f"input, got {p.dtype.name}")
+    if not input.is_floating_point():
+        raise RuntimeError(f"layer_norm: expected a floating point input, got {input.dtype.name}")
+    C = math.prod(normalized_shape)
+    x = input.reshape(-1, C)                                                 # (N, C)
+    w = None if weight is None else weight.reshape(C)
+    b = None if bias is None else bias.reshape(C)
+    return LayerNorm.apply(x, w, b, eps).reshape(input.shape)
+
+
+def _layer_norm_check(input, normalized_shape, weight, bias):
+    """normalized_shape as a tuple, after checking it and the affine shapes against input."""
     _check_tensor("layer_norm", "input", input)
     if isinstance(normalized_shape, int):
         normalized_shape = (normalized_shape,)
@@ -193,6 +242,13 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
         if p is not None and tuple(p.shape) != normalized_shape:
             raise RuntimeError(f"layer_norm: {name} of shape {tuple(p.shape)}, expected "
                                f"{normalized_shape}")
+    return normalized_shape
+
+
+def _layer_norm_composed(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """layer_norm from Tensor ops: the oracle of the fused kernel."""
+    normalized_shape = _layer_norm_check(input, normalized_shape, weight, bias)
+    n = len(normalized_shape)
     dims = tuple(range(input.ndim - n, input.ndim))
     mean = input.mean(dims, keepdim=True)
     diff = input - mean
@@ -240,6 +296,10 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
 
     Args: query (..., T, D), key (..., S, D), value (..., S, Dv); attn_mask broadcastable to
     (..., T, S): bool (True = may attend) or float (added). scale defaults to 1/sqrt(D).
+    Leading dims broadcast. With dropout_p == 0 (float32/float64, a mask that needs no grad) it
+    runs the fused kernel (ops/attention.py), never forming the T x S weights; a row whose
+    every key is masked then gives 0 with zero gradients, as torch 2.13 does on the CPU (the
+    composed path, taken for dropout_p > 0, gives NaN there).
     """
     for arg, t in (("query", query), ("key", key), ("value", value)):
         _check_tensor("scaled_dot_product_attention", arg, t)
@@ -255,6 +315,72 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         raise RuntimeError("scaled_dot_product_attention: explicit attn_mask should not be set "
                            "when is_causal=True")
     scale = 1.0 / math.sqrt(D) if scale is None else scale
+    if dropout_p > 0.0 or not _sdpa_fusable(query, key, value, attn_mask):
+        return _sdpa_composed(query, key, value, attn_mask, dropout_p, is_causal, scale)
+    Dv = value.shape[-1]
+    batch = _sdpa_batch_shape(query, key, value, attn_mask)
+    B, H = (math.prod(batch[:-1]), batch[-1]) if batch else (1, 1)    # leading dims -> (B, H)
+    q = _sdpa_as_4d(query, batch, B, H)                               # (B, H, T, D)
+    k = _sdpa_as_4d(key, batch, B, H)                                 # (B, H, S, D)
+    v = _sdpa_as_4d(value, batch, B, H)                               # (B, H, S, Dv)
+    mask = attn_mask
+    if mask is not None and mask.ndim > 3 and len(batch) > 2:         # dims merged into B
+        mask = _sdpa_as_4d(mask, batch, B, H)                         # (B, H, T|1, S|1)
+    out = ScaledDotProductAttention.apply(q, k, v, mask, bool(is_causal), float(scale))
+    return out if tuple(out.shape) == batch + (T, Dv) else out.reshape(*batch, T, Dv)
+
+
+def _sdpa_fusable(query, key, value, attn_mask):
+    """One float32/float64 dtype for q, k, v and a mask that is bool or a float needing no grad."""
+    if not query.dtype == key.dtype == value.dtype or query.dtype not in (dtypes.float32,
+                                                                         dtypes.float64):
+        return False
+    if attn_mask is None:
+        return True
+    return attn_mask.dtype == dtypes.bool_ or (attn_mask.is_floating_point()
+                                               and not attn_mask.requires_grad)
+
+
+def _sdpa_batch_shape(query, key, value, attn_mask):
+    """Leading dims of q, k, v (and the mask's beyond (T, S)) broadcast together."""
+    T, S = query.shape[-2], key.shape[-2]
+    shapes = [tuple(t.shape[:-2]) for t in (query, key, value)]
+    if attn_mask is not None:
+        mshape = (1,) * max(0, 2 - attn_mask.ndim) + tuple(attn_mask.shape)
+        for got, want in zip(mshape[-2:], (T, S)):
+            if got not in (1, want):
+                raise RuntimeError(f"scaled_dot_product_attention: attn_mask "
+                                   f"{tuple(attn_mask.shape)} cannot broadcast to the weights "
+                                   f"(..., {T}, {S})")
+        shapes.append(mshape[:-2])
+    n = max(len(s) for s in shapes)
+    batch = []
+    for i in range(n):
+        sizes = {s[i - n + len(s)] for s in shapes if i - n + len(s) >= 0} - {1}
+        if len(sizes) > 1:
+            raise RuntimeError(f"scaled_dot_product_attention: leading dims of query "
+                               f"{tuple(query.shape)}, key {tuple(key.shape)}, value "
+                               f"{tuple(value.shape)}"
+                               + (f", attn_mask {tuple(attn_mask.shape)}" if attn_mask is not None
+                                  else "") + " do not broadcast")
+        batch.append(sizes.pop() if sizes else 1)
+    return tuple(batch)
+
+
+def _sdpa_as_4d(t, batch, B, H):
+    """t expanded to batch + its last two dims, then viewed (B, H, rows, cols)."""
+    t = t.expand(*batch, *t.shape[-2:]) if tuple(t.shape[:-2]) != batch else t
+    shape4 = (B, H) + tuple(t.shape[-2:])
+    return t if tuple(t.shape) == shape4 else t.reshape(*shape4)
+
+
+def _sdpa_composed(query, key, value, attn_mask, dropout_p, is_causal, scale):
+    """The composed twin (matmul, softmax, matmul): dropout_p > 0, and the fused kernel's oracle.
+
+    Arguments as scaled_dot_product_attention, already checked, scale a number. NOTE: a fully
+    masked row gives NaN here (softmax of all -inf); the fused path gives 0 as torch does.
+    """
+    T, S = query.shape[-2], key.shape[-2]
     scores = (query @ key.transpose(-2, -1)) * scale                        # (..., T, S)
     if is_causal:
         attn_mask = ones(T, S, dtype=dtypes.bool_, device=query.device).tril()

@@ -1,4 +1,5 @@
-"""Fused row kernels: softmax and log-softmax over one dim.
+"""Fused row kernels: softmax and log-softmax over one dim; layer norm, cross-entropy from
+logits and GELU over (N, C) rows or flat buffers.
 
 The kernels work on the last axis; another dim is moved there and back (a permuted view
 that the backend makes contiguous once).
@@ -53,3 +54,63 @@ class LogSoftmax(Function):
         y, = ctx.saved_tensors
         be, dim = ctx.backend, ctx.dim
         return _from_last(be, be.log_softmax_bwd(y, _to_last(be, dout, dim)), dim), None
+
+
+class LayerNorm(Function):
+    """Normalize the last dim, then scale and shift (torch.nn.functional.layer_norm on (N, C))."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, eps):                    # x: (N, C); weight, bias: (C,)|None
+        y, mean, rstd = ctx.backend.layer_norm_fwd(x, weight, bias, eps)   # (N, C), (N,), (N,)
+        ctx.save_for_backward(x, weight, mean, rstd)
+        return y
+
+    @staticmethod
+    def backward(ctx, dout):                                   # dout: (N, C)
+        # fwd: y = xhat * w + b, xhat = (x - mean) * rstd  =>  dw = sum_N dout * xhat,
+        # db = sum_N dout, dx = rstd * (g - mean_C g - xhat * mean_C(g * xhat)), g = dout * w
+        x, weight, mean, rstd = ctx.saved_tensors
+        dx, dweight, dbias = ctx.backend.layer_norm_bwd(dout, x, weight, mean, rstd)
+        need = ctx.needs_input_grad
+        return (dx if need[0] else None, dweight if need[1] else None,
+                dbias if need[2] else None, None)                 # eps is not differentiable
+
+
+class CrossEntropy(Function):
+    """Per-row cross-entropy of logits (N, C) against int64 class indices (N,).
+
+    Rows whose target is ignore_index give 0; the reduction is left to the caller.
+    """
+
+    @staticmethod
+    def forward(ctx, logits, target, ignore_index, label_smoothing):   # (N, C), (N,)
+        loss, lse = ctx.backend.cross_entropy_fwd(logits, target, ignore_index,
+                                                  label_smoothing)      # (N,), (N,)
+        ctx.ignore_index, ctx.label_smoothing = ignore_index, label_smoothing
+        ctx.save_for_backward(logits, target, lse)
+        return loss
+
+    @staticmethod
+    def backward(ctx, dloss):                                  # dloss: (N,)
+        # fwd: loss = lse(x) - sum_j q_j x_j, q = (1 - e) onehot(t) + e / C
+        #   =>  dx = dloss * (softmax(x) - q)
+        logits, target, lse = ctx.saved_tensors
+        dlogits = ctx.backend.cross_entropy_bwd(dloss, logits, target, lse, ctx.ignore_index,
+                                                ctx.label_smoothing)
+        return dlogits, None, None, None
+
+
+class Gelu(Function):
+    """x * Phi(x), exact (erf) or torch's tanh approximation (approximate="tanh")."""
+
+    @staticmethod
+    def forward(ctx, x, approximate):
+        ctx.approximate = approximate
+        ctx.save_for_backward(x)
+        return ctx.backend.gelu_fwd(x, approximate)
+
+    @staticmethod
+    def backward(ctx, dout):
+        # fwd: y = x Phi(x)  =>  dx = dout * (Phi(x) + x phi(x))  (tanh form: see _fused.pyx)
+        x, = ctx.saved_tensors
+        return ctx.backend.gelu_bwd(dout, x, ctx.approximate), None

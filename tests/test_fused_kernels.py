@@ -1,0 +1,402 @@
+"""Fused row kernels (tinygradattn._fused) and their Functions (ops/fused.py).
+
+Kernels are called directly, float32 and float64, n_threads 1 and 2, against float64 numpy
+oracles; the public functions (F.layer_norm / cross_entropy / gelu, now fused) against their
+composed twins (_layer_norm_composed, ...) and PyTorch; gradcheck of the Functions in float64.
+Shapes carry 1, primes and large outliers; logits carry -inf entries and ignored targets.
+Softmax / log-softmax kernels of _core get their float32 fast path checked here too.
+"""
+import math
+
+import numpy as np
+import pytest
+
+import tinygradattn as tga
+import tinygradattn.nn.functional as F
+from tinygradattn import _core, _fused
+from tinygradattn.ops.fused import CrossEntropy, Gelu, LayerNorm
+
+DTYPES = [np.float32, np.float64]
+THREADS = [1, 2]
+ROWS = [(1, 1), (1, 7), (3, 1), (5, 13), (17, 64), (31, 257)]
+# float32: kernels compute in double and round once, the oracle is float64: a few ulps;
+# backward sums C products whose terms cancel: relative to max(1, |result|)
+TOL = {np.float32: dict(rtol=2e-5, atol=2e-6), np.float64: dict(rtol=1e-11, atol=1e-12)}
+BWD_TOL = {np.float32: dict(rtol=1e-4, atol=1e-5), np.float64: dict(rtol=1e-10, atol=1e-11)}
+GRADCHECK = dict(eps=1e-6, atol=1e-6, rtol=1e-5)
+
+
+@pytest.fixture(autouse=True)
+def threads_on_small_work():
+    """Let n_threads=2 really use two threads on test-sized problems, then restore."""
+    saved = _fused._set_tuning(min_elems_per_thread=0)
+    saved_core = _core._set_tuning(row_min_elems_per_thread=0)
+    yield
+    _fused._set_tuning(**saved)
+    _core._set_tuning(**saved_core)
+
+
+def close(got, want, tol, what):
+    got64 = np.asarray(got, dtype=np.float64)
+    want = np.asarray(want, dtype=np.float64)
+    assert got64.shape == want.shape, f"{what}: shape {got64.shape} vs {want.shape}"
+    assert np.array_equal(np.isnan(got64), np.isnan(want)), f"{what}: NaN pattern differs"
+    ok = np.isfinite(want)
+    scale = max(1.0, float(np.abs(want[ok]).max(initial=0.0)))
+    with np.errstate(invalid="ignore"):                 # inf - inf where both are inf
+        err = np.where(ok, np.abs(got64 - want), 0.0)
+    limit = tol["atol"] * scale + tol["rtol"] * np.abs(np.where(ok, want, 0.0))
+    assert (err <= limit).all() and np.array_equal(got64[~ok], want[~ok]), (
+        f"{what}: max abs diff {err.max():.3e} at {np.unravel_index(err.argmax(), err.shape)}, "
+        f"dtype {np.asarray(got).dtype}")
+
+
+def rows_with_outliers(shape, seed, dtype, scale=3.0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape) * scale
+    if x.size:
+        x.flat[rng.integers(0, x.size, size=max(1, x.size // 11))] *= 10.0   # far from uniform
+    return x.astype(dtype)
+
+
+# ---- float64 oracles ---------------------------------------------------------------------------
+def ref_layer_norm(x, w, b, eps):
+    x = x.astype(np.float64)
+    mean = x.mean(-1)
+    rstd = 1.0 / np.sqrt(x.var(-1) + eps)
+    y = (x - mean[:, None]) * rstd[:, None]
+    if w is not None:
+        y = y * w
+    if b is not None:
+        y = y + b
+    return y, mean, rstd
+
+
+def ref_layer_norm_bwd(dout, x, w, eps):
+    x, dout = x.astype(np.float64), dout.astype(np.float64)
+    mean = x.mean(-1, keepdims=True)
+    rstd = 1.0 / np.sqrt(x.var(-1, keepdims=True) + eps)
+    xhat = (x - mean) * rstd
+    g = dout * (w if w is not None else 1.0)
+    dx = rstd * (g - g.mean(-1, keepdims=True) - xhat * (g * xhat).mean(-1, keepdims=True))
+    return dx, (dout * xhat).sum(0), dout.sum(0)
+
+
+def ref_cross_entropy(x, t, ignore_index, e):
+    x = x.astype(np.float64)
+    N, C = x.shape
+    m = x.max(-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        logp = x - m - np.log(np.exp(x - m).sum(-1, keepdims=True))
+        lse = m[:, 0] + np.log(np.exp(x - m).sum(-1))
+        valid = t != ignore_index
+        safe = np.where(valid, t, 0)
+        q = (1 - e) * np.eye(C)[safe] + e / C
+        terms = np.where(q > 0, -q * logp, 0.0)                  # 0 * -inf counts as 0
+        loss = np.where(valid, terms.sum(-1), 0.0)
+        p = np.exp(logp)
+        dx = np.where(valid[:, None], p - q, 0.0)
+    return loss, lse, dx
+
+
+def ref_gelu(x, tanh_form):
+    x = x.astype(np.float64)
+    if tanh_form:
+        k = math.sqrt(2 / math.pi)
+        t = np.tanh(k * (x + 0.044715 * x ** 3))
+        return 0.5 * x * (1 + t), 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x)
+    erf = np.vectorize(math.erf)(x / math.sqrt(2))
+    return 0.5 * x * (1 + erf), 0.5 * (1 + erf) + x * np.exp(-x * x / 2) / math.sqrt(2 * math.pi)
+
+
+# ---- layer norm kernels ------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_threads", THREADS)
+@pytest.mark.parametrize("shape", ROWS)
+@pytest.mark.parametrize("affine", ["both", "weight", "none"])
+def test_layer_norm_kernels(dtype, n_threads, shape, affine):
+    N, C = shape
+    x = rows_with_outliers(shape, 1, dtype) + 5.0                        # offset mean
+    w = rows_with_outliers((C,), 2, dtype) if affine != "none" else None
+    b = rows_with_outliers((C,), 3, dtype) if affine == "both" else None
+    y, mean, rstd = np.empty_like(x), np.empty(N, dtype), np.empty(N, dtype)
+    _fused.layer_norm_fwd(y, mean, rstd, x, w, b, 1e-5, n_threads)
+    ry, rmean, rrstd = ref_layer_norm(x, w, b, 1e-5)
+    close(y, ry, TOL[dtype], "layer_norm y")
+    close(mean, rmean, TOL[dtype], "layer_norm mean")
+    close(rstd, rrstd, {np.float32: dict(rtol=1e-4, atol=1e-6),     # var of a float32 input
+                        np.float64: dict(rtol=1e-9, atol=1e-12)}[dtype], "layer_norm rstd")
+    dout = rows_with_outliers(shape, 4, dtype, scale=1.0)
+    dx, dw, db = np.empty_like(x), np.empty(C, dtype), np.empty(C, dtype)
+    _fused.layer_norm_bwd(dx, dw, db, dout, x, w, mean, rstd, n_threads)
+    rdx, rdw, rdb = ref_layer_norm_bwd(dout, x, w, 1e-5)
+    close(dx, rdx, BWD_TOL[dtype], "layer_norm dx")
+    close(dw, rdw, BWD_TOL[dtype], "layer_norm dweight")
+    close(db, rdb, BWD_TOL[dtype], "layer_norm dbias")
+    dx2 = np.empty_like(x)                                               # dx only
+    _fused.layer_norm_bwd(dx2, None, None, dout, x, w, mean, rstd, n_threads)
+    np.testing.assert_array_equal(dx2, dx)
+
+
+def test_layer_norm_bwd_same_for_any_thread_count_up_to_rounding():
+    x = rows_with_outliers((64, 33), 5, np.float64)
+    dout = rows_with_outliers((64, 33), 6, np.float64)
+    y, mean, rstd = np.empty_like(x), np.empty(64), np.empty(64)
+    _fused.layer_norm_fwd(y, mean, rstd, x, None, None, 1e-5, 1)
+    grads = []
+    for nt in (1, 2, 3):
+        dx, dw, db = np.empty_like(x), np.empty(33), np.empty(33)
+        _fused.layer_norm_bwd(dx, dw, db, dout, x, None, mean, rstd, nt)
+        grads.append((dx, dw, db))
+    for dx, dw, db in grads[1:]:
+        np.testing.assert_array_equal(dx, grads[0][0])
+        np.testing.assert_allclose(dw, grads[0][1], rtol=1e-13)
+        np.testing.assert_allclose(db, grads[0][2], rtol=1e-13)
+
+
+# ---- cross-entropy kernels ---------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_threads", THREADS)
+@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (7, 1), (13, 11), (29, 257)])
+@pytest.mark.parametrize("smoothing", [0.0, 0.1, 1.0])
+def test_cross_entropy_kernels(dtype, n_threads, shape, smoothing):
+    N, C = shape
+    rng = np.random.default_rng(N * 1000 + C)
+    x = rows_with_outliers(shape, 7, dtype)
+    t = rng.integers(0, C, N).astype(np.int64)
+    t[::3] = -100                                                        # ignored rows
+    if C > 2:
+        x[1::4, ::2] = -np.inf                                           # -inf entries...
+        x[1::4, t[1::4] % C] = 0.5                                       # ...not at the target
+        t[1::4] = np.where(t[1::4] == -100, -100, t[1::4] % C)
+    loss, lse = np.empty(N, dtype), np.empty(N, dtype)
+    _fused.cross_entropy_fwd(loss, lse, x, t, -100, smoothing, n_threads)
+    rloss, rlse, rdx = ref_cross_entropy(x, t, -100, smoothing)
+    if smoothing > 0 and C > 2:            # -inf logits under smoothing: torch's loss is inf
+        assert np.isinf(loss[1::4][t[1::4] != -100]).all()
+        keep = np.isfinite(rloss)
+        close(loss[keep], rloss[keep], TOL[dtype], "cross_entropy loss")
+    else:
+        close(loss, rloss, TOL[dtype], "cross_entropy loss")
+    close(lse, rlse, TOL[dtype], "cross_entropy lse")
+    dloss = rng.uniform(0.5, 2.0, N).astype(dtype)
+    dx = np.empty_like(x)
+    _fused.cross_entropy_bwd(dx, dloss, x, t, lse, -100, smoothing, n_threads)
+    assert not np.isnan(dx).any()
+    close(dx, rdx * dloss[:, None], BWD_TOL[dtype], "cross_entropy dlogits")
+    assert (dx[t == -100] == 0).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cross_entropy_kernel_huge_logits(dtype):
+    x = np.array([[1e30, 1e30, -1e30], [0.0, -1e30, 1e30]], dtype=dtype)
+    t = np.array([0, 1], dtype=np.int64)
+    loss, lse = np.empty(2, dtype), np.empty(2, dtype)
+    _fused.cross_entropy_fwd(loss, lse, x, t, -100, 0.0, 1)
+    np.testing.assert_allclose(loss, [math.log(2.0), 2e30], rtol=1e-6)
+    dx = np.empty_like(x)
+    _fused.cross_entropy_bwd(dx, np.ones(2, dtype), x, t, lse, -100, 0.0, 1)
+    np.testing.assert_allclose(dx, [[-0.5, 0.5, 0.0], [0.0, -1.0, 1.0]], atol=1e-6)
+
+
+# ---- GELU kernels ------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_threads", THREADS)
+@pytest.mark.parametrize("n", [1, 2, 97, 1031])
+@pytest.mark.parametrize("tanh_form", [False, True])
+def test_gelu_kernels(dtype, n_threads, n, tanh_form):
+    x = rows_with_outliers((n,), n, dtype)
+    out = np.empty_like(x)
+    _fused.gelu_fwd(out, x, tanh_form, n_threads)
+    ry, rd = ref_gelu(x, tanh_form)
+    close(out, ry, TOL[dtype], "gelu")
+    dout = rows_with_outliers((n,), n + 1, dtype, scale=1.0)
+    dx = np.empty_like(x)
+    _fused.gelu_bwd(dx, dout, x, tanh_form, n_threads)
+    close(dx, rd * dout, TOL[dtype], "gelu dx")
+
+
+# ---- softmax / log-softmax (the _core float32 fast path) -----------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_threads", THREADS)
+@pytest.mark.parametrize("shape", [(1, 1), (3, 15), (5, 16), (7, 17), (4, 257), (2, 1000)])
+def test_softmax_family_kernels(dtype, n_threads, shape):
+    x = rows_with_outliers(shape, 11, dtype, scale=8.0)
+    if shape[1] > 3:
+        x[0, ::3] = -np.inf
+        x[-1, 1] = -200.0                                   # exp underflows to 0 / subnormal
+    x64 = x.astype(np.float64)
+    m = x64.max(-1, keepdims=True)
+    ref = np.exp(x64 - m) / np.exp(x64 - m).sum(-1, keepdims=True)
+    y = np.empty_like(x)
+    _core.softmax_fwd(y, x, n_threads)
+    close(y, ref, TOL[dtype], "softmax")
+    ly = np.empty_like(x)
+    _core.log_softmax_fwd(ly, x, n_threads)
+    with np.errstate(divide="ignore"):
+        close(ly, np.log(ref), {np.float32: dict(rtol=2e-6, atol=2e-5),
+                                np.float64: dict(rtol=1e-12, atol=1e-12)}[dtype], "log_softmax")
+    dout = rows_with_outliers(shape, 12, dtype, scale=1.0)
+    dx = np.empty_like(x)
+    _core.softmax_bwd(dx, y, dout, n_threads)
+    close(dx, ref * (dout - (dout * ref).sum(-1, keepdims=True)), BWD_TOL[dtype], "softmax dx")
+    _core.log_softmax_bwd(dx, ly, dout, n_threads)
+    close(dx, dout - ref * dout.astype(np.float64).sum(-1, keepdims=True), BWD_TOL[dtype],
+          "log_softmax dx")
+
+
+# ---- wrapper errors ----------------------------------------------------------------------------
+def test_kernel_errors_name_the_arrays():
+    x = np.ones((3, 4), np.float32)
+    v3 = np.empty(3, np.float32)
+    with pytest.raises(ValueError, match=r"mean.*\(2,\)|\(2,\).*mean"):
+        _fused.layer_norm_fwd(np.empty_like(x), np.empty(2, np.float32), v3, x, None, None,
+                              1e-5, 1)
+    with pytest.raises(TypeError, match=r"float64"):
+        _fused.layer_norm_fwd(np.empty_like(x), v3, v3, x, np.ones(4), None, 1e-5, 1)
+    with pytest.raises(ValueError, match=r"C-contiguous"):
+        _fused.layer_norm_fwd(np.empty_like(x), v3, v3, np.ones((4, 3), np.float32).T,
+                              None, None, 1e-5, 1)
+    with pytest.raises(ValueError, match=r"2-D"):
+        _fused.layer_norm_fwd(np.empty_like(x), v3, v3, np.ones(3, np.float32), None, None,
+                              1e-5, 1)
+    with pytest.raises(IndexError, match=r"Target 4 .*classes 4"):
+        _fused.cross_entropy_fwd(v3, v3.copy(), x, np.array([0, 4, 1]), -100, 0.0, 1)
+    with pytest.raises(IndexError, match=r"-2"):
+        _fused.cross_entropy_bwd(np.empty_like(x), v3, x, np.array([0, -2, 1]), v3, -100, 0.0, 1)
+    with pytest.raises(TypeError, match=r"int64"):
+        _fused.cross_entropy_fwd(v3, v3.copy(), x, np.array([0, 1, 1], np.int32), -100, 0.0, 1)
+    with pytest.raises(ValueError, match=r"read-only"):
+        ro = np.empty(5, np.float32)
+        ro.flags.writeable = False
+        _fused.gelu_fwd(ro, np.ones(5, np.float32), False, 1)
+    with pytest.raises(ValueError, match=r"dx has shape \(4,\), expected \(5,\)"):
+        _fused.gelu_bwd(np.empty(4, np.float64), np.ones(5), np.ones(5), False, 1)
+    with pytest.raises(TypeError, match=r"ndarray"):
+        _fused.gelu_fwd(np.empty(2), [1.0, 2.0], False, 1)
+
+
+# ---- public functions vs composed twins, torch, gradcheck ----------------------------------------
+def _t(a, grad=True):
+    return tga.tensor(a, requires_grad=grad)
+
+
+def _grads(fn, arrays, dout):
+    ts = [_t(a) for a in arrays]
+    out = fn(*ts)
+    out.backward(_t(dout, False))
+    return out.detach().numpy(), [t.grad.numpy() for t in ts]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_layer_norm_fused_vs_composed(dtype):
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((2, 5, 3, 7)) * 4 + 10).astype(dtype)
+    w, b = rng.standard_normal((3, 7)).astype(dtype), rng.standard_normal((3, 7)).astype(dtype)
+    dout = rng.standard_normal(x.shape).astype(dtype)
+    got = _grads(lambda x, w, b: F.layer_norm(x, (3, 7), w, b), [x, w, b], dout)
+    want = _grads(lambda x, w, b: F._layer_norm_composed(x, (3, 7), w, b), [x, w, b], dout)
+    tol = {np.float32: dict(rtol=1e-4, atol=1e-5), np.float64: dict(rtol=1e-10, atol=1e-11)}
+    close(got[0], want[0], tol[dtype], "layer_norm")
+    for g, r, name in zip(got[1], want[1], ["dx", "dweight", "dbias"]):
+        close(g, r, tol[dtype], f"layer_norm {name}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("smoothing", [0.0, 0.3])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_fused_vs_composed(dtype, smoothing, reduction):
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((3, 5, 2)) * 5).astype(dtype)                # (N, C, d)
+    t = np.array([[0, 4], [-100, 2], [3, -100]], dtype=np.int64)
+    kw = dict(reduction=reduction, label_smoothing=smoothing)
+    dout = rng.standard_normal((3, 2) if reduction == "none" else ()).astype(dtype)
+    ours, theirs = _t(x), _t(x)
+    a = F.cross_entropy(ours, tga.tensor(t), **kw)
+    b = F._cross_entropy_composed(theirs, tga.tensor(t), **kw)
+    a.backward(_t(dout, False))
+    b.backward(_t(dout, False))
+    tol = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-11, atol=1e-12)}
+    close(a.detach().numpy(), b.detach().numpy(), tol[dtype], "cross_entropy")
+    close(ours.grad.numpy(), theirs.grad.numpy(), tol[dtype], "cross_entropy grad")
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_fused_vs_composed(approximate):
+    x = np.linspace(-9, 9, 61)
+    dout = np.cos(x)
+    got = _grads(lambda x: F.gelu(x, approximate), [x], dout)
+    want = _grads(lambda x: F._gelu_composed(x, approximate), [x], dout)
+    close(got[0], want[0], TOL[np.float64], "gelu")
+    close(got[1][0], want[1][0], TOL[np.float64], "gelu dx")
+
+
+def test_gradcheck_functions():
+    rng = np.random.default_rng(2)
+    x = _t(rng.standard_normal((4, 6)) * 2)
+    w, b = _t(rng.standard_normal(6)), _t(rng.standard_normal(6))
+    assert tga.autograd.gradcheck(lambda x, w, b: LayerNorm.apply(x, w, b, 1e-5), (x, w, b),
+                                  **GRADCHECK)
+    assert tga.autograd.gradcheck(lambda x: LayerNorm.apply(x, None, None, 1e-5), (x,),
+                                  **GRADCHECK)
+    t = tga.tensor(np.array([1, -100, 5, 0]))
+    for e in (0.0, 0.2):
+        assert tga.autograd.gradcheck(lambda x: CrossEntropy.apply(x, t, -100, e), (x,),
+                                      **GRADCHECK)
+    for form in ("none", "tanh"):
+        assert tga.autograd.gradcheck(lambda x: Gelu.apply(x, form), (x,), **GRADCHECK)
+    assert tga.autograd.gradcheck(
+        lambda x, w: F.layer_norm(x.reshape(2, 2, 6), (2, 6), w.reshape(2, 6)),
+        (_t(rng.standard_normal(24)), _t(rng.standard_normal(12))), **GRADCHECK)
+    assert tga.autograd.gradcheck(
+        lambda x: F.cross_entropy(x.reshape(2, 3, 4), tga.tensor([[0, 1, 2, -100], [2, 2, 0, 1]]),
+                                  label_smoothing=0.1), (_t(rng.standard_normal(24)),), **GRADCHECK)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_fused_functions_match_torch(dtype):
+    torch = pytest.importorskip("torch", reason="parity tests need PyTorch")
+    tF = torch.nn.functional
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((6, 11)) * 3).astype(dtype)
+    x[2, 3] = -np.inf
+    t = np.array([0, 10, 4, -100, 7, 7], dtype=np.int64)
+    w, b = rng.standard_normal(11).astype(dtype), rng.standard_normal(11).astype(dtype)
+    tol = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-10, atol=1e-12)}
+    cases = [
+        ("cross_entropy", lambda L, x: L(x, t, ignore_index=-100)),
+        ("cross_entropy_ls", lambda L, x: L(x, t, label_smoothing=0.15, reduction="sum")),
+    ]
+    for name, call in cases:
+        ours, theirs = _t(x), torch.tensor(x, requires_grad=True)
+        got = call(lambda x, t, **k: F.cross_entropy(x, tga.tensor(t), **k), ours)
+        want = call(lambda x, t, **k: tF.cross_entropy(x, torch.tensor(t), **k), theirs)
+        got.backward()
+        want.backward()
+        if name == "cross_entropy":
+            close(got.detach().numpy(), want.detach().numpy(), tol[dtype], name)
+        else:                                              # -inf logit under smoothing
+            assert np.isinf(got.item()) and np.isinf(want.item())
+        assert not np.isnan(ours.grad.numpy()).any()
+        close(ours.grad.numpy(), theirs.grad.numpy(), tol[dtype], f"{name} grad")
+    xl = x.copy()
+    xl[2, 3] = 1e3                                                       # an outlier, finite
+    arrays = (xl, w, b)
+    ours = [_t(arr) for arr in arrays]
+    theirs = [torch.tensor(arr, requires_grad=True) for arr in arrays]
+    a = F.layer_norm(*ours[:1], (11,), *ours[1:])
+    bb = tF.layer_norm(theirs[0], (11,), theirs[1], theirs[2])
+    dout = rng.standard_normal(x.shape).astype(dtype)
+    a.backward(_t(dout, False))
+    bb.backward(torch.tensor(dout))
+    ln_tol = {np.float32: dict(rtol=1e-4, atol=1e-5), np.float64: dict(rtol=1e-10, atol=1e-11)}
+    close(a.detach().numpy(), bb.detach().numpy(), ln_tol[dtype], "layer_norm")
+    for o, th, name in zip(ours, theirs, ["dx", "dweight", "dbias"]):
+        close(o.grad.numpy(), th.grad.numpy(), ln_tol[dtype], f"layer_norm {name}")
+    for form in ("none", "tanh"):
+        ours, theirs = _t(x[:, 4:]), torch.tensor(x[:, 4:], requires_grad=True)
+        F.gelu(ours, approximate=form).sum().backward()
+        tF.gelu(theirs, approximate=form).sum().backward()
+        close(ours.grad.numpy(), theirs.grad.numpy(), tol[dtype], f"gelu {form} grad")
+        close(F.gelu(ours, approximate=form).detach().numpy(),
+              tF.gelu(theirs, approximate=form).detach().numpy(), tol[dtype], f"gelu {form}")

@@ -1,0 +1,525 @@
+# cython: language_level=3, cdivision=True
+# NOTE: boundscheck / wraparound / initializedcheck are set by setup.py (off, or on with
+# TGA_CYTHON_DEBUG=1); a file-level directive here would override the debug build.
+"""Fused row kernels of tinygradattn: layer norm, cross-entropy from logits, GELU.
+
+Same conventions as ``_core``: every kernel writes into buffers it is given (outputs first,
+then inputs, then sizes/scalars, then ``n_threads``); the ``def`` wrappers check shapes,
+dtypes and contiguity under the GIL and name them in their errors; the ``noexcept nogil``
+bodies trust their inputs. ``floating`` gives a float32 and a float64 build of every kernel.
+Row statistics (mean, variance, max, sum of exps) accumulate in double; the transcendental
+functions are the C library's (exact to float64 rounding), float32 kernels use the float32
+exp of ``_rowmath.h`` where torch does too (ULP-level, vectorised).
+``n_threads < 1`` means ``_core.effective_n_threads()``; below a work threshold a kernel runs
+on one thread whatever it is asked.
+
+Sections:
+    threads          _threads (work threshold), _set_tuning
+    layer norm       layer_norm_fwd / layer_norm_bwd
+    cross-entropy    cross_entropy_fwd / cross_entropy_bwd (class-index targets)
+    GELU             gelu_fwd / gelu_bwd (exact erf form and torch's tanh form)
+"""
+
+import numpy as np
+
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport erf, exp, log, sqrt, tanh, INFINITY
+from libc.stdint cimport int64_t
+
+from . import _core
+
+cdef extern from "_rowmath.h" nogil:
+    ctypedef struct tga_rowmath_t:
+        const char *isa
+        float (*max)(const float *x, Py_ssize_t n) noexcept nogil
+        double (*exp_sum)(float *y, const float *x, float shift, Py_ssize_t n) noexcept nogil
+        double (*sum)(const float *x, float shift, Py_ssize_t n) noexcept nogil
+        double (*sqdev)(const float *x, double mean, Py_ssize_t n) noexcept nogil
+        void (*axpb)(float *y, float scale, float offset, Py_ssize_t n) noexcept nogil
+        void (*ln_fwd)(float *y, const float *x, const float *w, const float *b, float mean,
+                       float rstd, Py_ssize_t n) noexcept nogil
+        void (*ln_bwd)(float *dx, double *dw_acc, double *db_acc, const float *dout,
+                       const float *x, const float *w, float mean, float rstd, Py_ssize_t n) noexcept nogil
+    tga_rowmath_t tga_rm
+    int tga_rowmath_init(const char *want)
+
+tga_rowmath_init(b"auto")
+
+
+def rowmath_isa():
+    """The vector ISA of the float32 row primitives (_rowmath.h) picked for this CPU."""
+    return tga_rm.isa.decode()
+
+
+# ==============================================================================================
+# threads
+#
+#   n = n_threads                      if n_threads >= 1
+#     = _core.effective_n_threads()    otherwise
+#   n = min(n, work / MIN_ELEMS_PER_THREAD), at least 1; 1 when built without OpenMP
+#
+# A row kernel moves ~4-12 bytes per element: below ~32K elements per thread (a few us), the
+# OpenMP fork/join costs more than the second core gives back.
+# ==============================================================================================
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    static int tga_fused_openmp_enabled(void) { return 1; }
+    #else
+    static int tga_fused_openmp_enabled(void) { return 0; }
+    #endif
+    """
+    int tga_fused_openmp_enabled() noexcept nogil
+
+cdef double MIN_ELEMS_PER_THREAD = 32768.0
+
+
+def _set_tuning(min_elems_per_thread=None):
+    """Set the work threshold (tests use 0 to force threads); returns the previous settings."""
+    global MIN_ELEMS_PER_THREAD
+    saved = dict(min_elems_per_thread=MIN_ELEMS_PER_THREAD)
+    if min_elems_per_thread is not None:
+        MIN_ELEMS_PER_THREAD = float(min_elems_per_thread)
+    return saved
+
+
+cdef int _threads(int n_threads, double work) except -1:
+    cdef int nt = n_threads if n_threads >= 1 else _core.effective_n_threads()
+    cdef double by_work
+    if not tga_fused_openmp_enabled():
+        return 1
+    if MIN_ELEMS_PER_THREAD > 0:
+        by_work = work / MIN_ELEMS_PER_THREAD
+        if by_work < nt:
+            nt = <int>by_work
+    return nt if nt >= 1 else 1
+
+
+# ---------------------------------------------------------------------------------- checks
+
+cdef tuple _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+cdef object _check(str fn, tuple names, tuple arrays, tuple shapes, int n_out):
+    """numpy arrays, one float dtype, the given shapes, C-contiguous; the first n_out writable.
+
+    shapes[k] is a tuple of ints for arrays[k]. Returns the common dtype.
+    """
+    for name, arr in zip(names, arrays):
+        if not isinstance(arr, np.ndarray):
+            raise TypeError(f"{fn}: {name} must be a numpy.ndarray, got {type(arr).__name__}")
+    dtype = arrays[0].dtype
+    if dtype not in _FLOAT_DTYPES or any(a.dtype != dtype for a in arrays):
+        listed = ", ".join(f"{n} {a.dtype}" for n, a in zip(names, arrays))
+        raise TypeError(f"{fn}: all arrays must have the same dtype, float32 or float64; got "
+                        f"{listed}")
+    for name, arr, shape in zip(names, arrays, shapes):
+        if arr.shape != shape:
+            listed = ", ".join(f"{n} {a.shape}" for n, a in zip(names, arrays))
+            raise ValueError(f"{fn}: {name} has shape {arr.shape}, expected {shape} ({listed})")
+        if not arr.flags.c_contiguous:
+            raise ValueError(f"{fn}: {name} {arr.shape} must be C-contiguous (strides "
+                             f"{arr.strides})")
+    for name, arr in zip(names[:n_out], arrays[:n_out]):
+        if not arr.flags.writeable:
+            raise ValueError(f"{fn}: {name} {arr.shape} is read-only")
+    return dtype
+
+
+cdef object _rows_cols(str fn, str name, object x):
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{fn}: {name} must be a numpy.ndarray, got {type(x).__name__}")
+    if x.ndim != 2:
+        raise ValueError(f"{fn}: {name} must be 2-D (N, C), got shape {x.shape}")
+    return x.shape[0], x.shape[1]
+
+
+# ==============================================================================================
+# layer norm over the last axis of x (N, C)
+#
+#   for i in rows (parallel, static):
+#     mean[i] = sum_j x[i, j] / C                                     (double)
+#     var     = sum_j (x[i, j] - mean[i])^2 / C                       (two-pass, population)
+#     rstd[i] = 1 / sqrt(var + eps)
+#     y[i, j] = (x[i, j] - mean[i]) * rstd[i] * w[j] + b[j]           (w = 1, b = 0 if absent)
+#   backward, xhat = (x - mean) * rstd, g = dout * w:
+#     dx[i, j] = rstd[i] * (g[i, j] - mean_j g[i, :] - xhat[i, j] * mean_j (g * xhat)[i, :])
+#     dw[j] = sum_i dout[i, j] * xhat[i, j],   db[j] = sum_i dout[i, j]
+#   dw and db: the rows are cut into one contiguous block per thread; block t adds into its
+#   own slot partial[t] (double), and the slots are summed serially, in order, afterwards.
+# ==============================================================================================
+
+cdef void _ln_fwd_row(floating *y, floating *mean_out, floating *rstd_out, const floating *x,
+                      const floating *w, const floating *b, double eps, Py_ssize_t n,
+                      bint has_w, bint has_b) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef double total = 0.0, sq = 0.0, mean, rstd, d
+    if floating is float:                       # vectorised, same arithmetic (_rowmath.h)
+        mean = tga_rm.sum(x, 0.0, n) / n
+        rstd = 1.0 / sqrt(tga_rm.sqdev(x, mean, n) / n + eps)
+        mean_out[0] = <float>mean
+        rstd_out[0] = <float>rstd
+        tga_rm.ln_fwd(y, x, w, b, <float>mean, <float>rstd, n)     # w, b: ones / zeros if absent
+        return
+    for j in range(n):
+        total += x[j]
+    mean = total / n
+    for j in range(n):
+        d = x[j] - mean
+        sq += d * d
+    rstd = 1.0 / sqrt(sq / n + eps)
+    mean_out[0] = <floating>mean
+    rstd_out[0] = <floating>rstd
+    if has_w and has_b:
+        for j in range(n):
+            y[j] = <floating>((x[j] - mean) * rstd * w[j] + b[j])
+    elif has_w:
+        for j in range(n):
+            y[j] = <floating>((x[j] - mean) * rstd * w[j])
+    elif has_b:
+        for j in range(n):
+            y[j] = <floating>((x[j] - mean) * rstd + b[j])
+    else:
+        for j in range(n):
+            y[j] = <floating>((x[j] - mean) * rstd)
+
+
+cdef object _ln_fwd(floating[:, ::1] y, floating[::1] mean, floating[::1] rstd,
+                    const floating[:, ::1] x, const floating[::1] w, const floating[::1] b,
+                    double eps, bint has_w, bint has_b, int n_threads):
+    cdef Py_ssize_t i, n_rows = x.shape[0], n_cols = x.shape[1]
+    if n_rows == 0 or n_cols == 0:
+        return
+    n_threads = _threads(n_threads, <double>n_rows * n_cols)
+    for i in prange(n_rows, nogil=True, schedule="static", num_threads=n_threads):
+        _ln_fwd_row(&y[i, 0], &mean[i], &rstd[i], &x[i, 0], &w[0], &b[0], eps, n_cols,
+                    has_w, has_b)
+
+
+cdef void _ln_bwd_row(floating *dx, double *dw_acc, double *db_acc, const floating *dout,
+                      const floating *x, const floating *w, double mean, double rstd,
+                      Py_ssize_t n, bint has_w, bint need_dx, bint need_wb) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef double sum_g = 0.0, sum_gx = 0.0, xhat, g, c1, c2
+    if floating is float:                       # w: ones if absent
+        tga_rm.ln_bwd(dx if need_dx else NULL, dw_acc if need_wb else NULL, db_acc, dout, x,
+                      w, <float>mean, <float>rstd, n)
+        return
+    if need_wb:
+        for j in range(n):
+            xhat = (x[j] - mean) * rstd
+            dw_acc[j] += dout[j] * xhat
+            db_acc[j] += dout[j]
+    if not need_dx:
+        return
+    for j in range(n):
+        g = dout[j] * w[j] if has_w else <double>dout[j]
+        sum_g += g
+        sum_gx += g * ((x[j] - mean) * rstd)
+    c1 = sum_g / n
+    c2 = sum_gx / n
+    for j in range(n):
+        g = dout[j] * w[j] if has_w else <double>dout[j]
+        dx[j] = <floating>(rstd * (g - c1 - (x[j] - mean) * rstd * c2))
+
+
+cdef object _ln_bwd(floating[:, ::1] dx, double[:, :, ::1] partial, const floating[:, ::1] dout,
+                    const floating[:, ::1] x, const floating[::1] w, const floating[::1] mean,
+                    const floating[::1] rstd, bint has_w, bint need_dx, bint need_wb,
+                    int n_blocks):
+    cdef Py_ssize_t t, i, r0, r1, n_rows = x.shape[0], n_cols = x.shape[1]
+    for t in prange(n_blocks, nogil=True, schedule="static", num_threads=n_blocks):
+        r0 = t * n_rows // n_blocks
+        r1 = (t + 1) * n_rows // n_blocks
+        for i in range(r0, r1):
+            _ln_bwd_row(&dx[i, 0], &partial[t, 0, 0], &partial[t, 1, 0], &dout[i, 0],
+                        &x[i, 0], &w[0], mean[i], rstd[i], n_cols, has_w, need_dx, need_wb)
+
+
+def layer_norm_fwd(y, mean, rstd, x, weight, bias, double eps, int n_threads=0):
+    """y = (x - mean) * rstd * weight + bias over the last axis (torch's layer_norm on (N, C)).
+
+    Args:
+        y: OUT (N, C); mean, rstd: OUT (N,) the row mean and 1 / sqrt(var + eps).
+        x: IN (N, C). weight, bias: IN (C,) or None. All C-contiguous, one float dtype.
+        eps: added to the population variance. n_threads: OpenMP threads over rows.
+    """
+    N, C = _rows_cols("layer_norm_fwd", "x", x)
+    has_w, has_b = weight is not None, bias is not None
+    dt = getattr(x, "dtype", np.float32)
+    w = weight if has_w else np.ones(C, dtype=dt)         # the float32 path reads them
+    b = bias if has_b else np.zeros(C, dtype=dt)
+    dtype = _check("layer_norm_fwd", ("y", "mean", "rstd", "x", "weight", "bias"),
+                   (y, mean, rstd, x, w, b), ((N, C), (N,), (N,), (N, C), (C,), (C,)), 3)
+    if dtype == np.float32:
+        _ln_fwd[float](y, mean, rstd, x, w, b, eps, has_w, has_b, n_threads)
+    else:
+        _ln_fwd[double](y, mean, rstd, x, w, b, eps, has_w, has_b, n_threads)
+
+
+def layer_norm_bwd(dx, dweight, dbias, dout, x, weight, mean, rstd, int n_threads=0):
+    """Gradients of layer_norm_fwd from its saved mean and rstd.
+
+    Args:
+        dx: OUT (N, C) or None (not needed). dweight, dbias: OUT (C,), both or neither None.
+        dout, x: IN (N, C). weight: IN (C,) or None. mean, rstd: IN (N,) from layer_norm_fwd.
+        n_threads: OpenMP threads, one contiguous block of rows each.
+    """
+    N, C = _rows_cols("layer_norm_bwd", "x", x)
+    if (dweight is None) != (dbias is None):
+        raise ValueError("layer_norm_bwd: pass dweight and dbias both or neither")
+    has_w, need_dx, need_wb = weight is not None, dx is not None, dweight is not None
+    outs = ((("dx", dx, (N, C)),) if need_dx else ()) + (
+        (("dweight", dweight, (C,)), ("dbias", dbias, (C,))) if need_wb else ())
+    ins = (("dout", dout, (N, C)), ("x", x, (N, C))) + (
+        (("weight", weight, (C,)),) if has_w else ()) + (("mean", mean, (N,)), ("rstd", rstd, (N,)))
+    names, arrays, shapes = zip(*(outs + ins))
+    dtype = _check("layer_norm_bwd", names, arrays, shapes, len(outs))
+    w = weight if has_w else np.ones(C, dtype=dtype)
+    dx_ = dx if need_dx else np.empty((1, 1), dtype=dtype)
+    if N == 0 or C == 0:
+        if need_wb:
+            dweight[...] = 0
+            dbias[...] = 0
+        return
+    n_blocks = _threads(n_threads, <double>N * C)
+    partial = np.zeros((n_blocks, 2, C if need_wb else 1), dtype=np.float64)
+    if dtype == np.float32:
+        _ln_bwd[float](dx_, partial, dout, x, w, mean, rstd, has_w, need_dx, need_wb, n_blocks)
+    else:
+        _ln_bwd[double](dx_, partial, dout, x, w, mean, rstd, has_w, need_dx, need_wb, n_blocks)
+    if need_wb:
+        total = partial[0].copy()                     # (2, C): blocks added in order
+        for t in range(1, n_blocks):
+            total += partial[t]
+        dweight[...] = total[0]
+        dbias[...] = total[1]
+
+
+# ==============================================================================================
+# cross-entropy from logits (N, C) against class indices target (N,)
+#
+#   for i in rows (parallel, static):
+#     m = max_j x[i, j];  ls = log sum_j exp(x[i, j] - m)                        (double)
+#     lse[i] = m + ls
+#     loss[i] = 0                                                  if target[i] == ignore_index
+#             = (1 - e) (lse - x[i, t]) + e / C (C lse - sum_j x[i, j])           otherwise
+#             = (1 - e) ((m - x[i, t]) + ls) + e (ls - mean_j (x[i, j] - m))  (as computed)
+#   backward:
+#     p[j] = exp(x[i, j] - lse[i]) / sum_j exp(x[i, j] - lse[i])     (= softmax; see below)
+#     dx[i, j] = 0                                                 if target[i] == ignore_index
+#              = dloss[i] * (p[j] - (1 - e) [j == t] - e / C)                     otherwise
+#
+# e = label_smoothing (torch's definition: the target is (1 - e) one-hot + e / C). A term whose
+# factor is 0 is skipped, so -inf logits give no 0 * inf = NaN. Differences are taken against
+# the row max before anything is added, so logits of 1e30 keep their log(2)-sized losses. In
+# backward the saved lse is rounded to the dtype: lse >= m still holds (no overflow), and
+# dividing by the sum of exp(x - lse) (1 up to that rounding) undoes its error exactly.
+# Targets are range-checked in the wrapper (IndexError) before the nogil loop.
+# ==============================================================================================
+
+cdef void _ce_fwd_row(floating *loss, floating *lse_out, const floating *x, int64_t t,
+                      int64_t ignore_index, double smoothing, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef double m = x[0], s = 0.0, sxm = 0.0, ls, value = 0.0
+    if floating is float:                       # float32 exp, vectorised (_rowmath.h)
+        m = tga_rm.max(x, n)
+        s = tga_rm.exp_sum(NULL, x, <float>m, n)
+    else:
+        for j in range(1, n):
+            if x[j] > m:
+                m = x[j]
+        for j in range(n):
+            s += exp(x[j] - m)
+    ls = log(s)
+    lse_out[0] = <floating>(m + ls)
+    if t == ignore_index:
+        loss[0] = 0
+        return
+    if smoothing != 1.0:
+        value = (1.0 - smoothing) * ((m - x[t]) + ls)
+    if smoothing != 0.0:
+        if floating is float:
+            sxm = tga_rm.sum(x, <float>m, n)
+        else:
+            for j in range(n):
+                sxm += x[j] - m
+        value = value + smoothing * (ls - sxm / n)
+    loss[0] = <floating>value
+
+
+cdef void _ce_bwd_row(floating *dx, double dloss, const floating *x, int64_t t,
+                      int64_t ignore_index, double smoothing, double lse,
+                      Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef double off = smoothing / n, total = 0.0, e, scale
+    if t == ignore_index:
+        for j in range(n):
+            dx[j] = 0
+        return
+    if floating is float:
+        total = tga_rm.exp_sum(dx, x, <float>lse, n)
+        tga_rm.axpb(dx, <float>(dloss / total), <float>(-dloss * off), n)
+    else:
+        for j in range(n):
+            e = exp(x[j] - lse)
+            dx[j] = e
+            total += e
+        scale = dloss / total
+        for j in range(n):
+            dx[j] = dx[j] * scale - dloss * off
+    dx[t] = <floating>(dx[t] - dloss * (1.0 - smoothing))
+
+
+cdef object _ce_fwd(floating[::1] loss, floating[::1] lse, const floating[:, ::1] x,
+                    const int64_t[::1] target, int64_t ignore_index, double smoothing,
+                    int n_threads):
+    cdef Py_ssize_t i, n_rows = x.shape[0], n_cols = x.shape[1]
+    n_threads = _threads(n_threads, <double>n_rows * n_cols)
+    for i in prange(n_rows, nogil=True, schedule="static", num_threads=n_threads):
+        _ce_fwd_row(&loss[i], &lse[i], &x[i, 0], target[i], ignore_index, smoothing, n_cols)
+
+
+cdef object _ce_bwd(floating[:, ::1] dx, const floating[::1] dloss, const floating[:, ::1] x,
+                    const int64_t[::1] target, const floating[::1] lse, int64_t ignore_index,
+                    double smoothing, int n_threads):
+    cdef Py_ssize_t i, n_rows = x.shape[0], n_cols = x.shape[1]
+    n_threads = _threads(n_threads, <double>n_rows * n_cols)
+    for i in prange(n_rows, nogil=True, schedule="static", num_threads=n_threads):
+        _ce_bwd_row(&dx[i, 0], dloss[i], &x[i, 0], target[i], ignore_index, smoothing, lse[i],
+                    n_cols)
+
+
+cdef object _check_target(str fn, object target, Py_ssize_t N, Py_ssize_t C,
+                          long long ignore_index):
+    if not isinstance(target, np.ndarray):
+        raise TypeError(f"{fn}: target must be a numpy.ndarray, got {type(target).__name__}")
+    if target.dtype != np.int64:
+        raise TypeError(f"{fn}: target must be int64 class indices, got {target.dtype}")
+    if target.shape != (N,) or not target.flags.c_contiguous:
+        raise ValueError(f"{fn}: target {target.shape} must be C-contiguous ({N},) for logits "
+                         f"({N}, {C})")
+    bad = (target != ignore_index) & ((target < 0) | (target >= C))
+    if bad.any():
+        raise IndexError(f"Target {int(target[bad][0])} is out of bounds (number of classes "
+                         f"{C}).")
+
+
+def cross_entropy_fwd(loss, lse, logits, target, long long ignore_index,
+                      double label_smoothing, int n_threads=0):
+    """Per-row cross-entropy of logits against class indices, and each row's log-sum-exp.
+
+    Args:
+        loss, lse: OUT (N,). logits: IN (N, C). target: IN (N,) int64 in [0, C) or ignore_index.
+        label_smoothing: e in [0, 1]. n_threads: OpenMP threads over rows.
+    Raises IndexError for a target out of range (that is not ignore_index).
+    """
+    N, C = _rows_cols("cross_entropy_fwd", "logits", logits)
+    dtype = _check("cross_entropy_fwd", ("loss", "lse", "logits"), (loss, lse, logits),
+                   ((N,), (N,), (N, C)), 2)
+    _check_target("cross_entropy_fwd", target, N, C, ignore_index)
+    if N == 0:
+        return
+    if C == 0:
+        raise ValueError(f"cross_entropy_fwd: logits ({N}, 0) have no classes")
+    if dtype == np.float32:
+        _ce_fwd[float](loss, lse, logits, target, ignore_index, label_smoothing, n_threads)
+    else:
+        _ce_fwd[double](loss, lse, logits, target, ignore_index, label_smoothing, n_threads)
+
+
+def cross_entropy_bwd(dlogits, dloss, logits, target, lse, long long ignore_index,
+                      double label_smoothing, int n_threads=0):
+    """dlogits = dloss[i] * (softmax(logits) - smoothed one-hot); 0 rows for ignored targets.
+
+    Args:
+        dlogits: OUT (N, C) (may be logits itself). dloss: IN (N,). logits: IN (N, C).
+        target: IN (N,) int64. lse: IN (N,) from cross_entropy_fwd.
+    """
+    N, C = _rows_cols("cross_entropy_bwd", "logits", logits)
+    dtype = _check("cross_entropy_bwd", ("dlogits", "dloss", "logits", "lse"),
+                   (dlogits, dloss, logits, lse), ((N, C), (N,), (N, C), (N,)), 1)
+    _check_target("cross_entropy_bwd", target, N, C, ignore_index)
+    if N == 0 or C == 0:
+        return
+    if dtype == np.float32:
+        _ce_bwd[float](dlogits, dloss, logits, target, lse, ignore_index, label_smoothing,
+                       n_threads)
+    else:
+        _ce_bwd[double](dlogits, dloss, logits, target, lse, ignore_index, label_smoothing,
+                        n_threads)
+
+
+# ==============================================================================================
+# GELU, elementwise on flat buffers
+#
+#   for k in elements (parallel, static):
+#     exact ("none"):  y = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2))
+#                      dy/dx = Phi(x) + x phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
+#     tanh:            u = sqrt(2 / pi) (x + 0.044715 x^3),  y = 0.5 x (1 + tanh u)
+#                      dy/dx = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) sqrt(2 / pi) (1 + 3 * 0.044715 x^2)
+#     dx = dout * dy/dx
+# In double with the C library's erf / exp / tanh, for either dtype.
+# ==============================================================================================
+
+cdef double SQRT1_2 = 0.70710678118654752440
+cdef double SQRT_2_PI = 0.79788456080286535588       # sqrt(2 / pi)
+cdef double INV_SQRT_2PI = 0.39894228040143267794    # 1 / sqrt(2 pi)
+cdef double GELU_C = 0.044715
+
+
+cdef inline double _gelu(double x, bint tanh_form) noexcept nogil:
+    if tanh_form:
+        return 0.5 * x * (1.0 + tanh(SQRT_2_PI * (x + GELU_C * x * x * x)))
+    return 0.5 * x * (1.0 + erf(x * SQRT1_2))
+
+
+cdef inline double _gelu_grad(double x, bint tanh_form) noexcept nogil:
+    cdef double t
+    if tanh_form:
+        t = tanh(SQRT_2_PI * (x + GELU_C * x * x * x))
+        return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * SQRT_2_PI * (1.0 + 3.0 * GELU_C * x * x)
+    return 0.5 * (1.0 + erf(x * SQRT1_2)) + x * INV_SQRT_2PI * exp(-0.5 * x * x)
+
+
+cdef object _gelu_fwd(floating[::1] out, const floating[::1] x, bint tanh_form, int n_threads):
+    cdef Py_ssize_t k, n = x.shape[0]
+    n_threads = _threads(n_threads, <double>n)
+    for k in prange(n, nogil=True, schedule="static", num_threads=n_threads):
+        out[k] = <floating>_gelu(x[k], tanh_form)
+
+
+cdef object _gelu_bwd(floating[::1] dx, const floating[::1] dout, const floating[::1] x,
+                      bint tanh_form, int n_threads):
+    cdef Py_ssize_t k, n = x.shape[0]
+    n_threads = _threads(n_threads, <double>n)
+    for k in prange(n, nogil=True, schedule="static", num_threads=n_threads):
+        dx[k] = <floating>(dout[k] * _gelu_grad(x[k], tanh_form))
+
+
+def gelu_fwd(out, x, bint approximate_tanh, int n_threads=0):
+    """out = gelu(x) elementwise; out, x 1-D C-contiguous (out may be x); tanh form if asked."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"gelu_fwd: x must be a numpy.ndarray, got {type(x).__name__}")
+    if x.ndim != 1:
+        raise ValueError(f"gelu_fwd: x must be 1-D (a flat buffer), got shape {x.shape}")
+    dtype = _check("gelu_fwd", ("out", "x"), (out, x), (x.shape, x.shape), 1)
+    if dtype == np.float32:
+        _gelu_fwd[float](out, x, approximate_tanh, n_threads)
+    else:
+        _gelu_fwd[double](out, x, approximate_tanh, n_threads)
+
+
+def gelu_bwd(dx, dout, x, bint approximate_tanh, int n_threads=0):
+    """dx = dout * gelu'(x) elementwise; all 1-D C-contiguous of one length (dx may be dout)."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"gelu_bwd: x must be a numpy.ndarray, got {type(x).__name__}")
+    if x.ndim != 1:
+        raise ValueError(f"gelu_bwd: x must be 1-D (a flat buffer), got shape {x.shape}")
+    dtype = _check("gelu_bwd", ("dx", "dout", "x"), (dx, dout, x), (x.shape,) * 3, 1)
+    if dtype == np.float32:
+        _gelu_bwd[float](dx, dout, x, approximate_tanh, n_threads)
+    else:
+        _gelu_bwd[double](dx, dout, x, approximate_tanh, n_threads)
