@@ -23,7 +23,7 @@ import numpy as np
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.math cimport erf as c_erf, exp, log
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport atoi, free, getenv, malloc
 
 
 # ==============================================================================================
@@ -90,16 +90,25 @@ def set_num_threads(n):
     _n_threads_override = n
 
 
-def effective_n_threads():
-    """Threads a kernel uses by default: set_num_threads, else OMP_NUM_THREADS, else OpenMP's."""
+cpdef int effective_n_threads():
+    """Threads a kernel uses by default: set_num_threads, else OMP_NUM_THREADS, else OpenMP's.
+
+    Called before every kernel launch, so it reads the environment with C's getenv (which
+    sees os.environ changes) rather than through Python: ~50 ns instead of ~2 us.
+    """
+    cdef const char *env
+    cdef int n
     if not tga_openmp_enabled():
         return 1
     if _n_threads_override > 0:
         return _n_threads_override
-    env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    return max(1, tga_omp_max_threads())
+    env = getenv("OMP_NUM_THREADS")
+    if env != NULL:
+        n = atoi(env)                   # "4" -> 4, "4,2" (nested levels) -> 4, junk -> 0
+        if n > 0:
+            return n
+    n = tga_omp_max_threads()
+    return n if n > 1 else 1
 
 
 cdef inline int _resolve_threads(int n_threads, double work, double min_work_per_thread):
