@@ -12,7 +12,7 @@ from .dtypes import float32, float64, int64
 from .functional import (abs, clamp, exp, log, logsumexp, maximum, mean, minimum, relu, sigmoid,
                          softmax, log_softmax, sqrt, sum, tanh, erf, argmax, split, chunk,
                          flatten, reshape, permute, transpose, unsqueeze, squeeze)
-from .runtime import backend_info, get_num_threads, set_num_threads
+from .runtime import backend_info, empty_cache, get_num_threads, set_num_threads
 from .serialization import load, save
 from .tensor import Tensor, cat, stack, where
 from .tensor import matmul_ as matmul

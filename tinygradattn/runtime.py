@@ -18,4 +18,12 @@ def backend_info():
     info = {"openmp": bool(_core.openmp_enabled()), "n_threads": _core.effective_n_threads()}
     if hasattr(_core, "gemm_isa"):
         info["gemm_isa"] = _core.gemm_isa()
+    from .backend.cpu import POOL
+    info["buffer_pool"] = POOL.stats()
     return info
+
+
+def empty_cache():
+    """Release the CPU buffer pool's idle buffers (like torch.cuda.empty_cache)."""
+    from .backend.cpu import POOL
+    POOL.clear()

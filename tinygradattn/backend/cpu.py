@@ -9,6 +9,10 @@ import numpy as np
 
 from .. import _attention, _core, _fused, _optim
 from .base import Backend
+from .pool import BufferPool
+
+# kernel outputs come from here: large buffers are reused, pages already touched
+POOL = BufferPool()
 
 
 def _is_basic_index(index):
@@ -145,12 +149,12 @@ class CPUBackend(Backend):
         M, K = a.shape[-2:]
         N = b.shape[-1]
         if a.ndim == 2 and b.ndim == 2:                     # the common case, no batch work
-            out = np.empty((M, N), dtype=a.dtype)
+            out = POOL.empty((M, N), dtype=a.dtype)
             _core.gemm(out[None], a[None], b[None], _core.effective_n_threads())
             return out
         batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         n_batch = math.prod(batch)
-        out = np.empty(batch + (M, N), dtype=a.dtype)
+        out = POOL.empty(batch + (M, N), dtype=a.dtype)
         # broadcast batch dims get stride 0; reshape copies only when dims cannot merge
         a3 = np.broadcast_to(a, batch + (M, K)).reshape(n_batch, M, K)   # (Bt, M, K)
         b3 = np.broadcast_to(b, batch + (K, N)).reshape(n_batch, K, N)   # (Bt, K, N)
@@ -162,7 +166,7 @@ class CPUBackend(Backend):
         """Run a last-axis row kernel on arrays viewed as (N, C); returns the output."""
         C = out_like.shape[-1] if out_like.ndim else 1
         rows = [np.ascontiguousarray(x).reshape(-1, C) for x in arrays]
-        out = np.empty(out_like.shape, dtype=out_like.dtype)
+        out = POOL.empty(out_like.shape, dtype=out_like.dtype)
         if out.size:
             kernel(out.reshape(-1, C), *rows, _core.effective_n_threads())
         return out
@@ -185,9 +189,9 @@ class CPUBackend(Backend):
         x = np.ascontiguousarray(x)
         w = None if weight is None else np.ascontiguousarray(weight)
         b = None if bias is None else np.ascontiguousarray(bias)
-        y = np.empty(x.shape, dtype=x.dtype)
-        mean = np.empty(x.shape[:1], dtype=x.dtype)
-        rstd = np.empty(x.shape[:1], dtype=x.dtype)
+        y = POOL.empty(x.shape, dtype=x.dtype)
+        mean = POOL.empty(x.shape[:1], dtype=x.dtype)
+        rstd = POOL.empty(x.shape[:1], dtype=x.dtype)
         _fused.layer_norm_fwd(y, mean, rstd, x, w, b, eps, _core.effective_n_threads())
         return y, mean, rstd
 
@@ -196,9 +200,9 @@ class CPUBackend(Backend):
         """-> dx (N, C), dweight (C,) or None without weight, dbias (C,)."""
         C = x.shape[1]
         w = None if weight is None else np.ascontiguousarray(weight)
-        dx = np.empty(x.shape, dtype=x.dtype)
-        dweight = np.empty(C, dtype=x.dtype)
-        dbias = np.empty(C, dtype=x.dtype)
+        dx = POOL.empty(x.shape, dtype=x.dtype)
+        dweight = POOL.empty(C, dtype=x.dtype)
+        dbias = POOL.empty(C, dtype=x.dtype)
         _fused.layer_norm_bwd(dx, dweight, dbias, np.ascontiguousarray(dout),
                               np.ascontiguousarray(x), w, mean, rstd,
                               _core.effective_n_threads())
@@ -208,8 +212,8 @@ class CPUBackend(Backend):
     def cross_entropy_fwd(logits, target, ignore_index, label_smoothing):
         """logits (N, C), target (N,) int64 -> loss (N,), lse (N,)."""
         logits = np.ascontiguousarray(logits)
-        loss = np.empty(logits.shape[:1], dtype=logits.dtype)
-        lse = np.empty(logits.shape[:1], dtype=logits.dtype)
+        loss = POOL.empty(logits.shape[:1], dtype=logits.dtype)
+        lse = POOL.empty(logits.shape[:1], dtype=logits.dtype)
         _fused.cross_entropy_fwd(loss, lse, logits, np.ascontiguousarray(target), ignore_index,
                                  label_smoothing, _core.effective_n_threads())
         return loss, lse
@@ -218,7 +222,7 @@ class CPUBackend(Backend):
     def cross_entropy_bwd(dloss, logits, target, lse, ignore_index, label_smoothing):
         """-> dlogits (N, C)."""
         logits = np.ascontiguousarray(logits)
-        dlogits = np.empty(logits.shape, dtype=logits.dtype)
+        dlogits = POOL.empty(logits.shape, dtype=logits.dtype)
         _fused.cross_entropy_bwd(dlogits, np.ascontiguousarray(dloss), logits,
                                  np.ascontiguousarray(target), lse, ignore_index,
                                  label_smoothing, _core.effective_n_threads())
@@ -226,14 +230,14 @@ class CPUBackend(Backend):
 
     @staticmethod
     def gelu_fwd(x, approximate):
-        out = np.empty(x.shape, dtype=x.dtype)
+        out = POOL.empty(x.shape, dtype=x.dtype)
         _fused.gelu_fwd(out.reshape(-1), np.ascontiguousarray(x).reshape(-1),
                         approximate == "tanh", _core.effective_n_threads())
         return out
 
     @staticmethod
     def gelu_bwd(dout, x, approximate):
-        dx = np.empty(x.shape, dtype=x.dtype)
+        dx = POOL.empty(x.shape, dtype=x.dtype)
         _fused.gelu_bwd(dx.reshape(-1), np.ascontiguousarray(dout).reshape(-1),
                         np.ascontiguousarray(x).reshape(-1), approximate == "tanh",
                         _core.effective_n_threads())

@@ -1,0 +1,58 @@
+"""The CPU buffer pool: reuse only when no array refers to a buffer; cap; clear."""
+import numpy as np
+
+import tinygradattn as tga
+from tinygradattn.backend.pool import BufferPool
+
+MIB = 1 << 20
+
+
+def test_small_requests_are_not_pooled():
+    pool = BufferPool(min_bytes=MIB)
+    a = pool.empty((4, 4), np.float32)
+    assert a.shape == (4, 4) and a.dtype == np.float32
+    assert pool.stats()["held_bytes"] == 0
+
+
+def test_a_buffer_is_reused_only_when_nothing_refers_to_it():
+    pool = BufferPool(min_bytes=MIB)
+    a = pool.empty((512, 1024), np.float32)             # 2 MiB
+    b = pool.empty((512, 1024), np.float32)
+    assert not np.shares_memory(a, b)                   # a is alive: a new buffer
+    view = a[10:20]
+    del a
+    c = pool.empty((512, 1024), np.float32)
+    assert not np.shares_memory(c, view)                # a view keeps the buffer busy
+    del view, c
+    d = pool.empty((1024, 512), np.float32)             # same size, another shape
+    assert pool.stats()["hits"] == 1
+    d[...] = 1.0
+    assert d.flags.c_contiguous and d.shape == (1024, 512)
+
+
+def test_cap_and_clear():
+    pool = BufferPool(min_bytes=MIB, max_bytes=3 * MIB)
+    kept = [pool.empty((MIB // 4,), np.float32) for _ in range(5)]   # 1 MiB each
+    assert pool.stats()["held_bytes"] == 3 * MIB                       # the rest not held
+    pool.clear()
+    assert pool.stats()["held_bytes"] == 0
+    assert all(k.shape == (MIB // 4,) for k in kept)                   # still valid
+
+
+def test_int_shape_and_dtype_view():
+    pool = BufferPool(min_bytes=MIB)
+    a = pool.empty(MIB // 8, np.float64)
+    assert a.shape == (MIB // 8,) and a.dtype == np.float64
+
+
+def test_reused_kernel_outputs_do_not_alias_live_tensors():
+    x = tga.randn(600, 600)                             # 1.4 MB outputs: pooled
+    y1 = x.softmax(-1)
+    y2 = (x * 2).softmax(-1)
+    assert not np.shares_memory(y1.numpy(), y2.numpy())
+    ref = y1.numpy().copy()
+    for _ in range(3):
+        (x * 3).softmax(-1)                             # freed at once: reuses its buffer
+    np.testing.assert_array_equal(y1.numpy(), ref)
+    tga.empty_cache()
+    assert tga.backend_info()["buffer_pool"]["held_bytes"] == 0

@@ -1,0 +1,56 @@
+"""A pool of large host buffers reused once nothing refers to them any more.
+
+Big kernel outputs pay for allocation and first touch more than for arithmetic: a fresh
+32 MiB array comes from mmap, and every page faults in on its first write. The CPU backend
+takes its kernel outputs from here; a buffer whose last user (Tensor, saved array, view) is
+gone is handed out again for the next request of the same byte size, pages already mapped.
+
+"Nothing refers to it" is read off the reference count: the pool holds each buffer in one
+list, and every array handed out is a view whose .base is that buffer, so while any view (or
+view of a view) is alive the count is higher. Buffers below min_bytes are not pooled (malloc
+serves those well); at most max_bytes are held; clear() drops them all.
+"""
+import sys
+
+import numpy as np
+
+_FREE_REFCOUNT = 3      # the bucket list, the loop variable and getrefcount's argument
+
+
+class BufferPool:
+    def __init__(self, min_bytes=1 << 20, max_bytes=512 << 20):
+        self.min_bytes, self.max_bytes = min_bytes, max_bytes
+        self._buckets = {}          # n_bytes -> [1-D uint8 buffer, ...]
+        self.held_bytes = 0
+        self.hits = 0
+        self.misses = 0
+
+    def empty(self, shape, dtype):
+        """An uninitialised C-contiguous array, from a free pooled buffer when one fits."""
+        dtype = np.dtype(dtype)
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        n_bytes = dtype.itemsize
+        for n in shape:
+            n_bytes *= n
+        if n_bytes < self.min_bytes:
+            return np.empty(shape, dtype=dtype)
+        bucket = self._buckets.setdefault(n_bytes, [])
+        for buf in bucket:
+            if sys.getrefcount(buf) == _FREE_REFCOUNT:
+                self.hits += 1
+                return buf.view(dtype).reshape(shape)
+        self.misses += 1
+        buf = np.empty(n_bytes, dtype=np.uint8)
+        if self.held_bytes + n_bytes <= self.max_bytes:
+            bucket.append(buf)
+            self.held_bytes += n_bytes
+        return buf.view(dtype).reshape(shape)
+
+    def clear(self):
+        """Forget every pooled buffer (arrays still in use stay valid: they own a reference)."""
+        self._buckets.clear()
+        self.held_bytes = 0
+
+    def stats(self):
+        return {"held_bytes": self.held_bytes, "hits": self.hits, "misses": self.misses,
+                "max_bytes": self.max_bytes}
