@@ -1,0 +1,235 @@
+# cython: language_level=3, cdivision=True
+# NOTE: boundscheck / wraparound / initializedcheck are set by setup.py (off, or on with
+# TGA_CYTHON_DEBUG=1); a file-level directive here would override the debug build.
+"""Fused scaled-dot-product attention, forward and backward (CPU, float32 and float64).
+
+    sdpa_fwd(out, lse, q, k, v, mask, is_causal, scale, n_threads)
+    sdpa_bwd(dq, dk, dv, dout, q, k, v, out, lse, mask, is_causal, scale, n_threads)
+    kernel_name()        the ISA the kernels run with ("avx512", "avx2" or "generic")
+
+q (B, H, T, D), k (B, H, S, D), v (B, H, S, Dv), out/dout (B, H, T, Dv), lse (B, H, T): one
+float dtype, C-contiguous. mask: None, or an additive float mask of the same dtype viewed as
+(B, H, T, S) with any strides (0 for a broadcast dim). The loops live in _attention_kernel.h
+(FlashAttention-2 tiling, one body per ISA); this module checks arguments and runs them:
+
+  forward:  parallel for (bh, query block) in B*H x T/BQ:   fwd(bh, q0)    # owns out/lse rows
+  backward: parallel for bh in B*H:                         bwd(bh)        # owns dq/dk/dv[bh]
+
+NOTE: the backward runs at most B*H threads (one head per thread, whole dq/dk/dv rows owned,
+no reduction); B*H = 1 runs on one thread.
+
+Each thread has its own scratch (key tile transposed, score tile, accumulators), so nothing
+shared is written inside the prange. Memory: O(threads * (BQ + D + Dv) * BK + T), never T x S.
+"""
+import numpy as np
+
+from cython.parallel cimport prange, threadid
+from libc.stdlib cimport free, malloc
+
+from ._core import effective_n_threads
+
+cdef extern from "_attention_kernel.h":
+    ctypedef struct tga_attn_args:
+        const void *q
+        const void *k
+        const void *v
+        const void *out
+        const void *dout
+        const void *lse
+        const void *mask
+        void *out_w
+        void *lse_w
+        void *dq
+        void *dk
+        void *dv
+        Py_ssize_t H, T, S, D, Dv
+        Py_ssize_t ms0, ms1, ms2, ms3
+        int causal
+        double scale
+    ctypedef void (*tga_attn_fwd_t)(const tga_attn_args *A, Py_ssize_t bh, Py_ssize_t q0,
+                                    void *scratch) noexcept nogil
+    ctypedef void (*tga_attn_bwd_t)(const tga_attn_args *A, Py_ssize_t bh,
+                                    void *scratch) noexcept nogil
+    ctypedef struct tga_attn_isa_t:
+        const char *name
+        tga_attn_fwd_t fwd_f32
+        tga_attn_fwd_t fwd_f64
+        tga_attn_bwd_t bwd_f32
+        tga_attn_bwd_t bwd_f64
+    int TGA_ATTN_BQ
+    int TGA_ATTN_BK
+    Py_ssize_t tga_attn_fwd_scratch(Py_ssize_t D, Py_ssize_t Dv) noexcept nogil
+    Py_ssize_t tga_attn_bwd_scratch(Py_ssize_t T, Py_ssize_t D, Py_ssize_t Dv) noexcept nogil
+    int tga_attn_isa_best() noexcept nogil
+    const tga_attn_isa_t *tga_attn_isa_get(int index) noexcept nogil
+
+cdef const tga_attn_isa_t *_isa = tga_attn_isa_get(tga_attn_isa_best())
+
+BLOCK_Q = TGA_ATTN_BQ    # query rows per forward work item
+BLOCK_K = TGA_ATTN_BK    # keys per tile
+MIN_FLOPS_PER_THREAD = 4194304.0   # as _core's GEMM: below ~30 us of one core, threads lose
+
+
+cdef int _threads(int n_threads, Py_ssize_t n_items, double flops):
+    """n_threads (or the default when < 1), at most one per work item and per 4 MFLOP."""
+    cdef int nt = n_threads if n_threads >= 1 else effective_n_threads()
+    return <int>max(1, min(nt, n_items, flops / MIN_FLOPS_PER_THREAD))
+
+
+def kernel_name():
+    """The instruction set the attention kernels were picked for on this CPU."""
+    return _isa.name.decode()
+
+
+# ---------------------------------------------------------------------------------- checks
+
+cdef tuple _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+cdef object _check(str fn, tuple names, tuple arrays, tuple shapes, tuple writable):
+    """numpy arrays of one float dtype, the given shapes, C-contiguous; returns the dtype."""
+    for name, arr in zip(names, arrays):
+        if not isinstance(arr, np.ndarray):
+            raise TypeError(f"{fn}: {name} must be a numpy.ndarray, got {type(arr).__name__}")
+    dtype = arrays[0].dtype
+    if dtype not in _FLOAT_DTYPES or any(a.dtype != dtype for a in arrays):
+        listed = ", ".join(f"{n} {a.dtype}" for n, a in zip(names, arrays))
+        raise TypeError(f"{fn}: all arrays must have one dtype, float32 or float64; got "
+                        f"{listed}")
+    for name, arr, shape in zip(names, arrays, shapes):
+        if arr.shape != shape:
+            listed = ", ".join(f"{n} {a.shape}" for n, a in zip(names, arrays))
+            raise ValueError(f"{fn}: {name} has shape {arr.shape}, expected {shape} ({listed})")
+        if not arr.flags.c_contiguous:
+            raise ValueError(f"{fn}: {name} {arr.shape} must be C-contiguous (strides "
+                             f"{arr.strides})")
+    for name in writable:
+        if not arrays[names.index(name)].flags.writeable:
+            raise ValueError(f"{fn}: {name} is read-only")
+    return dtype
+
+
+cdef object _set_mask(str fn, tga_attn_args *A, object mask, object dtype, tuple shape):
+    """Point A at the additive mask (B, H, T, S) with element strides; None: no mask."""
+    A.mask = NULL
+    A.ms0 = A.ms1 = A.ms2 = A.ms3 = 0
+    if mask is None:
+        return
+    if not isinstance(mask, np.ndarray) or mask.dtype != dtype or mask.shape != shape:
+        desc = (f"{mask.dtype} {mask.shape}" if isinstance(mask, np.ndarray)
+                else type(mask).__name__)
+        raise TypeError(f"{fn}: mask must be a {dtype} numpy.ndarray of shape {shape} (any "
+                        f"strides), got {desc}")
+    item = dtype.itemsize
+    if any(st % item for st in mask.strides):
+        raise ValueError(f"{fn}: mask strides {mask.strides} are not multiples of {item}")
+    if mask.size == 0:
+        return
+    A.mask = <const void *><size_t>mask.ctypes.data
+    A.ms0, A.ms1, A.ms2, A.ms3 = [st // item for st in mask.strides]
+
+
+cdef inline size_t _ptr(object arr):
+    return <size_t>arr.ctypes.data
+
+
+# ---------------------------------------------------------------------------------- forward
+
+def sdpa_fwd(out, lse, q, k, v, mask, bint is_causal, double scale, int n_threads):
+    """out (B, H, T, Dv), lse (B, H, T) <- attention of q (B, H, T, D), k, v; see module doc."""
+    cdef tga_attn_args A
+    cdef Py_ssize_t B, H, T, S, D, Dv, n_qblk, n_items, it, bh
+    cdef int nt
+    cdef void *scratch
+    cdef size_t scratch_bytes
+    cdef tga_attn_fwd_t kernel
+    if not (isinstance(q, np.ndarray) and q.ndim == 4 and isinstance(k, np.ndarray)
+            and k.ndim == 4 and isinstance(v, np.ndarray) and v.ndim == 4):
+        raise ValueError(f"sdpa_fwd: q, k, v must be 4-D numpy arrays (B, H, T, D), got "
+                         f"{getattr(q, 'shape', q)}, {getattr(k, 'shape', k)}, "
+                         f"{getattr(v, 'shape', v)}")
+    B, H, T, D = q.shape
+    S, Dv = k.shape[2], v.shape[3]
+    dtype = _check("sdpa_fwd", ("out", "lse", "q", "k", "v"), (out, lse, q, k, v),
+                   ((B, H, T, Dv), (B, H, T), (B, H, T, D), (B, H, S, D), (B, H, S, Dv)),
+                   ("out", "lse"))
+    _set_mask("sdpa_fwd", &A, mask, dtype, (B, H, T, S))
+    A.q, A.k, A.v = <const void *>_ptr(q), <const void *>_ptr(k), <const void *>_ptr(v)
+    A.out_w, A.lse_w = <void *>_ptr(out), <void *>_ptr(lse)
+    A.out = A.dout = A.lse = NULL
+    A.dq = A.dk = A.dv = NULL
+    A.H, A.T, A.S, A.D, A.Dv = H, T, S, D, Dv
+    A.causal, A.scale = is_causal, scale
+    if B * H * T * Dv == 0:
+        return
+    if S == 0:                                         # nothing to attend to: torch gives 0
+        out[...] = 0
+        lse[...] = -np.inf
+        return
+    kernel = _isa.fwd_f32 if dtype == np.float32 else _isa.fwd_f64
+    n_qblk = (T + TGA_ATTN_BQ - 1) // TGA_ATTN_BQ
+    n_items = B * H * n_qblk
+    nt = _threads(n_threads, n_items, 2.0 * B * H * T * S * (D + Dv) / (2 if is_causal else 1))
+    scratch_bytes = tga_attn_fwd_scratch(D, Dv) * dtype.itemsize
+    scratch = malloc(scratch_bytes * nt)               # one slot per thread
+    if scratch == NULL:
+        raise MemoryError(f"sdpa_fwd: cannot allocate {scratch_bytes * nt} bytes of scratch")
+    try:
+        # round-robin (chunksize 1): causal query blocks grow in cost along T, so contiguous
+        # chunks would give the last thread the most work when B*H is small
+        for it in prange(n_items, nogil=True, schedule="static", chunksize=1, num_threads=nt):
+            kernel(&A, it // n_qblk, (it % n_qblk) * TGA_ATTN_BQ,
+                   <char *>scratch + threadid() * scratch_bytes)
+    finally:
+        free(scratch)
+
+
+# --------------------------------------------------------------------------------- backward
+
+def sdpa_bwd(dq, dk, dv, dout, q, k, v, out, lse, mask, bint is_causal, double scale,
+             int n_threads):
+    """dq, dk, dv <- gradients of attention given dout (B, H, T, Dv) and fwd's out, lse."""
+    cdef tga_attn_args A
+    cdef Py_ssize_t B, H, T, S, D, Dv, bh
+    cdef int nt
+    cdef void *scratch
+    cdef size_t scratch_bytes
+    cdef tga_attn_bwd_t kernel
+    if not (isinstance(q, np.ndarray) and q.ndim == 4 and isinstance(k, np.ndarray)
+            and k.ndim == 4 and isinstance(v, np.ndarray) and v.ndim == 4):
+        raise ValueError(f"sdpa_bwd: q, k, v must be 4-D numpy arrays (B, H, T, D), got "
+                         f"{getattr(q, 'shape', q)}, {getattr(k, 'shape', k)}, "
+                         f"{getattr(v, 'shape', v)}")
+    B, H, T, D = q.shape
+    S, Dv = k.shape[2], v.shape[3]
+    names = ("dq", "dk", "dv", "dout", "q", "k", "v", "out", "lse")
+    dtype = _check("sdpa_bwd", names, (dq, dk, dv, dout, q, k, v, out, lse),
+                   ((B, H, T, D), (B, H, S, D), (B, H, S, Dv), (B, H, T, Dv), (B, H, T, D),
+                    (B, H, S, D), (B, H, S, Dv), (B, H, T, Dv), (B, H, T)),
+                   ("dq", "dk", "dv"))
+    _set_mask("sdpa_bwd", &A, mask, dtype, (B, H, T, S))
+    A.q, A.k, A.v = <const void *>_ptr(q), <const void *>_ptr(k), <const void *>_ptr(v)
+    A.out, A.dout = <const void *>_ptr(out), <const void *>_ptr(dout)
+    A.lse = <const void *>_ptr(lse)
+    A.dq, A.dk, A.dv = <void *>_ptr(dq), <void *>_ptr(dk), <void *>_ptr(dv)
+    A.out_w = A.lse_w = NULL
+    A.H, A.T, A.S, A.D, A.Dv = H, T, S, D, Dv
+    A.causal, A.scale = is_causal, scale
+    if B * H == 0:
+        return
+    if T == 0 or S == 0:
+        dq[...] = 0
+        dk[...] = 0
+        dv[...] = 0
+        return
+    kernel = _isa.bwd_f32 if dtype == np.float32 else _isa.bwd_f64
+    nt = _threads(n_threads, B * H, 5.0 * B * H * T * S * (D + Dv) / (2 if is_causal else 1))
+    scratch_bytes = tga_attn_bwd_scratch(T, D, Dv) * dtype.itemsize
+    scratch = malloc(scratch_bytes * nt)               # one slot per thread
+    if scratch == NULL:
+        raise MemoryError(f"sdpa_bwd: cannot allocate {scratch_bytes * nt} bytes of scratch")
+    try:
+        for bh in prange(B * H, nogil=True, schedule="static", num_threads=nt):
+            kernel(&A, bh, <char *>scratch + threadid() * scratch_bytes)
+    finally:
+        free(scratch)

@@ -1,0 +1,440 @@
+/* Fused scaled-dot-product attention for tinygradattn._attention: one C body per (dtype, ISA).
+ *
+ *   s[i, j] = scale * q[i, :] . k[j, :] + mask[i, j]      (-inf where causal and j > i)
+ *   p[i, j] = exp(s[i, j] - lse[i]),  lse[i] = log sum_j exp(s[i, j])
+ *   out[i, :] = sum_j p[i, j] v[j, :]
+ *
+ * Forward (FlashAttention-2): one call per (batch*head, query block of BQ rows); key tiles of
+ * BK keys stream past with an online softmax (running max m and sum l per row), so only the
+ * BQ x BK tile of scores ever exists. Causal: key tiles past the block's last row are never
+ * visited; only a tile crossing the diagonal is masked element by element.
+ *
+ * Backward: one call per batch*head (it owns dq, dk, dv of that head). For each key tile, for
+ * each query block that can see it, p is recomputed from q, k and lse, then
+ *
+ *   dp = dout @ v^T,   ds = scale * p * (dp - delta),   delta[i] = dout[i, :] . out[i, :]
+ *   dv += p^T @ dout,  dk += ds^T @ q,  dq += ds @ k
+ *
+ * Every product goes through one small GEMM (tga_attn_gemm_*) whose B operand is read row by
+ * row (contiguous), with A read through two strides (so A may be a transposed tile):
+ *
+ *   c[i*ldc + j] (+)= sum_p a[i*sai + p*sap] * b[p*ldb + j]
+ *
+ * The forward transposes its q block once and keeps the score tile transposed (keys x
+ * queries), so the online-softmax statistics are elementwise over contiguous query columns;
+ * the backward transposes each k and v tile once and reuses it for every query block.
+ * The accumulator is a local MR x NR array with compile-time bounds (NR = 32 > 16: gcc's
+ * complete peeling leaves the vectorisable j loop alone, see TOOLCHAIN.md).
+ *
+ * Fully masked rows (every score -inf): out = 0, lse = -inf and zero gradients, which is what
+ * torch 2.13 returns on the CPU (its math path uses a "safe" softmax; its flash path agrees).
+ *
+ * float32 exponentials: tga_attn_expf, a Cephes-style polynomial (about 1 ulp on [-87, 88]) in
+ * plain C so that it vectorises; results below exp(-87) (~1.6e-38) flush to 0. float64 uses
+ * the C library's exp, as every float64 kernel does.
+ *
+ * Dispatch: the body below is compiled once per (dtype, ISA) by including this file again with
+ * TGA_ATTN_BODY defined; the AVX bodies carry __attribute__((target(...))), so the module keeps
+ * the baseline ISA and loads on any x86-64 CPU. tga_attn_select() picks the fastest kernel set
+ * the CPU supports (__builtin_cpu_supports), as _gemm_kernel.h does for GEMM.
+ */
+#ifndef TGA_ATTN_BODY
+#ifndef TGA_ATTENTION_KERNEL_H
+#define TGA_ATTENTION_KERNEL_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+#define TGA_ATTN_X86 1
+#else
+#define TGA_ATTN_X86 0
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define TGA_ATTN_RESTRICT __restrict__
+#else
+#define TGA_ATTN_RESTRICT
+#endif
+
+#define TGA_ATTN_BQ 64   /* query rows per block */
+#define TGA_ATTN_BK 64   /* keys per tile */
+
+/* Everything a kernel call needs; pointers are to the first element of C-contiguous arrays
+ * q (BH, T, D), k (BH, S, D), v (BH, S, Dv), out/dout (BH, T, Dv), lse (BH, T),
+ * dq (BH, T, D), dk (BH, S, D), dv (BH, S, Dv). The mask (or NULL) is addressed
+ * mask[b*ms0 + h*ms1 + i*ms2 + j*ms3] in elements (0 for a broadcast dim), bh = b*H + h. */
+typedef struct {
+    const void *q, *k, *v, *out, *dout, *lse, *mask;
+    void *out_w, *lse_w, *dq, *dk, *dv;
+    Py_ssize_t H, T, S, D, Dv;
+    Py_ssize_t ms0, ms1, ms2, ms3;
+    int causal;
+    double scale;
+} tga_attn_args;
+
+/* Scratch elements (of the kernel's dtype) one thread needs. */
+static Py_ssize_t tga_attn_fwd_scratch(Py_ssize_t D, Py_ssize_t Dv) {
+    return D * TGA_ATTN_BQ + TGA_ATTN_BK * TGA_ATTN_BQ + TGA_ATTN_BQ * Dv + 5 * TGA_ATTN_BQ
+           + 64;
+}
+static Py_ssize_t tga_attn_bwd_scratch(Py_ssize_t T, Py_ssize_t D, Py_ssize_t Dv) {
+    return (D + Dv) * TGA_ATTN_BK + 2 * TGA_ATTN_BQ * TGA_ATTN_BK + T + 64;
+}
+
+/* exp for float32, vectorisable: x = n ln2 + r, |r| <= ln2/2, exp(r) by a degree-6 polynomial
+ * (Cephes expf coefficients), 2^n built in the exponent bits. NaN propagates; x < -87 -> 0. */
+static inline float tga_attn_expf(float x) {
+    float xc = x < -87.0f ? -87.0f : x;
+    float t, n, r, p, scale;
+    int32_t ti, si;
+    xc = xc > 88.0f ? 88.0f : xc;
+    t = xc * 1.44269504088896341f + 12582912.0f;     /* 1.5 * 2^23: round to nearest */
+    n = t - 12582912.0f;
+    memcpy(&ti, &t, sizeof ti);
+    r = xc - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    si = (ti - 0x4B400000 + 127) << 23;               /* ti - bits(1.5*2^23) == n */
+    memcpy(&scale, &si, sizeof scale);
+    return x < -87.0f ? 0.0f : p * scale;
+}
+
+#define TGA_ATTN_CAT_(a, b) a##b
+#define TGA_ATTN_CAT(a, b) TGA_ATTN_CAT_(a, b)
+#define TGA_ATTN_FN(name) TGA_ATTN_CAT(name, TGA_ATTN_SUF)
+
+typedef void (*tga_attn_fwd_t)(const tga_attn_args *A, Py_ssize_t bh, Py_ssize_t q0,
+                               void *scratch);
+typedef void (*tga_attn_bwd_t)(const tga_attn_args *A, Py_ssize_t bh, void *scratch);
+
+/* ---- the bodies: (float, double) x (avx512, avx2, generic) ------------------------------- */
+#define TGA_ATTN_BODY 1
+#if TGA_ATTN_X86
+#define TGA_ATTN_TARGET __attribute__((target("avx512f")))
+#define TGA_ATTN_MR 8
+#define TGA_ATTN_T float
+#define TGA_ATTN_EXP tga_attn_expf
+#define TGA_ATTN_SUF _f32_avx512
+#include "_attention_kernel.h"
+#define TGA_ATTN_T double
+#define TGA_ATTN_EXP exp
+#define TGA_ATTN_SUF _f64_avx512
+#include "_attention_kernel.h"
+#undef TGA_ATTN_TARGET
+#undef TGA_ATTN_MR
+
+#define TGA_ATTN_TARGET __attribute__((target("avx2,fma")))
+#define TGA_ATTN_MR 3
+#define TGA_ATTN_T float
+#define TGA_ATTN_EXP tga_attn_expf
+#define TGA_ATTN_SUF _f32_avx2
+#include "_attention_kernel.h"
+#define TGA_ATTN_T double
+#define TGA_ATTN_EXP exp
+#define TGA_ATTN_SUF _f64_avx2
+#include "_attention_kernel.h"
+#undef TGA_ATTN_TARGET
+#undef TGA_ATTN_MR
+#endif /* TGA_ATTN_X86 */
+
+#define TGA_ATTN_TARGET
+#define TGA_ATTN_MR 1
+#define TGA_ATTN_T float
+#define TGA_ATTN_EXP tga_attn_expf
+#define TGA_ATTN_SUF _f32_generic
+#include "_attention_kernel.h"
+#define TGA_ATTN_T double
+#define TGA_ATTN_EXP exp
+#define TGA_ATTN_SUF _f64_generic
+#include "_attention_kernel.h"
+#undef TGA_ATTN_TARGET
+#undef TGA_ATTN_MR
+#undef TGA_ATTN_BODY
+
+/* ---- dispatch ------------------------------------------------------------------------------ */
+typedef struct {
+    const char *name;
+    tga_attn_fwd_t fwd_f32, fwd_f64;
+    tga_attn_bwd_t bwd_f32, bwd_f64;
+} tga_attn_isa_t;
+
+static const tga_attn_isa_t tga_attn_isas[] = {
+#if TGA_ATTN_X86
+    {"avx512", tga_attn_fwd_f32_avx512, tga_attn_fwd_f64_avx512, tga_attn_bwd_f32_avx512,
+     tga_attn_bwd_f64_avx512},
+    {"avx2", tga_attn_fwd_f32_avx2, tga_attn_fwd_f64_avx2, tga_attn_bwd_f32_avx2,
+     tga_attn_bwd_f64_avx2},
+#endif
+    {"generic", tga_attn_fwd_f32_generic, tga_attn_fwd_f64_generic, tga_attn_bwd_f32_generic,
+     tga_attn_bwd_f64_generic},
+};
+#define TGA_ATTN_N_ISAS ((int)(sizeof(tga_attn_isas) / sizeof(tga_attn_isas[0])))
+
+static int tga_attn_isa_supported(int index) {
+    const char *name;
+    if (index < 0 || index >= TGA_ATTN_N_ISAS) return 0;
+    name = tga_attn_isas[index].name;
+#if TGA_ATTN_X86
+    __builtin_cpu_init();
+    if (strcmp(name, "avx512") == 0) return __builtin_cpu_supports("avx512f") ? 1 : 0;
+    if (strcmp(name, "avx2") == 0)
+        return (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 1 : 0;
+#endif
+    return strcmp(name, "generic") == 0;
+}
+
+static int tga_attn_isa_best(void) {
+    int i;
+    for (i = 0; i < TGA_ATTN_N_ISAS; i++)
+        if (tga_attn_isa_supported(i)) return i;
+    return TGA_ATTN_N_ISAS - 1;
+}
+
+static const tga_attn_isa_t *tga_attn_isa_get(int index) { return &tga_attn_isas[index]; }
+
+#endif /* TGA_ATTENTION_KERNEL_H */
+
+#else /* TGA_ATTN_BODY: one instantiation, for TGA_ATTN_T / _SUF / _TARGET / _MR / _EXP */
+
+#define T_ TGA_ATTN_T
+#define NR_ 32
+
+/* c[i*ldc + j] (+)= sum_p a[i*sai + p*sap] * b[p*ldb + j]   for i < m, j < n, p < kk. */
+TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_gemm)(
+    Py_ssize_t m, Py_ssize_t n, Py_ssize_t kk, const T_ *TGA_ATTN_RESTRICT a, Py_ssize_t sai,
+    Py_ssize_t sap, const T_ *TGA_ATTN_RESTRICT b, Py_ssize_t ldb, T_ *TGA_ATTN_RESTRICT c,
+    Py_ssize_t ldc, int accumulate) {
+    Py_ssize_t i0, j0, p;
+    int i, j;
+    for (j0 = 0; j0 + NR_ <= n; j0 += NR_) {
+        for (i0 = 0; i0 + TGA_ATTN_MR <= m; i0 += TGA_ATTN_MR) {     /* full MR x NR tiles */
+            T_ acc[TGA_ATTN_MR][NR_];
+            for (i = 0; i < TGA_ATTN_MR; i++)
+                for (j = 0; j < NR_; j++)
+                    acc[i][j] = accumulate ? c[(i0 + i) * ldc + j0 + j] : (T_)0;
+            for (p = 0; p < kk; p++) {
+                const T_ *bp = b + p * ldb + j0;
+                const T_ *ap = a + i0 * sai + p * sap;
+                for (i = 0; i < TGA_ATTN_MR; i++) {
+                    T_ ai = ap[i * sai];
+                    for (j = 0; j < NR_; j++) acc[i][j] += ai * bp[j];
+                }
+            }
+            for (i = 0; i < TGA_ATTN_MR; i++)
+                for (j = 0; j < NR_; j++) c[(i0 + i) * ldc + j0 + j] = acc[i][j];
+        }
+        for (; i0 < m; i0++) {                                         /* leftover rows */
+            T_ acc[NR_];
+            for (j = 0; j < NR_; j++) acc[j] = accumulate ? c[i0 * ldc + j0 + j] : (T_)0;
+            for (p = 0; p < kk; p++) {
+                const T_ *bp = b + p * ldb + j0;
+                T_ ai = a[i0 * sai + p * sap];
+                for (j = 0; j < NR_; j++) acc[j] += ai * bp[j];
+            }
+            for (j = 0; j < NR_; j++) c[i0 * ldc + j0 + j] = acc[j];
+        }
+    }
+    if (j0 < n) {                                                      /* leftover columns */
+        Py_ssize_t jj, nj = n - j0;
+        for (i0 = 0; i0 < m; i0++) {
+            T_ *ci = c + i0 * ldc + j0;
+            if (!accumulate)
+                for (jj = 0; jj < nj; jj++) ci[jj] = 0;
+            for (p = 0; p < kk; p++) {
+                const T_ *bp = b + p * ldb + j0;
+                T_ ai = a[i0 * sai + p * sap];
+                for (jj = 0; jj < nj; jj++) ci[jj] += ai * bp[jj];
+            }
+        }
+    }
+}
+
+/* dst[d*ld + j] = src[j*d_len + d]: a (n, d_len) row block transposed into (d_len, ld). */
+TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_transpose)(T_ *TGA_ATTN_RESTRICT dst,
+                                                           const T_ *TGA_ATTN_RESTRICT src,
+                                                           Py_ssize_t n, Py_ssize_t d_len,
+                                                           Py_ssize_t ld) {
+    Py_ssize_t j, d;
+    for (j = 0; j < n; j++)
+        for (d = 0; d < d_len; d++) dst[d * ld + j] = src[j * d_len + d];
+}
+
+/* s[j] = scale * s[j] + mask[i, k0 + j] for one row; -inf past the causal diagonal (j > jmax). */
+TGA_ATTN_TARGET static inline void TGA_ATTN_FN(tga_attn_scores_row)(
+    T_ *TGA_ATTN_RESTRICT s, Py_ssize_t n, T_ scale, const T_ *TGA_ATTN_RESTRICT mrow,
+    Py_ssize_t ms3, Py_ssize_t jmax) {
+    Py_ssize_t j;
+    if (mrow == NULL) {
+        for (j = 0; j < n; j++) s[j] *= scale;
+    } else if (ms3 == 1) {
+        for (j = 0; j < n; j++) s[j] = s[j] * scale + mrow[j];
+    } else {
+        for (j = 0; j < n; j++) s[j] = s[j] * scale + mrow[j * ms3];
+    }
+    for (j = jmax + 1 < 0 ? 0 : jmax + 1; j < n; j++) s[j] = -INFINITY;
+}
+
+/* Forward for query rows [q0, q0 + BQ) of head bh: out, lse.
+ * Scores are kept transposed, st[j][i] = k[j] . q[i] (q block transposed once into qt), so the
+ * per-row statistics (max, exp, sum) run along i: contiguous, vectorised, no per-tile
+ * transpose of k. */
+TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_fwd)(const tga_attn_args *A, Py_ssize_t bh,
+                                                     Py_ssize_t q0, void *scratch) {
+    const Py_ssize_t T = A->T, S = A->S, D = A->D, Dv = A->Dv, BQ = TGA_ATTN_BQ;
+    const Py_ssize_t bq = T - q0 < BQ ? T - q0 : BQ;
+    const T_ *q = (const T_ *)A->q + (bh * T + q0) * D;                /* (bq, D) */
+    const T_ *k = (const T_ *)A->k + bh * S * D;                       /* (S, D) */
+    const T_ *v = (const T_ *)A->v + bh * S * Dv;                      /* (S, Dv) */
+    const T_ *mask = NULL;
+    T_ *out = (T_ *)A->out_w + (bh * T + q0) * Dv;                     /* (bq, Dv) */
+    T_ *lse = (T_ *)A->lse_w + bh * T + q0;                            /* (bq,) */
+    T_ *qt = (T_ *)scratch;                                            /* (D, BQ) */
+    T_ *st = qt + D * BQ;                                              /* (BK, BQ) */
+    T_ *acc = st + TGA_ATTN_BK * BQ;                                   /* (BQ, Dv) */
+    T_ *m = acc + BQ * Dv;                                             /* (BQ,) running max */
+    T_ *l = m + BQ;                                                    /* (BQ,) running sum */
+    T_ *m_new = l + BQ;                                                /* (BQ,) this tile's */
+    T_ *shift = m_new + BQ;                                            /* (BQ,) m_new or 0 */
+    T_ *alpha = shift + BQ;                                            /* (BQ,) rescale acc */
+    const T_ scale = (T_)A->scale;
+    Py_ssize_t k_end = S, k0, i, j;
+    if (A->mask != NULL)
+        mask = (const T_ *)A->mask + (bh / A->H) * A->ms0 + (bh % A->H) * A->ms1
+               + q0 * A->ms2;
+    if (A->causal && q0 + bq < S) k_end = q0 + bq;                     /* keys j <= i only */
+    for (i = 0; i < bq; i++) {
+        m[i] = -INFINITY;
+        l[i] = 0;
+    }
+    memset(acc, 0, sizeof(T_) * bq * Dv);
+    TGA_ATTN_FN(tga_attn_transpose)(qt, q, bq, D, BQ);
+    for (k0 = 0; k0 < k_end; k0 += TGA_ATTN_BK) {
+        const Py_ssize_t bk = k_end - k0 < TGA_ATTN_BK ? k_end - k0 : TGA_ATTN_BK;
+        TGA_ATTN_FN(tga_attn_gemm)(bk, bq, D, k + k0 * D, D, 1, qt, BQ, st, BQ, 0);
+        for (i = 0; i < bq; i++) m_new[i] = m[i];
+        for (j = 0; j < bk; j++) {                     /* s = scale * q k^T + mask; max */
+            T_ *sj = st + j * BQ;
+            Py_ssize_t i_vis = A->causal ? k0 + j - q0 : 0;   /* rows i < i_vis cannot see j */
+            if (mask == NULL) {
+                for (i = 0; i < bq; i++) sj[i] *= scale;
+            } else {
+                const T_ *mj = mask + (k0 + j) * A->ms3;
+                for (i = 0; i < bq; i++) sj[i] = sj[i] * scale + mj[i * A->ms2];
+            }
+            for (i = 0; i < bq && i < i_vis; i++) sj[i] = -INFINITY;
+            for (i = 0; i < bq; i++) m_new[i] = sj[i] > m_new[i] ? sj[i] : m_new[i];
+        }
+        for (i = 0; i < bq; i++) {                     /* -inf max: nothing visible yet */
+            shift[i] = m_new[i] == -INFINITY ? (T_)0 : m_new[i];
+            alpha[i] = TGA_ATTN_EXP(m[i] - shift[i]);
+            l[i] *= alpha[i];
+            m[i] = m_new[i];
+        }
+        for (j = 0; j < bk; j++) {                     /* p = exp(s - max); row sums */
+            T_ *sj = st + j * BQ;
+            for (i = 0; i < bq; i++) sj[i] = TGA_ATTN_EXP(sj[i] - shift[i]);
+            for (i = 0; i < bq; i++) l[i] += sj[i];
+        }
+        for (i = 0; i < bq; i++) {
+            if (alpha[i] != (T_)1) {
+                T_ *ai = acc + i * Dv;
+                for (j = 0; j < Dv; j++) ai[j] *= alpha[i];
+            }
+        }
+        TGA_ATTN_FN(tga_attn_gemm)(bq, Dv, bk, st, 1, BQ, v + k0 * Dv, Dv, acc, Dv, 1);
+    }
+    for (i = 0; i < bq; i++) {
+        T_ *oi = out + i * Dv;
+        const T_ *ai = acc + i * Dv;
+        if (l[i] == 0) {                               /* fully masked row: 0, as torch */
+            for (j = 0; j < Dv; j++) oi[j] = 0;
+            lse[i] = -INFINITY;
+        } else {
+            T_ inv = (T_)1 / l[i];
+            for (j = 0; j < Dv; j++) oi[j] = ai[j] * inv;
+            lse[i] = (T_)(m[i] + log((double)l[i]));
+        }
+    }
+}
+
+/* Backward for head bh: dq, dk, dv (zeroed here, then accumulated tile by tile). */
+TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_bwd)(const tga_attn_args *A, Py_ssize_t bh,
+                                                     void *scratch) {
+    const Py_ssize_t T = A->T, S = A->S, D = A->D, Dv = A->Dv, BK = TGA_ATTN_BK;
+    const T_ *q = (const T_ *)A->q + bh * T * D;                       /* (T, D) */
+    const T_ *k = (const T_ *)A->k + bh * S * D;                       /* (S, D) */
+    const T_ *v = (const T_ *)A->v + bh * S * Dv;                      /* (S, Dv) */
+    const T_ *out = (const T_ *)A->out + bh * T * Dv;                  /* (T, Dv) */
+    const T_ *dout = (const T_ *)A->dout + bh * T * Dv;                /* (T, Dv) */
+    const T_ *lse = (const T_ *)A->lse + bh * T;                       /* (T,) */
+    const T_ *mask = NULL;
+    T_ *dq = (T_ *)A->dq + bh * T * D;                                 /* (T, D) */
+    T_ *dk = (T_ *)A->dk + bh * S * D;                                 /* (S, D) */
+    T_ *dv = (T_ *)A->dv + bh * S * Dv;                                /* (S, Dv) */
+    T_ *kt = (T_ *)scratch;                                            /* (D, BK) */
+    T_ *vt = kt + D * BK;                                              /* (Dv, BK) */
+    T_ *p = vt + Dv * BK;                                              /* (BQ, BK) */
+    T_ *ds = p + TGA_ATTN_BQ * BK;                                     /* (BQ, BK) */
+    T_ *delta = ds + TGA_ATTN_BQ * BK;                                 /* (T,) */
+    const T_ scale = (T_)A->scale;
+    Py_ssize_t k0, q0, i, j;
+    if (A->mask != NULL)
+        mask = (const T_ *)A->mask + (bh / A->H) * A->ms0 + (bh % A->H) * A->ms1;
+    memset(dq, 0, sizeof(T_) * T * D);
+    memset(dk, 0, sizeof(T_) * S * D);
+    memset(dv, 0, sizeof(T_) * S * Dv);
+    for (i = 0; i < T; i++) {                          /* delta[i] = dout[i] . out[i] */
+        double total = 0;
+        for (j = 0; j < Dv; j++) total += (double)dout[i * Dv + j] * out[i * Dv + j];
+        delta[i] = (T_)total;
+    }
+    for (k0 = 0; k0 < S; k0 += BK) {
+        const Py_ssize_t bk = S - k0 < BK ? S - k0 : BK;
+        if (A->causal && k0 >= T) break;               /* no query row reaches these keys */
+        TGA_ATTN_FN(tga_attn_transpose)(kt, k + k0 * D, bk, D, BK);
+        TGA_ATTN_FN(tga_attn_transpose)(vt, v + k0 * Dv, bk, Dv, BK);
+        q0 = A->causal ? (k0 / TGA_ATTN_BQ) * TGA_ATTN_BQ : 0;  /* rows i >= k0 only */
+        for (; q0 < T; q0 += TGA_ATTN_BQ) {
+            const Py_ssize_t bq = T - q0 < TGA_ATTN_BQ ? T - q0 : TGA_ATTN_BQ;
+            TGA_ATTN_FN(tga_attn_gemm)(bq, bk, D, q + q0 * D, D, 1, kt, BK, p, BK, 0);
+            TGA_ATTN_FN(tga_attn_gemm)(bq, bk, Dv, dout + q0 * Dv, Dv, 1, vt, BK, ds, BK, 0);
+            for (i = 0; i < bq; i++) {                 /* p = exp(s - lse); ds = p (dp - delta) */
+                T_ *pi = p + i * BK;
+                T_ *dsi = ds + i * BK;
+                const T_ lse_i = lse[q0 + i];
+                const T_ delta_i = delta[q0 + i];
+                Py_ssize_t jmax = A->causal ? q0 + i - k0 : bk;
+                if (lse_i == -INFINITY) {              /* fully masked row: no gradient */
+                    for (j = 0; j < bk; j++) pi[j] = 0;
+                } else {
+                    TGA_ATTN_FN(tga_attn_scores_row)(
+                        pi, bk, scale,
+                        mask ? mask + (q0 + i) * A->ms2 + k0 * A->ms3 : NULL, A->ms3, jmax);
+                    for (j = 0; j < bk; j++) pi[j] = TGA_ATTN_EXP(pi[j] - lse_i);
+                }
+                for (j = 0; j < bk; j++) dsi[j] = scale * pi[j] * (dsi[j] - delta_i);
+            }
+            TGA_ATTN_FN(tga_attn_gemm)(bk, Dv, bq, p, 1, BK, dout + q0 * Dv, Dv,
+                                       dv + k0 * Dv, Dv, 1);          /* dv += p^T dout */
+            TGA_ATTN_FN(tga_attn_gemm)(bk, D, bq, ds, 1, BK, q + q0 * D, D,
+                                       dk + k0 * D, D, 1);            /* dk += ds^T q */
+            TGA_ATTN_FN(tga_attn_gemm)(bq, D, bk, ds, BK, 1, k + k0 * D, D,
+                                       dq + q0 * D, D, 1);            /* dq += ds k */
+        }
+    }
+}
+
+#undef T_
+#undef NR_
+#undef TGA_ATTN_T
+#undef TGA_ATTN_EXP
+#undef TGA_ATTN_SUF
+#endif /* TGA_ATTN_BODY */
