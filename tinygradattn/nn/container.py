@@ -17,6 +17,8 @@ class Sequential(Module):
                 self.add_module(str(i), m)
 
     def __getitem__(self, i):
+        if isinstance(i, slice):                    # a Sequential keeping the names
+            return Sequential(OrderedDict(list(self._modules.items())[i]))
         return list(self._modules.values())[i]
 
     def __len__(self):
@@ -24,6 +26,10 @@ class Sequential(Module):
 
     def __iter__(self):
         return iter(self._modules.values())
+
+    def append(self, module):
+        self.add_module(str(len(self._modules)), module)
+        return self
 
     def forward(self, x):
         for m in self._modules.values():
@@ -55,6 +61,21 @@ class ModuleList(Module):
 
     def __iter__(self):
         return iter(self._modules.values())
+
+    def __repr__(self):
+        """Runs of identical entries print once, "(0-3): 4 x Block(...)", as torch does."""
+        if not self._modules:
+            return "ModuleList()"
+        runs = []                                   # [first index, last index, repr]
+        for i, m in enumerate(self._modules.values()):
+            text = repr(m)
+            if runs and runs[-1][2] == text:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, text])
+        lines = [(f"({a}): " if a == b else f"({a}-{b}): {b - a + 1} x ") + text.replace(
+            "\n", "\n  ") for a, b, text in runs]
+        return "ModuleList(\n  " + "\n  ".join(lines) + "\n)"
 
 
 class ModuleDict(Module):

@@ -3,10 +3,14 @@
 A Module registers the Parameters, buffers and sub-Modules assigned to its attributes, so
 named_parameters / state_dict can walk them with PyTorch's dotted names.
 """
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 
+from .. import dtypes
 from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor
+
+# what load_state_dict returns (torch's _IncompatibleKeys): a tuple with named fields
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
 class Parameter(Tensor):
@@ -55,10 +59,19 @@ class Module:
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"cannot assign {name!r} before Module.__init__() is called")
-        if isinstance(value, (Parameter, Module)) or (value is None and name in self._parameters):
+        if isinstance(value, (Parameter, Module)):
             table = self._modules if isinstance(value, Module) else self._parameters
-            self._forget(name)
+            if name not in table:           # re-assigning keeps its place, as in torch
+                self._forget(name)
             table[name] = value
+        elif value is None and (name in self._parameters or name in self._modules):
+            (self._parameters if name in self._parameters else self._modules)[name] = None
+        elif name in self._parameters:
+            raise TypeError(f"cannot assign '{type(value).__name__}' as parameter '{name}' "
+                            f"(nn.Parameter or None expected)")
+        elif name in self._modules:
+            raise TypeError(f"cannot assign '{type(value).__name__}' as child module '{name}' "
+                            f"(nn.Module or None expected)")
         elif name in self._buffers and (value is None or isinstance(value, Tensor)):
             self._buffers[name] = value
         else:
@@ -68,6 +81,7 @@ class Module:
     def _forget(self, name):
         for table in (self._parameters, self._buffers, self._modules):
             table.pop(name, None)
+        self._non_persistent.discard(name)
         self.__dict__.pop(name, None)
 
     def __getattr__(self, name):
@@ -81,6 +95,7 @@ class Module:
         for table in (self._parameters, self._buffers, self._modules):
             if name in table:
                 del table[name]
+                self._non_persistent.discard(name)
                 return
         object.__delattr__(self, name)
 
@@ -89,6 +104,7 @@ class Module:
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"register_buffer: {name!r} must be a Tensor or None, got "
                             f"{type(tensor).__name__}")
+        _check_name("register_buffer", name)
         self._forget(name)
         self._buffers[name] = tensor
         if not persistent:
@@ -96,12 +112,17 @@ class Module:
 
     def register_parameter(self, name, param):
         if param is not None and not isinstance(param, Parameter):
-            raise TypeError(f"register_parameter: {name!r} must be a Parameter or None")
+            raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, got "
+                            f"{type(param).__name__}")
+        _check_name("register_parameter", name)
+        self._forget(name)
         self._parameters[name] = param
 
     def add_module(self, name, module):
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {name!r} must be a Module, got {type(module).__name__}")
+        _check_name("add_module", name)
+        self._forget(name)
         self._modules[name] = module
 
     # ---- traversal ----------------------------------------------------------------------
@@ -160,21 +181,28 @@ class Module:
         Tied parameters appear under each of their names, as in PyTorch.
         """
         out = OrderedDict()
-        for mod_prefix, module in self.named_modules(prefix=prefix.rstrip(".")):
-            dot = f"{mod_prefix}." if mod_prefix else ""
-            for name, p in module._parameters.items():
-                if p is not None:
-                    out[dot + name] = p.detach()
-            for name, b in module._buffers.items():
-                if b is not None and name not in module._non_persistent:
-                    out[dot + name] = b.detach()
+        self._save_to(out, prefix)
         return out
+
+    def _save_to(self, out, prefix):
+        for name, p in self._parameters.items():
+            if p is not None:
+                out[prefix + name] = p.detach()
+        for name, b in self._buffers.items():
+            if b is not None and name not in self._non_persistent:
+                out[prefix + name] = b.detach()
+        for name, child in self._modules.items():      # no dedup: every path, as torch
+            if child is not None:
+                child._save_to(out, f"{prefix}{name}.")
 
     def load_state_dict(self, state_dict, strict=True):
         """Copy values into this module's parameters and buffers (in place).
 
         strict=True: missing keys, unexpected keys and shape mismatches raise one
-        RuntimeError that lists each by name. Returns (missing_keys, unexpected_keys).
+        RuntimeError that lists each by name; strict=False still raises on a shape mismatch
+        (as torch). Returns IncompatibleKeys(missing_keys, unexpected_keys). Values may be
+        Tensors or host arrays (numpy, or torch CPU tensors); they are cast to the
+        parameter's dtype.
         """
         own = self.state_dict()
         missing = [k for k in own if k not in state_dict]
@@ -199,9 +227,11 @@ class Module:
                     value = value._data if isinstance(value, Tensor) else \
                         target._backend.from_host(value)
                     target._backend.assign(target._data, value)
-        return missing, unexpected
+        return IncompatibleKeys(missing, unexpected)
 
     def train(self, mode=True):
+        if not isinstance(mode, bool):
+            raise ValueError(f"training mode is expected to be boolean, got {mode!r}")
         for m in self.modules():
             object.__setattr__(m, "training", bool(mode))
         return self
@@ -214,25 +244,43 @@ class Module:
             if set_to_none or p.grad is None:
                 p.grad = None
             else:
-                p.grad = p.grad * 0
+                p.grad._backend.assign(p.grad._data, 0)      # in place, as torch's zero_()
 
     def requires_grad_(self, requires_grad=True):
         for p in self.parameters():
             p.requires_grad_(requires_grad)
         return self
 
-    def to(self, *args, **kwargs):
-        """Move / cast every parameter and buffer in place (torch.nn.Module.to)."""
-        for m in self.modules():
-            for table in (m._parameters, m._buffers):
-                for name, t in table.items():
-                    if t is None:
-                        continue
-                    moved = t.to(*args, **kwargs)
-                    if moved is not t and (t.is_floating_point() or table is m._buffers):
-                        t._data, t._backend = moved._data, moved._backend
-                        if t.grad is not None:
-                            t.grad = t.grad.to(*args, **kwargs)
+    def to(self, *args, dtype=None, device=None):
+        """Move / cast every parameter and buffer in place (torch.nn.Module.to).
+
+        A dtype applies to floating-point tensors only (integer and bool buffers keep
+        theirs) and must itself be floating; parameters stay the same objects.
+        """
+        for a in args:
+            if isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda"):
+                device = a
+            else:
+                dtype = a
+        if dtype is not None:
+            dtype = dtypes.as_dtype(dtype)
+            if not dtype.is_floating_point:
+                raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got "
+                                f"desired dtype={dtype.name}")
+        seen = set()
+        with no_grad():
+            for m in self.modules():
+                for table in (m._parameters, m._buffers):
+                    for t in table.values():
+                        if t is None or id(t) in seen:
+                            continue
+                        seen.add(id(t))
+                        t_dtype = dtype if t.is_floating_point() else None
+                        moved = t.to(dtype=t_dtype, device=device)
+                        if moved is not t:
+                            t._data, t._backend = moved._data, moved._backend
+                            if t.grad is not None:
+                                t.grad = t.grad.to(dtype=t_dtype, device=device)
         return self
 
     def float(self):
@@ -261,3 +309,10 @@ class Module:
 
 def _shape_of(value):
     return value.shape
+
+
+def _check_name(what, name):
+    if not isinstance(name, str):
+        raise TypeError(f"{what}: name must be a str, got {type(name).__name__}")
+    if "." in name or name == "":
+        raise KeyError(f"{what}: a name must not contain a dot or be empty, got {name!r}")

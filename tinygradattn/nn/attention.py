@@ -1,0 +1,311 @@
+"""nn.MultiheadAttention (torch.nn.MultiheadAttention's parameters, masks and numerics) and
+KVCache, the past keys and values of one attention layer for incremental decoding.
+
+Shapes: B batch, T query length, S key length, E embed_dim, H heads, D = E // H.
+Internally everything runs batch-first: (B, T, E) -> (B, H, T, D) -> (B, T, E).
+"""
+import math
+
+from .. import dtypes
+from ..creation import empty, ones, zeros
+from ..tensor import cat
+from . import functional as F
+from . import init
+from .linear import Linear
+from .module import Module, Parameter
+
+
+class KVCache:
+    """Keys and values of the positions already decoded, for one attention layer.
+
+    k, v: (B, H, S_past, D) or None while empty. Two uses:
+
+    - self-attention (static=False): each call appends the new positions' keys and values
+      and attends over all of them: ``k, v = cache.update(k_new, v_new)``;
+    - cross-attention (static=True): the memory's keys and values are projected once, on
+      the first call, and reused afterwards (the key/value arguments are then ignored).
+
+    ``MultiheadAttention.forward(..., cache=c)`` does this itself; a model keeps one cache per
+    layer (e.g. a list) and makes fresh ones for each new sequence. A hand-written attention
+    (a GPT block) can call ``update`` directly on its (B, H, T, D) projections.
+
+        >>> import tinygradattn as tga
+        >>> c = tga.nn.KVCache()
+        >>> k, v = c.update(tga.zeros(1, 2, 3, 4), tga.zeros(1, 2, 3, 4))
+        >>> len(c), tuple(k.shape)
+        (3, (1, 2, 3, 4))
+    """
+
+    def __init__(self, static=False):
+        self.static = static
+        self.k = None                                           # (B, H, S_past, D)
+        self.v = None                                           # (B, H, S_past, Dv)
+
+    def __len__(self):
+        return 0 if self.k is None else self.k.shape[-2]
+
+    @property
+    def filled(self):
+        return self.k is not None
+
+    def update(self, k, v):
+        """Append k, v (B, H, T_new, D) along the sequence axis; return the whole k, v."""
+        if self.k is None:
+            self.k, self.v = k, v
+        else:
+            self.k = cat([self.k, k], dim=-2)                   # (B, H, S_past + T_new, D)
+            self.v = cat([self.v, v], dim=-2)
+        return self.k, self.v
+
+    def reorder(self, index):
+        """Keep batch rows `index` (int64 (B',)): beam search reorders its hypotheses."""
+        if self.k is not None:
+            self.k, self.v = self.k[index], self.v[index]
+
+    def reset(self):
+        self.k = self.v = None
+
+
+def _canonical_mask(mask, name, dtype):
+    """bool (True = masked out) -> float with -inf there; float masks are returned as is."""
+    if mask is None:
+        return None
+    if mask.dtype == dtypes.bool_:
+        return zeros(*mask.shape, dtype=dtype, device=mask.device).masked_fill(
+            mask, float("-inf"))
+    if not mask.is_floating_point():
+        raise AssertionError(f"only bool and floating types of {name} are supported, got "
+                             f"{mask.dtype.name}")
+    return mask
+
+
+class MultiheadAttention(Module):
+    """Multi-head attention, as torch.nn.MultiheadAttention.
+
+    Args: embed_dim E, num_heads H (E % H == 0), dropout (on the attention weights while
+    training), bias, batch_first (inputs (B, T, E) instead of (T, B, E)), kdim, vdim
+    (feature sizes of key and value; default E).
+
+    Parameters, with torch's names and init: in_proj_weight (3E, E) xavier-uniform, or
+    q_proj_weight (E, E), k_proj_weight (E, kdim), v_proj_weight (E, vdim) when kdim or vdim
+    differ from E; in_proj_bias (3E,) zeros; out_proj (Linear E -> E, bias zeros).
+    add_bias_kv / add_zero_attn are not supported.
+    """
+
+    def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, batch_first=False,
+                 kdim=None, vdim=None, device="cpu", dtype=None):
+        super().__init__()
+        if embed_dim <= 0 or num_heads <= 0:
+            raise ValueError(f"embed_dim and num_heads must be greater than 0, got "
+                             f"embed_dim={embed_dim} and num_heads={num_heads} instead")
+        if embed_dim % num_heads:
+            raise AssertionError(f"embed_dim must be divisible by num_heads, got embed_dim="
+                                 f"{embed_dim} and num_heads={num_heads}")
+        self.embed_dim = embed_dim
+        self.kdim = embed_dim if kdim is None else kdim
+        self.vdim = embed_dim if vdim is None else vdim
+        self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
+        self.num_heads = num_heads
+        self.dropout = dropout
+        self.batch_first = batch_first
+        self.head_dim = embed_dim // num_heads
+        E = embed_dim
+
+        def new(*shape):
+            return Parameter(empty(*shape, device=device, dtype=dtype))
+        # registration order as torch's, so state_dict lists keys in the same order
+        if self._qkv_same_embed_dim:
+            self.in_proj_weight = new(3 * E, E)
+            for name in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
+                self.register_parameter(name, None)
+        else:
+            self.q_proj_weight = new(E, E)
+            self.k_proj_weight = new(E, self.kdim)
+            self.v_proj_weight = new(E, self.vdim)
+            self.register_parameter("in_proj_weight", None)
+        if bias:
+            self.in_proj_bias = new(3 * E)
+        else:
+            self.register_parameter("in_proj_bias", None)
+        self.out_proj = Linear(E, E, bias=bias, device=device, dtype=dtype)
+        self._reset_parameters()
+
+    def _reset_parameters(self):
+        if self._qkv_same_embed_dim:
+            init.xavier_uniform_(self.in_proj_weight)
+        else:
+            init.xavier_uniform_(self.q_proj_weight)
+            init.xavier_uniform_(self.k_proj_weight)
+            init.xavier_uniform_(self.v_proj_weight)
+        if self.in_proj_bias is not None:
+            init.zeros_(self.in_proj_bias)
+            init.zeros_(self.out_proj.bias)
+
+    def extra_repr(self):
+        return (f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, "
+                f"dropout={self.dropout}, batch_first={self.batch_first}")
+
+    # ---- projections --------------------------------------------------------------------
+    def _bias(self, i):
+        b = self.in_proj_bias
+        return None if b is None else b[i * self.embed_dim:(i + 1) * self.embed_dim]
+
+    def _weight(self, i):
+        if not self._qkv_same_embed_dim:
+            return (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight)[i]
+        return self.in_proj_weight[i * self.embed_dim:(i + 1) * self.embed_dim]
+
+    def _in_projection(self, query, key, value, need_kv):
+        """q, k, v (B, *, E); packed into one GEMM when query is key is value (self-attn)."""
+        if not need_kv:
+            return F.linear(query, self._weight(0), self._bias(0)), None, None
+        if self._qkv_same_embed_dim and query is key and key is value:
+            qkv = F.linear(query, self.in_proj_weight, self.in_proj_bias)     # (B, T, 3E)
+            return qkv.chunk(3, dim=-1)
+        q = F.linear(query, self._weight(0), self._bias(0))                   # (B, T, E)
+        k = F.linear(key, self._weight(1), self._bias(1))                     # (B, S, E)
+        v = F.linear(value, self._weight(2), self._bias(2))                   # (B, S, E)
+        return q, k, v
+
+    def _heads(self, x):
+        B, L, _ = x.shape
+        return x.reshape(B, L, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, L, D)
+
+    # ---- forward ------------------------------------------------------------------------
+    def forward(self, query, key, value, key_padding_mask=None, need_weights=True,
+                attn_mask=None, average_attn_weights=True, is_causal=False, cache=None):
+        """Returns (attn_output, attn_weights or None), as torch.
+
+        query (T, B, E) or (B, T, E) if batch_first (or unbatched (T, E)); key (S, B, kdim),
+        value (S, B, vdim). key_padding_mask (B, S); attn_mask (T, S) or (B * H, T, S). Bool
+        masks: True = masked out; float masks are added to the scores. is_causal is a hint
+        that attn_mask is the causal mask (torch requires the mask to be given too), used to
+        take the fast path. attn_weights: (B, T, S) averaged over heads, or (B, H, T, S)
+        when average_attn_weights=False.
+
+        cache (ours, not torch's): a KVCache. Self-attention appends the new positions'
+        keys and values and attends over all cached ones; a static cache (cross-attention)
+        projects key/value once and reuses them. With a cache, is_causal=True and no
+        attn_mask means: query i (absolute position S_past + i) sees keys 0..S_past + i.
+        """
+        batched = query.ndim == 3
+        query, key, value, key_padding_mask, attn_mask = self._batch_inputs(
+            batched, query, key, value, key_padding_mask, attn_mask)
+        B, T, E = query.shape
+        if E != self.embed_dim:
+            raise AssertionError(f"was expecting embedding dimension of {self.embed_dim}, but "
+                                 f"got {E} (query {tuple(query.shape)})")
+        reuse_kv = cache is not None and cache.static and cache.filled
+        if not reuse_kv and (key.shape[0] != B or key.shape[1] != value.shape[1]):
+            raise AssertionError(f"key {tuple(key.shape)} and value {tuple(value.shape)} do "
+                                 f"not match query {tuple(query.shape)} (batch-first shapes)")
+        q, k, v = self._in_projection(query, key, value, need_kv=not reuse_kv)
+        q = self._heads(q)                                                    # (B, H, T, D)
+        past = 0
+        if reuse_kv:
+            k, v = cache.k, cache.v                                           # (B, H, S, D)
+        else:
+            k, v = self._heads(k), self._heads(v)                             # (B, H, S_new, D)
+            if cache is not None:
+                past = len(cache)
+                k, v = cache.update(k, v)                                     # (B, H, S, D)
+        S = k.shape[-2]
+        if cache is not None and is_causal and attn_mask is None:
+            # causal with an offset: query i sits at absolute position past + i
+            is_causal = False
+            if T > 1:
+                attn_mask = ones(T, S, dtype=dtypes.bool_, device=q.device).triu(past + 1)
+        mask, causal = self._merge_masks(attn_mask, key_padding_mask, is_causal, need_weights,
+                                         B, T, S, q.dtype)
+        dropout_p = self.dropout if self.training else 0.0
+        if need_weights:
+            out, weights = self._explicit_attention(q, k, v, mask, dropout_p)
+            if average_attn_weights:
+                weights = weights.mean(1)                                     # (B, T, S)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p,
+                                                 is_causal=causal)            # (B, H, T, D)
+            weights = None
+        out = out.transpose(1, 2).reshape(B, T, E)                            # (B, T, E)
+        out = self.out_proj(out)
+        if not batched:
+            out = out.squeeze(0)                                              # (T, E)
+            weights = None if weights is None else weights.squeeze(0)
+        elif not self.batch_first:
+            out = out.transpose(0, 1)                                         # (T, B, E)
+        return out, weights
+
+    def _batch_inputs(self, batched, query, key, value, key_padding_mask, attn_mask):
+        """Bring inputs to batch-first 3-d form (and unbatched masks to batched ones)."""
+        if not batched:
+            if query.ndim != 2:
+                raise AssertionError(f"query should be unbatched 2D or batched 3D tensor but "
+                                     f"received {query.ndim}-D query tensor")
+            query, key, value = query.unsqueeze(0), key.unsqueeze(0), value.unsqueeze(0)
+            if key_padding_mask is not None:
+                key_padding_mask = key_padding_mask.unsqueeze(0)              # (1, S)
+            return query, key, value, key_padding_mask, attn_mask
+        if query.ndim != 3:
+            raise AssertionError(f"query should be unbatched 2D or batched 3D tensor but "
+                                 f"received {query.ndim}-D query tensor")
+        if not self.batch_first:
+            if query is key and key is value:            # keep self-attention's packed GEMM
+                query = key = value = query.transpose(0, 1)
+            else:
+                query, key, value = (x.transpose(0, 1) for x in (query, key, value))
+        return query, key, value, key_padding_mask, attn_mask
+
+    def _merge_masks(self, attn_mask, key_padding_mask, is_causal, need_weights, B, T, S,
+                     dtype):
+        """One float mask broadcastable to (B, H, T, S), or None; and the causal flag for
+        scaled_dot_product_attention (torch's rules: the hint is used only when no padding
+        mask and no weights are needed)."""
+        H = self.num_heads
+        if is_causal and attn_mask is None:
+            raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use "
+                               "the Transformer module method `generate_square_subsequent_mask`"
+                               " to create this mask.")
+        if is_causal and key_padding_mask is None and not need_weights:
+            return None, True
+        mask = _canonical_mask(attn_mask, "attn_mask", dtype)
+        if mask is not None:
+            if mask.ndim == 2:
+                if tuple(mask.shape) != (T, S):
+                    raise RuntimeError(f"The shape of the 2D attn_mask is "
+                                       f"{tuple(mask.shape)}, but should be {(T, S)}.")
+                mask = mask.reshape(1, 1, T, S)
+            elif mask.ndim == 3:
+                if tuple(mask.shape) != (B * H, T, S):
+                    raise RuntimeError(f"The shape of the 3D attn_mask is "
+                                       f"{tuple(mask.shape)}, but should be {(B * H, T, S)}.")
+                mask = mask.reshape(B, H, T, S)
+            else:
+                raise RuntimeError(f"attn_mask's dimension {mask.ndim} is not supported")
+        kpm = _canonical_mask(key_padding_mask, "key_padding_mask", dtype)
+        if kpm is not None:
+            if tuple(kpm.shape) != (B, S):
+                raise AssertionError(f"expecting key_padding_mask shape of {(B, S)}, but got "
+                                     f"{tuple(kpm.shape)}")
+            kpm = kpm.reshape(B, 1, 1, S)
+            mask = kpm if mask is None else mask + kpm                        # (B, H|1, T, S)
+        return mask, False
+
+    def _explicit_attention(self, q, k, v, mask, dropout_p):
+        """softmax(q k^T / sqrt(D) + mask) v, keeping the weights (B, H, T, S)."""
+        q = q * math.sqrt(1.0 / self.head_dim)           # torch scales q before the GEMM
+        scores = q @ k.transpose(-2, -1)                                      # (B, H, T, S)
+        if mask is not None:
+            scores = scores + mask
+        weights = scores.softmax(-1)
+        if dropout_p > 0.0:
+            weights = F.dropout(weights, dropout_p)      # torch returns the dropped weights
+        return weights @ v, weights                                           # (B, H, T, D)
+
+
+def generate_square_subsequent_mask(sz, device="cpu", dtype=None):
+    """(sz, sz) float mask: -inf above the diagonal, 0 elsewhere (torch's helper)."""
+    blocked = ones(sz, sz, dtype=dtypes.bool_, device=device).triu(1)
+    return zeros(sz, sz, dtype=dtype, device=device).masked_fill(blocked, float("-inf"))
+
+
+__all__ = ["KVCache", "MultiheadAttention", "generate_square_subsequent_mask"]

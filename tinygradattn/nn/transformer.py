@@ -1,0 +1,230 @@
+"""Transformer blocks as torch.nn: TransformerEncoderLayer, TransformerDecoderLayer and the
+TransformerEncoder / TransformerDecoder stacks (same submodule names, signatures, numerics).
+
+Ours, beyond torch: the decoder layer takes a `cache` (DecoderLayerCache) for incremental
+decoding and can keep its cross-attention weights (`keep_cross_attention`) for plotting.
+"""
+import copy
+
+from . import functional as F
+from .activation import Dropout
+from .attention import KVCache, MultiheadAttention
+from .container import ModuleList
+from .linear import Linear
+from .module import Module
+from .norm import LayerNorm
+
+
+def _get_activation(activation):
+    if activation == "relu":
+        return F.relu
+    if activation == "gelu":
+        return F.gelu
+    if callable(activation):
+        return activation
+    raise RuntimeError(f"activation should be relu/gelu, not {activation}")
+
+
+def _get_clones(module, n):
+    """n deep copies (torch starts every layer of a stack from the same weights). The
+    backend objects are shared, not copied."""
+    backends = {id(t._backend): t._backend for t in module.state_dict().values()}
+    return ModuleList([copy.deepcopy(module, dict(backends)) for _ in range(n)])
+
+
+class TransformerEncoderLayer(Module):
+    """Self-attention then a feed-forward block, each with a residual and a LayerNorm
+    (post-norm by default, pre-norm with norm_first=True), as torch.nn.TransformerEncoderLayer.
+
+    src: (S, B, E), or (B, S, E) with batch_first=True.
+    """
+
+    def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation="relu",
+                 layer_norm_eps=1e-5, batch_first=False, norm_first=False, bias=True,
+                 device="cpu", dtype=None):
+        super().__init__()
+        kw = dict(device=device, dtype=dtype)
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
+                                            batch_first=batch_first, **kw)
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kw)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kw)
+        self.norm_first = norm_first
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.dropout1 = Dropout(dropout)
+        self.dropout2 = Dropout(dropout)
+        self.activation = _get_activation(activation)
+
+    def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
+        x = src
+        if self.norm_first:
+            x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
+            x = x + self._ff_block(self.norm2(x))
+        else:
+            x = self.norm1(x + self._sa_block(x, src_mask, src_key_padding_mask, is_causal))
+            x = self.norm2(x + self._ff_block(x))
+        return x
+
+    def _sa_block(self, x, attn_mask, key_padding_mask, is_causal):
+        x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
+                           need_weights=False, is_causal=is_causal)[0]
+        return self.dropout1(x)
+
+    def _ff_block(self, x):
+        x = self.linear2(self.dropout(self.activation(self.linear1(x))))
+        return self.dropout2(x)
+
+
+class DecoderLayerCache:
+    """The caches of one decoder layer: `self_attn` grows by the new target positions each
+    step, `cross_attn` (static) holds the memory's projected keys and values."""
+
+    def __init__(self):
+        self.self_attn = KVCache()
+        self.cross_attn = KVCache(static=True)
+
+    def __len__(self):
+        return len(self.self_attn)
+
+    def reorder(self, index):
+        self.self_attn.reorder(index)
+        self.cross_attn.reorder(index)
+
+
+class TransformerDecoderLayer(Module):
+    """Self-attention, cross-attention over memory, feed-forward; each with a residual and a
+    LayerNorm, as torch.nn.TransformerDecoderLayer.
+
+    tgt: (T, B, E), memory (S, B, E); batch-first with batch_first=True.
+    keep_cross_attention (attribute, ours): when True, forward runs the cross-attention with
+    need_weights=True and stores its per-head weights (B, H, T, S) in `cross_attn_weights`.
+    """
+
+    def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation="relu",
+                 layer_norm_eps=1e-5, batch_first=False, norm_first=False, bias=True,
+                 device="cpu", dtype=None):
+        super().__init__()
+        kw = dict(device=device, dtype=dtype)
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
+                                            batch_first=batch_first, **kw)
+        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
+                                                 batch_first=batch_first, **kw)
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kw)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kw)
+        self.norm_first = norm_first
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.dropout1 = Dropout(dropout)
+        self.dropout2 = Dropout(dropout)
+        self.dropout3 = Dropout(dropout)
+        self.activation = _get_activation(activation)
+        self.keep_cross_attention = False
+        self.cross_attn_weights = None
+
+    def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
+                memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False,
+                cache=None):
+        """cache (ours): a DecoderLayerCache; tgt then holds only the new positions, and
+        tgt_is_causal=True without tgt_mask masks them causally after the cached ones."""
+        x = tgt
+        sa = (tgt_mask, tgt_key_padding_mask, tgt_is_causal, cache)
+        ca = (memory, memory_mask, memory_key_padding_mask, memory_is_causal, cache)
+        if self.norm_first:
+            x = x + self._sa_block(self.norm1(x), *sa)
+            x = x + self._mha_block(self.norm2(x), *ca)
+            x = x + self._ff_block(self.norm3(x))
+        else:
+            x = self.norm1(x + self._sa_block(x, *sa))
+            x = self.norm2(x + self._mha_block(x, *ca))
+            x = self.norm3(x + self._ff_block(x))
+        return x
+
+    def _sa_block(self, x, attn_mask, key_padding_mask, is_causal, cache):
+        x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
+                           is_causal=is_causal, need_weights=False,
+                           cache=None if cache is None else cache.self_attn)[0]
+        return self.dropout1(x)
+
+    def _mha_block(self, x, mem, attn_mask, key_padding_mask, is_causal, cache):
+        x, w = self.multihead_attn(x, mem, mem, attn_mask=attn_mask,
+                                   key_padding_mask=key_padding_mask, is_causal=is_causal,
+                                   need_weights=self.keep_cross_attention,
+                                   average_attn_weights=False,
+                                   cache=None if cache is None else cache.cross_attn)
+        if w is not None:
+            self.cross_attn_weights = w.detach()                          # (B, H, T, S)
+        return self.dropout2(x)
+
+    def _ff_block(self, x):
+        x = self.linear2(self.dropout(self.activation(self.linear1(x))))
+        return self.dropout3(x)
+
+
+def _detect_is_causal_mask(mask, is_causal, size):
+    """torch's rule: an explicit is_causal wins; otherwise a mask equal to the causal one."""
+    if is_causal is not None:
+        return bool(is_causal)
+    if mask is None or mask.ndim != 2 or tuple(mask.shape) != (size, size):
+        return False
+    from .attention import generate_square_subsequent_mask
+    causal = generate_square_subsequent_mask(size, device=mask.device,
+                                             dtype=None if mask.dtype.name == "bool"
+                                             else mask.dtype)
+    if mask.dtype.name == "bool":
+        causal = causal != 0
+    return bool((mask == causal).all())
+
+
+class TransformerEncoder(Module):
+    """num_layers copies of encoder_layer (same initial weights, as torch), then an optional
+    final norm. forward(src, mask=None, src_key_padding_mask=None, is_causal=None)."""
+
+    def __init__(self, encoder_layer, num_layers, norm=None, enable_nested_tensor=True,
+                 mask_check=True):
+        super().__init__()
+        self.layers = _get_clones(encoder_layer, num_layers)
+        self.num_layers = num_layers
+        self.norm = norm
+
+    def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=None):
+        seq_len = src.shape[1 if self.layers[0].self_attn.batch_first else 0] \
+            if src.ndim == 3 else src.shape[0]
+        is_causal = _detect_is_causal_mask(mask, is_causal, seq_len)
+        x = src
+        for layer in self.layers:
+            x = layer(x, src_mask=mask, is_causal=is_causal,
+                      src_key_padding_mask=src_key_padding_mask)
+        return x if self.norm is None else self.norm(x)
+
+
+class TransformerDecoder(Module):
+    """num_layers copies of decoder_layer, then an optional final norm (torch's signature,
+    plus `caches`: one DecoderLayerCache per layer, for incremental decoding)."""
+
+    def __init__(self, decoder_layer, num_layers, norm=None):
+        super().__init__()
+        self.layers = _get_clones(decoder_layer, num_layers)
+        self.num_layers = num_layers
+        self.norm = norm
+
+    def new_caches(self):
+        return [DecoderLayerCache() for _ in self.layers]
+
+    def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
+                memory_key_padding_mask=None, tgt_is_causal=None, memory_is_causal=False,
+                caches=None):
+        seq_len = tgt.shape[1 if self.layers[0].self_attn.batch_first else 0] \
+            if tgt.ndim == 3 else tgt.shape[0]
+        if caches is None or tgt_mask is not None:
+            tgt_is_causal = _detect_is_causal_mask(tgt_mask, tgt_is_causal, seq_len)
+        x = tgt
+        for i, layer in enumerate(self.layers):
+            x = layer(x, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
+                      tgt_key_padding_mask=tgt_key_padding_mask,
+                      memory_key_padding_mask=memory_key_padding_mask,
+                      tgt_is_causal=bool(tgt_is_causal), memory_is_causal=memory_is_causal,
+                      cache=None if caches is None else caches[i])
+        return x if self.norm is None else self.norm(x)
