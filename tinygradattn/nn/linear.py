@@ -30,13 +30,7 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x):                                                    # (*, in)
-        if x.ndim > 2 and x.shape[-1] == self.in_features:
-            # one (N, in) @ (in, out) GEMM rather than a batch of small ones: the weight's
-            # gradient is then a single GEMM too, not a batch of them summed afterwards
-            lead = tuple(x.shape[:-1])
-            y = F.linear(x.reshape(-1, self.in_features), self.weight, self.bias)  # (N, out)
-            return y.reshape(*lead, self.out_features)                         # (*, out)
-        return F.linear(x, self.weight, self.bias)
+        return F.linear(x, self.weight, self.bias)     # batch dims fold into one GEMM
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

@@ -1,0 +1,280 @@
+"""GPT: a decoder-only transformer language model in nanoGPT's shape (and parameter names).
+
+    transformer.wte (V, C) + transformer.wpe (block_size, C)
+    -> n_layer x Block: x + attn(ln_1(x)), x + mlp(ln_2(x))      (pre-LN)
+    -> transformer.ln_f -> lm_head (tied to transformer.wte.weight) -> logits (B, T, V)
+
+The names match nanoGPT's model.py, so a state_dict moves between the two through numpy.
+Generation keeps a key/value cache per layer (see CausalSelfAttention) and falls back to
+cropping the context and recomputing once it outgrows block_size: with learned absolute
+positions a sliding cache would see every position shift, so it cannot be reused.
+"""
+import heapq
+import math
+from dataclasses import dataclass
+
+from .. import creation, dtypes
+from ..autograd.grad_mode import no_grad
+from ..tensor import Tensor, cat
+from ..nn import functional as F
+from ..nn import init
+from ..nn.activation import GELU, Dropout
+from ..nn.container import ModuleDict, ModuleList
+from ..nn.embedding import Embedding
+from ..nn.linear import Linear
+from ..nn.module import Module
+from ..nn.norm import LayerNorm
+
+
+@dataclass
+class GPTConfig:
+    """Sizes of a GPT (nanoGPT's GPTConfig; the defaults are GPT-2 small's).
+
+    bias=False drops the biases of every Linear and LayerNorm (nanoGPT's option).
+    """
+
+    vocab_size: int = 50304
+    block_size: int = 1024
+    n_layer: int = 12
+    n_head: int = 12
+    n_embd: int = 768
+    dropout: float = 0.0
+    bias: bool = True
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self):
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            if int(getattr(self, name)) <= 0:
+                raise ValueError(f"GPTConfig: {name} must be positive, got {getattr(self, name)}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"GPTConfig: n_embd ({self.n_embd}) must be divisible by n_head "
+                             f"({self.n_head})")
+        if not 0.0 <= self.dropout <= 1.0:
+            raise ValueError(f"GPTConfig: dropout must be in [0, 1], got {self.dropout}")
+
+
+class CausalSelfAttention(Module):
+    """Multi-head causal self-attention with one fused q/k/v projection (nanoGPT's).
+
+    With use_cache=True the keys and values of this call are appended to the layer's cache
+    and the queries attend to everything cached (the new tokens sit after the cached ones).
+    """
+
+    def __init__(self, config):
+        super().__init__()
+        C = config.n_embd
+        self.c_attn = Linear(C, 3 * C, bias=config.bias)
+        self.c_proj = Linear(C, C, bias=config.bias)
+        self.resid_dropout = Dropout(config.dropout)
+        self.n_head, self.n_embd, self.dropout = config.n_head, C, config.dropout
+        self.kv_cache = None                     # (k, v), each (B, H, S, D), or None
+
+    def clear_cache(self):
+        self.kv_cache = None
+
+    def cache_length(self):
+        return 0 if self.kv_cache is None else self.kv_cache[0].shape[2]
+
+    def forward(self, x, use_cache=False):                                   # x: (B, T, C)
+        B, T, C = x.shape
+        H = self.n_head
+        D = C // H
+        q, k, v = self.c_attn(x).split(C, dim=2)                             # 3 x (B, T, C)
+        q = q.view(B, T, H, D).transpose(1, 2)                               # (B, H, T, D)
+        k = k.view(B, T, H, D).transpose(1, 2)                               # (B, H, T, D)
+        v = v.view(B, T, H, D).transpose(1, 2)                               # (B, H, T, D)
+        past = self.cache_length() if use_cache else 0
+        if past:
+            k = cat([self.kv_cache[0], k], dim=2)                           # (B, H, S, D)
+            v = cat([self.kv_cache[1], v], dim=2)                           # (B, H, S, D)
+        if use_cache:
+            self.kv_cache = (k.detach(), v.detach())
+        p = self.dropout if self.training else 0.0
+        if past == 0:
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
+        elif T == 1:        # one new token sees the whole cache: no mask needed
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
+        else:               # query i sits at position past + i: it sees keys 0 .. past + i
+            mask = creation.ones(T, past + T, dtype=dtypes.bool_, device=x.device).tril(past)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+        y = y.transpose(1, 2).reshape(B, T, C)                               # (B, T, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(Module):
+    """c_fc (C -> 4C), exact GELU, c_proj (4C -> C), dropout."""
+
+    def __init__(self, config):
+        super().__init__()
+        C = config.n_embd
+        self.c_fc = Linear(C, 4 * C, bias=config.bias)
+        self.gelu = GELU()
+        self.c_proj = Linear(4 * C, C, bias=config.bias)
+        self.dropout = Dropout(config.dropout)
+
+    def forward(self, x):                                                    # (B, T, C)
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+
+
+class Block(Module):
+    """Pre-LN transformer block: x + attn(ln_1(x)), then x + mlp(ln_2(x))."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.ln_1 = LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x, use_cache=False):
+        x = x + self.attn(self.ln_1(x), use_cache=use_cache)
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT(Module):
+    """Decoder-only transformer language model (nanoGPT's GPT, same parameter names).
+
+    Args: config, a GPTConfig. forward(idx (B, T) int64, targets (B, T) int64 or None)
+    -> (logits (B, T, V), loss or None); targets equal to -1 are ignored, as in nanoGPT.
+
+        >>> import tinygradattn as tga
+        >>> from tinygradattn.models import GPT, GPTConfig
+        >>> model = GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=8))
+        >>> logits, loss = model(tga.zeros(2, 5, dtype=tga.int64))
+        >>> tuple(logits.shape), loss
+        ((2, 5, 11), None)
+    """
+
+    def __init__(self, config):
+        super().__init__()
+        config.validate()
+        self.config = config
+        self.transformer = ModuleDict(dict(
+            wte=Embedding(config.vocab_size, config.n_embd),
+            wpe=Embedding(config.block_size, config.n_embd),
+            drop=Dropout(config.dropout),
+            h=ModuleList([Block(config) for _ in range(config.n_layer)]),
+            ln_f=LayerNorm(config.n_embd, bias=config.bias),
+        ))
+        self.lm_head = Linear(config.n_embd, config.vocab_size, bias=False)
+        self.transformer["wte"].weight = self.lm_head.weight      # weight tying
+        self.apply(self._init_weights)
+        # GPT-2's scaled init of the residual projections: std 0.02 / sqrt(2 n_layer)
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module):
+        if isinstance(module, Linear):
+            init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, Embedding):
+            init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def num_parameters(self, non_embedding=True):
+        """Parameter count, tied weights once; non_embedding leaves out the position
+        embeddings (the token embeddings count: they are lm_head's weight), as nanoGPT."""
+        n = sum(p.numel() for p in self.parameters())
+        if non_embedding:
+            n -= self.transformer["wpe"].weight.numel()
+        return n
+
+    # ---- forward --------------------------------------------------------------------------
+    def forward(self, idx, targets=None, use_cache=False):
+        """idx (B, T) int64 -> (logits (B, T, V), loss); with use_cache the tokens continue
+        the cached ones (positions start after them) and the cache grows by T."""
+        if not isinstance(idx, Tensor) or idx.ndim != 2:
+            raise ValueError(f"GPT: idx must be a (B, T) tensor of token ids, got "
+                             f"{tuple(idx.shape) if isinstance(idx, Tensor) else type(idx)}")
+        B, T = idx.shape
+        past = self.transformer["h"][0].attn.cache_length() if use_cache else 0
+        if past + T > self.config.block_size:
+            what = f"{past} cached + {T} new tokens" if past else f"sequence of length {T}"
+            raise ValueError(f"GPT: cannot forward a {what}: longer than block_size "
+                             f"{self.config.block_size}")
+        pos = creation.arange(past, past + T, device=idx.device)            # (T,)
+        tr = self.transformer
+        x = tr["drop"](tr["wte"](idx) + tr["wpe"](pos))                     # (B, T, C)
+        for block in tr["h"]:
+            x = block(x, use_cache=use_cache)                               # (B, T, C)
+        logits = self.lm_head(tr["ln_f"](x))                                # (B, T, V)
+        if targets is None:
+            return logits, None
+        if tuple(targets.shape) != (B, T):
+            raise ValueError(f"GPT: targets {tuple(targets.shape)} must match idx {(B, T)}")
+        loss = F.cross_entropy(logits.view(B * T, -1), targets.view(B * T), ignore_index=-1)
+        return logits, loss
+
+    # ---- generation -----------------------------------------------------------------------
+    def clear_cache(self):
+        for block in self.transformer["h"]:
+            block.attn.clear_cache()
+
+    @no_grad()
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, use_cache=True):
+        """Append max_new_tokens sampled tokens to idx (B, T0) and return (B, T0 + new).
+
+        Samples from softmax(logits / temperature), restricted to the top_k most likely
+        tokens when given (top_k=1 is greedy). Draws use the global generator
+        (tga.manual_seed): one uniform (B, V) draw per token (Gumbel-max sampling), so
+        cached and uncached generation consume the same random numbers.
+        """
+        if idx.ndim != 2:
+            raise ValueError(f"GPT.generate: idx must be (B, T), got {tuple(idx.shape)}")
+        block_size = self.config.block_size
+        if idx.shape[1] > block_size:
+            raise ValueError(f"GPT.generate: prompt of length {idx.shape[1]} is longer than "
+                             f"block_size {block_size}")
+        if idx.shape[1] == 0:
+            raise ValueError("GPT.generate: the prompt must hold at least one token")
+        self.clear_cache()
+        try:
+            fed = 0                     # tokens of idx whose keys/values are in the cache
+            for _ in range(max_new_tokens):
+                T = idx.shape[1]
+                if use_cache and T <= block_size:
+                    logits, _ = self(idx[:, fed:], use_cache=True)
+                    fed = T
+                else:                   # context too long for the positions: crop, recompute
+                    self.clear_cache()
+                    logits, _ = self(idx[:, max(0, T - block_size):])
+                next_id = self._sample(logits[:, -1, :], temperature, top_k)    # (B, 1)
+                idx = cat([idx, next_id], dim=1)
+        finally:
+            self.clear_cache()
+        return idx
+
+    @staticmethod
+    def _sample(logits, temperature, top_k):                                 # (B, V) -> (B, 1)
+        if temperature <= 0:
+            raise ValueError(f"GPT.generate: temperature must be positive, got {temperature}")
+        logits = logits / temperature
+        V = logits.shape[-1]
+        if top_k is not None:
+            k = min(int(top_k), V)
+            if k < 1:
+                raise ValueError(f"GPT.generate: top_k must be at least 1, got {top_k}")
+            # k-th largest logit of each row; the vocabulary row is short, so on the host
+            kth = [[heapq.nlargest(k, row)[-1]] for row in logits.tolist()]
+            kth = creation.tensor(kth, dtype=logits.dtype, device=logits.device)   # (B, 1)
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        # Gumbel-max: argmax(logits + g), g = -log(-log u), samples softmax(logits) exactly
+        u = creation.rand(*logits.shape, dtype=logits.dtype, device=logits.device)  # (B, V)
+        gumbel = -(-(u.clamp(min=1e-20)).log()).log()
+        return (logits + gumbel).argmax(-1, keepdim=True)                    # (B, 1)
+
+    # ---- training -------------------------------------------------------------------------
+    def configure_optimizers(self, weight_decay, learning_rate, betas=(0.9, 0.999), eps=1e-8):
+        """AdamW with two groups: 2-D weights (matmuls, embeddings) decayed, biases and
+        LayerNorm parameters not (nanoGPT's configure_optimizers)."""
+        from .. import optim       # noqa: PLC0415 - optional until the optim package lands
+        params = list(self.named_parameters())
+        decay = [p for _, p in params if p.ndim >= 2]
+        no_decay = [p for _, p in params if p.ndim < 2]
+        groups = [{"params": decay, "weight_decay": weight_decay},
+                  {"params": no_decay, "weight_decay": 0.0}]
+        return optim.AdamW(groups, lr=learning_rate, betas=betas, eps=eps)
