@@ -152,7 +152,7 @@ def test_tiny_model_learns_to_reverse_short_digit_sequences(one_thread):
                  num_decoder_layers=1, max_len=8)
     opt = Adam(model.parameters(), lr=5e-3)
     start = time.perf_counter()
-    for step in range(500):
+    for step in range(900):     # 500 steps ended at 0.93-1.0 depending on rounding order
         src, tin, tout = _reverse_batch(rng, 32, 2, 5)
         loss = tga.nn.functional.cross_entropy(model(src, tin).reshape(-1, 13),
                                                tout.reshape(-1), ignore_index=PAD)
