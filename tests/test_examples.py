@@ -92,3 +92,14 @@ def test_every_example_has_a_docstring_with_its_command(script):
     text = (EXAMPLES / script).read_text()
     assert text.startswith('"""'), script
     assert f"python examples/{script}" in text, f"{script}: docstring shows no command"
+
+
+def test_translate_numbers_example(tmp_path):
+    proc = run_script(EXAMPLES / "translate_numbers.py", "--steps", "3", "--d-model", "16",
+                      "--layers", "1", "--batch-size", "8", "--numbers", "40512", "7",
+                      "--out", tmp_path, "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"exact match on 2,000 held-out numbers: [0-9.]+%", proc.stdout)
+    assert re.search(r"40,512  ->  .*attention_40512\.png", proc.stdout), proc.stdout
+    assert (tmp_path / "attention_40512.png").stat().st_size > 1000
+    assert (tmp_path / "loss_curve.png").exists()

@@ -1,15 +1,29 @@
 """The `tinygradattn` command (also `python -m tinygradattn`).
 
-    tinygradattn train [--task moons] [--steps N] [--lr LR] [--hidden H] [--seed S]
+    tinygradattn train                       # the main job: digits -> English words, ~2 min
+    tinygradattn train --task charlm --data input.txt --preset nano
+    tinygradattn train --task reverse|sort|copy|moons
+    tinygradattn train --resume [--name NAME]
+    tinygradattn translate --ckpt runs/numwords 40512 7
+    tinygradattn sample --ckpt runs/charlm --prompt "ROMEO:" --max-new-tokens 200
+    tinygradattn bench
 
-Importing this module is cheap: the task (and with it the tensor library) is imported only
-when a command runs. Bad arguments give one line on stderr and exit code 2, never a traceback.
+Importing this module is cheap: the tensor library, the task and matplotlib are imported only
+when a command runs. Bad arguments (an unknown task, a missing file, a bad number, a
+checkpoint of another model or a damaged one) give one line on stderr and exit code 2, never a
+traceback. Ctrl-C during training saves a checkpoint and exits with code 130.
 """
 import argparse
 import math
+import os
 import sys
 
-from .tasks import TASKS
+TASKS = ("numwords", "charlm", "reverse", "sort", "copy", "moons")
+PRESETS = ("nano", "small", "base")
+
+
+class UsageError(Exception):
+    """A bad argument found after parsing (a missing file, a checkpoint that does not fit)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,46 +56,320 @@ def _integer(text):
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
 
 
+def _probability(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text!r}")
+    return value
+
+
 def build_parser():
     parser = _Parser(prog="tinygradattn",
-                     description="tinygradattn: a from-scratch autograd library. "
-                                 "Commands train small models on the CPU.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    train = sub.add_parser("train", help="train a model on a built-in task and print its "
-                                         "accuracy", description="Train a model on a built-in "
-                                         "task; prints progress and the final accuracy.")
-    train.add_argument("--task", default="moons", choices=sorted(TASKS),
-                       help="task to train (default: %(default)s): moons = a 2-hidden-layer "
-                            "MLP on the two-moons 2-D toy dataset")
-    train.add_argument("--steps", type=_positive(int), default=300,
-                       help="optimizer steps (default: %(default)s)")
-    train.add_argument("--lr", type=_positive(float), default=0.02,
-                       help="Adam learning rate (default: %(default)s)")
-    train.add_argument("--hidden", type=_positive(int), default=32,
-                       help="width of each hidden layer (default: %(default)s)")
-    train.add_argument("--seed", type=_integer, default=0,
-                       help="seed of the data and the initial weights (default: %(default)s)")
+                     description="tinygradattn: a from-scratch autograd library. Commands "
+                                 "train small models (translation, character-level GPT) on "
+                                 "the CPU, sample from them and benchmark the kernels.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _add_train(sub)
+    s = sub.add_parser("sample", help="generate text from a charlm checkpoint",
+                       description="Generate text from a trained charlm run.")
+    s.add_argument("--ckpt", required=True, help="run directory (runs/NAME) or checkpoint file")
+    s.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
+    s.add_argument("--max-new-tokens", type=_positive(int), default=300,
+                   help="characters to generate (default: %(default)s)")
+    s.add_argument("--temperature", type=_positive(float), default=1.0,
+                   help="softmax temperature (default: %(default)s)")
+    s.add_argument("--top-k", type=_positive(int), default=None,
+                   help="sample among the k most likely characters only")
+    s.add_argument("--seed", type=_integer, default=0, help="sampling seed (default: 0)")
+    t = sub.add_parser("translate", help="translate numbers with a trained numwords run",
+                       description="Translate integers to English words with a trained "
+                                   "numwords (or reverse/sort/copy) run; greedy decoding.")
+    t.add_argument("--ckpt", default=os.path.join("runs", "numwords"),
+                   help="run directory or checkpoint file (default: %(default)s)")
+    t.add_argument("--beam", type=_positive(int), default=1,
+                   help="beam size (default: 1 = greedy)")
+    t.add_argument("numbers", nargs="+", metavar="NUMBER", help="integers in 0..999,999,999")
+    sub.add_parser("bench", help="run the benchmark report (ours vs PyTorch)",
+                   description="Run `python -m benchmarks.report` (needs the repository's "
+                               "benchmarks/ folder and PyTorch); extra arguments are passed on.",
+                   add_help=True)
     return parser
 
 
+def _add_train(sub):
+    train = sub.add_parser(
+        "train", help="train a model on a built-in task (default: numwords)",
+        description="Train a model on a built-in task. Without arguments: a 2+2-layer "
+                    "Transformer learns to write numbers in English words (about two minutes "
+                    "on a laptop CPU), writing runs/numwords/ (checkpoints, metrics, loss "
+                    "curve, samples, attention maps).")
+    train.add_argument("--task", default="numwords", choices=TASKS,
+                       help="numwords (default) = integers -> English words; charlm = a GPT on "
+                            "the characters of --data FILE; reverse / sort / copy = digit "
+                            "strings; moons = an MLP on a 2-D toy set")
+    train.add_argument("--data", help="text file for --task charlm")
+    train.add_argument("--preset", choices=PRESETS, default="nano",
+                       help="charlm model size (default: nano = nanoGPT's CPU configuration)")
+    train.add_argument("--n-layer", type=_positive(int), help="layers (seq2seq: encoder and "
+                                                              "decoder each)")
+    train.add_argument("--n-head", type=_positive(int), help="attention heads")
+    train.add_argument("--d-model", "--n-embd", dest="d_model", type=_positive(int),
+                       help="model width")
+    train.add_argument("--dropout", type=_probability, help="dropout probability")
+    train.add_argument("--lr", type=_positive(float), help="peak learning rate")
+    train.add_argument("--steps", type=_positive(int), help="optimizer steps")
+    train.add_argument("--batch-size", type=_positive(int), help="examples per step")
+    train.add_argument("--warmup", type=_integer, help="linear warm-up steps before the cosine "
+                                                       "decay")
+    train.add_argument("--eval-interval", type=_positive(int), help="steps between evaluations")
+    train.add_argument("--ckpt-interval", type=_positive(int), default=500,
+                       help="steps between checkpoints (default: %(default)s; one is always "
+                            "written at the end and on Ctrl-C)")
+    train.add_argument("--hidden", type=_positive(int), default=32,
+                       help="moons only: width of each hidden layer (default: %(default)s)")
+    train.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                       help="where to train (default: %(default)s)")
+    train.add_argument("--out", default="runs", help="folder of the runs (default: %(default)s)")
+    train.add_argument("--name", help="run name: the run is written to OUT/NAME (default: the "
+                                      "task's name, numbered if taken)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run OUT/NAME from its newest checkpoint")
+    train.add_argument("--seed", type=_integer, default=0,
+                       help="seed of the data and the initial weights (default: %(default)s)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+# ---- train ----------------------------------------------------------------------------------------
+def _run_dir(args):
+    """OUT/NAME for this run; a fresh run never writes over another run's checkpoints."""
+    from .train.checkpoint import list_checkpoints
+    base = args.name or args.task
+    path = os.path.join(args.out, base)
+    if args.resume:
+        if not list_checkpoints(os.path.join(path, "ckpt")):
+            raise UsageError(f"--resume: no checkpoint in {os.path.join(path, 'ckpt')}")
+        return path
+    if not list_checkpoints(os.path.join(path, "ckpt")):
+        return path
+    if args.name:
+        raise UsageError(f"{path} already holds a run: pass --resume to continue it, or "
+                         f"another --name")
+    n = 2
+    while list_checkpoints(os.path.join(args.out, f"{base}-{n}", "ckpt")):
+        n += 1
+    return os.path.join(args.out, f"{base}-{n}")
+
+
+def _check_device(device):
+    from .backend import get_backend
+    try:
+        get_backend(device)
+    except RuntimeError as e:
+        raise UsageError(f"--device {device}: {e}") from None
+
+
 def _train(args):
+    if args.task == "moons":
+        return _train_moons(args)
+    if args.task == "charlm":
+        if not args.data:
+            raise UsageError("--task charlm needs --data FILE.txt (a text file to learn from)")
+        if not os.path.isfile(args.data):
+            raise UsageError(f"--data {args.data}: no such file")
+    elif args.data:
+        raise UsageError(f"--data is for --task charlm, not --task {args.task}")
+    _check_device(args.device)
+    import tinygradattn as tga
+    from .optim.lr_scheduler import warmup_cosine
+    from .train.tasks import DEFAULTS, make_task
+    from .train.trainer import TrainConfig, Trainer, TrainingDiverged
+
+    tga.manual_seed(args.seed)
+    model_args = dict(n_layer=args.n_layer, dropout=args.dropout)
+    if args.task == "charlm":
+        model_args.update(n_head=args.n_head, n_embd=args.d_model)
+    else:
+        model_args.update(nhead=args.n_head, d_model=args.d_model)
+    try:
+        task = make_task(args.task, args.batch_size, args.seed, model_args, data=args.data,
+                         preset=args.preset)
+        task.device = args.device
+        model = task.build_model().to(args.device)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise UsageError(str(e)) from None
+    d = {**DEFAULTS[args.task], **(task.preset if args.task == "charlm" else {})}
+    steps = args.steps or d["steps"]
+    lr = args.lr or d["lr"]
+    warmup = min(d["warmup"] if args.warmup is None else args.warmup, steps)
+    if hasattr(model, "configure_optimizers"):
+        optimizer = model.configure_optimizers(d["weight_decay"], lr, betas=d["betas"])
+    else:
+        optimizer = tga.optim.AdamW(model.parameters(), lr=lr, weight_decay=d["weight_decay"])
+    scheduler = warmup_cosine(optimizer, warmup, steps, min_lr=min(d["min_lr"], lr))
+    cfg = TrainConfig(steps=steps, eval_interval=args.eval_interval or d["eval_interval"],
+                      log_interval=d["log_interval"], ckpt_interval=args.ckpt_interval,
+                      progress=not args.no_progress)
+    out_dir = _run_dir(args)
+    trainer = Trainer(task, model, optimizer, scheduler, cfg, out_dir)
+    if args.resume:
+        try:
+            trainer.resume()
+        except (ValueError, RuntimeError, KeyError) as e:
+            raise UsageError(f"--resume: {_first_line(e)}") from None
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"training {args.task} ({n_params / 1e6:.2f}M parameters) for {steps} steps, batch "
+          f"{task.batch_size}, lr {lr:g}, on {args.device} -> {out_dir}", flush=True)
+    try:
+        status = trainer.fit()
+    except TrainingDiverged as e:
+        print(f"tinygradattn: error: {e}", file=sys.stderr)
+        return 1
+    if status == "interrupted":
+        print(f"continue with: tinygradattn train --task {args.task} --name "
+              f"{os.path.basename(out_dir)} --out {args.out} --resume", file=sys.stderr)
+        return 130
+    return _final_report(args, task, model, trainer, out_dir)
+
+
+def _final_report(args, task, model, trainer, out_dir):
+    model.eval()
+    paths = task.report(model, out_dir)
+    metrics = trainer.last_metrics
+    elapsed = trainer._elapsed()
+    print(f"checkpoint:  {trainer.last_ckpt}")
+    print(f"metrics:     {trainer.metrics_path}")
+    print(f"loss curve:  {os.path.join(out_dir, 'loss_curve.png')}")
+    for key, value in paths.items():
+        for p in value if isinstance(value, list) else [value]:
+            print(f"{key + ':':<12} {p}")
+    if task.headline == "exact_match":
+        n = metrics.get("n_eval", len(task.test_items))
+        print(f"final: task {args.task}  exact match {metrics['exact_match']:.2%} on {n:,} "
+              f"held-out examples  (val loss {metrics['val_loss']:.4f}, {trainer.step} steps, "
+              f"{elapsed:.0f} s)")
+    else:
+        print(f"final: task {args.task}  val loss {metrics['val_loss']:.4f}  "
+              f"({trainer.step} steps, {elapsed:.0f} s)")
+    return 0
+
+
+def _train_moons(args):
     from .tasks import get_task
-    train_fn = get_task(args.task)
-    metrics = train_fn(steps=args.steps, hidden=args.hidden, lr=args.lr, seed=args.seed,
-                       log=print)
-    print(f"final: task {args.task}  train accuracy {metrics['train_acc']:.4f}  "
+    train_fn = get_task("moons")
+    metrics = train_fn(steps=args.steps or 300, hidden=args.hidden, lr=args.lr or 0.02,
+                       seed=args.seed, log=print)
+    print(f"final: task moons  train accuracy {metrics['train_acc']:.4f}  "
           f"test accuracy {metrics['test_acc']:.4f}")
     return 0
+
+
+# ---- sample / translate -------------------------------------------------------------------------
+def _first_line(e):
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def _load_run(ckpt, want):
+    """(task, model) of a run directory / checkpoint file; UsageError on anything wrong."""
+    from .serialization import load
+    from .train.checkpoint import load_latest
+    from .train.tasks import task_from_config
+    try:
+        if os.path.isdir(ckpt):
+            sub = os.path.join(ckpt, "ckpt")
+            state, path = load_latest(sub if os.path.isdir(sub) else ckpt)
+            if state is None:
+                raise UsageError(f"--ckpt {ckpt}: no checkpoint in it")
+        elif os.path.isfile(ckpt):
+            state = load(ckpt)
+        else:
+            raise UsageError(f"--ckpt {ckpt}: no such file or directory")
+    except (OSError, ValueError, RuntimeError) as e:
+        raise UsageError(f"--ckpt {ckpt}: damaged checkpoint: {_first_line(e)}") from None
+    try:
+        config = state["task"]
+        name = config["task"]
+    except (KeyError, TypeError):
+        raise UsageError(f"--ckpt {ckpt}: not a tinygradattn training checkpoint") from None
+    if name not in want:
+        raise UsageError(f"--ckpt {ckpt}: a checkpoint of a {name} model; this command needs "
+                         f"one of: {', '.join(want)}")
+    try:
+        task = task_from_config(config)
+        model = task.build_model()
+        model.load_state_dict(state["model"])
+    except (KeyError, ValueError, RuntimeError, TypeError) as e:
+        raise UsageError(f"--ckpt {ckpt}: damaged checkpoint: {_first_line(e)}") from None
+    model.eval()
+    return task, model
+
+
+def _sample(args):
+    task, model = _load_run(args.ckpt, ("charlm",))
+    try:
+        text = task.sample(model, args.prompt, args.max_new_tokens, args.temperature,
+                           args.top_k, seed=args.seed)
+    except ValueError as e:
+        raise UsageError(f"--prompt: {_first_line(e)}") from None
+    print(text)
+    return 0
+
+
+def _translate(args):
+    task, model = _load_run(args.ckpt, ("numwords", "reverse", "sort", "copy"))
+    items = []
+    for text in args.numbers:
+        try:
+            items.append(task.parse(text))
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+    if args.beam > 1:
+        from .train.tasks import EOS, _ids
+        from .tasks.numwords import pad_batch
+        src = _ids(pad_batch([task.encode(it)[0] for it in items]), "cpu")
+        rows = model.beam_search(src, beam_size=args.beam,
+                                 max_len=task.max_tgt_len - 1).tolist()
+        outs = [[t for t in r[:r.index(EOS) if EOS in r else len(r)] if t >= 3] for r in rows]
+    else:
+        outs, _ = task.translate(model, items)
+    width = max(len(t) for t in args.numbers)
+    for text, out in zip(args.numbers, outs):
+        print(f"{text:>{width}}  ->  {task.show_tgt(out)}")
+    return 0
+
+
+def _bench(extra):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if not os.path.isfile(os.path.join(root, "benchmarks", "report.py")):
+        raise UsageError("the benchmarks/ folder is not here: it ships with the source "
+                         "repository (git clone it, then run `tinygradattn bench` from there)")
+    import subprocess
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    return subprocess.call([sys.executable, "-m", "benchmarks.report", *extra], cwd=root,
+                           env=env)
 
 
 def main(argv=None):
     """Entry point of the console script; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "bench" and not {"-h", "--help"} & set(argv[1:]):
+        args, extra = argparse.Namespace(command="bench"), argv[1:]
+    else:
+        args, extra = parser.parse_args(argv), []
     if args.command is None:
-        parser.error("missing command (one of: train)")
+        parser.error("missing command (one of: train, sample, translate, bench)")
+    commands = {"train": _train, "sample": _sample, "translate": _translate}
     try:
-        return _train(args)
+        if args.command == "bench":
+            return _bench(extra)
+        return commands[args.command](args)
+    except UsageError as e:
+        print(f"tinygradattn {args.command}: error: {e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("tinygradattn: interrupted", file=sys.stderr)
         return 130

@@ -5,6 +5,9 @@
 Everything is generated here (no downloads). Source tokens are digits, target tokens are
 words; both vocabularies start with the special tokens <pad>, <bos>, <eos>. A held-out test
 set of numbers is drawn first, with its own seed, and the training sampler never emits them.
+Held-out numbers have 3 to 9 digits: there are only 100 numbers of 1 or 2 digits, and a test
+set drawn over all lengths would take nearly all of them, so that the model never saw a short
+input in training (it then fails on every one of them).
 """
 import random
 
@@ -79,9 +82,9 @@ def decode_target(ids):
     return " ".join(words)
 
 
-def sample_number(rng):
-    """A number whose digit count is uniform in 1..9, so short numbers are common too."""
-    n_digits = rng.randint(1, 9)
+def sample_number(rng, min_digits=1):
+    """A number whose digit count is uniform in min_digits..9, so short numbers are common."""
+    n_digits = rng.randint(min_digits, 9)
     low = 0 if n_digits == 1 else 10 ** (n_digits - 1)
     return rng.randint(low, 10 ** n_digits - 1)
 
@@ -89,7 +92,7 @@ def sample_number(rng):
 class NumberWordsData:
     """Held-out test numbers and a seeded training sampler that never emits them.
 
-    Args: n_test (held-out numbers), seed (of the training stream), test_seed.
+    Args: n_test (held-out numbers, 3 to 9 digits), seed (of the training stream), test_seed.
     """
 
     def __init__(self, n_test=2000, seed=0, test_seed=12345):
@@ -97,7 +100,7 @@ class NumberWordsData:
         test = []
         seen = set()
         while len(test) < n_test:
-            n = sample_number(test_rng)
+            n = sample_number(test_rng, min_digits=3)
             if n not in seen:
                 seen.add(n)
                 test.append(n)

@@ -1,0 +1,256 @@
+"""The Trainer: one loop for every model here.
+
+    for step in range(start, steps):
+        batch = task.train_batch()                     # the task's own seeded sampler
+        loss = task.loss(model, batch); backward; clip; optimizer.step(); scheduler.step()
+        every log_interval:  a JSONL line, the progress bar's loss / lr / tokens/s
+        every eval_interval: task.evaluate(model) -> JSONL, loss-curve PNG
+        every ckpt_interval: an atomic checkpoint (last keep_last kept)
+
+Exact resume: a checkpoint holds the model, optimizer, scheduler, step, the global generator's
+state and the task's sampler state, so N steps + resume + N steps gives the losses of 2N
+straight steps (evaluation must not consume either: the tasks see to that). Ctrl-C lets the
+step in flight finish, saves a checkpoint and returns "interrupted" (a second Ctrl-C stops at
+once, saving nothing: a half-done optimizer step must not be checkpointed); a NaN/inf loss
+stops the run with the step named, leaving the last good checkpoint alone.
+"""
+import json
+import math
+import os
+import signal
+import threading
+import time
+import warnings
+from dataclasses import asdict, dataclass
+
+from ..creation import get_rng_state, set_rng_state
+from ..nn.utils import clip_grad_norm_
+from .checkpoint import load_latest, save_checkpoint
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 1000
+    grad_clip: float = 1.0
+    log_interval: int = 10
+    eval_interval: int = 250
+    ckpt_interval: int = 500
+    keep_last: int = 3
+    progress: bool = True
+
+
+class Trainer:
+    """Trains task's model with optimizer and scheduler, writing into out_dir.
+
+    Args:
+        task: an object with train_batch(), loss(model, batch) -> (loss, n_tokens),
+            evaluate(model, final) -> dict (final: the last evaluation of the run, which
+            may look at more data), get_state() / set_state(state), config() -> dict.
+        model, optimizer, scheduler: the nn.Module, optim.Optimizer, lr_scheduler.
+        config: TrainConfig. out_dir: where metrics.jsonl, loss_curve.png and ckpt/ go.
+    """
+
+    def __init__(self, task, model, optimizer, scheduler, config, out_dir, log=print):
+        self.task, self.model = task, model
+        self.optimizer, self.scheduler = optimizer, scheduler
+        self.cfg, self.out_dir, self.log = config, out_dir, log
+        self.step = 0
+        self.ckpt_dir = os.path.join(out_dir, "ckpt")
+        self.metrics_path = os.path.join(out_dir, "metrics.jsonl")
+        self.last_ckpt = None
+        self.last_metrics = {}
+        self.t_start = time.perf_counter()
+        os.makedirs(out_dir, exist_ok=True)
+
+    # ---- checkpoint state -------------------------------------------------------------
+    def state(self):
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler else {},
+            "step": self.step,
+            "rng": get_rng_state(),
+            "data": self.task.get_state(),
+            "task": self.task.config(),
+            "train": asdict(self.cfg),
+        }
+
+    def save(self):
+        self.last_ckpt = save_checkpoint(self.ckpt_dir, self.step, self.state(), self.cfg.keep_last)
+        return self.last_ckpt
+
+    def resume(self):
+        """Load the newest checkpoint of out_dir; False when there is none."""
+        state, path = load_latest(self.ckpt_dir)
+        if state is None:
+            return False
+        if state["task"] != self.task.config():
+            raise ValueError(f"checkpoint {path} was written for another task or model: "
+                             f"{state['task']} != {self.task.config()}")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.step = int(state["step"])
+        set_rng_state(state["rng"])
+        self.task.set_state(state["data"])
+        self.last_ckpt = path
+        self._truncate_metrics(self.step)
+        self.log(f"resumed from {path} at step {self.step}")
+        return True
+
+    # ---- metrics ----------------------------------------------------------------------
+    def _write_metrics(self, record):
+        with open(self.metrics_path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def _truncate_metrics(self, step):
+        """Keep only the records up to step (a resumed run rewrites what came after)."""
+        if not os.path.exists(self.metrics_path):
+            return
+        with open(self.metrics_path) as f:
+            kept = [line for line in f if json.loads(line)["step"] <= step]
+        with open(self.metrics_path, "w") as f:
+            f.writelines(kept)
+
+    def read_metrics(self):
+        if not os.path.exists(self.metrics_path):
+            return []
+        with open(self.metrics_path) as f:
+            return [json.loads(line) for line in f]
+
+    # ---- the loop ---------------------------------------------------------------------
+    def fit(self):
+        """Train to cfg.steps. Returns "done", or "interrupted" after Ctrl-C (the step in
+        flight finishes, a checkpoint is saved; a second Ctrl-C raises KeyboardInterrupt
+        at once, saving nothing). A NaN/inf loss raises TrainingDiverged."""
+        from tqdm import tqdm
+        cfg = self.cfg
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=not cfg.progress,
+                   dynamic_ncols=True, leave=False, unit="step")
+        self._stop_requested = False
+        restore = self._install_sigint(bar)
+        tokens, t_window = 0, time.perf_counter()
+        self.t_start = time.perf_counter()
+        try:
+            while self.step < cfg.steps:
+                loss_value, n_tokens = self._train_step()
+                self.step += 1
+                tokens += n_tokens
+                bar.update(1)
+                if self.step % cfg.log_interval == 0 or self.step == cfg.steps:
+                    elapsed = time.perf_counter() - t_window
+                    rate = tokens / elapsed if elapsed > 0 else 0.0
+                    lr = self.optimizer.param_groups[0]["lr"]
+                    self._write_metrics({"step": self.step, "loss": loss_value, "lr": lr,
+                                         "tokens_per_s": rate, "time": self._elapsed()})
+                    bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}",
+                                    tok_s=f"{rate:,.0f}")
+                    tokens, t_window = 0, time.perf_counter()
+                if self.step % cfg.eval_interval == 0 or self.step == cfg.steps:
+                    self._evaluate(bar, final=self.step == cfg.steps)
+                    t_window = time.perf_counter()
+                if self._stop_requested:
+                    path = self.save()
+                    bar.close()
+                    self.plot()
+                    self.log(f"interrupted at step {self.step}: checkpoint saved to {path}")
+                    return "interrupted"
+                if self.step % cfg.ckpt_interval == 0 and self.step < cfg.steps:
+                    self.save()
+        finally:
+            bar.close()
+            restore()
+        self.save()
+        self.plot()
+        return "done"
+
+    def _elapsed(self):
+        return round(time.perf_counter() - self.t_start, 3)
+
+    def _install_sigint(self, bar):
+        """Ctrl-C asks the loop to stop after the current step; returns the undo function."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+
+        def handler(signum, frame):
+            if self._stop_requested:                 # a second Ctrl-C: stop right now
+                raise KeyboardInterrupt
+            self._stop_requested = True
+            bar.write("Ctrl-C: finishing this step and saving a checkpoint "
+                      "(Ctrl-C again to quit without saving)")
+
+        previous = signal.signal(signal.SIGINT, handler)
+        return lambda: signal.signal(signal.SIGINT, previous)
+
+    def _train_step(self):
+        self.model.train()
+        batch = self.task.train_batch()
+        loss, n_tokens = self.task.loss(self.model, batch)
+        value = loss.item()
+        if not math.isfinite(value):
+            kept = self.last_ckpt or "none saved yet"
+            raise TrainingDiverged(f"loss is {value} at step {self.step + 1}; stopping. The "
+                                   f"last good checkpoint is kept: {kept}")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.grad_clip:
+            clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.optimizer.step()
+        if self.scheduler:
+            self.scheduler.step()
+        return value, n_tokens
+
+    def _evaluate(self, bar, final):
+        self.model.eval()
+        metrics = self.task.evaluate(self.model, final=final)
+        self.model.train()
+        self.last_metrics = metrics
+        self._write_metrics({"step": self.step, **metrics, "time": self._elapsed()})
+        shown = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                          for k, v in metrics.items() if isinstance(v, (int, float)))
+        texts = "".join(f"\n--- {k} ---\n{v}\n---" for k, v in metrics.items()
+                        if isinstance(v, str))
+        bar.write(f"step {self.step}: {shown}{texts}")
+        self.plot()
+
+    def plot(self):
+        """loss_curve.png: training loss and every evaluated loss against the step."""
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        records = self.read_metrics()
+        train = [(r["step"], r["loss"]) for r in records if "loss" in r]
+        val = [(r["step"], r["val_loss"]) for r in records if "val_loss" in r]
+        if not train:
+            return None
+        path = os.path.join(self.out_dir, "loss_curve.png")
+        with warnings.catch_warnings():     # a one-point or flat curve: log scale complains
+            warnings.simplefilter("ignore")
+            fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
+            ax.plot(*zip(*train), label="train", linewidth=1)
+            if val:
+                ax.plot(*zip(*val), "o-", label="validation", linewidth=1.5, markersize=3)
+            ax.set_xlabel("step")
+            ax.set_ylabel("loss")
+            ax.set_yscale("log")
+            ax.grid(alpha=0.3)
+            handles = ax.get_legend_handles_labels()
+            exact = [(r["step"], r["exact_match"]) for r in records if "exact_match" in r]
+            if exact:                        # the headline metric of seq2seq tasks, right axis
+                ax2 = ax.twinx()
+                ax2.plot(*zip(*exact), "s--", color="tab:green", label="exact match",
+                         linewidth=1, markersize=3)
+                ax2.set_ylabel("exact match")
+                ax2.set_ylim(0, 1.02)
+                h2 = ax2.get_legend_handles_labels()
+                handles = (handles[0] + h2[0], handles[1] + h2[1])
+            ax.legend(*handles, loc="center right")
+            fig.tight_layout()
+            fig.savefig(path)
+        plt.close(fig)
+        return path
