@@ -6,6 +6,7 @@
     sdpa_fwd(out, lse, q, k, v, mask, is_causal, scale, n_threads)
     sdpa_bwd(dq, dk, dv, dout, q, k, v, out, lse, mask, is_causal, scale, n_threads)
     kernel_name()        the ISA the kernels run with ("avx512", "avx2" or "generic")
+    kernel_isas(), set_kernel_isa(name | "auto")   list / force the ISA ($TGA_ATTENTION_ISA)
 
 q (B, H, T, D), k (B, H, S, D), v (B, H, S, Dv), out/dout (B, H, T, Dv), lse (B, H, T): one
 float dtype, C-contiguous. mask: None, or an additive float mask of the same dtype viewed as
@@ -21,6 +22,8 @@ no reduction); B*H = 1 runs on one thread.
 Each thread has its own scratch (key tile transposed, score tile, accumulators), so nothing
 shared is written inside the prange. Memory: O(threads * (BQ + D + Dv) * BK + T), never T x S.
 """
+import os
+
 import numpy as np
 
 from cython.parallel cimport prange, threadid
@@ -61,7 +64,9 @@ cdef extern from "_attention_kernel.h":
     Py_ssize_t tga_attn_fwd_scratch(Py_ssize_t D, Py_ssize_t Dv) noexcept nogil
     Py_ssize_t tga_attn_bwd_scratch(Py_ssize_t T, Py_ssize_t D, Py_ssize_t Dv) noexcept nogil
     int tga_attn_isa_best() noexcept nogil
+    int tga_attn_isa_supported(int index) noexcept nogil
     const tga_attn_isa_t *tga_attn_isa_get(int index) noexcept nogil
+    int TGA_ATTN_N_ISAS
 
 cdef const tga_attn_isa_t *_isa = tga_attn_isa_get(tga_attn_isa_best())
 
@@ -77,8 +82,38 @@ cdef int _threads(int n_threads, Py_ssize_t n_items, double flops):
 
 
 def kernel_name():
-    """The instruction set the attention kernels were picked for on this CPU."""
+    """The instruction set the attention kernels run with ("avx512", "avx2" or "generic")."""
     return _isa.name.decode()
+
+
+kernel_isa = kernel_name
+
+
+def kernel_isas():
+    """The kernel sets this CPU runs, fastest first."""
+    return [tga_attn_isa_get(i).name.decode() for i in range(TGA_ATTN_N_ISAS)
+            if tga_attn_isa_supported(i)]
+
+
+def set_kernel_isa(name="auto"):
+    """Force the attention kernels' set ("avx512", "avx2", "generic") or pick it ("auto").
+
+    Raises ValueError for a set this CPU cannot run. Returns the set in use.
+    """
+    global _isa
+    if name == "auto":
+        _isa = tga_attn_isa_get(tga_attn_isa_best())
+        return kernel_name()
+    for i in range(TGA_ATTN_N_ISAS):
+        if tga_attn_isa_supported(i) and tga_attn_isa_get(i).name.decode() == name:
+            _isa = tga_attn_isa_get(i)
+            return kernel_name()
+    raise ValueError(f"set_kernel_isa: this CPU cannot run {name!r}; supported: "
+                     f"{kernel_isas()} or 'auto'")
+
+
+if os.environ.get("TGA_ATTENTION_ISA", "auto") not in ("", "auto"):
+    set_kernel_isa(os.environ["TGA_ATTENTION_ISA"])
 
 
 # ---------------------------------------------------------------------------------- checks

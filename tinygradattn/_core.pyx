@@ -13,6 +13,8 @@ Sections:
     threads      openmp_enabled, effective_n_threads, set_num_threads
     GEMM         gemm (packed, blocked, register-tiled, OpenMP), gemm_naive (the oracle)
     softmax      softmax_fwd / softmax_bwd, log_softmax_fwd / log_softmax_bwd
+                 (rowmath_isas / rowmath_isa / set_rowmath_isa: this module's copy of
+                 _rowmath.h; _fused.set_rowmath_isa sets both)
     elementwise  erf (numpy has none; the C library's is exact to float64 rounding)
 """
 
@@ -621,8 +623,38 @@ cdef extern from "_rowmath.h" nogil:
                                 Py_ssize_t n) noexcept nogil
     tga_rowmath_t tga_rm
     int tga_rowmath_init(const char *want)
+    int TGA_RM_N_ISAS
+    int tga_rowmath_supported(int index)
+    const char *tga_rowmath_name(int index)
 
 tga_rowmath_init(b"auto")
+
+
+def rowmath_isas():
+    """The float32 row-primitive sets (_rowmath.h) this CPU runs, fastest first."""
+    return [tga_rowmath_name(i).decode() for i in range(TGA_RM_N_ISAS)
+            if tga_rowmath_supported(i)]
+
+
+def rowmath_isa():
+    """The set the softmax family of this module runs with."""
+    return tga_rm.isa.decode()
+
+
+def set_rowmath_isa(name="auto"):
+    """Force the softmax family's row-primitive set ("avx512", "avx2", "generic") or "auto".
+
+    This module's copy only: _fused.set_rowmath_isa sets both (use that one). Raises
+    ValueError for a set this CPU cannot run.
+    """
+    if not isinstance(name, str) or not tga_rowmath_init(name.encode()):
+        raise ValueError(f"set_rowmath_isa: this CPU cannot run {name!r}; supported: "
+                         f"{rowmath_isas()} or 'auto'")
+    return rowmath_isa()
+
+
+if os.environ.get("TGA_ROWMATH_ISA", "auto") not in ("", "auto"):
+    set_rowmath_isa(os.environ["TGA_ROWMATH_ISA"])
 
 
 

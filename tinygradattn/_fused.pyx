@@ -14,6 +14,8 @@ exp of ``_rowmath.h`` where torch does too (ULP-level, vectorised).
 on one thread whatever it is asked.
 
 Sections:
+    ISA              rowmath_isas / rowmath_isa / set_rowmath_isa ($TGA_ROWMATH_ISA): the float32
+                     row primitives of _rowmath.h, for this module and _core's softmax family
     threads          _threads (work threshold), _set_tuning
     layer norm       layer_norm_fwd / layer_norm_bwd
     cross-entropy    cross_entropy_fwd / cross_entropy_bwd (class-index targets)
@@ -39,7 +41,7 @@ cdef extern from "_rowmath.h" nogil:
         void (*axpb)(float *y, float scale, float offset, Py_ssize_t n) noexcept nogil
         void (*ln_fwd)(float *y, const float *x, const float *w, const float *b, float mean,
                        float rstd, Py_ssize_t n) noexcept nogil
-        void (*ln_bwd)(float *dx, double *dw_acc, double *db_acc, const float *dout,
+        void (*ln_bwd)(float *dx, float *dw_acc, float *db_acc, const float *dout,
                        const float *x, const float *w, float mean, float rstd, Py_ssize_t n) noexcept nogil
     tga_rowmath_t tga_rm
     int tga_rowmath_init(const char *want)
@@ -47,9 +49,29 @@ cdef extern from "_rowmath.h" nogil:
 tga_rowmath_init(b"auto")
 
 
+def rowmath_isas():
+    """The float32 row-primitive sets (_rowmath.h) this CPU runs, fastest first."""
+    return _core.rowmath_isas()
+
+
 def rowmath_isa():
-    """The vector ISA of the float32 row primitives (_rowmath.h) picked for this CPU."""
+    """The vector ISA of the float32 row primitives (_rowmath.h) in use."""
     return tga_rm.isa.decode()
+
+
+def set_rowmath_isa(name="auto"):
+    """Force the float32 row primitives ("avx512", "avx2", "generic") or pick them ("auto").
+
+    One switch for _rowmath.h: sets this module's copy (layer norm, cross-entropy) and
+    _core's (softmax family). Raises ValueError for a set this CPU cannot run.
+    """
+    _core.set_rowmath_isa(name)                  # validates, raises ValueError
+    tga_rowmath_init(name.encode())
+    return rowmath_isa()
+
+
+if _core.rowmath_isa() != rowmath_isa():         # _core read $TGA_ROWMATH_ISA at its import
+    set_rowmath_isa(_core.rowmath_isa())
 
 
 # ==============================================================================================
@@ -100,13 +122,38 @@ cdef int _threads(int n_threads, double work) except -1:
 # ---------------------------------------------------------------------------------- checks
 
 cdef tuple _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+cdef object _F32 = np.dtype(np.float32), _F64 = np.dtype(np.float64), _I64 = np.dtype(np.int64)
+cdef object _NO_PART32 = np.zeros((1, 1, 1), dtype=np.float32)     # float64 rows: unused
 
 
 cdef object _check(str fn, tuple names, tuple arrays, tuple shapes, int n_out):
     """numpy arrays, one float dtype, the given shapes, C-contiguous; the first n_out writable.
 
-    shapes[k] is a tuple of ints for arrays[k]. Returns the common dtype.
+    shapes[k] is a tuple of ints for arrays[k]. Returns the common dtype. The loop only tests
+    (a few hundred ns per call); the messages are built by _check_fail once something is off.
     """
+    cdef Py_ssize_t k, n = len(arrays)
+    cdef object arr, dtype = None
+    for k in range(n):
+        arr = arrays[k]
+        if type(arr) is not np.ndarray:
+            return _check_fail(fn, names, arrays, shapes, n_out)
+        if k == 0:
+            dtype = arr.dtype
+            if dtype is not _F32 and dtype is not _F64 and dtype not in _FLOAT_DTYPES:
+                return _check_fail(fn, names, arrays, shapes, n_out)
+        elif arr.dtype is not dtype and arr.dtype != dtype:
+            return _check_fail(fn, names, arrays, shapes, n_out)
+        if arr.shape != shapes[k]:
+            return _check_fail(fn, names, arrays, shapes, n_out)
+        flags = arr.flags
+        if not flags.c_contiguous or (k < n_out and not flags.writeable):
+            return _check_fail(fn, names, arrays, shapes, n_out)
+    return dtype
+
+
+cdef object _check_fail(str fn, tuple names, tuple arrays, tuple shapes, int n_out):
+    """The error _check found, with the message naming the arrays at fault."""
     for name, arr in zip(names, arrays):
         if not isinstance(arr, np.ndarray):
             raise TypeError(f"{fn}: {name} must be a numpy.ndarray, got {type(arr).__name__}")
@@ -149,6 +196,9 @@ cdef object _rows_cols(str fn, str name, object x):
 #     dw[j] = sum_i dout[i, j] * xhat[i, j],   db[j] = sum_i dout[i, j]
 #   dw and db: the rows are cut into one contiguous block per thread; block t adds into its
 #   own slot partial[t] (double), and the slots are summed serially, in order, afterwards.
+#   float32 rows (_rowmath.h ln_bwd, as torch: float arithmetic, dx included) add into float32
+#   rows part32[t] first, flushed into partial[t] every LN_FLUSH_ROWS rows; float64 rows add
+#   into partial[t] directly. dweight / dbias are skipped when the caller passes None.
 # ==============================================================================================
 
 cdef void _ln_fwd_row(floating *y, floating *mean_out, floating *rstd_out, const floating *x,
@@ -201,12 +251,9 @@ cdef object _ln_fwd(floating[:, ::1] y, floating[::1] mean, floating[::1] rstd,
 cdef void _ln_bwd_row(floating *dx, double *dw_acc, double *db_acc, const floating *dout,
                       const floating *x, const floating *w, double mean, double rstd,
                       Py_ssize_t n, bint has_w, bint need_dx, bint need_wb) noexcept nogil:
+    """float64 rows (float32 rows go to _rowmath.h's ln_bwd, see _ln_bwd)."""
     cdef Py_ssize_t j
     cdef double sum_g = 0.0, sum_gx = 0.0, xhat, g, c1, c2
-    if floating is float:                       # w: ones if absent
-        tga_rm.ln_bwd(dx if need_dx else NULL, dw_acc if need_wb else NULL, db_acc, dout, x,
-                      w, <float>mean, <float>rstd, n)
-        return
     if need_wb:
         for j in range(n):
             xhat = (x[j] - mean) * rstd
@@ -225,17 +272,39 @@ cdef void _ln_bwd_row(floating *dx, double *dw_acc, double *db_acc, const floati
         dx[j] = <floating>(rstd * (g - c1 - (x[j] - mean) * rstd * c2))
 
 
-cdef object _ln_bwd(floating[:, ::1] dx, double[:, :, ::1] partial, const floating[:, ::1] dout,
-                    const floating[:, ::1] x, const floating[::1] w, const floating[::1] mean,
-                    const floating[::1] rstd, bint has_w, bint need_dx, bint need_wb,
-                    int n_blocks):
-    cdef Py_ssize_t t, i, r0, r1, n_rows = x.shape[0], n_cols = x.shape[1]
+cdef Py_ssize_t LN_FLUSH_ROWS = 32      # float32 dw/db partial rows go into double this often
+
+
+cdef void _ln_flush(double *acc, float *part, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(n):
+        acc[j] += part[j]
+        part[j] = 0.0
+
+
+cdef object _ln_bwd(floating[:, ::1] dx, double[:, :, ::1] partial, float[:, :, ::1] part32,
+                    const floating[:, ::1] dout, const floating[:, ::1] x,
+                    const floating[::1] w, const floating[::1] mean, const floating[::1] rstd,
+                    bint has_w, bint need_dx, bint need_wb, int n_blocks):
+    """Block t of rows adds its dw / db into partial[t] (double). float32 rows: into the
+    float32 rows part32[t] first (torch's float accumulation), flushed into partial[t] every
+    LN_FLUSH_ROWS rows, so the long sums over N stay double."""
+    cdef Py_ssize_t t, i, r0, r1, C = x.shape[1], n_rows = x.shape[0], C2
+    C2 = partial.shape[2]
     for t in prange(n_blocks, nogil=True, schedule="static", num_threads=n_blocks):
         r0 = t * n_rows // n_blocks
         r1 = (t + 1) * n_rows // n_blocks
         for i in range(r0, r1):
-            _ln_bwd_row(&dx[i, 0], &partial[t, 0, 0], &partial[t, 1, 0], &dout[i, 0],
-                        &x[i, 0], &w[0], mean[i], rstd[i], n_cols, has_w, need_dx, need_wb)
+            if floating is float:
+                tga_rm.ln_bwd(&dx[i, 0] if need_dx else NULL,
+                              &part32[t, 0, 0] if need_wb else NULL, &part32[t, 1, 0],
+                              &dout[i, 0], &x[i, 0], &w[0], mean[i], rstd[i], C)
+                if need_wb and ((i - r0) % LN_FLUSH_ROWS == LN_FLUSH_ROWS - 1 or i == r1 - 1):
+                    _ln_flush(&partial[t, 0, 0], &part32[t, 0, 0], C2)
+                    _ln_flush(&partial[t, 1, 0], &part32[t, 1, 0], C2)
+            else:
+                _ln_bwd_row(&dx[i, 0], &partial[t, 0, 0], &partial[t, 1, 0], &dout[i, 0],
+                            &x[i, 0], &w[0], mean[i], rstd[i], C, has_w, need_dx, need_wb)
 
 
 def layer_norm_fwd(y, mean, rstd, x, weight, bias, double eps, int n_threads=0):
@@ -287,10 +356,17 @@ def layer_norm_bwd(dx, dweight, dbias, dout, x, weight, mean, rstd, int n_thread
     n_blocks = _threads(n_threads, <double>N * C)
     partial = np.zeros((n_blocks, 2, C if need_wb else 1), dtype=np.float64)
     if dtype == np.float32:
-        _ln_bwd[float](dx_, partial, dout, x, w, mean, rstd, has_w, need_dx, need_wb, n_blocks)
+        part32 = np.zeros((n_blocks, 2, C if need_wb else 1), dtype=np.float32)
+        _ln_bwd[float](dx_, partial, part32, dout, x, w, mean, rstd, has_w, need_dx, need_wb,
+                       n_blocks)
     else:
-        _ln_bwd[double](dx_, partial, dout, x, w, mean, rstd, has_w, need_dx, need_wb, n_blocks)
+        _ln_bwd[double](dx_, partial, _NO_PART32, dout, x, w, mean, rstd, has_w, need_dx,
+                        need_wb, n_blocks)
     if need_wb:
+        if n_blocks == 1:
+            dweight[...] = partial[0, 0]
+            dbias[...] = partial[0, 1]
+            return
         total = partial[0].copy()                     # (2, C): blocks added in order
         for t in range(1, n_blocks):
             total += partial[t]
@@ -396,15 +472,22 @@ cdef object _check_target(str fn, object target, Py_ssize_t N, Py_ssize_t C,
                           long long ignore_index):
     if not isinstance(target, np.ndarray):
         raise TypeError(f"{fn}: target must be a numpy.ndarray, got {type(target).__name__}")
-    if target.dtype != np.int64:
+    if target.dtype is not _I64 and target.dtype != _I64:
         raise TypeError(f"{fn}: target must be int64 class indices, got {target.dtype}")
     if target.shape != (N,) or not target.flags.c_contiguous:
         raise ValueError(f"{fn}: target {target.shape} must be C-contiguous ({N},) for logits "
                          f"({N}, {C})")
-    bad = (target != ignore_index) & ((target < 0) | (target >= C))
-    if bad.any():
-        raise IndexError(f"Target {int(target[bad][0])} is out of bounds (number of classes "
-                         f"{C}).")
+    cdef const int64_t[::1] t = target
+    cdef Py_ssize_t i, bad = -1
+    cdef int64_t ti
+    with nogil:                                  # one C pass, no temporaries
+        for i in range(N):
+            ti = t[i]
+            if (ti < 0 or ti >= C) and ti != ignore_index:
+                bad = i
+                break
+    if bad >= 0:
+        raise IndexError(f"Target {int(t[bad])} is out of bounds (number of classes {C}).")
 
 
 def cross_entropy_fwd(loss, lse, logits, target, long long ignore_index,

@@ -30,10 +30,13 @@ torch's vector kernels run (scalars are cast to the parameter dtype first, as AT
 
 The bias corrections are computed once per call in double, with Python's `**` as torch does.
 
-Dispatch: an AVX2+FMA build of each loop (`__attribute__((target))`) picked at import with
-`__builtin_cpu_supports`, else the baseline build (where fma() may be a library call: slow
+Dispatch: AVX-512 and AVX2+FMA builds of each loop (`__attribute__((target))`), the widest the
+CPU runs picked at import with `__builtin_cpu_supports` (optim_isas() / set_optim_isa(name),
+$TGA_OPTIM_ISA force one), else the baseline build (where fma() may be a library call: slow
 but exact). The loops are memory-bound: 4 (SGD) or 7 (Adam) streams per element.
 """
+
+import os
 
 import numpy as np
 
@@ -123,57 +126,69 @@ cdef extern from *:
     #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
     #define TGA_OPTIM_X86 1
     #define TGA_AVX2 __attribute__((target("avx2,fma")))
+    #define TGA_AVX512 __attribute__((target("avx512f,avx512vl,avx2,fma")))
     TGA_AVX2 TGA_SGD_SIG(tga_sgd_f32_avx2, float) { TGA_SGD_LOOP(float, fmaf) }
     TGA_AVX2 TGA_SGD_SIG(tga_sgd_f64_avx2, double) { TGA_SGD_LOOP(double, fma) }
     TGA_AVX2 TGA_ADAM_SIG(tga_adam_f32_avx2, float) { TGA_ADAM_LOOP(float, fmaf, sqrtf) }
     TGA_AVX2 TGA_ADAM_SIG(tga_adam_f64_avx2, double) { TGA_ADAM_LOOP(double, fma, sqrt) }
+    TGA_AVX512 TGA_SGD_SIG(tga_sgd_f32_avx512, float) { TGA_SGD_LOOP(float, fmaf) }
+    TGA_AVX512 TGA_SGD_SIG(tga_sgd_f64_avx512, double) { TGA_SGD_LOOP(double, fma) }
+    TGA_AVX512 TGA_ADAM_SIG(tga_adam_f32_avx512, float) { TGA_ADAM_LOOP(float, fmaf, sqrtf) }
+    TGA_AVX512 TGA_ADAM_SIG(tga_adam_f64_avx512, double) { TGA_ADAM_LOOP(double, fma, sqrt) }
     #else
     #define TGA_OPTIM_X86 0
     #endif
 
-    static int tga_optim_use_avx2 = 0;
+    /* The builds, widest first: 2 avx512, 1 avx2, 0 generic (baseline). */
+    static int tga_optim_level = 0;
 
-    /* isa: 0 baseline, 1 avx2 (if the CPU has it), -1 auto. Returns the ISA in use. */
-    static int tga_optim_select(int isa) {
+    static int tga_optim_supported(int level) {
+        if (level == 0) return 1;
     #if TGA_OPTIM_X86
-        int ok;
         __builtin_cpu_init();
-        ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-        tga_optim_use_avx2 = (isa != 0) && ok;
-    #else
-        (void)isa;
-        tga_optim_use_avx2 = 0;
+        if (level == 1) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        if (level == 2)
+            return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")
+                   && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     #endif
-        return tga_optim_use_avx2;
+        return 0;
     }
+
+    /* level: 0..2, or -1 for the widest supported. Returns the level in use, -1 if refused. */
+    static int tga_optim_select(int level) {
+        if (level < 0) {
+            level = 2;
+            while (level > 0 && !tga_optim_supported(level)) level--;
+        }
+        if (!tga_optim_supported(level)) return -1;
+        tga_optim_level = level;
+        return level;
+    }
+
+    #if TGA_OPTIM_X86
+    #define TGA_OPTIM_DISPATCH(NAME, ARGS)                                                  \
+        if (tga_optim_level == 2) { NAME##_avx512 ARGS; return; }                           \
+        if (tga_optim_level == 1) { NAME##_avx2 ARGS; return; }                             \
+        NAME##_base ARGS;
+    #else
+    #define TGA_OPTIM_DISPATCH(NAME, ARGS) NAME##_base ARGS;
+    #endif
 
     static void tga_sgd_f32(float *p, const float *g, float *b, ptrdiff_t n,
                             const tga_sgd_args *a) {
-    #if TGA_OPTIM_X86
-        if (tga_optim_use_avx2) { tga_sgd_f32_avx2(p, g, b, n, a); return; }
-    #endif
-        tga_sgd_f32_base(p, g, b, n, a);
+        TGA_OPTIM_DISPATCH(tga_sgd_f32, (p, g, b, n, a))
     }
     static void tga_sgd_f64(double *p, const double *g, double *b, ptrdiff_t n,
                             const tga_sgd_args *a) {
-    #if TGA_OPTIM_X86
-        if (tga_optim_use_avx2) { tga_sgd_f64_avx2(p, g, b, n, a); return; }
-    #endif
-        tga_sgd_f64_base(p, g, b, n, a);
+        TGA_OPTIM_DISPATCH(tga_sgd_f64, (p, g, b, n, a))
     }
     static void tga_adam_f32(float *p, const float *g, float *m, float *v, ptrdiff_t n,
                              const tga_adam_args *a) {
-    #if TGA_OPTIM_X86
-        if (tga_optim_use_avx2) { tga_adam_f32_avx2(p, g, m, v, n, a); return; }
-    #endif
-        tga_adam_f32_base(p, g, m, v, n, a);
+        TGA_OPTIM_DISPATCH(tga_adam_f32, (p, g, m, v, n, a))
     }
     static void tga_adam_f64(double *p, const double *g, double *m, double *v, ptrdiff_t n,
                              const tga_adam_args *a) {
-    #if TGA_OPTIM_X86
-        if (tga_optim_use_avx2) { tga_adam_f64_avx2(p, g, m, v, n, a); return; }
-    #endif
-        tga_adam_f64_base(p, g, m, v, n, a);
+        TGA_OPTIM_DISPATCH(tga_adam_f64, (p, g, m, v, n, a))
     }
     """
     ctypedef struct tga_sgd_args:
@@ -182,7 +197,8 @@ cdef extern from *:
     ctypedef struct tga_adam_args:
         double decay, wd, w1, beta2, one_minus_beta2, bc2_sqrt, eps, neg_step_size
         int decoupled, has_wd, w1_small
-    int tga_optim_select(int isa) noexcept nogil
+    int tga_optim_select(int level) noexcept nogil
+    int tga_optim_supported(int level) noexcept nogil
     void tga_sgd_f32(float *p, const float *g, float *b, Py_ssize_t n,
                      const tga_sgd_args *a) noexcept nogil
     void tga_sgd_f64(double *p, const double *g, double *b, Py_ssize_t n,
@@ -193,24 +209,51 @@ cdef extern from *:
                       const tga_adam_args *a) noexcept nogil
 
 
-cdef str _isa = "avx2" if tga_optim_select(-1) else "generic"
+cdef tuple _LEVELS = ("generic", "avx2", "avx512")      # tga_optim_select's levels 0, 1, 2
+cdef int _level = tga_optim_select(-1)
+
+
+def optim_isas():
+    """The loop builds this CPU runs, fastest first ("avx512", "avx2", "generic")."""
+    return [_LEVELS[lv] for lv in (2, 1, 0) if tga_optim_supported(lv)]
+
+
+def optim_isa():
+    """The loop build in use."""
+    return _LEVELS[_level]
+
+
+def set_optim_isa(name="auto"):
+    """Force the loop build ("avx512", "avx2", "generic") or pick the widest ("auto").
+
+    All builds give the same bits (fma() is exact either way, no other contraction); only
+    the speed differs. Raises ValueError for a build this CPU cannot run. Returns the build.
+    """
+    global _level
+    if name == "auto":
+        _level = tga_optim_select(-1)
+        return optim_isa()
+    if name not in _LEVELS or not tga_optim_supported(_LEVELS.index(name)):
+        raise ValueError(f"set_optim_isa: this CPU cannot run {name!r}; supported: "
+                         f"{optim_isas()} or 'auto'")
+    _level = tga_optim_select(_LEVELS.index(name))
+    return optim_isa()
 
 
 def set_isa(name="auto"):
-    """Choose the loop build: "avx2" (if the CPU has it), "generic", or "auto". For tests.
-
-    Both builds give the same bits (fma() is exact either way); only the speed differs.
-    """
-    global _isa
-    if name not in ("auto", "avx2", "generic"):
-        raise ValueError(f"set_isa: expected 'auto', 'avx2' or 'generic', got {name!r}")
-    _isa = "avx2" if tga_optim_select(0 if name == "generic" else 1) else "generic"
-    return _isa
+    """Older name of set_optim_isa, lenient: a build this CPU lacks gives "auto"'s instead."""
+    if name in _LEVELS and name not in optim_isas():
+        name = "auto"
+    return set_optim_isa(name)
 
 
 def isa():
-    """The loop build in use: "avx2" or "generic"."""
-    return _isa
+    """The loop build in use (older name of optim_isa)."""
+    return optim_isa()
+
+
+if os.environ.get("TGA_OPTIM_ISA", "auto") not in ("", "auto"):
+    set_optim_isa(os.environ["TGA_OPTIM_ISA"])
 
 
 # ==============================================================================================

@@ -5,18 +5,24 @@
  *                               branch-free so loops over it vectorise; exp(-inf) = 0,
  *                               exp(+inf) = inf, NaN stays NaN, subnormal results kept
  *   max(x, n)                   max_j x[j]                       (NaN entries are skipped)
- *   exp_sum(y, x, shift, n)     y[j] = expf(x[j] - shift) (y may be NULL); returns sum_j in double
+ *   exp_sum(y, x, shift, n)     y[j] = expf(x[j] - shift) (y may be NULL); returns sum_j
+ *                               (float lanes per 256-chunk, chunks added in double)
  *   sum(x, shift, n)            sum_j (x[j] - shift)             in double
- *   dot(a, b, n)                sum_j a[j] b[j]                  in double
+ *   dot(a, b, n)                sum_j a[j] b[j]       float lanes per 256-chunk, chunks in double
  *   sqdev(x, mean, n)           sum_j (x[j] - mean)^2            in double
  *   axpb(y, s, o, n)            y[j] = y[j] s + o;   shift(y, x, a, b, n): y[j] = (x[j] - a) - b
  *   ... and the row bodies of softmax / log-softmax backward and layer norm fwd / bwd.
  *
  * Sums run in 16 independent double lanes (a reduction in one accumulator does not
- * vectorise without -ffast-math, which we never use), combined pairwise at the end.
+ * vectorise without -ffast-math, which we never use), combined pairwise at the end; exp_sum
+ * sums each chunk of 256 in 16 float lanes (pairwise-reduced) and the chunks in double; the
+ * layer-norm backward row is float32 throughout (as torch), its row sums an OpenMP simd
+ * reduction. The max runs in 2 x 16 lanes (two independent vector chains).
  * Each function is compiled three times: AVX-512F, AVX2+FMA and the baseline ISA
  * (__attribute__((target))); tga_rowmath_init() picks one set with __builtin_cpu_supports,
- * as _gemm_kernel.h does. FMA contraction is the only difference between the sets.
+ * as _gemm_kernel.h does ("auto"), or the named one (tga_rowmath_supported / _name list
+ * them; _fused.set_rowmath_isa and $TGA_ROWMATH_ISA force one). FMA contraction and vector
+ * width (the lane order of the simd reductions) are the only differences between the sets.
  */
 #ifndef TGA_ROWMATH_H
 #define TGA_ROWMATH_H
@@ -24,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <math.h>
 
 #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
 #define TGA_RM_X86 1
@@ -73,6 +80,14 @@ static inline float tga_expf(float x) {
     return x != x ? x : p;
 }
 
+/* a vectorised float sum into sum_g and sum_gx: OpenMP's simd reduction (lane-wise partial
+ * sums, no -ffast-math); a plain serial loop when built without OpenMP */
+#ifdef _OPENMP
+#define TGA_RM_SIMD_SUM_G _Pragma("omp simd reduction(+:sum_g, sum_gx)")
+#else
+#define TGA_RM_SIMD_SUM_G
+#endif
+
 #define TGA_RM_REDUCE(acc, total)                                                            \
     do {                                                                                     \
         int k_, w_;                                                                          \
@@ -81,36 +96,69 @@ static inline float tga_expf(float x) {
         total = acc[0];                                                                      \
     } while (0)
 
-/* The bodies, one copy per ISA. */
-#define TGA_RM_DEFINE(SFX, ATTR)                                                             \
+/* The bodies, one copy per ISA. PAD (AVX-512 only, where masked vector ops make it pay):
+ * the max and exp_sum tails run as one more vector block padded with neutral values
+ * instead of a scalar loop (C = 79: exp_sum 113 -> 55 ns a row); on AVX2 / baseline the
+ * padded block was slower than the scalar tail. */
+#define TGA_RM_DEFINE(SFX, ATTR, PAD)                                                             \
+    /* 2 x 16 lanes (two independent vector chains), reduced pairwise (vectorised) */      \
     ATTR static float tga_rm_max##SFX(const float *x, Py_ssize_t n) {                       \
-        float m[TGA_RM_LANES], best;                                                         \
+        float m[2 * TGA_RM_LANES], best;                                                     \
         Py_ssize_t j = 0;                                                                    \
-        int k;                                                                               \
+        int k, w;                                                                            \
         best = x[0];                                                                         \
-        for (k = 0; k < TGA_RM_LANES; k++) m[k] = x[0];                                      \
-        for (; j + TGA_RM_LANES <= n; j += TGA_RM_LANES)                                     \
-            for (k = 0; k < TGA_RM_LANES; k++) m[k] = x[j + k] > m[k] ? x[j + k] : m[k];     \
-        for (; j < n; j++) best = x[j] > best ? x[j] : best;                                 \
-        for (k = 0; k < TGA_RM_LANES; k++) best = m[k] > best ? m[k] : best;                 \
-        return best;                                                                         \
+        for (k = 0; k < 2 * TGA_RM_LANES; k++) m[k] = x[0];                                  \
+        for (; j + 2 * TGA_RM_LANES <= n; j += 2 * TGA_RM_LANES)                             \
+            for (k = 0; k < 2 * TGA_RM_LANES; k++) m[k] = x[j + k] > m[k] ? x[j + k] : m[k]; \
+        if (PAD && j < n) {      /* the tail as one more block, padded with x[0] */          \
+            Py_ssize_t r_ = n - j;                                                           \
+            for (k = 0; k < 2 * TGA_RM_LANES; k++) {                                         \
+                float v_ = k < r_ ? x[j + k] : x[0];                                         \
+                m[k] = v_ > m[k] ? v_ : m[k];                                                \
+            }                                                                                \
+        }                                                                                    \
+        for (; !PAD && j < n; j++) best = x[j] > best ? x[j] : best;                         \
+        for (w = TGA_RM_LANES; w > 0; w /= 2)                                                \
+            for (k = 0; k < w; k++) m[k] = m[k + w] > m[k] ? m[k + w] : m[k];                \
+        return m[0] > best ? m[0] : best;                                                    \
     }                                                                                        \
-    /* exp in chunks of 256: a plain loop (vectorised), then the lane sum of the chunk */    \
+    /* exp in chunks of 256: exp and a 16-lane float sum in one loop (each lane adds at    \
+     * most 16 terms), the lanes reduced pairwise in float, the chunk sums added in double */\
     ATTR static double tga_rm_exp_sum##SFX(float *y, const float *x, float shift,           \
                                            Py_ssize_t n) {                                   \
-        double acc[TGA_RM_LANES] = {0}, total;                                               \
-        float buf[256], *dst;                                                                \
+        double total = 0.0;                                                                  \
+        float buf[256], *dst, f[TGA_RM_LANES], e;                                            \
         Py_ssize_t j0, j, len;                                                               \
-        int k;                                                                               \
+        int k, w;                                                                            \
         for (j0 = 0; j0 < n; j0 += 256) {                                                    \
             len = n - j0 < 256 ? n - j0 : 256;                                               \
             dst = y != NULL ? y + j0 : buf;                                                  \
-            for (j = 0; j < len; j++) dst[j] = tga_expf(x[j0 + j] - shift);                  \
+            for (k = 0; k < TGA_RM_LANES; k++) f[k] = 0.0f;                                  \
             for (j = 0; j + TGA_RM_LANES <= len; j += TGA_RM_LANES)                          \
-                for (k = 0; k < TGA_RM_LANES; k++) acc[k] += (double)dst[j + k];             \
-            for (k = 0; j < len; j++, k++) acc[k] += (double)dst[j];                         \
+                for (k = 0; k < TGA_RM_LANES; k++) {                                         \
+                    e = tga_expf(x[j0 + j + k] - shift);                                     \
+                    dst[j + k] = e;                                                          \
+                    f[k] += e;                                                               \
+                }                                                                            \
+            if (PAD && j < len) {  /* the tail as one more block, padded with -inf (exp 0) */\
+                float t_[TGA_RM_LANES];                                                      \
+                Py_ssize_t r_ = len - j;                                                     \
+                for (k = 0; k < TGA_RM_LANES; k++) {                                         \
+                    e = tga_expf((k < r_ ? x[j0 + j + k] : -INFINITY) - shift);              \
+                    t_[k] = e;                                                               \
+                    f[k] += e;                                                               \
+                }                                                                            \
+                for (k = 0; k < r_; k++) dst[j + k] = t_[k];                                 \
+            }                                                                                \
+            for (k = 0; !PAD && j < len; j++, k++) {                                         \
+                e = tga_expf(x[j0 + j] - shift);                                             \
+                dst[j] = e;                                                                  \
+                f[k] += e;                                                                   \
+            }                                                                                \
+            for (w = TGA_RM_LANES / 2; w > 0; w /= 2)                                        \
+                for (k = 0; k < w; k++) f[k] += f[k + w];                                    \
+            total += (double)f[0];                                                           \
         }                                                                                    \
-        TGA_RM_REDUCE(acc, total);                                                           \
         return total;                                                                        \
     }                                                                                        \
     ATTR static double tga_rm_sum##SFX(const float *x, float shift, Py_ssize_t n) {         \
@@ -123,14 +171,22 @@ static inline float tga_expf(float x) {
         TGA_RM_REDUCE(acc, total);                                                           \
         return total;                                                                        \
     }                                                                                        \
+    /* chunks of 256 summed in 16 float lanes (pairwise-reduced), chunks added in double */ \
     ATTR static double tga_rm_dot##SFX(const float *a, const float *b, Py_ssize_t n) {      \
-        double acc[TGA_RM_LANES] = {0}, total;                                               \
-        Py_ssize_t j = 0;                                                                    \
-        int k;                                                                               \
-        for (; j + TGA_RM_LANES <= n; j += TGA_RM_LANES)                                     \
-            for (k = 0; k < TGA_RM_LANES; k++) acc[k] += (double)a[j + k] * b[j + k];        \
-        for (k = 0; j < n; j++, k++) acc[k] += (double)a[j] * b[j];                          \
-        TGA_RM_REDUCE(acc, total);                                                           \
+        double total = 0.0;                                                                  \
+        float f[TGA_RM_LANES];                                                               \
+        Py_ssize_t j0, j, len;                                                               \
+        int k, w;                                                                            \
+        for (j0 = 0; j0 < n; j0 += 256) {                                                    \
+            len = n - j0 < 256 ? n - j0 : 256;                                               \
+            for (k = 0; k < TGA_RM_LANES; k++) f[k] = 0.0f;                                  \
+            for (j = 0; j + TGA_RM_LANES <= len; j += TGA_RM_LANES)                          \
+                for (k = 0; k < TGA_RM_LANES; k++) f[k] += a[j0 + j + k] * b[j0 + j + k];    \
+            for (k = 0; j < len; j++, k++) f[k] += a[j0 + j] * b[j0 + j];                    \
+            for (w = TGA_RM_LANES / 2; w > 0; w /= 2)                                        \
+                for (k = 0; k < w; k++) f[k] += f[k + w];                                    \
+            total += (double)f[0];                                                           \
+        }                                                                                    \
         return total;                                                                        \
     }                                                                                        \
     ATTR static double tga_rm_sqdev##SFX(const float *x, double mean, Py_ssize_t n) {       \
@@ -179,50 +235,43 @@ static inline float tga_expf(float x) {
         Py_ssize_t j;                                                                        \
         for (j = 0; j < n; j++) y[j] = (x[j] - mean) * rstd * w[j] + b[j];                   \
     }                                                                                        \
-    /* layer norm backward, one row: dw_acc += dout xhat, db_acc += dout (if dw_acc), and    \
-     * dx = rstd (g - mean(g) - xhat mean(g xhat)), g = dout w (if dx) */                    \
-    ATTR static void tga_rm_ln_bwd##SFX(float *dx, double *dw_acc, double *db_acc,          \
+    /* layer norm backward, one row, in float32 (as torch): dw_acc += dout xhat,          \
+     * db_acc += dout (float partial rows, if dw_acc), then (if dx)                         \
+     * dx = rstd (g - mean(g)) - xhat (rstd mean(g xhat)), g = dout w.                      \
+     * g goes through dx (stored, then reloaded): the g summed and the g in dx are one       \
+     * rounded value, so g - mean(g) cancels exactly where it should (C = 1), whatever       \
+     * FMA contraction does. Row sums in float vector lanes (omp simd reduction). */        \
+    ATTR static void tga_rm_ln_bwd##SFX(float *dx, float *dw_acc, float *db_acc,            \
                                         const float *dout, const float *x, const float *w,  \
                                         float mean, float rstd, Py_ssize_t n) {              \
-        double a1[TGA_RM_LANES] = {0}, a2[TGA_RM_LANES] = {0}, sum_g, sum_gx;                \
-        float xh[TGA_RM_LANES], g[TGA_RM_LANES];                                             \
-        double c1, c2;                                                                       \
+        float sum_g, sum_gx, xh, c1, c2;                                                     \
         Py_ssize_t j = 0;                                                                    \
-        int k;                                                                               \
         if (dw_acc != NULL)                                                                  \
             for (j = 0; j < n; j++) {                                                        \
-                dw_acc[j] += (double)(dout[j] * ((x[j] - mean) * rstd));                     \
-                db_acc[j] += (double)dout[j];                                                \
+                dw_acc[j] += dout[j] * ((x[j] - mean) * rstd);                               \
+                db_acc[j] += dout[j];                                                        \
             }                                                                                \
         if (dx == NULL) return;                                                              \
-        for (j = 0; j + TGA_RM_LANES <= n; j += TGA_RM_LANES)                                \
-            for (k = 0; k < TGA_RM_LANES; k++) {                                             \
-                xh[k] = (x[j + k] - mean) * rstd;                                            \
-                g[k] = dout[j + k] * w[j + k];                                               \
-                a1[k] += (double)g[k];                                                       \
-                a2[k] += (double)(g[k] * xh[k]);                                             \
-            }                                                                                \
-        for (k = 0; j < n; j++, k++) {                                                       \
-            xh[0] = (x[j] - mean) * rstd;                                                    \
-            g[0] = dout[j] * w[j];                                                           \
-            a1[k] += (double)g[0];                                                           \
-            a2[k] += (double)(g[0] * xh[0]);                                                 \
+        for (j = 0; j < n; j++) dx[j] = dout[j] * w[j];                                      \
+        sum_g = sum_gx = 0.0f;                                                               \
+        TGA_RM_SIMD_SUM_G                                                                    \
+        for (j = 0; j < n; j++) {                                                            \
+            float g_ = dx[j];                                                                \
+            sum_g += g_;                                                                     \
+            sum_gx += g_ * ((x[j] - mean) * rstd);                                           \
         }                                                                                    \
-        TGA_RM_REDUCE(a1, sum_g);                                                            \
-        TGA_RM_REDUCE(a2, sum_gx);                                                           \
-        /* g and xhat rounded as in the sums above (a contracted FMA would not round g, and  \
-         * g - mean(g) would not cancel exactly where it should, e.g. C = 1) */              \
-        c1 = sum_g / (double)n;                                                              \
-        c2 = sum_gx / (double)n;                                                             \
-        for (j = 0; j < n; j++)                                                              \
-            dx[j] = (float)((double)rstd * ((double)(dout[j] * w[j]) - c1                   \
-                                            - (double)((x[j] - mean) * rstd) * c2));         \
+        c1 = sum_g / (float)n;                                                               \
+        c2 = rstd * (sum_gx / (float)n);                                                     \
+        for (j = 0; j < n; j++) {                                                            \
+            xh = (x[j] - mean) * rstd;                                                       \
+            dx[j] = rstd * (dx[j] - c1) - xh * c2;                                           \
+        }                                                                                    \
     }
 
-TGA_RM_DEFINE(_generic, )
+TGA_RM_DEFINE(_generic, , 0)
 #if TGA_RM_X86
-TGA_RM_DEFINE(_avx2, __attribute__((target("avx2,fma"))))
-TGA_RM_DEFINE(_avx512, __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma"))))
+TGA_RM_DEFINE(_avx2, __attribute__((target("avx2,fma"))), 0)
+TGA_RM_DEFINE(_avx512, __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma"))), 1)
 #endif
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -243,7 +292,7 @@ typedef struct {
     void (*log_softmax_bwd)(float *, const float *, const float *, float, Py_ssize_t);
     void (*ln_fwd)(float *, const float *, const float *, const float *, float, float,
                    Py_ssize_t);
-    void (*ln_bwd)(float *, double *, double *, const float *, const float *, const float *,
+    void (*ln_bwd)(float *, float *, float *, const float *, const float *, const float *,
                    float, float, Py_ssize_t);
 } tga_rowmath_t;
 
@@ -253,6 +302,32 @@ typedef struct {
      tga_rm_log_softmax_bwd##SFX, tga_rm_ln_fwd##SFX, tga_rm_ln_bwd##SFX}
 
 static tga_rowmath_t tga_rm = TGA_RM_TABLE("generic", _generic);
+
+/* The sets compiled in, widest first, and whether this CPU runs set `index` (0 past the end). */
+#if TGA_RM_X86
+static const char *const tga_rowmath_names[] = {"avx512", "avx2", "generic"};
+#define TGA_RM_N_ISAS 3
+#else
+static const char *const tga_rowmath_names[] = {"generic"};
+#define TGA_RM_N_ISAS 1
+#endif
+
+static inline int tga_rowmath_supported(int index) {
+    const char *name;
+    if (index < 0 || index >= TGA_RM_N_ISAS) return 0;
+    name = tga_rowmath_names[index];
+#if TGA_RM_X86
+    __builtin_cpu_init();
+    if (strcmp(name, "avx512") == 0)
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")
+               && __builtin_cpu_supports("avx512vl");
+    if (strcmp(name, "avx2") == 0)
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    return strcmp(name, "generic") == 0;
+}
+
+static inline const char *tga_rowmath_name(int index) { return tga_rowmath_names[index]; }
 
 /* Pick the widest set this CPU runs ("auto"), or a named one; returns 0 if unavailable. */
 static int tga_rowmath_init(const char *want) {

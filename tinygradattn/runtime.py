@@ -18,6 +18,10 @@ def backend_info():
     info = {"openmp": bool(_core.openmp_enabled()), "n_threads": _core.effective_n_threads()}
     if hasattr(_core, "gemm_isa"):
         info["gemm_isa"] = _core.gemm_isa()
+    from . import _attention, _fused, _optim
+    info["rowmath_isa"] = _fused.rowmath_isa()          # softmax, layer norm, cross-entropy
+    info["attention_isa"] = _attention.kernel_isa()
+    info["optim_isa"] = _optim.optim_isa()
     from .backend.cpu import POOL
     info["buffer_pool"] = POOL.stats()
     return info

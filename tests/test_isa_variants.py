@@ -1,0 +1,399 @@
+"""Every instruction-set variant of every CPU kernel family, forced one at a time.
+
+Families and their switches (each also set by an environment variable at import):
+    GEMM          _core.gemm_isas() / set_gemm_isa        $TGA_GEMM_ISA   (tests: test_core_kernels)
+    row math      _fused.rowmath_isas() / set_rowmath_isa  $TGA_ROWMATH_ISA   softmax family of
+                  _core, layer norm and cross-entropy of _fused (float32 paths of _rowmath.h)
+    attention     _attention.kernel_isas() / set_kernel_isa   $TGA_ATTENTION_ISA
+    optimizers    _optim.optim_isas() / set_optim_isa       $TGA_OPTIM_ISA
+
+For each variant the CPU runs: the kernels against float64 numpy oracles at the tile edges
+(tile-1, tile, tile+1 of that kernel's tiles), primes and 1, float32 and float64, n_threads 1
+and 2 (work thresholds lowered so 2 threads really run). Fixtures restore "auto".
+"""
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import tinygradattn as tga
+from tinygradattn import _attention, _core, _fused, _optim
+
+DTYPES = [np.float32, np.float64]
+DT_IDS = ["f32", "f64"]
+THREADS = [1, 2]
+TOL = {np.float32: dict(rtol=3e-5, atol=3e-6), np.float64: dict(rtol=1e-11, atol=1e-12)}
+BWD_TOL = {np.float32: dict(rtol=1e-4, atol=1e-5), np.float64: dict(rtol=1e-10, atol=1e-11)}
+
+
+def close(got, want, tol, what):
+    """|got - want| <= atol * max(1, max|want|) + rtol * |want|, NaN/inf patterns equal."""
+    got64 = np.asarray(got, dtype=np.float64)
+    want = np.asarray(want, dtype=np.float64)
+    assert got64.shape == want.shape, f"{what}: shape {got64.shape} vs {want.shape}"
+    ok = np.isfinite(want)
+    assert np.array_equal(got64[~ok], want[~ok], equal_nan=True), f"{what}: non-finite differ"
+    scale = max(1.0, float(np.abs(want[ok]).max(initial=0.0)))
+    err = np.where(ok, np.abs(got64 - np.where(ok, want, 0.0)), 0.0)
+    limit = tol["atol"] * scale + tol["rtol"] * np.abs(np.where(ok, want, 0.0))
+    assert (err <= limit).all(), (
+        f"{what}: max abs diff {err.max():.3e} at {np.unravel_index(err.argmax(), err.shape)}, "
+        f"dtype {np.asarray(got).dtype}")
+
+
+# ---- switches ------------------------------------------------------------------------------
+FAMILIES = {  # name: (list, current, set)
+    "gemm": (_core.gemm_isas, _core.gemm_isa, _core.set_gemm_isa),
+    "rowmath": (_fused.rowmath_isas, _fused.rowmath_isa, _fused.set_rowmath_isa),
+    "attention": (_attention.kernel_isas, _attention.kernel_isa, _attention.set_kernel_isa),
+    "optim": (_optim.optim_isas, _optim.optim_isa, _optim.set_optim_isa),
+}
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_switch_lists_forces_and_refuses(family):
+    isas, current, set_isa = FAMILIES[family]
+    names = isas()
+    assert names and names[-1] == "generic" and len(set(names)) == len(names)
+    assert current() == names[0]                      # the default is the fastest supported
+    try:
+        for name in names:
+            set_isa(name)
+            assert current() == name
+        with pytest.raises(ValueError, match=r"sse9.*supported: \[.*'generic'"):
+            set_isa("sse9")
+    finally:
+        set_isa("auto")
+    assert current() == names[0]
+
+
+def test_rowmath_switch_covers_core_and_fused():
+    try:
+        for name in _fused.rowmath_isas():
+            _fused.set_rowmath_isa(name)
+            assert _core.rowmath_isa() == _fused.rowmath_isa() == name
+    finally:
+        _fused.set_rowmath_isa("auto")
+    assert _core.rowmath_isa() == _fused.rowmath_isa() == _fused.rowmath_isas()[0]
+
+
+def test_backend_info_reports_every_family():
+    info = tga.backend_info()
+    assert info["gemm_isa"] == _core.gemm_isa()
+    assert info["rowmath_isa"] == _fused.rowmath_isa()
+    assert info["attention_isa"] == _attention.kernel_isa()
+    assert info["optim_isa"] == _optim.optim_isa()
+
+
+def test_environment_variables_force_at_import():
+    env = dict(os.environ, TGA_GEMM_ISA="generic", TGA_ROWMATH_ISA="generic",
+               TGA_ATTENTION_ISA="generic", TGA_OPTIM_ISA="generic")
+    code = ("import tinygradattn as tga, tinygradattn._core as c; i = tga.backend_info(); "
+            "print(i['gemm_isa'], i['rowmath_isa'], c.rowmath_isa(), i['attention_isa'], "
+            "i['optim_isa'])")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["generic"] * 5
+
+
+# ---- row math: softmax family (_core), layer norm and cross-entropy (_fused) ----------------
+LANES, EXP_CHUNK = 16, 256          # _rowmath.h: TGA_RM_LANES, the exp chunk of exp_sum
+COLS = sorted({1, 2, 13, 79, 97, LANES - 1, LANES, LANES + 1, 2 * LANES - 1, 2 * LANES + 1,
+               EXP_CHUNK - 1, EXP_CHUNK, EXP_CHUNK + 1, 2 * EXP_CHUNK + LANES + 3})
+ROWS = [1, 5]
+
+
+@pytest.fixture(params=_fused.rowmath_isas())
+def rowmath_isa(request):
+    saved = _fused._set_tuning(min_elems_per_thread=0)
+    saved_core = _core._set_tuning(row_min_elems_per_thread=0)
+    assert _fused.set_rowmath_isa(request.param) == request.param
+    yield request.param
+    _fused.set_rowmath_isa("auto")
+    _fused._set_tuning(**saved)
+    _core._set_tuning(**saved_core)
+
+
+def row_data(n, c, seed, dtype):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c)) * 3.0
+    x.flat[rng.integers(0, x.size, size=max(1, x.size // 7))] *= 10.0     # far from uniform
+    return x.astype(dtype)
+
+
+def softmax64(x):
+    x = np.asarray(x, np.float64)
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+@pytest.mark.parametrize("n_threads", THREADS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
+def test_softmax_family(rowmath_isa, dtype, n_threads):
+    for n in (ROWS if n_threads == 1 else ROWS[-1:]):     # 1 row runs on 1 thread
+        for c in COLS:
+            x = row_data(n, c, c, dtype)
+            dout = row_data(n, c, c + 1, dtype)
+            what = f"[{rowmath_isa}] ({n}, {c})"
+            p = softmax64(x)
+            y = np.empty_like(x)
+            _core.softmax_fwd(y, x, n_threads)
+            close(y, p, TOL[dtype], "softmax " + what)
+            ls = np.empty_like(x)
+            _core.log_softmax_fwd(ls, x, n_threads)
+            x64 = x.astype(np.float64)
+            m = x64.max(-1, keepdims=True)
+            close(ls, x64 - m - np.log(np.exp(x64 - m).sum(-1, keepdims=True)), TOL[dtype],
+                  "log_softmax " + what)
+            yd, d64 = y.astype(np.float64), dout.astype(np.float64)
+            dx = np.empty_like(x)
+            _core.softmax_bwd(dx, y, dout, n_threads)
+            close(dx, yd * (d64 - (d64 * yd).sum(-1, keepdims=True)), BWD_TOL[dtype],
+                  "softmax_bwd " + what)
+            _core.log_softmax_bwd(dx, ls, dout, n_threads)
+            close(dx, d64 - np.exp(ls.astype(np.float64)) * d64.sum(-1, keepdims=True),
+                  BWD_TOL[dtype], "log_softmax_bwd " + what)
+
+
+@pytest.mark.parametrize("n_threads", THREADS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
+def test_layer_norm(rowmath_isa, dtype, n_threads):
+    eps = 1e-5
+    for n in (ROWS if n_threads == 1 else ROWS[-1:]):     # 1 row runs on 1 thread
+        for c in COLS:
+            rng = np.random.default_rng(c)
+            x = (rng.standard_normal((n, c)) * 2.0 + 0.5).astype(dtype)
+            w = rng.standard_normal(c).astype(dtype)
+            b = rng.standard_normal(c).astype(dtype)
+            dout = rng.standard_normal((n, c)).astype(dtype)
+            what = f"[{rowmath_isa}] ({n}, {c})"
+            x64, w64, b64, d64 = (a.astype(np.float64) for a in (x, w, b, dout))
+            mu = x64.mean(-1)
+            rs = 1.0 / np.sqrt(((x64 - mu[:, None]) ** 2).mean(-1) + eps)
+            xhat = (x64 - mu[:, None]) * rs[:, None]
+            y, mean, rstd = np.empty_like(x), np.empty(n, dtype), np.empty(n, dtype)
+            _fused.layer_norm_fwd(y, mean, rstd, x, w, b, eps, n_threads)
+            close(mean, mu, TOL[dtype], "ln mean " + what)
+            close(rstd, rs, TOL[dtype], "ln rstd " + what)
+            close(y, xhat * w64 + b64, TOL[dtype], "ln y " + what)
+            # backward from the kernel's own saved statistics (as autograd uses them)
+            m64, r64 = mean.astype(np.float64), rstd.astype(np.float64)
+            xh = (x64 - m64[:, None]) * r64[:, None]
+            g = d64 * w64
+            want_dx = r64[:, None] * (g - g.mean(-1, keepdims=True)
+                                      - xh * (g * xh).mean(-1, keepdims=True))
+            dx, dw, db = np.empty_like(x), np.empty(c, dtype), np.empty(c, dtype)
+            _fused.layer_norm_bwd(dx, dw, db, dout, x, w, mean, rstd, n_threads)
+            close(dx, want_dx, BWD_TOL[dtype], "ln dx " + what)
+            close(dw, (d64 * xh).sum(0), BWD_TOL[dtype], "ln dweight " + what)
+            close(db, d64.sum(0), BWD_TOL[dtype], "ln dbias " + what)
+            dx2 = np.empty_like(x)                         # dx only, no weight
+            _fused.layer_norm_bwd(dx2, None, None, dout, x, None, mean, rstd, n_threads)
+            want2 = r64[:, None] * (d64 - d64.mean(-1, keepdims=True)
+                                    - xh * (d64 * xh).mean(-1, keepdims=True))
+            close(dx2, want2, BWD_TOL[dtype], "ln dx (no weight) " + what)
+
+
+@pytest.mark.parametrize("n_threads", THREADS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
+def test_cross_entropy(rowmath_isa, dtype, n_threads):
+    for n in (ROWS if n_threads == 1 else ROWS[-1:]):     # 1 row runs on 1 thread
+        for c in COLS:
+            x = row_data(n, c, c, dtype)
+            rng = np.random.default_rng(c + 5)
+            t = rng.integers(0, c, size=n).astype(np.int64)
+            if n > 1:
+                t[1] = -100                                        # ignored row
+            dloss = rng.standard_normal(n).astype(dtype)
+            x64 = x.astype(np.float64)
+            m = x64.max(-1)
+            lse64 = m + np.log(np.exp(x64 - m[:, None]).sum(-1))
+            live = t != -100
+            for smoothing in (0.0, 0.1):
+                what = f"[{rowmath_isa}] ({n}, {c}) smoothing={smoothing}"
+                nll = lse64 - x64[np.arange(n), np.where(live, t, 0)]
+                want = (1 - smoothing) * nll + smoothing * (lse64 - x64.mean(-1))
+                want = np.where(live, want, 0.0)
+                loss, lse = np.empty(n, dtype), np.empty(n, dtype)
+                _fused.cross_entropy_fwd(loss, lse, x, t, -100, smoothing, n_threads)
+                close(loss, want, TOL[dtype], "ce loss " + what)
+                close(lse, lse64, TOL[dtype], "ce lse " + what)
+                onehot = np.zeros((n, c))
+                onehot[np.arange(n), np.where(live, t, 0)] = 1.0
+                target = (1 - smoothing) * onehot + smoothing / c
+                want_dx = dloss.astype(np.float64)[:, None] * (softmax64(x) - target)
+                want_dx[~live] = 0.0
+                dx = np.empty_like(x)
+                _fused.cross_entropy_bwd(dx, dloss, x, t, lse, -100, smoothing, n_threads)
+                close(dx, want_dx, BWD_TOL[dtype], "ce dlogits " + what)
+
+
+# ---- attention ------------------------------------------------------------------------------
+BQ, BK = _attention.BLOCK_Q, _attention.BLOCK_K
+ATTN_SHAPES = [  # (B, H, T, S, D, Dv): query/key tiles at -1 / 0 / +1, D around 32 (NR), 1, primes
+    (1, 1, 1, 1, 1, 1),
+    (1, 2, BQ - 1, BK + 1, 31, 33),
+    (2, 1, BQ, BK, 32, 32),
+    (1, 2, BQ + 1, BK - 1, 33, 7),
+    (1, 1, 13, 2 * BK + 1, 5, 3),
+    (1, 1, 2 * BQ + 1, 11, 9, 17),
+]
+
+
+@pytest.fixture(params=_attention.kernel_isas())
+def attention_isa(request, monkeypatch):
+    monkeypatch.setattr(_attention, "MIN_FLOPS_PER_THREAD", 1e-9)    # 2 threads really run
+    assert _attention.set_kernel_isa(request.param) == request.param
+    yield request.param
+    _attention.set_kernel_isa("auto")
+
+
+def attention64(q, k, v, causal, scale, dout):
+    q, k, v, dout = (np.asarray(a, dtype=np.float64) for a in (q, k, v, dout))
+    s = q @ np.swapaxes(k, -1, -2) * scale
+    T, S = s.shape[-2:]
+    if causal:
+        s = np.where(np.tril(np.ones((T, S), dtype=bool)), s, -np.inf)
+    m = s.max(-1, keepdims=True)
+    p = np.exp(s - m)
+    total = p.sum(-1, keepdims=True)
+    p = p / total
+    out = p @ v
+    lse = (m + np.log(total))[..., 0]
+    ds = p * (dout @ np.swapaxes(v, -1, -2) - (dout * out).sum(-1, keepdims=True)) * scale
+    return out, lse, ds @ k, np.swapaxes(ds, -1, -2) @ q, np.swapaxes(p, -1, -2) @ dout
+
+
+@pytest.mark.parametrize("n_threads", THREADS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+def test_attention(attention_isa, causal, dtype, n_threads):
+    tol = {np.float32: dict(rtol=2e-5, atol=2e-5), np.float64: TOL[np.float64]}[dtype]
+    for B, H, T, S, D, Dv in ATTN_SHAPES:
+        rng = np.random.default_rng(T * 31 + S)
+        q, k, dout = (rng.standard_normal(s).astype(dtype) for s in
+                      ((B, H, T, D), (B, H, S, D), (B, H, T, Dv)))
+        v = rng.standard_normal((B, H, S, Dv)).astype(dtype)
+        scale = 1.0 / math.sqrt(D)
+        out, lse = np.empty((B, H, T, Dv), dtype), np.empty((B, H, T), dtype)
+        _attention.sdpa_fwd(out, lse, q, k, v, None, causal, scale, n_threads)
+        dq, dk, dv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
+        _attention.sdpa_bwd(dq, dk, dv, dout, q, k, v, out, lse, None, causal, scale, n_threads)
+        want = attention64(q, k, v, causal, scale, dout)
+        for name, got, ref in zip(("out", "lse", "dq", "dk", "dv"), (out, lse, dq, dk, dv), want):
+            close(got, ref, tol, f"attention {name} [{attention_isa}] {(B, H, T, S, D, Dv)}")
+
+
+# ---- optimizers -----------------------------------------------------------------------------
+CHUNK = 16384                        # _optim's work item; vector widths 4..16 inside a chunk
+OPT_SIZES = [1, 2, 13, 15, 16, 17, 37, CHUNK - 1, CHUNK, CHUNK + 1, 6 * CHUNK + 5]   # > 2 x 64K
+OPT_SIZES_TOTAL = sum(OPT_SIZES)
+
+
+@pytest.fixture(params=_optim.optim_isas())
+def optim_isa(request):
+    assert _optim.set_optim_isa(request.param) == request.param
+    yield request.param
+    _optim.set_optim_isa("auto")
+
+
+def opt_data(dtype, seed, n=4):
+    rng = np.random.default_rng(seed)
+    return [[rng.standard_normal(s).astype(dtype) for s in OPT_SIZES] for _ in range(n)]
+
+
+@pytest.mark.parametrize("n_threads", THREADS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
+def test_sgd(optim_isa, dtype, n_threads):
+    assert OPT_SIZES_TOTAL > 2 * 65536                  # 2 threads really run
+    lr, mom, damp, wd = 0.05, 0.9, 0.1, 0.01
+    for nesterov in (False, True):
+        p, g1, g2, _ = opt_data(dtype, 1)
+        p0 = [a.astype(np.float64) for a in p]
+        bufs = [np.empty_like(a) for a in p]
+        _optim.sgd_step(p, g1, bufs, lr, mom, damp, wd, nesterov, True, n_threads)
+        _optim.sgd_step(p, g2, bufs, lr, mom, damp, wd, nesterov, False, n_threads)
+        for i, (pi, a, b1, b2) in enumerate(zip(p, p0, g1, g2)):
+            a = a.copy()
+            buf = None
+            for g in (b1.astype(np.float64), b2.astype(np.float64)):
+                g = g + wd * a
+                buf = g if buf is None else mom * buf + (1 - damp) * g
+                a = a - lr * (g + mom * buf if nesterov else buf)
+            close(pi, a, TOL[dtype], f"sgd [{optim_isa}] nesterov={nesterov} size {pi.size}")
+
+
+@pytest.mark.parametrize("n_threads", THREADS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
+def test_adam(optim_isa, dtype, n_threads):
+    lr, b1, b2, eps, wd = 1e-2, 0.9, 0.999, 1e-8, 0.05
+    for decoupled in (False, True):
+        p, g, _, _ = opt_data(dtype, 2)
+        p0 = [a.astype(np.float64) for a in p]
+        m = [np.zeros_like(a) for a in p]
+        v = [np.zeros_like(a) for a in p]
+        for step in (1, 2):
+            _optim.adam_step(p, g, m, v, step, lr, b1, b2, eps, wd, decoupled, n_threads)
+        for pi, a, gi in zip(p, p0, g):
+            a, gi = a.copy(), gi.astype(np.float64)
+            mm = vv = 0.0
+            for step in (1, 2):
+                if decoupled:
+                    a = a * (1 - lr * wd)
+                    gg = gi
+                else:
+                    gg = gi + wd * a
+                mm = b1 * mm + (1 - b1) * gg
+                vv = b2 * vv + (1 - b2) * gg * gg
+                denom = np.sqrt(vv) / math.sqrt(1 - b2 ** step) + eps
+                a = a - lr / (1 - b1 ** step) * mm / denom
+            close(pi, a, TOL[dtype], f"adam [{optim_isa}] decoupled={decoupled} size {pi.size}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
+def test_optim_variants_give_the_same_bits(dtype):
+    """fma() is exact and nothing else contracts: every build rounds alike."""
+    results = []
+    try:
+        for name in _optim.optim_isas():
+            _optim.set_optim_isa(name)
+            p, g, _, _ = opt_data(dtype, 3)
+            m, v = [np.zeros_like(a) for a in p], [np.zeros_like(a) for a in p]
+            for step in (1, 2, 3):
+                _optim.adam_step(p, g, m, v, step, 1e-2, 0.9, 0.999, 1e-8, 0.01, True, 2)
+            results.append((name, p))
+    finally:
+        _optim.set_optim_isa("auto")
+    for name, p in results[1:]:
+        for a, b in zip(results[0][1], p):
+            np.testing.assert_array_equal(a, b, err_msg=f"{results[0][0]} vs {name}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
+def test_rows_with_infinities_in_the_tails(rowmath_isa, dtype):
+    """-inf entries (also in the vector tails, where the AVX-512 set pads), a row whose max is
+    in the tail, and an all -inf row (NaN, as torch)."""
+    for c in (LANES + 3, 2 * LANES + 15, 79):
+        x = row_data(4, c, c, dtype)
+        x[0, -2:] = -np.inf
+        x[1, ::3] = -np.inf
+        x[2, -1] = 50.0                                  # the max in the tail
+        x[3, :] = -np.inf
+        with np.errstate(invalid="ignore"):
+            want = softmax64(x)
+        y = np.empty_like(x)
+        _core.softmax_fwd(y, x, 1)
+        close(y, want, TOL[dtype], f"softmax with -inf [{rowmath_isa}] C={c}")
+        t = np.array([0, 1, c - 1, 0], dtype=np.int64)
+        loss, lse = np.empty(3, dtype), np.empty(3, dtype)
+        _fused.cross_entropy_fwd(loss, lse, x[:3], t[:3], -100, 0.0, 1)
+        x64 = x[:3].astype(np.float64)
+        m = x64.max(-1)
+        lse64 = m + np.log(np.exp(x64 - m[:, None]).sum(-1))
+        close(lse, lse64, TOL[dtype], f"ce lse with -inf [{rowmath_isa}] C={c}")
+        close(loss, lse64 - x64[np.arange(3), t[:3]], TOL[dtype],
+              f"ce loss with -inf [{rowmath_isa}] C={c}")
