@@ -21,6 +21,30 @@ def _is_basic_index(index):
     return not any(isinstance(i, (np.ndarray, list)) for i in items)
 
 
+def _is_row_gather(index):
+    """index == (int_array,): rows of dst picked by an integer array (an embedding lookup)."""
+    return (isinstance(index, tuple) and len(index) == 1 and isinstance(index[0], np.ndarray)
+            and index[0].dtype.kind in "iu")
+
+
+def _add_rows(dst, rows, src):
+    """dst[rows[i]] += src[i] for every i, repeated rows accumulating, in src's order.
+
+    np.add.at does this one element at a time (~5x slower for an embedding's backward);
+    instead sort the rows (stably, so each row's terms keep their order), sum each run of
+    equal rows with one reduceat, and add the sums once per distinct row.
+    """
+    rows = rows.reshape(-1)
+    if rows.size == 0:
+        return
+    rows = np.where(rows < 0, rows + dst.shape[0], rows)      # -1 and n-1 are one row
+    src = src.reshape((rows.size,) + dst.shape[1:])
+    order = np.argsort(rows, kind="stable")
+    sorted_rows = rows[order]
+    starts = np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])
+    dst[sorted_rows[starts]] += np.add.reduceat(src[order], starts, axis=0)
+
+
 class CPUBackend(Backend):
     name = "cpu"
 
@@ -139,6 +163,8 @@ class CPUBackend(Backend):
     def index_add(dst, index, src):
         if _is_basic_index(index):
             dst[index] += src            # a view: no repeated positions possible
+        elif _is_row_gather(index):
+            _add_rows(dst, index[0], src)
         else:
             np.add.at(dst, index, src)   # repeated indices accumulate
 
