@@ -74,12 +74,13 @@ def run_backward(root, dout, retain_graph):
                                f"gradients for {len(ctx.inputs)} inputs")
         backend = ctx.backend
         for inp, ig in zip(ctx.inputs, in_grads):
-            if inp is None or ig is None or not inp.requires_grad:
+            if inp is None or ig is None or not inp._requires_grad:
                 continue
-            if ig.shape != inp._data.shape:
-                ig = backend.sum_to_shape(ig, inp._data.shape)   # undo broadcasting
-            if ig.dtype != inp._data.dtype:
-                ig = backend.astype(ig, inp._data.dtype)
+            data = inp._data
+            if ig.shape != data.shape:
+                ig = backend.sum_to_shape(ig, data.shape)        # undo broadcasting
+            if ig.dtype is not data.dtype:                       # dtypes are interned: `is`
+                ig = backend.astype(ig, data.dtype)              # is the cheap test here
             if inp._ctx is None:
                 leaves.setdefault(id(inp), inp)
             prev = grads.get(id(inp))
