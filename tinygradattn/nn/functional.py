@@ -168,7 +168,8 @@ def cross_entropy(input, target, ignore_index=-100, reduction="mean", label_smoo
                          f"{tuple(logits.shape)} (expected ({N},))")
     loss = CrossEntropy.apply(logits, flat_target, ignore_index, label_smoothing)   # (N,)
     if reduction == "mean":                                 # over non-ignored targets
-        return loss.sum() / (flat_target != ignore_index).sum().to(loss.dtype)
+        n_valid = int((flat_target != ignore_index).sum())  # a count: outside the graph
+        return loss.sum() / (n_valid if n_valid else float("nan"))
     return _reduce(loss.reshape(_target_shape(input, flat_target)), reduction, "cross_entropy")
 
 
