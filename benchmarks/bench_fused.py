@@ -39,7 +39,7 @@ def test_softmax_fwd_bwd(benchmark, impl, shape):
     x_np, dout_np = rng_array(shape, seed=1, scale=4.0), rng_array(shape, seed=2)
     x, dout = convert(impl, x_np, requires_grad=True), convert(impl, dout_np)
     benchmark.group = f"fused softmax fwd+bwd {shape[0]}x{shape[1]}"
-    benchmark.extra_info.update(impl=impl)
+    benchmark.extra_info.update(impl=impl, bench="softmax fwd+bwd", shape=IDS(shape))
     dx = benchmark(_step(x, (), lambda: x.softmax(-1).backward(dout)))
     x64 = x_np.astype(np.float64)
     y = np.exp(x64 - x64.max(-1, keepdims=True))
@@ -59,7 +59,7 @@ def test_cross_entropy_fwd_bwd(benchmark, impl, shape):
     t = tga.tensor(t_np) if impl == "tga" else torch.from_numpy(t_np)
     F = _functional(impl)
     benchmark.group = f"fused cross_entropy fwd+bwd {N}x{C}"
-    benchmark.extra_info.update(impl=impl)
+    benchmark.extra_info.update(impl=impl, bench="cross_entropy fwd+bwd", shape=IDS(shape))
     dx = benchmark(_step(x, (), lambda: F.cross_entropy(x, t).backward()))
     x64 = x_np.astype(np.float64)
     p = np.exp(x64 - x64.max(-1, keepdims=True))
@@ -80,7 +80,7 @@ def test_layer_norm_fwd_bwd(benchmark, impl, shape):
     dout = convert(impl, dout_np)
     F = _functional(impl)
     benchmark.group = f"fused layer_norm fwd+bwd {N}x{C}"
-    benchmark.extra_info.update(impl=impl)
+    benchmark.extra_info.update(impl=impl, bench="layer_norm fwd+bwd", shape=IDS(shape))
     dx = benchmark(_step(x, (w, b), lambda: F.layer_norm(x, (C,), w, b).backward(dout)))
     x64 = x_np.astype(np.float64)
     xhat = (x64 - x64.mean(-1, keepdims=True)) / np.sqrt(x64.var(-1, keepdims=True) + 1e-5)

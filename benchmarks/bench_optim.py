@@ -67,5 +67,6 @@ def test_adamw_step(benchmark, impl, layout):
         assert_close(p.detach(), reference_first_step(p0, g), rtol=1e-5, what=f"{impl} AdamW")
 
     benchmark.group = f"AdamW step {layout} ({n_params / 1e6:.2f}M params, {len(shapes)} tensors)"
-    benchmark.extra_info.update(impl=impl, n_params=n_params)
+    benchmark.extra_info.update(impl=impl, n_params=n_params, bench="AdamW step",
+                                shape=f"{layout}: {n_params / 1e6:.2f}M in {len(shapes)} tensors")
     benchmark(opt.step)

@@ -16,7 +16,7 @@ def test_add_2x2(benchmark, impl):
     a_np, b_np = rng_array((2, 2), seed=1), rng_array((2, 2), seed=2)
     a, b = convert(impl, a_np), convert(impl, b_np)
     benchmark.group = "overhead add 2x2 fwd"
-    benchmark.extra_info.update(impl=impl)
+    benchmark.extra_info.update(impl=impl, bench="overhead: a + b fwd", shape="2x2")
     out = benchmark(lambda: a + b)
     assert_close(out, a_np.astype(np.float64) + b_np, rtol=1e-6, what=f"{impl} add")
 
@@ -34,7 +34,8 @@ def test_matmul_sum_backward_64(benchmark, impl):
         return a.grad
 
     benchmark.group = "overhead (a@b).sum().backward() 64x64"
-    benchmark.extra_info.update(impl=impl)
+    benchmark.extra_info.update(impl=impl, bench="overhead: (a@b).sum().backward()",
+                                shape="64x64")
     grad_a = benchmark(step)
     # d sum(a @ b) / da = ones @ b.T: every row is the row sums of b
     want = np.broadcast_to(b_np.astype(np.float64).sum(1), (64, 64))
