@@ -397,3 +397,93 @@ def test_rows_with_infinities_in_the_tails(rowmath_isa, dtype):
         close(lse, lse64, TOL[dtype], f"ce lse with -inf [{rowmath_isa}] C={c}")
         close(loss, lse64 - x64[np.arange(3), t[:3]], TOL[dtype],
               f"ce loss with -inf [{rowmath_isa}] C={c}")
+
+
+# ---- GELU (float32 erf / tanh / GELU loops of _rowmath.h), ulp errors on a dense grid --------
+def _gelu_grid():
+    """A dense grid over [-20, 20] (linear and log-spaced), the switch points (0.5 of Phi,
+    0.921875 of erf, 0.625 of tanh, 2.25 / 5 of the tail, 16 of the clamp) with their float
+    neighbours, +-0, tiny and subnormal values."""
+    lin = np.linspace(-20, 20, 60001)
+    geo = np.geomspace(1e-30, 20, 30001)
+    pts = [0.0, -0.0, 1e-45, -1e-45, 1e-3, -1e-3, 4.0, -4.0, 10.0, -10.0]
+    x = np.concatenate([lin, geo, -geo, pts]).astype(np.float32)
+    for s in (0.5, 0.921875, 0.625, 2.25, 5.0, 16.0):
+        for v in (np.float32(s), np.float32(-s)):
+            x = np.concatenate([x, [np.nextafter(v, np.float32(0)), v,
+                                    np.nextafter(v, np.float32(np.sign(v) * 100))]])
+    return x.astype(np.float32)
+
+
+def _ulps(got, want, scale=None):
+    """|got - want| in float32 ulps of |scale| (default |want|; subnormal ulp at least)."""
+    s = np.abs(want if scale is None else scale).astype(np.float32)
+    s = np.maximum(np.spacing(s).astype(np.float64), 2.0 ** -149)
+    return np.abs(got.astype(np.float64) - want) / s
+
+
+def _vec(fn, x, *args):
+    out = np.empty_like(x)
+    fn(out, x, *args)
+    return out
+
+
+def test_gelu_float32_ulp_errors(rowmath_isa):
+    erf = np.frompyfunc(math.erf, 1, 1)
+    erfc = np.frompyfunc(math.erfc, 1, 1)
+    x = _gelu_grid()
+    x64 = x.astype(np.float64)
+    assert _ulps(_vec(_fused._vec_erf_tanh, x, False), erf(x64).astype(np.float64)).max() <= 2
+    assert _ulps(_vec(_fused._vec_erf_tanh, x, True), np.tanh(x64)).max() <= 2
+    # exact form: Phi by erfc (no cancellation for x < 0); dy/dx also in ulps of its larger
+    # term (it has a root near x = -0.75); down into the underflow (x < -13.2: subnormal ulps)
+    # measured: y 3.9, dy/dx 3.8 (of the larger term), 4.7 (of itself, x off [-1, -0.6])
+    cdf = 0.5 * erfc(-x64 / math.sqrt(2)).astype(np.float64)
+    pdf_x = x64 * np.exp(-0.5 * x64 * x64) / math.sqrt(2 * math.pi)
+    ones = np.ones_like(x)
+    y = _vec(_fused.gelu_fwd, x, False, 2)
+    g = np.empty_like(x)
+    _fused.gelu_bwd(g, ones, x, False, 2)
+    assert _ulps(y, x64 * cdf).max() <= 5
+    assert _ulps(g, cdf + pdf_x, np.maximum(cdf, np.abs(pdf_x))).max() <= 5
+    assert _ulps(g, cdf + pdf_x)[(x64 > -0.6) | (x64 < -1.0)].max() <= 6
+    # tanh form, in its sigmoid form: the rounding of u (relative, a few ulps) moves
+    # exp(-2u) by |2u| times that, so the bound scales with 1 + 2|u|
+    u = math.sqrt(2 / math.pi) * (x64 + 0.044715 * x64 ** 3)
+    with np.errstate(over="ignore"):
+        m = np.exp(-2 * u)
+    s = 1 / (1 + m)
+    du = math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * x64 ** 2)
+    term = np.where(np.isfinite(m), 2 * x64 * s * (m * s) * du, 0.0)
+    y = _vec(_fused.gelu_fwd, x, True, 2)
+    _fused.gelu_bwd(g, ones, x, True, 2)
+    assert (_ulps(y, x64 * s) / (1 + 2 * np.abs(u))).max() <= 3
+    assert (_ulps(g, s + term, np.maximum(s, np.abs(term))) / (1 + 2 * np.abs(u))).max() <= 3
+
+
+def test_gelu_float32_specials_and_chunks(rowmath_isa):
+    sp = np.array([-np.inf, np.inf, np.nan, 0.0, -0.0, -20.0, 20.0], np.float32)
+    for form in (False, True):
+        y = _vec(_fused.gelu_fwd, sp, form, 1)
+        g = np.empty_like(sp)
+        _fused.gelu_bwd(g, np.ones_like(sp), sp, form, 1)
+        assert np.array_equal(y, [-0.0, np.inf, np.nan, 0.0, -0.0, -0.0, 20.0], equal_nan=True)
+        assert np.signbit(y[[0, 4, 5]]).all() and not np.signbit(y[3])
+        assert np.array_equal(g, [0.0, 1.0, np.nan, 0.5, 0.5, 0.0, 1.0], equal_nan=True)
+    e = _vec(_fused._vec_erf_tanh, sp, False)
+    assert np.array_equal(e, [-1, 1, np.nan, 0, 0, -1, 1], equal_nan=True) and np.signbit(e[4])
+    t = _vec(_fused._vec_erf_tanh, sp, True)
+    assert np.array_equal(t, [-1, 1, np.nan, 0, 0, -1, 1], equal_nan=True) and np.signbit(t[4])
+    # chunked over threads: any thread count, the same bits; in place works
+    x = (np.random.default_rng(0).standard_normal(3 * 4096 + 5) * 4).astype(np.float32)
+    d = np.random.default_rng(1).standard_normal(x.size).astype(np.float32)
+    for form in (False, True):
+        y1, y2 = _vec(_fused.gelu_fwd, x, form, 1), _vec(_fused.gelu_fwd, x, form, 2)
+        g1, g2 = np.empty_like(x), np.empty_like(x)
+        _fused.gelu_bwd(g1, d, x, form, 1)
+        _fused.gelu_bwd(g2, d, x, form, 2)
+        assert np.array_equal(y1, y2) and np.array_equal(g1, g2)
+        xi, di = x.copy(), d.copy()
+        _fused.gelu_fwd(xi, xi, form, 2)
+        _fused.gelu_bwd(di, di, x, form, 2)
+        assert np.array_equal(xi, y1) and np.array_equal(di, g1)

@@ -274,6 +274,193 @@ TGA_RM_DEFINE(_avx2, __attribute__((target("avx2,fma"))), 0)
 TGA_RM_DEFINE(_avx512, __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma"))), 1)
 #endif
 
+/* ---- GELU (float32): erf, tanh, the normal CDF and the two GELU forms, elementwise ----------
+ *
+ *   tga_erff(z)            erf in float32: |z| < 0.921875: z + z P(z^2) (P fitted to erf(z)/z - 1);
+ *                          else sign(z) (1 - 2 Phi(-|z| sqrt 2)) with Phi's tail below
+ *   tga_tanhf(u)           tanh in float32: |u| < 0.625: u + u^3 Q(u^2); else
+ *                          sign(u) (1 - 2 / (1 + exp(2|u|))) with tga_expf
+ *   tga_rm_ncdf(x, &e, &f, &es, &sc)
+ *                          Phi(x) = P(X <= x), X ~ N(0, 1), and e = exp(-x^2 / 2):
+ *                          |x| < 0.5: 0.5 + x R(x^2) (R fitted to (Phi(x) - 0.5) / x);
+ *                          else Phi(-|x|) = e F(|x|), F(a) = Phi(-a) exp(a^2 / 2) fitted by
+ *                          polynomials in a - 1.375 on [0.5, 2.25), in a - 3.625 on [2.25, 5),
+ *                          and as G(1 / a^2) / a on [5, 16] (no division inside the fitted
+ *                          variable: its rounding is not amplified); Phi(x) = 1 - Phi(-x), x > 0.
+ *                          x^2 / 2 is split as h + d, h = xh^2 / 2 exact (xh: x's top 12 bits),
+ *                          exp(-x^2/2) = exp(-h) exp(-d) (a quartic in d, |d| < 1/16), so
+ *                          the tail keeps its relative accuracy down to the underflow;
+ *                          f = F(|x|) (Phi(-|x|) = e f for |x| >= 0.5); e = es sc,
+ *                          sc = exp(-16) where x^2 / 2 > 64 (es stays normal), else 1.
+ * All coefficients fitted in float64 (mpmath reference, Lawson-weighted least squares in
+ * relative error on Chebyshev nodes, rounded to float32 one at a time, the rest refitted).
+ * Max errors on a dense grid (tests/test_isa_variants.py, every ISA): erf 1.1 ulp, tanh 1.2,
+ * GELU 3.9, dy/dx 3.8 ulp of its larger term; tanh form 2.7 (1 + 2|u|) ulp (u's rounding).
+ * Branch-free (both sides computed, then selected) so the loops vectorise.
+ * The GELU loops: exact  y = x Phi(x),  dy/dx = Phi(x) + x phi(x), phi = e / sqrt(2 pi);
+ * tanh  y = 0.5 x (1 + tanh u) = x / (1 + exp(-2u)),  u = sqrt(2/pi) (x + 0.044715 x^3),
+ * dy/dx = s (1 + 2 x (1 - s) u'),  s = 1 / (1 + exp(-2u)),  1 - s = exp(-2u) s  (the sigmoid
+ * form: no cancellation in 1 + tanh u for x < 0). Limits: GELU(-inf) = -0, GELU(inf) = inf,
+ * dy/dx(-inf) = 0, dy/dx(inf) = 1, NaN stays NaN. */
+static inline float tga_rm_ncdf(float x, float *e_out, float *f_out, float *es_out,
+                                 float *sc_out) {
+    float a = x < 0.0f ? -x : x, ac, xh, xl, h, d, e, es, sc, ed, t, w, ia, p1, p2, p3, tail;
+    float z2, r, small;
+    int32_t bits;
+    ac = a < 16.0f ? a : 16.0f;                    /* Phi(-16) = 0 in float; inf, NaN -> 16 */
+    memcpy(&bits, &ac, sizeof bits);
+    bits &= (int32_t)0xfffff000;
+    memcpy(&xh, &bits, sizeof xh);                 /* 12 significant bits: xh * xh exact */
+    xl = ac - xh;
+    h = 0.5f * (xh * xh);
+    d = 0.5f * (xl * (ac + xh));                   /* x^2 / 2 = h + d, 0 <= d < 1/16 */
+    ed = 1.0f - d * (1.0f - d * (0.5f - d * (0.166666672f - d * 0.0416666679f)));
+    sc = h > 64.0f ? 1.12535176e-07f : 1.0f;       /* exp(-16): es normal where e is not */
+    es = tga_expf(h > 64.0f ? 16.0f - h : -h) * ed;   /* (16 - h exact for h > 64) */
+    e = es * sc;
+    w = ac - 1.375f;                               /* a in [0.5, 2.25) */
+    p1 = -9.675408e-06f;
+    p1 = p1 * w + 3.887397e-05f;
+    p1 = p1 * w - 0.00013351029f;
+    p1 = p1 * w + 0.00047029508f;
+    p1 = p1 * w - 0.0015789879f;
+    p1 = p1 * w + 0.00499508f;
+    p1 = p1 * w - 0.014765375f;
+    p1 = p1 * w + 0.040284883f;
+    p1 = p1 * w - 0.099687524f;
+    p1 = p1 * w + 0.21763982f;
+    w = ac - 3.625f;                               /* a in [2.25, 5) */
+    p2 = -8.645595e-08f;
+    p2 = p2 * w + 4.803918e-07f;
+    p2 = p2 * w - 2.2698136e-06f;
+    p2 = p2 * w + 1.1630504e-05f;
+    p2 = p2 * w - 5.8168458e-05f;
+    p2 = p2 * w + 0.00028086847f;
+    p2 = p2 * w - 0.0013091457f;
+    p2 = p2 * w + 0.005869236f;
+    p2 = p2 * w - 0.025203306f;
+    p2 = p2 * w + 0.103100404f;
+    ia = 1.0f / (ac > 5.0f ? ac : 5.0f);           /* a >= 5: G(1 / a^2) / a */
+    w = ia * ia;
+    p3 = -124.702286f;
+    p3 = p3 * w + 32.57111f;
+    p3 = p3 * w - 5.791416f;
+    p3 = p3 * w + 1.1947287f;
+    p3 = p3 * w - 0.39893165f;
+    p3 = p3 * w + 0.39894226f;
+    t = ac < 2.25f ? p1 : (ac < 5.0f ? p2 : ia * p3);
+    tail = e * t;                                  /* Phi(-|x|) */
+    z2 = x * x;
+    r = 0.0004673573f;
+    r = r * z2 - 0.0013655273f;
+    r = r * z2 + 0.010001626f;
+    r = r * z2 - 0.0664918f;
+    r = r * z2 + 0.3989423f;
+    small = 0.5f + x * r;
+    *e_out = e;
+    *f_out = t;
+    *es_out = es;
+    *sc_out = sc;
+    return a < 0.5f ? small : (x < 0.0f ? tail : 1.0f - tail);
+}
+
+static inline float tga_erff(float z) {
+    float a = z < 0.0f ? -z : z, z2 = z * z, p, e, f, es, sc, tail, big;
+    p = 8.418867e-05f;
+    p = p * z2 - 0.00081506034f;
+    p = p * z2 + 0.005201247f;
+    p = p * z2 - 0.026859187f;
+    p = p * z2 + 0.11283683f;
+    p = p * z2 - 0.37612632f;
+    p = p * z2 + 0.12837917f;
+    tail = tga_rm_ncdf(-(a > 0.921875f ? a : 0.921875f) * 1.41421356f, &e, &f, &es, &sc);
+    big = 1.0f - 2.0f * tail;
+    big = z < 0.0f ? -big : big;
+    return z != z ? z : (a < 0.921875f ? z + z * p : big);
+}
+
+static inline float tga_tanhf(float u) {
+    float a = u < 0.0f ? -u : u, u2 = u * u, q, big;
+    q = 0.002785748f;
+    q = q * u2 - 0.008836968f;
+    q = q * u2 + 0.02194277f;
+    q = q * u2 - 0.05398458f;
+    q = q * u2 + 0.13333435f;
+    q = q * u2 - 0.33333334f;
+    big = 1.0f - 2.0f / (1.0f + tga_expf(2.0f * a));
+    big = u < 0.0f ? -big : big;
+    big = a < 0.625f ? u + u * (u2 * q) : big;
+    return u != u || u == 0.0f ? u : big;       /* tanh(-0) = -0 */
+}
+
+/* GELU and its derivative at x, exact (erf) form. For x <= -0.5 (Phi = e f):
+ * y = (x f) e, dy/dx = e (f + x / sqrt(2 pi)), e = es sc applied last (only y / dy/dx
+ * round to subnormal, not e). */
+static inline float tga_rm_gelu_exact(float x, float *grad) {
+    float e, f, es, sc, phi = tga_rm_ncdf(x, &e, &f, &es, &sc), xc, y, g;
+    xc = x < -16.0f ? -16.0f : (x > 16.0f ? 16.0f : x);   /* +-inf -> +-16: the limits */
+    y = x <= -0.5f ? ((xc * f) * es) * sc : x * phi;
+    g = x <= -0.5f ? (es * (f + xc * 0.398942280f)) * sc : phi + xc * (e * 0.398942280f);
+    *grad = x != x ? x : g;
+    return x != x ? x : y;
+}
+
+/* GELU and its derivative at x, tanh form, through s = 1 / (1 + exp(-2u)) */
+static inline float tga_rm_gelu_tanh(float x, float *grad) {
+    float xc = x < -16.0f ? -16.0f : (x > 16.0f ? 16.0f : x), x2 = xc * xc, v, c, m, den, es, y, g;
+    v = -xc * (1.59576912f + 0.0713548162f * x2);               /* -2u */
+    c = v > 64.0f ? 1.12535176e-07f : 1.0f;        /* exp(-16): keeps exp(-2u) finite where */
+    m = tga_expf(v > 64.0f ? v - 16.0f : v);       /* y is not 0 (v - 16 exact for v > 64) */
+    den = c + m;                                   /* c / s; inf for x << 0 */
+    es = m < 3.0e38f ? m / den : 1.0f;             /* 1 - s */
+    y = x > 16.0f ? x : (xc * c) / den;            /* divisions: s may be subnormal, y not */
+    g = ((1.0f + xc * es * (1.59576912f + 0.214064449f * x2)) * c) / den;
+    *grad = x != x ? x : g;
+    return x != x ? x : y;
+}
+
+/* The loops, one copy per ISA: y = gelu(x) (y may be x); dx = dout gelu'(x) (dx may be dout);
+ * y = erf(x) and y = tanh(x) (for the tests). */
+#define TGA_RM_DEFINE_GELU(SFX, ATTR)                                                        \
+    ATTR static void tga_rm_gelu_fwd##SFX(float *y, const float *x, int tanh_form,          \
+                                          Py_ssize_t n) {                                    \
+        Py_ssize_t j;                                                                        \
+        float g_;                                                                            \
+        if (tanh_form)                                                                       \
+            for (j = 0; j < n; j++) y[j] = tga_rm_gelu_tanh(x[j], &g_);                      \
+        else                                                                                 \
+            for (j = 0; j < n; j++) y[j] = tga_rm_gelu_exact(x[j], &g_);                     \
+    }                                                                                        \
+    ATTR static void tga_rm_gelu_bwd##SFX(float *dx, const float *dout, const float *x,     \
+                                          int tanh_form, Py_ssize_t n) {                     \
+        Py_ssize_t j;                                                                        \
+        float g_;                                                                            \
+        if (tanh_form)                                                                       \
+            for (j = 0; j < n; j++) {                                                        \
+                tga_rm_gelu_tanh(x[j], &g_);                                                 \
+                dx[j] = dout[j] * g_;                                                        \
+            }                                                                                \
+        else                                                                                 \
+            for (j = 0; j < n; j++) {                                                        \
+                tga_rm_gelu_exact(x[j], &g_);                                                \
+                dx[j] = dout[j] * g_;                                                        \
+            }                                                                                \
+    }                                                                                        \
+    ATTR static void tga_rm_erf##SFX(float *y, const float *x, Py_ssize_t n) {              \
+        Py_ssize_t j;                                                                        \
+        for (j = 0; j < n; j++) y[j] = tga_erff(x[j]);                                       \
+    }                                                                                        \
+    ATTR static void tga_rm_tanh##SFX(float *y, const float *x, Py_ssize_t n) {             \
+        Py_ssize_t j;                                                                        \
+        for (j = 0; j < n; j++) y[j] = tga_tanhf(x[j]);                                      \
+    }
+
+TGA_RM_DEFINE_GELU(_generic, )
+#if TGA_RM_X86
+TGA_RM_DEFINE_GELU(_avx2, __attribute__((target("avx2,fma"))))
+TGA_RM_DEFINE_GELU(_avx512, __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma"))))
+#endif
+
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC pop_options
 #endif
@@ -325,6 +512,28 @@ static inline int tga_rowmath_supported(int index) {
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
     return strcmp(name, "generic") == 0;
+}
+
+/* The GELU loops of the set named `isa` (tga_rm.isa at the call: one switch for all). */
+typedef struct {
+    void (*gelu_fwd)(float *, const float *, int, Py_ssize_t);
+    void (*gelu_bwd)(float *, const float *, const float *, int, Py_ssize_t);
+    void (*erf)(float *, const float *, Py_ssize_t);
+    void (*tanh)(float *, const float *, Py_ssize_t);
+} tga_rm_gelu_t;
+
+#define TGA_RM_GELU_TABLE(SFX)                                                               \
+    {tga_rm_gelu_fwd##SFX, tga_rm_gelu_bwd##SFX, tga_rm_erf##SFX, tga_rm_tanh##SFX}
+
+static inline const tga_rm_gelu_t *tga_rm_gelu_for(const char *isa) {
+    static const tga_rm_gelu_t generic = TGA_RM_GELU_TABLE(_generic);
+#if TGA_RM_X86
+    static const tga_rm_gelu_t avx2 = TGA_RM_GELU_TABLE(_avx2);
+    static const tga_rm_gelu_t avx512 = TGA_RM_GELU_TABLE(_avx512);
+    if (strcmp(isa, "avx512") == 0) return &avx512;
+    if (strcmp(isa, "avx2") == 0) return &avx2;
+#endif
+    return &generic;
 }
 
 static inline const char *tga_rowmath_name(int index) { return tga_rowmath_names[index]; }
