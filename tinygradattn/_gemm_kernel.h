@@ -15,6 +15,11 @@
  *   avx2       6 x 16          6 x 8          12 ymm accumulators + 2 B vectors + 1 broadcast
  *   generic    4 x 8           4 x 4          plain C, auto-vectorised for the baseline ISA
  *
+ * The AVX2 / AVX-512 sets also have strided forms (ukr_sa_*): a(i, p) = a[i*rsa + p*csa] and
+ * b(p, j) = b[p*ldb + j] read in place, so the caller may skip packing full panels; their
+ * B loop runs one vector per row when nr <= VL (the N edge: half the FMAs). The transposing
+ * pack of a K-contiguous operand (tga_pack_kcontig_*) is here too.
+ *
  * Dispatch: __builtin_cpu_supports (gcc/clang on x86) at the first tga_gemm_select() call;
  * the AVX bodies are compiled with __attribute__((target(...))), so the rest of the module
  * keeps the baseline ISA and the extension loads on any x86-64 CPU. Elsewhere (other
@@ -49,12 +54,24 @@ typedef void (*tga_ukr_f64_t)(Py_ssize_t kc, const double *a, const double *b,
                               double *c, Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr,
                               int accumulate);
 
+/* Strided variants: a(i, p) = a[i*rsa + p*csa] and b(p, j) = b[p*ldb + j] read in place (no
+ * packing; ldb = NR for a packed b). Only for full tiles of a and b (all MR rows and NR
+ * columns exist; a partial c tile is fine). NULL where not provided (generic). */
+typedef void (*tga_ukr_sa_f32_t)(Py_ssize_t kc, const float *a, Py_ssize_t rsa, Py_ssize_t csa,
+                                 const float *b, Py_ssize_t ldb, float *c, Py_ssize_t ldc,
+                                 Py_ssize_t mr, Py_ssize_t nr, int accumulate);
+typedef void (*tga_ukr_sa_f64_t)(Py_ssize_t kc, const double *a, Py_ssize_t rsa,
+                                 Py_ssize_t csa, const double *b, Py_ssize_t ldb, double *c,
+                                 Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr, int accumulate);
+
 /* One ISA's kernel set and the tile sizes its packing must use. */
 typedef struct {
     const char *name;
     int mr_f32, nr_f32, mr_f64, nr_f64;
     tga_ukr_f32_t ukr_f32;
     tga_ukr_f64_t ukr_f64;
+    tga_ukr_sa_f32_t ukr_sa_f32;
+    tga_ukr_sa_f64_t ukr_sa_f64;
 } tga_gemm_isa_t;
 
 /* Store (or add) the first mr x nr entries of a full MR x NR tile kept in `t` (row stride NR). */
@@ -226,17 +243,327 @@ TGA_DEFINE_AVX512(tga_ukr_f32_avx512, float, __m512, __mmask16, 16, 12, _mm512_s
 TGA_DEFINE_AVX512(tga_ukr_f64_avx512, double, __m512d, __mmask8, 8, 12, _mm512_setzero_pd,
                   _mm512_load_pd, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_mask_loadu_pd,
                   _mm512_mask_storeu_pd, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_add_pd)
+
+/* Strided-A forms of the two kernels above (same bodies; A broadcast from its rows in
+ * place, four row-triple pointers advanced by csa). */
+#define TGA_DEFINE_AVX512_SA(NAME, T, VEC, MASK, VL, MR, SETZERO, LOAD, LOADU, STOREU,       \
+                             MLOADU, MSTOREU, SET1, FMADD, ADD)                               \
+    __attribute__((target("avx512f"))) static void NAME(                                      \
+        Py_ssize_t kc, const T *TGA_RESTRICT a, Py_ssize_t rsa, Py_ssize_t csa,               \
+        const T *TGA_RESTRICT b, Py_ssize_t ldb, T *TGA_RESTRICT c,                           \
+        Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr, int accumulate) {                       \
+        VEC acc0[MR], acc1[MR];                                                               \
+        Py_ssize_t p;                                                                         \
+        int i;                                                                                \
+        const T *ab[MR / 3];   /* rows 3q, 3q+1, 3q+2 at ab[q], ab[q]+rsa, ab[q]+2*rsa */     \
+        TGA_UNROLL(4)                                                                         \
+        for (i = 0; i < MR / 3; i++) ab[i] = a + 3 * i * rsa;                                 \
+        TGA_UNROLL(MR)                                                                        \
+        for (i = 0; i < MR; i++) {                                                            \
+            acc0[i] = SETZERO();                                                              \
+            acc1[i] = SETZERO();                                                              \
+        }                                                                                     \
+        if (nr <= VL) {        /* edge of N: half the FMAs (second vector is all padding) */  \
+            for (p = 0; p < kc; p++) {                                                        \
+                VEC b0 = LOADU(b + p * ldb);                                                  \
+                TGA_UNROLL(MR)                                                                \
+                for (i = 0; i < MR; i++)                                                      \
+                    acc0[i] = FMADD(SET1(ab[i / 3][(i % 3) * rsa]), b0, acc0[i]);             \
+                TGA_UNROLL(4)                                                                 \
+                for (i = 0; i < MR / 3; i++) ab[i] += csa;                                    \
+            }                                                                                 \
+        } else {                                                                              \
+            for (p = 0; p < kc; p++) {                                                        \
+                VEC b0 = LOADU(b + p * ldb);                                                  \
+                VEC b1 = LOADU(b + p * ldb + VL);                                             \
+                TGA_UNROLL(MR)                                                                \
+                for (i = 0; i < MR; i++) {                                                    \
+                    VEC ai = SET1(ab[i / 3][(i % 3) * rsa]);                                  \
+                    acc0[i] = FMADD(ai, b0, acc0[i]);                                         \
+                    acc1[i] = FMADD(ai, b1, acc1[i]);                                         \
+                }                                                                             \
+                TGA_UNROLL(4)                                                                 \
+                for (i = 0; i < MR / 3; i++) ab[i] += csa;                                    \
+            }                                                                                 \
+        }                                                                                     \
+        if (mr == MR && nr == 2 * VL) {                                                       \
+            TGA_UNROLL(MR)                                                                    \
+            for (i = 0; i < MR; i++) {                                                        \
+                T *ci = c + i * ldc;                                                          \
+                if (accumulate) {                                                             \
+                    acc0[i] = ADD(acc0[i], LOADU(ci));                                        \
+                    acc1[i] = ADD(acc1[i], LOADU(ci + VL));                                   \
+                }                                                                             \
+                STOREU(ci, acc0[i]);                                                          \
+                STOREU(ci + VL, acc1[i]);                                                     \
+            }                                                                                 \
+        } else {                                                                              \
+            Py_ssize_t n0 = nr < VL ? nr : VL;                                                \
+            Py_ssize_t n1 = nr - n0;                                                          \
+            MASK m0 = (MASK)((1u << n0) - 1u);                                                \
+            MASK m1 = (MASK)((1u << n1) - 1u);                                                \
+            TGA_UNROLL(MR)                                                                    \
+            for (i = 0; i < MR; i++) {                                                        \
+                T *ci = c + i * ldc;                                                          \
+                if (i >= mr) break;                                                           \
+                if (accumulate) {                                                             \
+                    acc0[i] = ADD(acc0[i], MLOADU(SETZERO(), m0, ci));                        \
+                    acc1[i] = ADD(acc1[i], MLOADU(SETZERO(), m1, ci + VL));                   \
+                }                                                                             \
+                MSTOREU(ci, m0, acc0[i]);                                                     \
+                MSTOREU(ci + VL, m1, acc1[i]);                                                \
+            }                                                                                 \
+        }                                                                                     \
+    }
+#define TGA_DEFINE_AVX2_SA(NAME, T, VEC, VL, MR, SETZERO, LOAD, LOADU, STOREU, SET1, FMADD, ADD, \
+                        STORE_EDGE)                                                           \
+    __attribute__((target("avx2,fma"))) static void NAME(                                     \
+        Py_ssize_t kc, const T *TGA_RESTRICT a, Py_ssize_t rsa, Py_ssize_t csa,               \
+        const T *TGA_RESTRICT b, Py_ssize_t ldb, T *TGA_RESTRICT c,                           \
+        Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr, int accumulate) {                       \
+        VEC acc0[MR], acc1[MR];                                                               \
+        Py_ssize_t p;                                                                         \
+        int i;                                                                                \
+        const T *ab[MR / 3];   /* rows 3q, 3q+1, 3q+2 at ab[q], ab[q]+rsa, ab[q]+2*rsa */     \
+        TGA_UNROLL(4)                                                                         \
+        for (i = 0; i < MR / 3; i++) ab[i] = a + 3 * i * rsa;                                 \
+        TGA_UNROLL(MR)                                                                        \
+        for (i = 0; i < MR; i++) {                                                            \
+            acc0[i] = SETZERO();                                                              \
+            acc1[i] = SETZERO();                                                              \
+        }                                                                                     \
+        if (nr <= VL) {        /* edge of N: half the FMAs (second vector is all padding) */  \
+            for (p = 0; p < kc; p++) {                                                        \
+                VEC b0 = LOADU(b + p * ldb);                                                  \
+                TGA_UNROLL(MR)                                                                \
+                for (i = 0; i < MR; i++)                                                      \
+                    acc0[i] = FMADD(SET1(ab[i / 3][(i % 3) * rsa]), b0, acc0[i]);             \
+                TGA_UNROLL(4)                                                                 \
+                for (i = 0; i < MR / 3; i++) ab[i] += csa;                                    \
+            }                                                                                 \
+        } else {                                                                              \
+            for (p = 0; p < kc; p++) {                                                        \
+                VEC b0 = LOADU(b + p * ldb);                                                  \
+                VEC b1 = LOADU(b + p * ldb + VL);                                             \
+                TGA_UNROLL(MR)                                                                \
+                for (i = 0; i < MR; i++) {                                                    \
+                    VEC ai = SET1(ab[i / 3][(i % 3) * rsa]);                                  \
+                    acc0[i] = FMADD(ai, b0, acc0[i]);                                         \
+                    acc1[i] = FMADD(ai, b1, acc1[i]);                                         \
+                }                                                                             \
+                TGA_UNROLL(4)                                                                 \
+                for (i = 0; i < MR / 3; i++) ab[i] += csa;                                    \
+            }                                                                                 \
+        }                                                                                     \
+        if (mr == MR && nr == 2 * VL) {                                                       \
+            TGA_UNROLL(MR)                                                                    \
+            for (i = 0; i < MR; i++) {                                                        \
+                T *ci = c + i * ldc;                                                          \
+                if (accumulate) {                                                             \
+                    acc0[i] = ADD(acc0[i], LOADU(ci));                                        \
+                    acc1[i] = ADD(acc1[i], LOADU(ci + VL));                                   \
+                }                                                                             \
+                STOREU(ci, acc0[i]);                                                          \
+                STOREU(ci + VL, acc1[i]);                                                     \
+            }                                                                                 \
+        } else {                                                                              \
+            T tile[MR * 2 * VL];                                                              \
+            TGA_UNROLL(MR)                                                                    \
+            for (i = 0; i < MR; i++) {                                                        \
+                STOREU(tile + i * 2 * VL, acc0[i]);                                           \
+                STOREU(tile + i * 2 * VL + VL, acc1[i]);                                      \
+            }                                                                                 \
+            STORE_EDGE(tile, 2 * VL, c, ldc, mr, nr, accumulate);                             \
+        }                                                                                     \
+    }
+
+TGA_DEFINE_AVX512_SA(tga_ukr_sa_f32_avx512, float, __m512, __mmask16, 16, 12, _mm512_setzero_ps,
+                     _mm512_load_ps, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_mask_loadu_ps,
+                     _mm512_mask_storeu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps)
+TGA_DEFINE_AVX512_SA(tga_ukr_sa_f64_avx512, double, __m512d, __mmask8, 8, 12, _mm512_setzero_pd,
+                     _mm512_load_pd, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_mask_loadu_pd,
+                     _mm512_mask_storeu_pd, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_add_pd)
+
+TGA_DEFINE_AVX2_SA(tga_ukr_sa_f32_avx2, float, __m256, 8, 6, _mm256_setzero_ps, _mm256_load_ps,
+                   _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_fmadd_ps,
+                   _mm256_add_ps, tga_store_edge_f32)
+TGA_DEFINE_AVX2_SA(tga_ukr_sa_f64_avx2, double, __m256d, 4, 6, _mm256_setzero_pd, _mm256_load_pd,
+                   _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd, _mm256_fmadd_pd,
+                   _mm256_add_pd, tga_store_edge_f64)
 #endif /* TGA_X86_DISPATCH */
+
+/* ------------------------------------------------------------------------------------------
+ * Packing a K-contiguous operand (row-major A, or B given as a transposed view):
+ *
+ *     dst[p*R + i] = src[i*s_row + p]     i < rows, p < k;     dst[p*R + i] = 0   rows <= i < R
+ *
+ * i.e. a transpose of the (rows, k) block into one (k, R) micro-panel. The scalar loop either
+ * scatters its stores (stride R) or gathers its loads (stride s_row): ~1.3 cycles an element,
+ * as much as the micro-kernel's own time for K ~ 64..128. The AVX2 path transposes 8 x 8
+ * (float32) / 4 x 4 (float64) blocks in registers; partial row groups load a clamped (valid)
+ * row and store through a lane mask. Any R works (it is the ISA's MR or NR, not the
+ * register width), so the packing is independent of the micro-kernel set in use.
+ * ---------------------------------------------------------------------------------------- */
+static void tga_pack_kcontig_f32_scalar(float *TGA_RESTRICT dst, const float *TGA_RESTRICT src,
+                                        Py_ssize_t rows, Py_ssize_t k, Py_ssize_t s_row,
+                                        Py_ssize_t R) {
+    Py_ssize_t i, p;
+    for (p = 0; p < k; p++) {
+        for (i = 0; i < rows; i++) dst[p * R + i] = src[i * s_row + p];
+        for (; i < R; i++) dst[p * R + i] = 0;
+    }
+}
+static void tga_pack_kcontig_f64_scalar(double *TGA_RESTRICT dst, const double *TGA_RESTRICT src,
+                                        Py_ssize_t rows, Py_ssize_t k, Py_ssize_t s_row,
+                                        Py_ssize_t R) {
+    Py_ssize_t i, p;
+    for (p = 0; p < k; p++) {
+        for (i = 0; i < rows; i++) dst[p * R + i] = src[i * s_row + p];
+        for (; i < R; i++) dst[p * R + i] = 0;
+    }
+}
+
+#if TGA_X86_DISPATCH
+static const int tga_lane_mask_i32[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+static const long long tga_lane_mask_i64[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
+
+__attribute__((target("avx2,fma"))) static void tga_pack_kcontig_f32_avx2(
+    float *TGA_RESTRICT dst, const float *TGA_RESTRICT src, Py_ssize_t rows, Py_ssize_t k,
+    Py_ssize_t s_row, Py_ssize_t R) {
+    Py_ssize_t g, p, i;
+    int q;
+    for (g = 0; g < rows; g += 8) {
+        Py_ssize_t n = rows - g < 8 ? rows - g : 8;
+        const float *r[8];
+        __m256i mask = _mm256_loadu_si256((const __m256i *)(tga_lane_mask_i32 + 8 - n));
+        float *d = dst + g;
+        for (q = 0; q < 8; q++) r[q] = src + (g + (q < n ? q : n - 1)) * s_row;
+        for (p = 0; p + 8 <= k; p += 8) {
+            __m256 a0 = _mm256_loadu_ps(r[0] + p), a1 = _mm256_loadu_ps(r[1] + p);
+            __m256 a2 = _mm256_loadu_ps(r[2] + p), a3 = _mm256_loadu_ps(r[3] + p);
+            __m256 a4 = _mm256_loadu_ps(r[4] + p), a5 = _mm256_loadu_ps(r[5] + p);
+            __m256 a6 = _mm256_loadu_ps(r[6] + p), a7 = _mm256_loadu_ps(r[7] + p);
+            __m256 t0 = _mm256_unpacklo_ps(a0, a1), t1 = _mm256_unpackhi_ps(a0, a1);
+            __m256 t2 = _mm256_unpacklo_ps(a2, a3), t3 = _mm256_unpackhi_ps(a2, a3);
+            __m256 t4 = _mm256_unpacklo_ps(a4, a5), t5 = _mm256_unpackhi_ps(a4, a5);
+            __m256 t6 = _mm256_unpacklo_ps(a6, a7), t7 = _mm256_unpackhi_ps(a6, a7);
+            __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+            __m256 s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+            __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+            __m256 s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+            __m256 s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+            __m256 s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+            __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+            __m256 s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+            __m256 c[8];
+            c[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+            c[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+            c[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+            c[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+            c[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+            c[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+            c[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+            c[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+            if (n == 8) {
+                TGA_UNROLL(8)
+                for (q = 0; q < 8; q++) _mm256_storeu_ps(d + (p + q) * R, c[q]);
+            } else {
+                TGA_UNROLL(8)
+                for (q = 0; q < 8; q++) _mm256_maskstore_ps(d + (p + q) * R, mask, c[q]);
+            }
+        }
+        for (; p < k; p++)
+            for (i = 0; i < n; i++) d[p * R + i] = r[i][p];
+    }
+    if (rows < R)
+        for (p = 0; p < k; p++)
+            for (i = rows; i < R; i++) dst[p * R + i] = 0;
+}
+
+__attribute__((target("avx2,fma"))) static void tga_pack_kcontig_f64_avx2(
+    double *TGA_RESTRICT dst, const double *TGA_RESTRICT src, Py_ssize_t rows, Py_ssize_t k,
+    Py_ssize_t s_row, Py_ssize_t R) {
+    Py_ssize_t g, p, i;
+    int q;
+    for (g = 0; g < rows; g += 4) {
+        Py_ssize_t n = rows - g < 4 ? rows - g : 4;
+        const double *r[4];
+        __m256i mask = _mm256_loadu_si256((const __m256i *)(tga_lane_mask_i64 + 4 - n));
+        double *d = dst + g;
+        for (q = 0; q < 4; q++) r[q] = src + (g + (q < n ? q : n - 1)) * s_row;
+        for (p = 0; p + 4 <= k; p += 4) {
+            __m256d a0 = _mm256_loadu_pd(r[0] + p), a1 = _mm256_loadu_pd(r[1] + p);
+            __m256d a2 = _mm256_loadu_pd(r[2] + p), a3 = _mm256_loadu_pd(r[3] + p);
+            __m256d t0 = _mm256_unpacklo_pd(a0, a1), t1 = _mm256_unpackhi_pd(a0, a1);
+            __m256d t2 = _mm256_unpacklo_pd(a2, a3), t3 = _mm256_unpackhi_pd(a2, a3);
+            __m256d c[4];
+            c[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+            c[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+            c[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+            c[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+            if (n == 4) {
+                TGA_UNROLL(4)
+                for (q = 0; q < 4; q++) _mm256_storeu_pd(d + (p + q) * R, c[q]);
+            } else {
+                TGA_UNROLL(4)
+                for (q = 0; q < 4; q++) _mm256_maskstore_pd(d + (p + q) * R, mask, c[q]);
+            }
+        }
+        for (; p < k; p++)
+            for (i = 0; i < n; i++) d[p * R + i] = r[i][p];
+    }
+    if (rows < R)
+        for (p = 0; p < k; p++)
+            for (i = rows; i < R; i++) dst[p * R + i] = 0;
+}
+#endif /* TGA_X86_DISPATCH */
+
+/* 1: use the AVX2 transposing pack (set at import by tga_gemm_pack_init; 0 forces scalar). */
+static int tga_pack_use_avx2 = 0;
+
+static void tga_gemm_pack_init(int allow_simd) {
+#if TGA_X86_DISPATCH
+    __builtin_cpu_init();
+    tga_pack_use_avx2 = allow_simd && __builtin_cpu_supports("avx2") ? 1 : 0;
+#else
+    (void)allow_simd;
+    tga_pack_use_avx2 = 0;
+#endif
+}
+
+static void tga_pack_kcontig_f32(float *dst, const float *src, Py_ssize_t rows, Py_ssize_t k,
+                                 Py_ssize_t s_row, Py_ssize_t R) {
+#if TGA_X86_DISPATCH
+    if (tga_pack_use_avx2) {
+        tga_pack_kcontig_f32_avx2(dst, src, rows, k, s_row, R);
+        return;
+    }
+#endif
+    tga_pack_kcontig_f32_scalar(dst, src, rows, k, s_row, R);
+}
+
+static void tga_pack_kcontig_f64(double *dst, const double *src, Py_ssize_t rows, Py_ssize_t k,
+                                 Py_ssize_t s_row, Py_ssize_t R) {
+#if TGA_X86_DISPATCH
+    if (tga_pack_use_avx2) {
+        tga_pack_kcontig_f64_avx2(dst, src, rows, k, s_row, R);
+        return;
+    }
+#endif
+    tga_pack_kcontig_f64_scalar(dst, src, rows, k, s_row, R);
+}
 
 /* ------------------------------------------------------------------------------------------
  * Dispatch table and selection.
  * ---------------------------------------------------------------------------------------- */
 static const tga_gemm_isa_t tga_gemm_isas[] = {
 #if TGA_X86_DISPATCH
-    {"avx512", 12, 32, 12, 16, tga_ukr_f32_avx512, tga_ukr_f64_avx512},
-    {"avx2", 6, 16, 6, 8, tga_ukr_f32_avx2, tga_ukr_f64_avx2},
+    {"avx512", 12, 32, 12, 16, tga_ukr_f32_avx512, tga_ukr_f64_avx512, tga_ukr_sa_f32_avx512,
+     tga_ukr_sa_f64_avx512},
+    {"avx2", 6, 16, 6, 8, tga_ukr_f32_avx2, tga_ukr_f64_avx2, tga_ukr_sa_f32_avx2,
+     tga_ukr_sa_f64_avx2},
 #endif
-    {"generic", 4, 8, 4, 4, tga_ukr_f32_generic, tga_ukr_f64_generic},
+    {"generic", 4, 8, 4, 4, tga_ukr_f32_generic, tga_ukr_f64_generic, NULL, NULL},
 };
 #define TGA_N_GEMM_ISAS ((int)(sizeof(tga_gemm_isas) / sizeof(tga_gemm_isas[0])))
 
