@@ -8,6 +8,7 @@ import pytest
 import tinygradattn as tga
 from tinygradattn.models import GPT, GPTConfig
 
+from benchmarks.torch_gpt import torch_gpt   # the PyTorch twin, nanoGPT's parameter names
 from helpers import TOLS, Tol, assert_close
 
 TORCH_REASON = "parity tests need PyTorch"
@@ -21,71 +22,6 @@ def small_model(dtype="float32", **overrides):
     cfg = GPTConfig(**{**SMALL, **overrides})
     model = GPT(cfg)
     return model.double() if dtype == "float64" else model
-
-
-# ---- the PyTorch twin (nanoGPT's model.py, same parameter names) ----------------------------
-def torch_gpt(torch, cfg):
-    nn = torch.nn
-
-    class CausalSelfAttention(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.c_attn = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=cfg.bias)
-            self.c_proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias)
-
-        def forward(self, x):
-            B, T, C = x.shape
-            H = cfg.n_head
-            q, k, v = self.c_attn(x).split(C, dim=2)
-            q, k, v = (t.view(B, T, H, C // H).transpose(1, 2) for t in (q, k, v))
-            y = nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
-            return self.c_proj(y.transpose(1, 2).reshape(B, T, C))
-
-    class MLP(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.c_fc = nn.Linear(cfg.n_embd, 4 * cfg.n_embd, bias=cfg.bias)
-            self.gelu = nn.GELU()
-            self.c_proj = nn.Linear(4 * cfg.n_embd, cfg.n_embd, bias=cfg.bias)
-
-        def forward(self, x):
-            return self.c_proj(self.gelu(self.c_fc(x)))
-
-    class Block(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.ln_1 = nn.LayerNorm(cfg.n_embd, bias=cfg.bias)
-            self.attn = CausalSelfAttention()
-            self.ln_2 = nn.LayerNorm(cfg.n_embd, bias=cfg.bias)
-            self.mlp = MLP()
-
-        def forward(self, x):
-            x = x + self.attn(self.ln_1(x))
-            return x + self.mlp(self.ln_2(x))
-
-    class TorchGPT(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.transformer = nn.ModuleDict(dict(
-                wte=nn.Embedding(cfg.vocab_size, cfg.n_embd),
-                wpe=nn.Embedding(cfg.block_size, cfg.n_embd),
-                h=nn.ModuleList([Block() for _ in range(cfg.n_layer)]),
-                ln_f=nn.LayerNorm(cfg.n_embd, bias=cfg.bias)))
-            self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
-            self.transformer.wte.weight = self.lm_head.weight
-
-        def forward(self, idx, targets):
-            T = idx.shape[1]
-            tr = self.transformer
-            x = tr.wte(idx) + tr.wpe(torch.arange(T))
-            for block in tr.h:
-                x = block(x)
-            logits = self.lm_head(tr.ln_f(x))
-            loss = nn.functional.cross_entropy(logits.view(-1, logits.shape[-1]),
-                                               targets.reshape(-1), ignore_index=-1)
-            return logits, loss
-
-    return TorchGPT()
 
 
 def load_into_torch(torch, ours, theirs):
