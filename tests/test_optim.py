@@ -588,3 +588,14 @@ def test_clip_grad_norm_single_tensor_no_grads_and_nonfinite():
     with pytest.raises(RuntimeError, match="non-finite"):
         clip_grad_norm_([w], 1.0, error_if_nonfinite=True)
     assert tga.nn.utils.clip_grad_norm_ is clip_grad_norm_
+
+
+def test_clip_grad_norm_empty_grad_and_order_zero():
+    """A 0-size gradient adds nothing to the norm; order 0 counts the non-zero per-gradient
+    norms (torch's formula); the inf norm of an empty gradient has no value (torch raises)."""
+    w, e = tga.zeros(3, requires_grad=True), tga.zeros(0, 2, requires_grad=True)
+    w.grad, e.grad = tga.tensor([3.0, 0.0, 4.0]), tga.zeros(0, 2)
+    assert clip_grad_norm_([w, e], 100.0).item() == pytest.approx(5.0)
+    assert clip_grad_norm_([w, e], 100.0, norm_type=0).item() == 1.0     # torch: 1
+    with pytest.raises(RuntimeError, match="inf norm of an empty array of shape \\(0, 2\\)"):
+        clip_grad_norm_([w, e], 1.0, norm_type=math.inf)

@@ -69,6 +69,11 @@ PRIMITIVES = {
                 "a fully masked row gives out 0, lse -inf (as torch)",
     "sdpa_bwd": "(dout (B, H, T, Dv), q, k, v, out, lse, mask, is_causal, scale) -> dq, dk, dv "
                 "shaped like q, k, v",
+    # over lists of arrays (gradient clipping): one call instead of a few ops per array
+    "foreach_norm": "(xs, ord) -> list of 0-d arrays: the vector norm of order ord (2, 1, inf, "
+                    "-inf, 0 or any p > 0) of each array over all its elements, in its dtype",
+    "foreach_mul_": "(xs, scale 0-d array) -> None; every x *= scale IN PLACE (scale cast to "
+                    "x's dtype)",
     # optimizer steps: IN PLACE over lists of arrays (one call per parameter group), torch's
     # single-tensor arithmetic; the lists hold arrays shaped like params[i], any float dtype
     "sgd_step": "(params, grads, momentum_bufs | None, lr, momentum, dampening, weight_decay, "

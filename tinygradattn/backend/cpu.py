@@ -291,6 +291,27 @@ class CPUBackend(Backend):
                             _core.effective_n_threads())
         return dq, dk, dv
 
+    # ---- over lists of arrays (gradient clipping) -------------------------------------------
+    @staticmethod
+    def foreach_norm(xs, ord):
+        """Each array's vector norm; ord 2 as sqrt(x . x) (one BLAS dot, no squared copy)."""
+        norms = []
+        for x in xs:
+            if ord == 2 and x.size:
+                flat = x.reshape(-1)                        # a view when x is contiguous
+                norms.append(np.sqrt(np.asarray(np.dot(flat, flat), dtype=x.dtype)))
+            elif x.size == 0 and math.isinf(ord):
+                raise RuntimeError(f"vector_norm cannot compute the {ord} norm of an empty "
+                                   f"array of shape {x.shape}: a max or min over no elements")
+            else:
+                norms.append(np.asarray(np.linalg.vector_norm(x, ord=ord), dtype=x.dtype))
+        return norms
+
+    @staticmethod
+    def foreach_mul_(xs, scale):
+        for x in xs:
+            np.multiply(x, scale.astype(x.dtype), out=x)
+
     # ---- optimizer steps (in place, tinygradattn._optim) ----------------------------------
     @staticmethod
     def sgd_step(params, grads, momentum_bufs, lr, momentum, dampening, weight_decay, nesterov,

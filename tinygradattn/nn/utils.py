@@ -57,16 +57,18 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     grads = [p.grad for p in parameters if p.grad is not None]
     if not grads:
         return tensor(0.0)
+    backend = grads[0]._backend
     with no_grad():
-        norms = [_vector_norm(g, norm_type) for g in grads]
-        dtype = norms[0].dtype
-        total_norm = _vector_norm(stack([n.to(dtype) for n in norms]), norm_type)
+        # one backend call per list, not a few Tensor ops per gradient (53 in a small GPT)
+        norms = backend.foreach_norm([g._data for g in grads], norm_type)
+        dtype = grads[0].dtype
+        total_norm = _vector_norm(stack([Tensor._wrap(n, backend).to(dtype) for n in norms]),
+                                  norm_type)
         if error_if_nonfinite and not math.isfinite(total_norm.item()):
             raise RuntimeError(f"The total norm of order {norm_type} for gradients from "
                                "`parameters` is non-finite, so it cannot be clipped. To disable "
                                "this error and scale the gradients by the non-finite norm "
                                "anyway, set `error_if_nonfinite=False`")
         clip_coef = (max_norm / (total_norm + 1e-6)).clamp(max=1.0)
-        for g in grads:
-            g[...] = g * clip_coef.to(g.dtype)
+        backend.foreach_mul_([g._data for g in grads], clip_coef._data)
     return total_norm
