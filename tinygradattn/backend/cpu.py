@@ -45,6 +45,14 @@ def _add_rows(dst, rows, src):
     dst[sorted_rows[starts]] += np.add.reduceat(src[order], starts, axis=0)
 
 
+def _pooled_binary(ufunc, a, b):
+    """ufunc(a, b); a large same-shape, same-dtype result goes into a pooled buffer."""
+    if (type(a) is np.ndarray and type(b) is np.ndarray and a.shape == b.shape
+            and a.dtype is b.dtype and a.nbytes >= POOL.min_bytes):
+        return ufunc(a, b, out=POOL.empty(a.shape, a.dtype))
+    return ufunc(a, b)
+
+
 class CPUBackend(Backend):
     name = "cpu"
 
@@ -86,9 +94,9 @@ class CPUBackend(Backend):
         self._rng.bit_generator.state = state
 
     # ---- elementwise --------------------------------------------------------------------
-    add = staticmethod(np.add)
-    sub = staticmethod(np.subtract)
-    mul = staticmethod(np.multiply)
+    add = staticmethod(lambda a, b: _pooled_binary(np.add, a, b))
+    sub = staticmethod(lambda a, b: _pooled_binary(np.subtract, a, b))
+    mul = staticmethod(lambda a, b: _pooled_binary(np.multiply, a, b))
     div = staticmethod(np.true_divide)
     pow = staticmethod(np.power)
     maximum = staticmethod(np.maximum)

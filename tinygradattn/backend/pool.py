@@ -7,8 +7,11 @@ gone is handed out again for the next request of the same byte size, pages alrea
 
 "Nothing refers to it" is read off the reference count: the pool holds each buffer in one
 list, and every array handed out is a view whose .base is that buffer, so while any view (or
-view of a view) is alive the count is higher. Buffers below min_bytes are not pooled (malloc
-serves those well); at most max_bytes are held; clear() drops them all.
+view of a view) is alive the count is higher. Buffers below min_bytes (64 KiB) are not
+pooled (malloc serves those well); at most max_bytes are held; clear() drops them all.
+64 KiB rather than 1 MiB: the small GPT's (768, 128) activations (384 KiB) come back from
+malloc through fresh pages too; pooling them took its training step from 47.8 to 43.7 ms
+(2 threads, quiet machine).
 """
 import sys
 
@@ -18,7 +21,7 @@ _FREE_REFCOUNT = 3      # the bucket list, the loop variable and getrefcount's a
 
 
 class BufferPool:
-    def __init__(self, min_bytes=1 << 20, max_bytes=512 << 20):
+    def __init__(self, min_bytes=1 << 16, max_bytes=512 << 20):
         self.min_bytes, self.max_bytes = min_bytes, max_bytes
         self._buckets = {}          # n_bytes -> [1-D uint8 buffer, ...]
         self.held_bytes = 0
