@@ -376,3 +376,18 @@ op("fused_sdpa_cross_float_mask",
    lambda L, q, k, v, m: L.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=m),
    [(1, 2, 3, 4), (1, 2, 6, 4), (1, 2, 6, 4), (3, 6)], covers=("ScaledDotProductAttention",),
    tol="composite")
+
+
+def _qkv_attention_split(L, qkv, n_head, is_causal):
+    """The composed spelling of qkv_attention (torch's): split, heads, sdpa, heads merged."""
+    B, T, E3 = qkv.shape
+    heads = [t.reshape(B, T, n_head, -1).transpose(1, 2) for t in qkv.split(E3 // 3, dim=2)]
+    y = L.nn.functional.scaled_dot_product_attention(*heads, is_causal=is_causal)
+    return y.transpose(1, 2).reshape(B, T, E3 // 3)
+
+
+for _causal in (False, True):
+    op(f"fused_qkv_attention{'_causal' if _causal else ''}",
+       lambda L, qkv, c=_causal: L.nn.attention.qkv_attention(qkv, 2, is_causal=c),
+       [(2, 5, 18)], covers=("QKVAttention",), tol="composite",
+       torch_fn=lambda torch, qkv, c=_causal: _qkv_attention_split(torch, qkv, 2, c))

@@ -8,8 +8,12 @@
     kernel_name()        the ISA the kernels run with ("avx512", "avx2" or "generic")
     kernel_isas(), set_kernel_isa(name | "auto")   list / force the ISA ($TGA_ATTENTION_ISA)
 
-q (B, H, T, D), k (B, H, S, D), v (B, H, S, Dv), out/dout (B, H, T, Dv), lse (B, H, T): one
-float dtype, C-contiguous. mask: None, or an additive float mask of the same dtype viewed as
+q (B, H, T, D), k (B, H, S, D), v (B, H, S, Dv), out/dout (B, H, T, Dv), lse (B, H, T), and
+dq, dk, dv shaped like q, k, v: one float dtype. The (B, H, rows, D) operands may be any views
+with unit stride along the last dim (D): the heads of a packed (B, T, 3, H, D) projection,
+viewed (B, H, T, D), are read and their gradients written in place, no copies. Inputs may
+broadcast (stride 0); outputs must not overlap themselves, each other or an input. lse is
+C-contiguous. mask: None, or an additive float mask of the same dtype viewed as
 (B, H, T, S) with any strides (0 for a broadcast dim). The loops live in _attention_kernel.h
 (FlashAttention-2 tiling, one body per ISA); this module checks arguments and runs them:
 
@@ -47,6 +51,14 @@ cdef extern from "_attention_kernel.h":
         void *dv
         Py_ssize_t H, T, S, D, Dv
         Py_ssize_t ms0, ms1, ms2, ms3
+        Py_ssize_t qs[3]
+        Py_ssize_t ks[3]
+        Py_ssize_t vs[3]
+        Py_ssize_t os[3]
+        Py_ssize_t dos[3]
+        Py_ssize_t dqs[3]
+        Py_ssize_t dks[3]
+        Py_ssize_t dvs[3]
         int causal
         double scale
     ctypedef void (*tga_attn_fwd_t)(const tga_attn_args *A, Py_ssize_t bh, Py_ssize_t q0,
@@ -121,8 +133,8 @@ if os.environ.get("TGA_ATTENTION_ISA", "auto") not in ("", "auto"):
 cdef tuple _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-cdef object _check(str fn, tuple names, tuple arrays, tuple shapes, tuple writable):
-    """numpy arrays of one float dtype, the given shapes, C-contiguous; returns the dtype."""
+cdef object _check(str fn, tuple names, tuple arrays, tuple shapes):
+    """numpy arrays of one float dtype and the given shapes; returns the dtype."""
     for name, arr in zip(names, arrays):
         if not isinstance(arr, np.ndarray):
             raise TypeError(f"{fn}: {name} must be a numpy.ndarray, got {type(arr).__name__}")
@@ -135,13 +147,58 @@ cdef object _check(str fn, tuple names, tuple arrays, tuple shapes, tuple writab
         if arr.shape != shape:
             listed = ", ".join(f"{n} {a.shape}" for n, a in zip(names, arrays))
             raise ValueError(f"{fn}: {name} has shape {arr.shape}, expected {shape} ({listed})")
-        if not arr.flags.c_contiguous:
-            raise ValueError(f"{fn}: {name} {arr.shape} must be C-contiguous (strides "
-                             f"{arr.strides})")
-    for name in writable:
-        if not arrays[names.index(name)].flags.writeable:
-            raise ValueError(f"{fn}: {name} is read-only")
     return dtype
+
+
+cdef void _head_strides(str fn, str name, object arr, Py_ssize_t *s) except *:
+    """s = arr's element strides {batch, head, row}; arr (B, H, rows, D) needs unit stride on D."""
+    cdef Py_ssize_t item = arr.itemsize
+    strides = arr.strides
+    if (strides[0] % item or strides[1] % item or strides[2] % item
+            or (arr.shape[3] > 1 and strides[3] != item)):
+        raise ValueError(f"{fn}: {name} {arr.shape} needs unit stride along its last dim and "
+                         f"strides in whole elements; got strides {strides} (bytes, itemsize "
+                         f"{item})")
+    s[0], s[1], s[2] = strides[0] // item, strides[1] // item, strides[2] // item
+
+
+cdef object _self_overlapping(object arr):
+    """True unless arr's dims nest (each |stride| spans the smaller dims): the sufficient test
+    for no two indices sharing an element that every layout made by views of a packed array
+    passes (size-1 dims are ignored)."""
+    if arr.flags.c_contiguous:
+        return False
+    dims = sorted((abs(st), n) for st, n in zip(arr.strides, arr.shape) if n > 1)
+    extent = arr.itemsize                  # bytes spanned by the dims already seen
+    for st, n in dims:
+        if st < extent:
+            return True
+        extent = st * (n - 1) + extent
+    return False
+
+
+cdef void _check_outputs(str fn, tuple out_names, tuple outs, tuple in_names,
+                         tuple ins) except *:
+    """Outputs writable, not overlapping themselves, each other or any input."""
+    for i, (name, arr) in enumerate(zip(out_names, outs)):
+        if not arr.flags.writeable:
+            raise ValueError(f"{fn}: {name} is read-only")
+        if _self_overlapping(arr):
+            raise ValueError(f"{fn}: {name} {arr.shape} with strides {arr.strides} has "
+                             f"elements shared by several indices (several threads would "
+                             f"write them)")
+        for other_name, other in zip(out_names[i + 1:] + in_names, outs[i + 1:] + ins):
+            if np.may_share_memory(arr, other) and _overlap(arr, other):
+                raise ValueError(f"{fn}: output {name} {arr.shape} (strides {arr.strides}) "
+                                 f"overlaps {other_name} {other.shape} (strides "
+                                 f"{other.strides})")
+
+
+cdef object _overlap(object a, object b):
+    try:
+        return np.shares_memory(a, b, max_work=100000)
+    except np.exceptions.TooHardError:     # undecided in budget: treat as overlapping
+        return True
 
 
 cdef object _set_mask(str fn, tga_attn_args *A, object mask, object dtype, tuple shape):
@@ -186,9 +243,17 @@ def sdpa_fwd(out, lse, q, k, v, mask, bint is_causal, double scale, int n_thread
     B, H, T, D = q.shape
     S, Dv = k.shape[2], v.shape[3]
     dtype = _check("sdpa_fwd", ("out", "lse", "q", "k", "v"), (out, lse, q, k, v),
-                   ((B, H, T, Dv), (B, H, T), (B, H, T, D), (B, H, S, D), (B, H, S, Dv)),
-                   ("out", "lse"))
+                   ((B, H, T, Dv), (B, H, T), (B, H, T, D), (B, H, S, D), (B, H, S, Dv)))
+    if not lse.flags.c_contiguous:
+        raise ValueError(f"sdpa_fwd: lse {lse.shape} must be C-contiguous (strides "
+                         f"{lse.strides})")
+    _head_strides("sdpa_fwd", "q", q, A.qs)
+    _head_strides("sdpa_fwd", "k", k, A.ks)
+    _head_strides("sdpa_fwd", "v", v, A.vs)
+    _head_strides("sdpa_fwd", "out", out, A.os)
     _set_mask("sdpa_fwd", &A, mask, dtype, (B, H, T, S))
+    _check_outputs("sdpa_fwd", ("out", "lse"), (out, lse),
+                   ("q", "k", "v", "mask")[:3 + (mask is not None)], (q, k, v, mask))
     A.q, A.k, A.v = <const void *>_ptr(q), <const void *>_ptr(k), <const void *>_ptr(v)
     A.out_w, A.lse_w = <void *>_ptr(out), <void *>_ptr(lse)
     A.out = A.dout = A.lse = NULL
@@ -240,9 +305,22 @@ def sdpa_bwd(dq, dk, dv, dout, q, k, v, out, lse, mask, bint is_causal, double s
     names = ("dq", "dk", "dv", "dout", "q", "k", "v", "out", "lse")
     dtype = _check("sdpa_bwd", names, (dq, dk, dv, dout, q, k, v, out, lse),
                    ((B, H, T, D), (B, H, S, D), (B, H, S, Dv), (B, H, T, Dv), (B, H, T, D),
-                    (B, H, S, D), (B, H, S, Dv), (B, H, T, Dv), (B, H, T)),
-                   ("dq", "dk", "dv"))
+                    (B, H, S, D), (B, H, S, Dv), (B, H, T, Dv), (B, H, T)))
+    if not lse.flags.c_contiguous:
+        raise ValueError(f"sdpa_bwd: lse {lse.shape} must be C-contiguous (strides "
+                         f"{lse.strides})")
+    _head_strides("sdpa_bwd", "dq", dq, A.dqs)
+    _head_strides("sdpa_bwd", "dk", dk, A.dks)
+    _head_strides("sdpa_bwd", "dv", dv, A.dvs)
+    _head_strides("sdpa_bwd", "dout", dout, A.dos)
+    _head_strides("sdpa_bwd", "q", q, A.qs)
+    _head_strides("sdpa_bwd", "k", k, A.ks)
+    _head_strides("sdpa_bwd", "v", v, A.vs)
+    _head_strides("sdpa_bwd", "out", out, A.os)
     _set_mask("sdpa_bwd", &A, mask, dtype, (B, H, T, S))
+    _check_outputs("sdpa_bwd", ("dq", "dk", "dv"), (dq, dk, dv),
+                   ("dout", "q", "k", "v", "out", "lse", "mask")[:6 + (mask is not None)],
+                   (dout, q, k, v, out, lse, mask))
     A.q, A.k, A.v = <const void *>_ptr(q), <const void *>_ptr(k), <const void *>_ptr(v)
     A.out, A.dout = <const void *>_ptr(out), <const void *>_ptr(dout)
     A.lse = <const void *>_ptr(lse)

@@ -61,18 +61,28 @@
 #define TGA_ATTN_BQ 64   /* query rows per block */
 #define TGA_ATTN_BK 64   /* keys per tile */
 
-/* Everything a kernel call needs; pointers are to the first element of C-contiguous arrays
- * q (BH, T, D), k (BH, S, D), v (BH, S, Dv), out/dout (BH, T, Dv), lse (BH, T),
- * dq (BH, T, D), dk (BH, S, D), dv (BH, S, Dv). The mask (or NULL) is addressed
- * mask[b*ms0 + h*ms1 + i*ms2 + j*ms3] in elements (0 for a broadcast dim), bh = b*H + h. */
+/* Everything a kernel call needs; pointers are to element [0, 0, 0, 0] of the (B, H, rows, D)
+ * views q (T, D), k (S, D), v (S, Dv), out/dout (T, Dv), dq (T, D), dk (S, D), dv (S, Dv),
+ * each with its own element strides {batch, head, row} (any sign, 0 for a broadcast input)
+ * and unit stride along the last dim: row i of head (b, h) of q is at
+ * q + b*qs[0] + h*qs[1] + i*qs[2]. So the heads of a packed (B, T, 3, H, D) projection are
+ * read, and their gradients written, in place. lse (B, H, T) is C-contiguous. The mask (or
+ * NULL) is addressed mask[b*ms0 + h*ms1 + i*ms2 + j*ms3] (0 for a broadcast dim); bh = b*H + h.
+ * out and out_w share the strides os (backward reads what the forward wrote). */
 typedef struct {
     const void *q, *k, *v, *out, *dout, *lse, *mask;
     void *out_w, *lse_w, *dq, *dk, *dv;
     Py_ssize_t H, T, S, D, Dv;
     Py_ssize_t ms0, ms1, ms2, ms3;
+    Py_ssize_t qs[3], ks[3], vs[3], os[3], dos[3], dqs[3], dks[3], dvs[3];
     int causal;
     double scale;
 } tga_attn_args;
+
+/* Element offset of head bh = b*H + h in a view with strides s = {batch, head, row}. */
+static inline Py_ssize_t tga_attn_head(const Py_ssize_t *s, Py_ssize_t bh, Py_ssize_t H) {
+    return (bh / H) * s[0] + (bh % H) * s[1];
+}
 
 /* Scratch elements (of the kernel's dtype) one thread needs. */
 static Py_ssize_t tga_attn_fwd_scratch(Py_ssize_t D, Py_ssize_t Dv) {
@@ -257,14 +267,25 @@ TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_gemm)(
     }
 }
 
-/* dst[d*ld + j] = src[j*d_len + d]: a (n, d_len) row block transposed into (d_len, ld). */
+/* dst[d*ld + j] = src[j*lds + d]: n rows of d_len (row stride lds) transposed into (d_len, ld). */
 TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_transpose)(T_ *TGA_ATTN_RESTRICT dst,
                                                            const T_ *TGA_ATTN_RESTRICT src,
                                                            Py_ssize_t n, Py_ssize_t d_len,
-                                                           Py_ssize_t ld) {
+                                                           Py_ssize_t lds, Py_ssize_t ld) {
     Py_ssize_t j, d;
     for (j = 0; j < n; j++)
-        for (d = 0; d < d_len; d++) dst[d * ld + j] = src[j * d_len + d];
+        for (d = 0; d < d_len; d++) dst[d * ld + j] = src[j * lds + d];
+}
+
+/* rows[i*ld + d] = 0 for i < n, d < d_len: zero n strided rows (one memset when packed). */
+static inline void TGA_ATTN_FN(tga_attn_zero_rows)(T_ *rows, Py_ssize_t n, Py_ssize_t d_len,
+                                                   Py_ssize_t ld) {
+    Py_ssize_t i;
+    if (ld == d_len || n <= 1) {
+        memset(rows, 0, sizeof(T_) * n * d_len);
+        return;
+    }
+    for (i = 0; i < n; i++) memset(rows + i * ld, 0, sizeof(T_) * d_len);
 }
 
 /* s[j] = scale * s[j] + mask[i, k0 + j] for one row; -inf past the causal diagonal (j > jmax). */
@@ -290,11 +311,12 @@ TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_fwd)(const tga_attn_args *A, Py
                                                      Py_ssize_t q0, void *scratch) {
     const Py_ssize_t T = A->T, S = A->S, D = A->D, Dv = A->Dv, BQ = TGA_ATTN_BQ;
     const Py_ssize_t bq = T - q0 < BQ ? T - q0 : BQ;
-    const T_ *q = (const T_ *)A->q + (bh * T + q0) * D;                /* (bq, D) */
-    const T_ *k = (const T_ *)A->k + bh * S * D;                       /* (S, D) */
-    const T_ *v = (const T_ *)A->v + bh * S * Dv;                      /* (S, Dv) */
+    const Py_ssize_t ldq = A->qs[2], ldk = A->ks[2], ldv = A->vs[2], ldo = A->os[2];
+    const T_ *q = (const T_ *)A->q + tga_attn_head(A->qs, bh, A->H) + q0 * ldq;   /* (bq, D) */
+    const T_ *k = (const T_ *)A->k + tga_attn_head(A->ks, bh, A->H);              /* (S, D) */
+    const T_ *v = (const T_ *)A->v + tga_attn_head(A->vs, bh, A->H);              /* (S, Dv) */
     const T_ *mask = NULL;
-    T_ *out = (T_ *)A->out_w + (bh * T + q0) * Dv;                     /* (bq, Dv) */
+    T_ *out = (T_ *)A->out_w + tga_attn_head(A->os, bh, A->H) + q0 * ldo;         /* (bq, Dv) */
     T_ *lse = (T_ *)A->lse_w + bh * T + q0;                            /* (bq,) */
     T_ *qt = (T_ *)scratch;                                            /* (D, BQ) */
     T_ *st = qt + D * BQ;                                              /* (BK, BQ) */
@@ -315,10 +337,10 @@ TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_fwd)(const tga_attn_args *A, Py
         l[i] = 0;
     }
     memset(acc, 0, sizeof(T_) * bq * Dv);
-    TGA_ATTN_FN(tga_attn_transpose)(qt, q, bq, D, BQ);
+    TGA_ATTN_FN(tga_attn_transpose)(qt, q, bq, D, ldq, BQ);
     for (k0 = 0; k0 < k_end; k0 += TGA_ATTN_BK) {
         const Py_ssize_t bk = k_end - k0 < TGA_ATTN_BK ? k_end - k0 : TGA_ATTN_BK;
-        TGA_ATTN_FN(tga_attn_gemm)(bk, bq, D, k + k0 * D, D, 1, qt, BQ, st, BQ, 0);
+        TGA_ATTN_FN(tga_attn_gemm)(bk, bq, D, k + k0 * ldk, ldk, 1, qt, BQ, st, BQ, 0);
         for (i = 0; i < bq; i++) m_new[i] = m[i];
         for (j = 0; j < bk; j++) {                     /* s = scale * q k^T + mask; max */
             T_ *sj = st + j * BQ;
@@ -349,10 +371,10 @@ TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_fwd)(const tga_attn_args *A, Py
                 for (j = 0; j < Dv; j++) ai[j] *= alpha[i];
             }
         }
-        TGA_ATTN_FN(tga_attn_gemm)(bq, Dv, bk, st, 1, BQ, v + k0 * Dv, Dv, acc, Dv, 1);
+        TGA_ATTN_FN(tga_attn_gemm)(bq, Dv, bk, st, 1, BQ, v + k0 * ldv, ldv, acc, Dv, 1);
     }
     for (i = 0; i < bq; i++) {
-        T_ *oi = out + i * Dv;
+        T_ *oi = out + i * ldo;
         const T_ *ai = acc + i * Dv;
         if (l[i] == 0) {                               /* fully masked row: 0, as torch */
             for (j = 0; j < Dv; j++) oi[j] = 0;
@@ -369,16 +391,19 @@ TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_fwd)(const tga_attn_args *A, Py
 TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_bwd)(const tga_attn_args *A, Py_ssize_t bh,
                                                      void *scratch) {
     const Py_ssize_t T = A->T, S = A->S, D = A->D, Dv = A->Dv, BK = TGA_ATTN_BK;
-    const T_ *q = (const T_ *)A->q + bh * T * D;                       /* (T, D) */
-    const T_ *k = (const T_ *)A->k + bh * S * D;                       /* (S, D) */
-    const T_ *v = (const T_ *)A->v + bh * S * Dv;                      /* (S, Dv) */
-    const T_ *out = (const T_ *)A->out + bh * T * Dv;                  /* (T, Dv) */
-    const T_ *dout = (const T_ *)A->dout + bh * T * Dv;                /* (T, Dv) */
-    const T_ *lse = (const T_ *)A->lse + bh * T;                       /* (T,) */
+    const Py_ssize_t H = A->H, ldq = A->qs[2], ldk = A->ks[2], ldv = A->vs[2];
+    const Py_ssize_t ldo = A->os[2], lddo = A->dos[2];
+    const Py_ssize_t lddq = A->dqs[2], lddk = A->dks[2], lddv = A->dvs[2];
+    const T_ *q = (const T_ *)A->q + tga_attn_head(A->qs, bh, H);              /* (T, D) */
+    const T_ *k = (const T_ *)A->k + tga_attn_head(A->ks, bh, H);              /* (S, D) */
+    const T_ *v = (const T_ *)A->v + tga_attn_head(A->vs, bh, H);              /* (S, Dv) */
+    const T_ *out = (const T_ *)A->out + tga_attn_head(A->os, bh, H);          /* (T, Dv) */
+    const T_ *dout = (const T_ *)A->dout + tga_attn_head(A->dos, bh, H);       /* (T, Dv) */
+    const T_ *lse = (const T_ *)A->lse + bh * T;                               /* (T,) */
     const T_ *mask = NULL;
-    T_ *dq = (T_ *)A->dq + bh * T * D;                                 /* (T, D) */
-    T_ *dk = (T_ *)A->dk + bh * S * D;                                 /* (S, D) */
-    T_ *dv = (T_ *)A->dv + bh * S * Dv;                                /* (S, Dv) */
+    T_ *dq = (T_ *)A->dq + tga_attn_head(A->dqs, bh, H);                       /* (T, D) */
+    T_ *dk = (T_ *)A->dk + tga_attn_head(A->dks, bh, H);                       /* (S, D) */
+    T_ *dv = (T_ *)A->dv + tga_attn_head(A->dvs, bh, H);                       /* (S, Dv) */
     T_ *kt = (T_ *)scratch;                                            /* (D, BK) */
     T_ *vt = kt + D * BK;                                              /* (Dv, BK) */
     T_ *p = vt + Dv * BK;                                              /* (BQ, BK) */
@@ -388,24 +413,25 @@ TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_bwd)(const tga_attn_args *A, Py
     Py_ssize_t k0, q0, i, j;
     if (A->mask != NULL)
         mask = (const T_ *)A->mask + (bh / A->H) * A->ms0 + (bh % A->H) * A->ms1;
-    memset(dq, 0, sizeof(T_) * T * D);
-    memset(dk, 0, sizeof(T_) * S * D);
-    memset(dv, 0, sizeof(T_) * S * Dv);
+    TGA_ATTN_FN(tga_attn_zero_rows)(dq, T, D, lddq);
+    TGA_ATTN_FN(tga_attn_zero_rows)(dk, S, D, lddk);
+    TGA_ATTN_FN(tga_attn_zero_rows)(dv, S, Dv, lddv);
     for (i = 0; i < T; i++) {                          /* delta[i] = dout[i] . out[i] */
         double total = 0;
-        for (j = 0; j < Dv; j++) total += (double)dout[i * Dv + j] * out[i * Dv + j];
+        for (j = 0; j < Dv; j++) total += (double)dout[i * lddo + j] * out[i * ldo + j];
         delta[i] = (T_)total;
     }
     for (k0 = 0; k0 < S; k0 += BK) {
         const Py_ssize_t bk = S - k0 < BK ? S - k0 : BK;
         if (A->causal && k0 >= T) break;               /* no query row reaches these keys */
-        TGA_ATTN_FN(tga_attn_transpose)(kt, k + k0 * D, bk, D, BK);
-        TGA_ATTN_FN(tga_attn_transpose)(vt, v + k0 * Dv, bk, Dv, BK);
+        TGA_ATTN_FN(tga_attn_transpose)(kt, k + k0 * ldk, bk, D, ldk, BK);
+        TGA_ATTN_FN(tga_attn_transpose)(vt, v + k0 * ldv, bk, Dv, ldv, BK);
         q0 = A->causal ? (k0 / TGA_ATTN_BQ) * TGA_ATTN_BQ : 0;  /* rows i >= k0 only */
         for (; q0 < T; q0 += TGA_ATTN_BQ) {
             const Py_ssize_t bq = T - q0 < TGA_ATTN_BQ ? T - q0 : TGA_ATTN_BQ;
-            TGA_ATTN_FN(tga_attn_gemm)(bq, bk, D, q + q0 * D, D, 1, kt, BK, p, BK, 0);
-            TGA_ATTN_FN(tga_attn_gemm)(bq, bk, Dv, dout + q0 * Dv, Dv, 1, vt, BK, ds, BK, 0);
+            TGA_ATTN_FN(tga_attn_gemm)(bq, bk, D, q + q0 * ldq, ldq, 1, kt, BK, p, BK, 0);
+            TGA_ATTN_FN(tga_attn_gemm)(bq, bk, Dv, dout + q0 * lddo, lddo, 1, vt, BK, ds, BK,
+                                       0);
             for (i = 0; i < bq; i++) {                 /* p = exp(s - lse); ds = p (dp - delta) */
                 T_ *pi = p + i * BK;
                 T_ *dsi = ds + i * BK;
@@ -422,12 +448,12 @@ TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_bwd)(const tga_attn_args *A, Py
                 }
                 for (j = 0; j < bk; j++) dsi[j] = scale * pi[j] * (dsi[j] - delta_i);
             }
-            TGA_ATTN_FN(tga_attn_gemm)(bk, Dv, bq, p, 1, BK, dout + q0 * Dv, Dv,
-                                       dv + k0 * Dv, Dv, 1);          /* dv += p^T dout */
-            TGA_ATTN_FN(tga_attn_gemm)(bk, D, bq, ds, 1, BK, q + q0 * D, D,
-                                       dk + k0 * D, D, 1);            /* dk += ds^T q */
-            TGA_ATTN_FN(tga_attn_gemm)(bq, D, bk, ds, BK, 1, k + k0 * D, D,
-                                       dq + q0 * D, D, 1);            /* dq += ds k */
+            TGA_ATTN_FN(tga_attn_gemm)(bk, Dv, bq, p, 1, BK, dout + q0 * lddo, lddo,
+                                       dv + k0 * lddv, lddv, 1);      /* dv += p^T dout */
+            TGA_ATTN_FN(tga_attn_gemm)(bk, D, bq, ds, 1, BK, q + q0 * ldq, ldq,
+                                       dk + k0 * lddk, lddk, 1);      /* dk += ds^T q */
+            TGA_ATTN_FN(tga_attn_gemm)(bq, D, bk, ds, BK, 1, k + k0 * ldk, ldk,
+                                       dq + q0 * lddq, lddq, 1);      /* dq += ds k */
         }
     }
 }

@@ -278,26 +278,52 @@ class CPUBackend(Backend):
         return dx
 
     # ---- attention (tinygradattn._attention) -------------------------------------------------
+    # The kernels read every (B, H, rows, D) operand through its strides and write outputs
+    # through strided views: no q, k, v, out or dout is copied. out is a (B, T, H, Dv) buffer
+    # viewed (B, H, T, Dv), as torch's flash kernel lays it out, so merging the heads back
+    # (out.transpose(1, 2).reshape(B, T, H * Dv)) and its gradient are views too.
     @staticmethod
     def sdpa_fwd(q, k, v, mask, is_causal, scale):
         """q (B, H, T, D), k (B, H, S, D), v (B, H, S, Dv) -> out (B, H, T, Dv), lse (B, H, T)."""
-        q, k, v = (np.ascontiguousarray(a) for a in (q, k, v))
+        q, k, v = _heads(q), _heads(k), _heads(v)
         B, H, T, _ = q.shape
-        out = np.empty((B, H, T, v.shape[3]), dtype=q.dtype)
-        lse = np.empty((B, H, T), dtype=q.dtype)
+        out = POOL.empty((B, T, H, v.shape[3]), q.dtype).transpose(0, 2, 1, 3)  # (B, H, T, Dv)
+        lse = POOL.empty((B, H, T), q.dtype)
         _attention.sdpa_fwd(out, lse, q, k, v, _additive_mask(mask, q, k), bool(is_causal),
                             float(scale), _core.effective_n_threads())
         return out, lse
 
     @staticmethod
     def sdpa_bwd(dout, q, k, v, out, lse, mask, is_causal, scale):
-        """-> dq, dk, dv shaped like q (B, H, T, D), k (B, H, S, D), v (B, H, S, Dv)."""
-        q, k, v, out, dout = (np.ascontiguousarray(a) for a in (q, k, v, out, dout))
-        dq, dk, dv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
+        """-> dq, dk, dv shaped (and laid out) like q (B, H, T, D), k (B, H, S, D), v."""
+        q, k, v, out, dout = (_heads(a) for a in (q, k, v, out, dout))
+        dq, dk, dv = _empty_heads_like(q), _empty_heads_like(k), _empty_heads_like(v)
         _attention.sdpa_bwd(dq, dk, dv, dout, q, k, v, out, np.ascontiguousarray(lse),
                             _additive_mask(mask, q, k), bool(is_causal), float(scale),
                             _core.effective_n_threads())
         return dq, dk, dv
+
+    @staticmethod
+    def qkv_attention_fwd(qkv, n_head, is_causal, scale):
+        """qkv (B, T, 3C) -> y (B, T, C), lse (B, H, T); q, k, v: qkv's thirds, H heads each."""
+        B, T, C3 = qkv.shape
+        q, k, v = _qkv_heads(qkv, n_head)                                   # 3 x (B, H, T, D)
+        y = POOL.empty((B, T, C3 // 3), qkv.dtype)                          # (B, T, C)
+        lse = POOL.empty((B, n_head, T), qkv.dtype)
+        _attention.sdpa_fwd(_split_heads(y, n_head), lse, q, k, v, None, bool(is_causal),
+                            float(scale), _core.effective_n_threads())
+        return y, lse
+
+    @staticmethod
+    def qkv_attention_bwd(dout, qkv, y, lse, n_head, is_causal, scale):
+        """dout (B, T, C) -> dqkv (B, T, 3C), written by the kernel through dq | dk | dv views."""
+        q, k, v = _qkv_heads(qkv, n_head)                                   # 3 x (B, H, T, D)
+        dqkv = POOL.empty(qkv.shape, qkv.dtype)                             # (B, T, 3C)
+        dq, dk, dv = _qkv_heads(dqkv, n_head)
+        _attention.sdpa_bwd(dq, dk, dv, _split_heads(dout, n_head), q, k, v,
+                            _split_heads(y, n_head), np.ascontiguousarray(lse), None,
+                            bool(is_causal), float(scale), _core.effective_n_threads())
+        return dqkv
 
     # ---- over lists of arrays (gradient clipping) -------------------------------------------
     @staticmethod
@@ -332,6 +358,36 @@ class CPUBackend(Backend):
                   weight_decay, decoupled):
         _optim_call(_optim.adam_step, params, grads, [exp_avgs, exp_avg_sqs],
                     (step, lr, beta1, beta2, eps, weight_decay, decoupled))
+
+
+def _heads(a):
+    """a (B, H, rows, D) as the attention kernels read it: itself when D has unit stride
+    (any other strides), else a contiguous copy."""
+    item = a.itemsize
+    if (a.shape[3] <= 1 or a.strides[3] == item) and not any(st % item for st in a.strides):
+        return a
+    return np.ascontiguousarray(a)
+
+
+def _empty_heads_like(a):
+    """An uninitialised (B, H, rows, D) buffer whose B, H, rows axes nest in a's stride order
+    (D last): the gradient of a transposed (B, T, H, D) view is one (B, T, H, D) buffer."""
+    order = sorted(range(3), key=lambda i: -abs(a.strides[i])) + [3]
+    buf = POOL.empty(tuple(a.shape[i] for i in order), a.dtype)
+    return buf.transpose(np.argsort(order))
+
+
+def _split_heads(x, n_head):
+    """x (B, T, H*D) viewed (B, H, T, D) (a copy only if the last axis cannot split)."""
+    B, T, C = x.shape
+    return _heads(x.reshape(B, T, n_head, C // n_head).transpose(0, 2, 1, 3))
+
+
+def _qkv_heads(qkv, n_head):
+    """q, k, v (B, H, T, D): views of the thirds of a packed projection qkv (B, T, 3*H*D)."""
+    B, T, C3 = qkv.shape
+    heads = qkv.reshape(B, T, 3, n_head, C3 // (3 * n_head)).transpose(2, 0, 3, 1, 4)
+    return _heads(heads[0]), _heads(heads[1]), _heads(heads[2])
 
 
 def _additive_mask(mask, q, k):

@@ -19,6 +19,7 @@ from ..tensor import Tensor, cat
 from ..nn import functional as F
 from ..nn import init
 from ..nn.activation import GELU, Dropout
+from ..nn.attention import qkv_attention
 from ..nn.container import ModuleDict, ModuleList
 from ..nn.embedding import Embedding
 from ..nn.linear import Linear
@@ -58,8 +59,10 @@ class GPTConfig:
 class CausalSelfAttention(Module):
     """Multi-head causal self-attention with one fused q/k/v projection (nanoGPT's).
 
-    With use_cache=True the keys and values of this call are appended to the layer's cache
-    and the queries attend to everything cached (the new tokens sit after the cached ones).
+    Without a cache and without attention dropout (eval, or dropout 0) the packed projection
+    goes straight into qkv_attention: one op, no split or head transposes to copy. With
+    use_cache=True the keys and values of this call are appended to the layer's cache and
+    the queries attend to everything cached (the new tokens sit after the cached ones).
     """
 
     def __init__(self, config):
@@ -81,7 +84,12 @@ class CausalSelfAttention(Module):
         B, T, C = x.shape
         H = self.n_head
         D = C // H
-        q, k, v = self.c_attn(x).split(C, dim=2)                             # 3 x (B, T, C)
+        qkv = self.c_attn(x)                                                 # (B, T, 3C)
+        p = self.dropout if self.training else 0.0
+        if not use_cache and p == 0.0:
+            y = qkv_attention(qkv, H, is_causal=True)                        # (B, T, C)
+            return self.resid_dropout(self.c_proj(y))
+        q, k, v = qkv.split(C, dim=2)                                        # 3 x (B, T, C)
         q = q.view(B, T, H, D).transpose(1, 2)                               # (B, H, T, D)
         k = k.view(B, T, H, D).transpose(1, 2)                               # (B, H, T, D)
         v = v.view(B, T, H, D).transpose(1, 2)                               # (B, H, T, D)
@@ -91,7 +99,6 @@ class CausalSelfAttention(Module):
             v = cat([self.kv_cache[1], v], dim=2)                           # (B, H, S, D)
         if use_cache:
             self.kv_cache = (k.detach(), v.detach())
-        p = self.dropout if self.training else 0.0
         if past == 0:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
         elif T == 1:        # one new token sees the whole cache: no mask needed

@@ -3,12 +3,17 @@ KVCache, the past keys and values of one attention layer for incremental decodin
 
 Shapes: B batch, T query length, S key length, E embed_dim, H heads, D = E // H.
 Internally everything runs batch-first: (B, T, E) -> (B, H, T, D) -> (B, T, E).
+
+qkv_attention: self-attention straight from a packed projection qkv (B, T, 3E), one fused op
+(ops/attention.py QKVAttention) where split + view + transpose + sdpa would copy; used by
+MultiheadAttention's unmasked self-attention and by models/gpt.py.
 """
 import math
 
 from .. import dtypes
 from ..creation import empty, ones, zeros
-from ..tensor import cat
+from ..ops.attention import QKVAttention
+from ..tensor import Tensor, cat
 from . import functional as F
 from . import init
 from .linear import Linear
@@ -64,6 +69,46 @@ class KVCache:
 
     def reset(self):
         self.k = self.v = None
+
+
+def qkv_attention(qkv, num_heads, is_causal=False, scale=None):
+    """Multi-head self-attention of a packed projection qkv = q | k | v, without splitting it.
+
+    Args: qkv (B, T, 3E), the q, k, v projections side by side (GPT's c_attn output,
+    MultiheadAttention's in_proj); num_heads H (E % H == 0), heads of D = E / H; is_causal;
+    scale (default 1 / sqrt(D)). Returns (B, T, E): the heads' outputs side by side, equal to
+    ``F.scaled_dot_product_attention`` of q, k, v each viewed (B, T, H, D).transpose(1, 2),
+    merged back with ``.transpose(1, 2).reshape(B, T, E)`` (PyTorch has no single op for
+    this; that composition, `_qkv_attention_composed`, is the twin and the torch spelling).
+    One fused kernel reads q, k, v in place and writes d(qkv) as one buffer.
+
+        >>> import tinygradattn as tga
+        >>> y = qkv_attention(tga.randn(2, 5, 3 * 8), num_heads=2, is_causal=True)
+        >>> tuple(y.shape)
+        (2, 5, 8)
+    """
+    if not isinstance(qkv, Tensor):
+        raise TypeError(f"qkv_attention(): argument 'qkv' must be Tensor, not "
+                        f"{type(qkv).__name__}")
+    if qkv.ndim != 3 or num_heads <= 0 or qkv.shape[2] % (3 * num_heads):
+        raise RuntimeError(f"qkv_attention: qkv must be (B, T, 3 * E) with E divisible by "
+                           f"num_heads = {num_heads}, got {tuple(qkv.shape)}")
+    if qkv.dtype not in (dtypes.float32, dtypes.float64):
+        raise RuntimeError(f"qkv_attention: qkv must be float32 or float64, got "
+                           f"{qkv.dtype.name}")
+    D = qkv.shape[2] // (3 * num_heads)
+    scale = 1.0 / math.sqrt(D) if scale is None else float(scale)
+    return QKVAttention.apply(qkv, int(num_heads), bool(is_causal), scale)
+
+
+def _qkv_attention_composed(qkv, num_heads, is_causal=False, scale=None):
+    """qkv_attention's twin: split, heads, F.scaled_dot_product_attention, heads merged."""
+    B, T, E3 = qkv.shape
+    E = E3 // 3
+    q, k, v = (t.view(B, T, num_heads, E // num_heads).transpose(1, 2)        # (B, H, T, D)
+               for t in qkv.split(E, dim=2))
+    y = F.scaled_dot_product_attention(q, k, v, is_causal=is_causal, scale=scale)
+    return y.transpose(1, 2).reshape(B, T, E)                                 # (B, T, E)
 
 
 def _canonical_mask(mask, name, dtype):
@@ -199,6 +244,12 @@ class MultiheadAttention(Module):
         if not reuse_kv and (key.shape[0] != B or key.shape[1] != value.shape[1]):
             raise AssertionError(f"key {tuple(key.shape)} and value {tuple(value.shape)} do "
                                  f"not match query {tuple(query.shape)} (batch-first shapes)")
+        dropout_p = self.dropout if self.training else 0.0
+        if (cache is None and not need_weights and dropout_p == 0.0 and query is key
+                and key is value and self._qkv_same_embed_dim and key_padding_mask is None
+                and (attn_mask is None or is_causal)):
+            return self._output(self._packed_self_attention(query, attn_mask, is_causal), None,
+                                batched)
         q, k, v = self._in_projection(query, key, value, need_kv=not reuse_kv)
         q = self._heads(q)                                                    # (B, H, T, D)
         past = 0
@@ -217,7 +268,6 @@ class MultiheadAttention(Module):
                 attn_mask = ones(T, S, dtype=dtypes.bool_, device=q.device).triu(past + 1)
         mask, causal = self._merge_masks(attn_mask, key_padding_mask, is_causal, need_weights,
                                          B, T, S, q.dtype)
-        dropout_p = self.dropout if self.training else 0.0
         if need_weights:
             out, weights = self._explicit_attention(q, k, v, mask, dropout_p)
             if average_attn_weights:
@@ -227,6 +277,10 @@ class MultiheadAttention(Module):
                                                  is_causal=causal)            # (B, H, T, D)
             weights = None
         out = out.transpose(1, 2).reshape(B, T, E)                            # (B, T, E)
+        return self._output(out, weights, batched)
+
+    def _output(self, out, weights, batched):
+        """out_proj of the merged heads (B, T, E), then the caller's layout."""
         out = self.out_proj(out)
         if not batched:
             out = out.squeeze(0)                                              # (T, E)
@@ -234,6 +288,14 @@ class MultiheadAttention(Module):
         elif not self.batch_first:
             out = out.transpose(0, 1)                                         # (T, B, E)
         return out, weights
+
+    def _packed_self_attention(self, x, attn_mask, is_causal):
+        """Self-attention with no mask but the causal one, as one op on the packed projection:
+        qkv_attention reads q, k, v in place (no chunk, no head transposes). x: (B, T, E)."""
+        B, T, _ = x.shape
+        _, causal = self._merge_masks(attn_mask, None, is_causal, False, B, T, T, x.dtype)
+        qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)               # (B, T, 3E)
+        return qkv_attention(qkv, self.num_heads, is_causal=causal)              # (B, T, E)
 
     def _batch_inputs(self, batched, query, key, value, key_padding_mask, attn_mask):
         """Bring inputs to batch-first 3-d form (and unbatched masks to batched ones)."""

@@ -4,6 +4,11 @@ The forward keeps only out and the per-row log-sum-exp lse; the backward recompu
 attention weights tile by tile from q, k and lse (FlashAttention-2), so memory stays linear
 in the sequence length. Its composed twin (matmul, softmax, matmul) is
 `nn.functional._sdpa_composed`: the test oracle and the path taken when dropout is on.
+
+QKVAttention is the same op fed by one packed projection qkv (B, T, 3C) (GPT's c_attn,
+MultiheadAttention's in_proj): the kernels read q, k, v as strided views of qkv and write
+d(qkv) as one buffer, where split + view + transpose + sdpa would copy them. Its composed
+twin is `nn.attention._qkv_attention_composed`.
 """
 from ..autograd.function import Function
 
@@ -31,3 +36,28 @@ class ScaledDotProductAttention(Function):
         dq, dk, dv = ctx.backend.sdpa_bwd(dout, q, k, v, out, lse, mask, ctx.is_causal,
                                           ctx.scale)
         return dq, dk, dv, None, None, None
+
+
+class QKVAttention(Function):
+    """Self-attention of a packed projection: qkv (B, T, 3C) = q | k | v, n_head heads of
+    D = C / n_head each -> y (B, T, C), the heads' outputs side by side.
+
+    y[:, :, h*D:(h+1)*D] = softmax(q_h k_h^T * scale) v_h with q_h = qkv[:, :, h*D:(h+1)*D],
+    k_h and v_h at offsets C and 2C; causal or not, no mask.
+    """
+
+    @staticmethod
+    def forward(ctx, qkv, n_head, is_causal, scale):                       # qkv: (B, T, 3C)
+        y, lse = ctx.backend.qkv_attention_fwd(qkv, n_head, is_causal, scale)  # (B,T,C), (B,H,T)
+        ctx.n_head, ctx.is_causal, ctx.scale = n_head, is_causal, scale
+        ctx.save_for_backward(qkv, y, lse)
+        return y
+
+    @staticmethod
+    def backward(ctx, dout):                                               # dout: (B, T, C)
+        # fwd: q | k | v = qkv, y = ScaledDotProductAttention(q, k, v) per head  =>
+        #   dqkv = dq | dk | dv, the same gradients, each written into its third of one buffer
+        qkv, y, lse = ctx.saved_tensors
+        dqkv = ctx.backend.qkv_attention_bwd(dout, qkv, y, lse, ctx.n_head, ctx.is_causal,
+                                             ctx.scale)                    # (B, T, 3C)
+        return dqkv, None, None, None
