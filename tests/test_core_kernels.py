@@ -2,8 +2,10 @@
 
 GEMM: every micro-kernel set this CPU runs (avx512 / avx2 / generic), float32 and float64,
 1 and 2 threads, sizes around the micro-tile (MR, NR) and cache blocks (KC, MC, NC), strided /
-transposed / broadcast operands, and gemm vs gemm_naive. Softmax family: outliers, -inf
-entries, all -inf rows, huge logits. Error cases raise with the shapes in the message.
+transposed / broadcast operands, and gemm vs gemm_naive; the same with a bias row added inside
+the GEMM. Column sum: against float64 sums, bit-identical for any thread count. Softmax family:
+outliers, -inf entries, all -inf rows, huge logits. Error cases raise with the shapes in the
+message.
 """
 import numpy as np
 import pytest
@@ -293,6 +295,205 @@ def test_gemm_errors(fn):
     a = np.ones((1, 3, 3), f32)
     with pytest.raises(ValueError, match="overlaps"):
         call(a, a, np.ones((1, 3, 3), f32))
+
+
+# ------------------------------------------------------------------------------ GEMM + bias
+
+def run_gemm_bias(a, b, bias, n_threads, dtype):
+    out = np.full((a.shape[0], a.shape[1], b.shape[2]), np.nan, dtype=dtype)
+    _core.gemm(out, a, b, n_threads, bias=bias)
+    return out
+
+
+def assert_gemm_bias_close(out, a, b, bias, dtype):
+    """out == a @ b + bias, the error scaled by sum_k |a||b| + |bias| (the rounding bound)."""
+    ref = oracle_gemm(a, b) + bias.astype(np.float64)
+    scale = (np.matmul(np.abs(a).astype(np.float64), np.abs(b).astype(np.float64))
+             + np.abs(bias.astype(np.float64)) + 1e-30)
+    err = np.abs(out - ref) / scale
+    if err.size:
+        where = np.unravel_index(np.argmax(err), err.shape)
+        assert err.max() <= GEMM_RTOL[dtype], (
+            f"{np.dtype(dtype).name}: max scaled error {err.max():.3g} at {where} "
+            f"(out {out[where]!r}, ref {ref[where]!r}, shape {out.shape})")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_threads", THREADS)
+def test_gemm_bias_tile_edges(isa, dtype, n_threads):
+    """Bias inside the GEMM: M, N around the micro-tile (the last NR panel's bias is padded),
+    K = 0 (bias alone), 1, prime and > KC (bias only in the first K block); row-major and
+    transposed operands (packed, direct_a and direct_b paths)."""
+    mr, nr = TILES[isa][dtype]
+    ms = sorted({1, mr - 1, mr, mr + 1, 2 * mr + 1})
+    ns = sorted({1, nr - 1, nr, nr + 1, 2 * nr + 3})
+    rng = rng_for("bias edges", isa, dtype, n_threads)
+    for m in ms:
+        for n in ns:
+            for k in (0, 1, 7, KC[dtype] + 1):
+                if m * n * k > 30000 and (m, n) != (ms[-1], ns[-1]):
+                    continue
+                bias = rng.standard_normal(n).astype(dtype) * 4
+                a = rng.standard_normal((2, m, k)).astype(dtype)
+                b = rng.standard_normal((2, k, n)).astype(dtype)
+                b_t = rng.standard_normal((2, n, k)).astype(dtype).transpose(0, 2, 1)
+                a_t = rng.standard_normal((2, k, m)).astype(dtype).transpose(0, 2, 1)
+                for x, w in ((a, b), (a, b_t), (a_t, b)):
+                    out = run_gemm_bias(x, w, bias, n_threads, dtype)
+                    assert_gemm_bias_close(out, x, w, bias, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_threads", THREADS)
+def test_gemm_bias_blocks(isa, dtype, n_threads):
+    """Bias across the MT, NC and KC blocks and split tasks; the GPT's Linear shapes."""
+    rng = rng_for("bias blocks", isa, dtype, n_threads)
+    shapes = [(MT_MAX[dtype] + 1, 5, 2 * KC[dtype] + 3), (13, NC_MAX[dtype] + 1, 29),
+              (127, 509, 253), (3, 2 * NC_MAX[dtype] + 7, 11), (96, 384, 128), (96, 128, 512)]
+    for m, n, k in shapes:
+        a = rng.standard_normal((1, m, k)).astype(dtype)
+        w = rng.standard_normal((1, n, k)).astype(dtype).transpose(0, 2, 1)   # x @ weight.T
+        bias = rng.standard_normal(n).astype(dtype)
+        assert_gemm_bias_close(run_gemm_bias(a, w, bias, n_threads, dtype), a, w, bias, dtype)
+
+
+class _SubArray(np.ndarray):
+    """An ndarray subclass: gemm's C fast path declines it, the checked path runs."""
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_bias_paths_agree(isa, dtype):
+    """Fast path, checked path and gemm_naive give the same numbers; bias None == no bias."""
+    rng = rng_for("bias paths", isa, dtype)
+    a = rng.standard_normal((2, 23, 31)).astype(dtype)
+    b = rng.standard_normal((2, 19, 31)).astype(dtype).transpose(0, 2, 1)   # (2, 31, 19)
+    bias = rng.standard_normal(19).astype(dtype)
+    fast = run_gemm_bias(a, b, bias, 2, dtype)
+    checked = np.full_like(fast, np.nan)
+    _core.gemm(checked.view(_SubArray), a.view(_SubArray), b, 2, bias=bias.view(_SubArray))
+    np.testing.assert_array_equal(fast, checked)
+    slow = np.empty_like(fast)
+    _core.gemm_naive(slow, a, b, bias=bias)
+    assert_gemm_bias_close(slow, a, b, bias, dtype)
+    np.testing.assert_allclose(fast, slow, rtol=100 * GEMM_RTOL[dtype], atol=1e-5
+                               if dtype == np.float32 else 1e-12)
+    np.testing.assert_array_equal(run_gemm_bias(a, b, None, 2, dtype), run_gemm(a, b, 2, dtype))
+
+
+def test_gemm_bias_exact_small_integers():
+    """Integer-valued operands and bias: every ISA gives the exact result."""
+    a = np.arange(2 * 13 * 9, dtype=np.float32).reshape(2, 13, 9) % 7 - 3
+    b = np.arange(2 * 9 * 35, dtype=np.float32).reshape(2, 9, 35) % 5 - 2
+    bias = np.arange(35, dtype=np.float32) - 17
+    out = np.empty((2, 13, 35), np.float32)
+    for isa_name in _core.gemm_isas():
+        _core.set_gemm_isa(isa_name)
+        try:
+            _core.gemm(out, a, b, 2, bias=bias)
+        finally:
+            _core.set_gemm_isa("auto")
+        np.testing.assert_array_equal(out, a @ b + bias, err_msg=isa_name)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_bias_empty_shapes(dtype):
+    bias = np.arange(4, dtype=dtype)
+    for fn in (_core.gemm, _core.gemm_naive):       # K == 0: every row is the bias
+        out = np.full((2, 3, 4), np.nan, dtype)
+        fn(out, np.empty((2, 3, 0), dtype), np.empty((2, 0, 4), dtype), bias=bias)
+        np.testing.assert_array_equal(out, np.broadcast_to(bias, (2, 3, 4)))
+    out = np.empty((2, 0, 4), dtype)                # no rows: nothing to do
+    _core.gemm(out, np.ones((2, 0, 5), dtype), np.ones((2, 5, 4), dtype), bias=bias)
+    out = np.empty((1, 3, 0), dtype)                # N == 0: an empty bias
+    _core.gemm(out, np.ones((1, 3, 5), dtype), np.ones((1, 5, 0), dtype),
+               bias=np.empty(0, dtype))
+
+
+@pytest.mark.parametrize("fn", [_core.gemm, _core.gemm_naive])
+def test_gemm_bias_errors(fn):
+    f32 = np.float32
+    out = np.empty((1, 3, 6), f32)
+    a = np.ones((1, 3, 4), f32)
+    b = np.ones((1, 4, 6), f32)
+
+    def call(bias, out=out):
+        fn(out, a, b, bias=bias)
+
+    with pytest.raises(ValueError, match=r"bias \(5,\) should be \(6,\) for out \(1, 3, 6\)"):
+        call(np.ones(5, f32))
+    with pytest.raises(ValueError, match=r"bias \(1, 6\) should be \(6,\)"):
+        call(np.ones((1, 6), f32))
+    with pytest.raises(TypeError, match="bias dtype float64 differs from out's float32"):
+        call(np.ones(6))
+    with pytest.raises(TypeError, match="bias must be a numpy.ndarray or None, got list"):
+        call([1.0] * 6)
+    with pytest.raises(ValueError, match=r"bias \(6,\) must be C-contiguous"):
+        call(np.ones(12, f32)[::2])
+    big = np.zeros((1, 4, 6), f32)                  # bias inside out: would be overwritten
+    with pytest.raises(ValueError, match="bias .* overlaps out"):
+        fn(big[:, :3], a, b, bias=big[0, 2])
+    with pytest.raises(ValueError, match="overlaps out"):
+        call(out[0, 0])
+
+
+# ---------------------------------------------------------------------------------- column sum
+
+COLSUM_SHAPES = [(1, 1), (1, 7), (7, 1), (63, 5), (64, 64), (65, 65), (129, 130), (200, 3),
+                 (300, 257)]
+
+
+def assert_colsum_close(got, x, dtype):
+    """got == x.sum(0), the error scaled by sum_i |x| (float32: two-level sums, ~100 ulps)."""
+    ref = x.astype(np.float64).sum(axis=0)
+    scale = np.abs(x).astype(np.float64).sum(axis=0) + 1e-30
+    err = np.abs(got - ref) / scale
+    limit = 1e-5 if dtype == np.float32 else 1e-13
+    assert err.max(initial=0.0) <= limit, (
+        f"{np.dtype(dtype).name}: max scaled error {err.max():.3g} at {err.argmax()}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", COLSUM_SHAPES)
+def test_column_sum(dtype, shape):
+    """Matches the float64 sum; bit-identical for 1, 2 and 3 threads (fixed row chunks)."""
+    x = rng_for("colsum", dtype, shape).standard_normal(shape).astype(dtype) * 10
+    outs = []
+    for n_threads in (1, 2, 3):
+        out = np.full(shape[1], np.nan, dtype)
+        _core.column_sum(out, x, n_threads)
+        assert_colsum_close(out, x, dtype)
+        outs.append(out)
+    for out in outs[1:]:
+        np.testing.assert_array_equal(out, outs[0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_column_sum_empty_and_nonfinite(dtype):
+    out = np.full(5, np.nan, dtype)
+    _core.column_sum(out, np.empty((0, 5), dtype), 2)          # no rows: zeros, as np.sum
+    np.testing.assert_array_equal(out, 0.0)
+    _core.column_sum(np.empty(0, dtype), np.empty((4, 0), dtype), 2)
+    x = np.ones((130, 3), dtype)
+    x[5, 0] = np.nan
+    x[100, 1] = np.inf
+    out = np.empty(3, dtype)
+    _core.column_sum(out, x, 2)
+    assert np.isnan(out[0]) and out[1] == np.inf and out[2] == 130
+
+
+def test_column_sum_errors():
+    f32 = np.float32
+    with pytest.raises(ValueError, match=r"out \(4,\) should be \(3,\) for x \(5, 3\)"):
+        _core.column_sum(np.empty(4, f32), np.ones((5, 3), f32))
+    with pytest.raises(ValueError, match="x must be 2-D"):
+        _core.column_sum(np.empty(3, f32), np.ones(3, f32))
+    with pytest.raises(ValueError, match=r"x \(3, 5\) must be C-contiguous"):
+        _core.column_sum(np.empty(5, f32), np.ones((5, 3), f32).T)
+    with pytest.raises(TypeError, match="out float64, x float32"):
+        _core.column_sum(np.empty(3), np.ones((5, 3), f32))
+    x = np.ones((5, 3), f32)
+    with pytest.raises(ValueError, match="overlaps"):
+        _core.column_sum(x[0], x)
 
 
 # ------------------------------------------------------------------------------ softmax family

@@ -16,6 +16,7 @@ Sections:
                  (rowmath_isas / rowmath_isa / set_rowmath_isa: this module's copy of
                  _rowmath.h; _fused.set_rowmath_isa sets both)
     elementwise  erf (numpy has none; the C library's is exact to float64 rounding)
+    column sum   column_sum (a Linear layer's bias gradient; threaded, thread-count invariant)
 """
 
 import os
@@ -26,6 +27,7 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.math cimport erf as c_erf, exp, log
 from libc.stdlib cimport atoi, free, getenv, malloc
+from libc.string cimport memcpy
 
 
 # ==============================================================================================
@@ -200,7 +202,8 @@ cdef object _gemm_check_views(str fn, floating[:, :, ::1] out, const floating[:,
 # ==============================================================================================
 # GEMM
 #
-#   out[b, i, j] = sum_k a[b, i, k] * w[b, k, j]      a: (Bt, M, K), w: (Bt, K, N) any strides
+#   out[b, i, j] = bias[j] + sum_k a[b, i, k] * w[b, k, j]     a: (Bt, M, K), w: (Bt, K, N) any
+#                                                              strides; bias (N,) or none (0)
 #
 # Goto/BLIS blocking, row-major form (vectors run along N; A values are broadcast):
 #
@@ -234,6 +237,9 @@ cdef object _gemm_check_views(str fn, floating[:, :, ::1] out, const floating[:,
 # (<= 1 MiB) in L2/L3 (32 MiB). Below GEMM_MIN_FLOPS_PER_THREAD of work per thread, fewer
 # threads (down to one: small products never pay for a thread team).
 # Accumulation is in the input dtype (float32 stays float32, as in BLAS and PyTorch).
+# Bias (a Linear layer's): in the first K block the micro-kernels start their accumulators
+# from the bias row (two vector loads per tile; the last, partial NR panel reads a zero-padded
+# copy), so adding it costs no pass over out. Rounding: bias + a0 w0 + a1 w1 + ... in order.
 # gemm() recognises the common call (aligned native float arrays, matching shapes, no overlap,
 # nothing empty) with the numpy C API (~0.1 us, _gemm_fast_plan); anything else goes through
 # the checked memoryview path, which raises the descriptive errors.
@@ -245,18 +251,18 @@ cnp.import_array()
 cdef extern from "_gemm_kernel.h" nogil:
     ctypedef void (*tga_ukr_f32_t)(Py_ssize_t kc, const float *a, const float *b, float *c,
                                    Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr,
-                                   int accumulate) noexcept nogil
+                                   const float *bias, int accumulate) noexcept nogil
     ctypedef void (*tga_ukr_f64_t)(Py_ssize_t kc, const double *a, const double *b, double *c,
                                    Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr,
-                                   int accumulate) noexcept nogil
+                                   const double *bias, int accumulate) noexcept nogil
     ctypedef void (*tga_ukr_sa_f32_t)(Py_ssize_t kc, const float *a, Py_ssize_t rsa,
                                       Py_ssize_t csa, const float *b, Py_ssize_t ldb, float *c,
                                       Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr,
-                                      int accumulate) noexcept nogil
+                                      const float *bias, int accumulate) noexcept nogil
     ctypedef void (*tga_ukr_sa_f64_t)(Py_ssize_t kc, const double *a, Py_ssize_t rsa,
                                       Py_ssize_t csa, const double *b, Py_ssize_t ldb,
                                       double *c, Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr,
-                                      int accumulate) noexcept nogil
+                                      const double *bias, int accumulate) noexcept nogil
     ctypedef struct tga_gemm_isa_t:
         const char *name
         int mr_f32
@@ -287,6 +293,7 @@ ctypedef struct GemmPlan:
     Py_ssize_t n_mt, n_nt                    # tasks along M and N per matrix
     bint direct_a                            # read a in place (strided kernel), no packing
     bint direct_b                            # also read row-major w in place (full panels)
+    const void *bias                         # (n,) of the dtype, added to every row; or NULL
 
 # Cache blocks (module globals so that _set_tuning can tune them in a benchmark)
 cdef Py_ssize_t KC_F32 = 256            # K block: A micro-panel 12 x 256 x 4 B = 12 KiB in L1d
@@ -307,6 +314,7 @@ if (os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE"
 cdef double ROW_MIN_ELEMS_PER_THREAD = 32768.0        # softmax family, see its section
 cdef Py_ssize_t DIRECT_A_MAX_N = 512    # N <= this: a read in place, not packed (_gemm_task)
 cdef Py_ssize_t DIRECT_B_MAX_M = 128    # and M <= this, N <= 256, row-major w: w in place too
+DEF GEMM_MAX_NR = 32                    # the widest micro-tile (avx512 float32)
 
 
 def _set_tuning(kc_f32=None, kc_f64=None, nc_max_bytes=None, mt_max_bytes=None,
@@ -491,10 +499,17 @@ cdef void _gemm_task(floating *c, const floating *a, const floating *w, Py_ssize
     cdef Py_ssize_t n_full, ldb
     cdef int accumulate
     cdef Py_ssize_t m_full = m_blk // mr * mr if plan.direct_a else 0
+    cdef const floating *bias = <const floating *>plan.bias    # (N,) or NULL
+    cdef const floating *bias_k                     # bias in this K block (the first) or NULL
+    cdef const floating *bp                         # bias of one NR-column panel
+    cdef floating bias_edge[GEMM_MAX_NR]            # the last panel's, zero-padded to NR
+    if bias != NULL:
+        _bias_edge(bias_edge, bias, plan.n, nr)
     for kp in range(_cdiv(plan.k, plan.kc)):
         p0 = kp * plan.kc
         k_blk = _min(plan.kc, plan.k - p0)
         accumulate = p0 > 0                                 # first K block overwrites out
+        bias_k = bias if p0 == 0 else NULL                  # ... starting from the bias
         a_blk = a + bi * plan.sa_b + i0 * plan.sa_m + p0 * plan.sa_k
         # Pack (m_blk, k_blk) of a once. direct_a (row-major a, small N: the transposing copy
         # would cost as much as the products): full-height panels are read in place by the
@@ -521,6 +536,7 @@ cdef void _gemm_task(floating *c, const floating *a, const floating *w, Py_ssize
                     a_pan = a_blk + ir * plan.sa_m
                     for jp in range(_cdiv(n_blk, nr)):
                         jr = jp * nr
+                        bp = _panel_bias(bias_k, bias_edge, jc + jr, plan.n, nr)
                         if jr < n_full:                     # direct_b: w in place
                             b_pan = w_blk + jr
                             ldb = plan.sw_k
@@ -530,34 +546,60 @@ cdef void _gemm_task(floating *c, const floating *a, const floating *w, Py_ssize
                         if floating is float:
                             isa.ukr_sa_f32(k_blk, a_pan, plan.sa_m, plan.sa_k, b_pan, ldb,
                                            c_blk + ir * ldc + jr, ldc, mr,
-                                           _min(nr, n_blk - jr), accumulate)
+                                           _min(nr, n_blk - jr), bp, accumulate)
                         else:
                             isa.ukr_sa_f64(k_blk, a_pan, plan.sa_m, plan.sa_k, b_pan, ldb,
                                            c_blk + ir * ldc + jr, ldc, mr,
-                                           _min(nr, n_blk - jr), accumulate)
+                                           _min(nr, n_blk - jr), bp, accumulate)
                     continue
                 for jp in range(_cdiv(n_blk, nr)):          # B micro-panels stream from L2
                     jr = jp * nr
+                    bp = _panel_bias(bias_k, bias_edge, jc + jr, plan.n, nr)
                     if jr < n_full:                         # direct_b, a's edge panel
                         if floating is float:
                             isa.ukr_sa_f32(k_blk, abuf + (ir - m_full) * k_blk, 1, mr,
                                            w_blk + jr, plan.sw_k, c_blk + ir * ldc + jr, ldc,
-                                           _min(mr, m_blk - ir), nr, accumulate)
+                                           _min(mr, m_blk - ir), nr, bp, accumulate)
                         else:
                             isa.ukr_sa_f64(k_blk, abuf + (ir - m_full) * k_blk, 1, mr,
                                            w_blk + jr, plan.sw_k, c_blk + ir * ldc + jr, ldc,
-                                           _min(mr, m_blk - ir), nr, accumulate)
+                                           _min(mr, m_blk - ir), nr, bp, accumulate)
                         continue
                     if floating is float:
                         isa.ukr_f32(k_blk, abuf + (ir - m_full) * k_blk,
                                     bbuf + (jr - n_full) * k_blk,
                                     c_blk + ir * ldc + jr, ldc,
-                                    _min(mr, m_blk - ir), _min(nr, n_blk - jr), accumulate)
+                                    _min(mr, m_blk - ir), _min(nr, n_blk - jr), bp, accumulate)
                     else:
                         isa.ukr_f64(k_blk, abuf + (ir - m_full) * k_blk,
                                     bbuf + (jr - n_full) * k_blk,
                                     c_blk + ir * ldc + jr, ldc,
-                                    _min(mr, m_blk - ir), _min(nr, n_blk - jr), accumulate)
+                                    _min(mr, m_blk - ir), _min(nr, n_blk - jr), bp, accumulate)
+
+
+cdef inline void _bias_edge(floating *edge, const floating *bias, Py_ssize_t n,
+                            Py_ssize_t nr) noexcept nogil:
+    """edge[0 : nr] = bias of the last NR-column panel, zero past column n."""
+    cdef Py_ssize_t j, j0 = (n - 1) // nr * nr
+    for j in range(nr):
+        edge[j] = bias[j0 + j] if j0 + j < n else 0
+
+
+cdef inline const floating *_panel_bias(const floating *bias, const floating *edge,
+                                        Py_ssize_t col, Py_ssize_t n,
+                                        Py_ssize_t nr) noexcept nogil:
+    """The micro-kernel's bias for columns col : col+NR: NR readable values, or NULL."""
+    if bias == NULL:
+        return NULL
+    return bias + col if col + nr <= n else edge
+
+
+cdef inline void _fill_rows(floating *c, Py_ssize_t ldc, const floating *row, Py_ssize_t rows,
+                            Py_ssize_t cols) noexcept nogil:
+    """c[i, 0 : cols] = row[0 : cols] for i < rows (row stride ldc)."""
+    cdef Py_ssize_t i
+    for i in range(rows):
+        memcpy(c + i * ldc, row, cols * sizeof(floating))
 
 
 cdef int _gemm_blocked(floating *c, const floating *a, const floating *w, GemmPlan *plan,
@@ -593,10 +635,14 @@ cdef object _gemm_run(floating *c, const floating *a, const floating *w, GemmPla
     cdef int n_failed
     if plan.n_batch == 0 or plan.m == 0 or plan.n == 0:
         return
-    if plan.k == 0:                                     # empty sum
+    if plan.k == 0:                                     # empty sum: bias (or 0) alone
         with nogil:
-            for i in range(plan.n_batch * plan.m * plan.n):
-                c[i] = 0
+            if plan.bias != NULL:
+                _fill_rows(c, plan.n, <const floating *>plan.bias, plan.n_batch * plan.m,
+                           plan.n)
+            else:
+                for i in range(plan.n_batch * plan.m * plan.n):
+                    c[i] = 0
         return
     plan.mr = isa.mr_f32 if floating is float else isa.mr_f64
     plan.nr = isa.nr_f32 if floating is float else isa.nr_f64
@@ -619,6 +665,7 @@ cdef object _gemm_run(floating *c, const floating *a, const floating *w, GemmPla
 cdef object _gemm_typed(floating[:, :, ::1] out,          # OUT (Bt, M, N)
                         const floating[:, :, :] a,        # IN  (Bt, M, K)
                         const floating[:, :, :] w,        # IN  (Bt, K, N)
+                        const floating[::1] bias,         # IN  (N,) or None
                         int n_threads):
     cdef GemmPlan plan
     cdef Py_ssize_t item = sizeof(floating)
@@ -629,6 +676,9 @@ cdef object _gemm_typed(floating[:, :, ::1] out,          # OUT (Bt, M, N)
     plan.k = a.shape[2]
     if plan.n_batch == 0 or plan.m == 0 or plan.n == 0:
         return
+    plan.bias = NULL
+    if bias is not None:
+        plan.bias = &bias[0]
     plan.sa_b = a.strides[0] // item
     plan.sa_m = a.strides[1] // item
     plan.sa_k = a.strides[2] // item
@@ -704,7 +754,46 @@ cdef bint _gemm_fast_plan(cnp.ndarray out, cnp.ndarray a, cnp.ndarray b,
     plan.sw_b = sb[0] // item
     plan.sw_k = sb[1] // item
     plan.sw_n = sb[2] // item
+    plan.bias = NULL
     return True
+
+
+cdef bint _gemm_fast_bias(cnp.ndarray bias, cnp.ndarray out, GemmPlan *plan) noexcept:
+    """The fast path's bias test: aligned native C-contiguous (N,) of out's dtype, not in out."""
+    cdef const char *lo = <const char *>cnp.PyArray_DATA(bias)
+    cdef const char *hi
+    cdef const char *out_lo = <const char *>cnp.PyArray_DATA(out)
+    cdef const char *out_hi
+    cdef Py_ssize_t item = cnp.PyArray_ITEMSIZE(out)
+    if (cnp.PyArray_TYPE(bias) != cnp.PyArray_TYPE(out) or cnp.PyArray_NDIM(bias) != 1
+            or cnp.PyArray_DIMS(bias)[0] != plan.n or not cnp.PyArray_IS_C_CONTIGUOUS(bias)
+            or not cnp.PyArray_ISALIGNED(bias) or not cnp.PyArray_ISNOTSWAPPED(bias)):
+        return False
+    hi = lo + plan.n * item
+    out_hi = out_lo + plan.n_batch * plan.m * plan.n * item      # out is C-contiguous
+    if lo < out_hi and out_lo < hi:
+        return False
+    plan.bias = <const void *>lo
+    return True
+
+
+cdef object _check_bias(str fn, object bias, object out, object dtype):
+    """bias: None, or a C-contiguous (N,) array of out's dtype that does not overlap out."""
+    if bias is None:
+        return
+    if not isinstance(bias, np.ndarray):
+        raise TypeError(f"{fn}: bias must be a numpy.ndarray or None, got "
+                        f"{type(bias).__name__}")
+    if bias.dtype != dtype:
+        raise TypeError(f"{fn}: bias dtype {bias.dtype} differs from out's {dtype}")
+    if bias.shape != (out.shape[2],):
+        raise ValueError(f"{fn}: bias {bias.shape} should be ({out.shape[2]},) for out "
+                         f"{out.shape}")
+    if not bias.flags.c_contiguous:
+        raise ValueError(f"{fn}: bias {bias.shape} must be C-contiguous (strides "
+                         f"{bias.strides})")
+    if np.may_share_memory(bias, out):
+        raise ValueError(f"{fn}: bias {bias.shape} overlaps out {out.shape}")
 
 
 cdef object _check_gemm(str fn, object out, object a, object b):
@@ -727,18 +816,22 @@ cdef object _check_gemm(str fn, object out, object a, object b):
     return dtype                # strides and overlap: checked in C by _gemm_check_views
 
 
-def gemm(out, a, b, int n_threads=0):
-    """out[b, i, j] = sum_k a[b, i, k] * b[b, k, j]; overwrites out.
+def gemm(out, a, b, int n_threads=0, bias=None):
+    """out[b, i, j] = bias[j] + sum_k a[b, i, k] * b[b, k, j]; overwrites out.
 
     Args:
         out: OUT (Bt, M, N), C-contiguous, same dtype as a and b (float32 or float64).
         a: IN (Bt, M, K), any strides (transposed views, broadcast batch with stride 0).
         b: IN (Bt, K, N), any strides.
         n_threads: OpenMP threads; < 1 means effective_n_threads(). Small products use one.
+        bias: IN None (no bias: 0) or (N,) C-contiguous, same dtype, not overlapping out;
+            added inside the GEMM (a Linear layer's bias), K == 0 gives bias in every row.
     """
     cdef GemmPlan plan
     if (type(out) is np.ndarray and type(a) is np.ndarray and type(b) is np.ndarray
-            and _gemm_fast_plan(out, a, b, &plan)):
+            and _gemm_fast_plan(out, a, b, &plan)
+            and (bias is None or (type(bias) is np.ndarray
+                                  and _gemm_fast_bias(bias, out, &plan)))):
         if cnp.PyArray_TYPE(out) == cnp.NPY_FLOAT:
             _gemm_run(<float *>cnp.PyArray_DATA(out), <const float *>cnp.PyArray_DATA(a),
                       <const float *>cnp.PyArray_DATA(b), &plan, n_threads)
@@ -747,17 +840,19 @@ def gemm(out, a, b, int n_threads=0):
                       <const double *>cnp.PyArray_DATA(b), &plan, n_threads)
         return
     dtype = _check_gemm("gemm", out, a, b)
+    _check_bias("gemm", bias, out, dtype)
     if dtype == np.float32:
-        _gemm_typed[float](out, a, b, n_threads)
+        _gemm_typed[float](out, a, b, bias, n_threads)
     else:
-        _gemm_typed[double](out, a, b, n_threads)
+        _gemm_typed[double](out, a, b, bias, n_threads)
 
 
 cdef void _gemm_naive_typed(floating[:, :, ::1] out,      # OUT (Bt, M, N)
                             const floating[:, :, :] a,    # IN  (Bt, M, K)
-                            const floating[:, :, :] w     # IN  (Bt, K, N)
+                            const floating[:, :, :] w,    # IN  (Bt, K, N)
+                            const floating *bias          # IN  (N,) or NULL
                             ) noexcept nogil:
-    # out[b, i, j] = sum_k a[b, i, k] * w[b, k, j], one dot product per output element
+    # out[b, i, j] = bias[j] + sum_k a[b, i, k] * w[b, k, j], one dot product per element
     cdef Py_ssize_t b, i, j, p
     cdef floating acc
     for b in range(out.shape[0]):
@@ -766,23 +861,27 @@ cdef void _gemm_naive_typed(floating[:, :, ::1] out,      # OUT (Bt, M, N)
                 acc = 0
                 for p in range(a.shape[2]):
                     acc = acc + a[b, i, p] * w[b, p, j]
-                out[b, i, j] = acc
+                out[b, i, j] = acc if bias == NULL else bias[j] + acc
 
 
-def gemm_naive(out, a, b):
+def gemm_naive(out, a, b, bias=None):
     """The triple loop: same contract as gemm, single-threaded; the reference and oracle."""
     dtype = _check_gemm("gemm_naive", out, a, b)
+    _check_bias("gemm_naive", bias, out, dtype)
     if dtype == np.float32:
-        _gemm_naive_call[float](out, a, b)
+        _gemm_naive_call[float](out, a, b, bias)
     else:
-        _gemm_naive_call[double](out, a, b)
+        _gemm_naive_call[double](out, a, b, bias)
 
 
 cdef object _gemm_naive_call(floating[:, :, ::1] out, const floating[:, :, :] a,
-                             const floating[:, :, :] w):
+                             const floating[:, :, :] w, const floating[::1] bias):
+    cdef const floating *bias_ptr = NULL
     _gemm_check_views("gemm_naive", out, a, w)
+    if bias is not None and bias.shape[0] > 0:
+        bias_ptr = &bias[0]
     with nogil:
-        _gemm_naive_typed(out, a, w)
+        _gemm_naive_typed(out, a, w, bias_ptr)
 
 
 # ==============================================================================================
@@ -1041,3 +1140,106 @@ def erf(out, x, int n_threads=0):
         _erf_typed[float](out, x, n_threads)
     else:
         _erf_typed[double](out, x, n_threads)
+
+
+# ==============================================================================================
+# column sum (a Linear layer's bias gradient)
+#
+#   for c in row chunks of COLSUM_ROWS (parallel, static):     # chunking depends on M only
+#     part[c, j] = sum_{i in chunk c, in order} x[i, j]
+#   out[j] = sum_c part[c, j]   (chunks in order)
+#
+# Parallel axis: fixed row chunks, each thread reading whole contiguous rows (numpy's
+# np.add.reduce(x, axis=0) is the same row-by-row sum on one thread). Chunks are fixed by M
+# alone and combined in chunk order, so the result is the same bit for bit on any thread
+# count. Two-level sums also round better than one running sum over all M rows (error
+# ~ (COLSUM_ROWS + M / COLSUM_ROWS) ulps, not M). Within a chunk the sums run over column
+# blocks of COLSUM_COLS kept in a local accumulator (the compiler vectorises the j loop),
+# the input dtype throughout (float32 stays float32, as GEMM).
+# ==============================================================================================
+
+DEF COLSUM_COLS = 64
+cdef Py_ssize_t COLSUM_ROWS = 64
+
+
+cdef void _colsum_chunk(floating *part, const floating *x, Py_ssize_t rows,
+                        Py_ssize_t n) noexcept nogil:
+    """part[j] = sum_{i < rows} x[i * n + j], rows in order; rows >= 1."""
+    cdef Py_ssize_t i, j, j0
+    cdef floating acc[COLSUM_COLS]
+    cdef const floating *row
+    for j0 in range(0, n - COLSUM_COLS + 1, COLSUM_COLS):     # full blocks: constant width
+        row = x + j0
+        for j in range(COLSUM_COLS):
+            acc[j] = row[j]
+        for i in range(1, rows):
+            row = x + i * n + j0
+            for j in range(COLSUM_COLS):
+                acc[j] = acc[j] + row[j]
+        for j in range(COLSUM_COLS):
+            part[j0 + j] = acc[j]
+    j0 = n // COLSUM_COLS * COLSUM_COLS                         # the narrow right edge
+    if j0 < n:
+        for j in range(j0, n):
+            part[j] = x[j]
+        for i in range(1, rows):
+            row = x + i * n
+            for j in range(j0, n):
+                part[j] = part[j] + row[j]
+
+
+cdef object _colsum_typed(floating[::1] out, const floating[:, ::1] x, int n_threads):
+    cdef Py_ssize_t m = x.shape[0], n = x.shape[1]
+    cdef Py_ssize_t n_chunks = _cdiv(m, COLSUM_ROWS)
+    cdef Py_ssize_t c, j, i0
+    cdef floating *part
+    cdef floating total
+    if n == 0:
+        return
+    if m == 0:
+        out[:] = 0
+        return
+    if n_chunks == 1:
+        with nogil:
+            _colsum_chunk(&out[0], &x[0, 0], m, n)
+        return
+    part = <floating *>tga_aligned_malloc(n_chunks * n * sizeof(floating))   # (n_chunks, N)
+    if part == NULL:
+        raise MemoryError(f"column_sum: could not allocate {n_chunks}x{n} partial sums")
+    n_threads = _resolve_threads(n_threads, <double>m * n, ROW_MIN_ELEMS_PER_THREAD)
+    try:
+        for c in prange(n_chunks, nogil=True, schedule="static", num_threads=n_threads):
+            i0 = c * COLSUM_ROWS
+            _colsum_chunk(part + c * n, &x[i0, 0], _min(COLSUM_ROWS, m - i0), n)
+        with nogil:
+            for j in range(n):
+                out[j] = part[j]
+            for c in range(1, n_chunks):            # chunk order: any thread count agrees
+                for j in range(n):
+                    out[j] = out[j] + part[c * n + j]
+    finally:
+        tga_aligned_free(part)
+
+
+def column_sum(out, x, int n_threads=0):
+    """out[j] = sum_i x[i, j] (np.sum(x, axis=0)); same result for any n_threads.
+
+    Args:
+        out: OUT (N,) C-contiguous, same dtype as x (float32 or float64).
+        x: IN (M, N) C-contiguous. M == 0 gives zeros.
+        n_threads: OpenMP threads over row chunks; < 1 means effective_n_threads().
+    """
+    dtype = _check_arrays("column_sum", ("out", "x"), (out, x))
+    if x.ndim != 2:
+        raise ValueError(f"column_sum: x must be 2-D (rows, cols), got shape {x.shape}")
+    if out.shape != (x.shape[1],):
+        raise ValueError(f"column_sum: out {out.shape} should be ({x.shape[1]},) for x {x.shape}")
+    if not x.flags.c_contiguous:
+        raise ValueError(f"column_sum: x {x.shape} must be C-contiguous (strides {x.strides})")
+    _check_out("column_sum", "out", out)
+    if np.may_share_memory(out, x):
+        raise ValueError(f"column_sum: out {out.shape} overlaps x {x.shape}")
+    if dtype == np.float32:
+        _colsum_typed[float](out, x, n_threads)
+    else:
+        _colsum_typed[double](out, x, n_threads)

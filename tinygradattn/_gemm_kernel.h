@@ -2,10 +2,13 @@
  *
  * A micro-kernel multiplies one packed A micro-panel by one packed B micro-panel:
  *
- *     acc[i, j] = sum_p a[p*MR + i] * b[p*NR + j]      i < MR, j < NR, p < kc
+ *     acc[i, j] = bias[j] + sum_p a[p*MR + i] * b[p*NR + j]    i < MR, j < NR, p < kc
  *     c[i*ldc + j] = acc[i, j]        (accumulate == 0)     for i < mr, j < nr only
  *     c[i*ldc + j] += acc[i, j]       (accumulate != 0)     (mr <= MR, nr <= NR: edge tiles)
  *
+ * bias: NULL (0), or NR readable values (a Linear layer's bias; entries past nr are ignored,
+ * so the caller pads the last panel's): the accumulators start from it, which costs two
+ * vector loads per call where adding it to c afterwards would cost a pass over c.
  * a: packed (kc, MR), b: packed (kc, NR), both 64-byte aligned and zero-padded past the
  * matrix edge, so every tile runs the same full-width loop; only the store honours mr, nr.
  * The accumulator lives in registers: MR x NR/VL vector variables, fully unrolled.
@@ -49,20 +52,22 @@
 
 typedef void (*tga_ukr_f32_t)(Py_ssize_t kc, const float *a, const float *b,
                               float *c, Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr,
-                              int accumulate);
+                              const float *bias, int accumulate);
 typedef void (*tga_ukr_f64_t)(Py_ssize_t kc, const double *a, const double *b,
                               double *c, Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr,
-                              int accumulate);
+                              const double *bias, int accumulate);
 
 /* Strided variants: a(i, p) = a[i*rsa + p*csa] and b(p, j) = b[p*ldb + j] read in place (no
  * packing; ldb = NR for a packed b). Only for full tiles of a and b (all MR rows and NR
  * columns exist; a partial c tile is fine). NULL where not provided (generic). */
 typedef void (*tga_ukr_sa_f32_t)(Py_ssize_t kc, const float *a, Py_ssize_t rsa, Py_ssize_t csa,
                                  const float *b, Py_ssize_t ldb, float *c, Py_ssize_t ldc,
-                                 Py_ssize_t mr, Py_ssize_t nr, int accumulate);
+                                 Py_ssize_t mr, Py_ssize_t nr, const float *bias,
+                                 int accumulate);
 typedef void (*tga_ukr_sa_f64_t)(Py_ssize_t kc, const double *a, Py_ssize_t rsa,
                                  Py_ssize_t csa, const double *b, Py_ssize_t ldb, double *c,
-                                 Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr, int accumulate);
+                                 Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr,
+                                 const double *bias, int accumulate);
 
 /* One ISA's kernel set and the tile sizes its packing must use. */
 typedef struct {
@@ -97,12 +102,12 @@ TGA_DEFINE_STORE_EDGE(tga_store_edge_f64, double)
 #define TGA_DEFINE_GENERIC(NAME, T, MR, NR, STORE_EDGE)                                       \
     static void NAME(Py_ssize_t kc, const T *TGA_RESTRICT a, const T *TGA_RESTRICT b,         \
                      T *TGA_RESTRICT c, Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr,         \
-                     int accumulate) {                                                        \
+                     const T *TGA_RESTRICT bias, int accumulate) {                            \
         T acc[MR][NR];                                                                        \
         Py_ssize_t p;                                                                         \
         int i, j;                                                                             \
         for (i = 0; i < MR; i++)                                                              \
-            for (j = 0; j < NR; j++) acc[i][j] = 0;                                           \
+            for (j = 0; j < NR; j++) acc[i][j] = bias != NULL ? bias[j] : 0;                  \
         for (p = 0; p < kc; p++) {                                                            \
             const T *ap = a + p * MR;                                                         \
             const T *bp = b + p * NR;                                                         \
@@ -128,6 +133,22 @@ TGA_DEFINE_GENERIC(tga_ukr_f32_generic, float, 4, 8, tga_store_edge_f32)
 TGA_DEFINE_GENERIC(tga_ukr_f64_generic, double, 4, 4, tga_store_edge_f64)
 
 #if TGA_X86_DISPATCH
+/* Accumulators acc0[i], acc1[i] (MR rows of two VL vectors) start at the bias row, or 0. */
+#define TGA_INIT_ACC(MR, VL, SETZERO, LOADU)                                                  \
+    if (bias != NULL) {                                                                       \
+        TGA_UNROLL(MR)                                                                        \
+        for (i = 0; i < MR; i++) {                                                            \
+            acc0[i] = LOADU(bias);                                                            \
+            acc1[i] = LOADU(bias + VL);                                                       \
+        }                                                                                     \
+    } else {                                                                                  \
+        TGA_UNROLL(MR)                                                                        \
+        for (i = 0; i < MR; i++) {                                                            \
+            acc0[i] = SETZERO();                                                              \
+            acc1[i] = SETZERO();                                                              \
+        }                                                                                     \
+    }
+
 /* ------------------------------------------------------------------------------------------
  * AVX2 + FMA: MR rows x 2 ymm vectors. Edge tiles go through a stack tile.
  * ---------------------------------------------------------------------------------------- */
@@ -135,15 +156,12 @@ TGA_DEFINE_GENERIC(tga_ukr_f64_generic, double, 4, 4, tga_store_edge_f64)
                         STORE_EDGE)                                                           \
     __attribute__((target("avx2,fma"))) static void NAME(                                     \
         Py_ssize_t kc, const T *TGA_RESTRICT a, const T *TGA_RESTRICT b, T *TGA_RESTRICT c,   \
-        Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr, int accumulate) {                       \
+        Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr, const T *TGA_RESTRICT bias,             \
+        int accumulate) {                                                                     \
         VEC acc0[MR], acc1[MR];                                                               \
         Py_ssize_t p;                                                                         \
         int i;                                                                                \
-        TGA_UNROLL(MR)                                                                        \
-        for (i = 0; i < MR; i++) {                                                            \
-            acc0[i] = SETZERO();                                                              \
-            acc1[i] = SETZERO();                                                              \
-        }                                                                                     \
+        TGA_INIT_ACC(MR, VL, SETZERO, LOADU)                                                  \
         for (p = 0; p < kc; p++) {                                                            \
             VEC b0 = LOAD(b + p * 2 * VL);                                                    \
             VEC b1 = LOAD(b + p * 2 * VL + VL);                                               \
@@ -189,15 +207,12 @@ TGA_DEFINE_AVX2(tga_ukr_f64_avx2, double, __m256d, 4, 6, _mm256_setzero_pd, _mm2
                           MSTOREU, SET1, FMADD, ADD)                                          \
     __attribute__((target("avx512f"))) static void NAME(                                      \
         Py_ssize_t kc, const T *TGA_RESTRICT a, const T *TGA_RESTRICT b, T *TGA_RESTRICT c,   \
-        Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr, int accumulate) {                       \
+        Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr, const T *TGA_RESTRICT bias,             \
+        int accumulate) {                                                                     \
         VEC acc0[MR], acc1[MR];                                                               \
         Py_ssize_t p;                                                                         \
         int i;                                                                                \
-        TGA_UNROLL(MR)                                                                        \
-        for (i = 0; i < MR; i++) {                                                            \
-            acc0[i] = SETZERO();                                                              \
-            acc1[i] = SETZERO();                                                              \
-        }                                                                                     \
+        TGA_INIT_ACC(MR, VL, SETZERO, LOADU)                                                  \
         for (p = 0; p < kc; p++) {                                                            \
             VEC b0 = LOAD(b + p * 2 * VL);                                                    \
             VEC b1 = LOAD(b + p * 2 * VL + VL);                                               \
@@ -251,18 +266,15 @@ TGA_DEFINE_AVX512(tga_ukr_f64_avx512, double, __m512d, __mmask8, 8, 12, _mm512_s
     __attribute__((target("avx512f"))) static void NAME(                                      \
         Py_ssize_t kc, const T *TGA_RESTRICT a, Py_ssize_t rsa, Py_ssize_t csa,               \
         const T *TGA_RESTRICT b, Py_ssize_t ldb, T *TGA_RESTRICT c,                           \
-        Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr, int accumulate) {                       \
+        Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr, const T *TGA_RESTRICT bias,             \
+        int accumulate) {                                                                     \
         VEC acc0[MR], acc1[MR];                                                               \
         Py_ssize_t p;                                                                         \
         int i;                                                                                \
         const T *ab[MR / 3];   /* rows 3q, 3q+1, 3q+2 at ab[q], ab[q]+rsa, ab[q]+2*rsa */     \
         TGA_UNROLL(4)                                                                         \
         for (i = 0; i < MR / 3; i++) ab[i] = a + 3 * i * rsa;                                 \
-        TGA_UNROLL(MR)                                                                        \
-        for (i = 0; i < MR; i++) {                                                            \
-            acc0[i] = SETZERO();                                                              \
-            acc1[i] = SETZERO();                                                              \
-        }                                                                                     \
+        TGA_INIT_ACC(MR, VL, SETZERO, LOADU)                                                  \
         if (nr <= VL) {        /* edge of N: half the FMAs (second vector is all padding) */  \
             for (p = 0; p < kc; p++) {                                                        \
                 VEC b0 = LOADU(b + p * ldb);                                                  \
@@ -320,18 +332,15 @@ TGA_DEFINE_AVX512(tga_ukr_f64_avx512, double, __m512d, __mmask8, 8, 12, _mm512_s
     __attribute__((target("avx2,fma"))) static void NAME(                                     \
         Py_ssize_t kc, const T *TGA_RESTRICT a, Py_ssize_t rsa, Py_ssize_t csa,               \
         const T *TGA_RESTRICT b, Py_ssize_t ldb, T *TGA_RESTRICT c,                           \
-        Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr, int accumulate) {                       \
+        Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr, const T *TGA_RESTRICT bias,             \
+        int accumulate) {                                                                     \
         VEC acc0[MR], acc1[MR];                                                               \
         Py_ssize_t p;                                                                         \
         int i;                                                                                \
         const T *ab[MR / 3];   /* rows 3q, 3q+1, 3q+2 at ab[q], ab[q]+rsa, ab[q]+2*rsa */     \
         TGA_UNROLL(4)                                                                         \
         for (i = 0; i < MR / 3; i++) ab[i] = a + 3 * i * rsa;                                 \
-        TGA_UNROLL(MR)                                                                        \
-        for (i = 0; i < MR; i++) {                                                            \
-            acc0[i] = SETZERO();                                                              \
-            acc1[i] = SETZERO();                                                              \
-        }                                                                                     \
+        TGA_INIT_ACC(MR, VL, SETZERO, LOADU)                                                  \
         if (nr <= VL) {        /* edge of N: half the FMAs (second vector is all padding) */  \
             for (p = 0; p < kc; p++) {                                                        \
                 VEC b0 = LOADU(b + p * ldb);                                                  \
