@@ -242,6 +242,19 @@ op("matmul_big_batched_transposed", lambda L, a, b: a @ b.mT, [(2, 33, 70), (2, 
 op("matmul_gradcheck_odd", lambda L, a, b: a @ b, [(1, 13), (13, 7)], covers=("MatMul",),
    tol="matmul")
 
+# ---- linear (one fused op: the bias inside the GEMM; tests/test_linear.py has the rest) --------
+_F_LINEAR = lambda L, *xs: L.nn.functional.linear(*xs)                    # noqa: E731
+op("linear", _F_LINEAR, [(5, 7), (3, 7), (3,)], covers=("Linear",), tol="matmul")
+op("linear_3d_input", _F_LINEAR, [(2, 3, 4), (5, 4), (5,)], covers=("Linear",), tol="matmul")
+op("linear_no_bias", _F_LINEAR, [(4, 6), (1, 6)], covers=("Linear",), tol="matmul")
+op("linear_1d_input", _F_LINEAR, [(6,), (4, 6), (4,)], covers=("Linear",), tol="matmul")
+op("linear_transposed_input", lambda L, x, w, b: L.nn.functional.linear(x.mT, w, b),
+   [(2, 5, 3), (4, 5), (4,)], covers=("Linear", "Permute"), tol="matmul")
+op("linear_big_tile_edges", _F_LINEAR, [(3, 43, 129), (33, 129), (33,)], covers=("Linear",),
+   tol="matmul", gradcheck=False)
+op("linear_empty_rows", _F_LINEAR, [(0, 4), (3, 4), (3,)], covers=("Linear",))
+op("linear_empty_features", _F_LINEAR, [(2, 0), (3, 0), (3,)], covers=("Linear",))
+
 # ---- shape ops -----------------------------------------------------------------------------------
 op("reshape", lambda L, x: x.reshape(2, 6), [(3, 4)], covers=("Reshape",))
 op("reshape_tuple", lambda L, x: x.reshape((4, 3)), [(3, 4)], covers=("Reshape",))

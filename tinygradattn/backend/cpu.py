@@ -196,6 +196,34 @@ class CPUBackend(Backend):
         return out
 
     @staticmethod
+    def linear_fwd(x, weight, bias):
+        """x (N, in) @ weight (out, in).T + bias (out,) -> (N, out); bias added in the GEMM."""
+        out = POOL.empty((x.shape[0], weight.shape[0]), dtype=x.dtype)
+        if bias is not None:
+            bias = np.ascontiguousarray(bias)
+        _core.gemm(out[None], x[None], weight.T[None], _core.effective_n_threads(), bias=bias)
+        return out
+
+    @staticmethod
+    def linear_bwd(dout, x, weight, needs_dx, needs_dweight, needs_dbias):
+        """-> dx (N, in), dweight (out, in), dbias (out,); None where not needed."""
+        n_threads = _core.effective_n_threads()
+        dout = dout.astype(x.dtype, copy=False)
+        dx = dweight = dbias = None
+        if needs_dx:
+            dx = POOL.empty(x.shape, dtype=x.dtype)
+            _core.gemm(dx[None], dout[None], weight[None], n_threads)          # dout @ w
+        if needs_dweight:
+            # dout.T is read in place (the GEMM takes strided operands): dweight comes out
+            # contiguous (out, in), no transposed copy (measured faster than x.T @ dout + copy)
+            dweight = POOL.empty(weight.shape, dtype=x.dtype)
+            _core.gemm(dweight[None], dout.T[None], x[None], n_threads)
+        if needs_dbias:
+            dbias = POOL.empty(weight.shape[:1], dtype=x.dtype)
+            _core.column_sum(dbias, np.ascontiguousarray(dout), n_threads)
+        return dx, dweight, dbias
+
+    @staticmethod
     def _rows(kernel, out_like, *arrays):
         """Run a last-axis row kernel on arrays viewed as (N, C); returns the output."""
         C = out_like.shape[-1] if out_like.ndim else 1

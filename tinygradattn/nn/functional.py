@@ -1,8 +1,8 @@
 """torch.nn.functional's names, composed from Tensor ops, or fused Functions where it pays.
 
-layer_norm, cross_entropy (class-index targets) and gelu run fused kernels (ops/fused.py); their
-composed twins (_layer_norm_composed, _cross_entropy_composed, _gelu_composed) stay as the
-test oracles and as the reading reference.
+linear (ops/linear.py), layer_norm, cross_entropy (class-index targets) and gelu run fused
+kernels (ops/fused.py); their composed twins (_linear_composed, _layer_norm_composed,
+_cross_entropy_composed, _gelu_composed) stay as the test oracles and as the reading reference.
 
 Every function checks its arguments and raises PyTorch's exception type with the shapes at
 fault in the message.
@@ -12,6 +12,7 @@ import math
 from .. import dtypes
 from ..creation import arange, rand, ones
 from ..ops.fused import CrossEntropy, Gelu, LayerNorm
+from ..ops.linear import Linear
 from ..ops.attention import ScaledDotProductAttention
 from ..tensor import Tensor, where
 
@@ -37,7 +38,16 @@ def _reduce(loss, reduction, name):
 def linear(input, weight, bias=None):
     """y = input @ weight.T + bias (torch.nn.functional.linear).
 
+    One fused op (ops/linear.py: the bias added inside the GEMM, batch dims folded into its
+    rows); a bias of another shape that broadcasts, or mixed dtypes, take the composed form.
+
     Args: input (*, in_features); weight (out_features, in_features); bias (out_features,).
+
+    Example:
+        >>> import tinygradattn as tga
+        >>> x, w = tga.ones(2, 3), tga.ones(4, 3)
+        >>> tga.nn.functional.linear(x, w, tga.tensor([0.0, 1.0, 2.0, 3.0])).tolist()
+        [[3.0, 4.0, 5.0, 6.0], [3.0, 4.0, 5.0, 6.0]]
     """
     _check_tensor("linear", "input", input)
     _check_tensor("linear", "weight", weight)
@@ -45,6 +55,22 @@ def linear(input, weight, bias=None):
         raise RuntimeError(f"linear: input {tuple(input.shape)} and weight "
                            f"{tuple(weight.shape)} do not match (expected input (*, "
                            f"{weight.shape[-1] if weight.ndim else '?'}))")
+    if _linear_fuses(input, weight, bias):
+        return Linear.apply(input, weight, bias)
+    return _linear_composed(input, weight, bias)
+
+
+def _linear_fuses(input, weight, bias):
+    """The fused op takes one float dtype and a (out_features,) bias Tensor, or no bias."""
+    if not input.is_floating_point() or input.dtype != weight.dtype:
+        return False                            # the composed form raises torch's error
+    return bias is None or (isinstance(bias, Tensor) and bias.dtype == input.dtype
+                            and tuple(bias.shape) == (weight.shape[0],))
+
+
+def _linear_composed(input, weight, bias=None):
+    """linear from Tensor ops (matmul, then add; any broadcastable bias): the fused op's
+    oracle, and the path for what it does not take."""
     out = input @ weight.T
     return out if bias is None else out + bias
 
