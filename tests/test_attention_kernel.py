@@ -6,6 +6,11 @@
 - F.scaled_dot_product_attention (fused) against its composed twin `_sdpa_composed`, against
   torch (values and gradients), and float64 gradcheck through it;
 - fully masked rows: 0 and zero gradients, as torch 2.13 on the CPU;
+- strided operands: every (B, H, rows, D) array as a view (heads interleaved as in a
+  (B, T, H, D) buffer, padded rows, reversed rows, broadcast inputs, q | k | v of one packed
+  buffer and dq | dk | dv written into one): bitwise the contiguous results; stride errors;
+- qkv_attention (ops/attention.py QKVAttention) against the float64 oracle, its composed twin
+  and torch, gradcheck, odd shapes, every kernel ISA; no copies of q, k, v on either path;
 - memory: forward + backward at T = S = 2048 allocate far less than one T x S matrix.
 """
 import math
@@ -17,6 +22,7 @@ import pytest
 import tinygradattn as tga
 from tinygradattn import _attention
 from tinygradattn.nn import functional as F
+from tinygradattn.nn.attention import _qkv_attention_composed, qkv_attention
 
 BQ, BK = _attention.BLOCK_Q, _attention.BLOCK_K
 TOL = {np.float32: dict(rtol=2e-5, atol=2e-5), np.float64: dict(rtol=1e-11, atol=1e-12)}
@@ -181,6 +187,143 @@ def test_kernel_name_and_wrapper_errors():
                             np.empty_like(v), dout, q, k, v, out, lse, None, False, 1.0, 1)
 
 
+# ---- strided operands ------------------------------------------------------------------------
+def as_layout(a, layout):
+    """A view equal to a (B, H, R, D) in another memory layout (unit stride kept along D)."""
+    return fill(empty_layout(a.shape, a.dtype, layout), a)
+
+
+def empty_layout(shape, dtype, layout):
+    B, H, R, D = shape
+    if layout == "bthd":        # heads interleaved: (B, R, H, D) buffer, as a transposed view
+        return np.empty((B, R, H, D), dtype).transpose(0, 2, 1, 3)
+    if layout == "hbrd":
+        return np.empty((H, B, R, D), dtype).transpose(1, 0, 2, 3)
+    if layout == "padded":      # row stride D + 3: no vector-width alignment
+        return np.empty((B, H, R, D + 3), dtype)[..., :D]
+    if layout == "reversed":    # negative row stride
+        return np.empty((B, H, R, D), dtype)[:, :, ::-1]
+    raise ValueError(layout)
+
+
+def fill(view, a):
+    view[...] = a
+    return view
+
+
+def run_kernels_into(outs, q, k, v, mask, causal, scale, dout, n_threads):
+    """run_kernels, writing into the given out, lse, dq, dk, dv (any layout)."""
+    out, lse, dq, dk, dv = outs
+    _attention.sdpa_fwd(out, lse, q, k, v, mask, causal, scale, n_threads)
+    _attention.sdpa_bwd(dq, dk, dv, dout, q, k, v, out, lse, mask, causal, scale, n_threads)
+    return outs
+
+
+LAYOUTS = ["bthd", "hbrd", "padded", "reversed"]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_strided_operands_equal_contiguous(shape, layout, causal, dtype):
+    B, H, T, S, D, Dv = shape
+    q, k, v, dout = make((B, H, T, D), S, Dv, dtype, seed=T * 7 + S, outliers=True)
+    mask = np.broadcast_to(np.linspace(-3, 3, S).astype(dtype), (B, H, T, S))   # stride 0 x3
+    want = run_kernels(q, k, v, mask, causal, 0.3, dout, 2)
+    outs = [empty_layout((B, H, T, Dv), dtype, layout), np.empty((B, H, T), dtype),
+            empty_layout(q.shape, dtype, layout), empty_layout(k.shape, dtype, layout),
+            empty_layout(v.shape, dtype, layout)]
+    got = run_kernels_into(outs, *(as_layout(a, layout) for a in (q, k, v)), mask, causal, 0.3,
+                           as_layout(dout, layout), 2)
+    for name, a, b in zip(("out", "lse", "dq", "dk", "dv"), got, want):
+        np.testing.assert_array_equal(a, b, err_msg=f"{name} {layout} {shape} causal={causal}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+@pytest.mark.parametrize("T", [1, 2, 13, BQ - 1, BQ, BQ + 1, 2 * BQ + 1])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_packed_qkv_views_equal_contiguous(T, causal, dtype, n_threads):
+    """q | k | v read from one (B, T, 3, H, D) buffer, out written as (B, T, H, D), and
+    dq | dk | dv written into one (B, T, 3, H, D) buffer, as qkv_attention does."""
+    B, H, D = 2, 3, 5
+    rng = np.random.default_rng(T)
+    qkv = rng.standard_normal((B, T, 3, H, D)).astype(dtype)
+    q, k, v = qkv.transpose(2, 0, 3, 1, 4)                                    # (B, H, T, D)
+    dout = rng.standard_normal((B, T, H, D)).astype(dtype).transpose(0, 2, 1, 3)
+    want = run_kernels(*(np.ascontiguousarray(a) for a in (q, k, v)), None, causal, 0.5,
+                       np.ascontiguousarray(dout), n_threads)
+    dqkv = np.full((B, T, 3, H, D), np.nan, dtype)       # every element must be written
+    out = np.full((B, T, H, D), np.nan, dtype).transpose(0, 2, 1, 3)
+    got = run_kernels_into([out, np.empty((B, H, T), dtype), *dqkv.transpose(2, 0, 3, 1, 4)],
+                           q, k, v, None, causal, 0.5, dout, n_threads)
+    for name, a, b in zip(("out", "lse", "dq", "dk", "dv"), got, want):
+        np.testing.assert_array_equal(a, b, err_msg=f"packed {name} T={T} causal={causal}")
+
+
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+def test_broadcast_inputs_and_keys_past_the_queries(causal):
+    """k, v broadcast over batch and heads (stride 0); S > T, so causal leaves keys unseen:
+    their dk, dv rows are written as 0 (the kernel zeroes nothing up front)."""
+    q, k, v, dout = make((2, 3, 5, 4), 2 * BK + 3, 6, np.float64, seed=9)
+    kb, vb = (np.broadcast_to(a[:1, :1], a.shape) for a in (k, v))
+    want = run_kernels(q, np.ascontiguousarray(kb), np.ascontiguousarray(vb), None, causal, 0.5,
+                       dout, 2)
+    outs = [np.empty(q.shape[:3] + (6,)), np.empty(q.shape[:3]), np.full(q.shape, np.nan),
+            np.full(k.shape, np.nan), np.full(v.shape, np.nan)]
+    got = run_kernels_into(outs, q, kb, vb, None, causal, 0.5, dout, 2)
+    for name, a, b in zip(("out", "lse", "dq", "dk", "dv"), got, want):
+        np.testing.assert_array_equal(a, b, err_msg=f"broadcast {name} causal={causal}")
+    if causal:
+        assert (got[3][:, :, 5:] == 0).all() and (got[4][:, :, 5:] == 0).all()
+
+
+def test_value_dim_zero_still_gives_lse():
+    q, k, v, dout = make((1, 2, 5, 3), 7, 0, np.float64)
+    out, lse, dq, dk, dv = run_kernels(q, k, v, None, True, 0.5, dout, 1)
+    want = reference(q, k, v, None, True, 0.5, dout)
+    assert_close(lse, want[1], np.float64, "lse with Dv = 0")
+    assert (dq == 0).all() and (dk == 0).all() and out.shape == (1, 2, 5, 0)
+
+
+def test_stride_and_overlap_errors():
+    q, k, v, dout = make((2, 2, 4, 3), 4, 3, np.float32)
+    out, lse = np.empty((2, 2, 4, 3), np.float32), np.empty((2, 2, 4), np.float32)
+    fwd, bwd = _attention.sdpa_fwd, _attention.sdpa_bwd
+    q_cols = np.ascontiguousarray(q.swapaxes(2, 3)).swapaxes(2, 3)        # D stride 16 bytes
+    with pytest.raises(ValueError, match=r"q \(2, 2, 4, 3\) needs unit stride along its last "
+                                         r"dim.*strides \(96, 48, 4, 16\)"):
+        fwd(out, lse, q_cols, k, v, None, False, 1.0, 1)
+    with pytest.raises(ValueError, match=r"out \(2, 2, 4, 3\) needs unit stride"):
+        fwd(np.empty((2, 2, 3, 4), np.float32).swapaxes(2, 3), lse, q, k, v, None, False, 1.0, 1)
+    with pytest.raises(ValueError, match=r"lse \(2, 2, 4\) must be C-contiguous"):
+        fwd(out, np.empty((2, 2, 8), np.float32)[..., ::2], q, k, v, None, False, 1.0, 1)
+    with pytest.raises(ValueError, match=r"output out \(2, 2, 4, 3\) .* overlaps q"):
+        fwd(q, lse, q, k, v, None, False, 1.0, 1)
+    buf = np.empty(48, np.float32)
+    with pytest.raises(ValueError, match="output out .* overlaps lse"):
+        fwd(buf.reshape(2, 2, 4, 3), buf[:16].reshape(2, 2, 4), q, k, v, None, False, 1.0, 1)
+    shared = np.lib.stride_tricks.as_strided(out, (2, 2, 4, 3), (0, 48, 12, 4))   # batch: 0
+    with pytest.raises(ValueError, match="out .* has elements shared by several indices"):
+        fwd(shared, lse, q, k, v, None, False, 1.0, 1)
+    read_only = out.copy()
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match="out is read-only"):
+        fwd(read_only, lse, q, k, v, None, False, 1.0, 1)
+    fwd(out, lse, q, k, v, None, False, 1.0, 1)
+    g = np.empty((2, 4, 2, 2, 3), np.float32)
+    third = g[:, :, 0].transpose(0, 2, 1, 3)                              # (2, 2, 4, 3)
+    with pytest.raises(ValueError, match="output dq .* overlaps dk"):
+        bwd(third, third, np.empty_like(v), dout, q, k, v, out, lse, None, False, 1.0, 1)
+    with pytest.raises(ValueError, match="output dv .* overlaps dout"):
+        bwd(np.empty_like(q), np.empty_like(k), dout, dout, q, k, v, out, lse, None, False, 1.0,
+            1)
+    interleaved = g.transpose(2, 0, 3, 1, 4)                              # dq | dk: no overlap
+    bwd(interleaved[0], interleaved[1], np.empty_like(v), dout, q, k, v, out, lse, None, False,
+        1.0, 1)
+
+
 # ---- F.scaled_dot_product_attention: fused vs composed twin ----------------------------------
 def _sdpa_both(arrays, mask, is_causal, scale=None, dtype=tga.float64):
     """(fused out, grads) and (composed out, grads) for the same inputs and upstream gradient."""
@@ -287,6 +430,173 @@ def test_functional_matches_torch(T, S, mask_kind, dtype):
         # float32: torch's CPU flash kernel sums in another order and with its own exp
         tol = dict(rtol=1e-4, atol=2e-5) if npdt == np.float32 else TOL[np.float64]
         np.testing.assert_allclose(a, b, err_msg=f"{name} {mask_kind} {dtype}", **tol)
+
+
+# ---- qkv_attention: one op from a packed projection -------------------------------------------
+QKV_SHAPES = [  # (B, T, H, D)
+    (1, 1, 1, 1),
+    (2, 7, 3, 5),
+    (1, 13, 2, 1),                        # D = 1
+    (3, BQ - 1, 1, 8),                    # H = 1, tile-1
+    (1, BQ, 2, 4),
+    (2, BQ + 1, 2, 3),                    # tile+1
+    (1, 2 * BQ + 3, 2, 33),               # several query blocks and key tiles, D past NR
+]
+
+
+def qkv_reference(qkv, H, causal, scale, dy):
+    """float64 y (B, T, C) and dqkv (B, T, 3C) through the (B, H, T, D) oracle."""
+    B, T, C3 = qkv.shape
+    C = C3 // 3
+    q, k, v = qkv.reshape(B, T, 3, H, C // H).transpose(2, 0, 3, 1, 4)
+    dout = dy.reshape(B, T, H, C // H).transpose(0, 2, 1, 3)
+    out, _, dq, dk, dv = reference(q, k, v, None, causal, scale, dout)
+    y = out.transpose(0, 2, 1, 3).reshape(B, T, C)
+    dqkv = np.stack([dq, dk, dv]).transpose(1, 3, 0, 2, 4).reshape(B, T, C3)
+    return y, dqkv
+
+
+def _qkv_data(B, T, H, D, npdt, seed=0):
+    rng = np.random.default_rng(seed)
+    qkv = rng.standard_normal((B, T, 3 * H * D))
+    qkv[:, ::3, :H * D] *= 8.0                              # some peaked rows
+    return qkv.astype(npdt), rng.standard_normal((B, T, H * D)).astype(npdt)
+
+
+def _run_qkv(fn, qkv, dy, H, causal, dtype):
+    x = tga.tensor(qkv, dtype=dtype, requires_grad=True)
+    y = fn(x, H, is_causal=causal)
+    y.backward(tga.tensor(dy, dtype=dtype))
+    return y.detach().numpy(), x.grad.numpy()
+
+
+@pytest.mark.parametrize("dtype", [tga.float32, tga.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+@pytest.mark.parametrize("shape", QKV_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_qkv_attention_matches_oracle_and_composed(shape, causal, dtype):
+    B, T, H, D = shape
+    npdt = np.float32 if dtype == tga.float32 else np.float64
+    qkv, dy = _qkv_data(B, T, H, D, npdt, seed=T)
+    y, dqkv = _run_qkv(qkv_attention, qkv, dy, H, causal, dtype)
+    assert y.shape == (B, T, H * D) and dqkv.shape == qkv.shape and y.dtype == npdt
+    want = qkv_reference(qkv, H, causal, 1.0 / math.sqrt(D), dy)
+    for name, a, b in zip(("y", "dqkv"), (y, dqkv), want):
+        assert_close(a, b, npdt, f"qkv_attention {name} {shape} causal={causal}")
+    composed = _run_qkv(_qkv_attention_composed, qkv, dy, H, causal, dtype)
+    for name, a, b in zip(("y", "dqkv"), (y, dqkv), composed):
+        assert_close(a, b, npdt, f"qkv_attention vs composed {name} {shape}")
+
+
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+def test_qkv_attention_non_contiguous_input_and_scale(causal):
+    qkv, dy = _qkv_data(2, 9, 2, 3, np.float64, seed=1)
+    want = qkv_reference(qkv, 2, causal, 0.7, dy)
+    wide = np.zeros((2, 9, 2 * qkv.shape[2]))
+    wide[..., ::2] = qkv                                            # last-axis stride 2: copied
+    for given in (np.ascontiguousarray(qkv.transpose(1, 0, 2)).transpose(1, 0, 2), wide):
+        x = tga.tensor(given, requires_grad=True)
+        xs = x if given is not wide else x[..., ::2]
+        y = qkv_attention(xs, 2, is_causal=causal, scale=0.7)
+        y.backward(tga.tensor(dy))
+        grad = x.grad.numpy() if given is not wide else x.grad.numpy()[..., ::2]
+        assert_close(y.detach().numpy(), want[0], np.float64, "y of a strided qkv")
+        assert_close(grad, want[1], np.float64, "dqkv of a strided qkv")
+
+
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+def test_qkv_attention_gradcheck_float64(causal):
+    rng = np.random.default_rng(3)
+    qkv = tga.tensor(rng.standard_normal((2, 5, 3 * 2 * 3)), requires_grad=True)   # H 2, D 3
+    assert tga.autograd.gradcheck(lambda x: qkv_attention(x, 2, is_causal=causal), (qkv,),
+                                  eps=1e-6, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+@pytest.mark.parametrize("shape", [(2, 7, 3, 5), (3, BQ + 1, 4, 32)], ids=["small", "gpt-like"])
+def test_qkv_attention_matches_torch(shape, causal, dtype):
+    torch = pytest.importorskip("torch", reason="parity tests need PyTorch")
+    B, T, H, D = shape
+    npdt = np.float32 if dtype == "float32" else np.float64
+    qkv, dy = _qkv_data(B, T, H, D, npdt, seed=5)
+    y, dqkv = _run_qkv(qkv_attention, qkv, dy, H, causal, getattr(tga, dtype))
+    x = torch.tensor(qkv, requires_grad=True)
+    q, k, v = (t.view(B, T, H, D).transpose(1, 2) for t in x.split(H * D, dim=2))
+    ty = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    ty = ty.transpose(1, 2).reshape(B, T, H * D)
+    ty.backward(torch.tensor(dy))
+    tol = dict(rtol=1e-4, atol=2e-5) if npdt == np.float32 else TOL[np.float64]
+    np.testing.assert_allclose(y, ty.detach().numpy(), err_msg="y vs torch", **tol)
+    np.testing.assert_allclose(dqkv, x.grad.numpy(), err_msg="dqkv vs torch", **tol)
+
+
+@pytest.fixture(params=_attention.kernel_isas())
+def attention_isa(request, monkeypatch):
+    monkeypatch.setattr(_attention, "MIN_FLOPS_PER_THREAD", 1e-9)    # 2 threads really run
+    assert _attention.set_kernel_isa(request.param) == request.param
+    yield request.param
+    _attention.set_kernel_isa("auto")
+
+
+@pytest.mark.parametrize("dtype", [tga.float32, tga.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+def test_qkv_attention_every_isa(attention_isa, causal, dtype):
+    npdt = np.float32 if dtype == tga.float32 else np.float64
+    for B, T, H, D in [(1, 1, 1, 1), (2, BQ + 1, 3, 33), (1, BQ - 1, 2, 7)]:
+        qkv, dy = _qkv_data(B, T, H, D, npdt, seed=T + D)
+        got = _run_qkv(qkv_attention, qkv, dy, H, causal, dtype)
+        want = qkv_reference(qkv, H, causal, 1.0 / math.sqrt(D), dy)
+        for name, a, b in zip(("y", "dqkv"), got, want):
+            assert_close(a, b, npdt, f"qkv_attention {name} [{attention_isa}] {(B, T, H, D)}")
+
+
+def test_qkv_attention_errors():
+    with pytest.raises(TypeError, match="'qkv' must be Tensor"):
+        qkv_attention(np.zeros((1, 2, 6)), 2)
+    with pytest.raises(RuntimeError, match=r"\(B, T, 3 \* E\) with E divisible by num_heads = 2, "
+                                           r"got \(1, 2, 9\)"):
+        qkv_attention(tga.zeros(1, 2, 9), 2)
+    with pytest.raises(RuntimeError, match=r"got \(2, 6\)"):
+        qkv_attention(tga.zeros(2, 6), 1)
+    with pytest.raises(RuntimeError, match="num_heads = 0"):
+        qkv_attention(tga.zeros(1, 2, 6), 0)
+    with pytest.raises(RuntimeError, match="float32 or float64, got int64"):
+        qkv_attention(tga.zeros(1, 2, 6, dtype=tga.int64), 1)
+
+
+# ---- no copies of q, k, v, out, dout ---------------------------------------------------------
+def _traced_peak(fn):
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_transposed_views_are_not_copied():
+    """F.sdpa on (B, T, H, D) buffers viewed (B, H, T, D): the forward allocates out and lse
+    only (out laid out (B, T, H, D), so merging the heads back is a view), the backward
+    dq, dk, dv only; qkv_attention's forward y and lse, its backward one d(qkv). (The engine
+    copies each leaf's gradient into .grad: 3 more (B, T, C) in either backward.)"""
+    B, T, H, D = 1, 512, 4, 32
+    nbytes = B * T * H * D * 4                                    # one (B, T, C) float32
+    q, k, v = (tga.randn(B, T, H, D, requires_grad=True) for _ in range(3))
+    views = [t.transpose(1, 2) for t in (q, k, v)]                 # (B, H, T, D)
+    dy = tga.randn(B, T, H * D)
+    box = {}
+    fwd = _traced_peak(lambda: box.update(out=F.scaled_dot_product_attention(*views,
+                                                                            is_causal=True)))
+    merged = box["out"].transpose(1, 2).reshape(B, T, H * D)       # (B, T, C): no copy
+    assert np.shares_memory(merged.detach().numpy(), box["out"].detach().numpy())
+    bwd = _traced_peak(lambda: merged.backward(dy))
+    assert fwd < 1.5 * nbytes, f"sdpa forward traced {fwd} bytes, out is {nbytes}"
+    assert bwd < 6.5 * nbytes, f"sdpa backward traced {bwd} bytes, dq, dk, dv {3 * nbytes}"
+    qkv = tga.randn(B, T, 3 * H * D, requires_grad=True)
+    fwd = _traced_peak(lambda: box.update(y=qkv_attention(qkv, H, is_causal=True)))
+    bwd = _traced_peak(lambda: box["y"].backward(dy))
+    assert fwd < 1.5 * nbytes, f"qkv_attention forward traced {fwd} bytes, y is {nbytes}"
+    assert bwd < 6.5 * nbytes, f"qkv_attention backward traced {bwd}, d(qkv) {3 * nbytes}"
 
 
 # ---- memory ----------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ import pytest
 
 import tinygradattn as tga
 from tinygradattn.models import GPT, GPTConfig
+from tinygradattn.models import gpt as gpt_module
+from tinygradattn.models.gpt import CausalSelfAttention
 
 from benchmarks.torch_gpt import torch_gpt   # the PyTorch twin, nanoGPT's parameter names
 from helpers import TOLS, Tol, assert_close
@@ -55,6 +57,56 @@ def test_logits_loss_and_gradients_match_torch(dtype, bias):
     for name, p in model.named_parameters():
         assert p.grad is not None, name
         assert_close(p.grad.numpy(), grads[name].grad.numpy(), tol, f"grad {name}")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fused_attention_matches_the_split_path(dtype):
+    """CausalSelfAttention without cache or dropout runs qkv_attention on the packed c_attn
+    output; with a fresh cache it splits q, k, v and calls F.scaled_dot_product_attention.
+    Same values, same gradients of the input and every parameter."""
+    cfg = GPTConfig(**{**SMALL, "n_head": 4})
+    block = CausalSelfAttention(cfg)
+    if dtype == "float64":
+        block.double()
+    x0 = np.random.default_rng(4).standard_normal((3, 7, SMALL["n_embd"]))
+    dy = np.random.default_rng(5).standard_normal((3, 7, SMALL["n_embd"]))
+    results = []
+    for use_cache in (False, True):
+        block.clear_cache()
+        block.zero_grad()
+        x = tga.tensor(x0, dtype=getattr(tga, dtype), requires_grad=True)
+        y = block(x, use_cache=use_cache)
+        y.backward(tga.tensor(dy, dtype=getattr(tga, dtype)))
+        results.append([y.detach().numpy(), x.grad.numpy()]
+                       + [p.grad.numpy() for _, p in block.named_parameters()])
+    tol = F64 if dtype == "float64" else F32
+    for i, (a, b) in enumerate(zip(*results)):
+        assert_close(a, b, tol, f"fused vs split path, output/grad {i}")
+
+
+def test_attention_path_choice(monkeypatch):
+    """qkv_attention in eval and in training without dropout; the split path with a cache or
+    with attention dropout while training."""
+    calls = []
+    real = gpt_module.qkv_attention
+    monkeypatch.setattr(gpt_module, "qkv_attention",
+                        lambda *args, **kw: calls.append(1) or real(*args, **kw))
+    idx = tga.randint(0, SMALL["vocab_size"], (2, 5))
+    model = small_model(dropout=0.5)
+    model.eval()
+    model(idx)
+    assert len(calls) == SMALL["n_layer"]
+    model.train()
+    model(idx)                                          # attention dropout: split path
+    assert len(calls) == SMALL["n_layer"]
+    model.eval()
+    with tga.no_grad():
+        model(idx, use_cache=True)
+    model.clear_cache()
+    assert len(calls) == SMALL["n_layer"]
+    model = small_model(dropout=0.0).train()
+    model(idx)
+    assert len(calls) == 2 * SMALL["n_layer"]
 
 
 def test_targets_none_gives_all_positions():

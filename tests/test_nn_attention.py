@@ -212,6 +212,46 @@ def test_mha_gradcheck_float64():
     assert tga.autograd.gradcheck(fn, (q, k, v, mask), eps=1e-6, atol=1e-6, rtol=1e-5)
 
 
+def test_mha_packed_self_attention_path(monkeypatch):
+    """Self-attention with no mask but the causal one and no weights runs qkv_attention on the
+    packed in_proj output; anything else (masks, weights, dropout, cache, cross-attention)
+    the general path. Both give the same result."""
+    from tinygradattn.nn import attention as attention_module
+    calls = []
+    real = attention_module.qkv_attention
+    monkeypatch.setattr(attention_module, "qkv_attention",
+                        lambda *args, **kw: calls.append(1) or real(*args, **kw))
+    m = nn.MultiheadAttention(8, 2, dropout=0.5).eval()
+    x, other = tga.randn(5, 3, 8), tga.randn(4, 3, 8)
+    causal = nn.generate_square_subsequent_mask(5)
+    fused = m(x, x, x, need_weights=False)[0]
+    fused_causal = m(x, x, x, attn_mask=causal, is_causal=True, need_weights=False)[0]
+    assert len(calls) == 2
+    general = m(x, x, x, need_weights=True)[0]
+    general_causal = m(x, x, x, attn_mask=causal, need_weights=False)[0]    # no hint
+    m(x, x, x, key_padding_mask=tga.zeros(3, 5, dtype=tga.bool), need_weights=False)
+    m(x, other, other, need_weights=False)
+    m(x, x, x, need_weights=False, cache=nn.KVCache())
+    m.train()
+    m(x, x, x, need_weights=False)
+    assert len(calls) == 2
+    tol = TOLS["float32"]["composite"]
+    assert_close(fused.detach().numpy(), general.detach().numpy(), tol, "fused vs general")
+    assert_close(fused_causal.detach().numpy(), general_causal.detach().numpy(), tol,
+                 "fused causal vs general")
+
+
+@pytest.mark.parametrize("is_causal", [False, True])
+def test_mha_packed_self_attention_gradcheck_float64(is_causal):
+    m = nn.MultiheadAttention(6, 3, batch_first=True).double()
+    x = tga.randn(2, 4, 6, dtype=tga.float64, requires_grad=True)
+    mask = nn.generate_square_subsequent_mask(4, dtype=tga.float64) if is_causal else None
+
+    def fn(x):
+        return m(x, x, x, attn_mask=mask, is_causal=is_causal, need_weights=False)[0]
+    assert tga.autograd.gradcheck(fn, (x,), eps=1e-6, atol=1e-6, rtol=1e-5)
+
+
 # ---- MultiheadAttention: init, errors -----------------------------------------------------------
 def test_mha_default_init_statistics():
     tga.manual_seed(0)

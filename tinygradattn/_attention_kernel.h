@@ -387,7 +387,9 @@ TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_fwd)(const tga_attn_args *A, Py
     }
 }
 
-/* Backward for head bh: dq, dk, dv (zeroed here, then accumulated tile by tile). */
+/* Backward for head bh: dq, dk, dv, accumulated tile by tile in place (through their
+ * strides): each tile's first product is written, not added, so nothing is zeroed first. The
+ * first key tile meets every query block, so every dq row is written there. */
 TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_bwd)(const tga_attn_args *A, Py_ssize_t bh,
                                                      void *scratch) {
     const Py_ssize_t T = A->T, S = A->S, D = A->D, Dv = A->Dv, BK = TGA_ATTN_BK;
@@ -410,12 +412,9 @@ TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_bwd)(const tga_attn_args *A, Py
     T_ *ds = p + TGA_ATTN_BQ * BK;                                     /* (BQ, BK) */
     T_ *delta = ds + TGA_ATTN_BQ * BK;                                 /* (T,) */
     const T_ scale = (T_)A->scale;
-    Py_ssize_t k0, q0, i, j;
+    Py_ssize_t k0, q0, q_first, i, j;
     if (A->mask != NULL)
         mask = (const T_ *)A->mask + (bh / A->H) * A->ms0 + (bh % A->H) * A->ms1;
-    TGA_ATTN_FN(tga_attn_zero_rows)(dq, T, D, lddq);
-    TGA_ATTN_FN(tga_attn_zero_rows)(dk, S, D, lddk);
-    TGA_ATTN_FN(tga_attn_zero_rows)(dv, S, Dv, lddv);
     for (i = 0; i < T; i++) {                          /* delta[i] = dout[i] . out[i] */
         double total = 0;
         for (j = 0; j < Dv; j++) total += (double)dout[i * lddo + j] * out[i * ldo + j];
@@ -426,8 +425,8 @@ TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_bwd)(const tga_attn_args *A, Py
         if (A->causal && k0 >= T) break;               /* no query row reaches these keys */
         TGA_ATTN_FN(tga_attn_transpose)(kt, k + k0 * ldk, bk, D, ldk, BK);
         TGA_ATTN_FN(tga_attn_transpose)(vt, v + k0 * ldv, bk, Dv, ldv, BK);
-        q0 = A->causal ? (k0 / TGA_ATTN_BQ) * TGA_ATTN_BQ : 0;  /* rows i >= k0 only */
-        for (; q0 < T; q0 += TGA_ATTN_BQ) {
+        q_first = A->causal ? (k0 / TGA_ATTN_BQ) * TGA_ATTN_BQ : 0;  /* rows i >= k0 only */
+        for (q0 = q_first; q0 < T; q0 += TGA_ATTN_BQ) {
             const Py_ssize_t bq = T - q0 < TGA_ATTN_BQ ? T - q0 : TGA_ATTN_BQ;
             TGA_ATTN_FN(tga_attn_gemm)(bq, bk, D, q + q0 * ldq, ldq, 1, kt, BK, p, BK, 0);
             TGA_ATTN_FN(tga_attn_gemm)(bq, bk, Dv, dout + q0 * lddo, lddo, 1, vt, BK, ds, BK,
@@ -449,12 +448,16 @@ TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_bwd)(const tga_attn_args *A, Py
                 for (j = 0; j < bk; j++) dsi[j] = scale * pi[j] * (dsi[j] - delta_i);
             }
             TGA_ATTN_FN(tga_attn_gemm)(bk, Dv, bq, p, 1, BK, dout + q0 * lddo, lddo,
-                                       dv + k0 * lddv, lddv, 1);      /* dv += p^T dout */
+                                       dv + k0 * lddv, lddv, q0 > q_first);  /* dv += p^T dout */
             TGA_ATTN_FN(tga_attn_gemm)(bk, D, bq, ds, 1, BK, q + q0 * ldq, ldq,
-                                       dk + k0 * lddk, lddk, 1);      /* dk += ds^T q */
+                                       dk + k0 * lddk, lddk, q0 > q_first);  /* dk += ds^T q */
             TGA_ATTN_FN(tga_attn_gemm)(bq, D, bk, ds, BK, 1, k + k0 * ldk, ldk,
-                                       dq + q0 * lddq, lddq, 1);      /* dq += ds k */
+                                       dq + q0 * lddq, lddq, k0 > 0);        /* dq += ds k */
         }
+    }
+    if (k0 < S) {                                      /* causal, S > T: keys no row sees */
+        TGA_ATTN_FN(tga_attn_zero_rows)(dk + k0 * lddk, S - k0, D, lddk);
+        TGA_ATTN_FN(tga_attn_zero_rows)(dv + k0 * lddv, S - k0, Dv, lddv);
     }
 }
 
