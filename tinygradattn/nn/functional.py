@@ -328,7 +328,10 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     Leading dims broadcast. With dropout_p == 0 (float32/float64, a mask that needs no grad) it
     runs the fused kernel (ops/attention.py), never forming the T x S weights; a row whose
     every key is masked then gives 0 with zero gradients, as torch 2.13 does on the CPU (the
-    composed path, taken for dropout_p > 0, gives NaN there).
+    composed path, taken for dropout_p > 0, gives NaN there). The kernel reads q, k, v through
+    their strides (heads transposed out of a (B, T, H, D) buffer are not copied) and lays the
+    output out (B, T, H, Dv) as torch does, so ``out.transpose(1, 2).reshape(B, T, H * Dv)``
+    is a view.
     """
     for arg, t in (("query", query), ("key", key), ("value", value)):
         _check_tensor("scaled_dot_product_attention", arg, t)
