@@ -374,6 +374,40 @@ def test_functional_broadcast_batch_dims_and_3d():
         assert_close(a, b, np.float64, f"3-D {name}")
 
 
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+def test_functional_non_contiguous_inputs_equal_contiguous(causal):
+    """Heads transposed out of (B, T, H, D) buffers, and a q whose D is strided (copied by
+    the backend): the same outputs and gradients as contiguous inputs, bit for bit."""
+    q, k, v, dout = make((2, 3, BQ + 2, 5), BQ + 2, 5, np.float32, seed=8)
+    results = []
+    for layout in ("contiguous", "bthd", "d-strided"):
+        leaves, views = [], []
+        for a in (q, k, v):
+            if layout == "contiguous":
+                leaf = tga.tensor(a, requires_grad=True)
+                view = leaf
+            elif layout == "bthd" or a is not q:
+                leaf = tga.tensor(np.ascontiguousarray(a.transpose(0, 2, 1, 3)),
+                                  requires_grad=True)
+                view = leaf.transpose(1, 2)                               # (B, H, T, D)
+            else:
+                leaf = tga.tensor(np.ascontiguousarray(a.swapaxes(2, 3)), requires_grad=True)
+                view = leaf.transpose(2, 3)                               # D stride T
+            leaves.append(leaf)
+            views.append(view)
+        out = F.scaled_dot_product_attention(*views, is_causal=causal)
+        out.backward(tga.tensor(dout))
+        grads = [leaf.grad.numpy() for leaf in leaves]
+        if layout == "bthd":
+            grads = [g.transpose(0, 2, 1, 3) for g in grads]
+        elif layout == "d-strided":
+            grads = [grads[0].swapaxes(2, 3)] + [g.transpose(0, 2, 1, 3) for g in grads[1:]]
+        results.append([out.detach().numpy()] + grads)
+    for layout, got in zip(("bthd", "d-strided"), results[1:]):
+        for name, a, b in zip(("out", "dq", "dk", "dv"), got, results[0]):
+            np.testing.assert_array_equal(a, b, err_msg=f"{layout} {name}")
+
+
 def test_functional_dropout_takes_the_composed_path():
     q = tga.randn(1, 2, 4, 3)
     out = F.scaled_dot_product_attention(q, q, q, dropout_p=1.0)     # every weight dropped
