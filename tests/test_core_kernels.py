@@ -36,7 +36,8 @@ NC_MAX = {np.float32: 512, np.float64: 512}     # columns of B packed per block 
 @pytest.fixture(autouse=True)
 def threads_on_small_work():
     """Let n_threads=2 really use two threads on test-sized problems, then restore."""
-    saved = _core._set_tuning(min_flops_per_thread=0, row_min_elems_per_thread=0)
+    saved = _core._set_tuning(min_flops_per_thread=0, row_min_elems_per_thread=0,
+                              colsum_min_elems_per_thread=0)
     yield
     _core._set_tuning(**saved)
 

@@ -34,7 +34,8 @@ def isa(request):
 @pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
 def n_threads(request):
     """Kernels on n threads, thresholds lowered so that 2 really run on test sizes."""
-    saved = _core._set_tuning(min_flops_per_thread=0, row_min_elems_per_thread=0)
+    saved = _core._set_tuning(min_flops_per_thread=0, row_min_elems_per_thread=0,
+                              colsum_min_elems_per_thread=0)
     tga.set_num_threads(request.param)
     yield request.param
     tga.set_num_threads(None)
@@ -127,7 +128,8 @@ def test_noncontiguous_inputs(dtype):
 def test_dbias_same_bits_for_any_thread_count():
     """The bias gradient (column sums in fixed row chunks) does not depend on n_threads."""
     arrays, upstream = _operands((300, 7), 50, np.float32, seed=5)
-    saved = _core._set_tuning(min_flops_per_thread=0, row_min_elems_per_thread=0)
+    saved = _core._set_tuning(min_flops_per_thread=0, row_min_elems_per_thread=0,
+                              colsum_min_elems_per_thread=0)
     try:
         got = []
         for n in (1, 2, 3):
