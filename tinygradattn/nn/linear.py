@@ -30,7 +30,7 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x):                                                    # (*, in)
-        return F.linear(x, self.weight, self.bias)     # batch dims fold into one GEMM
+        return F.linear(x, self.weight, self.bias)     # one GEMM, bias inside (ops/linear.py)
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

@@ -14,8 +14,8 @@ def _rows(backend, x):
 
 
 class MatMul(Function):
-    """a @ b. When b is a plain matrix (a Linear layer's weight), a's batch dims fold into M:
-    one large GEMM instead of many small ones, forward and backward."""
+    """a @ b. When b is a plain matrix, a's batch dims fold into M: one large GEMM instead of
+    many small ones, forward and backward. (F.linear has its own op, ops/linear.py.)"""
 
     @staticmethod
     def forward(ctx, a, b):                     # a: (*Ba, M, K), b: (*Bb, K, N)
