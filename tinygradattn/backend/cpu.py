@@ -371,6 +371,8 @@ class CPUBackend(Backend):
 
     @staticmethod
     def foreach_mul_(xs, scale):
+        if scale == 1:                  # x * 1 == x bit for bit (NaN, inf and -0 included)
+            return
         for x in xs:
             np.multiply(x, scale.astype(x.dtype), out=x)
 

@@ -7,22 +7,7 @@ import math
 
 from ..autograd.grad_mode import no_grad
 from ..creation import tensor
-from ..tensor import Tensor, stack
-
-
-def _vector_norm(x, norm_type):
-    """torch.linalg.vector_norm(x, ord) over every element of x (a Tensor, no grad)."""
-    if norm_type == math.inf:
-        return x.abs().max()
-    if norm_type == -math.inf:
-        return x.abs().min()
-    if norm_type == 0:
-        return (x != 0).sum().to(x.dtype)
-    if norm_type == 1:
-        return x.abs().sum()
-    if norm_type == 2:
-        return (x * x).sum().sqrt()
-    return (x.abs() ** norm_type).sum() ** (1.0 / norm_type)
+from ..tensor import Tensor
 
 
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
@@ -60,10 +45,11 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     backend = grads[0]._backend
     with no_grad():
         # one backend call per list, not a few Tensor ops per gradient (53 in a small GPT)
-        norms = backend.foreach_norm([g._data for g in grads], norm_type)
-        dtype = grads[0].dtype
-        total_norm = _vector_norm(stack([Tensor._wrap(n, backend).to(dtype) for n in norms]),
-                                  norm_type)
+        norms = backend.foreach_norm([g._data for g in grads], norm_type)    # 0-d each
+        dtype = grads[0]._data.dtype                  # torch stacks the norms in grads[0]'s
+        per_grad = backend.concatenate([backend.reshape(backend.astype(n, dtype), (1,))
+                                        for n in norms], 0)                   # (n_grads,)
+        total_norm = Tensor._wrap(backend.foreach_norm([per_grad], norm_type)[0], backend)
         if error_if_nonfinite and not math.isfinite(total_norm.item()):
             raise RuntimeError(f"The total norm of order {norm_type} for gradients from "
                                "`parameters` is non-finite, so it cannot be clipped. To disable "
