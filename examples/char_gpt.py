@@ -4,7 +4,8 @@
     python examples/char_gpt.py --torch          # the same recipe in PyTorch, for comparison
 
 The recipe is nanoGPT's "shakespeare_char on a CPU": n_layer=4, n_head=4, n_embd=128,
-block_size=64, batch_size=12, dropout 0; AdamW (lr 1e-3, betas (0.9, 0.99), weight decay 0.1
+block_size=64, batch_size=12, dropout 0, no biases in the Linear and LayerNorm layers
+(bias=False: nanoGPT's train.py default, which that recipe keeps); AdamW (lr 1e-3, betas (0.9, 0.99), weight decay 0.1
 on 2-D weights only), 100 warm-up steps then cosine decay to 1e-4 at the last iteration,
 gradients clipped to norm 1.0. Characters are the tokens; the first 90% of the text trains,
 the last 10% validates. Every --eval-interval iterations (and at 0 and the end) it prints the
@@ -22,7 +23,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 
 RECIPE = dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12, dropout=0.0,
-              lr=1e-3, min_lr=1e-4, warmup=100, betas=(0.9, 0.99), weight_decay=0.1,
+              bias=False, lr=1e-3, min_lr=1e-4, warmup=100, betas=(0.9, 0.99), weight_decay=0.1,
               grad_clip=1.0, eval_batches=20)
 
 
@@ -66,7 +67,8 @@ class TgaRecipe:
         self.splits = {"train": data[:n_train], "val": data[n_train:]}
         cfg = GPTConfig(vocab_size=vocab_size, block_size=RECIPE["block_size"],
                         n_layer=RECIPE["n_layer"], n_head=RECIPE["n_head"],
-                        n_embd=RECIPE["n_embd"], dropout=RECIPE["dropout"])
+                        n_embd=RECIPE["n_embd"], dropout=RECIPE["dropout"],
+                        bias=RECIPE["bias"])
         self.model = GPT(cfg)
         self.opt = self.model.configure_optimizers(RECIPE["weight_decay"], RECIPE["lr"],
                                                    RECIPE["betas"])
@@ -110,12 +112,14 @@ class TgaRecipe:
 def torch_gpt(torch, vocab_size):
     """nanoGPT's GPT in PyTorch (same names, same init) at the recipe's size."""
     nn, F = torch.nn, torch.nn.functional
-    C, H, L, S = (RECIPE[k] for k in ("n_embd", "n_head", "n_layer", "block_size"))
+    C, H, L, S, bias = (RECIPE[k] for k in ("n_embd", "n_head", "n_layer", "block_size",
+                                            "bias"))
 
     class Attention(nn.Module):
         def __init__(self):
             super().__init__()
-            self.c_attn, self.c_proj = nn.Linear(C, 3 * C), nn.Linear(C, C)
+            self.c_attn = nn.Linear(C, 3 * C, bias=bias)
+            self.c_proj = nn.Linear(C, C, bias=bias)
 
         def forward(self, x):
             B, T, _ = x.shape
@@ -127,10 +131,11 @@ def torch_gpt(torch, vocab_size):
     class Block(nn.Module):
         def __init__(self):
             super().__init__()
-            self.ln_1, self.attn, self.ln_2 = nn.LayerNorm(C), Attention(), nn.LayerNorm(C)
+            self.ln_1, self.ln_2 = nn.LayerNorm(C, bias=bias), nn.LayerNorm(C, bias=bias)
+            self.attn = Attention()
             self.mlp = nn.Sequential()
-            self.mlp.c_fc, self.mlp.gelu, self.mlp.c_proj = (nn.Linear(C, 4 * C), nn.GELU(),
-                                                             nn.Linear(4 * C, C))
+            self.mlp.c_fc, self.mlp.gelu, self.mlp.c_proj = (
+                nn.Linear(C, 4 * C, bias=bias), nn.GELU(), nn.Linear(4 * C, C, bias=bias))
 
         def forward(self, x):
             x = x + self.attn(self.ln_1(x))
@@ -141,7 +146,7 @@ def torch_gpt(torch, vocab_size):
             super().__init__()
             self.transformer = nn.ModuleDict(dict(
                 wte=nn.Embedding(vocab_size, C), wpe=nn.Embedding(S, C),
-                h=nn.ModuleList([Block() for _ in range(L)]), ln_f=nn.LayerNorm(C)))
+                h=nn.ModuleList([Block() for _ in range(L)]), ln_f=nn.LayerNorm(C, bias=bias)))
             self.lm_head = nn.Linear(C, vocab_size, bias=False)
             self.transformer.wte.weight = self.lm_head.weight
             for m in self.modules():
