@@ -496,3 +496,82 @@ def test_backward_through_detached_branch_only_reaches_live_branch():
     y = (x.detach() * 5.0 + x * 2.0).sum()
     y.backward()
     np.testing.assert_allclose(x.grad.numpy(), np.full(3, 2.0))
+
+
+# ---- leaf gradients: a fresh gradient becomes .grad as it is, a shared one is copied ----------
+class _FreshGrad(Function):
+    """y = 2 x; backward returns a new array and records its id (not the array: a reference
+    would make it shared)."""
+    last_id = None
+
+    @staticmethod
+    def forward(ctx, x):
+        return x * 2
+
+    @staticmethod
+    def backward(ctx, dout):
+        g = dout * 2
+        _FreshGrad.last_id = id(g)
+        return g
+
+
+class _SameGradTwice(Function):
+    """y = a + b; backward returns the very same dout array for both inputs."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return a + b
+
+    @staticmethod
+    def backward(ctx, dout):
+        return dout, dout
+
+
+def test_fresh_leaf_gradient_is_kept_without_a_copy():
+    x = tga.ones(3, 4, requires_grad=True)
+    _FreshGrad.apply(x).sum().backward()
+    assert id(x.grad._data) == _FreshGrad.last_id
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((3, 4), 2.0, np.float32))
+
+
+def test_gradient_shared_by_two_leaves_is_copied_for_each():
+    a, b = tga.zeros(5, requires_grad=True), tga.zeros(5, requires_grad=True)
+    _SameGradTwice.apply(a, b).sum().backward()
+    assert not np.shares_memory(a.grad.numpy(), b.grad.numpy())
+    a.grad.numpy()[...] = 7.0                       # clipping / user edits stay per tensor
+    np.testing.assert_array_equal(b.grad.numpy(), np.ones(5, np.float32))
+
+
+def test_gradient_kept_by_a_hook_or_given_by_the_caller_is_copied():
+    kept = []
+    w = tga.ones(4, requires_grad=True)
+    w.register_hook(lambda g: kept.append(g))
+    (w * 3).sum().backward()
+    assert not np.shares_memory(w.grad.numpy(), kept[0].numpy())
+    v = tga.zeros(2, 3, requires_grad=True)
+    given = tga.ones(2, 3)
+    v.backward(given)                               # the root is the leaf itself
+    assert not np.shares_memory(v.grad.numpy(), given.numpy())
+
+
+def test_view_of_a_retained_gradient_is_copied():
+    x = tga.ones(2, 6, requires_grad=True)
+    y = x * 1.0
+    y.retain_grad()
+    y.reshape(3, 4).sum().backward()                # x's gradient is a view of y's
+    assert not np.shares_memory(x.grad.numpy(), y.grad.numpy())
+
+
+def test_large_pooled_gradients_stay_valid_when_kept():
+    """Kernel outputs come from the buffer pool: a taken gradient keeps its buffer in use, so
+    the pool never hands it out again while .grad lives."""
+    x = tga.randn(300, 200, requires_grad=True)
+    w = tga.randn(200, 150, requires_grad=True)
+    (x @ w).sum().backward()
+    want = w.grad.numpy().copy()
+    for _ in range(3):                              # more kernel outputs of the same sizes
+        (x.detach() @ w.detach()).sum()
+        (x.detach() @ w.detach()).sum()
+    np.testing.assert_array_equal(w.grad.numpy(), want)
+    np.testing.assert_allclose(want, np.broadcast_to(x.detach().numpy().sum(0)[:, None], (200, 150)),
+                               rtol=1e-5, atol=1e-4)

@@ -28,12 +28,18 @@ def _topological_order(root):
 
 
 def _accumulate_leaf(t, g):
-    """Hooks see the total gradient of this backward pass, then it is added into .grad."""
+    """Hooks see the total gradient of this backward pass, then it is added into .grad.
+
+    The caller hands over its reference to g. A fresh g (a kernel's output, a sum) becomes
+    .grad as it is; one that anything else can still see (the same array returned for two
+    inputs, a view of dout, one a hook kept) is copied: .grad is the user's to modify.
+    """
     for hook in t._hooks:
         g = _run_hook(hook, t, g)
     if t.grad is None:
-        # a copy: g may be shared with other inputs of the same op or be a read-only view
-        t.grad = t._wrap(t._backend.copy(g), t._backend)
+        box = [g]                    # take_or_copy pops it: then nothing here refers to g
+        del g
+        t.grad = t._wrap(t._backend.take_or_copy(box), t._backend)
     else:
         t.grad._data = t._backend.add(t.grad._data, g)
 
@@ -87,5 +93,6 @@ def run_backward(root, dout, retain_graph):
             grads[id(inp)] = ig if prev is None else backend.add(prev, ig)
         if not retain_graph:
             ctx.release()
+    g = in_grads = ig = None         # no stray references: leaf gradients may be taken as is
     for key, leaf in leaves.items():
-        _accumulate_leaf(leaf, grads[key])
+        _accumulate_leaf(leaf, grads.pop(key))

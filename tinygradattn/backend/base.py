@@ -17,6 +17,9 @@ PRIMITIVES = {
     "arange": "(start, end, step, dtype) -> 1-D array",
     "astype": "(x, dtype) -> x converted (a copy only when the dtype changes)",
     "copy": "(x) -> a new contiguous array equal to x",
+    "take_or_copy": "(box) -> box.pop() itself when the caller held the only reference to it "
+                    "(in the one-element list box) and no other array shares its memory, "
+                    "else a new contiguous copy; the result is the caller's to modify",
     "assign": "(dst, src) -> None; dst[...] = src in place, cast to dst's dtype",
     # random (one global generator per backend, seeded by manual_seed)
     "manual_seed": "(seed) -> None",

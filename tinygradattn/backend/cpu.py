@@ -4,6 +4,7 @@ kernels (`tinygradattn._core`) for matmul and the fused row kernels.
 Arrays are numpy arrays. Kernels take C-contiguous outputs allocated here.
 """
 import math
+import sys
 
 import numpy as np
 
@@ -69,6 +70,21 @@ class CPUBackend(Backend):
     arange = staticmethod(lambda start, end, step, dtype: np.arange(start, end, step, dtype=dtype))
     astype = staticmethod(lambda x, dtype: x.astype(dtype, copy=False))
     copy = staticmethod(lambda x: np.array(x, order="C", copy=True))
+
+    @staticmethod
+    def take_or_copy(box):
+        """Ownership by reference count: x's memory is its own, or a base array only x (and
+        the pool's list) refers to; views of views always point at the owning base."""
+        x = box.pop()
+        if type(x) is np.ndarray and x.flags.c_contiguous and x.flags.writeable \
+                and sys.getrefcount(x) == 2:                  # x here + getrefcount's argument
+            base = x.base
+            if base is None:
+                return x
+            if type(base) is np.ndarray and base.base is None \
+                    and sys.getrefcount(base) == 3 + POOL.holds(base):   # x.base, base, arg
+                return x
+        return np.array(x, order="C", copy=True)
 
     @staticmethod
     def assign(dst, src):

@@ -49,6 +49,10 @@ class BufferPool:
             self.held_bytes += n_bytes
         return buf.view(dtype).reshape(shape)
 
+    def holds(self, buf):
+        """True when buf is one of the pooled buffers (whether in use or free)."""
+        return any(b is buf for b in self._buckets.get(buf.nbytes, ()))
+
     def clear(self):
         """Forget every pooled buffer (arrays still in use stay valid: they own a reference)."""
         self._buckets.clear()
