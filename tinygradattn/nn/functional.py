@@ -249,8 +249,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     if not input.is_floating_point():
         raise RuntimeError(f"layer_norm: expected a floating point input, got {input.dtype.name}")
     C = math.prod(normalized_shape)
-    if input.ndim == 2 and len(normalized_shape) == 1:       # already (N, C), (C,): no Reshape
-        return LayerNorm.apply(input, weight, bias, eps)       # nodes in the graph
+    if len(normalized_shape) == 1 and input.ndim >= 1:        # (*, C), (C,): one node, the
+        return LayerNorm.apply(input, weight, bias, eps)       # kernel folds the leading dims
     x = input.reshape(-1, C)                                                 # (N, C)
     w = None if weight is None else weight.reshape(C)
     b = None if bias is None else bias.reshape(C)

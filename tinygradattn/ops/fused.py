@@ -57,20 +57,26 @@ class LogSoftmax(Function):
 
 
 class LayerNorm(Function):
-    """Normalize the last dim, then scale and shift (torch.nn.functional.layer_norm on (N, C))."""
+    """Normalize the last dim, then scale and shift (torch.nn.functional.layer_norm over the
+    last dim). Leading dims fold into the rows of the kernel: no Reshape nodes in the graph."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, eps):                    # x: (N, C); weight, bias: (C,)|None
-        y, mean, rstd = ctx.backend.layer_norm_fwd(x, weight, bias, eps)   # (N, C), (N,), (N,)
-        ctx.save_for_backward(x, weight, mean, rstd)
-        return y
+    def forward(ctx, x, weight, bias, eps):                   # x: (*, C); weight, bias: (C,)|None
+        be = ctx.backend
+        rows = be.reshape(x, (-1, x.shape[-1]))                                     # (N, C)
+        y, mean, rstd = be.layer_norm_fwd(rows, weight, bias, eps)    # (N, C), (N,), (N,)
+        ctx.save_for_backward(rows, weight, mean, rstd)
+        return be.reshape(y, x.shape)                                               # (*, C)
 
     @staticmethod
-    def backward(ctx, dout):                                   # dout: (N, C)
+    def backward(ctx, dout):                                   # dout: (*, C)
         # fwd: y = xhat * w + b, xhat = (x - mean) * rstd  =>  dw = sum_N dout * xhat,
         # db = sum_N dout, dx = rstd * (g - mean_C g - xhat * mean_C(g * xhat)), g = dout * w
-        x, weight, mean, rstd = ctx.saved_tensors
-        dx, dweight, dbias = ctx.backend.layer_norm_bwd(dout, x, weight, mean, rstd)
+        x, weight, mean, rstd = ctx.saved_tensors              # x: (N, C)
+        be = ctx.backend
+        dx, dweight, dbias = be.layer_norm_bwd(be.reshape(dout, x.shape), x, weight, mean,
+                                               rstd)
+        dx = be.reshape(dx, dout.shape)                                             # (*, C)
         need = ctx.needs_input_grad
         return (dx if need[0] else None, dweight if need[1] else None,
                 dbias if need[2] else None, None)                 # eps is not differentiable
