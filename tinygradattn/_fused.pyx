@@ -546,10 +546,12 @@ def cross_entropy_bwd(dlogits, dloss, logits, target, lse, long long ignore_inde
 #     dx = dout * dy/dx
 # float64: in double with the C library's erf / exp / tanh (exact to rounding: gradcheck).
 # float32: _rowmath.h's vectorised float32 loops (tga_rm_gelu_for(tga_rm.isa): the set_rowmath_isa
-# switch), each element read once per pass, in chunks of GELU_CHUNK over the threads: Phi and
-# exp(-x^2 / 2) from one shared exp (max error measured on a dense grid, every ISA: erf 1.1 ulp,
-# y 3.9 ulp, dy/dx 3.8 ulp of its larger term; the tanh form in its sigmoid form
-# x / (1 + exp(-2u)), 2.7 (1 + 2|u|) ulp: the rounding of u, amplified by exp).
+# switch), each element read once per pass, one contiguous slice per thread (a multiple of
+# GELU_ALIGN elements): Phi(-|x|) = phi(x) M(|x|), Mills' ratio M rational, phi one exp (max
+# error on a dense grid, every ISA: erf 1.1 ulp, y 3.6 ulp, dy/dx 4.2 ulp of its larger term;
+# the tanh form in its sigmoid form x / (1 + exp(-2u)), 2.5 (1 + 2|u|) ulp: the rounding of u,
+# amplified by exp). A GELU element costs ~4 row-kernel elements (~0.5 ns on one core): the
+# thread threshold counts it so (two threads from ~16K elements).
 # Limits (float32): GELU(-inf) = -0, GELU(inf) = inf, dy/dx = 0 / 1 there, NaN stays NaN.
 # ==============================================================================================
 
@@ -562,7 +564,8 @@ cdef extern from "_rowmath.h" nogil:
         void (*tanh)(float *y, const float *x, Py_ssize_t n) noexcept nogil
     const tga_rm_gelu_t *tga_rm_gelu_for(const char *isa)
 
-cdef Py_ssize_t GELU_CHUNK = 4096
+cdef Py_ssize_t GELU_ALIGN = 64                     # a thread's slice starts on a cache line
+cdef double GELU_WORK = 4.0                          # row-kernel elements per GELU element
 
 cdef double SQRT1_2 = 0.70710678118654752440
 cdef double SQRT_2_PI = 0.79788456080286535588       # sqrt(2 / pi)
@@ -584,14 +587,27 @@ cdef inline double _gelu_grad(double x, bint tanh_form) noexcept nogil:
     return 0.5 * (1.0 + erf(x * SQRT1_2)) + x * INV_SQRT_2PI * exp(-0.5 * x * x)
 
 
+cdef inline Py_ssize_t _gelu_slice(Py_ssize_t n, int n_threads) noexcept nogil:
+    """Elements per thread: n split evenly, rounded up to a multiple of GELU_ALIGN."""
+    cdef Py_ssize_t per = (n + n_threads - 1) // n_threads
+    return (per + GELU_ALIGN - 1) // GELU_ALIGN * GELU_ALIGN
+
+
 cdef object _gelu_fwd(floating[::1] out, const floating[::1] x, bint tanh_form, int n_threads):
-    cdef Py_ssize_t k, n = x.shape[0], n_chunks = (n + GELU_CHUNK - 1) // GELU_CHUNK, k0
+    cdef Py_ssize_t k, n = x.shape[0], per, k0
     cdef const tga_rm_gelu_t *vec = tga_rm_gelu_for(tga_rm.isa)
-    n_threads = _threads(n_threads, <double>n)
+    n_threads = _threads(n_threads, GELU_WORK * n)
     if floating is float:
-        for k in prange(n_chunks, nogil=True, schedule="static", num_threads=n_threads):
-            k0 = k * GELU_CHUNK
-            vec.gelu_fwd(&out[k0], &x[k0], tanh_form, min(GELU_CHUNK, n - k0))
+        if n == 0:
+            return
+        if n_threads == 1:
+            vec.gelu_fwd(&out[0], &x[0], tanh_form, n)
+            return
+        per = _gelu_slice(n, n_threads)
+        for k in prange(n_threads, nogil=True, schedule="static", num_threads=n_threads):
+            k0 = k * per
+            if k0 < n:
+                vec.gelu_fwd(&out[k0], &x[k0], tanh_form, min(per, n - k0))
     else:
         for k in prange(n, nogil=True, schedule="static", num_threads=n_threads):
             out[k] = _gelu(x[k], tanh_form)
@@ -599,13 +615,20 @@ cdef object _gelu_fwd(floating[::1] out, const floating[::1] x, bint tanh_form, 
 
 cdef object _gelu_bwd(floating[::1] dx, const floating[::1] dout, const floating[::1] x,
                       bint tanh_form, int n_threads):
-    cdef Py_ssize_t k, n = x.shape[0], n_chunks = (n + GELU_CHUNK - 1) // GELU_CHUNK, k0
+    cdef Py_ssize_t k, n = x.shape[0], per, k0
     cdef const tga_rm_gelu_t *vec = tga_rm_gelu_for(tga_rm.isa)
-    n_threads = _threads(n_threads, <double>n)
+    n_threads = _threads(n_threads, GELU_WORK * n)
     if floating is float:
-        for k in prange(n_chunks, nogil=True, schedule="static", num_threads=n_threads):
-            k0 = k * GELU_CHUNK
-            vec.gelu_bwd(&dx[k0], &dout[k0], &x[k0], tanh_form, min(GELU_CHUNK, n - k0))
+        if n == 0:
+            return
+        if n_threads == 1:
+            vec.gelu_bwd(&dx[0], &dout[0], &x[0], tanh_form, n)
+            return
+        per = _gelu_slice(n, n_threads)
+        for k in prange(n_threads, nogil=True, schedule="static", num_threads=n_threads):
+            k0 = k * per
+            if k0 < n:
+                vec.gelu_bwd(&dx[k0], &dout[k0], &x[k0], tanh_form, min(per, n - k0))
     else:
         for k in prange(n, nogil=True, schedule="static", num_threads=n_threads):
             dx[k] = dout[k] * _gelu_grad(x[k], tanh_form)

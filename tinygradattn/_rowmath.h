@@ -34,6 +34,7 @@
 
 #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
 #define TGA_RM_X86 1
+#include <immintrin.h>
 #else
 #define TGA_RM_X86 0
 #endif
@@ -276,96 +277,161 @@ TGA_RM_DEFINE(_avx512, __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma
 
 /* ---- GELU (float32): erf, tanh, the normal CDF and the two GELU forms, elementwise ----------
  *
- *   tga_erff(z)            erf in float32: |z| < 0.921875: z + z P(z^2) (P fitted to erf(z)/z - 1);
- *                          else sign(z) (1 - 2 Phi(-|z| sqrt 2)) with Phi's tail below
- *   tga_tanhf(u)           tanh in float32: |u| < 0.625: u + u^3 Q(u^2); else
+ * Exact form, y = x Phi(x) (Phi the normal CDF, phi its density), one identity for every x:
+ *   Phi(-a) = phi(a) M(a),  a = |x|,  M Mills' ratio, M = N(a) / D(a), D = a N(a) + S(a) on
+ *   [0, 16], N and S of degree 4, positive coefficients (Horner is stable; 0.5 ulp fitted):
+ *     x <= 0:  y = -a M phi           dy/dx = Phi(x) + x phi(x) = (M - a) phi
+ *     x >  0:  y = x - a M phi        dy/dx = 1 - (M - a) phi
+ *   (a M phi = x Phi(-x) <= x / 2: no cancellation for x > 0. M = c / (a + c S / N): N's
+ *   rounding cancels for large a; M - a = (N - a D) / D, one rounding before the division,
+ *   cancels only near dy/dx's root, a = 0.75.)
+ *   phi(a) = exp(-a^2 / 2 - ln sqrt(2 pi)) = 2^-n p, with a^2 / 2 split exactly into h + d (FMA:
+ *   h rounded, d = fma(a/2, a, -h); baseline: h from a's top 12 bits, exact, d the rest),
+ *   n = round((h + chi) / ln2), r = (n ln2hi - chi) - h - (d + clo) + n ln2lo (chi, ln2hi short:
+ *   n ln2hi - chi exact; ln sqrt(2 pi) = chi + clo), p = exp(r) by a degree-6 polynomial (0.05
+ *   ulp). 2^-n is applied last, in one rounding (tga_rm_scale), so y and dy/dx keep their
+ *   accuracy down into the subnormals (x < -13.2): the tail needs no case of its own. One exp,
+ *   one division, no select between fits, the same steps for every lane.
+ * Tanh form, y = 0.5 x (1 + tanh u) = x s,  u = sqrt(2/pi) (x + 0.044715 x^3),
+ *   s = 1 / (1 + exp(-2u)),  dy/dx = s + x s (1 - s) 2u';  b = |2u|, w = exp(-b) = 2^-n e,
+ *   D = 1 / (1 + w):
+ *     x >= 0:  s = D,    1 - s = w D:   y = x D,            dy/dx = D (1 + x 2u' w D)
+ *     x <  0:  s = w D,  1 - s = D:     y = (x e D) 2^-n,   dy/dx = (e D (1 + x 2u' D)) 2^-n
+ *   (the sigmoid form: no cancellation in 1 + tanh u for x < 0; 2^-n again applied last).
+ *   b is clamped at 120 (y, dy/dx are 0 or x, 1 in float beyond), x at +-16 where it multiplies.
+ *
+ *   tga_erff(z)            erf in float32 (tests): |z| < 0.921875: z + z P(z^2) (P fitted to
+ *                          erf(z)/z - 1); else sign(z) (1 - 2 Phi(-|z| sqrt 2)) as above
+ *   tga_tanhf(u)           tanh in float32 (tests): |u| < 0.625: u + u^3 Q(u^2); else
  *                          sign(u) (1 - 2 / (1 + exp(2|u|))) with tga_expf
- *   tga_rm_ncdf(x, &e, &f, &es, &sc)
- *                          Phi(x) = P(X <= x), X ~ N(0, 1), and e = exp(-x^2 / 2):
- *                          |x| < 0.5: 0.5 + x R(x^2) (R fitted to (Phi(x) - 0.5) / x);
- *                          else Phi(-|x|) = e F(|x|), F(a) = Phi(-a) exp(a^2 / 2) fitted by
- *                          polynomials in a - 1.375 on [0.5, 2.25), in a - 3.625 on [2.25, 5),
- *                          and as G(1 / a^2) / a on [5, 16] (no division inside the fitted
- *                          variable: its rounding is not amplified); Phi(x) = 1 - Phi(-x), x > 0.
- *                          x^2 / 2 is split as h + d, h = xh^2 / 2 exact (xh: x's top 12 bits),
- *                          exp(-x^2/2) = exp(-h) exp(-d) (a quartic in d, |d| < 1/16), so
- *                          the tail keeps its relative accuracy down to the underflow;
- *                          f = F(|x|) (Phi(-|x|) = e f for |x| >= 0.5); e = es sc,
- *                          sc = exp(-16) where x^2 / 2 > 64 (es stays normal), else 1.
- * All coefficients fitted in float64 (mpmath reference, Lawson-weighted least squares in
- * relative error on Chebyshev nodes, rounded to float32 one at a time, the rest refitted).
- * Max errors on a dense grid (tests/test_isa_variants.py, every ISA): erf 1.1 ulp, tanh 1.2,
- * GELU 3.9, dy/dx 3.8 ulp of its larger term; tanh form 2.7 (1 + 2|u|) ulp (u's rounding).
- * Branch-free (both sides computed, then selected) so the loops vectorise.
- * The GELU loops: exact  y = x Phi(x),  dy/dx = Phi(x) + x phi(x), phi = e / sqrt(2 pi);
- * tanh  y = 0.5 x (1 + tanh u) = x / (1 + exp(-2u)),  u = sqrt(2/pi) (x + 0.044715 x^3),
- * dy/dx = s (1 + 2 x (1 - s) u'),  s = 1 / (1 + exp(-2u)),  1 - s = exp(-2u) s  (the sigmoid
- * form: no cancellation in 1 + tanh u for x < 0). Limits: GELU(-inf) = -0, GELU(inf) = inf,
- * dy/dx(-inf) = 0, dy/dx(inf) = 1, NaN stays NaN. */
-static inline float tga_rm_ncdf(float x, float *e_out, float *f_out, float *es_out,
-                                 float *sc_out) {
-    float a = x < 0.0f ? -x : x, ac, xh, xl, h, d, e, es, sc, ed, t, w, ia, p1, p2, p3, tail;
-    float z2, r, small;
-    int32_t bits;
-    ac = a < 16.0f ? a : 16.0f;                    /* Phi(-16) = 0 in float; inf, NaN -> 16 */
-    memcpy(&bits, &ac, sizeof bits);
-    bits &= (int32_t)0xfffff000;
-    memcpy(&xh, &bits, sizeof xh);                 /* 12 significant bits: xh * xh exact */
-    xl = ac - xh;
-    h = 0.5f * (xh * xh);
-    d = 0.5f * (xl * (ac + xh));                   /* x^2 / 2 = h + d, 0 <= d < 1/16 */
-    ed = 1.0f - d * (1.0f - d * (0.5f - d * (0.166666672f - d * 0.0416666679f)));
-    sc = h > 64.0f ? 1.12535176e-07f : 1.0f;       /* exp(-16): es normal where e is not */
-    es = tga_expf(h > 64.0f ? 16.0f - h : -h) * ed;   /* (16 - h exact for h > 64) */
-    e = es * sc;
-    w = ac - 1.375f;                               /* a in [0.5, 2.25) */
-    p1 = -9.675408e-06f;
-    p1 = p1 * w + 3.887397e-05f;
-    p1 = p1 * w - 0.00013351029f;
-    p1 = p1 * w + 0.00047029508f;
-    p1 = p1 * w - 0.0015789879f;
-    p1 = p1 * w + 0.00499508f;
-    p1 = p1 * w - 0.014765375f;
-    p1 = p1 * w + 0.040284883f;
-    p1 = p1 * w - 0.099687524f;
-    p1 = p1 * w + 0.21763982f;
-    w = ac - 3.625f;                               /* a in [2.25, 5) */
-    p2 = -8.645595e-08f;
-    p2 = p2 * w + 4.803918e-07f;
-    p2 = p2 * w - 2.2698136e-06f;
-    p2 = p2 * w + 1.1630504e-05f;
-    p2 = p2 * w - 5.8168458e-05f;
-    p2 = p2 * w + 0.00028086847f;
-    p2 = p2 * w - 0.0013091457f;
-    p2 = p2 * w + 0.005869236f;
-    p2 = p2 * w - 0.025203306f;
-    p2 = p2 * w + 0.103100404f;
-    ia = 1.0f / (ac > 5.0f ? ac : 5.0f);           /* a >= 5: G(1 / a^2) / a */
-    w = ia * ia;
-    p3 = -124.702286f;
-    p3 = p3 * w + 32.57111f;
-    p3 = p3 * w - 5.791416f;
-    p3 = p3 * w + 1.1947287f;
-    p3 = p3 * w - 0.39893165f;
-    p3 = p3 * w + 0.39894226f;
-    t = ac < 2.25f ? p1 : (ac < 5.0f ? p2 : ia * p3);
-    tail = e * t;                                  /* Phi(-|x|) */
-    z2 = x * x;
-    r = 0.0004673573f;
-    r = r * z2 - 0.0013655273f;
-    r = r * z2 + 0.010001626f;
-    r = r * z2 - 0.0664918f;
-    r = r * z2 + 0.3989423f;
-    small = 0.5f + x * r;
-    *e_out = e;
-    *f_out = t;
-    *es_out = es;
-    *sc_out = sc;
-    return a < 0.5f ? small : (x < 0.0f ? tail : 1.0f - tail);
+ * Coefficients fitted in float64 (mpmath reference, Lawson-weighted least squares in relative
+ * error on Chebyshev nodes, rounded to float32 one at a time, the rest refitted).
+ * Max errors on a dense grid (tests/test_isa_variants.py, every ISA): erf 1.1 ulp (baseline
+ * 1.3), tanh 1.1, GELU 3.5 (3.6), dy/dx 3.9 (4.2) ulp of its larger term, 3.9 (4.3) of itself off
+ * its root; tanh form 2.5 (1 + 2|u|) ulp (u's rounding, amplified by exp).
+ * Scalar C, branch-free (both signs computed, then selected) so the loops vectorise (the AVX2
+ * set; FMA contraction and the x^2 / 2 split are its only differences from the baseline set);
+ * the AVX-512 set runs the same steps in intrinsics (below the loops).
+ * Limits: GELU(-inf) = -0, GELU(inf) = inf, dy/dx(-inf) = 0, dy/dx(inf) = 1, NaN stays NaN,
+ * GELU(-0) = -0. */
+
+#define TGA_RM_LOG2E 1.44269504f
+#define TGA_RM_MAGIC 12582912.0f                   /* 1.5 * 2^23: v + MAGIC rounds v to an integer */
+#define TGA_RM_LN2HI 0.693359375f                  /* 9 bits: n LN2HI exact for n < 2^15 */
+#define TGA_RM_LN2LO -2.12194440e-4f               /* ln 2 - LN2HI */
+#define TGA_RM_LNS2PI_HI 0.9189453125f             /* ln sqrt(2 pi): 10 bits ... */
+#define TGA_RM_LNS2PI_LO -6.7792953e-06f           /* ... and the rest */
+
+/* exp(r), |r| <= ln2 / 2: 1 + r + r^2 (c2 + ... + c6 r^4), 0.05 ulp */
+static inline float tga_rm_exp_poly(float r) {
+    float p = 0.0013818939f;
+    p = p * r + 0.008368704f;
+    p = p * r + 0.04166829f;
+    p = p * r + 0.16666521f;
+    p = p * r + 0.49999994f;
+    p = p * r + 1.0f;
+    return p * r + 1.0f;
 }
 
-static inline float tga_erff(float z) {
-    float a = z < 0.0f ? -z : z, z2 = z * z, p, e, f, es, sc, tail, big;
+/* exp(-(b + c + b_lo)) = 2^-n E for b >= 0, c a constant of 10 bits (0 <= c < 1), |b_lo| small:
+ * returns E = exp(r), r = n ln2 - c - b - b_lo (n ln2hi - c exact, then b: one rounding, none
+ * for c = 0), and *v = n + MAGIC (n = round((b + c) / ln2) in [0, 252] sits in v's low bits) */
+static inline float tga_rm_exp_neg(float b, float c, float b_lo, float *v) {
+    float n, r;
+    *v = (b + c) * TGA_RM_LOG2E + TGA_RM_MAGIC;
+    n = *v - TGA_RM_MAGIC;
+    r = (n * TGA_RM_LN2HI - c) - b;
+    r = r - b_lo;
+    r = r + n * TGA_RM_LN2LO;
+    return tga_rm_exp_poly(r);
+}
+
+/* q 2^-n, n = v - MAGIC in [0, 252], rounded once (subnormal results keep their accuracy):
+ * two exact scalings by about 2^-(n/2), q 2^-(n/2) normal for the |q| > 2^-30 that reach
+ * n > 60 here; 2^-k from the bits (127 - k) << 23 */
+static inline float tga_rm_scale(float q, float v) {
+    int32_t vi, n, n1;
+    memcpy(&vi, &v, sizeof vi);
+    n = vi - 0x4B400000;
+    n1 = n >> 1;
+    return (q * tga_rm_bits_to_float((127 - n1) << 23)) * tga_rm_bits_to_float((127 - n + n1) << 23);
+}
+
+/* a^2 / 2 = h + *d, a >= 0: exact with FMA; else h = xh^2 / 2 exact (xh: a's top 12 bits)
+ * and d = (a - xh)(a + xh) / 2 rounded (|d| < 2^-11 a^2: its rounding is below 2^-34 a^2) */
+static inline float tga_rm_half_square(float a, float *d, int fma) {
+    float hx, h, xh;
+    int32_t bits;
+    if (fma) {
+        hx = 0.5f * a;
+        h = hx * a;
+        *d = fmaf(hx, a, -h);
+        return h;
+    }
+    memcpy(&bits, &a, sizeof bits);
+    bits &= (int32_t)0xfffff000;
+    memcpy(&xh, &bits, sizeof xh);
+    h = 0.5f * (xh * xh);
+    *d = 0.5f * ((a - xh) * (a + xh));
+    return h;
+}
+
+/* min(|x|, lim), lim > 0, on the bits (NaN -> lim): an integer min, where a float ternary
+ * against a constant lets gcc thread the later sign tests through it and duplicate the
+ * whole body per range (2-3x slower loops) */
+static inline float tga_rm_abs_min(float x, float lim) {
+    int32_t xi, li;
+    memcpy(&xi, &x, sizeof xi);
+    memcpy(&li, &lim, sizeof li);
+    xi &= 0x7fffffff;
+    xi = xi < li ? xi : li;
+    return tga_rm_bits_to_float(xi);
+}
+
+/* |a| with x's sign */
+static inline float tga_rm_copysign(float a, float x) {
+    int32_t ai, xi;
+    memcpy(&ai, &a, sizeof ai);
+    memcpy(&xi, &x, sizeof xi);
+    return tga_rm_bits_to_float((ai & 0x7fffffff) | (xi & (int32_t)0x80000000));
+}
+
+/* Mills' ratio M(a) = Phi(-a) / phi(a) = N(a) / D(a), D = a N(a) + S(a), 0 <= a <= 16; returns
+ * M and *k = M - a = (N - a D) / D. N, S scaled so that N(0), S(0) sit high in their binade
+ * (S(0) = 1.5: smaller relative rounding near a = 0, where dy/dx ~ 1/2 sits high in its own) */
+#define TGA_RM_MILLS_N0 1.8799712658f
+#define TGA_RM_MILLS_N1 1.7628188133f
+#define TGA_RM_MILLS_N2 0.7771578431f
+#define TGA_RM_MILLS_N3 0.1833664775f
+#define TGA_RM_MILLS_N4 0.0202393699f
+#define TGA_RM_MILLS_S0 1.5f
+#define TGA_RM_MILLS_S1 0.7233844995f
+#define TGA_RM_MILLS_S2 0.1844105273f
+#define TGA_RM_MILLS_S3 0.0201955251f
+#define TGA_RM_MILLS_S4 7.171939842e-07f
+static inline float tga_rm_mills(float a, float *k) {
+    float n = TGA_RM_MILLS_N4, s = TGA_RM_MILLS_S4, d;
+    n = n * a + TGA_RM_MILLS_N3;
+    n = n * a + TGA_RM_MILLS_N2;
+    n = n * a + TGA_RM_MILLS_N1;
+    n = n * a + TGA_RM_MILLS_N0;
+    s = s * a + TGA_RM_MILLS_S3;
+    s = s * a + TGA_RM_MILLS_S2;
+    s = s * a + TGA_RM_MILLS_S1;
+    s = s * a + TGA_RM_MILLS_S0;
+    d = a * n + s;
+    *k = (n - a * d) / d;
+    return n / d;
+}
+
+/* phi(a) = 2^-n *p (exp(-a^2 / 2 - ln sqrt(2 pi)), see tga_rm_exp_neg), 0 <= a <= 16 */
+static inline float tga_rm_npdf(float a, float *v, int fma) {
+    float d, h = tga_rm_half_square(a, &d, fma);
+    return tga_rm_exp_neg(h, TGA_RM_LNS2PI_HI, d + TGA_RM_LNS2PI_LO, v);
+}
+
+static inline float tga_erff(float z, int fma) {
+    float a = z < 0.0f ? -z : z, z2 = z * z, p, b, v, k, big;
     p = 8.418867e-05f;
     p = p * z2 - 0.00081506034f;
     p = p * z2 + 0.005201247f;
@@ -373,8 +439,9 @@ static inline float tga_erff(float z) {
     p = p * z2 + 0.11283683f;
     p = p * z2 - 0.37612632f;
     p = p * z2 + 0.12837917f;
-    tail = tga_rm_ncdf(-(a > 0.921875f ? a : 0.921875f) * 1.41421356f, &e, &f, &es, &sc);
-    big = 1.0f - 2.0f * tail;
+    b = tga_rm_abs_min(z, 8.0f) * 1.41421356f;    /* erf(8) = 1 in float; inf, NaN -> 8 */
+    big = tga_rm_npdf(b, &v, fma);
+    big = 1.0f - 2.0f * tga_rm_scale(big * tga_rm_mills(b, &k), v);   /* 1 - 2 Phi(-b) */
     big = z < 0.0f ? -big : big;
     return z != z ? z : (a < 0.921875f ? z + z * p : big);
 }
@@ -393,35 +460,41 @@ static inline float tga_tanhf(float u) {
     return u != u || u == 0.0f ? u : big;       /* tanh(-0) = -0 */
 }
 
-/* GELU and its derivative at x, exact (erf) form. For x <= -0.5 (Phi = e f):
- * y = (x f) e, dy/dx = e (f + x / sqrt(2 pi)), e = es sc applied last (only y / dy/dx
- * round to subnormal, not e). */
-static inline float tga_rm_gelu_exact(float x, float *grad) {
-    float e, f, es, sc, phi = tga_rm_ncdf(x, &e, &f, &es, &sc), xc, y, g;
-    xc = x < -16.0f ? -16.0f : (x > 16.0f ? 16.0f : x);   /* +-inf -> +-16: the limits */
-    y = x <= -0.5f ? ((xc * f) * es) * sc : x * phi;
-    g = x <= -0.5f ? (es * (f + xc * 0.398942280f)) * sc : phi + xc * (e * 0.398942280f);
+/* GELU and its derivative at x, exact (erf) form (the identities above) */
+static inline float tga_rm_gelu_exact(float x, float *grad, int fma) {
+    float a = tga_rm_abs_min(x, 16.0f), v, p, m, k, s, sg, g;  /* inf -> 16: the limits */
+    p = tga_rm_npdf(a, &v, fma);                   /* phi(x) = 2^-n p */
+    m = tga_rm_mills(a, &k);
+    s = tga_rm_scale((tga_rm_copysign(a, x) * m) * p, v);     /* x Phi(-|x|) */
+    sg = tga_rm_scale(k * p, v);                   /* Phi(-|x|) - |x| phi(x) */
+    g = x <= 0.0f ? sg : 1.0f - sg;
     *grad = x != x ? x : g;
-    return x != x ? x : y;
+    return x <= 0.0f ? s : x - s;                  /* NaN: x - s */
 }
 
-/* GELU and its derivative at x, tanh form, through s = 1 / (1 + exp(-2u)) */
+/* GELU and its derivative at x, tanh form (the sigmoid form above) */
 static inline float tga_rm_gelu_tanh(float x, float *grad) {
-    float xc = x < -16.0f ? -16.0f : (x > 16.0f ? 16.0f : x), x2 = xc * xc, v, c, m, den, es, y, g;
-    v = -xc * (1.59576912f + 0.0713548162f * x2);               /* -2u */
-    c = v > 64.0f ? 1.12535176e-07f : 1.0f;        /* exp(-16): keeps exp(-2u) finite where */
-    m = tga_expf(v > 64.0f ? v - 16.0f : v);       /* y is not 0 (v - 16 exact for v > 64) */
-    den = c + m;                                   /* c / s; inf for x << 0 */
-    es = m < 3.0e38f ? m / den : 1.0f;             /* 1 - s */
-    y = x > 16.0f ? x : (xc * c) / den;            /* divisions: s may be subnormal, y not */
-    g = ((1.0f + xc * es * (1.59576912f + 0.214064449f * x2)) * c) / den;
+    float xc = tga_rm_copysign(tga_rm_abs_min(x, 16.0f), x), x2, b, v, e, w, dd, du, m, t, g;
+    int32_t vi;
+    x2 = xc * xc;
+    b = tga_rm_abs_min(xc * (1.59576912f + 0.0713548162f * x2), 120.0f);   /* |2u| */
+    e = tga_rm_exp_neg(b, 0.0f, 0.0f, &v);         /* exp(-b) = 2^-n e */
+    memcpy(&vi, &v, sizeof vi);
+    vi = vi < 0x4B400000 + 127 ? vi : 0x4B400000 + 127;
+    w = e * tga_rm_bits_to_float(0x3F800000 - (vi << 23));   /* 2^-n (0 for n >= 127) */
+    dd = 1.0f / (1.0f + w);
+    du = 1.59576912f + 0.214064449f * x2;          /* 2u' */
+    m = x < 0.0f ? dd : w * dd;
+    t = dd * (1.0f + xc * du * m);
+    g = x < 0.0f ? tga_rm_scale(e * t, v) : t;
     *grad = x != x ? x : g;
-    return x != x ? x : y;
+    return x < 0.0f ? tga_rm_scale((xc * e) * dd, v) : x * dd;   /* NaN: x dd */
 }
 
-/* The loops, one copy per ISA: y = gelu(x) (y may be x); dx = dout gelu'(x) (dx may be dout);
- * y = erf(x) and y = tanh(x) (for the tests). */
-#define TGA_RM_DEFINE_GELU(SFX, ATTR)                                                        \
+/* The loops, one copy per ISA (FMA: the ISA has it): y = gelu(x) (y may be x);
+ * dx = dout gelu'(x) (dx may be dout); y = erf(x) and y = tanh(x) (for the tests). AVX-512
+ * has its own GELU loops below. */
+#define TGA_RM_DEFINE_GELU(SFX, ATTR, FMA)                                                   \
     ATTR static void tga_rm_gelu_fwd##SFX(float *y, const float *x, int tanh_form,          \
                                           Py_ssize_t n) {                                    \
         Py_ssize_t j;                                                                        \
@@ -429,7 +502,7 @@ static inline float tga_rm_gelu_tanh(float x, float *grad) {
         if (tanh_form)                                                                       \
             for (j = 0; j < n; j++) y[j] = tga_rm_gelu_tanh(x[j], &g_);                      \
         else                                                                                 \
-            for (j = 0; j < n; j++) y[j] = tga_rm_gelu_exact(x[j], &g_);                     \
+            for (j = 0; j < n; j++) y[j] = tga_rm_gelu_exact(x[j], &g_, FMA);                \
     }                                                                                        \
     ATTR static void tga_rm_gelu_bwd##SFX(float *dx, const float *dout, const float *x,     \
                                           int tanh_form, Py_ssize_t n) {                     \
@@ -442,23 +515,149 @@ static inline float tga_rm_gelu_tanh(float x, float *grad) {
             }                                                                                \
         else                                                                                 \
             for (j = 0; j < n; j++) {                                                        \
-                tga_rm_gelu_exact(x[j], &g_);                                                \
+                tga_rm_gelu_exact(x[j], &g_, FMA);                                           \
                 dx[j] = dout[j] * g_;                                                        \
             }                                                                                \
-    }                                                                                        \
+    }
+#define TGA_RM_DEFINE_ERF_TANH(SFX, ATTR, FMA)                                               \
     ATTR static void tga_rm_erf##SFX(float *y, const float *x, Py_ssize_t n) {              \
         Py_ssize_t j;                                                                        \
-        for (j = 0; j < n; j++) y[j] = tga_erff(x[j]);                                       \
+        for (j = 0; j < n; j++) y[j] = tga_erff(x[j], FMA);                                  \
     }                                                                                        \
     ATTR static void tga_rm_tanh##SFX(float *y, const float *x, Py_ssize_t n) {             \
         Py_ssize_t j;                                                                        \
         for (j = 0; j < n; j++) y[j] = tga_tanhf(x[j]);                                      \
     }
 
-TGA_RM_DEFINE_GELU(_generic, )
+TGA_RM_DEFINE_GELU(_generic, , 0)
+TGA_RM_DEFINE_ERF_TANH(_generic, , 0)
 #if TGA_RM_X86
-TGA_RM_DEFINE_GELU(_avx2, __attribute__((target("avx2,fma"))))
-TGA_RM_DEFINE_GELU(_avx512, __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma"))))
+TGA_RM_DEFINE_GELU(_avx2, __attribute__((target("avx2,fma"))), 1)
+TGA_RM_DEFINE_ERF_TANH(_avx2, __attribute__((target("avx2,fma"))), 1)
+TGA_RM_DEFINE_ERF_TANH(_avx512, __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma"))), 1)
+
+/* AVX-512, 16 lanes: the steps of tga_rm_gelu_exact / tga_rm_gelu_tanh with the ISA's own
+ * instructions, where the compiler's vectorised C spends a third more: vrndscaleps for n,
+ * vscalefps for 2^-n (q 2^-n in one rounding, no integer steps), a float min that keeps NaN
+ * (vminps returns its second operand), masked ops for the selects and for the tail. */
+#define TGA_RM_ATTR512 __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma")))
+#define TGA_RM_V(c) _mm512_set1_ps(c)
+
+/* exp(r), |r| <= ln2 / 2: tga_rm_exp_poly's polynomial, its inner part c2 + ... + c6 r^4 by
+ * Estrin's scheme (the loops are partly latency-bound), the last two steps as Horner's (one
+ * rounding each: the accuracy of tga_rm_exp_poly) */
+TGA_RM_ATTR512 static inline __m512 tga_rm_exp_poly16(__m512 r) {
+    __m512 r2 = _mm512_mul_ps(r, r);
+    __m512 p = _mm512_fmadd_ps(TGA_RM_V(0.0013818939f), r2,
+                               _mm512_fmadd_ps(TGA_RM_V(0.008368704f), r, TGA_RM_V(0.04166829f)));
+    p = _mm512_fmadd_ps(p, r2, _mm512_fmadd_ps(TGA_RM_V(0.16666521f), r, TGA_RM_V(0.49999994f)));
+    p = _mm512_fmadd_ps(p, r, TGA_RM_V(1.0f));
+    return _mm512_fmadd_ps(p, r, TGA_RM_V(1.0f));
+}
+
+/* y = gelu(x), *grad = dy/dx, exact form: tga_rm_gelu_exact. x^2 = h2 + d2 exactly (FMA),
+ * phi(x) = 2^nm p; N, S of Mills' ratio by Estrin's scheme in a and a^2 = h2. */
+TGA_RM_ATTR512 static inline __m512 tga_rm_gelu_exact16(__m512 x, __m512 *grad) {
+    __m512 a = _mm512_min_ps(TGA_RM_V(16.0f), _mm512_abs_ps(x));   /* NaN stays */
+    __m512 h2 = _mm512_mul_ps(a, a), d2 = _mm512_fmsub_ps(a, a, h2);
+    __m512 nm, r, w, p, n, s, den, y, g;
+    __mmask16 pos = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ);
+    /* -n = -round((x^2 / 2 + ln sqrt(2 pi)) / ln 2); r = n ln2 - c - x^2 / 2, c = ln sqrt(2 pi):
+     * (n ln2hi - chi) exact, - h2 / 2 one rounding, + (n ln2lo - clo - d2 / 2) alongside */
+    nm = _mm512_roundscale_ps(_mm512_fmadd_ps(h2, TGA_RM_V(-0.5f * TGA_RM_LOG2E),
+                                              TGA_RM_V(-TGA_RM_LNS2PI_HI * TGA_RM_LOG2E)),
+                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    r = _mm512_fnmsub_ps(nm, TGA_RM_V(TGA_RM_LN2HI), TGA_RM_V(TGA_RM_LNS2PI_HI));
+    r = _mm512_fnmadd_ps(h2, TGA_RM_V(0.5f), r);
+    w = _mm512_fmadd_ps(d2, TGA_RM_V(-0.5f), TGA_RM_V(-TGA_RM_LNS2PI_LO));
+    r = _mm512_add_ps(r, _mm512_fnmadd_ps(nm, TGA_RM_V(TGA_RM_LN2LO), w));
+    p = tga_rm_exp_poly16(r);
+    n = _mm512_fmadd_ps(TGA_RM_V(TGA_RM_MILLS_N4), a, TGA_RM_V(TGA_RM_MILLS_N3));
+    n = _mm512_fmadd_ps(n, a, TGA_RM_V(TGA_RM_MILLS_N2));
+    n = _mm512_fmadd_ps(n, a, TGA_RM_V(TGA_RM_MILLS_N1));
+    n = _mm512_fmadd_ps(n, a, TGA_RM_V(TGA_RM_MILLS_N0));
+    s = _mm512_fmadd_ps(TGA_RM_V(TGA_RM_MILLS_S4), a, TGA_RM_V(TGA_RM_MILLS_S3));
+    s = _mm512_fmadd_ps(s, a, TGA_RM_V(TGA_RM_MILLS_S2));
+    s = _mm512_fmadd_ps(s, a, TGA_RM_V(TGA_RM_MILLS_S1));
+    s = _mm512_fmadd_ps(s, a, TGA_RM_V(TGA_RM_MILLS_S0));
+    den = _mm512_fmadd_ps(a, n, s);
+    y = _mm512_mul_ps(_mm512_mul_ps(a, _mm512_div_ps(n, den)), p);
+    y = _mm512_scalef_ps(y, nm);                   /* |x| Phi(-|x|) */
+    y = _mm512_or_ps(y, _mm512_and_ps(x, TGA_RM_V(-0.0f)));
+    g = _mm512_mul_ps(_mm512_div_ps(_mm512_fnmadd_ps(a, den, n), den), p);
+    g = _mm512_scalef_ps(g, nm);                   /* Phi(-|x|) - |x| phi(x) */
+    *grad = _mm512_mask_sub_ps(g, pos, TGA_RM_V(1.0f), g);
+    return _mm512_mask_sub_ps(y, pos, x, y);
+}
+
+/* y = gelu(x), *grad = dy/dx, tanh form: tga_rm_gelu_tanh */
+TGA_RM_ATTR512 static inline __m512 tga_rm_gelu_tanh16(__m512 x, __m512 *grad) {
+    __m512 xc = _mm512_max_ps(TGA_RM_V(-16.0f), _mm512_min_ps(TGA_RM_V(16.0f), x));   /* NaN stays */
+    __m512 x2 = _mm512_mul_ps(xc, xc), b, nm, e, w, dd, y, m, t;
+    __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+    b = _mm512_mul_ps(xc, _mm512_fmadd_ps(x2, TGA_RM_V(0.0713548162f), TGA_RM_V(1.59576912f)));
+    b = _mm512_min_ps(TGA_RM_V(120.0f), _mm512_abs_ps(b));                             /* |2u| */
+    nm = _mm512_roundscale_ps(_mm512_mul_ps(b, TGA_RM_V(-TGA_RM_LOG2E)),
+                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);       /* -n */
+    e = _mm512_fnmsub_ps(nm, TGA_RM_V(TGA_RM_LN2HI), b);                             /* exact */
+    e = tga_rm_exp_poly16(_mm512_fnmadd_ps(nm, TGA_RM_V(TGA_RM_LN2LO), e));          /* exp(-b) 2^n */
+    w = _mm512_scalef_ps(e, nm);                   /* exp(-b) */
+    dd = _mm512_div_ps(TGA_RM_V(1.0f), _mm512_add_ps(TGA_RM_V(1.0f), w));
+    y = _mm512_mul_ps(_mm512_mask_mul_ps(x, neg, xc, e), dd);
+    m = _mm512_mask_mov_ps(_mm512_mul_ps(w, dd), neg, dd);
+    t = _mm512_mul_ps(xc, _mm512_fmadd_ps(x2, TGA_RM_V(0.214064449f), TGA_RM_V(1.59576912f)));
+    t = _mm512_mul_ps(dd, _mm512_fmadd_ps(t, m, TGA_RM_V(1.0f)));
+    t = _mm512_mask_mul_ps(t, neg, t, e);
+    *grad = _mm512_mask_scalef_ps(t, neg, t, nm);
+    return _mm512_mask_scalef_ps(y, neg, y, nm);
+}
+
+/* the tail: lanes [0, r) of a 16-lane block */
+#define TGA_RM_TAIL16(r) ((__mmask16)((1u << (r)) - 1u))
+
+TGA_RM_ATTR512 static void tga_rm_gelu_fwd_avx512(float *y, const float *x, int tanh_form,
+                                                  Py_ssize_t n) {
+    Py_ssize_t j = 0;
+    __m512 g;
+    __mmask16 k;
+    if (tanh_form) {
+        for (; j + 16 <= n; j += 16)
+            _mm512_storeu_ps(y + j, tga_rm_gelu_tanh16(_mm512_loadu_ps(x + j), &g));
+    } else {
+        for (; j + 16 <= n; j += 16)
+            _mm512_storeu_ps(y + j, tga_rm_gelu_exact16(_mm512_loadu_ps(x + j), &g));
+    }
+    if (j == n) return;
+    k = TGA_RM_TAIL16(n - j);
+    _mm512_mask_storeu_ps(y + j, k, tanh_form
+                          ? tga_rm_gelu_tanh16(_mm512_maskz_loadu_ps(k, x + j), &g)
+                          : tga_rm_gelu_exact16(_mm512_maskz_loadu_ps(k, x + j), &g));
+}
+
+TGA_RM_ATTR512 static void tga_rm_gelu_bwd_avx512(float *dx, const float *dout, const float *x,
+                                                  int tanh_form, Py_ssize_t n) {
+    Py_ssize_t j = 0;
+    __m512 g;
+    __mmask16 k;
+    if (tanh_form) {
+        for (; j + 16 <= n; j += 16) {
+            tga_rm_gelu_tanh16(_mm512_loadu_ps(x + j), &g);
+            _mm512_storeu_ps(dx + j, _mm512_mul_ps(_mm512_loadu_ps(dout + j), g));
+        }
+    } else {
+        for (; j + 16 <= n; j += 16) {
+            tga_rm_gelu_exact16(_mm512_loadu_ps(x + j), &g);
+            _mm512_storeu_ps(dx + j, _mm512_mul_ps(_mm512_loadu_ps(dout + j), g));
+        }
+    }
+    if (j == n) return;
+    k = TGA_RM_TAIL16(n - j);
+    if (tanh_form)
+        tga_rm_gelu_tanh16(_mm512_maskz_loadu_ps(k, x + j), &g);
+    else
+        tga_rm_gelu_exact16(_mm512_maskz_loadu_ps(k, x + j), &g);
+    _mm512_mask_storeu_ps(dx + j, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, dout + j), g));
+}
 #endif
 
 #if defined(__GNUC__) && !defined(__clang__)
