@@ -216,6 +216,14 @@ def test_gelu_kernels(dtype, n_threads, n, tanh_form):
     close(dx, rd * dout, TOL[dtype], "gelu dx")
 
 
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gelu_kernels_empty(dtype):
+    x = np.empty(0, dtype)
+    for tanh_form in (False, True):
+        _fused.gelu_fwd(np.empty(0, dtype), x, tanh_form, 2)
+        _fused.gelu_bwd(np.empty(0, dtype), x, x, tanh_form, 2)
+
 # ---- softmax / log-softmax (the _core float32 fast path) -----------------------------------------
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n_threads", THREADS)
