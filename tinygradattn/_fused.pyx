@@ -548,7 +548,7 @@ def cross_entropy_bwd(dlogits, dloss, logits, target, lse, long long ignore_inde
 # float32: _rowmath.h's vectorised float32 loops (tga_rm_gelu_for(tga_rm.isa): the set_rowmath_isa
 # switch), each element read once per pass, one contiguous slice per thread (a multiple of
 # GELU_ALIGN elements): Phi(-|x|) = phi(x) M(|x|), Mills' ratio M rational, phi one exp (max
-# error on a dense grid, every ISA: erf 1.1 ulp, y 3.6 ulp, dy/dx 4.2 ulp of its larger term;
+# error on a dense grid, every ISA: erf 1.3 ulp, y 3.6 ulp, dy/dx 4.2 ulp of its larger term;
 # the tanh form in its sigmoid form x / (1 + exp(-2u)), 2.5 (1 + 2|u|) ulp: the rounding of u,
 # amplified by exp). A GELU element costs ~4 row-kernel elements (~0.5 ns on one core): the
 # thread threshold counts it so (two threads from ~16K elements).
