@@ -556,7 +556,8 @@ TGA_RM_ATTR512 static inline __m512 tga_rm_exp_poly16(__m512 r) {
 }
 
 /* y = gelu(x), *grad = dy/dx, exact form: tga_rm_gelu_exact. x^2 = h2 + d2 exactly (FMA),
- * phi(x) = 2^nm p; N, S of Mills' ratio by Estrin's scheme in a and a^2 = h2. */
+ * phi(x) = 2^nm p, Mills' ratio N / den (N, S by Horner in a: Estrin's scheme in the rounded
+ * a^2 = h2 measured no faster and 0.4 ulp less accurate). */
 TGA_RM_ATTR512 static inline __m512 tga_rm_gelu_exact16(__m512 x, __m512 *grad) {
     __m512 a = _mm512_min_ps(TGA_RM_V(16.0f), _mm512_abs_ps(x));   /* NaN stays */
     __m512 h2 = _mm512_mul_ps(a, a), d2 = _mm512_fmsub_ps(a, a, h2);
@@ -586,8 +587,9 @@ TGA_RM_ATTR512 static inline __m512 tga_rm_gelu_exact16(__m512 x, __m512 *grad) 
     g = _mm512_mul_ps(_mm512_div_ps(_mm512_fnmadd_ps(a, den, n), den), p);
     g = _mm512_scalef_ps(g, nm);                   /* Phi(-|x|) - |x| phi(x) */
     *grad = _mm512_mask_sub_ps(g, pos, TGA_RM_V(1.0f), g);
-    /* x - y (x > 0), -0 - y (x <= 0: -0 for x = -0, -inf); max(-0, x): -0 for x <= -0, x else
-     * (+0 for +0, NaN for NaN: vmaxps returns its second operand for equal zeros and NaN) */
+    /* y = x - |x| Phi(-|x|) (x > 0), -|x| Phi(-|x|) (x <= 0, the sign kept: -0 for -0, -inf):
+     * max(-0, x) is x for x > 0, -0 for x < 0, and x itself for +-0 and NaN (vmaxps returns
+     * its second operand for equal zeros and for NaN) */
     return _mm512_sub_ps(_mm512_max_ps(TGA_RM_V(-0.0f), x), y);
 }
 
