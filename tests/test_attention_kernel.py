@@ -50,12 +50,14 @@ def reference(q, k, v, mask, causal, scale, dout):
     return out, lse, ds @ k, np.swapaxes(ds, -1, -2) @ q, np.swapaxes(p, -1, -2) @ dout
 
 
-def run_kernels(q, k, v, mask, causal, scale, dout, n_threads):
+def run_kernels(q, k, v, mask, causal, scale, dout, n_threads, fill=None):
+    """The kernels' out, lse, dq, dk, dv; fill: a value every output starts as (else empty)."""
     B, H, T, _ = q.shape
-    out = np.empty((B, H, T, v.shape[3]), dtype=q.dtype)
-    lse = np.empty((B, H, T), dtype=q.dtype)
+    new = np.empty_like if fill is None else lambda a: np.full_like(a, fill)
+    out = new(np.empty((B, H, T, v.shape[3]), dtype=q.dtype))
+    lse = new(np.empty((B, H, T), dtype=q.dtype))
     _attention.sdpa_fwd(out, lse, q, k, v, mask, causal, scale, n_threads)
-    dq, dk, dv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
+    dq, dk, dv = new(q), new(k), new(v)
     _attention.sdpa_bwd(dq, dk, dv, dout, q, k, v, out, lse, mask, causal, scale, n_threads)
     return out, lse, dq, dk, dv
 
@@ -68,6 +70,7 @@ def assert_close(actual, expected, dtype, what):
         diff = np.abs(actual.astype(np.float64) - expected)
     diff = np.where(actual == expected, 0.0, diff)                # equal infinities
     bad = diff > tol["atol"] * scale + tol["rtol"] * np.abs(expected)
+    bad |= np.isnan(actual) != np.isnan(expected)                 # (nan > tol is False)
     if bad.any():
         where = np.unravel_index(np.argmax(np.where(bad, diff, -1)), diff.shape)
         pytest.fail(f"{what} ({np.dtype(dtype).name}): max abs diff {diff.max():.3g} at {where}: "
@@ -185,6 +188,80 @@ def test_kernel_name_and_wrapper_errors():
     with pytest.raises(ValueError, match="dq has shape"):
         _attention.sdpa_bwd(np.empty((1, 1, 4, 2), np.float32), np.empty_like(k),
                             np.empty_like(v), dout, q, k, v, out, lse, None, False, 1.0, 1)
+
+
+# ---- causal: a tile crossing the diagonal runs in pieces of PIECE query rows -----------------
+PIECE = _attention.CAUSAL_PIECE
+PIECE_T = sorted({1, 2, PIECE - 1, PIECE, PIECE + 1, 2 * PIECE - 1, 2 * PIECE + 1, 3 * PIECE,
+                  BQ - PIECE + 1, BQ - 1, BQ, BQ + 1, BQ + PIECE - 1, BQ + PIECE + 1,
+                  2 * BQ + PIECE + 1})
+PIECE_DIMS = [(1, 1), (3, 5), (17, 16), (32, 33), (16, 48)]    # (D, Dv): 1, odd, half/full NR
+
+
+def piece_cases():
+    """(T, S, D, Dv) at the pieces' edges: S = T; S > T (keys no query sees, inside the
+    diagonal tile and past it); S < T (pieces that see every key of their tile)."""
+    cases = []
+    for n, T in enumerate(PIECE_T):
+        for m, S in enumerate(sorted({T, T + 5, max(1, T - PIECE - 3)})):
+            cases.append((T, S) + PIECE_DIMS[(n + m) % len(PIECE_DIMS)])
+    return cases
+
+
+def piece_mask(T, S, dtype, seed):
+    """(1, 2, T, S) float mask broadcast over the batch, some -inf entries, and rows 0 and
+    PIECE (the first rows of two pieces) fully masked."""
+    rng = np.random.default_rng(seed)
+    m = rng.standard_normal((1, 2, T, S)) * 2.0
+    m[rng.random(m.shape) < 0.2] = -np.inf
+    m[:, :, [0, min(PIECE, T - 1)]] = -np.inf
+    return np.broadcast_to(m.astype(dtype), (2, 2, T, S))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+def test_pieces_match_oracle_every_isa(attention_isa, causal, dtype):
+    for n, (T, S, D, Dv) in enumerate(piece_cases()):
+        q, k, v, dout = make((2, 2, T, D), S, Dv, dtype, seed=n, outliers=n % 3 == 0)
+        mask = piece_mask(T, S, dtype, n) if n % 2 else None
+        scale = 1.0 / math.sqrt(D)
+        got = run_kernels(q, k, v, mask, causal, scale, dout, 2, fill=np.nan)  # all written
+        want = reference(q, k, v, mask, causal, scale, dout)
+        for name, a, b in zip(("out", "lse", "dq", "dk", "dv"), got, want):
+            assert_close(a, b, dtype, f"{name} [{attention_isa}] T={T} S={S} D={D} Dv={Dv} "
+                                      f"causal={causal} mask={mask is not None}")
+        if causal and mask is None and S > T:      # keys past the last query: zero gradients
+            assert (got[3][:, :, T:] == 0).all() and (got[4][:, :, T:] == 0).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_pieces_deterministic_on_1_and_2_threads_every_isa(attention_isa, dtype):
+    for T, S, D, Dv in [(BQ + PIECE + 1, BQ + PIECE + 1, 17, 16), (2 * PIECE + 1, 3 * BK, 5, 3)]:
+        q, k, v, dout = make((2, 3, T, D), S, Dv, dtype, seed=T)
+        one = run_kernels(q, k, v, None, True, 0.3, dout, 1)
+        two = run_kernels(q, k, v, None, True, 0.3, dout, 2)
+        again = run_kernels(q, k, v, None, True, 0.3, dout, 2)
+        for name, a, b, c in zip(("out", "lse", "dq", "dk", "dv"), one, two, again):
+            np.testing.assert_array_equal(a, b, err_msg=f"{name} 1 vs 2 threads T={T}")
+            np.testing.assert_array_equal(b, c, err_msg=f"{name} twice T={T}")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("T,S,D", [(PIECE + 1, PIECE + 1, 1), (2 * PIECE - 1, 2 * PIECE + 4, 3),
+                                   (BQ, BQ, 32), (BQ + PIECE + 1, BQ + PIECE - 1, 17)])
+def test_pieces_functional_matches_composed_and_torch(T, S, D, dtype):
+    torch = pytest.importorskip("torch", reason="parity tests need PyTorch")
+    npdt = np.float32 if dtype == "float32" else np.float64
+    q, k, v, dout = make((2, 2, T, D), S, D + 2, npdt, seed=T + S)
+    fused, composed = _sdpa_both([q, k, v, dout], None, True, dtype=getattr(tga, dtype))
+    tq, tk, tv = (torch.tensor(a, requires_grad=True) for a in (q, k, v))
+    tout = torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, is_causal=True)
+    tout.backward(torch.tensor(dout))
+    theirs = [tout.detach().numpy(), tq.grad.numpy(), tk.grad.numpy(), tv.grad.numpy()]
+    tol = dict(rtol=1e-4, atol=2e-5) if npdt == np.float32 else TOL[np.float64]
+    for name, a, b, c in zip(("out", "dq", "dk", "dv"), fused, composed, theirs):
+        assert_close(a, b, npdt, f"F.sdpa {name} vs composed T={T} S={S} D={D}")
+        np.testing.assert_allclose(a, c, err_msg=f"{name} vs torch T={T} S={S} D={D}", **tol)
 
 
 # ---- strided operands ------------------------------------------------------------------------

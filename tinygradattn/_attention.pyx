@@ -24,6 +24,10 @@ C-contiguous. mask: None, or an additive float mask of the same dtype viewed as
 NOTE: the backward runs at most B*H threads (one head per thread, whole dq/dk/dv rows owned,
 no reduction); B*H = 1 runs on one thread.
 
+Causal: a tile crossing the diagonal runs in pieces of CAUSAL_PIECE query rows, each against
+the keys up to its own last row, so about half of that tile's scores, exponentials and
+products are never computed (at T = BQ the whole sequence is one such tile).
+
 Each thread has its own scratch (key tile transposed, score tile, accumulators), so nothing
 shared is written inside the prange. Memory: O(threads * (BQ + D + Dv) * BK + T), never T x S.
 """
@@ -75,6 +79,7 @@ cdef extern from "_attention_kernel.h":
         tga_attn_bwd_t bwd_f64
     int TGA_ATTN_BQ
     int TGA_ATTN_BK
+    int TGA_ATTN_SB
     Py_ssize_t tga_attn_fwd_scratch(Py_ssize_t D, Py_ssize_t Dv) noexcept nogil
     Py_ssize_t tga_attn_bwd_scratch(Py_ssize_t T, Py_ssize_t D, Py_ssize_t Dv) noexcept nogil
     int tga_attn_isa_best() noexcept nogil
@@ -88,6 +93,7 @@ cdef const tga_attn_isa_t *_isa = tga_attn_isa_get(tga_attn_isa_best())
 
 BLOCK_Q = TGA_ATTN_BQ    # query rows per forward work item
 BLOCK_K = TGA_ATTN_BK    # keys per tile
+CAUSAL_PIECE = TGA_ATTN_SB   # causal: query rows per piece of a tile crossing the diagonal
 MIN_FLOPS_PER_THREAD = 4194304.0   # as _core's GEMM: below ~30 us of one core, threads lose
 
 

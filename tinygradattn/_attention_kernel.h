@@ -7,10 +7,15 @@
  * Forward (FlashAttention-2): one call per (batch*head, query block of BQ rows); key tiles of
  * BK keys stream past with an online softmax (running max m and sum l per row), so only the
  * BQ x BK tile of scores ever exists. Causal: key tiles past the block's last row are never
- * visited; only a tile crossing the diagonal is masked element by element.
+ * visited, and a tile crossing the diagonal runs in pieces of SB query rows, each against the
+ * keys up to its own last row only (jn): the masked part of that tile is never computed
+ * except inside each piece's own SB x SB diagonal block, masked element by element. With
+ * SB = BQ/4, a 64 x 64 diagonal tile computes 16 * (16 + 32 + 48 + 64) = 62.5% of its scores,
+ * exponentials and products (the lower triangle is 52%).
  *
  * Backward: one call per batch*head (it owns dq, dk, dv of that head). For each key tile, for
- * each query block that can see it, p is recomputed from q, k and lse, then
+ * each query block that can see it (causal: the diagonal tile in the same pieces), p is
+ * recomputed from q, k and lse, then
  *
  *   dp = dout @ v^T,   ds = scale * p * (dp - delta),   delta[i] = dout[i, :] . out[i, :]
  *   dv += p^T @ dout,  dk += ds^T @ q,  dq += ds @ k
@@ -24,7 +29,9 @@
  * queries), so the online-softmax statistics are elementwise over contiguous query columns;
  * the backward transposes each k and v tile once and reuses it for every query block.
  * The accumulator is a local MR x NR array with compile-time bounds (NR = 32 > 16: gcc's
- * complete peeling leaves the vectorisable j loop alone, see TOOLCHAIN.md).
+ * complete peeling leaves the vectorisable j loop alone, see TOOLCHAIN.md); a remainder of 16
+ * or more columns (a piece of SB = 16) gets an MR x 16 tile whose j loops carry "omp simd",
+ * which keeps gcc from peeling them before vectorising.
  *
  * Fully masked rows (every score -inf): out = 0, lse = -inf and zero gradients, which is what
  * torch 2.13 returns on the CPU (its math path uses a "safe" softmax; its flash path agrees).
@@ -58,8 +65,20 @@
 #define TGA_ATTN_RESTRICT
 #endif
 
+/* On a loop of 16 trips (the GEMM's half-width tile), "omp simd" keeps gcc from peeling it
+ * completely before vectorising it (TOOLCHAIN.md); without OpenMP it is left out. */
+#if defined(_OPENMP)
+#define TGA_ATTN_SIMD _Pragma("omp simd")
+#else
+#define TGA_ATTN_SIMD
+#endif
+
 #define TGA_ATTN_BQ 64   /* query rows per block */
 #define TGA_ATTN_BK 64   /* keys per tile */
+#define TGA_ATTN_SB 16   /* query rows per piece of a causal tile crossing the diagonal */
+#if TGA_ATTN_BQ != TGA_ATTN_BK || TGA_ATTN_BQ % TGA_ATTN_SB != 0
+#error "the causal loops assume BQ == BK (a block's diagonal tile is its first) and SB | BQ"
+#endif
 
 /* Everything a kernel call needs; pointers are to element [0, 0, 0, 0] of the (B, H, rows, D)
  * views q (T, D), k (S, D), v (S, Dv), out/dout (T, Dv), dq (T, D), dk (S, D), dv (S, Dv),
@@ -216,6 +235,7 @@ static const tga_attn_isa_t *tga_attn_isa_get(int index) { return &tga_attn_isas
 
 #define T_ TGA_ATTN_T
 #define NR_ 32
+#define NH_ 16
 
 /* c[i*ldc + j] (+)= sum_p a[i*sai + p*sap] * b[p*ldb + j]   for i < m, j < n, p < kk. */
 TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_gemm)(
@@ -251,6 +271,36 @@ TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_gemm)(
             }
             for (j = 0; j < NR_; j++) c[i0 * ldc + j0 + j] = acc[j];
         }
+    }
+    if (n - j0 >= NH_) {                                               /* MR x NH tiles */
+        for (i0 = 0; i0 + TGA_ATTN_MR <= m; i0 += TGA_ATTN_MR) {
+            T_ acc[TGA_ATTN_MR][NH_];
+            for (i = 0; i < TGA_ATTN_MR; i++)
+                TGA_ATTN_SIMD for (j = 0; j < NH_; j++)
+                    acc[i][j] = accumulate ? c[(i0 + i) * ldc + j0 + j] : (T_)0;
+            for (p = 0; p < kk; p++) {
+                const T_ *bp = b + p * ldb + j0;
+                const T_ *ap = a + i0 * sai + p * sap;
+                for (i = 0; i < TGA_ATTN_MR; i++) {
+                    T_ ai = ap[i * sai];
+                    TGA_ATTN_SIMD for (j = 0; j < NH_; j++) acc[i][j] += ai * bp[j];
+                }
+            }
+            for (i = 0; i < TGA_ATTN_MR; i++)
+                TGA_ATTN_SIMD for (j = 0; j < NH_; j++) c[(i0 + i) * ldc + j0 + j] = acc[i][j];
+        }
+        for (; i0 < m; i0++) {
+            T_ acc[NH_];
+            TGA_ATTN_SIMD for (j = 0; j < NH_; j++)
+                acc[j] = accumulate ? c[i0 * ldc + j0 + j] : (T_)0;
+            for (p = 0; p < kk; p++) {
+                const T_ *bp = b + p * ldb + j0;
+                T_ ai = a[i0 * sai + p * sap];
+                TGA_ATTN_SIMD for (j = 0; j < NH_; j++) acc[j] += ai * bp[j];
+            }
+            TGA_ATTN_SIMD for (j = 0; j < NH_; j++) c[i0 * ldc + j0 + j] = acc[j];
+        }
+        j0 += NH_;
     }
     if (j0 < n) {                                                      /* leftover columns */
         Py_ssize_t jj, nj = n - j0;
@@ -303,6 +353,58 @@ TGA_ATTN_TARGET static inline void TGA_ATTN_FN(tga_attn_scores_row)(
     for (j = jmax + 1 < 0 ? 0 : jmax + 1; j < n; j++) s[j] = -INFINITY;
 }
 
+/* Forward, R rows st[r*BQ + i] (keys j + r) of the transposed score tile, columns [i0, i1):
+ * s = scale * s + mask (mr[r*ms3 + i*ms2], or none), -inf where the query cannot see the key
+ * (i < i_vis + r*causal), and m[i] = max(m[i], s). R rows a pass, so m is loaded and stored
+ * once per R rows rather than once per row (a chain through memory). */
+TGA_ATTN_TARGET static inline void TGA_ATTN_FN(tga_attn_fwd_scores)(
+    T_ *TGA_ATTN_RESTRICT st, const int R, Py_ssize_t i0, Py_ssize_t i1, T_ scale,
+    const T_ *TGA_ATTN_RESTRICT mr, Py_ssize_t ms2, Py_ssize_t ms3, Py_ssize_t i_vis,
+    int causal, T_ *TGA_ATTN_RESTRICT m) {
+    Py_ssize_t i;
+    int r;
+    if (mr == NULL) {
+        for (i = i0; i < i1; i++) {
+            T_ mx = m[i];
+            for (r = 0; r < R; r++) {
+                T_ x = i < i_vis + r * causal ? (T_)-INFINITY : st[r * TGA_ATTN_BQ + i] * scale;
+                st[r * TGA_ATTN_BQ + i] = x;
+                mx = x > mx ? x : mx;
+            }
+            m[i] = mx;
+        }
+    } else {
+        for (i = i0; i < i1; i++) {
+            T_ mx = m[i];
+            for (r = 0; r < R; r++) {
+                T_ x = st[r * TGA_ATTN_BQ + i] * scale + mr[r * ms3 + i * ms2];
+                x = i < i_vis + r * causal ? (T_)-INFINITY : x;
+                st[r * TGA_ATTN_BQ + i] = x;
+                mx = x > mx ? x : mx;
+            }
+            m[i] = mx;
+        }
+    }
+}
+
+/* Forward, R rows of the score tile, columns [i0, i1): p = exp(s - shift[i]) in place and
+ * l[i] += p, row after row (the same order of additions whatever R). */
+TGA_ATTN_TARGET static inline void TGA_ATTN_FN(tga_attn_fwd_exp)(
+    T_ *TGA_ATTN_RESTRICT st, const int R, Py_ssize_t i0, Py_ssize_t i1,
+    const T_ *TGA_ATTN_RESTRICT shift, T_ *TGA_ATTN_RESTRICT l) {
+    Py_ssize_t i;
+    int r;
+    for (i = i0; i < i1; i++) {
+        T_ total = l[i];
+        for (r = 0; r < R; r++) {
+            T_ e = TGA_ATTN_EXP(st[r * TGA_ATTN_BQ + i] - shift[i]);
+            st[r * TGA_ATTN_BQ + i] = e;
+            total += e;
+        }
+        l[i] = total;
+    }
+}
+
 /* Forward for query rows [q0, q0 + BQ) of head bh: out, lse.
  * Scores are kept transposed, st[j][i] = k[j] . q[i] (q block transposed once into qt), so the
  * per-row statistics (max, exp, sum) run along i: contiguous, vectorised, no per-tile
@@ -327,7 +429,7 @@ TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_fwd)(const tga_attn_args *A, Py
     T_ *shift = m_new + BQ;                                            /* (BQ,) m_new or 0 */
     T_ *alpha = shift + BQ;                                            /* (BQ,) rescale acc */
     const T_ scale = (T_)A->scale;
-    Py_ssize_t k_end = S, k0, i, j;
+    Py_ssize_t k_end = S, k0, i0, i, j, nr;
     if (A->mask != NULL)
         mask = (const T_ *)A->mask + (bh / A->H) * A->ms0 + (bh % A->H) * A->ms1
                + q0 * A->ms2;
@@ -340,38 +442,49 @@ TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_fwd)(const tga_attn_args *A, Py
     TGA_ATTN_FN(tga_attn_transpose)(qt, q, bq, D, ldq, BQ);
     for (k0 = 0; k0 < k_end; k0 += TGA_ATTN_BK) {
         const Py_ssize_t bk = k_end - k0 < TGA_ATTN_BK ? k_end - k0 : TGA_ATTN_BK;
-        TGA_ATTN_FN(tga_attn_gemm)(bk, bq, D, k + k0 * ldk, ldk, 1, qt, BQ, st, BQ, 0);
-        for (i = 0; i < bq; i++) m_new[i] = m[i];
-        for (j = 0; j < bk; j++) {                     /* s = scale * q k^T + mask; max */
-            T_ *sj = st + j * BQ;
-            Py_ssize_t i_vis = A->causal ? k0 + j - q0 : 0;   /* rows i < i_vis cannot see j */
-            if (mask == NULL) {
-                for (i = 0; i < bq; i++) sj[i] *= scale;
-            } else {
-                const T_ *mj = mask + (k0 + j) * A->ms3;
-                for (i = 0; i < bq; i++) sj[i] = sj[i] * scale + mj[i * A->ms2];
+        /* causal tile crossing the diagonal: query columns in sub-blocks of SB, each against
+         * the keys up to its own last row only (jn >= i1 >= 1, as k0 <= q0); any other
+         * tile: one piece, all of it */
+        const Py_ssize_t step = A->causal && k0 + bk - 1 > q0 ? TGA_ATTN_SB : bq;
+        for (i0 = 0; i0 < bq; i0 += step) {
+            const Py_ssize_t i1 = bq - i0 < step ? bq : i0 + step;
+            const Py_ssize_t jn = A->causal && q0 + i1 - k0 < bk ? q0 + i1 - k0 : bk;
+            TGA_ATTN_FN(tga_attn_gemm)(jn, i1 - i0, D, k + k0 * ldk, ldk, 1, qt + i0, BQ,
+                                       st + i0, BQ, 0);
+            for (i = i0; i < i1; i++) m_new[i] = m[i];
+            for (j = 0; j < jn; j += nr) {             /* s = scale * q k^T + mask; max */
+                const T_ *mr = mask ? mask + (k0 + j) * A->ms3 : NULL;
+                const Py_ssize_t i_vis = A->causal ? k0 + j - q0 : 0;  /* rows i < i_vis: -inf */
+                nr = jn - j >= 4 ? 4 : 1;
+                if (nr == 4)
+                    TGA_ATTN_FN(tga_attn_fwd_scores)(st + j * BQ, 4, i0, i1, scale, mr, A->ms2,
+                                                     A->ms3, i_vis, A->causal, m_new);
+                else
+                    TGA_ATTN_FN(tga_attn_fwd_scores)(st + j * BQ, 1, i0, i1, scale, mr, A->ms2,
+                                                     A->ms3, i_vis, A->causal, m_new);
             }
-            for (i = 0; i < bq && i < i_vis; i++) sj[i] = -INFINITY;
-            for (i = 0; i < bq; i++) m_new[i] = sj[i] > m_new[i] ? sj[i] : m_new[i];
-        }
-        for (i = 0; i < bq; i++) {                     /* -inf max: nothing visible yet */
-            shift[i] = m_new[i] == -INFINITY ? (T_)0 : m_new[i];
-            alpha[i] = TGA_ATTN_EXP(m[i] - shift[i]);
-            l[i] *= alpha[i];
-            m[i] = m_new[i];
-        }
-        for (j = 0; j < bk; j++) {                     /* p = exp(s - max); row sums */
-            T_ *sj = st + j * BQ;
-            for (i = 0; i < bq; i++) sj[i] = TGA_ATTN_EXP(sj[i] - shift[i]);
-            for (i = 0; i < bq; i++) l[i] += sj[i];
-        }
-        for (i = 0; i < bq; i++) {
-            if (alpha[i] != (T_)1) {
-                T_ *ai = acc + i * Dv;
-                for (j = 0; j < Dv; j++) ai[j] *= alpha[i];
+            for (i = i0; i < i1; i++) {                /* -inf max: nothing visible yet */
+                shift[i] = m_new[i] == -INFINITY ? (T_)0 : m_new[i];
+                alpha[i] = TGA_ATTN_EXP(m[i] - shift[i]);
+                l[i] *= alpha[i];
+                m[i] = m_new[i];
             }
+            for (j = 0; j < jn; j += nr) {             /* p = exp(s - max); row sums */
+                nr = jn - j >= 4 ? 4 : 1;
+                if (nr == 4)
+                    TGA_ATTN_FN(tga_attn_fwd_exp)(st + j * BQ, 4, i0, i1, shift, l);
+                else
+                    TGA_ATTN_FN(tga_attn_fwd_exp)(st + j * BQ, 1, i0, i1, shift, l);
+            }
+            for (i = i0; i < i1; i++) {
+                if (alpha[i] != (T_)1) {
+                    T_ *ai = acc + i * Dv;
+                    for (j = 0; j < Dv; j++) ai[j] *= alpha[i];
+                }
+            }
+            TGA_ATTN_FN(tga_attn_gemm)(i1 - i0, Dv, jn, st + i0, 1, BQ, v + k0 * ldv, ldv,
+                                       acc + i0 * Dv, Dv, 1);
         }
-        TGA_ATTN_FN(tga_attn_gemm)(bq, Dv, bk, st, 1, BQ, v + k0 * ldv, ldv, acc, Dv, 1);
     }
     for (i = 0; i < bq; i++) {
         T_ *oi = out + i * ldo;
@@ -415,7 +528,15 @@ TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_bwd)(const tga_attn_args *A, Py
     Py_ssize_t k0, q0, q_first, i, j;
     if (A->mask != NULL)
         mask = (const T_ *)A->mask + (bh / A->H) * A->ms0 + (bh % A->H) * A->ms1;
-    for (i = 0; i < T; i++) {                          /* delta[i] = dout[i] . out[i] */
+    for (i = 0; i + 8 <= T; i += 8) {                  /* delta[i] = dout[i] . out[i] */
+        double total[8] = {0, 0, 0, 0, 0, 0, 0, 0};    /* 8 rows: 8 independent sums */
+        int r;
+        for (j = 0; j < Dv; j++)
+            for (r = 0; r < 8; r++)
+                total[r] += (double)dout[(i + r) * lddo + j] * out[(i + r) * ldo + j];
+        for (r = 0; r < 8; r++) delta[i + r] = (T_)total[r];
+    }
+    for (; i < T; i++) {
         double total = 0;
         for (j = 0; j < Dv; j++) total += (double)dout[i * lddo + j] * out[i * ldo + j];
         delta[i] = (T_)total;
@@ -428,31 +549,51 @@ TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_bwd)(const tga_attn_args *A, Py
         q_first = A->causal ? (k0 / TGA_ATTN_BQ) * TGA_ATTN_BQ : 0;  /* rows i >= k0 only */
         for (q0 = q_first; q0 < T; q0 += TGA_ATTN_BQ) {
             const Py_ssize_t bq = T - q0 < TGA_ATTN_BQ ? T - q0 : TGA_ATTN_BQ;
-            TGA_ATTN_FN(tga_attn_gemm)(bq, bk, D, q + q0 * ldq, ldq, 1, kt, BK, p, BK, 0);
-            TGA_ATTN_FN(tga_attn_gemm)(bq, bk, Dv, dout + q0 * lddo, lddo, 1, vt, BK, ds, BK,
-                                       0);
-            for (i = 0; i < bq; i++) {                 /* p = exp(s - lse); ds = p (dp - delta) */
-                T_ *pi = p + i * BK;
-                T_ *dsi = ds + i * BK;
-                const T_ lse_i = lse[q0 + i];
-                const T_ delta_i = delta[q0 + i];
-                Py_ssize_t jmax = A->causal ? q0 + i - k0 : bk;
-                if (lse_i == -INFINITY) {              /* fully masked row: no gradient */
-                    for (j = 0; j < bk; j++) pi[j] = 0;
-                } else {
-                    TGA_ATTN_FN(tga_attn_scores_row)(
-                        pi, bk, scale,
-                        mask ? mask + (q0 + i) * A->ms2 + k0 * A->ms3 : NULL, A->ms3, jmax);
-                    for (j = 0; j < bk; j++) pi[j] = TGA_ATTN_EXP(pi[j] - lse_i);
+            /* causal tile crossing the diagonal: query rows in pieces of SB, each against the
+             * keys up to its own last row only (jn >= 1), last piece first: it sees the most keys,
+             * so it writes dk, dv rows [k0, k0 + jn) and the smaller pieces add to them.
+             * Any other tile: one piece, all of it. */
+            const Py_ssize_t step = A->causal && k0 + bk - 1 > q0 ? TGA_ATTN_SB : bq;
+            const int first = q0 == q_first;           /* dk, dv rows of the tile not written */
+            Py_ssize_t i0, jn_first = 0;
+            for (i0 = ((bq - 1) / step) * step; i0 >= 0; i0 -= step) {
+                const Py_ssize_t i1 = bq - i0 < step ? bq : i0 + step, ni = i1 - i0;
+                const Py_ssize_t jn = A->causal && q0 + i1 - k0 < bk ? q0 + i1 - k0 : bk;
+                const int add_kv = !first || jn_first > 0;
+                TGA_ATTN_FN(tga_attn_gemm)(ni, jn, D, q + (q0 + i0) * ldq, ldq, 1, kt, BK,
+                                           p + i0 * BK, BK, 0);
+                TGA_ATTN_FN(tga_attn_gemm)(ni, jn, Dv, dout + (q0 + i0) * lddo, lddo, 1, vt, BK,
+                                           ds + i0 * BK, BK, 0);
+                for (i = i0; i < i1; i++) {            /* p = exp(s - lse); ds = p (dp - delta) */
+                    T_ *pi = p + i * BK;
+                    T_ *dsi = ds + i * BK;
+                    const T_ lse_i = lse[q0 + i];
+                    const T_ delta_i = delta[q0 + i];
+                    Py_ssize_t jmax = A->causal ? q0 + i - k0 : jn;
+                    if (lse_i == -INFINITY) {          /* fully masked row: no gradient */
+                        for (j = 0; j < jn; j++) pi[j] = 0;
+                    } else {
+                        TGA_ATTN_FN(tga_attn_scores_row)(
+                            pi, jn, scale,
+                            mask ? mask + (q0 + i) * A->ms2 + k0 * A->ms3 : NULL, A->ms3, jmax);
+                        for (j = 0; j < jn; j++) pi[j] = TGA_ATTN_EXP(pi[j] - lse_i);
+                    }
+                    for (j = 0; j < jn; j++) dsi[j] = scale * pi[j] * (dsi[j] - delta_i);
                 }
-                for (j = 0; j < bk; j++) dsi[j] = scale * pi[j] * (dsi[j] - delta_i);
+                TGA_ATTN_FN(tga_attn_gemm)(jn, Dv, ni, p + i0 * BK, 1, BK, dout + (q0 + i0) * lddo,
+                                           lddo, dv + k0 * lddv, lddv, add_kv); /* dv += p^T dout */
+                TGA_ATTN_FN(tga_attn_gemm)(jn, D, ni, ds + i0 * BK, 1, BK, q + (q0 + i0) * ldq,
+                                           ldq, dk + k0 * lddk, lddk, add_kv);  /* dk += ds^T q */
+                TGA_ATTN_FN(tga_attn_gemm)(ni, D, jn, ds + i0 * BK, BK, 1, k + k0 * ldk, ldk,
+                                           dq + (q0 + i0) * lddq, lddq, k0 > 0); /* dq += ds k */
+                if (jn_first == 0) jn_first = jn;
             }
-            TGA_ATTN_FN(tga_attn_gemm)(bk, Dv, bq, p, 1, BK, dout + q0 * lddo, lddo,
-                                       dv + k0 * lddv, lddv, q0 > q_first);  /* dv += p^T dout */
-            TGA_ATTN_FN(tga_attn_gemm)(bk, D, bq, ds, 1, BK, q + q0 * ldq, ldq,
-                                       dk + k0 * lddk, lddk, q0 > q_first);  /* dk += ds^T q */
-            TGA_ATTN_FN(tga_attn_gemm)(bq, D, bk, ds, BK, 1, k + k0 * ldk, ldk,
-                                       dq + q0 * lddq, lddq, k0 > 0);        /* dq += ds k */
+            if (first && jn_first < bk) {              /* causal, S > T: keys no row sees */
+                TGA_ATTN_FN(tga_attn_zero_rows)(dk + (k0 + jn_first) * lddk, bk - jn_first, D,
+                                                lddk);
+                TGA_ATTN_FN(tga_attn_zero_rows)(dv + (k0 + jn_first) * lddv, bk - jn_first, Dv,
+                                                lddv);
+            }
         }
     }
     if (k0 < S) {                                      /* causal, S > T: keys no row sees */
@@ -463,6 +604,7 @@ TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_bwd)(const tga_attn_args *A, Py
 
 #undef T_
 #undef NR_
+#undef NH_
 #undef TGA_ATTN_T
 #undef TGA_ATTN_EXP
 #undef TGA_ATTN_SUF
