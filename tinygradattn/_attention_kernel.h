@@ -465,7 +465,9 @@ TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_fwd)(const tga_attn_args *A, Py
             }
             for (i = i0; i < i1; i++) {                /* -inf max: nothing visible yet */
                 shift[i] = m_new[i] == -INFINITY ? (T_)0 : m_new[i];
-                alpha[i] = TGA_ATTN_EXP(m[i] - shift[i]);
+                /* old max -inf: every p so far was exp(-inf) = 0, so l and acc hold 0 (or
+                 * nan from 0 * inf in v), which a factor 1 leaves as exp(-inf) = 0 would */
+                alpha[i] = m[i] == -INFINITY ? (T_)1 : TGA_ATTN_EXP(m[i] - shift[i]);
                 l[i] *= alpha[i];
                 m[i] = m_new[i];
             }
@@ -500,6 +502,22 @@ TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_fwd)(const tga_attn_args *A, Py
     }
 }
 
+/* sum_j a[j] * b[j] in double: 8 partial sums (j % 8: one vector, no chain of dependent
+ * adds), added in a fixed order whatever the vector width. */
+TGA_ATTN_TARGET static inline T_ TGA_ATTN_FN(tga_attn_dot)(const T_ *TGA_ATTN_RESTRICT a,
+                                                           const T_ *TGA_ATTN_RESTRICT b,
+                                                           Py_ssize_t n) {
+    double part[8] = {0, 0, 0, 0, 0, 0, 0, 0}, total;
+    Py_ssize_t j;
+    int r;
+    for (j = 0; j + 8 <= n; j += 8)
+        for (r = 0; r < 8; r++) part[r] += (double)a[j + r] * b[j + r];
+    for (r = 0; j < n; j++, r++) part[r] += (double)a[j] * b[j];
+    total = (part[0] + part[1]) + (part[2] + part[3]);
+    total += (part[4] + part[5]) + (part[6] + part[7]);
+    return (T_)total;
+}
+
 /* Backward for head bh: dq, dk, dv, accumulated tile by tile in place (through their
  * strides): each tile's first product is written, not added, so nothing is zeroed first. The
  * first key tile meets every query block, so every dq row is written there. */
@@ -528,19 +546,8 @@ TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_bwd)(const tga_attn_args *A, Py
     Py_ssize_t k0, q0, q_first, i, j;
     if (A->mask != NULL)
         mask = (const T_ *)A->mask + (bh / A->H) * A->ms0 + (bh % A->H) * A->ms1;
-    for (i = 0; i + 8 <= T; i += 8) {                  /* delta[i] = dout[i] . out[i] */
-        double total[8] = {0, 0, 0, 0, 0, 0, 0, 0};    /* 8 rows: 8 independent sums */
-        int r;
-        for (j = 0; j < Dv; j++)
-            for (r = 0; r < 8; r++)
-                total[r] += (double)dout[(i + r) * lddo + j] * out[(i + r) * ldo + j];
-        for (r = 0; r < 8; r++) delta[i + r] = (T_)total[r];
-    }
-    for (; i < T; i++) {
-        double total = 0;
-        for (j = 0; j < Dv; j++) total += (double)dout[i * lddo + j] * out[i * ldo + j];
-        delta[i] = (T_)total;
-    }
+    for (i = 0; i < T; i++)                            /* delta[i] = dout[i] . out[i] */
+        delta[i] = TGA_ATTN_FN(tga_attn_dot)(dout + i * lddo, out + i * ldo, Dv);
     for (k0 = 0; k0 < S; k0 += BK) {
         const Py_ssize_t bk = S - k0 < BK ? S - k0 : BK;
         if (A->causal && k0 >= T) break;               /* no query row reaches these keys */
