@@ -442,9 +442,9 @@ TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_fwd)(const tga_attn_args *A, Py
     TGA_ATTN_FN(tga_attn_transpose)(qt, q, bq, D, ldq, BQ);
     for (k0 = 0; k0 < k_end; k0 += TGA_ATTN_BK) {
         const Py_ssize_t bk = k_end - k0 < TGA_ATTN_BK ? k_end - k0 : TGA_ATTN_BK;
-        /* causal tile crossing the diagonal: query columns in sub-blocks of SB, each against
-         * the keys up to its own last row only (jn >= i1 >= 1, as k0 <= q0); any other
-         * tile: one piece, all of it */
+        /* causal tile crossing the diagonal: query columns in pieces of SB, each against the
+         * keys up to its own last row only (jn >= i1 >= 1, as k0 <= q0); any other tile:
+         * one piece, all of it */
         const Py_ssize_t step = A->causal && k0 + bk - 1 > q0 ? TGA_ATTN_SB : bq;
         for (i0 = 0; i0 < bq; i0 += step) {
             const Py_ssize_t i1 = bq - i0 < step ? bq : i0 + step;
