@@ -10,8 +10,8 @@
  * visited, and a tile crossing the diagonal runs in pieces of SB query rows, each against the
  * keys up to its own last row only (jn): the masked part of that tile is never computed
  * except inside each piece's own SB x SB diagonal block, masked element by element. With
- * SB = BQ/4, a 64 x 64 diagonal tile computes 16 * (16 + 32 + 48 + 64) = 62.5% of its scores,
- * exponentials and products (the lower triangle is 52%).
+ * SB = 16, a 64 x 64 diagonal tile computes 16 * (16 + 32 + 48 + 64) = 62.5% of its scores,
+ * exponentials and products (the lower triangle is 52%; SB = 32: 75%).
  *
  * Backward: one call per batch*head (it owns dq, dk, dv of that head). For each key tile, for
  * each query block that can see it (causal: the diagonal tile in the same pieces), p is
@@ -31,7 +31,8 @@
  * The accumulator is a local MR x NR array with compile-time bounds (NR = 32 > 16: gcc's
  * complete peeling leaves the vectorisable j loop alone, see TOOLCHAIN.md); a remainder of 16
  * or more columns (a piece of SB = 16) gets an MR x 16 tile whose j loops carry "omp simd",
- * which keeps gcc from peeling them before vectorising.
+ * which keeps gcc from peeling them before vectorising (built without OpenMP: no such tile,
+ * and SB = 32).
  *
  * Fully masked rows (every score -inf): out = 0, lse = -inf and zero gradients, which is what
  * torch 2.13 returns on the CPU (its math path uses a "safe" softmax; its flash path agrees).
@@ -65,17 +66,21 @@
 #define TGA_ATTN_RESTRICT
 #endif
 
-/* On a loop of 16 trips (the GEMM's half-width tile), "omp simd" keeps gcc from peeling it
- * completely before vectorising it (TOOLCHAIN.md); without OpenMP it is left out. */
-#if defined(_OPENMP)
-#define TGA_ATTN_SIMD _Pragma("omp simd")
-#else
-#define TGA_ATTN_SIMD
-#endif
-
 #define TGA_ATTN_BQ 64   /* query rows per block */
 #define TGA_ATTN_BK 64   /* keys per tile */
-#define TGA_ATTN_SB 16   /* query rows per piece of a causal tile crossing the diagonal */
+
+/* "omp simd" on a loop of 16 trips (the GEMM's half-width tile) keeps gcc from peeling it
+ * completely before vectorising it (TOOLCHAIN.md). Without OpenMP that tile would run scalar
+ * (7x slower forward at T = 64), so it is left out, and a causal piece (SB query rows of a
+ * tile crossing the diagonal) is 32 rows, which full-width tiles cover, rather than 16. */
+#if defined(_OPENMP) && (defined(__GNUC__) || defined(__clang__))
+#define TGA_ATTN_SIMD _Pragma("omp simd")
+#define TGA_ATTN_HALF_TILE 1
+#define TGA_ATTN_SB 16
+#else
+#define TGA_ATTN_HALF_TILE 0
+#define TGA_ATTN_SB 32
+#endif
 #if TGA_ATTN_BQ != TGA_ATTN_BK || TGA_ATTN_BQ % TGA_ATTN_SB != 0
 #error "the causal loops assume BQ == BK (a block's diagonal tile is its first) and SB | BQ"
 #endif
@@ -272,6 +277,7 @@ TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_gemm)(
             for (j = 0; j < NR_; j++) c[i0 * ldc + j0 + j] = acc[j];
         }
     }
+#if TGA_ATTN_HALF_TILE
     if (n - j0 >= NH_) {                                               /* MR x NH tiles */
         for (i0 = 0; i0 + TGA_ATTN_MR <= m; i0 += TGA_ATTN_MR) {
             T_ acc[TGA_ATTN_MR][NH_];
@@ -302,6 +308,7 @@ TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_gemm)(
         }
         j0 += NH_;
     }
+#endif
     if (j0 < n) {                                                      /* leftover columns */
         Py_ssize_t jj, nj = n - j0;
         for (i0 = 0; i0 < m; i0++) {
