@@ -3,6 +3,10 @@
 - the kernels directly, against a float64 numpy oracle: float32 and float64, causal or not,
   float masks (broadcast with stride 0), T != S, 1 and primes, tile-1 / tile / tile+1 for both
   tile sizes, D not a multiple of any vector width, large-outlier scores, 1 and 2 threads;
+- causal tiles crossing the diagonal, computed in pieces of CAUSAL_PIECE query rows: T and S at
+  the pieces' edges (S = T, S > T, S < T), D = 1 and odd, masks with dead rows, every kernel
+  ISA, every output written (NaN-filled before), bitwise equal on 1 and 2 threads, against
+  the oracle, the composed twin and torch;
 - F.scaled_dot_product_attention (fused) against its composed twin `_sdpa_composed`, against
   torch (values and gradients), and float64 gradcheck through it;
 - fully masked rows: 0 and zero gradients, as torch 2.13 on the CPU;
