@@ -374,9 +374,12 @@ op("fused_layer_norm", lambda L, x, w, b: L.nn.functional.layer_norm(x, (7,), w,
 op("fused_layer_norm_3d_no_affine", lambda L, x: L.nn.functional.layer_norm(x, (3, 4)),
    [(2, 3, 4)], covers=("LayerNorm",), tol="composite")
 op("fused_cross_entropy", lambda L, x, t: L.nn.functional.cross_entropy(x, t),
-   [(5, 7), _TARGET_5], covers=("CrossEntropy",), tol="composite")
+   [(5, 7), _TARGET_5], covers=("CrossEntropyMean",), tol="composite")
 op("fused_cross_entropy_smoothing_ignore",
    lambda L, x, t: L.nn.functional.cross_entropy(x, t, ignore_index=6, label_smoothing=0.1),
+   [(5, 7), _TARGET_5], covers=("CrossEntropyMean",), tol="composite")
+op("fused_cross_entropy_sum",
+   lambda L, x, t: L.nn.functional.cross_entropy(x, t, ignore_index=6, reduction="sum"),
    [(5, 7), _TARGET_5], covers=("CrossEntropy",), tol="composite")
 op("fused_gelu", lambda L, x: L.nn.functional.gelu(x), [(3, 5)], covers=("Gelu",))
 op("fused_gelu_tanh", lambda L, x: L.nn.functional.gelu(x, approximate="tanh"), [(3, 5)],

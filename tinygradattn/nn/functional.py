@@ -11,7 +11,7 @@ import math
 
 from .. import dtypes
 from ..creation import arange, rand, ones
-from ..ops.fused import CrossEntropy, Gelu, LayerNorm
+from ..ops.fused import CrossEntropy, CrossEntropyMean, Gelu, LayerNorm
 from ..ops.linear import Linear
 from ..ops.attention import ScaledDotProductAttention
 from ..tensor import Tensor, where
@@ -192,10 +192,9 @@ def cross_entropy(input, target, ignore_index=-100, reduction="mean", label_smoo
     if flat_target.ndim != 1 or flat_target.shape[0] != N:
         raise ValueError(f"cross_entropy: target {tuple(flat_target.shape)} does not match input "
                          f"{tuple(logits.shape)} (expected ({N},))")
-    loss = CrossEntropy.apply(logits, flat_target, ignore_index, label_smoothing)   # (N,)
     if reduction == "mean":                                 # over non-ignored targets
-        n_valid = int((flat_target != ignore_index).sum())  # a count: outside the graph
-        return loss.sum() / (n_valid if n_valid else float("nan"))
+        return CrossEntropyMean.apply(logits, flat_target, ignore_index, label_smoothing)
+    loss = CrossEntropy.apply(logits, flat_target, ignore_index, label_smoothing)   # (N,)
     return _reduce(loss.reshape(_target_shape(input, flat_target)), reduction, "cross_entropy")
 
 

@@ -106,6 +106,32 @@ class CrossEntropy(Function):
         return dlogits, None, None, None
 
 
+class CrossEntropyMean(Function):
+    """CrossEntropy's rows averaged over those whose target is not ignore_index (torch's
+    reduction="mean"; NaN when every row is ignored), in one node instead of three."""
+
+    @staticmethod
+    def forward(ctx, logits, target, ignore_index, label_smoothing):   # (N, C), (N,)
+        be = ctx.backend
+        loss, lse = be.cross_entropy_fwd(logits, target, ignore_index,
+                                         label_smoothing)               # (N,), (N,)
+        n_valid = int(be.sum(be.ne(target, ignore_index), None, False))
+        ctx.count = n_valid if n_valid else float("nan")
+        ctx.ignore_index, ctx.label_smoothing = ignore_index, label_smoothing
+        ctx.save_for_backward(logits, target, lse)
+        return be.div(be.sum(loss, None, False), ctx.count)                # ()
+
+    @staticmethod
+    def backward(ctx, dout):                                   # dout: ()
+        # fwd: mean = sum_i loss_i / n  =>  dloss_i = dout / n, then CrossEntropy's backward
+        logits, target, lse = ctx.saved_tensors
+        be = ctx.backend
+        dloss = be.broadcast_to(be.div(dout, ctx.count), target.shape)     # (N,)
+        dlogits = be.cross_entropy_bwd(dloss, logits, target, lse, ctx.ignore_index,
+                                       ctx.label_smoothing)
+        return dlogits, None, None, None
+
+
 class Gelu(Function):
     """x * Phi(x), exact (erf) or torch's tanh approximation (approximate="tanh")."""
 
