@@ -18,6 +18,7 @@ import pytest
 import tinygradattn as tga
 
 from .common import require, torch
+from .torch_gpt import torch_gpt
 
 
 # ---- torch twins --------------------------------------------------------------------------------
@@ -69,70 +70,6 @@ def torch_seq2seq(config):
             return self.generator(y)
 
     return Seq2Seq()
-
-
-def torch_gpt(config):
-    """nanoGPT's model in torch, tga GPT's parameter names (tied lm_head / wte)."""
-    nn, F = torch.nn, torch.nn.functional
-    c = config
-
-    class Attn(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.c_attn = nn.Linear(c.n_embd, 3 * c.n_embd, bias=c.bias)
-            self.c_proj = nn.Linear(c.n_embd, c.n_embd, bias=c.bias)
-            self.resid_dropout = nn.Dropout(c.dropout)
-
-        def forward(self, x):
-            B, T, C = x.shape
-            q, k, v = self.c_attn(x).split(C, dim=2)
-            q, k, v = (t.view(B, T, c.n_head, C // c.n_head).transpose(1, 2) for t in (q, k, v))
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
-                                               dropout_p=c.dropout if self.training else 0.0)
-            return self.resid_dropout(self.c_proj(y.transpose(1, 2).reshape(B, T, C)))
-
-    class MLP(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.c_fc = nn.Linear(c.n_embd, 4 * c.n_embd, bias=c.bias)
-            self.gelu = nn.GELU()
-            self.c_proj = nn.Linear(4 * c.n_embd, c.n_embd, bias=c.bias)
-            self.dropout = nn.Dropout(c.dropout)
-
-        def forward(self, x):
-            return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
-
-    class Block(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.ln_1 = nn.LayerNorm(c.n_embd, bias=c.bias)
-            self.attn = Attn()
-            self.ln_2 = nn.LayerNorm(c.n_embd, bias=c.bias)
-            self.mlp = MLP()
-
-        def forward(self, x):
-            x = x + self.attn(self.ln_1(x))
-            return x + self.mlp(self.ln_2(x))
-
-    class GPT(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.transformer = nn.ModuleDict(dict(
-                wte=nn.Embedding(c.vocab_size, c.n_embd), wpe=nn.Embedding(c.block_size, c.n_embd),
-                drop=nn.Dropout(c.dropout), h=nn.ModuleList([Block() for _ in range(c.n_layer)]),
-                ln_f=nn.LayerNorm(c.n_embd, bias=c.bias)))
-            self.lm_head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
-            self.transformer.wte.weight = self.lm_head.weight
-
-        def forward(self, idx, targets):
-            tr = self.transformer
-            x = tr.drop(tr.wte(idx) + tr.wpe(torch.arange(idx.shape[1])))
-            for block in tr.h:
-                x = block(x)
-            logits = self.lm_head(tr.ln_f(x))
-            return logits, F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-1)
-
-    return GPT()
 
 
 def copy_weights(ours, theirs):
@@ -207,7 +144,7 @@ class CharLMStep:
         rng = np.random.default_rng(seed)
         data = rng.integers(0, vocab_size, size=(4, self.B, self.T + 1))
         if impl == "torch":
-            twin = torch_gpt(cfg)
+            twin = torch_gpt(torch, cfg)
             copy_weights(self.model, twin)
             self.model = twin
             self.opt = torch.optim.AdamW(twin.parameters(), lr=1e-3, betas=(0.9, 0.99),

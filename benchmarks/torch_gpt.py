@@ -1,6 +1,7 @@
 """The PyTorch twin of tinygradattn.models.GPT (nanoGPT's model.py: same architecture, same
-parameter names, tied lm_head / wte), for the benchmarks. Imports only torch (lazily), so a
-memory-measuring child process for torch never loads tinygradattn.
+parameter names, tied lm_head / wte), for the benchmarks, the parity tests and
+examples/char_gpt.py. Imports only torch (lazily), so a memory-measuring child process for
+torch never loads tinygradattn.
 
 The benchmark configuration is the small char-level GPT of issue 3: 4 layers, 4 heads,
 width 128, context 64, batch 12, vocabulary 65, no dropout.
@@ -14,7 +15,8 @@ LR, BETAS, WEIGHT_DECAY, CLIP = 1e-3, (0.9, 0.99), 0.1, 1.0
 
 
 def torch_gpt(torch, cfg):
-    """nanoGPT's GPT in torch for a config with tga GPTConfig's fields (dropout must be 0)."""
+    """nanoGPT's GPT in torch for a config with tga GPTConfig's fields (dropout as ours:
+    after the embeddings, on the attention weights, after each residual branch)."""
     nn, F = torch.nn, torch.nn.functional
 
     class CausalSelfAttention(nn.Module):
@@ -22,14 +24,17 @@ def torch_gpt(torch, cfg):
             super().__init__()
             self.c_attn = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=cfg.bias)
             self.c_proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias)
+            self.resid_dropout = nn.Dropout(cfg.dropout)
 
         def forward(self, x):                                                # (B, T, C)
             B, T, C = x.shape
             H = cfg.n_head
             q, k, v = self.c_attn(x).split(C, dim=2)
             q, k, v = (t.view(B, T, H, C // H).transpose(1, 2) for t in (q, k, v))
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)      # (B, H, T, D)
-            return self.c_proj(y.transpose(1, 2).reshape(B, T, C))
+            p = cfg.dropout if self.training else 0.0
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
+                                               dropout_p=p)                  # (B, H, T, D)
+            return self.resid_dropout(self.c_proj(y.transpose(1, 2).reshape(B, T, C)))
 
     class MLP(nn.Module):
         def __init__(self):
@@ -37,9 +42,10 @@ def torch_gpt(torch, cfg):
             self.c_fc = nn.Linear(cfg.n_embd, 4 * cfg.n_embd, bias=cfg.bias)
             self.gelu = nn.GELU()
             self.c_proj = nn.Linear(4 * cfg.n_embd, cfg.n_embd, bias=cfg.bias)
+            self.dropout = nn.Dropout(cfg.dropout)
 
         def forward(self, x):
-            return self.c_proj(self.gelu(self.c_fc(x)))
+            return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
 
     class Block(nn.Module):
         def __init__(self):
@@ -59,18 +65,21 @@ def torch_gpt(torch, cfg):
             self.transformer = nn.ModuleDict(dict(
                 wte=nn.Embedding(cfg.vocab_size, cfg.n_embd),
                 wpe=nn.Embedding(cfg.block_size, cfg.n_embd),
+                drop=nn.Dropout(cfg.dropout),
                 h=nn.ModuleList([Block() for _ in range(cfg.n_layer)]),
                 ln_f=nn.LayerNorm(cfg.n_embd, bias=cfg.bias)))
             self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
             self.transformer.wte.weight = self.lm_head.weight
 
-        def forward(self, idx, targets):                                     # (B, T) int64
+        def forward(self, idx, targets=None):                                # (B, T) int64
             T = idx.shape[1]
             tr = self.transformer
-            x = tr.wte(idx) + tr.wpe(torch.arange(T))
+            x = tr.drop(tr.wte(idx) + tr.wpe(torch.arange(T)))
             for block in tr.h:
                 x = block(x)
             logits = self.lm_head(tr.ln_f(x))                                # (B, T, V)
+            if targets is None:
+                return logits, None
             loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.reshape(-1),
                                    ignore_index=-1)
             return logits, loss

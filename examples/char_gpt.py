@@ -18,6 +18,7 @@ import json
 import math
 import pathlib
 import time
+import types
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
@@ -110,65 +111,25 @@ class TgaRecipe:
 
 # ---- PyTorch (the same recipe, for comparison) ---------------------------------------------------
 def torch_gpt(torch, vocab_size):
-    """nanoGPT's GPT in PyTorch (same names, same init) at the recipe's size."""
-    nn, F = torch.nn, torch.nn.functional
-    C, H, L, S, bias = (RECIPE[k] for k in ("n_embd", "n_head", "n_layer", "block_size",
-                                            "bias"))
-
-    class Attention(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.c_attn = nn.Linear(C, 3 * C, bias=bias)
-            self.c_proj = nn.Linear(C, C, bias=bias)
-
-        def forward(self, x):
-            B, T, _ = x.shape
-            q, k, v = (t.view(B, T, H, C // H).transpose(1, 2)
-                       for t in self.c_attn(x).split(C, dim=2))
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-            return self.c_proj(y.transpose(1, 2).reshape(B, T, C))
-
-    class Block(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.ln_1, self.ln_2 = nn.LayerNorm(C, bias=bias), nn.LayerNorm(C, bias=bias)
-            self.attn = Attention()
-            self.mlp = nn.Sequential()
-            self.mlp.c_fc, self.mlp.gelu, self.mlp.c_proj = (
-                nn.Linear(C, 4 * C, bias=bias), nn.GELU(), nn.Linear(4 * C, C, bias=bias))
-
-        def forward(self, x):
-            x = x + self.attn(self.ln_1(x))
-            return x + self.mlp(self.ln_2(x))
-
-    class GPT(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.transformer = nn.ModuleDict(dict(
-                wte=nn.Embedding(vocab_size, C), wpe=nn.Embedding(S, C),
-                h=nn.ModuleList([Block() for _ in range(L)]), ln_f=nn.LayerNorm(C, bias=bias)))
-            self.lm_head = nn.Linear(C, vocab_size, bias=False)
-            self.transformer.wte.weight = self.lm_head.weight
-            for m in self.modules():
-                if isinstance(m, (nn.Linear, nn.Embedding)):
-                    nn.init.normal_(m.weight, 0.0, 0.02)
-                if isinstance(m, nn.Linear) and m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            for name, p in self.named_parameters():
-                if name.endswith("c_proj.weight"):
-                    nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * L))
-
-        def forward(self, idx, targets=None):
-            T = idx.shape[1]
-            x = self.transformer.wte(idx) + self.transformer.wpe(torch.arange(T))
-            for block in self.transformer.h:
-                x = block(x)
-            logits = self.lm_head(self.transformer.ln_f(x))
-            if targets is None:
-                return logits, None
-            return logits, F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.reshape(-1))
-
-    return GPT()
+    """nanoGPT's GPT in PyTorch at the recipe's size: the twin in benchmarks/torch_gpt.py (same
+    names as ours), given nanoGPT's initialisation."""
+    import sys
+    if str(ROOT) not in sys.path:                # the repository's benchmarks/ package
+        sys.path.insert(0, str(ROOT))
+    from benchmarks.torch_gpt import torch_gpt as twin
+    cfg = types.SimpleNamespace(vocab_size=vocab_size, **{
+        k: RECIPE[k] for k in ("block_size", "n_layer", "n_head", "n_embd", "dropout", "bias")})
+    model = twin(torch, cfg)
+    nn = torch.nn
+    for m in model.modules():
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+        if isinstance(m, nn.Linear) and m.bias is not None:
+            nn.init.zeros_(m.bias)
+    for name, p in model.named_parameters():
+        if name.endswith("c_proj.weight"):
+            nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * cfg.n_layer))
+    return model
 
 
 class TorchRecipe(TgaRecipe):
