@@ -18,11 +18,12 @@
  * sums each chunk of 256 in 16 float lanes (pairwise-reduced) and the chunks in double; the
  * layer-norm backward row is float32 throughout (as torch), its row sums an OpenMP simd
  * reduction. The max runs in 2 x 16 lanes (two independent vector chains).
- * Each function is compiled three times: AVX-512F, AVX2+FMA and the baseline ISA
- * (__attribute__((target))); tga_rowmath_init() picks one set with __builtin_cpu_supports,
- * as _gemm_kernel.h does ("auto"), or the named one (tga_rowmath_supported / _name list
- * them; _fused.set_rowmath_isa and $TGA_ROWMATH_ISA force one). FMA contraction and vector
- * width (the lane order of the simd reductions) are the only differences between the sets.
+ Each function exists three times: the C bodies compiled for AVX2+FMA and for the baseline
+ * ISA (__attribute__((target))), and an AVX-512 set in intrinsics (_rowmath_avx512.h, the same
+ * steps and lanes); tga_rowmath_init() picks one set with __builtin_cpu_supports, as
+ * _gemm_kernel.h does ("auto"), or the named one (tga_rowmath_supported / _name list them;
+ * _fused.set_rowmath_isa and $TGA_ROWMATH_ISA force one). FMA contraction and vector width
+ * (the lane order of the simd reductions) are the only differences between the sets.
  */
 #ifndef TGA_ROWMATH_H
 #define TGA_ROWMATH_H
@@ -97,11 +98,9 @@ static inline float tga_expf(float x) {
         total = acc[0];                                                                      \
     } while (0)
 
-/* The bodies, one copy per ISA. PAD (AVX-512 only, where masked vector ops make it pay):
- * the max and exp_sum tails run as one more vector block padded with neutral values
- * instead of a scalar loop (C = 79: exp_sum 113 -> 55 ns a row); on AVX2 / baseline the
- * padded block was slower than the scalar tail. */
-#define TGA_RM_DEFINE(SFX, ATTR, PAD)                                                             \
+/* The bodies, compiled once per ISA: the baseline set and AVX2 + FMA. The AVX-512 set is
+ * written in intrinsics (_rowmath_avx512.h), where these loops vectorised poorly. */
+#define TGA_RM_DEFINE(SFX, ATTR)                                                              \
     /* 2 x 16 lanes (two independent vector chains), reduced pairwise (vectorised) */      \
     ATTR static float tga_rm_max##SFX(const float *x, Py_ssize_t n) {                       \
         float m[2 * TGA_RM_LANES], best;                                                     \
@@ -111,14 +110,7 @@ static inline float tga_expf(float x) {
         for (k = 0; k < 2 * TGA_RM_LANES; k++) m[k] = x[0];                                  \
         for (; j + 2 * TGA_RM_LANES <= n; j += 2 * TGA_RM_LANES)                             \
             for (k = 0; k < 2 * TGA_RM_LANES; k++) m[k] = x[j + k] > m[k] ? x[j + k] : m[k]; \
-        if (PAD && j < n) {      /* the tail as one more block, padded with x[0] */          \
-            Py_ssize_t r_ = n - j;                                                           \
-            for (k = 0; k < 2 * TGA_RM_LANES; k++) {                                         \
-                float v_ = k < r_ ? x[j + k] : x[0];                                         \
-                m[k] = v_ > m[k] ? v_ : m[k];                                                \
-            }                                                                                \
-        }                                                                                    \
-        for (; !PAD && j < n; j++) best = x[j] > best ? x[j] : best;                         \
+        for (; j < n; j++) best = x[j] > best ? x[j] : best;                                 \
         for (w = TGA_RM_LANES; w > 0; w /= 2)                                                \
             for (k = 0; k < w; k++) m[k] = m[k + w] > m[k] ? m[k + w] : m[k];                \
         return m[0] > best ? m[0] : best;                                                    \
@@ -141,17 +133,7 @@ static inline float tga_expf(float x) {
                     dst[j + k] = e;                                                          \
                     f[k] += e;                                                               \
                 }                                                                            \
-            if (PAD && j < len) {  /* the tail as one more block, padded with -inf (exp 0) */\
-                float t_[TGA_RM_LANES];                                                      \
-                Py_ssize_t r_ = len - j;                                                     \
-                for (k = 0; k < TGA_RM_LANES; k++) {                                         \
-                    e = tga_expf((k < r_ ? x[j0 + j + k] : -INFINITY) - shift);              \
-                    t_[k] = e;                                                               \
-                    f[k] += e;                                                               \
-                }                                                                            \
-                for (k = 0; k < r_; k++) dst[j + k] = t_[k];                                 \
-            }                                                                                \
-            for (k = 0; !PAD && j < len; j++, k++) {                                         \
+            for (k = 0; j < len; j++, k++) {                                                 \
                 e = tga_expf(x[j0 + j] - shift);                                             \
                 dst[j] = e;                                                                  \
                 f[k] += e;                                                                   \
@@ -269,10 +251,9 @@ static inline float tga_expf(float x) {
         }                                                                                    \
     }
 
-TGA_RM_DEFINE(_generic, , 0)
+TGA_RM_DEFINE(_generic, )
 #if TGA_RM_X86
-TGA_RM_DEFINE(_avx2, __attribute__((target("avx2,fma"))), 0)
-TGA_RM_DEFINE(_avx512, __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma"))), 1)
+TGA_RM_DEFINE(_avx2, __attribute__((target("avx2,fma"))))
 #endif
 
 /* ---- GELU (float32): erf, tanh, the normal CDF and the two GELU forms, elementwise ----------
@@ -796,6 +777,8 @@ TGA_RM_ATTR2 static void tga_rm_gelu_bwd_avx2(float *dx, const float *dout, cons
     _mm256_storeu_ps(buf, _mm256_mul_ps(_mm256_loadu_ps(dbuf), g));
     memcpy(dx + j, buf, (size_t)(n - j) * sizeof(float));
 }
+
+#include "_rowmath_avx512.h"      /* the row primitives' AVX-512 set */
 #endif
 
 #if defined(__GNUC__) && !defined(__clang__)

@@ -1,0 +1,239 @@
+/* The AVX-512 set of _rowmath.h's row primitives, in intrinsics (included by _rowmath.h
+ * inside its x86 section, after TGA_RM_ATTR512 / TGA_RM_V / TGA_RM_TAIL16).
+ *
+ * Same contracts and the same summation structure as the C bodies of TGA_RM_DEFINE:
+ *   max       2 x 16 lanes, NaN entries skipped (vmaxps returns its second operand)
+ *   exp_sum   chunks of 256, 16 float lanes a chunk, chunk sums in double
+ *   sum/sqdev 16 double lanes (two zmm)         dot  as exp_sum
+ * The compiler's vectorised C spent 2-3x more here (exp_sum 0.45 ns an element, scalar tails
+ * in double for C = 65): exp uses vrndscaleps for n and vscalefps for 2^n (one rounding, the
+ * subnormal range included, so no clamp below), and every tail is one masked block. Lanes
+ * are reduced pairwise (halves added: 8, 4, 2, 1) as TGA_RM_REDUCE does. */
+#ifndef TGA_ROWMATH_AVX512_H
+#define TGA_ROWMATH_AVX512_H
+
+#define TGA_RM_VD(c) _mm512_set1_pd(c)
+
+/* exp(x) in float32, the Cephes polynomial of tga_expf: n = round(x / ln2), r = x - n ln2 in
+ * two steps, 2^n by vscalefps. x > 89 is clamped there (inf; NaN stays: vminps returns its
+ * second operand); lanes with x < -104 (exp rounds to 0) are zeroed instead of computed, so
+ * -inf entries (masks, padded tails) cost no subnormal-result microcode assist. */
+TGA_RM_ATTR512 static inline __m512 tga_rm_exp16(__m512 x) {
+    __mmask16 keep = _mm512_cmp_ps_mask(x, TGA_RM_V(-104.0f), _CMP_NLT_UQ);  /* NaN kept */
+    __m512 xc = _mm512_maskz_mov_ps(keep, _mm512_min_ps(TGA_RM_V(89.0f), x));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, TGA_RM_V(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, TGA_RM_V(0.693359375f), xc);
+    __m512 p;
+    r = _mm512_fnmadd_ps(n, TGA_RM_V(-2.12194440e-4f), r);
+    p = _mm512_fmadd_ps(TGA_RM_V(1.9875691500e-4f), r, TGA_RM_V(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, TGA_RM_V(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, TGA_RM_V(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, TGA_RM_V(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, TGA_RM_V(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, TGA_RM_V(1.0f)));
+    return _mm512_maskz_scalef_ps(keep, p, n);
+}
+
+/* sum of 16 float lanes, pairwise */
+TGA_RM_ATTR512 static inline float tga_rm_hsum16(__m512 v) {
+    __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_add_ss(q, _mm_movehdup_ps(q));
+    return _mm_cvtss_f32(q);
+}
+
+/* sum of 16 double lanes (lo: lanes 0-7, hi: 8-15), pairwise */
+TGA_RM_ATTR512 static inline double tga_rm_hsum16d(__m512d lo, __m512d hi) {
+    __m512d v = _mm512_add_pd(lo, hi);
+    __m256d h = _mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1));
+    __m128d q = _mm_add_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(q, _mm_unpackhi_pd(q, q)));
+}
+
+TGA_RM_ATTR512 static float tga_rm_max_avx512(const float *x, Py_ssize_t n) {
+    __m512 m0 = TGA_RM_V(x[0]), m1 = m0;
+    __m256 h;
+    __m128 q;
+    Py_ssize_t j = 0;
+    for (; j + 32 <= n; j += 32) {
+        m0 = _mm512_max_ps(_mm512_loadu_ps(x + j), m0);
+        m1 = _mm512_max_ps(_mm512_loadu_ps(x + j + 16), m1);
+    }
+    if (j + 16 <= n) {
+        m0 = _mm512_max_ps(_mm512_loadu_ps(x + j), m0);
+        j += 16;
+    }
+    if (j < n)   /* padded with x[0] */
+        m1 = _mm512_max_ps(_mm512_mask_loadu_ps(TGA_RM_V(x[0]), TGA_RM_TAIL16(n - j), x + j), m1);
+    m0 = _mm512_max_ps(m1, m0);
+    h = _mm256_max_ps(_mm512_extractf32x8_ps(m0, 1), _mm512_castps512_ps256(m0));
+    q = _mm_max_ps(_mm256_extractf128_ps(h, 1), _mm256_castps256_ps128(h));
+    q = _mm_max_ps(_mm_movehl_ps(q, q), q);
+    q = _mm_max_ss(_mm_movehdup_ps(q), q);
+    return _mm_cvtss_f32(q);
+}
+
+/* y[j] = exp(x[j] - shift) (y may be NULL, or x itself); returns the sum */
+TGA_RM_ATTR512 static double tga_rm_exp_sum_avx512(float *y, const float *x, float shift,
+                                                    Py_ssize_t n) {
+    const __m512 s = TGA_RM_V(shift);
+    double total = 0.0;
+    Py_ssize_t j0, j, len;
+    __m512 f, e;
+    __mmask16 k;
+    for (j0 = 0; j0 < n; j0 += 256) {
+        len = n - j0 < 256 ? n - j0 : 256;
+        f = _mm512_setzero_ps();
+        for (j = j0; j + 16 <= j0 + len; j += 16) {
+            e = tga_rm_exp16(_mm512_sub_ps(_mm512_loadu_ps(x + j), s));
+            if (y != NULL) _mm512_storeu_ps(y + j, e);
+            f = _mm512_add_ps(f, e);
+        }
+        if (j < j0 + len) {        /* padded with -inf: exp 0 */
+            k = TGA_RM_TAIL16(j0 + len - j);
+            e = tga_rm_exp16(_mm512_sub_ps(_mm512_mask_loadu_ps(TGA_RM_V(-INFINITY), k, x + j), s));
+            if (y != NULL) _mm512_mask_storeu_ps(y + j, k, e);
+            f = _mm512_add_ps(f, e);
+        }
+        total += (double)tga_rm_hsum16(f);
+    }
+    return total;
+}
+
+/* sum_j (x[j] - shift) in double */
+TGA_RM_ATTR512 static double tga_rm_sum_avx512(const float *x, float shift, Py_ssize_t n) {
+    const __m512d s = TGA_RM_VD((double)shift);
+    __m512d lo = _mm512_setzero_pd(), hi = lo;
+    __m512 v;
+    Py_ssize_t j = 0;
+    for (; j < n; j += 16) {
+        v = j + 16 <= n ? _mm512_loadu_ps(x + j)
+                        : _mm512_mask_loadu_ps(TGA_RM_V(shift), TGA_RM_TAIL16(n - j), x + j);
+        lo = _mm512_add_pd(lo, _mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), s));
+        hi = _mm512_add_pd(hi, _mm512_sub_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)), s));
+    }
+    return tga_rm_hsum16d(lo, hi);
+}
+
+TGA_RM_ATTR512 static double tga_rm_dot_avx512(const float *a, const float *b, Py_ssize_t n) {
+    double total = 0.0;
+    Py_ssize_t j0, j, len;
+    __m512 f;
+    __mmask16 k;
+    for (j0 = 0; j0 < n; j0 += 256) {
+        len = n - j0 < 256 ? n - j0 : 256;
+        f = _mm512_setzero_ps();
+        for (j = j0; j + 16 <= j0 + len; j += 16)
+            f = _mm512_fmadd_ps(_mm512_loadu_ps(a + j), _mm512_loadu_ps(b + j), f);
+        if (j < j0 + len) {
+            k = TGA_RM_TAIL16(j0 + len - j);
+            f = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, a + j), _mm512_maskz_loadu_ps(k, b + j), f);
+        }
+        total += (double)tga_rm_hsum16(f);
+    }
+    return total;
+}
+
+/* sum_j (x[j] - mean)^2 in double */
+TGA_RM_ATTR512 static double tga_rm_sqdev_avx512(const float *x, double mean, Py_ssize_t n) {
+    const __m512d m = TGA_RM_VD(mean);
+    __m512d lo = _mm512_setzero_pd(), hi = lo, d;
+    __m512 v;
+    __mmask16 k = 0xffff;
+    Py_ssize_t j = 0;
+    for (; j < n; j += 16) {
+        if (j + 16 > n) k = TGA_RM_TAIL16(n - j);
+        v = _mm512_maskz_loadu_ps(k, x + j);
+        d = _mm512_maskz_sub_pd((__mmask8)k, _mm512_cvtps_pd(_mm512_castps512_ps256(v)), m);
+        lo = _mm512_fmadd_pd(d, d, lo);
+        d = _mm512_maskz_sub_pd((__mmask8)(k >> 8), _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)), m);
+        hi = _mm512_fmadd_pd(d, d, hi);
+    }
+    return tga_rm_hsum16d(lo, hi);
+}
+
+/* The elementwise bodies: one 16-lane step per block, the tail masked. BODY(j, k) with k the
+ * lane mask (all ones but in the tail); LOAD(p) loads p + j under k. */
+#define TGA_RM_LOAD(p) _mm512_maskz_loadu_ps(k, (p) + j)
+#define TGA_RM_ROWLOOP(BODY)                                                                 \
+    do {                                                                                     \
+        __mmask16 k = 0xffff;                                                                \
+        Py_ssize_t j = 0;                                                                    \
+        for (; j < n; j += 16) {                                                             \
+            if (j + 16 > n) k = TGA_RM_TAIL16(n - j);                                        \
+            BODY;                                                                            \
+        }                                                                                    \
+    } while (0)
+
+TGA_RM_ATTR512 static void tga_rm_axpb_avx512(float *y, float scale, float offset, Py_ssize_t n) {
+    const __m512 s = TGA_RM_V(scale), o = TGA_RM_V(offset);
+    TGA_RM_ROWLOOP(_mm512_mask_storeu_ps(y + j, k, _mm512_fmadd_ps(TGA_RM_LOAD(y), s, o)));
+}
+
+TGA_RM_ATTR512 static void tga_rm_shift_avx512(float *y, const float *x, float a, float b,
+                                                Py_ssize_t n) {
+    const __m512 va = TGA_RM_V(a), vb = TGA_RM_V(b);
+    TGA_RM_ROWLOOP(_mm512_mask_storeu_ps(y + j, k,
+                                         _mm512_sub_ps(_mm512_sub_ps(TGA_RM_LOAD(x), va), vb)));
+}
+
+TGA_RM_ATTR512 static void tga_rm_softmax_bwd_avx512(float *dx, const float *y, const float *dout,
+                                                      float dot, Py_ssize_t n) {
+    const __m512 d = TGA_RM_V(dot);
+    TGA_RM_ROWLOOP(_mm512_mask_storeu_ps(
+        dx + j, k, _mm512_mul_ps(TGA_RM_LOAD(y), _mm512_sub_ps(TGA_RM_LOAD(dout), d))));
+}
+
+TGA_RM_ATTR512 static void tga_rm_log_softmax_bwd_avx512(float *dx, const float *y,
+                                                          const float *dout, float total,
+                                                          Py_ssize_t n) {
+    const __m512 t = TGA_RM_V(total);
+    TGA_RM_ROWLOOP(_mm512_mask_storeu_ps(
+        dx + j, k, _mm512_fnmadd_ps(tga_rm_exp16(TGA_RM_LOAD(y)), t, TGA_RM_LOAD(dout))));
+}
+
+TGA_RM_ATTR512 static void tga_rm_ln_fwd_avx512(float *y, const float *x, const float *w,
+                                                 const float *b, float mean, float rstd,
+                                                 Py_ssize_t n) {
+    const __m512 m = TGA_RM_V(mean), r = TGA_RM_V(rstd);
+    TGA_RM_ROWLOOP(_mm512_mask_storeu_ps(
+        y + j, k, _mm512_fmadd_ps(_mm512_mul_ps(_mm512_sub_ps(TGA_RM_LOAD(x), m), r),
+                                  TGA_RM_LOAD(w), TGA_RM_LOAD(b))));
+}
+
+/* tga_rm_ln_bwd's steps: g = dout w stored in dx and reloaded (one rounded g, see there) */
+TGA_RM_ATTR512 static void tga_rm_ln_bwd_avx512(float *dx, float *dw_acc, float *db_acc,
+                                                 const float *dout, const float *x,
+                                                 const float *w, float mean, float rstd,
+                                                 Py_ssize_t n) {
+    const __m512 m = TGA_RM_V(mean), r = TGA_RM_V(rstd);
+    __m512 sg = _mm512_setzero_ps(), sgx = sg, c1, c2;
+    if (dw_acc != NULL)
+        TGA_RM_ROWLOOP({
+            __m512 go = TGA_RM_LOAD(dout);
+            __m512 xh = _mm512_mul_ps(_mm512_sub_ps(TGA_RM_LOAD(x), m), r);
+            _mm512_mask_storeu_ps(dw_acc + j, k, _mm512_fmadd_ps(go, xh, TGA_RM_LOAD(dw_acc)));
+            _mm512_mask_storeu_ps(db_acc + j, k, _mm512_add_ps(TGA_RM_LOAD(db_acc), go));
+        });
+    if (dx == NULL) return;
+    TGA_RM_ROWLOOP({
+        __m512 g = _mm512_mul_ps(TGA_RM_LOAD(dout), TGA_RM_LOAD(w));
+        __m512 xh = _mm512_mul_ps(_mm512_sub_ps(TGA_RM_LOAD(x), m), r);
+        _mm512_mask_storeu_ps(dx + j, k, g);
+        sg = _mm512_add_ps(sg, g);
+        sgx = _mm512_fmadd_ps(g, xh, sgx);
+    });
+    c1 = TGA_RM_V(tga_rm_hsum16(sg) / (float)n);
+    c2 = TGA_RM_V(rstd * (tga_rm_hsum16(sgx) / (float)n));
+    TGA_RM_ROWLOOP({
+        __m512 xh = _mm512_mul_ps(_mm512_sub_ps(TGA_RM_LOAD(x), m), r);
+        _mm512_mask_storeu_ps(dx + j, k, _mm512_fnmadd_ps(
+            xh, c2, _mm512_mul_ps(r, _mm512_sub_ps(TGA_RM_LOAD(dx), c1))));
+    });
+}
+
+#undef TGA_RM_LOAD
+#undef TGA_RM_ROWLOOP
+#endif /* TGA_ROWMATH_AVX512_H */
