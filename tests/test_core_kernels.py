@@ -497,6 +497,47 @@ def test_column_sum_errors():
         _core.column_sum(x[0], x)
 
 
+# -------------------------------------------------------------------- binary (add, sub, mul)
+
+BINARY_OPS = [(0, np.add), (1, np.subtract), (2, np.multiply)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("op,ufunc", BINARY_OPS, ids=["add", "sub", "mul"])
+@pytest.mark.parametrize("n", [0, 1, 15, 16, 17, 97, 4099])
+def test_binary_matches_numpy_bit_for_bit(dtype, op, ufunc, n):
+    """One rounding per element: numpy's bits, on 1, 2 and 3 threads (threshold lowered so the
+    slices, cut at multiples of 16, really split), NaN and inf included."""
+    r = rng_for(f"binary{op}", dtype, (n,))
+    a, b = r.standard_normal(n).astype(dtype) * 100, r.standard_normal(n).astype(dtype)
+    if n > 3:
+        a[1], b[2], a[3] = np.nan, np.inf, -np.inf
+    saved = _core._set_tuning(binary_min_elems_per_thread=1)
+    try:
+        for n_threads in (1, 2, 3):
+            out = np.full(n, 7.0, dtype)
+            _core.binary(out, a, b, op, n_threads)
+            np.testing.assert_array_equal(out, ufunc(a, b))
+    finally:
+        _core._set_tuning(**saved)
+
+
+def test_binary_in_place_and_errors():
+    a, b = np.arange(40, dtype=np.float32), np.ones(40, np.float32)
+    _core.binary(a, a, b, 0, 2)                                 # out is a: allowed
+    np.testing.assert_array_equal(a, np.arange(40) + 1)
+    with pytest.raises(ValueError, match="partially overlaps a"):
+        _core.binary(a[1:], a[:-1], b[1:], 0)
+    with pytest.raises(ValueError, match=r"out \(40,\), a \(40,\) and b \(39,\)"):
+        _core.binary(a, a, b[1:], 0)
+    with pytest.raises(ValueError, match="op must be 0"):
+        _core.binary(a, a, b, 3)
+    with pytest.raises(TypeError, match="out float32, a float32, b float64"):
+        _core.binary(a, a, b.astype(np.float64), 0)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _core.binary(np.empty(20, np.float32), a[::2], b[::2], 0)
+
+
 # ------------------------------------------------------------------------------ softmax family
 
 def np_softmax(x):

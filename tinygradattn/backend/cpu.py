@@ -57,11 +57,20 @@ def _add_rows(dst, rows, src):
     dst[sorted_rows[starts]] += np.add.reduceat(src[order], starts, axis=0)
 
 
+_BINARY_OPS = {np.add: 0, np.subtract: 1, np.multiply: 2}      # _core.binary's op codes
+
+
 def _pooled_binary(ufunc, a, b):
-    """ufunc(a, b); a large same-shape, same-dtype result goes into a pooled buffer."""
+    """ufunc(a, b); a large same-shape, same-dtype result goes into a pooled buffer, computed
+    on threads by _core.binary when both are contiguous floats."""
     if (type(a) is np.ndarray and type(b) is np.ndarray and a.shape == b.shape
             and a.dtype is b.dtype and a.nbytes >= POOL.min_bytes):
-        return ufunc(a, b, out=POOL.empty(a.shape, a.dtype))
+        out = POOL.empty(a.shape, a.dtype)
+        if a.dtype in _FLOAT_KINDS and a.flags.c_contiguous and b.flags.c_contiguous:
+            _core.binary(out.reshape(-1), a.reshape(-1), b.reshape(-1), _BINARY_OPS[ufunc],
+                         _core.effective_n_threads())
+            return out
+        return ufunc(a, b, out=out)
     return ufunc(a, b)
 
 
