@@ -30,6 +30,21 @@ def test_a_buffer_is_reused_only_when_nothing_refers_to_it():
     assert d.flags.c_contiguous and d.shape == (1024, 512)
 
 
+def test_the_most_recently_handed_out_free_buffer_comes_back_first():
+    """Its pages are the likeliest still in cache (reuse order: last handed out, first)."""
+    pool = BufferPool(min_bytes=MIB)
+    a, b, c = (pool.empty((MIB // 4,), np.float32) for _ in range(3))
+    addr = {name: x.__array_interface__["data"][0] for name, x in zip("abc", (a, b, c))}
+    del a, b, c                                         # all free; c was handed out last
+    d = pool.empty((MIB // 4,), np.float32)
+    assert d.__array_interface__["data"][0] == addr["c"]
+    e = pool.empty((MIB // 4,), np.float32)
+    assert e.__array_interface__["data"][0] == addr["b"]
+    del d                                               # d (c's buffer) is again the latest
+    f = pool.empty((MIB // 4,), np.float32)
+    assert f.__array_interface__["data"][0] == addr["c"]
+
+
 def test_cap_and_clear():
     pool = BufferPool(min_bytes=MIB, max_bytes=3 * MIB)
     kept = [pool.empty((MIB // 4,), np.float32) for _ in range(5)]   # 1 MiB each

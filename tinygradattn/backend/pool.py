@@ -38,9 +38,11 @@ class BufferPool:
         if n_bytes < self.min_bytes:
             return np.empty(shape, dtype=dtype)
         bucket = self._buckets.setdefault(n_bytes, [])
-        for buf in bucket:
+        for i in range(len(bucket) - 1, -1, -1):      # the most recently handed out first
+            buf = bucket[i]
             if sys.getrefcount(buf) == _FREE_REFCOUNT:
                 self.hits += 1
+                bucket.append(bucket.pop(i))
                 return buf.view(dtype).reshape(shape)
         self.misses += 1
         buf = np.empty(n_bytes, dtype=np.uint8)
