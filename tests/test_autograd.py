@@ -575,3 +575,58 @@ def test_large_pooled_gradients_stay_valid_when_kept():
     np.testing.assert_array_equal(w.grad.numpy(), want)
     np.testing.assert_allclose(want, np.broadcast_to(x.detach().numpy().sum(0)[:, None], (200, 150)),
                                rtol=1e-5, atol=1e-4)
+
+
+# ---- accumulating gradients in place (backend.accumulate) ------------------------------------
+
+class _KeepGrad(tga.autograd.Function):
+    """Identity whose backward also keeps the gradient it returns (as a hook might)."""
+    kept = []
+
+    @staticmethod
+    def forward(ctx, a):
+        return a + 0
+
+    @staticmethod
+    def backward(ctx, dout):
+        g = dout * 1.0
+        _KeepGrad.kept.append(g)
+        return g
+
+
+def test_gradients_meeting_at_a_tensor_are_summed_into_an_owned_buffer():
+    """x feeds two branches: the second branch's gradient is added into the first's array in
+    place (no new buffer) when nothing else refers to it."""
+    be = tga.ones(1)._backend
+    a = np.ones((200, 300), np.float32)
+    b = np.full((200, 300), 2.0, np.float32)
+    a_id = id(a)
+    box = [a]
+    del a
+    out = be.accumulate(box, b)
+    assert id(out) == a_id
+    np.testing.assert_array_equal(out, 3.0)
+    shared = np.ones(4, np.float32)
+    out = be.accumulate([shared], np.ones(4, np.float32))     # the caller still holds it
+    assert out is not shared
+    np.testing.assert_array_equal(shared, 1.0)
+    np.testing.assert_array_equal(out, 2.0)
+    base = np.ones((2, 6), np.float32)
+    view = base.reshape(3, 4)                                   # its base is referred to
+    out = be.accumulate([view], np.ones((3, 4), np.float32))
+    np.testing.assert_array_equal(base, 1.0)
+    out = be.accumulate([np.ones((3, 1), np.float32)], np.ones((3, 4), np.float32))  # broadcast
+    np.testing.assert_array_equal(out, np.full((3, 4), 2.0))
+
+
+def test_in_place_accumulation_never_touches_a_kept_gradient():
+    _KeepGrad.kept.clear()
+    x = tga.randn(64, 70, requires_grad=True)
+    h = x * 2.0
+    h.retain_grad()
+    y = _KeepGrad.apply(h) + _KeepGrad.apply(h) + h * 3.0      # three gradients meet at h
+    y.sum().backward()
+    np.testing.assert_array_equal(h.grad.numpy(), np.full((64, 70), 5.0, np.float32))
+    for kept in _KeepGrad.kept:                                   # each branch's own: still 1
+        np.testing.assert_array_equal(kept, np.ones((64, 70), np.float32))
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((64, 70), 10.0, np.float32))

@@ -89,8 +89,12 @@ def run_backward(root, dout, retain_graph):
                 ig = backend.astype(ig, data.dtype)              # is the cheap test here
             if inp._ctx is None:
                 leaves.setdefault(id(inp), inp)
-            prev = grads.get(id(inp))
-            grads[id(inp)] = ig if prev is None else backend.add(prev, ig)
+            prev = grads.pop(id(inp), None)
+            if prev is None:
+                grads[id(inp)] = ig
+            else:                    # in place when nothing else refers to the running sum
+                box, prev = [prev], None
+                grads[id(inp)] = backend.accumulate(box, ig)
         if not retain_graph:
             ctx.release()
     g = in_grads = ig = None         # no stray references: leaf gradients may be taken as is

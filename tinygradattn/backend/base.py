@@ -21,6 +21,8 @@ PRIMITIVES = {
                     "(in the one-element list box) and no other array shares its memory, "
                     "else a new contiguous copy; the result is the caller's to modify",
     "assign": "(dst, src) -> None; dst[...] = src in place, cast to dst's dtype",
+    "accumulate": "(box, b) -> box.pop() + b, written into box.pop()'s own memory when the "
+                  "caller held the only reference to it (as take_or_copy decides), else new",
     # random (one global generator per backend, seeded by manual_seed)
     "manual_seed": "(seed) -> None",
     "rand": "(shape, dtype) -> uniform [0, 1)",

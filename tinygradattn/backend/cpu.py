@@ -92,19 +92,35 @@ class CPUBackend(Backend):
     copy = staticmethod(lambda x: np.array(x, order="C", copy=True))
 
     @staticmethod
-    def take_or_copy(box):
-        """Ownership by reference count: x's memory is its own, or a base array only x (and
-        the pool's list) refers to; views of views always point at the owning base."""
-        x = box.pop()
+    def _owned(x, refs):
+        """x (referenced `refs` times by the caller's frames) is contiguous, writable, and its
+        memory is its own, or a base array only x (and the pool's list) refers to; views of
+        views always point at the owning base."""
         if type(x) is np.ndarray and x.flags.c_contiguous and x.flags.writeable \
-                and sys.getrefcount(x) == 2:                  # x here + getrefcount's argument
+                and sys.getrefcount(x) == refs + 1:           # + getrefcount's argument
             base = x.base
             if base is None:
-                return x
-            if type(base) is np.ndarray and base.base is None \
-                    and sys.getrefcount(base) == 3 + POOL.holds(base):   # x.base, base, arg
-                return x
+                return True
+            return (type(base) is np.ndarray and base.base is None
+                    and sys.getrefcount(base) == 3 + POOL.holds(base))   # x.base, base, arg
+        return False
+
+    def take_or_copy(self, box):
+        x = box.pop()
+        if self._owned(x, 2):                                 # x here and in _owned's frame
+            return x
         return np.array(x, order="C", copy=True)
+
+    def accumulate(self, box, b):
+        """A gradient's running sum: added into a's memory in place when a is owned (saves a
+        fresh output buffer and its cache misses), else a new array."""
+        a = box.pop()
+        if (type(b) is np.ndarray and a.shape == b.shape and a.dtype is b.dtype
+                and a.dtype in _FLOAT_KINDS and b.flags.c_contiguous and self._owned(a, 2)):
+            _core.binary(a.reshape(-1), a.reshape(-1), b.reshape(-1), 0,
+                         _core.effective_n_threads())
+            return a
+        return self.add(a, b)
 
     @staticmethod
     def assign(dst, src):
@@ -196,7 +212,7 @@ class CPUBackend(Backend):
         return x.reshape(shape)
 
     # ---- movement -------------------------------------------------------------------------
-    reshape = staticmethod(lambda x, shape: np.reshape(x, shape))
+    reshape = staticmethod(lambda x, shape: x.reshape(shape))       # backend arrays: ndarrays
     permute = staticmethod(lambda x, axes: np.transpose(x, axes))
     broadcast_to = staticmethod(lambda x, shape: np.broadcast_to(x, shape))
     getitem = staticmethod(lambda x, index: x[index])
