@@ -15,7 +15,8 @@ from .ops import fused, indexing, matmul, movement, reduce
 
 def _check_dim(dim, ndim, what="dim"):
     """A dim in [-ndim, ndim) (0-d tensors accept -1 and 0), as a non-negative int."""
-    if not isinstance(dim, numbers.Integral) or isinstance(dim, bool):
+    if type(dim) is not int and (not isinstance(dim, numbers.Integral)
+                                 or isinstance(dim, bool)):      # (int first: ABC checks cost)
         raise TypeError(f"{what} must be an int, got {type(dim).__name__}")
     n = max(ndim, 1)
     if not -n <= dim < n:

@@ -84,8 +84,7 @@ class Function:
     def apply(cls, *args):
         Tensor = _Tensor
         backend = None
-        raw = [a._data if isinstance(a, Tensor) else a for a in args]
-        needs = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
+        raw, needs, inputs = [], [], []          # one pass over args: this runs for every op
         for a in args:
             if isinstance(a, Tensor):
                 if backend is None:
@@ -94,14 +93,22 @@ class Function:
                     raise RuntimeError(
                         f"{cls.__name__}: expected all tensors on the same device, found "
                         f"{backend.name} and {a._backend.name}")
+                raw.append(a._data)
+                needs.append(a._requires_grad)
+                inputs.append(a)
+            else:
+                raw.append(a)
+                needs.append(False)
+                inputs.append(None)
         if backend is None:
             raise TypeError(f"{cls.__name__}.apply needs at least one Tensor argument")
+        needs = tuple(needs)
         is_recording = True in needs and is_grad_enabled()
         ctx = Context(cls, backend, None, needs, is_recording)
         out = cls.forward(ctx, *raw)
         result = Tensor._wrap(out, backend)
         if is_recording and out.dtype.kind == "f":
-            ctx.inputs = tuple(a if isinstance(a, Tensor) else None for a in args)
+            ctx.inputs = tuple(inputs)
             result._requires_grad = True
             result._ctx = ctx
         return result

@@ -30,14 +30,18 @@ class BufferPool:
 
     def empty(self, shape, dtype):
         """An uninitialised C-contiguous array, from a free pooled buffer when one fits."""
-        dtype = np.dtype(dtype)
-        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        if type(dtype) is not np.dtype:                # callers mostly pass an array's dtype
+            dtype = np.dtype(dtype)
+        if type(shape) is not tuple:
+            shape = (shape,) if isinstance(shape, int) else tuple(shape)
         n_bytes = dtype.itemsize
         for n in shape:
             n_bytes *= n
         if n_bytes < self.min_bytes:
             return np.empty(shape, dtype=dtype)
-        bucket = self._buckets.setdefault(n_bytes, [])
+        bucket = self._buckets.get(n_bytes)
+        if bucket is None:
+            bucket = self._buckets[n_bytes] = []
         for i in range(len(bucket) - 1, -1, -1):      # the most recently handed out first
             buf = bucket[i]
             if sys.getrefcount(buf) == _FREE_REFCOUNT:
