@@ -170,7 +170,8 @@ def test_cross_entropy_kernels(dtype, n_threads, shape, smoothing):
         x[1::4, t[1::4] % C] = 0.5                                       # ...not at the target
         t[1::4] = np.where(t[1::4] == -100, -100, t[1::4] % C)
     loss, lse = np.empty(N, dtype), np.empty(N, dtype)
-    _fused.cross_entropy_fwd(loss, lse, x, t, -100, smoothing, n_threads)
+    n_valid = _fused.cross_entropy_fwd(loss, lse, x, t, -100, smoothing, n_threads)
+    assert n_valid == int((t != -100).sum())                  # the divisor of a mean
     rloss, rlse, rdx = ref_cross_entropy(x, t, -100, smoothing)
     if smoothing > 0 and C > 2:            # -inf logits under smoothing: torch's loss is inf
         assert np.isinf(loss[1::4][t[1::4] != -100]).all()
@@ -185,6 +186,11 @@ def test_cross_entropy_kernels(dtype, n_threads, shape, smoothing):
     assert not np.isnan(dx).any()
     close(dx, rdx * dloss[:, None], BWD_TOL[dtype], "cross_entropy dlogits")
     assert (dx[t == -100] == 0).all()
+    one = np.empty_like(x)                   # a 0-d dloss: the same value for every row
+    _fused.cross_entropy_bwd(one, np.array(dloss[0]), x, t, lse, -100, smoothing, n_threads)
+    every = np.empty_like(x)
+    _fused.cross_entropy_bwd(every, np.full(N, dloss[0]), x, t, lse, -100, smoothing, n_threads)
+    np.testing.assert_array_equal(one, every)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -471,18 +471,21 @@ cdef object _ce_fwd(floating[::1] loss, floating[::1] lse, const floating[:, ::1
         _ce_fwd_row(&loss[i], &lse[i], &x[i, 0], target[i], ignore_index, smoothing, n_cols)
 
 
-cdef object _ce_bwd(floating[:, ::1] dx, const floating[::1] dloss, const floating[:, ::1] x,
-                    const int64_t[::1] target, const floating[::1] lse, int64_t ignore_index,
-                    double smoothing, int n_threads):
+cdef object _ce_bwd(floating[:, ::1] dx, const floating[::1] dloss, Py_ssize_t dloss_step,
+                    const floating[:, ::1] x, const int64_t[::1] target,
+                    const floating[::1] lse, int64_t ignore_index, double smoothing,
+                    int n_threads):
+    """dloss_step 1: dloss (N,); 0: one dloss (1,) for every row (a mean's backward)."""
     cdef Py_ssize_t i, n_rows = x.shape[0], n_cols = x.shape[1]
     n_threads = _threads(n_threads, <double>n_rows * n_cols)
     for i in prange(n_rows, nogil=True, schedule="static", num_threads=n_threads):
-        _ce_bwd_row(&dx[i, 0], dloss[i], &x[i, 0], target[i], ignore_index, smoothing, lse[i],
-                    n_cols)
+        _ce_bwd_row(&dx[i, 0], dloss[i * dloss_step], &x[i, 0], target[i], ignore_index,
+                    smoothing, lse[i], n_cols)
 
 
-cdef object _check_target(str fn, object target, Py_ssize_t N, Py_ssize_t C,
-                          long long ignore_index):
+cdef Py_ssize_t _check_target(str fn, object target, Py_ssize_t N, Py_ssize_t C,
+                              long long ignore_index) except -1:
+    """Raises for a bad target; returns the number of rows whose target is not ignore_index."""
     if not isinstance(target, np.ndarray):
         raise TypeError(f"{fn}: target must be a numpy.ndarray, got {type(target).__name__}")
     if target.dtype is not _I64 and target.dtype != _I64:
@@ -491,16 +494,20 @@ cdef object _check_target(str fn, object target, Py_ssize_t N, Py_ssize_t C,
         raise ValueError(f"{fn}: target {target.shape} must be C-contiguous ({N},) for logits "
                          f"({N}, {C})")
     cdef const int64_t[::1] t = target
-    cdef Py_ssize_t i, bad = -1
+    cdef Py_ssize_t i, bad = -1, n_valid = 0
     cdef int64_t ti
     with nogil:                                  # one C pass, no temporaries
         for i in range(N):
             ti = t[i]
-            if (ti < 0 or ti >= C) and ti != ignore_index:
+            if ti == ignore_index:
+                continue
+            if ti < 0 or ti >= C:
                 bad = i
                 break
+            n_valid += 1
     if bad >= 0:
         raise IndexError(f"Target {int(t[bad])} is out of bounds (number of classes {C}).")
+    return n_valid
 
 
 def cross_entropy_fwd(loss, lse, logits, target, long long ignore_index,
@@ -510,20 +517,22 @@ def cross_entropy_fwd(loss, lse, logits, target, long long ignore_index,
     Args:
         loss, lse: OUT (N,). logits: IN (N, C). target: IN (N,) int64 in [0, C) or ignore_index.
         label_smoothing: e in [0, 1]. n_threads: OpenMP threads over rows.
+    Returns the number of rows whose target is not ignore_index (a mean's divisor).
     Raises IndexError for a target out of range (that is not ignore_index).
     """
     N, C = _rows_cols("cross_entropy_fwd", "logits", logits)
     dtype = _check("cross_entropy_fwd", ("loss", "lse", "logits"), (loss, lse, logits),
                    ((N,), (N,), (N, C)), 2)
-    _check_target("cross_entropy_fwd", target, N, C, ignore_index)
+    n_valid = _check_target("cross_entropy_fwd", target, N, C, ignore_index)
     if N == 0:
-        return
+        return 0
     if C == 0:
         raise ValueError(f"cross_entropy_fwd: logits ({N}, 0) have no classes")
     if dtype == np.float32:
         _ce_fwd[float](loss, lse, logits, target, ignore_index, label_smoothing, n_threads)
     else:
         _ce_fwd[double](loss, lse, logits, target, ignore_index, label_smoothing, n_threads)
+    return n_valid
 
 
 def cross_entropy_bwd(dlogits, dloss, logits, target, lse, long long ignore_index,
@@ -531,21 +540,26 @@ def cross_entropy_bwd(dlogits, dloss, logits, target, lse, long long ignore_inde
     """dlogits = dloss[i] * (softmax(logits) - smoothed one-hot); 0 rows for ignored targets.
 
     Args:
-        dlogits: OUT (N, C) (may be logits itself). dloss: IN (N,). logits: IN (N, C).
-        target: IN (N,) int64. lse: IN (N,) from cross_entropy_fwd.
+        dlogits: OUT (N, C) (may be logits itself). dloss: IN (N,), or () for one value for
+        every row (a mean's backward). logits: IN (N, C). target: IN (N,) int64.
+        lse: IN (N,) from cross_entropy_fwd.
     """
     N, C = _rows_cols("cross_entropy_bwd", "logits", logits)
+    scalar = getattr(dloss, "ndim", None) == 0
     dtype = _check("cross_entropy_bwd", ("dlogits", "dloss", "logits", "lse"),
-                   (dlogits, dloss, logits, lse), ((N, C), (N,), (N, C), (N,)), 1)
+                   (dlogits, dloss, logits, lse), ((N, C), () if scalar else (N,), (N, C), (N,)),
+                   1)
     _check_target("cross_entropy_bwd", target, N, C, ignore_index)
     if N == 0 or C == 0:
         return
+    if scalar:
+        dloss = dloss.reshape(1)
     if dtype == np.float32:
-        _ce_bwd[float](dlogits, dloss, logits, target, lse, ignore_index, label_smoothing,
-                       n_threads)
+        _ce_bwd[float](dlogits, dloss, 0 if scalar else 1, logits, target, lse, ignore_index,
+                       label_smoothing, n_threads)
     else:
-        _ce_bwd[double](dlogits, dloss, logits, target, lse, ignore_index, label_smoothing,
-                        n_threads)
+        _ce_bwd[double](dlogits, dloss, 0 if scalar else 1, logits, target, lse, ignore_index,
+                        label_smoothing, n_threads)
 
 
 # ==============================================================================================

@@ -67,9 +67,11 @@ PRIMITIVES = {
     "layer_norm_bwd": "(dout (N, C), x, weight | None, mean, rstd) -> dx (N, C), dweight (C,), "
                       "dbias (C,); dweight is None when weight is None",
     "cross_entropy_fwd": "(logits (N, C), target (N,) int64, ignore_index, label_smoothing) -> "
-                         "loss (N,) (0 where ignored), lse (N,) = logsumexp(logits, -1); "
-                         "IndexError for a target outside [0, C) that is not ignore_index",
-    "cross_entropy_bwd": "(dloss (N,), logits, target, lse, ignore_index, label_smoothing) -> "
+                         "loss (N,) (0 where ignored), lse (N,) = logsumexp(logits, -1), "
+                         "the number of rows not ignored; IndexError for a target outside "
+                         "[0, C) that is not ignore_index",
+    "cross_entropy_bwd": "(dloss (N,) or a scalar for every row, logits, target, lse, "
+                         "ignore_index, label_smoothing) -> "
                          "dlogits (N, C) = dloss * (softmax - smoothed one-hot), 0 rows ignored",
     "gelu_fwd": "(x, approximate 'none' | 'tanh') -> x * Phi(x) (erf or torch's tanh form)",
     "gelu_bwd": "(dout, x, approximate) -> dx = dout * gelu'(x); all one shape",

@@ -324,20 +324,24 @@ class CPUBackend(Backend):
 
     @staticmethod
     def cross_entropy_fwd(logits, target, ignore_index, label_smoothing):
-        """logits (N, C), target (N,) int64 -> loss (N,), lse (N,)."""
+        """logits (N, C), target (N,) int64 -> loss (N,), lse (N,), rows not ignored."""
         logits = np.ascontiguousarray(logits)
         loss = POOL.empty(logits.shape[:1], dtype=logits.dtype)
         lse = POOL.empty(logits.shape[:1], dtype=logits.dtype)
-        _fused.cross_entropy_fwd(loss, lse, logits, np.ascontiguousarray(target), ignore_index,
-                                 label_smoothing, _core.effective_n_threads())
-        return loss, lse
+        n_valid = _fused.cross_entropy_fwd(loss, lse, logits, np.ascontiguousarray(target),
+                                           ignore_index, label_smoothing,
+                                           _core.effective_n_threads())
+        return loss, lse, n_valid
 
     @staticmethod
     def cross_entropy_bwd(dloss, logits, target, lse, ignore_index, label_smoothing):
-        """-> dlogits (N, C)."""
+        """-> dlogits (N, C); dloss (N,) or a scalar for every row."""
         logits = np.ascontiguousarray(logits)
         dlogits = POOL.empty(logits.shape, dtype=logits.dtype)
-        _fused.cross_entropy_bwd(dlogits, np.ascontiguousarray(dloss), logits,
+        dloss = np.asarray(dloss, dtype=logits.dtype)
+        if dloss.ndim:
+            dloss = np.ascontiguousarray(dloss)
+        _fused.cross_entropy_bwd(dlogits, dloss, logits,
                                  np.ascontiguousarray(target), lse, ignore_index,
                                  label_smoothing, _core.effective_n_threads())
         return dlogits

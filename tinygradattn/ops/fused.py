@@ -90,8 +90,8 @@ class CrossEntropy(Function):
 
     @staticmethod
     def forward(ctx, logits, target, ignore_index, label_smoothing):   # (N, C), (N,)
-        loss, lse = ctx.backend.cross_entropy_fwd(logits, target, ignore_index,
-                                                  label_smoothing)      # (N,), (N,)
+        loss, lse, _ = ctx.backend.cross_entropy_fwd(logits, target, ignore_index,
+                                                     label_smoothing)   # (N,), (N,)
         ctx.ignore_index, ctx.label_smoothing = ignore_index, label_smoothing
         ctx.save_for_backward(logits, target, lse)
         return loss
@@ -113,9 +113,8 @@ class CrossEntropyMean(Function):
     @staticmethod
     def forward(ctx, logits, target, ignore_index, label_smoothing):   # (N, C), (N,)
         be = ctx.backend
-        loss, lse = be.cross_entropy_fwd(logits, target, ignore_index,
-                                         label_smoothing)               # (N,), (N,)
-        n_valid = int(be.sum(be.ne(target, ignore_index), None, False))
+        loss, lse, n_valid = be.cross_entropy_fwd(logits, target, ignore_index,
+                                                  label_smoothing)      # (N,), (N,), int
         ctx.count = n_valid if n_valid else float("nan")
         ctx.ignore_index, ctx.label_smoothing = ignore_index, label_smoothing
         ctx.save_for_backward(logits, target, lse)
@@ -126,7 +125,7 @@ class CrossEntropyMean(Function):
         # fwd: mean = sum_i loss_i / n  =>  dloss_i = dout / n, then CrossEntropy's backward
         logits, target, lse = ctx.saved_tensors
         be = ctx.backend
-        dloss = be.broadcast_to(be.div(dout, ctx.count), target.shape)     # (N,)
+        dloss = be.div(dout, ctx.count)                                    # (), every row
         dlogits = be.cross_entropy_bwd(dloss, logits, target, lse, ctx.ignore_index,
                                        ctx.label_smoothing)
         return dlogits, None, None, None
