@@ -191,6 +191,38 @@ def test_cross_entropy_kernels(dtype, n_threads, shape, smoothing):
     every = np.empty_like(x)
     _fused.cross_entropy_bwd(every, np.full(N, dloss[0]), x, t, lse, -100, smoothing, n_threads)
     np.testing.assert_array_equal(one, every)
+    # the autograd path: the forward keeps softmax, the backward reads it (no exponentials)
+    probs, loss2 = np.full_like(x, np.nan), np.empty(N, dtype)
+    assert _fused.cross_entropy_fwd(loss2, lse, x, t, -100, smoothing, n_threads, probs) == n_valid
+    np.testing.assert_array_equal(loss2, loss)                  # the same loss either way
+    x64 = x.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        p64 = np.exp(x64 - x64.max(-1, keepdims=True))
+    close(probs, p64 / p64.sum(-1, keepdims=True), TOL[dtype], "cross_entropy probs")
+    dxp = np.empty_like(x)
+    _fused.cross_entropy_bwd_probs(dxp, dloss, probs, t, -100, smoothing, n_threads)
+    close(dxp, rdx * dloss[:, None], BWD_TOL[dtype], "cross_entropy dlogits from probs")
+    assert (dxp[t == -100] == 0).all()
+    _fused.cross_entropy_bwd_probs(probs, np.array(dloss[0]), probs, t, -100, smoothing,
+                                   n_threads)                   # in place, one dloss
+    close(probs, rdx * dloss[0], BWD_TOL[dtype], "cross_entropy dlogits in place")
+
+
+def test_cross_entropy_probs_errors():
+    x = np.zeros((3, 4), np.float32)
+    t = np.array([0, 1, 2])
+    loss, lse = np.empty(3, np.float32), np.empty(3, np.float32)
+    with pytest.raises(ValueError, match=r"probs \(3, 3\)|probs.*\(3, 4\)"):
+        _fused.cross_entropy_fwd(loss, lse, x, t, -100, 0.0, 1, np.empty((3, 3), np.float32))
+    with pytest.raises(ValueError, match="probs overlaps logits"):
+        _fused.cross_entropy_fwd(loss, lse, x, t, -100, 0.0, 1, x)
+    probs = np.zeros((4, 4), np.float32)
+    with pytest.raises(ValueError, match="partially overlaps"):
+        _fused.cross_entropy_bwd_probs(probs[1:], np.ones(3, np.float32), probs[:3], t, -100,
+                                       0.0, 1)
+    with pytest.raises(IndexError, match="Target 7 is out of bounds"):
+        _fused.cross_entropy_bwd_probs(np.empty((3, 4), np.float32), np.ones(3, np.float32),
+                                       probs[:3], np.array([0, 7, 1]), -100, 0.0, 1)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -202,6 +234,10 @@ def test_cross_entropy_kernel_huge_logits(dtype):
     np.testing.assert_allclose(loss, [math.log(2.0), 2e30], rtol=1e-6)
     dx = np.empty_like(x)
     _fused.cross_entropy_bwd(dx, np.ones(2, dtype), x, t, lse, -100, 0.0, 1)
+    np.testing.assert_allclose(dx, [[-0.5, 0.5, 0.0], [0.0, -1.0, 1.0]], atol=1e-6)
+    probs = np.empty_like(x)
+    _fused.cross_entropy_fwd(loss, lse, x, t, -100, 0.0, 1, probs)
+    _fused.cross_entropy_bwd_probs(dx, np.ones(2, dtype), probs, t, -100, 0.0, 1)
     np.testing.assert_allclose(dx, [[-0.5, 0.5, 0.0], [0.0, -1.0, 1.0]], atol=1e-6)
 
 

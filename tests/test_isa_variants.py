@@ -230,6 +230,11 @@ def test_cross_entropy(rowmath_isa, dtype, n_threads):
                 dx = np.empty_like(x)
                 _fused.cross_entropy_bwd(dx, dloss, x, t, lse, -100, smoothing, n_threads)
                 close(dx, want_dx, BWD_TOL[dtype], "ce dlogits " + what)
+                probs = np.empty_like(x)                     # the autograd path: via softmax
+                _fused.cross_entropy_fwd(loss, lse, x, t, -100, smoothing, n_threads, probs)
+                close(probs, softmax64(x), TOL[dtype], "ce probs " + what)
+                _fused.cross_entropy_bwd_probs(dx, dloss, probs, t, -100, smoothing, n_threads)
+                close(dx, want_dx, BWD_TOL[dtype], "ce dlogits from probs " + what)
 
 
 # ---- attention ------------------------------------------------------------------------------

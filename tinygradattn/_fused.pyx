@@ -125,6 +125,7 @@ cdef int _threads(int n_threads, double work) except -1:
 cdef tuple _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 cdef object _F32 = np.dtype(np.float32), _F64 = np.dtype(np.float64), _I64 = np.dtype(np.int64)
 cdef object _NO_PART32 = np.zeros((1, 1, 1), dtype=np.float32)     # float64 rows: unused
+cdef object _NO_ROWS64 = np.zeros((1, 1), dtype=np.float64)        # no probs: unused
 
 
 cdef object _check(str fn, tuple names, tuple arrays, tuple shapes, int n_out):
@@ -406,22 +407,36 @@ cdef void _ln_sum_blocks(floating[::1] dweight, floating[::1] dbias,
 # the row max before anything is added, so logits of 1e30 keep their log(2)-sized losses. In
 # backward the saved lse is rounded to the dtype: lse >= m still holds (no overflow), and
 # dividing by the sum of exp(x - lse) (1 up to that rounding) undoes its error exactly.
+# The forward may also write p = exp(x - m) / s, the row's softmax (probs): then
+# cross_entropy_bwd_probs takes dx from p in one pass with no exponentials (the autograd path:
+# the row's exp pass is paid once, in the forward; at (16384, 65) the backward fell from
+# ~345 to ~150 us on two threads).
 # Targets are range-checked in the wrapper (IndexError) before the nogil loop.
 # ==============================================================================================
 
-cdef void _ce_fwd_row(floating *loss, floating *lse_out, const floating *x, int64_t t,
-                      int64_t ignore_index, double smoothing, Py_ssize_t n) noexcept nogil:
+cdef void _ce_fwd_row(floating *loss, floating *lse_out, floating *probs, const floating *x,
+                      int64_t t, int64_t ignore_index, double smoothing,
+                      Py_ssize_t n) noexcept nogil:
+    """probs: NULL, or the row's softmax is written there."""
     cdef Py_ssize_t j
-    cdef double m = x[0], s = 0.0, sxm = 0.0, ls, value = 0.0
+    cdef double m = x[0], s = 0.0, sxm = 0.0, ls, value = 0.0, e
     if floating is float:                       # float32 exp, vectorised (_rowmath.h)
         m = tga_rm.max(x, n)
-        s = tga_rm.exp_sum(NULL, x, <float>m, n)
+        s = tga_rm.exp_sum(probs, x, <float>m, n)
+        if probs != NULL:
+            tga_rm.axpb(probs, <float>(1.0 / s), 0.0, n)
     else:
         for j in range(1, n):
             if x[j] > m:
                 m = x[j]
         for j in range(n):
-            s += exp(x[j] - m)
+            e = exp(x[j] - m)
+            s += e
+            if probs != NULL:
+                probs[j] = e
+        if probs != NULL:
+            for j in range(n):
+                probs[j] = probs[j] / s
     ls = log(s)
     lse_out[0] = <floating>(m + ls)
     if t == ignore_index:
@@ -462,13 +477,39 @@ cdef void _ce_bwd_row(floating *dx, double dloss, const floating *x, int64_t t,
     dx[t] = <floating>(dx[t] - dloss * (1.0 - smoothing))
 
 
-cdef object _ce_fwd(floating[::1] loss, floating[::1] lse, const floating[:, ::1] x,
-                    const int64_t[::1] target, int64_t ignore_index, double smoothing,
-                    int n_threads):
+cdef object _ce_fwd(floating[::1] loss, floating[::1] lse, floating[:, ::1] probs,
+                    bint with_probs, const floating[:, ::1] x, const int64_t[::1] target,
+                    int64_t ignore_index, double smoothing, int n_threads):
     cdef Py_ssize_t i, n_rows = x.shape[0], n_cols = x.shape[1]
     n_threads = _threads(n_threads, <double>n_rows * n_cols)
     for i in prange(n_rows, nogil=True, schedule="static", num_threads=n_threads):
-        _ce_fwd_row(&loss[i], &lse[i], &x[i, 0], target[i], ignore_index, smoothing, n_cols)
+        _ce_fwd_row(&loss[i], &lse[i], &probs[i, 0] if with_probs else NULL, &x[i, 0],
+                    target[i], ignore_index, smoothing, n_cols)
+
+
+cdef void _ce_bwd_probs_row(floating *dx, double dloss, const floating *p, int64_t t,
+                            int64_t ignore_index, double smoothing,
+                            Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef floating scale = <floating>dloss, offset = <floating>(-dloss * smoothing / n)
+    if t == ignore_index:
+        for j in range(n):
+            dx[j] = 0
+        return
+    for j in range(n):
+        dx[j] = p[j] * scale + offset
+    dx[t] = <floating>(dx[t] - dloss * (1.0 - smoothing))
+
+
+cdef object _ce_bwd_probs(floating[:, ::1] dx, const floating[::1] dloss,
+                          Py_ssize_t dloss_step, const floating[:, ::1] probs,
+                          const int64_t[::1] target, int64_t ignore_index, double smoothing,
+                          int n_threads):
+    cdef Py_ssize_t i, n_rows = probs.shape[0], n_cols = probs.shape[1]
+    n_threads = _threads(n_threads, <double>n_rows * n_cols)
+    for i in prange(n_rows, nogil=True, schedule="static", num_threads=n_threads):
+        _ce_bwd_probs_row(&dx[i, 0], dloss[i * dloss_step], &probs[i, 0], target[i],
+                          ignore_index, smoothing, n_cols)
 
 
 cdef object _ce_bwd(floating[:, ::1] dx, const floating[::1] dloss, Py_ssize_t dloss_step,
@@ -511,28 +552,68 @@ cdef Py_ssize_t _check_target(str fn, object target, Py_ssize_t N, Py_ssize_t C,
 
 
 def cross_entropy_fwd(loss, lse, logits, target, long long ignore_index,
-                      double label_smoothing, int n_threads=0):
+                      double label_smoothing, int n_threads=0, probs=None):
     """Per-row cross-entropy of logits against class indices, and each row's log-sum-exp.
 
     Args:
         loss, lse: OUT (N,). logits: IN (N, C). target: IN (N,) int64 in [0, C) or ignore_index.
         label_smoothing: e in [0, 1]. n_threads: OpenMP threads over rows.
+        probs: OUT (N, C) for softmax(logits) (cross_entropy_bwd_probs's input), or None.
     Returns the number of rows whose target is not ignore_index (a mean's divisor).
     Raises IndexError for a target out of range (that is not ignore_index).
     """
     N, C = _rows_cols("cross_entropy_fwd", "logits", logits)
-    dtype = _check("cross_entropy_fwd", ("loss", "lse", "logits"), (loss, lse, logits),
-                   ((N,), (N,), (N, C)), 2)
+    with_probs = probs is not None
+    if with_probs:
+        dtype = _check("cross_entropy_fwd", ("loss", "lse", "probs", "logits"),
+                       (loss, lse, probs, logits), ((N,), (N,), (N, C), (N, C)), 3)
+    else:
+        dtype = _check("cross_entropy_fwd", ("loss", "lse", "logits"), (loss, lse, logits),
+                       ((N,), (N,), (N, C)), 2)
     n_valid = _check_target("cross_entropy_fwd", target, N, C, ignore_index)
     if N == 0:
         return 0
     if C == 0:
         raise ValueError(f"cross_entropy_fwd: logits ({N}, 0) have no classes")
+    if with_probs and np.may_share_memory(probs, logits):
+        raise ValueError("cross_entropy_fwd: probs overlaps logits; pass a separate array")
     if dtype == np.float32:
-        _ce_fwd[float](loss, lse, logits, target, ignore_index, label_smoothing, n_threads)
+        _ce_fwd[float](loss, lse, probs if with_probs else _NO_PART32[0], with_probs, logits,
+                       target, ignore_index, label_smoothing, n_threads)
     else:
-        _ce_fwd[double](loss, lse, logits, target, ignore_index, label_smoothing, n_threads)
+        _ce_fwd[double](loss, lse, probs if with_probs else _NO_ROWS64, with_probs, logits,
+                        target, ignore_index, label_smoothing, n_threads)
     return n_valid
+
+
+def cross_entropy_bwd_probs(dlogits, dloss, probs, target, long long ignore_index,
+                            double label_smoothing, int n_threads=0):
+    """dlogits = dloss[i] * (probs - smoothed one-hot), 0 rows for ignored targets: the
+    backward from the softmax cross_entropy_fwd wrote (one pass, no exponentials).
+
+    Args:
+        dlogits: OUT (N, C) (may be probs itself). dloss: IN (N,), or () for one value for
+        every row. probs: IN (N, C) from cross_entropy_fwd. target: IN (N,) int64.
+    """
+    N, C = _rows_cols("cross_entropy_bwd_probs", "probs", probs)
+    scalar = getattr(dloss, "ndim", None) == 0
+    dtype = _check("cross_entropy_bwd_probs", ("dlogits", "dloss", "probs"),
+                   (dlogits, dloss, probs), ((N, C), () if scalar else (N,), (N, C)), 1)
+    _check_target("cross_entropy_bwd_probs", target, N, C, ignore_index)
+    if N == 0 or C == 0:
+        return
+    if (np.may_share_memory(dlogits, probs)
+            and dlogits.__array_interface__["data"][0] != probs.__array_interface__["data"][0]):
+        raise ValueError("cross_entropy_bwd_probs: dlogits partially overlaps probs; pass the "
+                         "same array for in-place use or separate arrays")
+    if scalar:
+        dloss = dloss.reshape(1)
+    if dtype == np.float32:
+        _ce_bwd_probs[float](dlogits, dloss, 0 if scalar else 1, probs, target, ignore_index,
+                             label_smoothing, n_threads)
+    else:
+        _ce_bwd_probs[double](dlogits, dloss, 0 if scalar else 1, probs, target, ignore_index,
+                              label_smoothing, n_threads)
 
 
 def cross_entropy_bwd(dlogits, dloss, logits, target, lse, long long ignore_index,

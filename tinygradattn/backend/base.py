@@ -66,13 +66,14 @@ PRIMITIVES = {
                       "mean (N,), rstd (N,) = 1 / sqrt(population var + eps); x's dtype",
     "layer_norm_bwd": "(dout (N, C), x, weight | None, mean, rstd) -> dx (N, C), dweight (C,), "
                       "dbias (C,); dweight is None when weight is None",
-    "cross_entropy_fwd": "(logits (N, C), target (N,) int64, ignore_index, label_smoothing) -> "
-                         "loss (N,) (0 where ignored), lse (N,) = logsumexp(logits, -1), "
-                         "the number of rows not ignored; IndexError for a target outside "
+    "cross_entropy_fwd": "(logits (N, C), target (N,) int64, ignore_index, label_smoothing, "
+                         "with_probs=False) -> loss (N,) (0 where ignored), lse (N,) = "
+                         "logsumexp(logits, -1), the number of rows not ignored, softmax(logits) "
+                         "(N, C) if with_probs else None; IndexError for a target outside "
                          "[0, C) that is not ignore_index",
-    "cross_entropy_bwd": "(dloss (N,) or a scalar for every row, logits, target, lse, "
-                         "ignore_index, label_smoothing) -> "
-                         "dlogits (N, C) = dloss * (softmax - smoothed one-hot), 0 rows ignored",
+    "cross_entropy_bwd": "(dloss (N,) or a scalar for every row, probs (N, C) from the "
+                         "forward, target, ignore_index, label_smoothing) -> "
+                         "dlogits (N, C) = dloss * (probs - smoothed one-hot), 0 rows ignored",
     "gelu_fwd": "(x, approximate 'none' | 'tanh') -> x * Phi(x) (erf or torch's tanh form)",
     "gelu_bwd": "(dout, x, approximate) -> dx = dout * gelu'(x); all one shape",
     "sdpa_fwd": "(q (B, H, T, D), k (B, H, S, D), v (B, H, S, Dv), mask None | bool (True = may "

@@ -323,27 +323,28 @@ class CPUBackend(Backend):
         return dx, (dweight if weight is not None else None), dbias
 
     @staticmethod
-    def cross_entropy_fwd(logits, target, ignore_index, label_smoothing):
-        """logits (N, C), target (N,) int64 -> loss (N,), lse (N,), rows not ignored."""
+    def cross_entropy_fwd(logits, target, ignore_index, label_smoothing, with_probs=False):
+        """logits (N, C), target (N,) int64 -> loss (N,), lse (N,), rows not ignored, and
+        softmax(logits) (N, C) for cross_entropy_bwd when with_probs (else None)."""
         logits = np.ascontiguousarray(logits)
         loss = POOL.empty(logits.shape[:1], dtype=logits.dtype)
         lse = POOL.empty(logits.shape[:1], dtype=logits.dtype)
+        probs = POOL.empty(logits.shape, dtype=logits.dtype) if with_probs else None
         n_valid = _fused.cross_entropy_fwd(loss, lse, logits, np.ascontiguousarray(target),
                                            ignore_index, label_smoothing,
-                                           _core.effective_n_threads())
-        return loss, lse, n_valid
+                                           _core.effective_n_threads(), probs)
+        return loss, lse, n_valid, probs
 
     @staticmethod
-    def cross_entropy_bwd(dloss, logits, target, lse, ignore_index, label_smoothing):
-        """-> dlogits (N, C); dloss (N,) or a scalar for every row."""
-        logits = np.ascontiguousarray(logits)
-        dlogits = POOL.empty(logits.shape, dtype=logits.dtype)
-        dloss = np.asarray(dloss, dtype=logits.dtype)
+    def cross_entropy_bwd(dloss, probs, target, ignore_index, label_smoothing):
+        """-> dlogits (N, C) from the forward's softmax; dloss (N,) or a scalar for every row."""
+        dlogits = POOL.empty(probs.shape, dtype=probs.dtype)
+        dloss = np.asarray(dloss, dtype=probs.dtype)
         if dloss.ndim:
             dloss = np.ascontiguousarray(dloss)
-        _fused.cross_entropy_bwd(dlogits, dloss, logits,
-                                 np.ascontiguousarray(target), lse, ignore_index,
-                                 label_smoothing, _core.effective_n_threads())
+        _fused.cross_entropy_bwd_probs(dlogits, dloss, probs, np.ascontiguousarray(target),
+                                       ignore_index, label_smoothing,
+                                       _core.effective_n_threads())
         return dlogits
 
     @staticmethod

@@ -82,6 +82,11 @@ class LayerNorm(Function):
                 dbias if need[2] else None, None)                 # eps is not differentiable
 
 
+def _wants_grad(ctx):
+    """The logits (first input) will need a gradient: the forward keeps softmax for it."""
+    return ctx.is_recording and ctx.needs_input_grad[0]
+
+
 class CrossEntropy(Function):
     """Per-row cross-entropy of logits (N, C) against int64 class indices (N,).
 
@@ -90,18 +95,18 @@ class CrossEntropy(Function):
 
     @staticmethod
     def forward(ctx, logits, target, ignore_index, label_smoothing):   # (N, C), (N,)
-        loss, lse, _ = ctx.backend.cross_entropy_fwd(logits, target, ignore_index,
-                                                     label_smoothing)   # (N,), (N,)
+        loss, _, _, probs = ctx.backend.cross_entropy_fwd(
+            logits, target, ignore_index, label_smoothing, _wants_grad(ctx))   # (N,), (N, C)
         ctx.ignore_index, ctx.label_smoothing = ignore_index, label_smoothing
-        ctx.save_for_backward(logits, target, lse)
+        ctx.save_for_backward(target, probs)
         return loss
 
     @staticmethod
     def backward(ctx, dloss):                                  # dloss: (N,)
         # fwd: loss = lse(x) - sum_j q_j x_j, q = (1 - e) onehot(t) + e / C
-        #   =>  dx = dloss * (softmax(x) - q)
-        logits, target, lse = ctx.saved_tensors
-        dlogits = ctx.backend.cross_entropy_bwd(dloss, logits, target, lse, ctx.ignore_index,
+        #   =>  dx = dloss * (softmax(x) - q), softmax(x) kept by the forward
+        target, probs = ctx.saved_tensors
+        dlogits = ctx.backend.cross_entropy_bwd(dloss, probs, target, ctx.ignore_index,
                                                 ctx.label_smoothing)
         return dlogits, None, None, None
 
@@ -113,20 +118,20 @@ class CrossEntropyMean(Function):
     @staticmethod
     def forward(ctx, logits, target, ignore_index, label_smoothing):   # (N, C), (N,)
         be = ctx.backend
-        loss, lse, n_valid = be.cross_entropy_fwd(logits, target, ignore_index,
-                                                  label_smoothing)      # (N,), (N,), int
+        loss, _, n_valid, probs = be.cross_entropy_fwd(
+            logits, target, ignore_index, label_smoothing, _wants_grad(ctx))   # (N,), (N, C)
         ctx.count = n_valid if n_valid else float("nan")
         ctx.ignore_index, ctx.label_smoothing = ignore_index, label_smoothing
-        ctx.save_for_backward(logits, target, lse)
+        ctx.save_for_backward(target, probs)
         return be.div(be.sum(loss, None, False), ctx.count)                # ()
 
     @staticmethod
     def backward(ctx, dout):                                   # dout: ()
         # fwd: mean = sum_i loss_i / n  =>  dloss_i = dout / n, then CrossEntropy's backward
-        logits, target, lse = ctx.saved_tensors
+        target, probs = ctx.saved_tensors
         be = ctx.backend
         dloss = be.div(dout, ctx.count)                                    # (), every row
-        dlogits = be.cross_entropy_bwd(dloss, logits, target, lse, ctx.ignore_index,
+        dlogits = be.cross_entropy_bwd(dloss, probs, target, ctx.ignore_index,
                                        ctx.label_smoothing)
         return dlogits, None, None, None
 
