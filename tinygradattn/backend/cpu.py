@@ -92,22 +92,21 @@ class CPUBackend(Backend):
     copy = staticmethod(lambda x: np.array(x, order="C", copy=True))
 
     @staticmethod
-    def _owned(x, refs):
-        """x (referenced `refs` times by the caller's frames) is contiguous, writable, and its
-        memory is its own, or a base array only x (and the pool's list) refers to; views of
-        views always point at the owning base."""
-        if type(x) is np.ndarray and x.flags.c_contiguous and x.flags.writeable \
-                and sys.getrefcount(x) == refs + 1:           # + getrefcount's argument
-            base = x.base
-            if base is None:
-                return True
-            return (type(base) is np.ndarray and base.base is None
-                    and sys.getrefcount(base) == 3 + POOL.holds(base))   # x.base, base, arg
-        return False
+    def _own_memory(x):
+        """x is contiguous, writable, and its memory is its own, or a base array only x (and
+        the pool's list) refers to; views of views always point at the owning base. The
+        caller checks x's own reference count, in its frame."""
+        if type(x) is not np.ndarray or not x.flags.c_contiguous or not x.flags.writeable:
+            return False
+        base = x.base
+        if base is None:
+            return True
+        return (type(base) is np.ndarray and base.base is None
+                and sys.getrefcount(base) == 3 + POOL.holds(base))      # x.base, base, arg
 
     def take_or_copy(self, box):
         x = box.pop()
-        if self._owned(x, 2):                                 # x here and in _owned's frame
+        if sys.getrefcount(x) == 2 and self._own_memory(x):   # x here + getrefcount's argument
             return x
         return np.array(x, order="C", copy=True)
 
@@ -115,8 +114,9 @@ class CPUBackend(Backend):
         """A gradient's running sum: added into a's memory in place when a is owned (saves a
         fresh output buffer and its cache misses), else a new array."""
         a = box.pop()
-        if (type(b) is np.ndarray and a.shape == b.shape and a.dtype is b.dtype
-                and a.dtype in _FLOAT_KINDS and b.flags.c_contiguous and self._owned(a, 2)):
+        if (sys.getrefcount(a) == 2 and type(b) is np.ndarray and a.shape == b.shape
+                and a.dtype is b.dtype and a.dtype in _FLOAT_KINDS and b.flags.c_contiguous
+                and self._own_memory(a)):
             _core.binary(a.reshape(-1), a.reshape(-1), b.reshape(-1), 0,
                          _core.effective_n_threads())
             return a
