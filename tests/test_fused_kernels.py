@@ -256,7 +256,15 @@ def test_gelu_kernels(dtype, n_threads, n, tanh_form):
     dx = np.empty_like(x)
     _fused.gelu_bwd(dx, dout, x, tanh_form, n_threads)
     close(dx, rd * dout, TOL[dtype], "gelu dx")
-
+    grad = np.full_like(x, np.nan)                      # forward + derivative in one pass
+    out2 = np.empty_like(x)
+    _fused.gelu_fwd(out2, x, tanh_form, n_threads, grad)
+    np.testing.assert_array_equal(out2, out)
+    close(grad, rd, TOL[dtype], "gelu derivative")
+    np.testing.assert_array_equal(dout * grad, dx)      # gelu_bwd's bits
+    xin = x.copy()
+    _fused.gelu_fwd(xin, xin, tanh_form, n_threads, grad)   # out may be x, grad may not
+    np.testing.assert_array_equal(xin, out)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -264,7 +272,16 @@ def test_gelu_kernels_empty(dtype):
     x = np.empty(0, dtype)
     for tanh_form in (False, True):
         _fused.gelu_fwd(np.empty(0, dtype), x, tanh_form, 2)
+        _fused.gelu_fwd(np.empty(0, dtype), x, tanh_form, 2, np.empty(0, dtype))
         _fused.gelu_bwd(np.empty(0, dtype), x, x, tanh_form, 2)
+
+
+def test_gelu_fwd_grad_errors():
+    x = np.ones(8, np.float32)
+    with pytest.raises(ValueError, match="grad overlaps x or out"):
+        _fused.gelu_fwd(np.empty(8, np.float32), x, False, 1, x)
+    with pytest.raises(ValueError, match="grad"):
+        _fused.gelu_fwd(np.empty(8, np.float32), x, False, 1, np.empty(7, np.float32))
 
 # ---- softmax / log-softmax (the _core float32 fast path) -----------------------------------------
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -489,6 +489,12 @@ def test_gelu_float32_any_offset_length_and_split(rowmath_isa):
                     assert np.array_equal(ys, y[k:k + n], equal_nan=True), where
                     assert np.array_equal(gs, g[k:k + n], equal_nan=True), where
                     assert np.array_equal(np.signbit(ys), np.signbit(y[k:k + n])), where
+                    # forward + derivative in one pass: the same y, and dout * grad gives
+                    # gelu_bwd's bits (what the autograd backward computes from it)
+                    yg, gr = np.empty_like(xs), np.empty_like(xs)
+                    _fused.gelu_fwd(yg, xs, form, nt, gr)
+                    assert np.array_equal(yg, y[k:k + n], equal_nan=True), where
+                    assert np.array_equal(ds * gr, g[k:k + n], equal_nan=True), where
 
 
 def test_gelu_float32_specials_and_chunks(rowmath_isa):

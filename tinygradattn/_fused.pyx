@@ -666,6 +666,8 @@ def cross_entropy_bwd(dlogits, dloss, logits, target, lse, long long ignore_inde
 cdef extern from "_rowmath.h" nogil:
     ctypedef struct tga_rm_gelu_t:
         void (*gelu_fwd)(float *y, const float *x, int tanh_form, Py_ssize_t n) noexcept nogil
+        void (*gelu_fwd_grad)(float *y, float *grad, const float *x, int tanh_form,
+                              Py_ssize_t n) noexcept nogil
         void (*gelu_bwd)(float *dx, const float *dout, const float *x, int tanh_form,
                          Py_ssize_t n) noexcept nogil
         void (*erf)(float *y, const float *x, Py_ssize_t n) noexcept nogil
@@ -701,7 +703,16 @@ cdef inline Py_ssize_t _gelu_slice(Py_ssize_t n, int n_threads) noexcept nogil:
     return (per + GELU_ALIGN - 1) // GELU_ALIGN * GELU_ALIGN
 
 
-cdef object _gelu_fwd(floating[::1] out, const floating[::1] x, bint tanh_form, int n_threads):
+cdef void _gelu_fwd_slice(const tga_rm_gelu_t *vec, float *out, float *grad, const float *x,
+                          bint tanh_form, Py_ssize_t n) noexcept nogil:
+    if grad != NULL:
+        vec.gelu_fwd_grad(out, grad, x, tanh_form, n)
+    else:
+        vec.gelu_fwd(out, x, tanh_form, n)
+
+
+cdef object _gelu_fwd(floating[::1] out, floating[::1] grad, bint with_grad,
+                      const floating[::1] x, bint tanh_form, int n_threads):
     cdef Py_ssize_t k, n = x.shape[0], per, k0
     cdef const tga_rm_gelu_t *vec = tga_rm_gelu_for(tga_rm.isa)
     n_threads = _threads(n_threads, GELU_WORK * n)
@@ -709,15 +720,18 @@ cdef object _gelu_fwd(floating[::1] out, const floating[::1] x, bint tanh_form, 
         if n == 0:
             return
         if n_threads == 1:
-            vec.gelu_fwd(&out[0], &x[0], tanh_form, n)
+            _gelu_fwd_slice(vec, &out[0], &grad[0] if with_grad else NULL, &x[0], tanh_form, n)
             return
         per = _gelu_slice(n, n_threads)
         for k in prange(n_threads, nogil=True, schedule="static", num_threads=n_threads):
             k0 = k * per
             if k0 < n:
-                vec.gelu_fwd(&out[k0], &x[k0], tanh_form, min(per, n - k0))
+                _gelu_fwd_slice(vec, &out[k0], &grad[k0] if with_grad else NULL, &x[k0],
+                                tanh_form, min(per, n - k0))
     else:
         for k in prange(n, nogil=True, schedule="static", num_threads=n_threads):
+            if with_grad:
+                grad[k] = _gelu_grad(x[k], tanh_form)
             out[k] = _gelu(x[k], tanh_form)
 
 
@@ -756,17 +770,29 @@ def _vec_erf_tanh(out, x, bint tanh):
         vec.erf(&o[0], &xv[0], x.shape[0])
 
 
-def gelu_fwd(out, x, bint approximate_tanh, int n_threads=0):
-    """out = gelu(x) elementwise; out, x 1-D C-contiguous (out may be x); tanh form if asked."""
+def gelu_fwd(out, x, bint approximate_tanh, int n_threads=0, grad=None):
+    """out = gelu(x) elementwise; out, x 1-D C-contiguous (out may be x); tanh form if asked.
+
+    grad: OUT, or None: gelu'(x) as well, the same values gelu_bwd multiplies dout by (an
+    autograd forward keeps it, so that its backward is one multiply). Not x itself.
+    """
     if not isinstance(x, np.ndarray):
         raise TypeError(f"gelu_fwd: x must be a numpy.ndarray, got {type(x).__name__}")
     if x.ndim != 1:
         raise ValueError(f"gelu_fwd: x must be 1-D (a flat buffer), got shape {x.shape}")
-    dtype = _check("gelu_fwd", ("out", "x"), (out, x), (x.shape, x.shape), 1)
-    if dtype == np.float32:
-        _gelu_fwd[float](out, x, approximate_tanh, n_threads)
+    with_grad = grad is not None
+    if with_grad:
+        dtype = _check("gelu_fwd", ("out", "grad", "x"), (out, grad, x), (x.shape,) * 3, 2)
+        if np.may_share_memory(grad, x) or np.may_share_memory(grad, out):
+            raise ValueError("gelu_fwd: grad overlaps x or out; pass a separate array")
     else:
-        _gelu_fwd[double](out, x, approximate_tanh, n_threads)
+        dtype = _check("gelu_fwd", ("out", "x"), (out, x), (x.shape, x.shape), 1)
+    if dtype == np.float32:
+        _gelu_fwd[float](out, grad if with_grad else out, with_grad, x, approximate_tanh,
+                         n_threads)
+    else:
+        _gelu_fwd[double](out, grad if with_grad else out, with_grad, x, approximate_tanh,
+                          n_threads)
 
 
 def gelu_bwd(dx, dout, x, bint approximate_tanh, int n_threads=0):

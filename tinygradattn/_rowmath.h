@@ -473,7 +473,8 @@ static inline float tga_rm_gelu_tanh(float x, float *grad) {
     return x < 0.0f ? tga_rm_scale((xc * e) * dd, v) : x * dd;   /* NaN: x dd */
 }
 
-/* The loops: y = gelu(x) (y may be x); dx = dout gelu'(x) (dx may be dout) for the baseline
+/* The loops: y = gelu(x) (y may be x); y and grad = gelu'(x) together (the autograd forward,
+ * so that the backward is one multiply); dx = dout gelu'(x) (dx may be dout) for the baseline
  * set (FMA: whether the ISA has it); y = erf(x) and y = tanh(x) (for the tests) for every set.
  * AVX2 and AVX-512 have their own GELU loops below. */
 #define TGA_RM_DEFINE_GELU(SFX, ATTR, FMA)                                                   \
@@ -485,6 +486,16 @@ static inline float tga_rm_gelu_tanh(float x, float *grad) {
             for (j = 0; j < n; j++) y[j] = tga_rm_gelu_tanh(x[j], &g_);                      \
         else                                                                                 \
             for (j = 0; j < n; j++) y[j] = tga_rm_gelu_exact(x[j], &g_, FMA);                \
+    }                                                                                        \
+    ATTR static void tga_rm_gelu_fwd_grad##SFX(float *y, float *grad, const float *x,       \
+                                               int tanh_form, Py_ssize_t n) {               \
+        Py_ssize_t j;                                                                        \
+        float g_, y_;                                                                        \
+        for (j = 0; j < n; j++) {                                                            \
+            y_ = tanh_form ? tga_rm_gelu_tanh(x[j], &g_) : tga_rm_gelu_exact(x[j], &g_, FMA);\
+            y[j] = y_;                                                                       \
+            grad[j] = g_;                                                                    \
+        }                                                                                    \
     }                                                                                        \
     ATTR static void tga_rm_gelu_bwd##SFX(float *dx, const float *dout, const float *x,     \
                                           int tanh_form, Py_ssize_t n) {                     \
@@ -616,6 +627,32 @@ TGA_RM_ATTR512 static void tga_rm_gelu_fwd_avx512(float *y, const float *x, int 
     _mm512_mask_storeu_ps(y + j, k, tanh_form
                           ? tga_rm_gelu_tanh16(_mm512_maskz_loadu_ps(k, x + j), &g)
                           : tga_rm_gelu_exact16(_mm512_maskz_loadu_ps(k, x + j), &g));
+}
+
+TGA_RM_ATTR512 static void tga_rm_gelu_fwd_grad_avx512(float *y, float *grad, const float *x,
+                                                       int tanh_form, Py_ssize_t n) {
+    Py_ssize_t j = 0;
+    __m512 g, v;
+    __mmask16 k;
+    if (tanh_form) {
+        for (; j + 16 <= n; j += 16) {
+            v = tga_rm_gelu_tanh16(_mm512_loadu_ps(x + j), &g);
+            _mm512_storeu_ps(y + j, v);
+            _mm512_storeu_ps(grad + j, g);
+        }
+    } else {
+        for (; j + 16 <= n; j += 16) {
+            v = tga_rm_gelu_exact16(_mm512_loadu_ps(x + j), &g);
+            _mm512_storeu_ps(y + j, v);
+            _mm512_storeu_ps(grad + j, g);
+        }
+    }
+    if (j == n) return;
+    k = TGA_RM_TAIL16(n - j);
+    v = tanh_form ? tga_rm_gelu_tanh16(_mm512_maskz_loadu_ps(k, x + j), &g)
+                  : tga_rm_gelu_exact16(_mm512_maskz_loadu_ps(k, x + j), &g);
+    _mm512_mask_storeu_ps(y + j, k, v);
+    _mm512_mask_storeu_ps(grad + j, k, g);
 }
 
 TGA_RM_ATTR512 static void tga_rm_gelu_bwd_avx512(float *dx, const float *dout, const float *x,
@@ -750,6 +787,28 @@ TGA_RM_ATTR2 static void tga_rm_gelu_fwd_avx2(float *y, const float *x, int tanh
     memcpy(y + j, buf, (size_t)(n - j) * sizeof(float));
 }
 
+TGA_RM_ATTR2 static void tga_rm_gelu_fwd_grad_avx2(float *y, float *grad, const float *x,
+                                                   int tanh_form, Py_ssize_t n) {
+    Py_ssize_t j = 0;
+    float buf[8], gbuf[8];
+    __m256 g, v;
+    for (; j + 8 <= n; j += 8) {
+        v = tanh_form ? tga_rm_gelu_tanh8(_mm256_loadu_ps(x + j), &g)
+                      : tga_rm_gelu_exact8(_mm256_loadu_ps(x + j), &g);
+        _mm256_storeu_ps(y + j, v);
+        _mm256_storeu_ps(grad + j, g);
+    }
+    if (j == n) return;
+    memset(buf, 0, sizeof buf);
+    memcpy(buf, x + j, (size_t)(n - j) * sizeof(float));
+    v = tanh_form ? tga_rm_gelu_tanh8(_mm256_loadu_ps(buf), &g)
+                  : tga_rm_gelu_exact8(_mm256_loadu_ps(buf), &g);
+    _mm256_storeu_ps(buf, v);
+    _mm256_storeu_ps(gbuf, g);
+    memcpy(y + j, buf, (size_t)(n - j) * sizeof(float));
+    memcpy(grad + j, gbuf, (size_t)(n - j) * sizeof(float));
+}
+
 TGA_RM_ATTR2 static void tga_rm_gelu_bwd_avx2(float *dx, const float *dout, const float *x,
                                               int tanh_form, Py_ssize_t n) {
     Py_ssize_t j = 0;
@@ -837,13 +896,15 @@ static inline int tga_rowmath_supported(int index) {
 /* The GELU loops of the set named `isa` (tga_rm.isa at the call: one switch for all). */
 typedef struct {
     void (*gelu_fwd)(float *, const float *, int, Py_ssize_t);
+    void (*gelu_fwd_grad)(float *, float *, const float *, int, Py_ssize_t);
     void (*gelu_bwd)(float *, const float *, const float *, int, Py_ssize_t);
     void (*erf)(float *, const float *, Py_ssize_t);
     void (*tanh)(float *, const float *, Py_ssize_t);
 } tga_rm_gelu_t;
 
 #define TGA_RM_GELU_TABLE(SFX)                                                               \
-    {tga_rm_gelu_fwd##SFX, tga_rm_gelu_bwd##SFX, tga_rm_erf##SFX, tga_rm_tanh##SFX}
+    {tga_rm_gelu_fwd##SFX, tga_rm_gelu_fwd_grad##SFX, tga_rm_gelu_bwd##SFX, tga_rm_erf##SFX,   \
+     tga_rm_tanh##SFX}
 
 static inline const tga_rm_gelu_t *tga_rm_gelu_for(const char *isa) {
     static const tga_rm_gelu_t generic = TGA_RM_GELU_TABLE(_generic);

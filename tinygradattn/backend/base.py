@@ -75,6 +75,7 @@ PRIMITIVES = {
                          "forward, target, ignore_index, label_smoothing) -> "
                          "dlogits (N, C) = dloss * (probs - smoothed one-hot), 0 rows ignored",
     "gelu_fwd": "(x, approximate 'none' | 'tanh') -> x * Phi(x) (erf or torch's tanh form)",
+    "gelu_fwd_grad": "(x, approximate) -> gelu(x), gelu'(x) (one pass; gelu_bwd's factors)",
     "gelu_bwd": "(dout, x, approximate) -> dx = dout * gelu'(x); all one shape",
     "sdpa_fwd": "(q (B, H, T, D), k (B, H, S, D), v (B, H, S, Dv), mask None | bool (True = may "
                 "attend) | float (added), broadcastable to (B, H, T, S), is_causal, scale) -> "

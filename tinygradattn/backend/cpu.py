@@ -355,6 +355,15 @@ class CPUBackend(Backend):
         return out
 
     @staticmethod
+    def gelu_fwd_grad(x, approximate):
+        """-> gelu(x) and gelu'(x), one pass."""
+        out = POOL.empty(x.shape, dtype=x.dtype)
+        grad = POOL.empty(x.shape, dtype=x.dtype)
+        _fused.gelu_fwd(out.reshape(-1), np.ascontiguousarray(x).reshape(-1),
+                        approximate == "tanh", _core.effective_n_threads(), grad.reshape(-1))
+        return out, grad
+
+    @staticmethod
     def gelu_bwd(dout, x, approximate):
         dx = POOL.empty(x.shape, dtype=x.dtype)
         _fused.gelu_bwd(dx.reshape(-1), np.ascontiguousarray(dout).reshape(-1),

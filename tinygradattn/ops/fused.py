@@ -83,7 +83,8 @@ class LayerNorm(Function):
 
 
 def _wants_grad(ctx):
-    """The logits (first input) will need a gradient: the forward keeps softmax for it."""
+    """The first input will need a gradient: the forward keeps what the backward reads
+    (cross-entropy's softmax, GELU's derivative) instead of recomputing it there."""
     return ctx.is_recording and ctx.needs_input_grad[0]
 
 
@@ -141,12 +142,15 @@ class Gelu(Function):
 
     @staticmethod
     def forward(ctx, x, approximate):
-        ctx.approximate = approximate
-        ctx.save_for_backward(x)
-        return ctx.backend.gelu_fwd(x, approximate)
+        if not _wants_grad(ctx):
+            return ctx.backend.gelu_fwd(x, approximate)
+        y, grad = ctx.backend.gelu_fwd_grad(x, approximate)   # gelu'(x) while x is at hand
+        ctx.save_for_backward(grad)
+        return y
 
     @staticmethod
     def backward(ctx, dout):
-        # fwd: y = x Phi(x)  =>  dx = dout * (Phi(x) + x phi(x))  (tanh form: see _fused.pyx)
-        x, = ctx.saved_tensors
-        return ctx.backend.gelu_bwd(dout, x, ctx.approximate), None
+        # fwd: y = x Phi(x)  =>  dx = dout * (Phi(x) + x phi(x))  (tanh form: see _fused.pyx),
+        # the factor computed by the forward
+        grad, = ctx.saved_tensors
+        return ctx.backend.mul(dout, grad), None
