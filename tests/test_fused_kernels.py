@@ -206,6 +206,15 @@ def test_cross_entropy_kernels(dtype, n_threads, shape, smoothing):
     _fused.cross_entropy_bwd_probs(probs, np.array(dloss[0]), probs, t, -100, smoothing,
                                    n_threads)                   # in place, one dloss
     close(probs, rdx * dloss[0], BWD_TOL[dtype], "cross_entropy dlogits in place")
+    exps, inv_sum = np.empty_like(x), np.empty(N, dtype)      # the unscaled form (autograd's)
+    _fused.cross_entropy_fwd(loss2, lse, x, t, -100, smoothing, n_threads, exps, inv_sum)
+    np.testing.assert_array_equal(loss2, loss)
+    with np.errstate(invalid="ignore"):
+        close(exps * inv_sum[:, None], p64 / p64.sum(-1, keepdims=True), TOL[dtype],
+              "cross_entropy exps / sum")
+    _fused.cross_entropy_bwd_probs(dxp, dloss, exps, t, -100, smoothing, n_threads, inv_sum)
+    close(dxp, rdx * dloss[:, None], BWD_TOL[dtype], "cross_entropy dlogits from exps")
+    assert (dxp[t == -100] == 0).all()
 
 
 def test_cross_entropy_probs_errors():
@@ -220,6 +229,11 @@ def test_cross_entropy_probs_errors():
     with pytest.raises(ValueError, match="partially overlaps"):
         _fused.cross_entropy_bwd_probs(probs[1:], np.ones(3, np.float32), probs[:3], t, -100,
                                        0.0, 1)
+    with pytest.raises(ValueError, match="inv_sum needs probs"):
+        _fused.cross_entropy_fwd(loss, lse, x, t, -100, 0.0, 1, None, np.empty(3, np.float32))
+    with pytest.raises(ValueError, match=r"inv_sum"):
+        _fused.cross_entropy_bwd_probs(np.empty((3, 4), np.float32), np.ones(3, np.float32),
+                                       probs[:3], t, -100, 0.0, 1, np.empty(2, np.float32))
     with pytest.raises(IndexError, match="Target 7 is out of bounds"):
         _fused.cross_entropy_bwd_probs(np.empty((3, 4), np.float32), np.ones(3, np.float32),
                                        probs[:3], np.array([0, 7, 1]), -100, 0.0, 1)
@@ -238,6 +252,10 @@ def test_cross_entropy_kernel_huge_logits(dtype):
     probs = np.empty_like(x)
     _fused.cross_entropy_fwd(loss, lse, x, t, -100, 0.0, 1, probs)
     _fused.cross_entropy_bwd_probs(dx, np.ones(2, dtype), probs, t, -100, 0.0, 1)
+    np.testing.assert_allclose(dx, [[-0.5, 0.5, 0.0], [0.0, -1.0, 1.0]], atol=1e-6)
+    inv_sum = np.empty(2, dtype)
+    _fused.cross_entropy_fwd(loss, lse, x, t, -100, 0.0, 1, probs, inv_sum)
+    _fused.cross_entropy_bwd_probs(dx, np.ones(2, dtype), probs, t, -100, 0.0, 1, inv_sum)
     np.testing.assert_allclose(dx, [[-0.5, 0.5, 0.0], [0.0, -1.0, 1.0]], atol=1e-6)
 
 

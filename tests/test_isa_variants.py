@@ -235,6 +235,12 @@ def test_cross_entropy(rowmath_isa, dtype, n_threads):
                 close(probs, softmax64(x), TOL[dtype], "ce probs " + what)
                 _fused.cross_entropy_bwd_probs(dx, dloss, probs, t, -100, smoothing, n_threads)
                 close(dx, want_dx, BWD_TOL[dtype], "ce dlogits from probs " + what)
+                inv_sum = np.empty(n, dtype)                 # unscaled: exp(x - max), 1 / sum
+                _fused.cross_entropy_fwd(loss, lse, x, t, -100, smoothing, n_threads, probs,
+                                         inv_sum)
+                _fused.cross_entropy_bwd_probs(dx, dloss, probs, t, -100, smoothing, n_threads,
+                                               inv_sum)
+                close(dx, want_dx, BWD_TOL[dtype], "ce dlogits from exps " + what)
 
 
 # ---- attention ------------------------------------------------------------------------------

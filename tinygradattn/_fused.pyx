@@ -410,20 +410,23 @@ cdef void _ln_sum_blocks(floating[::1] dweight, floating[::1] dbias,
 # The forward may also write p = exp(x - m) / s, the row's softmax (probs): then
 # cross_entropy_bwd_probs takes dx from p in one pass with no exponentials (the autograd path:
 # the row's exp pass is paid once, in the forward; at (16384, 65) the backward fell from
-# ~345 to ~150 us on two threads).
+# ~345 to ~150 us on two threads). Given inv_sum (N,) as well, probs keeps exp(x - m) and
+# inv_sum[i] = 1 / s: the forward skips its scaling pass and the backward folds 1 / s into
+# dloss[i] (p dloss = e (dloss / s), one rounding more).
 # Targets are range-checked in the wrapper (IndexError) before the nogil loop.
 # ==============================================================================================
 
-cdef void _ce_fwd_row(floating *loss, floating *lse_out, floating *probs, const floating *x,
-                      int64_t t, int64_t ignore_index, double smoothing,
+cdef void _ce_fwd_row(floating *loss, floating *lse_out, floating *probs, floating *inv_sum,
+                      const floating *x, int64_t t, int64_t ignore_index, double smoothing,
                       Py_ssize_t n) noexcept nogil:
-    """probs: NULL, or the row's softmax is written there."""
+    """probs: NULL, or the row's softmax is written there; with inv_sum (not NULL), probs
+    gets exp(x - max) and inv_sum[0] 1 / sum of it."""
     cdef Py_ssize_t j
     cdef double m = x[0], s = 0.0, sxm = 0.0, ls, value = 0.0, e
     if floating is float:                       # float32 exp, vectorised (_rowmath.h)
         m = tga_rm.max(x, n)
         s = tga_rm.exp_sum(probs, x, <float>m, n)
-        if probs != NULL:
+        if probs != NULL and inv_sum == NULL:
             tga_rm.axpb(probs, <float>(1.0 / s), 0.0, n)
     else:
         for j in range(1, n):
@@ -434,9 +437,11 @@ cdef void _ce_fwd_row(floating *loss, floating *lse_out, floating *probs, const 
             s += e
             if probs != NULL:
                 probs[j] = e
-        if probs != NULL:
+        if probs != NULL and inv_sum == NULL:
             for j in range(n):
                 probs[j] = probs[j] / s
+    if inv_sum != NULL:
+        inv_sum[0] = <floating>(1.0 / s)
     ls = log(s)
     lse_out[0] = <floating>(m + ls)
     if t == ignore_index:
@@ -478,20 +483,24 @@ cdef void _ce_bwd_row(floating *dx, double dloss, const floating *x, int64_t t,
 
 
 cdef object _ce_fwd(floating[::1] loss, floating[::1] lse, floating[:, ::1] probs,
-                    bint with_probs, const floating[:, ::1] x, const int64_t[::1] target,
+                    bint with_probs, floating[::1] inv_sum, bint with_inv,
+                    const floating[:, ::1] x, const int64_t[::1] target,
                     int64_t ignore_index, double smoothing, int n_threads):
     cdef Py_ssize_t i, n_rows = x.shape[0], n_cols = x.shape[1]
     n_threads = _threads(n_threads, <double>n_rows * n_cols)
     for i in prange(n_rows, nogil=True, schedule="static", num_threads=n_threads):
-        _ce_fwd_row(&loss[i], &lse[i], &probs[i, 0] if with_probs else NULL, &x[i, 0],
-                    target[i], ignore_index, smoothing, n_cols)
+        _ce_fwd_row(&loss[i], &lse[i], &probs[i, 0] if with_probs else NULL,
+                    &inv_sum[i] if with_inv else NULL, &x[i, 0], target[i], ignore_index,
+                    smoothing, n_cols)
 
 
-cdef void _ce_bwd_probs_row(floating *dx, double dloss, const floating *p, int64_t t,
-                            int64_t ignore_index, double smoothing,
+cdef void _ce_bwd_probs_row(floating *dx, double dloss, double inv_sum, const floating *p,
+                            int64_t t, int64_t ignore_index, double smoothing,
                             Py_ssize_t n) noexcept nogil:
+    """dx = dloss (p inv_sum - q): p the softmax (inv_sum 1) or exp(x - max) (inv_sum 1 / s)."""
     cdef Py_ssize_t j
-    cdef floating scale = <floating>dloss, offset = <floating>(-dloss * smoothing / n)
+    cdef floating scale = <floating>(dloss * inv_sum)
+    cdef floating offset = <floating>(-dloss * smoothing / n)
     if t == ignore_index:
         for j in range(n):
             dx[j] = 0
@@ -503,12 +512,14 @@ cdef void _ce_bwd_probs_row(floating *dx, double dloss, const floating *p, int64
 
 cdef object _ce_bwd_probs(floating[:, ::1] dx, const floating[::1] dloss,
                           Py_ssize_t dloss_step, const floating[:, ::1] probs,
+                          const floating[::1] inv_sum, bint with_inv,
                           const int64_t[::1] target, int64_t ignore_index, double smoothing,
                           int n_threads):
     cdef Py_ssize_t i, n_rows = probs.shape[0], n_cols = probs.shape[1]
     n_threads = _threads(n_threads, <double>n_rows * n_cols)
     for i in prange(n_rows, nogil=True, schedule="static", num_threads=n_threads):
-        _ce_bwd_probs_row(&dx[i, 0], dloss[i * dloss_step], &probs[i, 0], target[i],
+        _ce_bwd_probs_row(&dx[i, 0], dloss[i * dloss_step],
+                          inv_sum[i] if with_inv else 1.0, &probs[i, 0], target[i],
                           ignore_index, smoothing, n_cols)
 
 
@@ -552,19 +563,27 @@ cdef Py_ssize_t _check_target(str fn, object target, Py_ssize_t N, Py_ssize_t C,
 
 
 def cross_entropy_fwd(loss, lse, logits, target, long long ignore_index,
-                      double label_smoothing, int n_threads=0, probs=None):
+                      double label_smoothing, int n_threads=0, probs=None, inv_sum=None):
     """Per-row cross-entropy of logits against class indices, and each row's log-sum-exp.
 
     Args:
         loss, lse: OUT (N,). logits: IN (N, C). target: IN (N,) int64 in [0, C) or ignore_index.
         label_smoothing: e in [0, 1]. n_threads: OpenMP threads over rows.
         probs: OUT (N, C) for softmax(logits) (cross_entropy_bwd_probs's input), or None.
+        inv_sum: OUT (N,) with probs, or None: probs then gets exp(logits - row max), not
+        normalised, and inv_sum each row's 1 / sum of it (pass both to the backward).
     Returns the number of rows whose target is not ignore_index (a mean's divisor).
     Raises IndexError for a target out of range (that is not ignore_index).
     """
     N, C = _rows_cols("cross_entropy_fwd", "logits", logits)
-    with_probs = probs is not None
-    if with_probs:
+    with_probs, with_inv = probs is not None, inv_sum is not None
+    if with_inv and not with_probs:
+        raise ValueError("cross_entropy_fwd: inv_sum needs probs")
+    if with_inv:
+        dtype = _check("cross_entropy_fwd", ("loss", "lse", "probs", "inv_sum", "logits"),
+                       (loss, lse, probs, inv_sum, logits), ((N,), (N,), (N, C), (N,), (N, C)),
+                       4)
+    elif with_probs:
         dtype = _check("cross_entropy_fwd", ("loss", "lse", "probs", "logits"),
                        (loss, lse, probs, logits), ((N,), (N,), (N, C), (N, C)), 3)
     else:
@@ -578,27 +597,34 @@ def cross_entropy_fwd(loss, lse, logits, target, long long ignore_index,
     if with_probs and np.may_share_memory(probs, logits):
         raise ValueError("cross_entropy_fwd: probs overlaps logits; pass a separate array")
     if dtype == np.float32:
-        _ce_fwd[float](loss, lse, probs if with_probs else _NO_PART32[0], with_probs, logits,
-                       target, ignore_index, label_smoothing, n_threads)
+        _ce_fwd[float](loss, lse, probs if with_probs else _NO_PART32[0], with_probs,
+                       inv_sum if with_inv else lse, with_inv, logits, target, ignore_index,
+                       label_smoothing, n_threads)
     else:
-        _ce_fwd[double](loss, lse, probs if with_probs else _NO_ROWS64, with_probs, logits,
-                        target, ignore_index, label_smoothing, n_threads)
+        _ce_fwd[double](loss, lse, probs if with_probs else _NO_ROWS64, with_probs,
+                        inv_sum if with_inv else lse, with_inv, logits, target, ignore_index,
+                        label_smoothing, n_threads)
     return n_valid
 
 
 def cross_entropy_bwd_probs(dlogits, dloss, probs, target, long long ignore_index,
-                            double label_smoothing, int n_threads=0):
+                            double label_smoothing, int n_threads=0, inv_sum=None):
     """dlogits = dloss[i] * (probs - smoothed one-hot), 0 rows for ignored targets: the
     backward from the softmax cross_entropy_fwd wrote (one pass, no exponentials).
 
     Args:
         dlogits: OUT (N, C) (may be probs itself). dloss: IN (N,), or () for one value for
         every row. probs: IN (N, C) from cross_entropy_fwd. target: IN (N,) int64.
+        inv_sum: IN (N,) when the forward wrote it (probs then unnormalised), else None.
     """
     N, C = _rows_cols("cross_entropy_bwd_probs", "probs", probs)
     scalar = getattr(dloss, "ndim", None) == 0
-    dtype = _check("cross_entropy_bwd_probs", ("dlogits", "dloss", "probs"),
-                   (dlogits, dloss, probs), ((N, C), () if scalar else (N,), (N, C)), 1)
+    with_inv = inv_sum is not None
+    names, arrays = ("dlogits", "dloss", "probs"), (dlogits, dloss, probs)
+    shapes = ((N, C), () if scalar else (N,), (N, C))
+    if with_inv:
+        names, arrays, shapes = names + ("inv_sum",), arrays + (inv_sum,), shapes + ((N,),)
+    dtype = _check("cross_entropy_bwd_probs", names, arrays, shapes, 1)
     _check_target("cross_entropy_bwd_probs", target, N, C, ignore_index)
     if N == 0 or C == 0:
         return
@@ -609,10 +635,12 @@ def cross_entropy_bwd_probs(dlogits, dloss, probs, target, long long ignore_inde
     if scalar:
         dloss = dloss.reshape(1)
     if dtype == np.float32:
-        _ce_bwd_probs[float](dlogits, dloss, 0 if scalar else 1, probs, target, ignore_index,
+        _ce_bwd_probs[float](dlogits, dloss, 0 if scalar else 1, probs,
+                             inv_sum if with_inv else dloss, with_inv, target, ignore_index,
                              label_smoothing, n_threads)
     else:
-        _ce_bwd_probs[double](dlogits, dloss, 0 if scalar else 1, probs, target, ignore_index,
+        _ce_bwd_probs[double](dlogits, dloss, 0 if scalar else 1, probs,
+                              inv_sum if with_inv else dloss, with_inv, target, ignore_index,
                               label_smoothing, n_threads)
 
 

@@ -69,10 +69,10 @@ PRIMITIVES = {
     "cross_entropy_fwd": "(logits (N, C), target (N,) int64, ignore_index, label_smoothing, "
                          "with_probs=False) -> loss (N,) (0 where ignored), lse (N,) = "
                          "logsumexp(logits, -1), the number of rows not ignored, softmax(logits) "
-                         "(N, C) if with_probs else None; IndexError for a target outside "
-                         "[0, C) that is not ignore_index",
-    "cross_entropy_bwd": "(dloss (N,) or a scalar for every row, probs (N, C) from the "
-                         "forward, target, ignore_index, label_smoothing) -> "
+                         "in a form of the backend's own if with_probs else None; IndexError "
+                         "for a target outside [0, C) that is not ignore_index",
+    "cross_entropy_bwd": "(dloss (N,) or a scalar for every row, probs from the forward, "
+                         "target, ignore_index, label_smoothing) -> "
                          "dlogits (N, C) = dloss * (probs - smoothed one-hot), 0 rows ignored",
     "gelu_fwd": "(x, approximate 'none' | 'tanh') -> x * Phi(x) (erf or torch's tanh form)",
     "gelu_fwd_grad": "(x, approximate) -> gelu(x), gelu'(x) (one pass; gelu_bwd's factors)",

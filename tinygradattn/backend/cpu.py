@@ -325,26 +325,32 @@ class CPUBackend(Backend):
     @staticmethod
     def cross_entropy_fwd(logits, target, ignore_index, label_smoothing, with_probs=False):
         """logits (N, C), target (N,) int64 -> loss (N,), lse (N,), rows not ignored, and
-        softmax(logits) (N, C) for cross_entropy_bwd when with_probs (else None)."""
+        softmax(logits) for cross_entropy_bwd when with_probs (else None): here the pair
+        (exp(logits - row max) (N, C), 1 / row sums (N,)), the kernel's unscaled form."""
         logits = np.ascontiguousarray(logits)
         loss = POOL.empty(logits.shape[:1], dtype=logits.dtype)
         lse = POOL.empty(logits.shape[:1], dtype=logits.dtype)
-        probs = POOL.empty(logits.shape, dtype=logits.dtype) if with_probs else None
+        exps = inv_sum = None
+        if with_probs:
+            exps = POOL.empty(logits.shape, dtype=logits.dtype)
+            inv_sum = POOL.empty(logits.shape[:1], dtype=logits.dtype)
         n_valid = _fused.cross_entropy_fwd(loss, lse, logits, np.ascontiguousarray(target),
                                            ignore_index, label_smoothing,
-                                           _core.effective_n_threads(), probs)
-        return loss, lse, n_valid, probs
+                                           _core.effective_n_threads(), exps, inv_sum)
+        return loss, lse, n_valid, ((exps, inv_sum) if with_probs else None)
 
     @staticmethod
     def cross_entropy_bwd(dloss, probs, target, ignore_index, label_smoothing):
-        """-> dlogits (N, C) from the forward's softmax; dloss (N,) or a scalar for every row."""
-        dlogits = POOL.empty(probs.shape, dtype=probs.dtype)
-        dloss = np.asarray(dloss, dtype=probs.dtype)
+        """-> dlogits (N, C) from the forward's softmax (probs as cross_entropy_fwd returned
+        it); dloss (N,) or a scalar for every row."""
+        exps, inv_sum = probs
+        dlogits = POOL.empty(exps.shape, dtype=exps.dtype)
+        dloss = np.asarray(dloss, dtype=exps.dtype)
         if dloss.ndim:
             dloss = np.ascontiguousarray(dloss)
-        _fused.cross_entropy_bwd_probs(dlogits, dloss, probs, np.ascontiguousarray(target),
+        _fused.cross_entropy_bwd_probs(dlogits, dloss, exps, np.ascontiguousarray(target),
                                        ignore_index, label_smoothing,
-                                       _core.effective_n_threads())
+                                       _core.effective_n_threads(), inv_sum)
         return dlogits
 
     @staticmethod
