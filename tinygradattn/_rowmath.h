@@ -18,12 +18,13 @@
  * sums each chunk of 256 in 16 float lanes (pairwise-reduced) and the chunks in double; the
  * layer-norm backward row is float32 throughout (as torch), its row sums an OpenMP simd
  * reduction. The max runs in 2 x 16 lanes (two independent vector chains).
- Each function exists three times: the C bodies compiled for AVX2+FMA and for the baseline
- * ISA (__attribute__((target))), and an AVX-512 set in intrinsics (_rowmath_avx512.h, the same
- * steps and lanes); tga_rowmath_init() picks one set with __builtin_cpu_supports, as
- * _gemm_kernel.h does ("auto"), or the named one (tga_rowmath_supported / _name list them;
- * _fused.set_rowmath_isa and $TGA_ROWMATH_ISA force one). FMA contraction and vector width
- * (the lane order of the simd reductions) are the only differences between the sets.
+ * Each function exists three times: the C bodies compiled for AVX2+FMA and for the baseline
+ * ISA (__attribute__((target))), and an AVX-512 set in intrinsics (_rowmath_avx512.h: the
+ * same polynomial, lanes and summation order); tga_rowmath_init() picks one set with
+ * __builtin_cpu_supports, as _gemm_kernel.h does ("auto"), or the named one
+ * (tga_rowmath_supported / _name list them; _fused.set_rowmath_isa and $TGA_ROWMATH_ISA force
+ * one). FMA contraction, vector width (the lane order of the simd reductions) and, on
+ * AVX-512, exp's scaling by 2^n in one vscalefps are the only differences between the sets.
  */
 #ifndef TGA_ROWMATH_H
 #define TGA_ROWMATH_H
