@@ -210,17 +210,24 @@ TGA_RM_ATTR512 static void tga_rm_ln_bwd_avx512(float *dx, float *dw_acc, float 
                                                  Py_ssize_t n) {
     const __m512 m = TGA_RM_V(mean), r = TGA_RM_V(rstd);
     __m512 sg = _mm512_setzero_ps(), sgx = sg, c1, c2;
-    if (dw_acc != NULL)
-        TGA_RM_ROWLOOP({
-            __m512 go = TGA_RM_LOAD(dout);
-            __m512 xh = _mm512_mul_ps(_mm512_sub_ps(TGA_RM_LOAD(x), m), r);
+    if (dx == NULL) {
+        if (dw_acc != NULL)
+            TGA_RM_ROWLOOP({
+                __m512 go = TGA_RM_LOAD(dout);
+                __m512 xh = _mm512_mul_ps(_mm512_sub_ps(TGA_RM_LOAD(x), m), r);
+                _mm512_mask_storeu_ps(dw_acc + j, k, _mm512_fmadd_ps(go, xh, TGA_RM_LOAD(dw_acc)));
+                _mm512_mask_storeu_ps(db_acc + j, k, _mm512_add_ps(TGA_RM_LOAD(db_acc), go));
+            });
+        return;
+    }
+    TGA_RM_ROWLOOP({          /* one pass: dw, db partial rows; g into dx; the row sums */
+        __m512 go = TGA_RM_LOAD(dout);
+        __m512 xh = _mm512_mul_ps(_mm512_sub_ps(TGA_RM_LOAD(x), m), r);
+        __m512 g = _mm512_mul_ps(go, TGA_RM_LOAD(w));
+        if (dw_acc != NULL) {
             _mm512_mask_storeu_ps(dw_acc + j, k, _mm512_fmadd_ps(go, xh, TGA_RM_LOAD(dw_acc)));
             _mm512_mask_storeu_ps(db_acc + j, k, _mm512_add_ps(TGA_RM_LOAD(db_acc), go));
-        });
-    if (dx == NULL) return;
-    TGA_RM_ROWLOOP({
-        __m512 g = _mm512_mul_ps(TGA_RM_LOAD(dout), TGA_RM_LOAD(w));
-        __m512 xh = _mm512_mul_ps(_mm512_sub_ps(TGA_RM_LOAD(x), m), r);
+        }
         _mm512_mask_storeu_ps(dx + j, k, g);
         sg = _mm512_add_ps(sg, g);
         sgx = _mm512_fmadd_ps(g, xh, sgx);
