@@ -1,4 +1,5 @@
-"""Shared pytest setup: seeds for every test, hypothesis profiles, the `device` fixture.
+"""Shared pytest setup: seeds for every test, hypothesis profiles, the `device` fixture, and
+`attention_isa` (each attention kernel set the CPU runs, forced in turn).
 
 Hypothesis profiles: "ci" (the default: deadline=None because the first call of a kernel
 pays for thread-pool warm-up, and few examples) and "thorough" (TGA_HYPOTHESIS=thorough).
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 import tinygradattn as tga
+from tinygradattn import _attention
 
 settings.register_profile("ci", deadline=None, max_examples=25,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -42,3 +44,12 @@ def device(request):
     if request.param == "cuda" and not _cuda_available():
         pytest.skip("cuda backend not available in this build / on this machine")
     return request.param
+
+
+@pytest.fixture(params=_attention.kernel_isas())
+def attention_isa(request, monkeypatch):
+    """Each attention kernel set in turn, with the thread threshold off (2 threads run)."""
+    monkeypatch.setattr(_attention, "MIN_FLOPS_PER_THREAD", 1e-9)
+    assert _attention.set_kernel_isa(request.param) == request.param
+    yield request.param
+    _attention.set_kernel_isa("auto")

@@ -645,14 +645,6 @@ def test_qkv_attention_matches_torch(shape, causal, dtype):
     np.testing.assert_allclose(dqkv, x.grad.numpy(), err_msg="dqkv vs torch", **tol)
 
 
-@pytest.fixture(params=_attention.kernel_isas())
-def attention_isa(request, monkeypatch):
-    monkeypatch.setattr(_attention, "MIN_FLOPS_PER_THREAD", 1e-9)    # 2 threads really run
-    assert _attention.set_kernel_isa(request.param) == request.param
-    yield request.param
-    _attention.set_kernel_isa("auto")
-
-
 @pytest.mark.parametrize("dtype", [tga.float32, tga.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
 def test_qkv_attention_every_isa(attention_isa, causal, dtype):

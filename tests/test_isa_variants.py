@@ -255,14 +255,6 @@ ATTN_SHAPES = [  # (B, H, T, S, D, Dv): query/key tiles at -1 / 0 / +1, D around
 ]
 
 
-@pytest.fixture(params=_attention.kernel_isas())
-def attention_isa(request, monkeypatch):
-    monkeypatch.setattr(_attention, "MIN_FLOPS_PER_THREAD", 1e-9)    # 2 threads really run
-    assert _attention.set_kernel_isa(request.param) == request.param
-    yield request.param
-    _attention.set_kernel_isa("auto")
-
-
 def attention64(q, k, v, causal, scale, dout):
     q, k, v, dout = (np.asarray(a, dtype=np.float64) for a in (q, k, v, dout))
     s = q @ np.swapaxes(k, -1, -2) * scale
