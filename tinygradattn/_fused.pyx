@@ -693,9 +693,8 @@ def cross_entropy_bwd(dlogits, dloss, logits, target, lse, long long ignore_inde
 
 cdef extern from "_rowmath.h" nogil:
     ctypedef struct tga_rm_gelu_t:
-        void (*gelu_fwd)(float *y, const float *x, int tanh_form, Py_ssize_t n) noexcept nogil
-        void (*gelu_fwd_grad)(float *y, float *grad, const float *x, int tanh_form,
-                              Py_ssize_t n) noexcept nogil
+        void (*gelu_fwd)(float *y, float *grad, const float *x, int tanh_form,
+                         Py_ssize_t n) noexcept nogil
         void (*gelu_bwd)(float *dx, const float *dout, const float *x, int tanh_form,
                          Py_ssize_t n) noexcept nogil
         void (*erf)(float *y, const float *x, Py_ssize_t n) noexcept nogil
@@ -731,14 +730,6 @@ cdef inline Py_ssize_t _gelu_slice(Py_ssize_t n, int n_threads) noexcept nogil:
     return (per + GELU_ALIGN - 1) // GELU_ALIGN * GELU_ALIGN
 
 
-cdef void _gelu_fwd_slice(const tga_rm_gelu_t *vec, float *out, float *grad, const float *x,
-                          bint tanh_form, Py_ssize_t n) noexcept nogil:
-    if grad != NULL:
-        vec.gelu_fwd_grad(out, grad, x, tanh_form, n)
-    else:
-        vec.gelu_fwd(out, x, tanh_form, n)
-
-
 cdef object _gelu_fwd(floating[::1] out, floating[::1] grad, bint with_grad,
                       const floating[::1] x, bint tanh_form, int n_threads):
     cdef Py_ssize_t k, n = x.shape[0], per, k0
@@ -748,14 +739,14 @@ cdef object _gelu_fwd(floating[::1] out, floating[::1] grad, bint with_grad,
         if n == 0:
             return
         if n_threads == 1:
-            _gelu_fwd_slice(vec, &out[0], &grad[0] if with_grad else NULL, &x[0], tanh_form, n)
+            vec.gelu_fwd(&out[0], &grad[0] if with_grad else NULL, &x[0], tanh_form, n)
             return
         per = _gelu_slice(n, n_threads)
         for k in prange(n_threads, nogil=True, schedule="static", num_threads=n_threads):
             k0 = k * per
             if k0 < n:
-                _gelu_fwd_slice(vec, &out[k0], &grad[k0] if with_grad else NULL, &x[k0],
-                                tanh_form, min(per, n - k0))
+                vec.gelu_fwd(&out[k0], &grad[k0] if with_grad else NULL, &x[k0], tanh_form,
+                             min(per, n - k0))
     else:
         for k in prange(n, nogil=True, schedule="static", num_threads=n_threads):
             if with_grad:

@@ -474,28 +474,20 @@ static inline float tga_rm_gelu_tanh(float x, float *grad) {
     return x < 0.0f ? tga_rm_scale((xc * e) * dd, v) : x * dd;   /* NaN: x dd */
 }
 
-/* The loops: y = gelu(x) (y may be x); y and grad = gelu'(x) together (the autograd forward,
- * so that the backward is one multiply); dx = dout gelu'(x) (dx may be dout) for the baseline
- * set (FMA: whether the ISA has it); y = erf(x) and y = tanh(x) (for the tests) for every set.
+/* The loops: y = gelu(x) (y may be x), and grad = gelu'(x) unless grad is NULL (the autograd
+ * forward, so that the backward is one multiply); dx = dout gelu'(x) (dx may be dout) for the
+ * baseline set (FMA: whether the ISA has it); y = erf(x) and y = tanh(x) (for the tests) for
+ * every set.
  * AVX2 and AVX-512 have their own GELU loops below. */
 #define TGA_RM_DEFINE_GELU(SFX, ATTR, FMA)                                                   \
-    ATTR static void tga_rm_gelu_fwd##SFX(float *y, const float *x, int tanh_form,          \
-                                          Py_ssize_t n) {                                    \
-        Py_ssize_t j;                                                                        \
-        float g_;                                                                            \
-        if (tanh_form)                                                                       \
-            for (j = 0; j < n; j++) y[j] = tga_rm_gelu_tanh(x[j], &g_);                      \
-        else                                                                                 \
-            for (j = 0; j < n; j++) y[j] = tga_rm_gelu_exact(x[j], &g_, FMA);                \
-    }                                                                                        \
-    ATTR static void tga_rm_gelu_fwd_grad##SFX(float *y, float *grad, const float *x,       \
-                                               int tanh_form, Py_ssize_t n) {               \
+    ATTR static void tga_rm_gelu_fwd##SFX(float *y, float *grad, const float *x,            \
+                                          int tanh_form, Py_ssize_t n) {                     \
         Py_ssize_t j;                                                                        \
         float g_, y_;                                                                        \
         for (j = 0; j < n; j++) {                                                            \
             y_ = tanh_form ? tga_rm_gelu_tanh(x[j], &g_) : tga_rm_gelu_exact(x[j], &g_, FMA);\
             y[j] = y_;                                                                       \
-            grad[j] = g_;                                                                    \
+            if (grad != NULL) grad[j] = g_;                                                  \
         }                                                                                    \
     }                                                                                        \
     ATTR static void tga_rm_gelu_bwd##SFX(float *dx, const float *dout, const float *x,     \
@@ -611,27 +603,8 @@ TGA_RM_ATTR512 static inline __m512 tga_rm_gelu_tanh16(__m512 x, __m512 *grad) {
 /* the tail: lanes [0, r) of a 16-lane block */
 #define TGA_RM_TAIL16(r) ((__mmask16)((1u << (r)) - 1u))
 
-TGA_RM_ATTR512 static void tga_rm_gelu_fwd_avx512(float *y, const float *x, int tanh_form,
-                                                  Py_ssize_t n) {
-    Py_ssize_t j = 0;
-    __m512 g;
-    __mmask16 k;
-    if (tanh_form) {
-        for (; j + 16 <= n; j += 16)
-            _mm512_storeu_ps(y + j, tga_rm_gelu_tanh16(_mm512_loadu_ps(x + j), &g));
-    } else {
-        for (; j + 16 <= n; j += 16)
-            _mm512_storeu_ps(y + j, tga_rm_gelu_exact16(_mm512_loadu_ps(x + j), &g));
-    }
-    if (j == n) return;
-    k = TGA_RM_TAIL16(n - j);
-    _mm512_mask_storeu_ps(y + j, k, tanh_form
-                          ? tga_rm_gelu_tanh16(_mm512_maskz_loadu_ps(k, x + j), &g)
-                          : tga_rm_gelu_exact16(_mm512_maskz_loadu_ps(k, x + j), &g));
-}
-
-TGA_RM_ATTR512 static void tga_rm_gelu_fwd_grad_avx512(float *y, float *grad, const float *x,
-                                                       int tanh_form, Py_ssize_t n) {
+TGA_RM_ATTR512 static void tga_rm_gelu_fwd_avx512(float *y, float *grad, const float *x,
+                                                  int tanh_form, Py_ssize_t n) {
     Py_ssize_t j = 0;
     __m512 g, v;
     __mmask16 k;
@@ -639,13 +612,13 @@ TGA_RM_ATTR512 static void tga_rm_gelu_fwd_grad_avx512(float *y, float *grad, co
         for (; j + 16 <= n; j += 16) {
             v = tga_rm_gelu_tanh16(_mm512_loadu_ps(x + j), &g);
             _mm512_storeu_ps(y + j, v);
-            _mm512_storeu_ps(grad + j, g);
+            if (grad != NULL) _mm512_storeu_ps(grad + j, g);
         }
     } else {
         for (; j + 16 <= n; j += 16) {
             v = tga_rm_gelu_exact16(_mm512_loadu_ps(x + j), &g);
             _mm512_storeu_ps(y + j, v);
-            _mm512_storeu_ps(grad + j, g);
+            if (grad != NULL) _mm512_storeu_ps(grad + j, g);
         }
     }
     if (j == n) return;
@@ -653,7 +626,7 @@ TGA_RM_ATTR512 static void tga_rm_gelu_fwd_grad_avx512(float *y, float *grad, co
     v = tanh_form ? tga_rm_gelu_tanh16(_mm512_maskz_loadu_ps(k, x + j), &g)
                   : tga_rm_gelu_exact16(_mm512_maskz_loadu_ps(k, x + j), &g);
     _mm512_mask_storeu_ps(y + j, k, v);
-    _mm512_mask_storeu_ps(grad + j, k, g);
+    if (grad != NULL) _mm512_mask_storeu_ps(grad + j, k, g);
 }
 
 TGA_RM_ATTR512 static void tga_rm_gelu_bwd_avx512(float *dx, const float *dout, const float *x,
@@ -769,27 +742,8 @@ TGA_RM_ATTR2 static inline __m256 tga_rm_gelu_tanh8(__m256 x, __m256 *grad) {
 }
 
 /* the loops: 8 lanes at a time, the tail (< 8) through a zero-padded block */
-TGA_RM_ATTR2 static void tga_rm_gelu_fwd_avx2(float *y, const float *x, int tanh_form,
-                                              Py_ssize_t n) {
-    Py_ssize_t j = 0;
-    float buf[8];
-    __m256 g;
-    if (tanh_form)
-        for (; j + 8 <= n; j += 8)
-            _mm256_storeu_ps(y + j, tga_rm_gelu_tanh8(_mm256_loadu_ps(x + j), &g));
-    else
-        for (; j + 8 <= n; j += 8)
-            _mm256_storeu_ps(y + j, tga_rm_gelu_exact8(_mm256_loadu_ps(x + j), &g));
-    if (j == n) return;
-    memset(buf, 0, sizeof buf);
-    memcpy(buf, x + j, (size_t)(n - j) * sizeof(float));
-    _mm256_storeu_ps(buf, tanh_form ? tga_rm_gelu_tanh8(_mm256_loadu_ps(buf), &g)
-                                    : tga_rm_gelu_exact8(_mm256_loadu_ps(buf), &g));
-    memcpy(y + j, buf, (size_t)(n - j) * sizeof(float));
-}
-
-TGA_RM_ATTR2 static void tga_rm_gelu_fwd_grad_avx2(float *y, float *grad, const float *x,
-                                                   int tanh_form, Py_ssize_t n) {
+TGA_RM_ATTR2 static void tga_rm_gelu_fwd_avx2(float *y, float *grad, const float *x,
+                                              int tanh_form, Py_ssize_t n) {
     Py_ssize_t j = 0;
     float buf[8], gbuf[8];
     __m256 g, v;
@@ -797,7 +751,7 @@ TGA_RM_ATTR2 static void tga_rm_gelu_fwd_grad_avx2(float *y, float *grad, const 
         v = tanh_form ? tga_rm_gelu_tanh8(_mm256_loadu_ps(x + j), &g)
                       : tga_rm_gelu_exact8(_mm256_loadu_ps(x + j), &g);
         _mm256_storeu_ps(y + j, v);
-        _mm256_storeu_ps(grad + j, g);
+        if (grad != NULL) _mm256_storeu_ps(grad + j, g);
     }
     if (j == n) return;
     memset(buf, 0, sizeof buf);
@@ -807,7 +761,7 @@ TGA_RM_ATTR2 static void tga_rm_gelu_fwd_grad_avx2(float *y, float *grad, const 
     _mm256_storeu_ps(buf, v);
     _mm256_storeu_ps(gbuf, g);
     memcpy(y + j, buf, (size_t)(n - j) * sizeof(float));
-    memcpy(grad + j, gbuf, (size_t)(n - j) * sizeof(float));
+    if (grad != NULL) memcpy(grad + j, gbuf, (size_t)(n - j) * sizeof(float));
 }
 
 TGA_RM_ATTR2 static void tga_rm_gelu_bwd_avx2(float *dx, const float *dout, const float *x,
@@ -896,16 +850,14 @@ static inline int tga_rowmath_supported(int index) {
 
 /* The GELU loops of the set named `isa` (tga_rm.isa at the call: one switch for all). */
 typedef struct {
-    void (*gelu_fwd)(float *, const float *, int, Py_ssize_t);
-    void (*gelu_fwd_grad)(float *, float *, const float *, int, Py_ssize_t);
+    void (*gelu_fwd)(float *, float *, const float *, int, Py_ssize_t);
     void (*gelu_bwd)(float *, const float *, const float *, int, Py_ssize_t);
     void (*erf)(float *, const float *, Py_ssize_t);
     void (*tanh)(float *, const float *, Py_ssize_t);
 } tga_rm_gelu_t;
 
 #define TGA_RM_GELU_TABLE(SFX)                                                               \
-    {tga_rm_gelu_fwd##SFX, tga_rm_gelu_fwd_grad##SFX, tga_rm_gelu_bwd##SFX, tga_rm_erf##SFX,   \
-     tga_rm_tanh##SFX}
+    {tga_rm_gelu_fwd##SFX, tga_rm_gelu_bwd##SFX, tga_rm_erf##SFX, tga_rm_tanh##SFX}
 
 static inline const tga_rm_gelu_t *tga_rm_gelu_for(const char *isa) {
     static const tga_rm_gelu_t generic = TGA_RM_GELU_TABLE(_generic);
