@@ -1052,13 +1052,18 @@ cdef object _check_rows(str fn, tuple names, tuple arrays):
             raise ValueError(f"{fn}: {name} {arr.shape} must be C-contiguous (strides "
                              f"{arr.strides})")
     _check_out(fn, names[0], arrays[0])
-    out = arrays[0]
     for name, arr in zip(names[1:], arrays[1:]):
-        if (np.may_share_memory(out, arr)
-                and out.__array_interface__["data"][0] != arr.__array_interface__["data"][0]):
-            raise ValueError(f"{fn}: {names[0]} partially overlaps {name}; pass the same "
-                             f"array for in-place use or separate arrays")
+        _check_same_or_apart(fn, names[0], arrays[0], name, arr)
     return dtype
+
+
+cdef object _check_same_or_apart(str fn, str out_name, object out, str name, object arr):
+    """An elementwise kernel's out may be arr itself (each element read before it is
+    written), or memory apart from it; a partial overlap would read written elements."""
+    if (np.may_share_memory(out, arr)
+            and out.__array_interface__["data"][0] != arr.__array_interface__["data"][0]):
+        raise ValueError(f"{fn}: {out_name} partially overlaps {name}; pass the same array "
+                         f"for in-place use or separate arrays")
 
 
 cdef object _rows_fwd(int kind, floating[:, ::1] out, const floating[:, ::1] x,
@@ -1211,11 +1216,8 @@ def binary(out, a, b, int op, int n_threads=0):
     if not 0 <= op <= 2:
         raise ValueError(f"binary: op must be 0 (add), 1 (sub) or 2 (mul), got {op}")
     _check_out("binary", "out", out)
-    for name, arr in (("a", a), ("b", b)):
-        if (np.may_share_memory(out, arr)
-                and out.__array_interface__["data"][0] != arr.__array_interface__["data"][0]):
-            raise ValueError(f"binary: out partially overlaps {name}; pass the same array for "
-                             f"in-place use or separate arrays")
+    _check_same_or_apart("binary", "out", out, "a", a)
+    _check_same_or_apart("binary", "out", out, "b", b)
     if dtype == np.float32:
         _binary_typed[float](out, a, b, op, n_threads)
     else:
