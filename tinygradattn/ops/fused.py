@@ -96,14 +96,15 @@ class CrossEntropy(Function):
 
     @staticmethod
     def forward(ctx, logits, target, ignore_index, label_smoothing):   # (N, C), (N,)
-        loss, _, _, probs = ctx.backend.cross_entropy_fwd(
+        loss, _, n_valid, probs = ctx.backend.cross_entropy_fwd(
             logits, target, ignore_index, label_smoothing, _wants_grad(ctx))   # (N,), (N, C)
+        ctx.count = n_valid if n_valid else float("nan")      # rows not ignored: a mean's n
         ctx.ignore_index, ctx.label_smoothing = ignore_index, label_smoothing
         ctx.save_for_backward(target, probs)
         return loss
 
     @staticmethod
-    def backward(ctx, dloss):                                  # dloss: (N,)
+    def backward(ctx, dloss):                                  # dloss: (N,), or () every row
         # fwd: loss = lse(x) - sum_j q_j x_j, q = (1 - e) onehot(t) + e / C
         #   =>  dx = dloss * (softmax(x) - q), softmax(x) kept by the forward
         target, probs = ctx.saved_tensors
@@ -112,29 +113,20 @@ class CrossEntropy(Function):
         return dlogits, None, None, None
 
 
-class CrossEntropyMean(Function):
+class CrossEntropyMean(CrossEntropy):
     """CrossEntropy's rows averaged over those whose target is not ignore_index (torch's
     reduction="mean"; NaN when every row is ignored), in one node instead of three."""
 
     @staticmethod
     def forward(ctx, logits, target, ignore_index, label_smoothing):   # (N, C), (N,)
         be = ctx.backend
-        loss, _, n_valid, probs = be.cross_entropy_fwd(
-            logits, target, ignore_index, label_smoothing, _wants_grad(ctx))   # (N,), (N, C)
-        ctx.count = n_valid if n_valid else float("nan")
-        ctx.ignore_index, ctx.label_smoothing = ignore_index, label_smoothing
-        ctx.save_for_backward(target, probs)
+        loss = CrossEntropy.forward(ctx, logits, target, ignore_index, label_smoothing)
         return be.div(be.sum(loss, None, False), ctx.count)                # ()
 
     @staticmethod
     def backward(ctx, dout):                                   # dout: ()
         # fwd: mean = sum_i loss_i / n  =>  dloss_i = dout / n, then CrossEntropy's backward
-        target, probs = ctx.saved_tensors
-        be = ctx.backend
-        dloss = be.div(dout, ctx.count)                                    # (), every row
-        dlogits = be.cross_entropy_bwd(dloss, probs, target, ctx.ignore_index,
-                                       ctx.label_smoothing)
-        return dlogits, None, None, None
+        return CrossEntropy.backward(ctx, ctx.backend.div(dout, ctx.count))
 
 
 class Gelu(Function):
