@@ -116,9 +116,10 @@ def test_gemm_isa_selection():
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n_threads", THREADS)
 def test_gemm_tile_edges(isa, dtype, n_threads):
-    """M, N around the micro-tile (1, MR-1, MR, MR+1, ...), K small, prime and > KC."""
+    """M, N around the micro-tile (1, MR-1, MR, MR+1, ...), K small, prime and > KC; edge
+    panels of MR/2 and MR/2 + 1 rows (the half-height kernel and the full one)."""
     mr, nr = TILES[isa][dtype]
-    ms = sorted({1, mr - 1, mr, mr + 1, 2 * mr + 1})
+    ms = sorted({1, mr // 2, mr // 2 + 1, mr - 1, mr, mr + 1, mr + mr // 2, 2 * mr + 1})
     ns = sorted({1, nr - 1, nr, nr + 1, 2 * nr + 3})
     rng = rng_for("edges", isa, dtype, n_threads)
     for m in ms:
@@ -146,6 +147,31 @@ def test_gemm_blocks(isa, dtype, n_threads):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n_threads", THREADS)
+def test_gemm_weight_grad_shapes(isa, dtype, n_threads):
+    """A Linear's dW = dout.T @ x at K = 768 tokens (dout.T read in place), for the M / N
+    splits the planner chooses between (N split at 128 x 512, M split otherwise)."""
+    rng = rng_for("dW", isa, dtype, n_threads)
+    for out_f, in_f in [(128, 512), (512, 128), (128, 128), (65, 128)]:
+        dout = rng.standard_normal((1, 768, out_f)).astype(dtype)
+        x = rng.standard_normal((1, 768, in_f)).astype(dtype)
+        a = dout.transpose(0, 2, 1)
+        assert_gemm_close(run_gemm(a, x, n_threads, dtype), a, x, dtype)
+
+
+def test_gemm_task_grid_balances_threads():
+    """Two threads: M = 128 is 11 panels of 12 (6 + 5), so with N = 512 (8 + 8 panels of 32)
+    the split is along N; with N = 128 (2 + 2 panels) it stays along M, as do even splits."""
+    if _core.gemm_isa() != "avx512":
+        pytest.skip("the grid depends on the micro-tile; written for avx512's 12 x 32")
+    assert _core._gemm_task_grid(128, 512, 768, 2)[2:] == (1, 2)
+    assert _core._gemm_task_grid(128, 128, 768, 2)[2:] == (2, 1)
+    assert _core._gemm_task_grid(768, 512, 128, 2)[2:] == (2, 1)
+    assert _core._gemm_task_grid(512, 128, 768, 2)[2:] == (2, 1)
+    assert _core._gemm_task_grid(128, 512, 768, 1)[2:] == (1, 1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_threads", THREADS)
 def test_gemm_large_parallel(dtype, n_threads):
     """Big enough to use the threads and several blocks on every axis."""
     rng = rng_for("large", dtype, n_threads)
@@ -160,6 +186,10 @@ def test_gemm_batched(dtype, n_threads):
     rng = rng_for("batched", dtype, n_threads)
     a = rng.standard_normal((5, 33, 17)).astype(dtype)
     b = rng.standard_normal((5, 17, 41)).astype(dtype)
+    assert_gemm_close(run_gemm(a, b, n_threads, dtype), a, b, dtype)
+    # attention's q @ k^T: M = 64 ends in a 4-row panel (half-height kernel, w in place)
+    a = rng.standard_normal((6, 64, 32)).astype(dtype)
+    b = rng.standard_normal((6, 32, 64)).astype(dtype)
     assert_gemm_close(run_gemm(a, b, n_threads, dtype), a, b, dtype)
 
 
@@ -324,9 +354,9 @@ def assert_gemm_bias_close(out, a, b, bias, dtype):
 def test_gemm_bias_tile_edges(isa, dtype, n_threads):
     """Bias inside the GEMM: M, N around the micro-tile (the last NR panel's bias is padded),
     K = 0 (bias alone), 1, prime and > KC (bias only in the first K block); row-major and
-    transposed operands (packed, direct_a and direct_b paths)."""
+    transposed operands (packed, direct_a and direct_b paths), half-height edge panels."""
     mr, nr = TILES[isa][dtype]
-    ms = sorted({1, mr - 1, mr, mr + 1, 2 * mr + 1})
+    ms = sorted({1, mr // 2, mr - 1, mr, mr + 1, mr + mr // 2, 2 * mr + 1})
     ns = sorted({1, nr - 1, nr, nr + 1, 2 * nr + 3})
     rng = rng_for("bias edges", isa, dtype, n_threads)
     for m in ms:

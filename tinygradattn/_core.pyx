@@ -27,7 +27,7 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.math cimport erf as c_erf, exp, log
 from libc.stdlib cimport atoi, free, getenv, malloc
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 
 # ==============================================================================================
@@ -279,6 +279,8 @@ cdef extern from "_gemm_kernel.h" nogil:
         tga_ukr_f64_t ukr_f64
         tga_ukr_sa_f32_t ukr_sa_f32         # NULL: no strided-A kernel (generic)
         tga_ukr_sa_f64_t ukr_sa_f64
+        tga_ukr_sa_f32_t ukr_sa_half_f32    # the same at MR / 2 rows (edge panels); or NULL
+        tga_ukr_sa_f64_t ukr_sa_half_f64
     int TGA_N_GEMM_ISAS
     const tga_gemm_isa_t *tga_gemm_isa_get(int index)
     int tga_gemm_isa_supported(int index)
@@ -412,6 +414,29 @@ cdef inline Py_ssize_t _min(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return a if a < b else b
 
 
+cdef Py_ssize_t _busiest_thread_tiles(Py_ssize_t n_batch, Py_ssize_t m, Py_ssize_t n,
+                                       Py_ssize_t mt, Py_ssize_t nt, Py_ssize_t mr,
+                                       Py_ssize_t nr, int n_threads) noexcept nogil:
+    """Micro-tiles of the busiest thread when (n_batch, M/mt, N/nt) tasks are split statically.
+
+    An edge panel costs a full one (the micro-kernel computes MR x NR either way), so
+    M = 128 split as 72 + 56 rows is 6 + 5 panels, not 64 + 64 rows."""
+    cdef Py_ssize_t n_mt = _cdiv(m, mt), n_nt = _cdiv(n, nt)
+    cdef Py_ssize_t n_tasks = n_batch * n_mt * n_nt
+    cdef Py_ssize_t t, task, first, last, tiles, busiest = 0
+    cdef Py_ssize_t chunk = n_tasks // n_threads, extra = n_tasks % n_threads
+    for t in range(n_threads):                          # OpenMP static: contiguous chunks,
+        first = t * chunk + _min(t, extra)              # the first `extra` one task longer
+        last = first + chunk + (1 if t < extra else 0)
+        tiles = 0
+        for task in range(first, last):
+            tiles += (_cdiv(_min(mt, m - (task % (n_mt * n_nt)) // n_nt * mt), mr)
+                      * _cdiv(_min(nt, n - task % n_nt * nt), nr))
+        if tiles > busiest:
+            busiest = tiles
+    return busiest
+
+
 cdef int _plan_blocks(GemmPlan *plan, Py_ssize_t itemsize, int n_threads) noexcept nogil:
     """Choose KC, NC, the task tile MT x NT, and the task grid."""
     cdef Py_ssize_t kc_max = KC_F32 if itemsize == 4 else KC_F64
@@ -419,14 +444,26 @@ cdef int _plan_blocks(GemmPlan *plan, Py_ssize_t itemsize, int n_threads) noexce
     cdef Py_ssize_t mt_max = _round_up(MT_MAX_BYTES // (kc_max * itemsize), plan.mr)
     cdef Py_ssize_t n_mt = _cdiv(plan.m, mt_max)
     cdef Py_ssize_t n_nt = 1
-    cdef Py_ssize_t want
+    cdef Py_ssize_t want, mt_m, mt_n, nt_n
     plan.kc = _min(kc_max, plan.k)
     if n_threads > 1 and plan.n_batch * n_mt < 4 * n_threads:
         # few tasks: make their count a multiple of n_threads so the static schedule balances.
-        # Split M (a task packs only its rows of A, the costly transposing copy); split N
-        # only when M is too short to give every task at least two micro-panels.
+        # Split M (a task packs only its rows of A, the costly transposing copy) unless
+        # splitting N instead leaves the busiest thread fewer micro-tiles while each A
+        # micro-panel still meets >= 4 NR panels (fewer: A's reads dominate; measured, a
+        # (128, 768) @ (768, 128) split in N ran 5-10% slower than its 6 + 5 panel M split).
+        # dW of a 512 -> 128 Linear, (128, 768) @ (768, 512): M = 128 with MR = 12 is 11
+        # panels, 6 + 5 for two threads, while N = 512 is 8 + 8 NR panels (423 -> 387 us).
         want = _cdiv(_round_up(plan.n_batch * n_mt, n_threads), plan.n_batch)
-        if _cdiv(plan.m, plan.mr) >= 2 * want:
+        mt_m = _round_up(_cdiv(plan.m, want), plan.mr)          # M split in `want`
+        mt_n = _round_up(_cdiv(plan.m, n_mt), plan.mr)          # or N split
+        nt_n = _round_up(_cdiv(plan.n, _cdiv(want, n_mt)), plan.nr)
+        if (_cdiv(plan.m, plan.mr) >= 2 * want
+                and (nt_n < 4 * plan.nr
+                     or _busiest_thread_tiles(plan.n_batch, plan.m, plan.n, mt_m, plan.n,
+                                              plan.mr, plan.nr, n_threads)
+                     <= _busiest_thread_tiles(plan.n_batch, plan.m, plan.n, mt_n, nt_n,
+                                              plan.mr, plan.nr, n_threads))):
             n_mt = want
         else:
             n_nt = _cdiv(want, n_mt)
@@ -436,6 +473,19 @@ cdef int _plan_blocks(GemmPlan *plan, Py_ssize_t itemsize, int n_threads) noexce
     plan.n_nt = _cdiv(plan.n, plan.nt)
     plan.nc = _min(plan.nt, nc_max)
     return 0
+
+
+def _gemm_task_grid(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, int n_threads,
+                    Py_ssize_t n_batch=1, Py_ssize_t itemsize=4):
+    """(MT, NT, tasks along M, tasks along N) that _plan_blocks picks with the current kernel
+    set (for tests and tuning; the thread count is taken as given)."""
+    cdef GemmPlan plan
+    memset(&plan, 0, sizeof(plan))
+    plan.n_batch, plan.m, plan.n, plan.k = n_batch, m, n, k
+    plan.mr = _isa.mr_f32 if itemsize == 4 else _isa.mr_f64
+    plan.nr = _isa.nr_f32 if itemsize == 4 else _isa.nr_f64
+    _plan_blocks(&plan, itemsize, n_threads)
+    return plan.mt, plan.nt, plan.n_mt, plan.n_nt
 
 
 cdef void _pack_a(floating *dst, const floating *src, Py_ssize_t m_blk, Py_ssize_t k_blk,
@@ -514,6 +564,9 @@ cdef void _gemm_task(floating *c, const floating *a, const floating *w, Py_ssize
     cdef const floating *b_pan
     cdef Py_ssize_t n_full, ldb
     cdef int accumulate
+    cdef Py_ssize_t rows
+    cdef bint half_kernel = (isa.ukr_sa_half_f32 != NULL if floating is float
+                             else isa.ukr_sa_half_f64 != NULL)
     cdef Py_ssize_t m_full = m_blk // mr * mr if plan.direct_a else 0
     cdef const floating *bias = <const floating *>plan.bias    # (N,) or NULL
     cdef const floating *bias_k                     # bias in this K block (the first) or NULL
@@ -568,9 +621,26 @@ cdef void _gemm_task(floating *c, const floating *a, const floating *w, Py_ssize
                                            c_blk + ir * ldc + jr, ldc, mr,
                                            _min(nr, n_blk - jr), bp, accumulate)
                     continue
+                rows = _min(mr, m_blk - ir)
                 for jp in range(_cdiv(n_blk, nr)):          # B micro-panels stream from L2
                     jr = jp * nr
                     bp = _panel_bias(bias_k, bias_edge, jc + jr, plan.n, nr)
+                    if 2 * rows <= mr and half_kernel:      # short edge panel: MR/2 kernel
+                        if jr < n_full:
+                            b_pan = w_blk + jr
+                            ldb = plan.sw_k
+                        else:
+                            b_pan = bbuf + (jr - n_full) * k_blk
+                            ldb = nr
+                        if floating is float:
+                            isa.ukr_sa_half_f32(k_blk, abuf + (ir - m_full) * k_blk, 1, mr,
+                                                b_pan, ldb, c_blk + ir * ldc + jr, ldc, rows,
+                                                _min(nr, n_blk - jr), bp, accumulate)
+                        else:
+                            isa.ukr_sa_half_f64(k_blk, abuf + (ir - m_full) * k_blk, 1, mr,
+                                                b_pan, ldb, c_blk + ir * ldc + jr, ldc, rows,
+                                                _min(nr, n_blk - jr), bp, accumulate)
+                        continue
                     if jr < n_full:                         # direct_b, a's edge panel
                         if floating is float:
                             isa.ukr_sa_f32(k_blk, abuf + (ir - m_full) * k_blk, 1, mr,

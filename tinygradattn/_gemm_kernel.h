@@ -77,6 +77,10 @@ typedef struct {
     tga_ukr_f64_t ukr_f64;
     tga_ukr_sa_f32_t ukr_sa_f32;
     tga_ukr_sa_f64_t ukr_sa_f64;
+    /* The strided kernels at MR / 2 rows, for an edge panel of at most MR / 2 rows (M = 64 is
+     * 5 x 12 + 4 rows: the last panel costs 6 rows, not 12); NULL where not provided. */
+    tga_ukr_sa_f32_t ukr_sa_half_f32;
+    tga_ukr_sa_f64_t ukr_sa_half_f64;
 } tga_gemm_isa_t;
 
 /* Store (or add) the first mr x nr entries of a full MR x NR tile kept in `t` (row stride NR). */
@@ -393,12 +397,27 @@ TGA_DEFINE_AVX512_SA(tga_ukr_sa_f64_avx512, double, __m512d, __mmask8, 8, 12, _m
                      _mm512_load_pd, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_mask_loadu_pd,
                      _mm512_mask_storeu_pd, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_add_pd)
 
+TGA_DEFINE_AVX512_SA(tga_ukr_sa_half_f32_avx512, float, __m512, __mmask16, 16, 6,
+                     _mm512_setzero_ps, _mm512_load_ps, _mm512_loadu_ps, _mm512_storeu_ps,
+                     _mm512_mask_loadu_ps, _mm512_mask_storeu_ps, _mm512_set1_ps,
+                     _mm512_fmadd_ps, _mm512_add_ps)
+TGA_DEFINE_AVX512_SA(tga_ukr_sa_half_f64_avx512, double, __m512d, __mmask8, 8, 6,
+                     _mm512_setzero_pd, _mm512_load_pd, _mm512_loadu_pd, _mm512_storeu_pd,
+                     _mm512_mask_loadu_pd, _mm512_mask_storeu_pd, _mm512_set1_pd,
+                     _mm512_fmadd_pd, _mm512_add_pd)
+
 TGA_DEFINE_AVX2_SA(tga_ukr_sa_f32_avx2, float, __m256, 8, 6, _mm256_setzero_ps, _mm256_load_ps,
                    _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_fmadd_ps,
                    _mm256_add_ps, tga_store_edge_f32)
 TGA_DEFINE_AVX2_SA(tga_ukr_sa_f64_avx2, double, __m256d, 4, 6, _mm256_setzero_pd, _mm256_load_pd,
                    _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd, _mm256_fmadd_pd,
                    _mm256_add_pd, tga_store_edge_f64)
+TGA_DEFINE_AVX2_SA(tga_ukr_sa_half_f32_avx2, float, __m256, 8, 3, _mm256_setzero_ps,
+                   _mm256_load_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps,
+                   _mm256_fmadd_ps, _mm256_add_ps, tga_store_edge_f32)
+TGA_DEFINE_AVX2_SA(tga_ukr_sa_half_f64_avx2, double, __m256d, 4, 3, _mm256_setzero_pd,
+                   _mm256_load_pd, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd,
+                   _mm256_fmadd_pd, _mm256_add_pd, tga_store_edge_f64)
 #endif /* TGA_X86_DISPATCH */
 
 /* ------------------------------------------------------------------------------------------
@@ -568,11 +587,11 @@ static void tga_pack_kcontig_f64(double *dst, const double *src, Py_ssize_t rows
 static const tga_gemm_isa_t tga_gemm_isas[] = {
 #if TGA_X86_DISPATCH
     {"avx512", 12, 32, 12, 16, tga_ukr_f32_avx512, tga_ukr_f64_avx512, tga_ukr_sa_f32_avx512,
-     tga_ukr_sa_f64_avx512},
+     tga_ukr_sa_f64_avx512, tga_ukr_sa_half_f32_avx512, tga_ukr_sa_half_f64_avx512},
     {"avx2", 6, 16, 6, 8, tga_ukr_f32_avx2, tga_ukr_f64_avx2, tga_ukr_sa_f32_avx2,
-     tga_ukr_sa_f64_avx2},
+     tga_ukr_sa_f64_avx2, tga_ukr_sa_half_f32_avx2, tga_ukr_sa_half_f64_avx2},
 #endif
-    {"generic", 4, 8, 4, 4, tga_ukr_f32_generic, tga_ukr_f64_generic, NULL, NULL},
+    {"generic", 4, 8, 4, 4, tga_ukr_f32_generic, tga_ukr_f64_generic, NULL, NULL, NULL, NULL},
 };
 #define TGA_N_GEMM_ISAS ((int)(sizeof(tga_gemm_isas) / sizeof(tga_gemm_isas[0])))
 
