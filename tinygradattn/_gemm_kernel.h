@@ -292,6 +292,10 @@ TGA_DEFINE_AVX512(tga_ukr_f64_avx512, double, __m512d, __mmask8, 8, 12, _mm512_s
             for (p = 0; p < kc; p++) {                                                        \
                 VEC b0 = LOADU(b + p * ldb);                                                  \
                 VEC b1 = LOADU(b + p * ldb + VL);                                             \
+                /* A's values 16 K-steps ahead: a transposed A (dout.T of a Linear's dW) is   \
+                 * one cache line per K-step, too scattered for the hardware prefetcher. */   \
+                _mm_prefetch((const char *)(ab[0] + 16 * csa), _MM_HINT_T0);                  \
+                _mm_prefetch((const char *)(ab[MR / 3 - 1] + 16 * csa + 2 * rsa), _MM_HINT_T0); \
                 TGA_UNROLL(MR)                                                                \
                 for (i = 0; i < MR; i++) {                                                    \
                     VEC ai = SET1(ab[i / 3][(i % 3) * rsa]);                                  \
