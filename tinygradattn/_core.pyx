@@ -606,12 +606,7 @@ cdef void _gemm_task(floating *c, const floating *a, const floating *w, Py_ssize
                     for jp in range(_cdiv(n_blk, nr)):
                         jr = jp * nr
                         bp = _panel_bias(bias_k, bias_edge, jc + jr, plan.n, nr)
-                        if jr < n_full:                     # direct_b: w in place
-                            b_pan = w_blk + jr
-                            ldb = plan.sw_k
-                        else:
-                            b_pan = bbuf + (jr - n_full) * k_blk
-                            ldb = nr
+                        b_pan = _b_panel(w_blk, bbuf, jr, n_full, k_blk, plan.sw_k, nr, &ldb)
                         if floating is float:
                             isa.ukr_sa_f32(k_blk, a_pan, plan.sa_m, plan.sa_k, b_pan, ldb,
                                            c_blk + ir * ldc + jr, ldc, mr,
@@ -626,12 +621,7 @@ cdef void _gemm_task(floating *c, const floating *a, const floating *w, Py_ssize
                     jr = jp * nr
                     bp = _panel_bias(bias_k, bias_edge, jc + jr, plan.n, nr)
                     if 2 * rows <= mr and half_kernel:      # short edge panel: MR/2 kernel
-                        if jr < n_full:
-                            b_pan = w_blk + jr
-                            ldb = plan.sw_k
-                        else:
-                            b_pan = bbuf + (jr - n_full) * k_blk
-                            ldb = nr
+                        b_pan = _b_panel(w_blk, bbuf, jr, n_full, k_blk, plan.sw_k, nr, &ldb)
                         if floating is float:
                             isa.ukr_sa_half_f32(k_blk, abuf + (ir - m_full) * k_blk, 1, mr,
                                                 b_pan, ldb, c_blk + ir * ldc + jr, ldc, rows,
@@ -661,6 +651,19 @@ cdef void _gemm_task(floating *c, const floating *a, const floating *w, Py_ssize
                                     bbuf + (jr - n_full) * k_blk,
                                     c_blk + ir * ldc + jr, ldc,
                                     _min(mr, m_blk - ir), _min(nr, n_blk - jr), bp, accumulate)
+
+
+cdef inline const floating *_b_panel(const floating *w_blk, const floating *bbuf,
+                                     Py_ssize_t jr, Py_ssize_t n_full, Py_ssize_t k_blk,
+                                     Py_ssize_t sw_k, Py_ssize_t nr,
+                                     Py_ssize_t *ldb) noexcept nogil:
+    """The B micro-panel at column jr of the block: w in place (direct_b's full panels, row
+    stride sw_k) or its packed copy in bbuf (row stride NR); its row stride goes to ldb."""
+    if jr < n_full:
+        ldb[0] = sw_k
+        return w_blk + jr
+    ldb[0] = nr
+    return bbuf + (jr - n_full) * k_blk
 
 
 cdef inline void _bias_edge(floating *edge, const floating *bias, Py_ssize_t n,
