@@ -1009,6 +1009,10 @@ cdef extern from "_rowmath.h" nogil:
                             Py_ssize_t n) noexcept nogil
         void (*log_softmax_bwd)(float *dx, const float *y, const float *dout, float total,
                                 Py_ssize_t n) noexcept nogil
+        void (*softmax_rows)(float *y, const float *x, Py_ssize_t n_rows,
+                             Py_ssize_t n) noexcept nogil
+        void (*softmax_bwd_rows)(float *dx, const float *y, const float *dout,
+                                 Py_ssize_t n_rows, Py_ssize_t n) noexcept nogil
     tga_rowmath_t tga_rm
     int tga_rowmath_init(const char *want)
     int TGA_RM_N_ISAS
@@ -1046,24 +1050,28 @@ if os.environ.get("TGA_ROWMATH_ISA", "auto") not in ("", "auto"):
 
 
 
-cdef void _softmax_row(floating *y, const floating *x, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t j
-    cdef double row_max = x[0], total = 0.0, e
-    cdef float m32
+cdef void _softmax_rows(floating *y, const floating *x, Py_ssize_t n_rows,
+                        Py_ssize_t n) noexcept nogil:
+    """n_rows consecutive rows of n entries (row stride n)."""
+    cdef Py_ssize_t i, j
+    cdef double row_max, total, e
     if floating is float:
-        m32 = tga_rm.max(x, n)
-        total = tga_rm.exp_sum(y, x, m32, n)              # y = exp(x - max)
-        tga_rm.axpb(y, <float>(1.0 / total), 0.0, n)      # y /= total
+        tga_rm.softmax_rows(y, x, n_rows, n)    # short rows: two at a time, in registers
         return
-    for j in range(1, n):
-        if x[j] > row_max:
-            row_max = x[j]
-    for j in range(n):
-        e = exp(<double>x[j] - row_max)         # shifted by the max: cannot overflow
-        y[j] = <floating>e
-        total += e
-    for j in range(n):
-        y[j] = <floating>(y[j] / total)
+    for i in range(n_rows):
+        row_max = x[0]
+        total = 0.0
+        for j in range(1, n):
+            if x[j] > row_max:
+                row_max = x[j]
+        for j in range(n):
+            e = exp(<double>x[j] - row_max)     # shifted by the max: cannot overflow
+            y[j] = <floating>e
+            total += e
+        for j in range(n):
+            y[j] = <floating>(y[j] / total)
+        x += n
+        y += n
 
 
 cdef void _log_softmax_row(floating *y, const floating *x, Py_ssize_t n) noexcept nogil:
@@ -1085,17 +1093,22 @@ cdef void _log_softmax_row(floating *y, const floating *x, Py_ssize_t n) noexcep
         y[j] = <floating>((<double>x[j] - row_max) - log_total)
 
 
-cdef void _softmax_bwd_row(floating *dx, const floating *y, const floating *dout,
-                           Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t j
-    cdef double dot = 0.0
+cdef void _softmax_bwd_rows(floating *dx, const floating *y, const floating *dout,
+                            Py_ssize_t n_rows, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i, j
+    cdef double dot
     if floating is float:
-        tga_rm.softmax_bwd(dx, y, dout, <float>tga_rm.dot(dout, y, n), n)
+        tga_rm.softmax_bwd_rows(dx, y, dout, n_rows, n)
         return
-    for j in range(n):
-        dot += <double>dout[j] * y[j]
-    for j in range(n):
-        dx[j] = <floating>(y[j] * (dout[j] - dot))
+    for i in range(n_rows):
+        dot = 0.0
+        for j in range(n):
+            dot += <double>dout[j] * y[j]
+        for j in range(n):
+            dx[j] = <floating>(y[j] * (dout[j] - dot))
+        dx += n
+        y += n
+        dout += n
 
 
 cdef void _log_softmax_bwd_row(floating *dx, const floating *y, const floating *dout,
@@ -1141,13 +1154,15 @@ cdef object _check_same_or_apart(str fn, str out_name, object out, str name, obj
 
 cdef object _rows_fwd(int kind, floating[:, ::1] out, const floating[:, ::1] x,
                       int n_threads):
-    cdef Py_ssize_t i, n_rows = x.shape[0], n_cols = x.shape[1]
+    cdef Py_ssize_t i, p, n_rows = x.shape[0], n_cols = x.shape[1]
     if n_rows == 0 or n_cols == 0:
         return
     n_threads = _resolve_threads(n_threads, <double>n_rows * n_cols, ROW_MIN_ELEMS_PER_THREAD)
-    if kind == 0:
-        for i in prange(n_rows, nogil=True, schedule="static", num_threads=n_threads):
-            _softmax_row(&out[i, 0], &x[i, 0], n_cols)
+    if kind == 0:                                   # rows in pairs (see _softmax_rows)
+        for p in prange((n_rows + 1) // 2, nogil=True, schedule="static",
+                        num_threads=n_threads):
+            i = 2 * p
+            _softmax_rows(&out[i, 0], &x[i, 0], min(2, n_rows - i), n_cols)
     else:
         for i in prange(n_rows, nogil=True, schedule="static", num_threads=n_threads):
             _log_softmax_row(&out[i, 0], &x[i, 0], n_cols)
@@ -1155,13 +1170,15 @@ cdef object _rows_fwd(int kind, floating[:, ::1] out, const floating[:, ::1] x,
 
 cdef object _rows_bwd(int kind, floating[:, ::1] dx, const floating[:, ::1] y,
                       const floating[:, ::1] dout, int n_threads):
-    cdef Py_ssize_t i, n_rows = y.shape[0], n_cols = y.shape[1]
+    cdef Py_ssize_t i, p, n_rows = y.shape[0], n_cols = y.shape[1]
     if n_rows == 0 or n_cols == 0:
         return
     n_threads = _resolve_threads(n_threads, <double>n_rows * n_cols, ROW_MIN_ELEMS_PER_THREAD)
     if kind == 0:
-        for i in prange(n_rows, nogil=True, schedule="static", num_threads=n_threads):
-            _softmax_bwd_row(&dx[i, 0], &y[i, 0], &dout[i, 0], n_cols)
+        for p in prange((n_rows + 1) // 2, nogil=True, schedule="static",
+                        num_threads=n_threads):
+            i = 2 * p
+            _softmax_bwd_rows(&dx[i, 0], &y[i, 0], &dout[i, 0], min(2, n_rows - i), n_cols)
     else:
         for i in prange(n_rows, nogil=True, schedule="static", num_threads=n_threads):
             _log_softmax_bwd_row(&dx[i, 0], &y[i, 0], &dout[i, 0], n_cols)

@@ -206,6 +206,23 @@ static inline float tga_expf(float x) {
         Py_ssize_t j;                                                                        \
         for (j = 0; j < n; j++) dx[j] = y[j] * (dout[j] - dot);                              \
     }                                                                                        \
+    /* softmax over n_rows rows of n entries (row stride n), forward and backward */       \
+    ATTR static void tga_rm_softmax_rows##SFX(float *y, const float *x, Py_ssize_t n_rows,  \
+                                              Py_ssize_t n) {                               \
+        Py_ssize_t i;                                                                        \
+        float m;                                                                             \
+        for (i = 0; i < n_rows; i++, x += n, y += n) {                                       \
+            m = tga_rm_max##SFX(x, n);                                                       \
+            tga_rm_axpb##SFX(y, (float)(1.0 / tga_rm_exp_sum##SFX(y, x, m, n)), 0.0f, n);   \
+        }                                                                                    \
+    }                                                                                        \
+    ATTR static void tga_rm_softmax_bwd_rows##SFX(float *dx, const float *y,                \
+                                                  const float *dout, Py_ssize_t n_rows,     \
+                                                  Py_ssize_t n) {                           \
+        Py_ssize_t i;                                                                        \
+        for (i = 0; i < n_rows; i++, dx += n, y += n, dout += n)                             \
+            tga_rm_softmax_bwd##SFX(dx, y, dout, (float)tga_rm_dot##SFX(dout, y, n), n);    \
+    }                                                                                        \
     /* log-softmax backward: dx = dout - exp(y) total */                                     \
     ATTR static void tga_rm_log_softmax_bwd##SFX(float *dx, const float *y, const float *dout,\
                                                  float total, Py_ssize_t n) {                \
@@ -811,6 +828,8 @@ typedef struct {
     void (*shift)(float *, const float *, float, float, Py_ssize_t);
     void (*softmax_bwd)(float *, const float *, const float *, float, Py_ssize_t);
     void (*log_softmax_bwd)(float *, const float *, const float *, float, Py_ssize_t);
+    void (*softmax_rows)(float *, const float *, Py_ssize_t, Py_ssize_t);
+    void (*softmax_bwd_rows)(float *, const float *, const float *, Py_ssize_t, Py_ssize_t);
     void (*ln_fwd)(float *, const float *, const float *, const float *, float, float,
                    Py_ssize_t);
     void (*ln_bwd)(float *, float *, float *, const float *, const float *, const float *,
@@ -820,7 +839,8 @@ typedef struct {
 #define TGA_RM_TABLE(NAME, SFX)                                                              \
     {NAME, tga_rm_max##SFX, tga_rm_exp_sum##SFX, tga_rm_sum##SFX, tga_rm_dot##SFX,           \
      tga_rm_sqdev##SFX, tga_rm_axpb##SFX, tga_rm_shift##SFX, tga_rm_softmax_bwd##SFX,        \
-     tga_rm_log_softmax_bwd##SFX, tga_rm_ln_fwd##SFX, tga_rm_ln_bwd##SFX}
+     tga_rm_log_softmax_bwd##SFX, tga_rm_softmax_rows##SFX, tga_rm_softmax_bwd_rows##SFX,     \
+     tga_rm_ln_fwd##SFX, tga_rm_ln_bwd##SFX}
 
 static tga_rowmath_t tga_rm = TGA_RM_TABLE("generic", _generic);
 

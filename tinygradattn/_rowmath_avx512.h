@@ -241,6 +241,144 @@ TGA_RM_ATTR512 static void tga_rm_ln_bwd_avx512(float *dx, float *dw_acc, float 
     });
 }
 
+/* All-lane reductions: the butterfly pairs lanes i and i^8, i^4, i^2, i^1 (the pairs and the
+ * order of tga_rm_hsum16, so the same sum), and leaves the result in every lane. */
+#define TGA_RM_BUTTERFLY16(OP, v)                                                            \
+    do {                                                                                     \
+        v = OP(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(1, 0, 3, 2)));                      \
+        v = OP(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(2, 3, 0, 1)));                      \
+        v = OP(v, _mm512_permute_ps(v, _MM_SHUFFLE(1, 0, 3, 2)));                            \
+        v = OP(v, _mm512_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1)));                            \
+    } while (0)
+
+/* Softmax over R rows (R = 1, 2; stride n) of at most NV x 16 floats (NV = 1..8), held in
+ * registers: x read once, y written once, no calls. Short rows (attention's C = 64, a char
+ * vocabulary's 65) spent ~100 cycles a row in the max / exp_sum / axpb calls, mostly on the
+ * latency of their horizontal reductions and the scalar round trips between them (3072 x 64,
+ * one thread: 109 us); two rows side by side overlap those chains. The sums are those of the
+ * long path (exp_sum's 16 float lanes in index order, pairwise-reduced; dot likewise), so
+ * the same results, but for 1 / sum in float rather than double. */
+#define TGA_RM_SOFTMAX_SHORT(R, NV)                                                          \
+    TGA_RM_ATTR512 static void tga_rm_softmax_short##R##x##NV(float *y, const float *x,    \
+                                                             Py_ssize_t n) {                \
+        const __mmask16 t = TGA_RM_TAIL16(n - 16 * (NV - 1));                               \
+        __m512 v[R][NV], m[R], f[R];                                                         \
+        int i, r;                                                                            \
+        for (r = 0; r < R; r++) {                                                            \
+            for (i = 0; i < NV - 1; i++) v[r][i] = _mm512_loadu_ps(x + r * n + 16 * i);      \
+            v[r][NV - 1] = _mm512_mask_loadu_ps(TGA_RM_V(-INFINITY), t,                      \
+                                                x + r * n + 16 * (NV - 1));                  \
+            m[r] = v[r][0];                                                                  \
+            for (i = 1; i < NV; i++) m[r] = _mm512_max_ps(v[r][i], m[r]); /* NaN skipped */ \
+        }                                                                                    \
+        for (r = 0; r < R; r++) TGA_RM_BUTTERFLY16(_mm512_max_ps, m[r]);                     \
+        for (r = 0; r < R; r++) {                                                            \
+            f[r] = _mm512_setzero_ps();                                                      \
+            for (i = 0; i < NV; i++) {                                                       \
+                v[r][i] = tga_rm_exp16(_mm512_sub_ps(v[r][i], m[r]));  /* pad: exp(-inf) */  \
+                f[r] = _mm512_add_ps(f[r], v[r][i]);                                         \
+            }                                                                                \
+        }                                                                                    \
+        for (r = 0; r < R; r++) {                                                            \
+            TGA_RM_BUTTERFLY16(_mm512_add_ps, f[r]);                                         \
+            f[r] = _mm512_div_ps(TGA_RM_V(1.0f), f[r]);                                      \
+        }                                                                                    \
+        for (r = 0; r < R; r++) {                                                            \
+            for (i = 0; i < NV - 1; i++)                                                     \
+                _mm512_storeu_ps(y + r * n + 16 * i, _mm512_mul_ps(v[r][i], f[r]));          \
+            _mm512_mask_storeu_ps(y + r * n + 16 * (NV - 1), t,                              \
+                                  _mm512_mul_ps(v[r][NV - 1], f[r]));                        \
+        }                                                                                    \
+    }                                                                                        \
+    /* dx = y (dout - sum_j dout y) */                                                       \
+    TGA_RM_ATTR512 static void tga_rm_softmax_bwd_short##R##x##NV(                         \
+            float *dx, const float *y, const float *dout, Py_ssize_t n) {                   \
+        const __mmask16 t = TGA_RM_TAIL16(n - 16 * (NV - 1));                               \
+        __m512 a[R][NV], b[R][NV], f[R];                                                     \
+        int i, r;                                                                            \
+        for (r = 0; r < R; r++) {                                                            \
+            for (i = 0; i < NV - 1; i++) {                                                   \
+                a[r][i] = _mm512_loadu_ps(dout + r * n + 16 * i);                            \
+                b[r][i] = _mm512_loadu_ps(y + r * n + 16 * i);                               \
+            }                                                                                \
+            a[r][NV - 1] = _mm512_maskz_loadu_ps(t, dout + r * n + 16 * (NV - 1));           \
+            b[r][NV - 1] = _mm512_maskz_loadu_ps(t, y + r * n + 16 * (NV - 1));              \
+            f[r] = _mm512_setzero_ps();                                                      \
+            for (i = 0; i < NV; i++) f[r] = _mm512_fmadd_ps(a[r][i], b[r][i], f[r]);         \
+        }                                                                                    \
+        for (r = 0; r < R; r++) TGA_RM_BUTTERFLY16(_mm512_add_ps, f[r]);                     \
+        for (r = 0; r < R; r++) {                                                            \
+            for (i = 0; i < NV - 1; i++)                                                     \
+                _mm512_storeu_ps(dx + r * n + 16 * i,                                        \
+                                 _mm512_mul_ps(b[r][i], _mm512_sub_ps(a[r][i], f[r])));      \
+            _mm512_mask_storeu_ps(dx + r * n + 16 * (NV - 1), t,                             \
+                                  _mm512_mul_ps(b[r][NV - 1],                                \
+                                                _mm512_sub_ps(a[r][NV - 1], f[r])));         \
+        }                                                                                    \
+    }
+TGA_RM_SOFTMAX_SHORT(2, 1)
+TGA_RM_SOFTMAX_SHORT(2, 2)
+TGA_RM_SOFTMAX_SHORT(2, 3)
+TGA_RM_SOFTMAX_SHORT(2, 4)
+TGA_RM_SOFTMAX_SHORT(1, 1)
+TGA_RM_SOFTMAX_SHORT(1, 2)
+TGA_RM_SOFTMAX_SHORT(1, 3)
+TGA_RM_SOFTMAX_SHORT(1, 4)
+TGA_RM_SOFTMAX_SHORT(1, 5)
+TGA_RM_SOFTMAX_SHORT(1, 6)
+TGA_RM_SOFTMAX_SHORT(1, 7)
+TGA_RM_SOFTMAX_SHORT(1, 8)
+
+/* Run FN##R##x##NV over the rows: pairs while NV <= 4, then single rows; returns. Falls
+ * through for rows over 128 entries. */
+#define TGA_RM_SHORT_ROWS(FN, OUT, ...)                                                      \
+    do {                                                                                     \
+        Py_ssize_t i_ = 0;                                                                   \
+        switch ((n + 15) >> 4) {                                                             \
+        case 1: for (; i_ + 2 <= n_rows; i_ += 2) FN##2x1(OUT + i_ * n, __VA_ARGS__); break; \
+        case 2: for (; i_ + 2 <= n_rows; i_ += 2) FN##2x2(OUT + i_ * n, __VA_ARGS__); break; \
+        case 3: for (; i_ + 2 <= n_rows; i_ += 2) FN##2x3(OUT + i_ * n, __VA_ARGS__); break; \
+        case 4: for (; i_ + 2 <= n_rows; i_ += 2) FN##2x4(OUT + i_ * n, __VA_ARGS__); break; \
+        }                                                                                    \
+        switch ((n + 15) >> 4) {                                                             \
+        case 1: for (; i_ < n_rows; i_++) FN##1x1(OUT + i_ * n, __VA_ARGS__); return;        \
+        case 2: for (; i_ < n_rows; i_++) FN##1x2(OUT + i_ * n, __VA_ARGS__); return;        \
+        case 3: for (; i_ < n_rows; i_++) FN##1x3(OUT + i_ * n, __VA_ARGS__); return;        \
+        case 4: for (; i_ < n_rows; i_++) FN##1x4(OUT + i_ * n, __VA_ARGS__); return;        \
+        case 5: for (; i_ < n_rows; i_++) FN##1x5(OUT + i_ * n, __VA_ARGS__); return;        \
+        case 6: for (; i_ < n_rows; i_++) FN##1x6(OUT + i_ * n, __VA_ARGS__); return;        \
+        case 7: for (; i_ < n_rows; i_++) FN##1x7(OUT + i_ * n, __VA_ARGS__); return;        \
+        case 8: for (; i_ < n_rows; i_++) FN##1x8(OUT + i_ * n, __VA_ARGS__); return;        \
+        }                                                                                    \
+    } while (0)
+
+/* Softmax over n_rows rows of n entries (row stride n), forward: in registers up to 128
+ * entries, else max / exp_sum / axpb a row */
+TGA_RM_ATTR512 static void tga_rm_softmax_rows_avx512(float *y, const float *x,
+                                                       Py_ssize_t n_rows, Py_ssize_t n) {
+    Py_ssize_t i;
+    float m;
+    TGA_RM_SHORT_ROWS(tga_rm_softmax_short, y, x + i_ * n, n);
+    for (i = 0; i < n_rows; i++, x += n, y += n) {
+        m = tga_rm_max_avx512(x, n);
+        tga_rm_axpb_avx512(y, (float)(1.0 / tga_rm_exp_sum_avx512(y, x, m, n)), 0.0f, n);
+    }
+}
+
+/* ... and backward */
+TGA_RM_ATTR512 static void tga_rm_softmax_bwd_rows_avx512(float *dx, const float *y,
+                                                           const float *dout,
+                                                           Py_ssize_t n_rows, Py_ssize_t n) {
+    Py_ssize_t i;
+    TGA_RM_SHORT_ROWS(tga_rm_softmax_bwd_short, dx, y + i_ * n, dout + i_ * n, n);
+    for (i = 0; i < n_rows; i++, dx += n, y += n, dout += n)
+        tga_rm_softmax_bwd_avx512(dx, y, dout, (float)tga_rm_dot_avx512(dout, y, n), n);
+}
+
+#undef TGA_RM_SHORT_ROWS
+#undef TGA_RM_SOFTMAX_SHORT
+
 #undef TGA_RM_LOAD
 #undef TGA_RM_ROWLOOP
+#undef TGA_RM_BUTTERFLY16
 #endif /* TGA_ROWMATH_AVX512_H */
