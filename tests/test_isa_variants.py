@@ -102,9 +102,9 @@ def test_environment_variables_force_at_import():
 
 # ---- row math: softmax family (_core), layer norm and cross-entropy (_fused) ----------------
 LANES, EXP_CHUNK = 16, 256          # _rowmath.h: TGA_RM_LANES, the exp chunk of exp_sum
-SHORT_ROW, PAIRED_ROW = 128, 64     # avx512: rows held in registers up to 128, in pairs to 64
+SHORT_ROW = 128                     # avx512: rows up to 128 held in registers, two at a time
 COLS = sorted({1, 2, 13, 79, 97, LANES - 1, LANES, LANES + 1, 2 * LANES - 1, 2 * LANES + 1,
-               PAIRED_ROW - 1, PAIRED_ROW, PAIRED_ROW + 1, SHORT_ROW - 1, SHORT_ROW,
+               4 * LANES - 1, 4 * LANES, 4 * LANES + 1, SHORT_ROW - 1, SHORT_ROW,
                SHORT_ROW + 1, EXP_CHUNK - 1, EXP_CHUNK, EXP_CHUNK + 1,
                2 * EXP_CHUNK + LANES + 3})
 ROWS = [1, 5]

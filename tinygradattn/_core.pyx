@@ -1056,7 +1056,7 @@ cdef void _softmax_rows(floating *y, const floating *x, Py_ssize_t n_rows,
     cdef Py_ssize_t i, j
     cdef double row_max, total, e
     if floating is float:
-        tga_rm.softmax_rows(y, x, n_rows, n)    # short rows: two at a time, in registers
+        tga_rm.softmax_rows(y, x, n_rows, n)    # short rows: in pairs, in registers
         return
     for i in range(n_rows):
         row_max = x[0]

@@ -41,6 +41,8 @@ cdef extern from "_rowmath.h" nogil:
         void (*axpb)(float *y, float scale, float offset, Py_ssize_t n) noexcept nogil
         void (*ln_fwd)(float *y, const float *x, const float *w, const float *b, float mean,
                        float rstd, Py_ssize_t n) noexcept nogil
+        void (*exp_rows)(float *y, float *row_max, double *row_sum, const float *x,
+                         Py_ssize_t n_rows, Py_ssize_t n) noexcept nogil
         void (*ln_bwd)(float *dx, float *dw_acc, float *db_acc, const float *dout,
                        const float *x, const float *w, float mean, float rstd, Py_ssize_t n) noexcept nogil
     tga_rowmath_t tga_rm
@@ -416,28 +418,50 @@ cdef void _ln_sum_blocks(floating[::1] dweight, floating[::1] dbias,
 # Targets are range-checked in the wrapper (IndexError) before the nogil loop.
 # ==============================================================================================
 
-cdef void _ce_fwd_row(floating *loss, floating *lse_out, floating *probs, floating *inv_sum,
-                      const floating *x, int64_t t, int64_t ignore_index, double smoothing,
-                      Py_ssize_t n) noexcept nogil:
-    """probs: NULL, or the row's softmax is written there; with inv_sum (not NULL), probs
-    gets exp(x - max) and inv_sum[0] 1 / sum of it."""
-    cdef Py_ssize_t j
-    cdef double m = x[0], s = 0.0, sxm = 0.0, ls, value = 0.0, e
-    if floating is float:                       # float32 exp, vectorised (_rowmath.h)
-        m = tga_rm.max(x, n)
-        s = tga_rm.exp_sum(probs, x, <float>m, n)
-        if probs != NULL and inv_sum == NULL:
-            tga_rm.axpb(probs, <float>(1.0 / s), 0.0, n)
+cdef void _ce_fwd_rows(floating *loss, floating *lse_out, floating *probs, floating *inv_sum,
+                       const floating *x, const int64_t *target, int64_t ignore_index,
+                       double smoothing, Py_ssize_t n_rows, Py_ssize_t n) noexcept nogil:
+    """n_rows (1 or 2) consecutive rows (stride n). probs: NULL, or the rows' softmax is
+    written there; with inv_sum (not NULL), probs gets exp(x - max) and inv_sum 1 / its sum."""
+    cdef Py_ssize_t r, j
+    cdef float m32[2]
+    cdef double m[2]
+    cdef double s[2]
+    cdef double e
+    cdef const floating *xr
+    if floating is float:                       # float32 exp, vectorised (_rowmath.h);
+        tga_rm.exp_rows(probs, m32, s, x, n_rows, n)    # short rows in registers, in pairs
+        for r in range(n_rows):
+            m[r] = m32[r]
     else:
-        for j in range(1, n):
-            if x[j] > m:
-                m = x[j]
-        for j in range(n):
-            e = exp(x[j] - m)
-            s += e
-            if probs != NULL:
-                probs[j] = e
-        if probs != NULL and inv_sum == NULL:
+        for r in range(n_rows):
+            xr = x + r * n
+            m[r] = xr[0]
+            s[r] = 0.0
+            for j in range(1, n):
+                if xr[j] > m[r]:
+                    m[r] = xr[j]
+            for j in range(n):
+                e = exp(xr[j] - m[r])
+                s[r] += e
+                if probs != NULL:
+                    probs[r * n + j] = e
+    for r in range(n_rows):
+        _ce_fwd_finish(loss + r, lse_out + r, probs + r * n if probs != NULL else NULL,
+                       inv_sum + r if inv_sum != NULL else NULL, x + r * n, target[r],
+                       ignore_index, smoothing, n, m[r], s[r])
+
+
+cdef void _ce_fwd_finish(floating *loss, floating *lse_out, floating *probs, floating *inv_sum,
+                         const floating *x, int64_t t, int64_t ignore_index, double smoothing,
+                         Py_ssize_t n, double m, double s) noexcept nogil:
+    """One row from its max m and s = sum exp(x - m) (probs holds exp(x - m) if not NULL)."""
+    cdef Py_ssize_t j
+    cdef double sxm = 0.0, ls, value = 0.0
+    if probs != NULL and inv_sum == NULL:       # normalise: probs = softmax
+        if floating is float:
+            tga_rm.axpb(probs, <float>(1.0 / s), 0.0, n)
+        else:
             for j in range(n):
                 probs[j] = probs[j] / s
     if inv_sum != NULL:
@@ -486,12 +510,13 @@ cdef object _ce_fwd(floating[::1] loss, floating[::1] lse, floating[:, ::1] prob
                     bint with_probs, floating[::1] inv_sum, bint with_inv,
                     const floating[:, ::1] x, const int64_t[::1] target,
                     int64_t ignore_index, double smoothing, int n_threads):
-    cdef Py_ssize_t i, n_rows = x.shape[0], n_cols = x.shape[1]
+    cdef Py_ssize_t i, p, n_rows = x.shape[0], n_cols = x.shape[1]
     n_threads = _threads(n_threads, <double>n_rows * n_cols)
-    for i in prange(n_rows, nogil=True, schedule="static", num_threads=n_threads):
-        _ce_fwd_row(&loss[i], &lse[i], &probs[i, 0] if with_probs else NULL,
-                    &inv_sum[i] if with_inv else NULL, &x[i, 0], target[i], ignore_index,
-                    smoothing, n_cols)
+    for p in prange((n_rows + 1) // 2, nogil=True, schedule="static", num_threads=n_threads):
+        i = 2 * p                                       # rows in pairs (see _ce_fwd_rows)
+        _ce_fwd_rows(&loss[i], &lse[i], &probs[i, 0] if with_probs else NULL,
+                     &inv_sum[i] if with_inv else NULL, &x[i, 0], &target[i], ignore_index,
+                     smoothing, min(2, n_rows - i), n_cols)
 
 
 cdef void _ce_bwd_probs_row(floating *dx, double dloss, double inv_sum, const floating *p,

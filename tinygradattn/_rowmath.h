@@ -216,6 +216,15 @@ static inline float tga_expf(float x) {
             tga_rm_axpb##SFX(y, (float)(1.0 / tga_rm_exp_sum##SFX(y, x, m, n)), 0.0f, n);   \
         }                                                                                    \
     }                                                                                        \
+    /* y = exp(x - row max) (y may be NULL), each row's max and sum (exp_sum's) */          \
+    ATTR static void tga_rm_exp_rows##SFX(float *y, float *row_max, double *row_sum,        \
+                                          const float *x, Py_ssize_t n_rows, Py_ssize_t n) {\
+        Py_ssize_t i;                                                                        \
+        for (i = 0; i < n_rows; i++, x += n) {                                               \
+            row_max[i] = tga_rm_max##SFX(x, n);                                              \
+            row_sum[i] = tga_rm_exp_sum##SFX(y == NULL ? NULL : y + i * n, x, row_max[i], n);\
+        }                                                                                    \
+    }                                                                                        \
     ATTR static void tga_rm_softmax_bwd_rows##SFX(float *dx, const float *y,                \
                                                   const float *dout, Py_ssize_t n_rows,     \
                                                   Py_ssize_t n) {                           \
@@ -830,6 +839,7 @@ typedef struct {
     void (*log_softmax_bwd)(float *, const float *, const float *, float, Py_ssize_t);
     void (*softmax_rows)(float *, const float *, Py_ssize_t, Py_ssize_t);
     void (*softmax_bwd_rows)(float *, const float *, const float *, Py_ssize_t, Py_ssize_t);
+    void (*exp_rows)(float *, float *, double *, const float *, Py_ssize_t, Py_ssize_t);
     void (*ln_fwd)(float *, const float *, const float *, const float *, float, float,
                    Py_ssize_t);
     void (*ln_bwd)(float *, float *, float *, const float *, const float *, const float *,
@@ -840,7 +850,7 @@ typedef struct {
     {NAME, tga_rm_max##SFX, tga_rm_exp_sum##SFX, tga_rm_sum##SFX, tga_rm_dot##SFX,           \
      tga_rm_sqdev##SFX, tga_rm_axpb##SFX, tga_rm_shift##SFX, tga_rm_softmax_bwd##SFX,        \
      tga_rm_log_softmax_bwd##SFX, tga_rm_softmax_rows##SFX, tga_rm_softmax_bwd_rows##SFX,     \
-     tga_rm_ln_fwd##SFX, tga_rm_ln_bwd##SFX}
+     tga_rm_exp_rows##SFX, tga_rm_ln_fwd##SFX, tga_rm_ln_bwd##SFX}
 
 static tga_rowmath_t tga_rm = TGA_RM_TABLE("generic", _generic);
 
