@@ -43,6 +43,9 @@ cdef extern from "_rowmath.h" nogil:
                        float rstd, Py_ssize_t n) noexcept nogil
         void (*exp_rows)(float *y, float *row_max, double *row_sum, const float *x,
                          Py_ssize_t n_rows, Py_ssize_t n) noexcept nogil
+        void (*ln_fwd_rows)(float *y, float *mean, float *rstd, const float *x, const float *w,
+                            const float *b, double eps, Py_ssize_t n_rows,
+                            Py_ssize_t n) noexcept nogil
         void (*ln_bwd)(float *dx, float *dw_acc, float *db_acc, const float *dout,
                        const float *x, const float *w, float mean, float rstd, Py_ssize_t n) noexcept nogil
     tga_rowmath_t tga_rm
@@ -205,51 +208,55 @@ cdef object _rows_cols(str fn, str name, object x):
 #   into partial[t] directly. dweight / dbias are skipped when the caller passes None.
 # ==============================================================================================
 
-cdef void _ln_fwd_row(floating *y, floating *mean_out, floating *rstd_out, const floating *x,
-                      const floating *w, const floating *b, double eps, Py_ssize_t n,
-                      bint has_w, bint has_b) noexcept nogil:
-    cdef Py_ssize_t j
-    cdef double total = 0.0, sq = 0.0, mean, rstd, d
-    if floating is float:                       # vectorised, same arithmetic (_rowmath.h)
-        mean = tga_rm.sum(x, 0.0, n) / n
-        rstd = 1.0 / sqrt(tga_rm.sqdev(x, mean, n) / n + eps)
-        mean_out[0] = <float>mean
-        rstd_out[0] = <float>rstd
-        tga_rm.ln_fwd(y, x, w, b, <float>mean, <float>rstd, n)     # w, b: ones / zeros if absent
+cdef void _ln_fwd_rows(floating *y, floating *mean_out, floating *rstd_out,
+                       const floating *x, const floating *w, const floating *b, double eps,
+                       Py_ssize_t n_rows, Py_ssize_t n, bint has_w, bint has_b) noexcept nogil:
+    """n_rows consecutive rows (stride n)."""
+    cdef Py_ssize_t i, j
+    cdef double total, sq, mean, rstd, d
+    if floating is float:   # vectorised, same arithmetic (_rowmath.h; short rows in registers,
+        # in pairs); w, b: ones / zeros if absent
+        tga_rm.ln_fwd_rows(y, mean_out, rstd_out, x, w, b, eps, n_rows, n)
         return
-    for j in range(n):
-        total += x[j]
-    mean = total / n
-    for j in range(n):
-        d = x[j] - mean
-        sq += d * d
-    rstd = 1.0 / sqrt(sq / n + eps)
-    mean_out[0] = <floating>mean
-    rstd_out[0] = <floating>rstd
-    if has_w and has_b:
+    for i in range(n_rows):
+        total = 0.0
+        sq = 0.0
         for j in range(n):
-            y[j] = <floating>((x[j] - mean) * rstd * w[j] + b[j])
-    elif has_w:
+            total += x[j]
+        mean = total / n
         for j in range(n):
-            y[j] = <floating>((x[j] - mean) * rstd * w[j])
-    elif has_b:
-        for j in range(n):
-            y[j] = <floating>((x[j] - mean) * rstd + b[j])
-    else:
-        for j in range(n):
-            y[j] = <floating>((x[j] - mean) * rstd)
+            d = x[j] - mean
+            sq += d * d
+        rstd = 1.0 / sqrt(sq / n + eps)
+        mean_out[i] = <floating>mean
+        rstd_out[i] = <floating>rstd
+        if has_w and has_b:
+            for j in range(n):
+                y[j] = <floating>((x[j] - mean) * rstd * w[j] + b[j])
+        elif has_w:
+            for j in range(n):
+                y[j] = <floating>((x[j] - mean) * rstd * w[j])
+        elif has_b:
+            for j in range(n):
+                y[j] = <floating>((x[j] - mean) * rstd + b[j])
+        else:
+            for j in range(n):
+                y[j] = <floating>((x[j] - mean) * rstd)
+        x += n
+        y += n
 
 
 cdef object _ln_fwd(floating[:, ::1] y, floating[::1] mean, floating[::1] rstd,
                     const floating[:, ::1] x, const floating[::1] w, const floating[::1] b,
                     double eps, bint has_w, bint has_b, int n_threads):
-    cdef Py_ssize_t i, n_rows = x.shape[0], n_cols = x.shape[1]
+    cdef Py_ssize_t i, p, n_rows = x.shape[0], n_cols = x.shape[1]
     if n_rows == 0 or n_cols == 0:
         return
     n_threads = _threads(n_threads, <double>n_rows * n_cols)
-    for i in prange(n_rows, nogil=True, schedule="static", num_threads=n_threads):
-        _ln_fwd_row(&y[i, 0], &mean[i], &rstd[i], &x[i, 0], &w[0], &b[0], eps, n_cols,
-                    has_w, has_b)
+    for p in prange((n_rows + 1) // 2, nogil=True, schedule="static", num_threads=n_threads):
+        i = 2 * p                                       # rows in pairs (see _ln_fwd_rows)
+        _ln_fwd_rows(&y[i, 0], &mean[i], &rstd[i], &x[i, 0], &w[0], &b[0], eps,
+                     min(2, n_rows - i), n_cols, has_w, has_b)
 
 
 cdef void _ln_bwd_row(floating *dx, double *dw_acc, double *db_acc, const floating *dout,

@@ -206,32 +206,6 @@ static inline float tga_expf(float x) {
         Py_ssize_t j;                                                                        \
         for (j = 0; j < n; j++) dx[j] = y[j] * (dout[j] - dot);                              \
     }                                                                                        \
-    /* softmax over n_rows rows of n entries (row stride n), forward and backward */       \
-    ATTR static void tga_rm_softmax_rows##SFX(float *y, const float *x, Py_ssize_t n_rows,  \
-                                              Py_ssize_t n) {                               \
-        Py_ssize_t i;                                                                        \
-        float m;                                                                             \
-        for (i = 0; i < n_rows; i++, x += n, y += n) {                                       \
-            m = tga_rm_max##SFX(x, n);                                                       \
-            tga_rm_axpb##SFX(y, (float)(1.0 / tga_rm_exp_sum##SFX(y, x, m, n)), 0.0f, n);   \
-        }                                                                                    \
-    }                                                                                        \
-    /* y = exp(x - row max) (y may be NULL), each row's max and sum (exp_sum's) */          \
-    ATTR static void tga_rm_exp_rows##SFX(float *y, float *row_max, double *row_sum,        \
-                                          const float *x, Py_ssize_t n_rows, Py_ssize_t n) {\
-        Py_ssize_t i;                                                                        \
-        for (i = 0; i < n_rows; i++, x += n) {                                               \
-            row_max[i] = tga_rm_max##SFX(x, n);                                              \
-            row_sum[i] = tga_rm_exp_sum##SFX(y == NULL ? NULL : y + i * n, x, row_max[i], n);\
-        }                                                                                    \
-    }                                                                                        \
-    ATTR static void tga_rm_softmax_bwd_rows##SFX(float *dx, const float *y,                \
-                                                  const float *dout, Py_ssize_t n_rows,     \
-                                                  Py_ssize_t n) {                           \
-        Py_ssize_t i;                                                                        \
-        for (i = 0; i < n_rows; i++, dx += n, y += n, dout += n)                             \
-            tga_rm_softmax_bwd##SFX(dx, y, dout, (float)tga_rm_dot##SFX(dout, y, n), n);    \
-    }                                                                                        \
     /* log-softmax backward: dx = dout - exp(y) total */                                     \
     ATTR static void tga_rm_log_softmax_bwd##SFX(float *dx, const float *y, const float *dout,\
                                                  float total, Py_ssize_t n) {                \
@@ -278,9 +252,58 @@ static inline float tga_expf(float x) {
         }                                                                                    \
     }
 
+/* Whole rows (n_rows rows of n entries, row stride n) from the primitives of set PRIM, named
+ * tga_rm_*_rows##NAME: the sets' row functions for generic and AVX2; on AVX-512 the path for
+ * rows over 128 entries (_rowmath_avx512.h holds shorter rows in registers). */
+#define TGA_RM_DEFINE_ROWS(NAME, PRIM, ATTR)                                                 \
+    /* softmax, forward and backward */                                                      \
+    ATTR static void tga_rm_softmax_rows##NAME(float *y, const float *x, Py_ssize_t n_rows, \
+                                               Py_ssize_t n) {                              \
+        Py_ssize_t i;                                                                        \
+        float m;                                                                             \
+        for (i = 0; i < n_rows; i++, x += n, y += n) {                                       \
+            m = tga_rm_max##PRIM(x, n);                                                      \
+            tga_rm_axpb##PRIM(y, (float)(1.0 / tga_rm_exp_sum##PRIM(y, x, m, n)), 0.0f, n); \
+        }                                                                                    \
+    }                                                                                        \
+    ATTR static void tga_rm_softmax_bwd_rows##NAME(float *dx, const float *y,               \
+                                                   const float *dout, Py_ssize_t n_rows,    \
+                                                   Py_ssize_t n) {                          \
+        Py_ssize_t i;                                                                        \
+        for (i = 0; i < n_rows; i++, dx += n, y += n, dout += n)                             \
+            tga_rm_softmax_bwd##PRIM(dx, y, dout, (float)tga_rm_dot##PRIM(dout, y, n), n);  \
+    }                                                                                        \
+    /* y = exp(x - row max) (y may be NULL), each row's max and sum (exp_sum's) */          \
+    ATTR static void tga_rm_exp_rows##NAME(float *y, float *row_max, double *row_sum,       \
+                                           const float *x, Py_ssize_t n_rows,               \
+                                           Py_ssize_t n) {                                  \
+        Py_ssize_t i;                                                                        \
+        for (i = 0; i < n_rows; i++, x += n) {                                               \
+            row_max[i] = tga_rm_max##PRIM(x, n);                                             \
+            row_sum[i] = tga_rm_exp_sum##PRIM(y == NULL ? NULL : y + i * n, x, row_max[i], n);\
+        }                                                                                    \
+    }                                                                                        \
+    /* layer norm forward: statistics in double (two passes), y in float */                 \
+    ATTR static void tga_rm_ln_fwd_rows##NAME(float *y, float *mean_out, float *rstd_out,   \
+                                              const float *x, const float *w,               \
+                                              const float *b, double eps,                   \
+                                              Py_ssize_t n_rows, Py_ssize_t n) {            \
+        Py_ssize_t i;                                                                        \
+        double mean, rstd;                                                                   \
+        for (i = 0; i < n_rows; i++, x += n, y += n) {                                       \
+            mean = tga_rm_sum##PRIM(x, 0.0f, n) / n;                                         \
+            rstd = 1.0 / sqrt(tga_rm_sqdev##PRIM(x, mean, n) / n + eps);                     \
+            mean_out[i] = (float)mean;                                                       \
+            rstd_out[i] = (float)rstd;                                                       \
+            tga_rm_ln_fwd##PRIM(y, x, w, b, (float)mean, (float)rstd, n);                    \
+        }                                                                                    \
+    }
+
 TGA_RM_DEFINE(_generic, )
+TGA_RM_DEFINE_ROWS(_generic, _generic, )
 #if TGA_RM_X86
 TGA_RM_DEFINE(_avx2, __attribute__((target("avx2,fma"))))
+TGA_RM_DEFINE_ROWS(_avx2, _avx2, __attribute__((target("avx2,fma"))))
 #endif
 
 /* ---- GELU (float32): erf, tanh, the normal CDF and the two GELU forms, elementwise ----------
@@ -840,6 +863,8 @@ typedef struct {
     void (*softmax_rows)(float *, const float *, Py_ssize_t, Py_ssize_t);
     void (*softmax_bwd_rows)(float *, const float *, const float *, Py_ssize_t, Py_ssize_t);
     void (*exp_rows)(float *, float *, double *, const float *, Py_ssize_t, Py_ssize_t);
+    void (*ln_fwd_rows)(float *, float *, float *, const float *, const float *, const float *,
+                        double, Py_ssize_t, Py_ssize_t);
     void (*ln_fwd)(float *, const float *, const float *, const float *, float, float,
                    Py_ssize_t);
     void (*ln_bwd)(float *, float *, float *, const float *, const float *, const float *,
@@ -850,7 +875,7 @@ typedef struct {
     {NAME, tga_rm_max##SFX, tga_rm_exp_sum##SFX, tga_rm_sum##SFX, tga_rm_dot##SFX,           \
      tga_rm_sqdev##SFX, tga_rm_axpb##SFX, tga_rm_shift##SFX, tga_rm_softmax_bwd##SFX,        \
      tga_rm_log_softmax_bwd##SFX, tga_rm_softmax_rows##SFX, tga_rm_softmax_bwd_rows##SFX,     \
-     tga_rm_exp_rows##SFX, tga_rm_ln_fwd##SFX, tga_rm_ln_bwd##SFX}
+     tga_rm_exp_rows##SFX, tga_rm_ln_fwd_rows##SFX, tga_rm_ln_fwd##SFX, tga_rm_ln_bwd##SFX}
 
 static tga_rowmath_t tga_rm = TGA_RM_TABLE("generic", _generic);
 

@@ -196,9 +196,12 @@ class CPUBackend(Backend):
         return x
 
     # ---- reductions -----------------------------------------------------------------------
-    sum = staticmethod(lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims))
-    max = staticmethod(lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims))
-    min = staticmethod(lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims))
+    # the ufuncs' reduce directly: np.sum / np.max add ~1.4 us of argument handling a call
+    sum = staticmethod(lambda x, axis, keepdims: np.add.reduce(x, axis=axis, keepdims=keepdims))
+    max = staticmethod(lambda x, axis, keepdims: np.maximum.reduce(x, axis=axis,
+                                                                    keepdims=keepdims))
+    min = staticmethod(lambda x, axis, keepdims: np.minimum.reduce(x, axis=axis,
+                                                                    keepdims=keepdims))
     argmax = staticmethod(lambda x, axis, keepdims: np.argmax(x, axis=axis, keepdims=keepdims))
     argmin = staticmethod(lambda x, axis, keepdims: np.argmin(x, axis=axis, keepdims=keepdims))
 
