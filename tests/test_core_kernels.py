@@ -3,7 +3,7 @@
 GEMM: every micro-kernel set this CPU runs (avx512 / avx2 / generic), float32 and float64,
 1 and 2 threads, sizes around the micro-tile (MR, NR) and cache blocks (KC, MC, NC), strided /
 transposed / broadcast operands, and gemm vs gemm_naive; the same with a bias row added inside
-the GEMM. Column sum: against float64 sums, bit-identical for any thread count. Softmax family:
+the GEMM, and with the output multiplied by an array (mul) in its epilogue. Column sum: against float64 sums, bit-identical for any thread count. Softmax family:
 outliers, -inf entries, all -inf rows, huge logits. Error cases raise with the shapes in the
 message.
 """
@@ -465,6 +465,114 @@ def test_gemm_bias_errors(fn):
         fn(big[:, :3], a, b, bias=big[0, 2])
     with pytest.raises(ValueError, match="overlaps out"):
         call(out[0, 0])
+
+
+# ------------------------------------------------------------------ GEMM x mul (the epilogue)
+
+def run_gemm_mul(a, b, bias, mul, n_threads, dtype):
+    out = np.full((a.shape[0], a.shape[1], b.shape[2]), np.nan, dtype=dtype)
+    _core.gemm(out, a, b, n_threads, bias=bias, mul=mul)
+    return out
+
+
+def assert_gemm_mul_close(out, a, b, bias, mul, dtype):
+    """out == (a @ b + bias) * mul, the error scaled by (sum_k |a||b| + |bias|) |mul|."""
+    bias64 = 0.0 if bias is None else bias.astype(np.float64)
+    ref = (oracle_gemm(a, b) + bias64) * mul
+    scale = (np.matmul(np.abs(a).astype(np.float64), np.abs(b).astype(np.float64))
+             + np.abs(bias64)) * np.abs(mul.astype(np.float64)) + 1e-30
+    err = np.abs(out - ref) / scale
+    if err.size:
+        where = np.unravel_index(np.argmax(err), err.shape)
+        assert err.max() <= GEMM_RTOL[dtype], (
+            f"{np.dtype(dtype).name}: max scaled error {err.max():.3g} at {where} "
+            f"(out {out[where]!r}, ref {ref[where]!r}, shape {out.shape})")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_threads", THREADS)
+def test_gemm_mul_tile_edges(isa, dtype, n_threads):
+    """mul applied to each finished MR-row stripe: M, N around the micro-tile (the last,
+    partial stripe; the half-height edge kernel), K = 0 (mul times the bias alone), 1, prime
+    and > KC (only after the last K block); row-major and transposed operands (packed,
+    direct_a and direct_b paths), with and without a bias."""
+    mr, nr = TILES[isa][dtype]
+    ms = sorted({1, mr // 2, mr - 1, mr, mr + 1, mr + mr // 2, 2 * mr + 1})
+    ns = sorted({1, nr - 1, nr, nr + 1, 2 * nr + 3})
+    rng = rng_for("mul edges", isa, dtype, n_threads)
+    for m in ms:
+        for n in ns:
+            for k in (0, 1, 7, KC[dtype] + 1):
+                if m * n * k > 30000 and (m, n) != (ms[-1], ns[-1]):
+                    continue
+                bias = rng.standard_normal(n).astype(dtype) if k % 2 else None
+                mul = rng.standard_normal((2, m, n)).astype(dtype)
+                a = rng.standard_normal((2, m, k)).astype(dtype)
+                b = rng.standard_normal((2, k, n)).astype(dtype)
+                b_t = rng.standard_normal((2, n, k)).astype(dtype).transpose(0, 2, 1)
+                a_t = rng.standard_normal((2, k, m)).astype(dtype).transpose(0, 2, 1)
+                for x, w in ((a, b), (a, b_t), (a_t, b)):
+                    out = run_gemm_mul(x, w, bias, mul, n_threads, dtype)
+                    assert_gemm_mul_close(out, x, w, bias, mul, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_threads", THREADS)
+def test_gemm_mul_blocks(isa, dtype, n_threads):
+    """mul across the MT, NC and KC blocks and split tasks; the GPT MLP's dx product."""
+    rng = rng_for("mul blocks", isa, dtype, n_threads)
+    shapes = [(MT_MAX[dtype] + 1, 5, 2 * KC[dtype] + 3), (13, NC_MAX[dtype] + 1, 29),
+              (127, 509, 253), (3, 2 * NC_MAX[dtype] + 7, 11), (96, 512, 128)]
+    for m, n, k in shapes:
+        a = rng.standard_normal((1, m, k)).astype(dtype)
+        w = rng.standard_normal((1, k, n)).astype(dtype)          # dout @ weight
+        mul = rng.standard_normal((1, m, n)).astype(dtype)
+        assert_gemm_mul_close(run_gemm_mul(a, w, None, mul, n_threads, dtype), a, w, None,
+                              mul, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_mul_paths_agree(isa, dtype):
+    """Fast and checked paths give the same numbers; mul of ones == no mul; K == 0."""
+    rng = rng_for("mul paths", isa, dtype)
+    a = rng.standard_normal((2, 23, 31)).astype(dtype)
+    b = rng.standard_normal((2, 19, 31)).astype(dtype).transpose(0, 2, 1)   # (2, 31, 19)
+    bias = rng.standard_normal(19).astype(dtype)
+    mul = rng.standard_normal((2, 23, 19)).astype(dtype)
+    fast = run_gemm_mul(a, b, bias, mul, 2, dtype)
+    checked = np.full_like(fast, np.nan)
+    _core.gemm(checked.view(_SubArray), a.view(_SubArray), b, 2, bias=bias,
+               mul=mul.view(_SubArray))
+    np.testing.assert_array_equal(fast, checked)
+    np.testing.assert_array_equal(run_gemm_mul(a, b, bias, np.ones_like(mul), 2, dtype),
+                                  run_gemm_bias(a, b, bias, 2, dtype))
+    out = np.full((2, 3, 4), np.nan, dtype)                  # K == 0: bias times mul
+    mul0 = rng.standard_normal((2, 3, 4)).astype(dtype)
+    _core.gemm(out, np.empty((2, 3, 0), dtype), np.empty((2, 0, 4), dtype), bias=bias[:4],
+               mul=mul0)
+    np.testing.assert_array_equal(out, bias[:4] * mul0)
+
+
+def test_gemm_mul_errors():
+    f32 = np.float32
+    out = np.empty((1, 3, 6), f32)
+    a = np.ones((1, 3, 4), f32)
+    b = np.ones((1, 4, 6), f32)
+
+    def call(mul, out=out):
+        _core.gemm(out, a, b, mul=mul)
+
+    with pytest.raises(ValueError, match=r"mul \(1, 3, 5\) should be shaped like out "
+                                         r"\(1, 3, 6\)"):
+        call(np.ones((1, 3, 5), f32))
+    with pytest.raises(TypeError, match="mul dtype float64 differs from out's float32"):
+        call(np.ones((1, 3, 6)))
+    with pytest.raises(TypeError, match="mul must be a numpy.ndarray or None, got list"):
+        call([[1.0] * 6] * 3)
+    with pytest.raises(ValueError, match="must be C-contiguous"):
+        call(np.ones((1, 6, 3), f32).transpose(0, 2, 1))
+    with pytest.raises(ValueError, match="overlaps out"):
+        call(out)
 
 
 # ---------------------------------------------------------------------------------- column sum

@@ -1,5 +1,6 @@
 """F.linear as one fused op (ops/linear.py: bias inside the GEMM, contiguous weight gradient,
-column-sum bias gradient) against its composed twin (matmul + add, the oracle) and PyTorch.
+column-sum bias gradient) against its composed twin (matmul + add, the oracle) and PyTorch;
+likewise F.gelu_linear (GELU, then a Linear; GELU's derivative applied in the dx GEMM).
 
 Shapes: 1, primes, 0-size, GEMM tile edges, 3-D and 1-D inputs, non-contiguous inputs
 (transposed, sliced, broadcast batch); float32 and float64; every GEMM ISA with 1 and 2
@@ -12,7 +13,7 @@ import pytest
 import tinygradattn as tga
 from tinygradattn import _core, nn
 from tinygradattn.nn import functional as F
-from tinygradattn.ops.linear import Linear
+from tinygradattn.ops.linear import GeluLinear, Linear
 
 from helpers import GRADCHECK, TOLS, assert_close
 
@@ -249,3 +250,87 @@ def test_backend_primitives_direct():
     np.testing.assert_allclose(dw, dout.T @ x, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(db, np.full(4, 3.5), rtol=1e-6)
     assert be.linear_bwd(dout, x, w, False, False, False) == (None, None, None)
+
+
+# ---- gelu_linear: GELU and a Linear as one op (an MLP's second half) -------------------------
+
+def _gelu_linear_composed(h, w, b=None, approximate="none"):
+    """The oracle: the composed GELU, then the composed Linear."""
+    return F._linear_composed(F._gelu_composed(h, approximate), w, b)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("x_shape,n_out", SHAPES, ids=SHAPE_IDS)
+def test_gelu_linear_matches_composed(isa, n_threads, x_shape, n_out, dtype, approximate):
+    """GELU's derivative multiplied inside the dx GEMM: the same numbers as GELU's own node."""
+    for bias in (True, False):
+        arrays, upstream = _operands(x_shape, n_out, dtype, seed=11, bias=bias)
+        y, grads = _run(lambda *a: F.gelu_linear(*a, approximate=approximate), arrays,
+                        upstream)
+        y_ref, grads_ref = _run(lambda *a: _gelu_linear_composed(*a, approximate=approximate),
+                                arrays, upstream)
+        assert y.dtype == dtype and y.shape == x_shape[:-1] + (n_out,)
+        _assert_same([y] + grads, [y_ref] + grads_ref, dtype, f"{isa} bias={bias}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gelu_linear_tile_edges(isa, dtype):
+    """Rows and in features (the dx GEMM's M and N, where the factor is applied stripe by
+    stripe) around every ISA's micro-tile, K around KC."""
+    for m, k, n in [(11, 31, 33), (12, 32, 32), (13, 257, 31), (25, 65, 3), (1, 129, 17),
+                    (37, 512, 128)]:
+        arrays, upstream = _operands((m, k), n, dtype, seed=m * n)
+        y, grads = _run(F.gelu_linear, arrays, upstream)
+        y_ref, grads_ref = _run(_gelu_linear_composed, arrays, upstream)
+        _assert_same([y] + grads, [y_ref] + grads_ref, dtype, f"{isa} {(m, k, n)}")
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+@pytest.mark.parametrize("x_shape,n_out,bias", [((3, 4), 5, True), ((2, 3, 4), 2, False),
+                                                ((4,), 3, True), ((1, 1), 1, True)])
+def test_gelu_linear_gradcheck(x_shape, n_out, bias, approximate):
+    arrays, _ = _operands(x_shape, n_out, np.float64, seed=12, bias=bias)
+    fn = lambda *a: F.gelu_linear(*a, approximate=approximate)      # noqa: E731
+    assert tga.autograd.gradcheck(fn, tuple(_leaves(arrays)), **GRADCHECK)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gelu_linear_matches_torch(dtype, approximate):
+    torch = pytest.importorskip("torch", reason=TORCH_REASON)
+    for x_shape, n_out in [((96, 512), 128), ((2, 7, 31), 37), ((5,), 3)]:
+        arrays, upstream = _operands(x_shape, n_out, dtype, seed=13)
+        y, grads = _run(lambda *a: F.gelu_linear(*a, approximate=approximate), arrays,
+                        upstream)
+        leaves = [torch.tensor(a, requires_grad=True) for a in arrays]
+        y_t = torch.nn.functional.linear(
+            torch.nn.functional.gelu(leaves[0], approximate=approximate), *leaves[1:])
+        y_t.backward(torch.tensor(upstream))
+        want = [y_t.detach().numpy()] + [t.grad.numpy() for t in leaves]
+        _assert_same([y] + grads, want, dtype, f"torch {x_shape}")
+
+
+def test_gelu_linear_graph():
+    """One node; weight-only gradients need no GELU derivative; nothing kept under no_grad;
+    what the fused op does not take runs gelu then linear; errors as linear's and gelu's."""
+    rng = np.random.default_rng(14)
+    h, w, b = (rng.standard_normal(s).astype(np.float32) for s in ((4, 6), (3, 6), (3,)))
+    y = F.gelu_linear(tga.tensor(h, requires_grad=True), tga.tensor(w), tga.tensor(b))
+    assert y._ctx.fn is GeluLinear
+    wt = tga.tensor(w, requires_grad=True)
+    F.gelu_linear(tga.tensor(h), wt, tga.tensor(b)).sum().backward()
+    want = np.tile(F.gelu(tga.tensor(h)).numpy().sum(0), (3, 1))
+    np.testing.assert_allclose(wt.grad.numpy(), want, rtol=1e-5)
+    with tga.no_grad():
+        assert F.gelu_linear(tga.tensor(h, requires_grad=True), wt)._ctx is None
+    y = F.gelu_linear(tga.tensor(h), tga.tensor(w), tga.tensor(b[:1]))    # broadcast bias
+    assert y._ctx is None or y._ctx.fn is not GeluLinear
+    np.testing.assert_allclose(y.numpy(), _gelu_linear_composed(
+        tga.tensor(h), tga.tensor(w), tga.tensor(b[:1])).numpy(), rtol=1e-6)
+    with pytest.raises(RuntimeError, match=r"input \(4, 6\) and weight \(3, 5\) do not match"):
+        F.gelu_linear(tga.tensor(h), tga.randn(3, 5))
+    with pytest.raises(RuntimeError, match="approximate must be 'none' or 'tanh'"):
+        F.gelu_linear(tga.tensor(h), tga.tensor(w), approximate="erf")
+    with pytest.raises(TypeError, match="argument 'weight' must be Tensor"):
+        F.gelu_linear(tga.tensor(h), w)

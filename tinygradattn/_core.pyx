@@ -246,6 +246,9 @@ cdef object _gemm_check_views(str fn, floating[:, :, ::1] out, const floating[:,
 # Bias (a Linear layer's): in the first K block the micro-kernels start their accumulators
 # from the bias row (two vector loads per tile; the last, partial NR panel reads a zero-padded
 # copy), so adding it costs no pass over out. Rounding: bias + a0 w0 + a1 w1 + ... in order.
+# mul (an array shaped like out; GELU's derivative in the backward of gelu -> Linear): once a
+# task's MR-row stripe of out is final (the last K block), it is multiplied by mul there,
+# while the stripe is in L1, instead of in a pass of its own over out.
 # gemm() recognises the common call (aligned native float arrays, matching shapes, no overlap,
 # nothing empty) with the numpy C API (~0.1 us, _gemm_fast_plan); anything else goes through
 # the checked memoryview path, which raises the descriptive errors.
@@ -302,6 +305,7 @@ ctypedef struct GemmPlan:
     bint direct_a                            # read a in place (strided kernel), no packing
     bint direct_b                            # also read row-major w in place (full panels)
     const void *bias                         # (n,) of the dtype, added to every row; or NULL
+    const void *mul                          # (n_batch, m, n) like out: out *= mul; or NULL
 
 # Cache blocks (module globals so that _set_tuning can tune them in a benchmark)
 cdef Py_ssize_t KC_F32 = 256            # K block: A micro-panel 12 x 256 x 4 B = 12 KiB in L1d
@@ -572,6 +576,7 @@ cdef void _gemm_task(floating *c, const floating *a, const floating *w, Py_ssize
     cdef const floating *bias_k                     # bias in this K block (the first) or NULL
     cdef const floating *bp                         # bias of one NR-column panel
     cdef floating bias_edge[GEMM_MAX_NR]            # the last panel's, zero-padded to NR
+    cdef const floating *mul = <const floating *>plan.mul      # like c, or NULL
     if bias != NULL:
         _bias_edge(bias_edge, bias, plan.n, nr)
     for kp in range(_cdiv(plan.k, plan.kc)):
@@ -601,6 +606,9 @@ cdef void _gemm_task(floating *c, const floating *a, const floating *w, Py_ssize
             c_blk = c + (bi * plan.m + i0) * ldc + jc       # (m_blk, n_blk), row stride N
             for ip in range(_cdiv(m_blk, mr)):              # A micro-panel stays in L1
                 ir = ip * mr
+                if mul != NULL and p0 + k_blk == plan.k and ip > 0:    # the stripe above is
+                    _mul_rows(c_blk + (ir - mr) * ldc,                 # final: out *= mul
+                              mul + (c_blk - c) + (ir - mr) * ldc, mr, n_blk, ldc)
                 if ir < m_full:                             # direct_a: a in place
                     a_pan = a_blk + ir * plan.sa_m
                     for jp in range(_cdiv(n_blk, nr)):
@@ -651,6 +659,19 @@ cdef void _gemm_task(floating *c, const floating *a, const floating *w, Py_ssize
                                     bbuf + (jr - n_full) * k_blk,
                                     c_blk + ir * ldc + jr, ldc,
                                     _min(mr, m_blk - ir), _min(nr, n_blk - jr), bp, accumulate)
+            if mul != NULL and p0 + k_blk == plan.k:        # the last stripe
+                ir = (_cdiv(m_blk, mr) - 1) * mr
+                _mul_rows(c_blk + ir * ldc, mul + (c_blk - c) + ir * ldc, m_blk - ir, n_blk,
+                          ldc)
+
+
+cdef inline void _mul_rows(floating *c, const floating *mul, Py_ssize_t rows, Py_ssize_t cols,
+                           Py_ssize_t ldc) noexcept nogil:
+    """c[i, 0 : cols] *= mul[i, 0 : cols] for i < rows (both row stride ldc)."""
+    cdef Py_ssize_t i, j
+    for i in range(rows):
+        for j in range(cols):
+            c[i * ldc + j] = c[i * ldc + j] * mul[i * ldc + j]
 
 
 cdef inline const floating *_b_panel(const floating *w_blk, const floating *bbuf,
@@ -732,6 +753,8 @@ cdef object _gemm_run(floating *c, const floating *a, const floating *w, GemmPla
             else:
                 for i in range(plan.n_batch * plan.m * plan.n):
                     c[i] = 0
+            if plan.mul != NULL:
+                _mul_rows(c, <const floating *>plan.mul, plan.n_batch * plan.m, plan.n, plan.n)
         return
     plan.mr = isa.mr_f32 if floating is float else isa.mr_f64
     plan.nr = isa.nr_f32 if floating is float else isa.nr_f64
@@ -755,6 +778,7 @@ cdef object _gemm_typed(floating[:, :, ::1] out,          # OUT (Bt, M, N)
                         const floating[:, :, :] a,        # IN  (Bt, M, K)
                         const floating[:, :, :] w,        # IN  (Bt, K, N)
                         const floating[::1] bias,         # IN  (N,) or None
+                        const floating[:, :, ::1] mul,    # IN  (Bt, M, N) or None
                         int n_threads):
     cdef GemmPlan plan
     cdef Py_ssize_t item = sizeof(floating)
@@ -768,6 +792,9 @@ cdef object _gemm_typed(floating[:, :, ::1] out,          # OUT (Bt, M, N)
     plan.bias = NULL
     if bias is not None:
         plan.bias = &bias[0]
+    plan.mul = NULL
+    if mul is not None:
+        plan.mul = &mul[0, 0, 0]
     plan.sa_b = a.strides[0] // item
     plan.sa_m = a.strides[1] // item
     plan.sa_k = a.strides[2] // item
@@ -844,6 +871,7 @@ cdef bint _gemm_fast_plan(cnp.ndarray out, cnp.ndarray a, cnp.ndarray b,
     plan.sw_k = sb[1] // item
     plan.sw_n = sb[2] // item
     plan.bias = NULL
+    plan.mul = NULL
     return True
 
 
@@ -864,6 +892,40 @@ cdef bint _gemm_fast_bias(cnp.ndarray bias, cnp.ndarray out, GemmPlan *plan) noe
         return False
     plan.bias = <const void *>lo
     return True
+
+
+cdef bint _gemm_fast_mul(cnp.ndarray mul, cnp.ndarray out, GemmPlan *plan) noexcept:
+    """The fast path's mul test: aligned native C-contiguous, out's dtype and shape, apart."""
+    cdef const char *lo = <const char *>cnp.PyArray_DATA(mul)
+    cdef const char *out_lo = <const char *>cnp.PyArray_DATA(out)
+    cdef Py_ssize_t n_bytes = plan.n_batch * plan.m * plan.n * cnp.PyArray_ITEMSIZE(out)
+    cdef cnp.npy_intp *dims = cnp.PyArray_DIMS(mul)
+    if (cnp.PyArray_TYPE(mul) != cnp.PyArray_TYPE(out) or cnp.PyArray_NDIM(mul) != 3
+            or dims[0] != plan.n_batch or dims[1] != plan.m or dims[2] != plan.n
+            or not cnp.PyArray_IS_C_CONTIGUOUS(mul) or not cnp.PyArray_ISALIGNED(mul)
+            or not cnp.PyArray_ISNOTSWAPPED(mul)):
+        return False
+    if lo < out_lo + n_bytes and out_lo < lo + n_bytes:       # both C-contiguous
+        return False
+    plan.mul = <const void *>lo
+    return True
+
+
+cdef object _check_mul(str fn, object mul, object out, object dtype):
+    """mul: None, or a C-contiguous array shaped like out, of its dtype, apart from it."""
+    if mul is None:
+        return
+    if not isinstance(mul, np.ndarray):
+        raise TypeError(f"{fn}: mul must be a numpy.ndarray or None, got {type(mul).__name__}")
+    if mul.dtype != dtype:
+        raise TypeError(f"{fn}: mul dtype {mul.dtype} differs from out's {dtype}")
+    if mul.shape != out.shape:
+        raise ValueError(f"{fn}: mul {mul.shape} should be shaped like out {out.shape}")
+    if not mul.flags.c_contiguous:
+        raise ValueError(f"{fn}: mul {mul.shape} must be C-contiguous (strides "
+                         f"{mul.strides})")
+    if np.may_share_memory(mul, out):
+        raise ValueError(f"{fn}: mul {mul.shape} overlaps out {out.shape}")
 
 
 cdef object _check_bias(str fn, object bias, object out, object dtype):
@@ -905,8 +967,8 @@ cdef object _check_gemm(str fn, object out, object a, object b):
     return dtype                # strides and overlap: checked in C by _gemm_check_views
 
 
-def gemm(out, a, b, int n_threads=0, bias=None):
-    """out[b, i, j] = bias[j] + sum_k a[b, i, k] * b[b, k, j]; overwrites out.
+def gemm(out, a, b, int n_threads=0, bias=None, mul=None):
+    """out[b, i, j] = (bias[j] + sum_k a[b, i, k] * b[b, k, j]) * mul[b, i, j]; overwrites out.
 
     Args:
         out: OUT (Bt, M, N), C-contiguous, same dtype as a and b (float32 or float64).
@@ -915,12 +977,16 @@ def gemm(out, a, b, int n_threads=0, bias=None):
         n_threads: OpenMP threads; < 1 means effective_n_threads(). Small products use one.
         bias: IN None (no bias: 0) or (N,) C-contiguous, same dtype, not overlapping out;
             added inside the GEMM (a Linear layer's bias), K == 0 gives bias in every row.
+        mul: IN None (no factor) or (Bt, M, N) C-contiguous like out, not overlapping it:
+            multiplies each finished stripe of out in cache (GELU's derivative, for one).
     """
     cdef GemmPlan plan
     if (type(out) is np.ndarray and type(a) is np.ndarray and type(b) is np.ndarray
             and _gemm_fast_plan(out, a, b, &plan)
             and (bias is None or (type(bias) is np.ndarray
-                                  and _gemm_fast_bias(bias, out, &plan)))):
+                                  and _gemm_fast_bias(bias, out, &plan)))
+            and (mul is None or (type(mul) is np.ndarray
+                                 and _gemm_fast_mul(mul, out, &plan)))):
         if cnp.PyArray_TYPE(out) == cnp.NPY_FLOAT:
             _gemm_run(<float *>cnp.PyArray_DATA(out), <const float *>cnp.PyArray_DATA(a),
                       <const float *>cnp.PyArray_DATA(b), &plan, n_threads)
@@ -930,10 +996,11 @@ def gemm(out, a, b, int n_threads=0, bias=None):
         return
     dtype = _check_gemm("gemm", out, a, b)
     _check_bias("gemm", bias, out, dtype)
+    _check_mul("gemm", mul, out, dtype)
     if dtype == np.float32:
-        _gemm_typed[float](out, a, b, bias, n_threads)
+        _gemm_typed[float](out, a, b, bias, mul, n_threads)
     else:
-        _gemm_typed[double](out, a, b, bias, n_threads)
+        _gemm_typed[double](out, a, b, bias, mul, n_threads)
 
 
 cdef void _gemm_naive_typed(floating[:, :, ::1] out,      # OUT (Bt, M, N)

@@ -56,8 +56,9 @@ PRIMITIVES = {
     "linear_fwd": "(x (N, C_in) any strides, weight (C_out, C_in), bias (C_out,) | None) -> "
                   "y (N, C_out) = x @ weight.T + bias (bias added inside the product); one dtype",
     "linear_bwd": "(dout (N, C_out), x (N, C_in), weight (C_out, C_in), needs_dx, needs_dweight, "
-                  "needs_dbias) -> dx (N, C_in) = dout @ weight, dweight (C_out, C_in) = dout.T "
-                  "@ x, dbias (C_out,) = dout summed over rows; None where not needed",
+                  "needs_dbias, dx_mul=None (N, C_in)) -> dx (N, C_in) = dout @ weight (times "
+                  "dx_mul, elementwise, when given), dweight (C_out, C_in) = dout.T @ x, dbias "
+                  "(C_out,) = dout summed over rows; None where not needed",
     "softmax_fwd": "(x (..., C)) -> y, softmax over the last axis",
     "softmax_bwd": "(y, dout) -> dx = y * (dout - sum(dout * y, -1))",
     "log_softmax_fwd": "(x (..., C)) -> y = x - logsumexp(x, -1)",

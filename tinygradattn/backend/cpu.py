@@ -266,14 +266,16 @@ class CPUBackend(Backend):
         return out
 
     @staticmethod
-    def linear_bwd(dout, x, weight, needs_dx, needs_dweight, needs_dbias):
-        """-> dx (N, in), dweight (out, in), dbias (out,); None where not needed."""
+    def linear_bwd(dout, x, weight, needs_dx, needs_dweight, needs_dbias, dx_mul=None):
+        """-> dx (N, in), dweight (out, in), dbias (out,); None where not needed. dx_mul
+        (N, in): dx = (dout @ w) * dx_mul, the factor applied inside the GEMM."""
         n_threads = _core.effective_n_threads()
         dout = dout.astype(x.dtype, copy=False)
         dx = dweight = dbias = None
         if needs_dx:
             dx = POOL.empty(x.shape, dtype=x.dtype)
-            _core.gemm(dx[None], dout[None], weight[None], n_threads)          # dout @ w
+            _core.gemm(dx[None], dout[None], weight[None], n_threads,          # dout @ w
+                       mul=None if dx_mul is None else np.ascontiguousarray(dx_mul)[None])
         if needs_dweight:
             # dout.T is read in place (the GEMM takes strided operands): dweight comes out
             # contiguous (out, in), no transposed copy (measured faster than x.T @ dout + copy)

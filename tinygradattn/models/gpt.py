@@ -122,7 +122,10 @@ class MLP(Module):
         self.dropout = Dropout(config.dropout)
 
     def forward(self, x):                                                    # (B, T, C)
-        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+        h = self.c_fc(x)                                                     # (B, T, 4C)
+        # gelu then c_proj as one op: GELU's derivative is applied inside c_proj's dx GEMM
+        y = F.gelu_linear(h, self.c_proj.weight, self.c_proj.bias, self.gelu.approximate)
+        return self.dropout(y)                                               # (B, T, C)
 
 
 class Block(Module):

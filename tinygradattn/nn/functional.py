@@ -1,7 +1,7 @@
 """torch.nn.functional's names, composed from Tensor ops, or fused Functions where it pays.
 
-linear (ops/linear.py), layer_norm, cross_entropy (class-index targets) and gelu run fused
-kernels (ops/fused.py); their composed twins (_linear_composed, _layer_norm_composed,
+linear and gelu_linear (ops/linear.py), layer_norm, cross_entropy (class-index targets) and
+gelu run fused kernels (ops/fused.py); their composed twins (_linear_composed, _layer_norm_composed,
 _cross_entropy_composed, _gelu_composed) stay as the test oracles and as the reading reference.
 
 Every function checks its arguments and raises PyTorch's exception type with the shapes at
@@ -12,7 +12,7 @@ import math
 from .. import dtypes
 from ..creation import arange, rand, ones
 from ..ops.fused import CrossEntropy, CrossEntropyMean, Gelu, LayerNorm
-from ..ops.linear import Linear
+from ..ops.linear import GeluLinear, Linear
 from ..ops.attention import ScaledDotProductAttention
 from ..tensor import Tensor, where
 
@@ -88,6 +88,24 @@ def gelu(input, approximate="none"):
     if not input.is_floating_point():
         raise RuntimeError(f"gelu: expected a floating point input, got {input.dtype.name}")
     return Gelu.apply(input, approximate)
+
+
+def gelu_linear(input, weight, bias=None, approximate="none"):
+    """linear(gelu(input, approximate), weight, bias) as one op (not a torch function).
+
+    An MLP's activation and second Linear: the backward applies GELU's derivative inside the
+    GEMM that computes the input's gradient, instead of in a pass of its own. Arguments and
+    errors as gelu and linear; inputs the fused op does not take (mixed dtypes, a bias of
+    another shape) run gelu, then linear.
+    """
+    _check_tensor("gelu_linear", "input", input)
+    _check_tensor("gelu_linear", "weight", weight)
+    if approximate not in ("none", "tanh"):
+        raise RuntimeError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    if (weight.ndim == 2 and input.ndim >= 1 and input.shape[-1] == weight.shape[1]
+            and _linear_fuses(input, weight, bias)):
+        return GeluLinear.apply(input, weight, bias, approximate)
+    return linear(gelu(input, approximate), weight, bias)
 
 
 def _gelu_composed(input, approximate="none"):
