@@ -3,7 +3,7 @@
 GEMM: every micro-kernel set this CPU runs (avx512 / avx2 / generic), float32 and float64,
 1 and 2 threads, sizes around the micro-tile (MR, NR) and cache blocks (KC, MC, NC), strided /
 transposed / broadcast operands, and gemm vs gemm_naive; the same with a bias row added inside
-the GEMM, and with the output multiplied by an array (mul) in its epilogue. Column sum: against float64 sums, bit-identical for any thread count. Softmax family:
+the GEMM, and with the epilogues (the output multiplied by an array; GELU and its derivative). Column sum: against float64 sums, bit-identical for any thread count. Softmax family:
 outliers, -inf entries, all -inf rows, huge logits. Error cases raise with the shapes in the
 message.
 """
@@ -573,6 +573,61 @@ def test_gemm_mul_errors():
         call(np.ones((1, 6, 3), f32).transpose(0, 2, 1))
     with pytest.raises(ValueError, match="overlaps out"):
         call(out)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+@pytest.mark.parametrize("n_threads", THREADS)
+def test_gemm_gelu_epilogue_tile_edges(isa, n_threads, approximate):
+    """gelu on each finished stripe (float32): the same bits as the GEMM, then gelu_fwd;
+    M, N around the micro-tile, K = 0 (gelu of the bias), 1, prime, > KC; the three layouts;
+    blocks of MT and NC."""
+    from tinygradattn import _fused
+    mr, nr = TILES[isa][np.float32]
+    ms = sorted({1, mr // 2, mr - 1, mr, mr + 1, 2 * mr + 1})
+    ns = sorted({1, nr - 1, nr, nr + 1, 2 * nr + 3})
+    rng = rng_for("gelu edges", isa, n_threads, approximate)
+    f32 = np.float32
+    cases = [(m, n, k) for m in ms for n in ns for k in (0, 1, 7, KC[f32] + 1)
+             if m * n * k <= 30000] + [(MT_MAX[f32] + 1, 5, 3), (13, NC_MAX[f32] + 1, 29)]
+    for m, n, k in cases:
+        bias = rng.standard_normal(n).astype(f32) if k % 2 else None
+        a = rng.standard_normal((2, m, k)).astype(f32)
+        b = rng.standard_normal((2, k, n)).astype(f32)
+        b_t = rng.standard_normal((2, n, k)).astype(f32).transpose(0, 2, 1)
+        a_t = rng.standard_normal((2, k, m)).astype(f32).transpose(0, 2, 1)
+        for x, w in ((a, b), (a, b_t), (a_t, b)):
+            h = run_gemm_bias(x, w, bias if bias is not None else np.zeros(n, f32),
+                              n_threads, f32)
+            want_y, want_g = np.empty_like(h), np.empty_like(h)
+            _fused.gelu_fwd(want_y.reshape(-1), h.reshape(-1), approximate == "tanh", 1,
+                            want_g.reshape(-1))
+            y, g = np.full_like(h, np.nan), np.full_like(h, np.nan)
+            _core.gemm(y, x, w, n_threads, bias=bias, gelu=approximate, grad=g)
+            np.testing.assert_array_equal(y, want_y, err_msg=f"gelu(out) {(m, n, k)}")
+            np.testing.assert_array_equal(g, want_g, err_msg=f"gelu'(out) {(m, n, k)}")
+
+
+def test_gemm_gelu_epilogue_errors():
+    f32 = np.float32
+    out, grad = np.empty((1, 3, 6), f32), np.empty((1, 3, 6), f32)
+    a, b = np.ones((1, 3, 4), f32), np.ones((1, 4, 6), f32)
+    with pytest.raises(ValueError, match="gelu must be None, 'none' or 'tanh', got 'erf'"):
+        _core.gemm(out, a, b, gelu="erf", grad=grad)
+    with pytest.raises(TypeError, match="gelu epilogue is float32 only, got float64"):
+        _core.gemm(out.astype(np.float64), a.astype(np.float64), b.astype(np.float64),
+                   gelu="none", grad=grad.astype(np.float64))
+    with pytest.raises(ValueError, match="gelu needs grad"):
+        _core.gemm(out, a, b, gelu="none")
+    with pytest.raises(ValueError, match="pass mul or gelu, not both"):
+        _core.gemm(out, a, b, gelu="none", grad=grad, mul=np.ones_like(out))
+    with pytest.raises(ValueError, match=r"grad \(1, 3, 5\) should be shaped like out"):
+        _core.gemm(out, a, b, gelu="tanh", grad=np.empty((1, 3, 5), f32))
+    with pytest.raises(ValueError, match="grad .* overlaps out"):
+        _core.gemm(out, a, b, gelu="tanh", grad=out)
+    big = np.ones((1, 3, 8), f32)
+    with pytest.raises(ValueError, match="grad .* overlaps a"):
+        _core.gemm(out, big[:, :, :4], b, gelu="tanh",
+                   grad=big.reshape(-1)[:18].reshape(1, 3, 6))
 
 
 # ---------------------------------------------------------------------------------- column sum

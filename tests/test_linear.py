@@ -1,6 +1,7 @@
 """F.linear as one fused op (ops/linear.py: bias inside the GEMM, contiguous weight gradient,
 column-sum bias gradient) against its composed twin (matmul + add, the oracle) and PyTorch;
-likewise F.gelu_linear (GELU, then a Linear; GELU's derivative applied in the dx GEMM).
+likewise F.gelu_mlp (Linear, GELU, Linear: GELU inside the first GEMM, its derivative inside
+the second one's dx GEMM).
 
 Shapes: 1, primes, 0-size, GEMM tile edges, 3-D and 1-D inputs, non-contiguous inputs
 (transposed, sliced, broadcast batch); float32 and float64; every GEMM ISA with 1 and 2
@@ -13,7 +14,7 @@ import pytest
 import tinygradattn as tga
 from tinygradattn import _core, nn
 from tinygradattn.nn import functional as F
-from tinygradattn.ops.linear import GeluLinear, Linear
+from tinygradattn.ops.linear import GeluMLP, Linear
 
 from helpers import GRADCHECK, TOLS, assert_close
 
@@ -252,85 +253,105 @@ def test_backend_primitives_direct():
     assert be.linear_bwd(dout, x, w, False, False, False) == (None, None, None)
 
 
-# ---- gelu_linear: GELU and a Linear as one op (an MLP's second half) -------------------------
+# ---- gelu_mlp: Linear -> GELU -> Linear as one op (a transformer's MLP) ------------------
 
-def _gelu_linear_composed(h, w, b=None, approximate="none"):
-    """The oracle: the composed GELU, then the composed Linear."""
-    return F._linear_composed(F._gelu_composed(h, approximate), w, b)
+def _mlp_operands(x_shape, hidden, n_out, dtype, seed=0, bias=True):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w1 = rng.standard_normal((hidden, x_shape[-1])).astype(dtype)
+    w2 = rng.standard_normal((n_out, hidden)).astype(dtype)
+    b1, b2 = rng.standard_normal(hidden).astype(dtype), rng.standard_normal(n_out).astype(dtype)
+    upstream = rng.standard_normal(x_shape[:-1] + (n_out,)).astype(dtype)
+    return ([x, w1, b1, w2, b2] if bias else [x, w1, w2]), upstream
+
+
+def _mlp(approximate, bias, fn=None):
+    """gelu_mlp (or the composed oracle) over leaves [x, w1, b1, w2, b2] or [x, w1, w2]."""
+    def run(*t):
+        x, w1, b1, w2, b2 = t if bias else (t[0], t[1], None, t[2], None)
+        if fn is None:
+            return F.gelu_mlp(x, w1, b1, w2, b2, approximate)
+        return F._linear_composed(F._gelu_composed(F._linear_composed(x, w1, b1),
+                                                   approximate), w2, b2)
+    return run
+
+
+def _assert_same_mlp(got, want, dtype, what):
+    tol = TOLS[np.dtype(dtype).name]["matmul"]
+    names = ("y", "dx", "dw1", "db1", "dw2", "db2") if len(got) == 6 else ("y", "dx", "dw1",
+                                                                            "dw2")
+    for name, g, w in zip(names, got, want):
+        assert_close(g, w, tol, f"{what} {name}", dtype=np.dtype(dtype).name)
+
+
+# (x shape, hidden, out): the first GEMM's rows x hidden around the micro-tiles (its GELU
+# epilogue, stripe by stripe), K across KC, 1, empty rows
+MLP_SHAPES = [((1, 1), 1, 1), ((13, 17), 11, 5), ((2, 3, 5), 33, 7), ((5,), 3, 2),
+              ((0, 4), 3, 2), ((25, 33), 65, 13), ((37, 257), 31, 3), ((12, 32), 32, 12),
+              ((96, 128), 512, 128)]
+MLP_IDS = [f"{x}-{h}-{n}" for x, h, n in MLP_SHAPES]
 
 
 @pytest.mark.parametrize("approximate", ["none", "tanh"])
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("x_shape,n_out", SHAPES, ids=SHAPE_IDS)
-def test_gelu_linear_matches_composed(isa, n_threads, x_shape, n_out, dtype, approximate):
-    """GELU's derivative multiplied inside the dx GEMM: the same numbers as GELU's own node."""
+@pytest.mark.parametrize("x_shape,hidden,n_out", MLP_SHAPES, ids=MLP_IDS)
+def test_gelu_mlp_matches_composed(isa, n_threads, x_shape, hidden, n_out, dtype,
+                                   approximate):
+    """GELU inside the first GEMM and its derivative inside the second one's dx GEMM: the
+    same numbers as Linear, Gelu, Linear composed from Tensor ops."""
     for bias in (True, False):
-        arrays, upstream = _operands(x_shape, n_out, dtype, seed=11, bias=bias)
-        y, grads = _run(lambda *a: F.gelu_linear(*a, approximate=approximate), arrays,
-                        upstream)
-        y_ref, grads_ref = _run(lambda *a: _gelu_linear_composed(*a, approximate=approximate),
-                                arrays, upstream)
+        arrays, upstream = _mlp_operands(x_shape, hidden, n_out, dtype, seed=11, bias=bias)
+        y, grads = _run(_mlp(approximate, bias), arrays, upstream)
+        y_ref, grads_ref = _run(_mlp(approximate, bias, "composed"), arrays, upstream)
         assert y.dtype == dtype and y.shape == x_shape[:-1] + (n_out,)
-        _assert_same([y] + grads, [y_ref] + grads_ref, dtype, f"{isa} bias={bias}")
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_gelu_linear_tile_edges(isa, dtype):
-    """Rows and in features (the dx GEMM's M and N, where the factor is applied stripe by
-    stripe) around every ISA's micro-tile, K around KC."""
-    for m, k, n in [(11, 31, 33), (12, 32, 32), (13, 257, 31), (25, 65, 3), (1, 129, 17),
-                    (37, 512, 128)]:
-        arrays, upstream = _operands((m, k), n, dtype, seed=m * n)
-        y, grads = _run(F.gelu_linear, arrays, upstream)
-        y_ref, grads_ref = _run(_gelu_linear_composed, arrays, upstream)
-        _assert_same([y] + grads, [y_ref] + grads_ref, dtype, f"{isa} {(m, k, n)}")
+        _assert_same_mlp([y] + grads, [y_ref] + grads_ref, dtype, f"{isa} bias={bias}")
 
 
 @pytest.mark.parametrize("approximate", ["none", "tanh"])
-@pytest.mark.parametrize("x_shape,n_out,bias", [((3, 4), 5, True), ((2, 3, 4), 2, False),
-                                                ((4,), 3, True), ((1, 1), 1, True)])
-def test_gelu_linear_gradcheck(x_shape, n_out, bias, approximate):
-    arrays, _ = _operands(x_shape, n_out, np.float64, seed=12, bias=bias)
-    fn = lambda *a: F.gelu_linear(*a, approximate=approximate)      # noqa: E731
-    assert tga.autograd.gradcheck(fn, tuple(_leaves(arrays)), **GRADCHECK)
+@pytest.mark.parametrize("x_shape,hidden,n_out,bias", [((3, 4), 5, 2, True),
+                                                       ((2, 3, 4), 2, 3, False),
+                                                       ((4,), 3, 1, True), ((1, 1), 1, 1, True)])
+def test_gelu_mlp_gradcheck(x_shape, hidden, n_out, bias, approximate):
+    arrays, _ = _mlp_operands(x_shape, hidden, n_out, np.float64, seed=12, bias=bias)
+    assert tga.autograd.gradcheck(_mlp(approximate, bias), tuple(_leaves(arrays)), **GRADCHECK)
 
 
 @pytest.mark.parametrize("approximate", ["none", "tanh"])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_gelu_linear_matches_torch(dtype, approximate):
+def test_gelu_mlp_matches_torch(dtype, approximate):
     torch = pytest.importorskip("torch", reason=TORCH_REASON)
-    for x_shape, n_out in [((96, 512), 128), ((2, 7, 31), 37), ((5,), 3)]:
-        arrays, upstream = _operands(x_shape, n_out, dtype, seed=13)
-        y, grads = _run(lambda *a: F.gelu_linear(*a, approximate=approximate), arrays,
-                        upstream)
-        leaves = [torch.tensor(a, requires_grad=True) for a in arrays]
-        y_t = torch.nn.functional.linear(
-            torch.nn.functional.gelu(leaves[0], approximate=approximate), *leaves[1:])
+    tF = torch.nn.functional
+    for x_shape, hidden, n_out in [((96, 128), 512, 128), ((2, 7, 31), 37, 5), ((5,), 3, 2)]:
+        arrays, upstream = _mlp_operands(x_shape, hidden, n_out, dtype, seed=13)
+        y, grads = _run(_mlp(approximate, True), arrays, upstream)
+        x, w1, b1, w2, b2 = leaves = [torch.tensor(a, requires_grad=True) for a in arrays]
+        y_t = tF.linear(tF.gelu(tF.linear(x, w1, b1), approximate=approximate), w2, b2)
         y_t.backward(torch.tensor(upstream))
         want = [y_t.detach().numpy()] + [t.grad.numpy() for t in leaves]
-        _assert_same([y] + grads, want, dtype, f"torch {x_shape}")
+        _assert_same_mlp([y] + grads, want, dtype, f"torch {x_shape}")
 
 
-def test_gelu_linear_graph():
-    """One node; weight-only gradients need no GELU derivative; nothing kept under no_grad;
-    what the fused op does not take runs gelu then linear; errors as linear's and gelu's."""
-    rng = np.random.default_rng(14)
-    h, w, b = (rng.standard_normal(s).astype(np.float32) for s in ((4, 6), (3, 6), (3,)))
-    y = F.gelu_linear(tga.tensor(h, requires_grad=True), tga.tensor(w), tga.tensor(b))
-    assert y._ctx.fn is GeluLinear
-    wt = tga.tensor(w, requires_grad=True)
-    F.gelu_linear(tga.tensor(h), wt, tga.tensor(b)).sum().backward()
-    want = np.tile(F.gelu(tga.tensor(h)).numpy().sum(0), (3, 1))
-    np.testing.assert_allclose(wt.grad.numpy(), want, rtol=1e-5)
+def test_gelu_mlp_graph():
+    """One node; gradients for the second layer alone; nothing kept under no_grad; what the
+    fused op does not take runs as three ops; errors as linear's and gelu's."""
+    arrays, up = _mlp_operands((4, 6), 5, 3, np.float32, seed=14)
+    x, w1, b1, w2, b2 = (tga.tensor(a) for a in arrays)
+    y = F.gelu_mlp(x.requires_grad_(True), w1, b1, w2, b2)
+    assert y._ctx.fn is GeluMLP
+    w2g = tga.tensor(arrays[3], requires_grad=True)
+    F.gelu_mlp(x.detach(), w1, b1, w2g, b2).backward(tga.tensor(up))
+    a = F.gelu(F.linear(x.detach(), w1, b1)).numpy()
+    np.testing.assert_allclose(w2g.grad.numpy(), up.T @ a, rtol=1e-5)
     with tga.no_grad():
-        assert F.gelu_linear(tga.tensor(h, requires_grad=True), wt)._ctx is None
-    y = F.gelu_linear(tga.tensor(h), tga.tensor(w), tga.tensor(b[:1]))    # broadcast bias
-    assert y._ctx is None or y._ctx.fn is not GeluLinear
-    np.testing.assert_allclose(y.numpy(), _gelu_linear_composed(
-        tga.tensor(h), tga.tensor(w), tga.tensor(b[:1])).numpy(), rtol=1e-6)
-    with pytest.raises(RuntimeError, match=r"input \(4, 6\) and weight \(3, 5\) do not match"):
-        F.gelu_linear(tga.tensor(h), tga.randn(3, 5))
+        y = F.gelu_mlp(x, w1, b1, w2, b2)
+    assert y._ctx is None
+    np.testing.assert_allclose(y.numpy(), _mlp("none", True, "composed")(x, w1, b1, w2, b2)
+                               .detach().numpy(), rtol=1e-5)
+    y = F.gelu_mlp(x, w1, b1, w2, tga.tensor(arrays[4][:1]))           # broadcast bias
+    assert y._ctx.fn is not GeluMLP
+    with pytest.raises(RuntimeError, match=r"input \(4, 6\) and weight \(5, 7\) do not match"):
+        F.gelu_mlp(x, tga.randn(5, 7), None, w2, None)
     with pytest.raises(RuntimeError, match="approximate must be 'none' or 'tanh'"):
-        F.gelu_linear(tga.tensor(h), tga.tensor(w), approximate="erf")
-    with pytest.raises(TypeError, match="argument 'weight' must be Tensor"):
-        F.gelu_linear(tga.tensor(h), w)
+        F.gelu_mlp(x, w1, b1, w2, b2, approximate="erf")
+    with pytest.raises(TypeError, match="argument 'proj_weight' must be Tensor"):
+        F.gelu_mlp(x, w1, b1, arrays[3], b2)

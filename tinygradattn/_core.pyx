@@ -246,9 +246,10 @@ cdef object _gemm_check_views(str fn, floating[:, :, ::1] out, const floating[:,
 # Bias (a Linear layer's): in the first K block the micro-kernels start their accumulators
 # from the bias row (two vector loads per tile; the last, partial NR panel reads a zero-padded
 # copy), so adding it costs no pass over out. Rounding: bias + a0 w0 + a1 w1 + ... in order.
-# mul (an array shaped like out; GELU's derivative in the backward of gelu -> Linear): once a
-# task's MR-row stripe of out is final (the last K block), it is multiplied by mul there,
-# while the stripe is in L1, instead of in a pass of its own over out.
+# Epilogue, once a task's MR-row stripe of out is final (the last K block), while it is in
+# L1, instead of in a pass of its own over out: mul (an array shaped like out; GELU's
+# derivative in an MLP's backward) multiplies it; gelu (float32: _rowmath.h's GELU loops)
+# replaces it by gelu(out) and writes gelu'(out) to grad (an MLP's forward).
 # gemm() recognises the common call (aligned native float arrays, matching shapes, no overlap,
 # nothing empty) with the numpy C API (~0.1 us, _gemm_fast_plan); anything else goes through
 # the checked memoryview path, which raises the descriptive errors.
@@ -306,6 +307,9 @@ ctypedef struct GemmPlan:
     bint direct_b                            # also read row-major w in place (full panels)
     const void *bias                         # (n,) of the dtype, added to every row; or NULL
     const void *mul                          # (n_batch, m, n) like out: out *= mul; or NULL
+    int gelu                                 # 1 exact, 2 tanh: out = gelu(out), grad = gelu'
+    void *grad                               # with gelu: (n_batch, m, n) float32 like out
+    const void *gelu_vec                     # with gelu: the tga_rm_gelu_t of the row math
 
 # Cache blocks (module globals so that _set_tuning can tune them in a benchmark)
 cdef Py_ssize_t KC_F32 = 256            # K block: A micro-panel 12 x 256 x 4 B = 12 KiB in L1d
@@ -576,7 +580,7 @@ cdef void _gemm_task(floating *c, const floating *a, const floating *w, Py_ssize
     cdef const floating *bias_k                     # bias in this K block (the first) or NULL
     cdef const floating *bp                         # bias of one NR-column panel
     cdef floating bias_edge[GEMM_MAX_NR]            # the last panel's, zero-padded to NR
-    cdef const floating *mul = <const floating *>plan.mul      # like c, or NULL
+    cdef bint epilogue = plan.mul != NULL or plan.gelu != 0
     if bias != NULL:
         _bias_edge(bias_edge, bias, plan.n, nr)
     for kp in range(_cdiv(plan.k, plan.kc)):
@@ -606,9 +610,8 @@ cdef void _gemm_task(floating *c, const floating *a, const floating *w, Py_ssize
             c_blk = c + (bi * plan.m + i0) * ldc + jc       # (m_blk, n_blk), row stride N
             for ip in range(_cdiv(m_blk, mr)):              # A micro-panel stays in L1
                 ir = ip * mr
-                if mul != NULL and p0 + k_blk == plan.k and ip > 0:    # the stripe above is
-                    _mul_rows(c_blk + (ir - mr) * ldc,                 # final: out *= mul
-                              mul + (c_blk - c) + (ir - mr) * ldc, mr, n_blk, ldc)
+                if epilogue and p0 + k_blk == plan.k and ip > 0:   # the stripe above is
+                    _epilogue(c, c_blk + (ir - mr) * ldc, mr, n_blk, plan)     # final
                 if ir < m_full:                             # direct_a: a in place
                     a_pan = a_blk + ir * plan.sa_m
                     for jp in range(_cdiv(n_blk, nr)):
@@ -659,19 +662,28 @@ cdef void _gemm_task(floating *c, const floating *a, const floating *w, Py_ssize
                                     bbuf + (jr - n_full) * k_blk,
                                     c_blk + ir * ldc + jr, ldc,
                                     _min(mr, m_blk - ir), _min(nr, n_blk - jr), bp, accumulate)
-            if mul != NULL and p0 + k_blk == plan.k:        # the last stripe
+            if epilogue and p0 + k_blk == plan.k:           # the last stripe
                 ir = (_cdiv(m_blk, mr) - 1) * mr
-                _mul_rows(c_blk + ir * ldc, mul + (c_blk - c) + ir * ldc, m_blk - ir, n_blk,
-                          ldc)
+                _epilogue(c, c_blk + ir * ldc, m_blk - ir, n_blk, plan)
 
 
-cdef inline void _mul_rows(floating *c, const floating *mul, Py_ssize_t rows, Py_ssize_t cols,
-                           Py_ssize_t ldc) noexcept nogil:
-    """c[i, 0 : cols] *= mul[i, 0 : cols] for i < rows (both row stride ldc)."""
-    cdef Py_ssize_t i, j
-    for i in range(rows):
-        for j in range(cols):
-            c[i * ldc + j] = c[i * ldc + j] * mul[i * ldc + j]
+cdef void _epilogue(floating *c, floating *c_rows, Py_ssize_t rows, Py_ssize_t cols,
+                    const GemmPlan *plan) noexcept nogil:
+    """The plan's epilogue on c_rows[i, 0 : cols], i < rows (row stride N; c: out's start,
+    so that mul and grad are read at the same offset)."""
+    cdef Py_ssize_t i, j, ldc = plan.n, off = c_rows - c
+    cdef const floating *mul = <const floating *>plan.mul + off
+    cdef float *grad
+    cdef const tga_rm_gelu_t *vec = <const tga_rm_gelu_t *>plan.gelu_vec
+    if plan.mul != NULL:
+        for i in range(rows):
+            for j in range(cols):
+                c_rows[i * ldc + j] = c_rows[i * ldc + j] * mul[i * ldc + j]
+    elif floating is float:                     # gelu (float32 only)
+        grad = <float *>plan.grad + off
+        for i in range(rows):
+            vec.gelu_fwd(c_rows + i * ldc, grad + i * ldc, c_rows + i * ldc, plan.gelu == 2,
+                         cols)
 
 
 cdef inline const floating *_b_panel(const floating *w_blk, const floating *bbuf,
@@ -753,8 +765,8 @@ cdef object _gemm_run(floating *c, const floating *a, const floating *w, GemmPla
             else:
                 for i in range(plan.n_batch * plan.m * plan.n):
                     c[i] = 0
-            if plan.mul != NULL:
-                _mul_rows(c, <const floating *>plan.mul, plan.n_batch * plan.m, plan.n, plan.n)
+            if plan.mul != NULL or plan.gelu != 0:
+                _epilogue(c, c, plan.n_batch * plan.m, plan.n, plan)
         return
     plan.mr = isa.mr_f32 if floating is float else isa.mr_f64
     plan.nr = isa.nr_f32 if floating is float else isa.nr_f64
@@ -779,7 +791,9 @@ cdef object _gemm_typed(floating[:, :, ::1] out,          # OUT (Bt, M, N)
                         const floating[:, :, :] w,        # IN  (Bt, K, N)
                         const floating[::1] bias,         # IN  (N,) or None
                         const floating[:, :, ::1] mul,    # IN  (Bt, M, N) or None
-                        int n_threads):
+                        int n_threads,
+                        float[:, :, ::1] grad=None,       # OUT (Bt, M, N), with gelu
+                        int gelu=0):
     cdef GemmPlan plan
     cdef Py_ssize_t item = sizeof(floating)
     _gemm_check_views("gemm", out, a, w)
@@ -795,6 +809,10 @@ cdef object _gemm_typed(floating[:, :, ::1] out,          # OUT (Bt, M, N)
     plan.mul = NULL
     if mul is not None:
         plan.mul = &mul[0, 0, 0]
+    plan.gelu = gelu
+    if gelu:
+        plan.grad = &grad[0, 0, 0]
+        plan.gelu_vec = tga_rm_gelu_for(tga_rm.isa)
     plan.sa_b = a.strides[0] // item
     plan.sa_m = a.strides[1] // item
     plan.sa_k = a.strides[2] // item
@@ -872,6 +890,7 @@ cdef bint _gemm_fast_plan(cnp.ndarray out, cnp.ndarray a, cnp.ndarray b,
     plan.sw_n = sb[2] // item
     plan.bias = NULL
     plan.mul = NULL
+    plan.gelu = 0
     return True
 
 
@@ -894,6 +913,27 @@ cdef bint _gemm_fast_bias(cnp.ndarray bias, cnp.ndarray out, GemmPlan *plan) noe
     return True
 
 
+cdef object _gemm_gelu(out, a, b, int n_threads, bias, mul, gelu, grad):
+    """gemm with its GELU epilogue: checked, then run (the typed path)."""
+    dtype = _check_gemm("gemm", out, a, b)
+    _check_bias("gemm", bias, out, dtype)
+    if gelu not in ("none", "tanh"):
+        raise ValueError(f"gemm: gelu must be None, 'none' or 'tanh', got {gelu!r}")
+    if dtype != np.float32:
+        raise TypeError(f"gemm: the gelu epilogue is float32 only, got {dtype} (run "
+                        f"_fused.gelu_fwd on the product instead)")
+    if mul is not None:
+        raise ValueError("gemm: pass mul or gelu, not both")
+    if grad is None:
+        raise ValueError("gemm: gelu needs grad, an output shaped like out")
+    _check_like_out("gemm", "grad", grad, out, dtype)
+    _check_out("gemm", "grad", grad)
+    for name, arr in (("a", a), ("b", b)):            # written while a and b are read
+        if np.may_share_memory(grad, arr):
+            raise ValueError(f"gemm: grad {grad.shape} overlaps {name} {arr.shape}")
+    _gemm_typed[float](out, a, b, bias, None, n_threads, grad, 2 if gelu == "tanh" else 1)
+
+
 cdef bint _gemm_fast_mul(cnp.ndarray mul, cnp.ndarray out, GemmPlan *plan) noexcept:
     """The fast path's mul test: aligned native C-contiguous, out's dtype and shape, apart."""
     cdef const char *lo = <const char *>cnp.PyArray_DATA(mul)
@@ -911,21 +951,23 @@ cdef bint _gemm_fast_mul(cnp.ndarray mul, cnp.ndarray out, GemmPlan *plan) noexc
     return True
 
 
-cdef object _check_mul(str fn, object mul, object out, object dtype):
-    """mul: None, or a C-contiguous array shaped like out, of its dtype, apart from it."""
-    if mul is None:
+cdef object _check_like_out(str fn, str name, object arr, object out, object dtype):
+    """arr (mul, grad): None, or a C-contiguous array shaped like out, of its dtype, apart
+    from it."""
+    if arr is None:
         return
-    if not isinstance(mul, np.ndarray):
-        raise TypeError(f"{fn}: mul must be a numpy.ndarray or None, got {type(mul).__name__}")
-    if mul.dtype != dtype:
-        raise TypeError(f"{fn}: mul dtype {mul.dtype} differs from out's {dtype}")
-    if mul.shape != out.shape:
-        raise ValueError(f"{fn}: mul {mul.shape} should be shaped like out {out.shape}")
-    if not mul.flags.c_contiguous:
-        raise ValueError(f"{fn}: mul {mul.shape} must be C-contiguous (strides "
-                         f"{mul.strides})")
-    if np.may_share_memory(mul, out):
-        raise ValueError(f"{fn}: mul {mul.shape} overlaps out {out.shape}")
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"{fn}: {name} must be a numpy.ndarray or None, got "
+                        f"{type(arr).__name__}")
+    if arr.dtype != dtype:
+        raise TypeError(f"{fn}: {name} dtype {arr.dtype} differs from out's {dtype}")
+    if arr.shape != out.shape:
+        raise ValueError(f"{fn}: {name} {arr.shape} should be shaped like out {out.shape}")
+    if not arr.flags.c_contiguous:
+        raise ValueError(f"{fn}: {name} {arr.shape} must be C-contiguous (strides "
+                         f"{arr.strides})")
+    if np.may_share_memory(arr, out):
+        raise ValueError(f"{fn}: {name} {arr.shape} overlaps out {out.shape}")
 
 
 cdef object _check_bias(str fn, object bias, object out, object dtype):
@@ -967,7 +1009,7 @@ cdef object _check_gemm(str fn, object out, object a, object b):
     return dtype                # strides and overlap: checked in C by _gemm_check_views
 
 
-def gemm(out, a, b, int n_threads=0, bias=None, mul=None):
+def gemm(out, a, b, int n_threads=0, bias=None, mul=None, gelu=None, grad=None):
     """out[b, i, j] = (bias[j] + sum_k a[b, i, k] * b[b, k, j]) * mul[b, i, j]; overwrites out.
 
     Args:
@@ -979,8 +1021,14 @@ def gemm(out, a, b, int n_threads=0, bias=None, mul=None):
             added inside the GEMM (a Linear layer's bias), K == 0 gives bias in every row.
         mul: IN None (no factor) or (Bt, M, N) C-contiguous like out, not overlapping it:
             multiplies each finished stripe of out in cache (GELU's derivative, for one).
+        gelu: None, or "none" (exact) / "tanh": out = gelu(h), h the product (+ bias), and
+            grad = gelu'(h), each stripe in cache (float32 only; not with mul).
+        grad: OUT with gelu: (Bt, M, N) C-contiguous like out, apart from out and mul.
     """
     cdef GemmPlan plan
+    if gelu is not None or grad is not None:
+        _gemm_gelu(out, a, b, n_threads, bias, mul, gelu, grad)
+        return
     if (type(out) is np.ndarray and type(a) is np.ndarray and type(b) is np.ndarray
             and _gemm_fast_plan(out, a, b, &plan)
             and (bias is None or (type(bias) is np.ndarray
@@ -996,7 +1044,7 @@ def gemm(out, a, b, int n_threads=0, bias=None, mul=None):
         return
     dtype = _check_gemm("gemm", out, a, b)
     _check_bias("gemm", bias, out, dtype)
-    _check_mul("gemm", mul, out, dtype)
+    _check_like_out("gemm", "mul", mul, out, dtype)
     if dtype == np.float32:
         _gemm_typed[float](out, a, b, bias, mul, n_threads)
     else:
@@ -1085,6 +1133,11 @@ cdef extern from "_rowmath.h" nogil:
     int TGA_RM_N_ISAS
     int tga_rowmath_supported(int index)
     const char *tga_rowmath_name(int index)
+
+    ctypedef struct tga_rm_gelu_t:
+        void (*gelu_fwd)(float *y, float *grad, const float *x, int tanh_form,
+                         Py_ssize_t n) noexcept nogil
+    const tga_rm_gelu_t *tga_rm_gelu_for(const char *isa)
 
 tga_rowmath_init(b"auto")
 

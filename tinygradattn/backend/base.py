@@ -59,6 +59,8 @@ PRIMITIVES = {
                   "needs_dbias, dx_mul=None (N, C_in)) -> dx (N, C_in) = dout @ weight (times "
                   "dx_mul, elementwise, when given), dweight (C_out, C_in) = dout.T @ x, dbias "
                   "(C_out,) = dout summed over rows; None where not needed",
+    "linear_gelu_fwd": "(x (N, C_in), weight (C_out, C_in), bias (C_out,) | None, approximate) "
+                       "-> gelu(h), gelu'(h) (N, C_out), h = x @ weight.T + bias",
     "softmax_fwd": "(x (..., C)) -> y, softmax over the last axis",
     "softmax_bwd": "(y, dout) -> dx = y * (dout - sum(dout * y, -1))",
     "log_softmax_fwd": "(x (..., C)) -> y = x - logsumexp(x, -1)",

@@ -265,6 +265,19 @@ class CPUBackend(Backend):
         _core.gemm(out[None], x[None], weight.T[None], _core.effective_n_threads(), bias=bias)
         return out
 
+    def linear_gelu_fwd(self, x, weight, bias, approximate):
+        """-> gelu(h) and gelu'(h) (N, out), h = x @ weight.T + bias: float32 applies GELU to
+        each finished stripe of h inside the GEMM, float64 after it."""
+        if x.dtype != np.float32:
+            return self.gelu_fwd_grad(self.linear_fwd(x, weight, bias), approximate)
+        out = POOL.empty((x.shape[0], weight.shape[0]), dtype=x.dtype)
+        grad = POOL.empty(out.shape, dtype=x.dtype)
+        if bias is not None:
+            bias = np.ascontiguousarray(bias)
+        _core.gemm(out[None], x[None], weight.T[None], _core.effective_n_threads(), bias=bias,
+                   gelu=approximate, grad=grad[None])
+        return out, grad
+
     @staticmethod
     def linear_bwd(dout, x, weight, needs_dx, needs_dweight, needs_dbias, dx_mul=None):
         """-> dx (N, in), dweight (out, in), dbias (out,); None where not needed. dx_mul

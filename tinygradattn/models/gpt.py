@@ -122,9 +122,9 @@ class MLP(Module):
         self.dropout = Dropout(config.dropout)
 
     def forward(self, x):                                                    # (B, T, C)
-        h = self.c_fc(x)                                                     # (B, T, 4C)
-        # gelu then c_proj as one op: GELU's derivative is applied inside c_proj's dx GEMM
-        y = F.gelu_linear(h, self.c_proj.weight, self.c_proj.bias, self.gelu.approximate)
+        # c_proj(gelu(c_fc(x))) as one op: GELU and its derivative run inside the GEMMs
+        y = F.gelu_mlp(x, self.c_fc.weight, self.c_fc.bias, self.c_proj.weight,
+                       self.c_proj.bias, self.gelu.approximate)
         return self.dropout(y)                                               # (B, T, C)
 
 

@@ -1,6 +1,6 @@
 """torch.nn.functional's names, composed from Tensor ops, or fused Functions where it pays.
 
-linear and gelu_linear (ops/linear.py), layer_norm, cross_entropy (class-index targets) and
+linear and gelu_mlp (ops/linear.py), layer_norm, cross_entropy (class-index targets) and
 gelu run fused kernels (ops/fused.py); their composed twins (_linear_composed, _layer_norm_composed,
 _cross_entropy_composed, _gelu_composed) stay as the test oracles and as the reading reference.
 
@@ -12,7 +12,7 @@ import math
 from .. import dtypes
 from ..creation import arange, rand, ones
 from ..ops.fused import CrossEntropy, CrossEntropyMean, Gelu, LayerNorm
-from ..ops.linear import GeluLinear, Linear
+from ..ops.linear import GeluMLP, Linear
 from ..ops.attention import ScaledDotProductAttention
 from ..tensor import Tensor, where
 
@@ -90,22 +90,27 @@ def gelu(input, approximate="none"):
     return Gelu.apply(input, approximate)
 
 
-def gelu_linear(input, weight, bias=None, approximate="none"):
-    """linear(gelu(input, approximate), weight, bias) as one op (not a torch function).
+def gelu_mlp(input, fc_weight, fc_bias, proj_weight, proj_bias, approximate="none"):
+    """linear(gelu(linear(input, fc_weight, fc_bias), approximate), proj_weight, proj_bias)
+    as one op: a transformer's MLP (not a torch function).
 
-    An MLP's activation and second Linear: the backward applies GELU's derivative inside the
-    GEMM that computes the input's gradient, instead of in a pass of its own. Arguments and
-    errors as gelu and linear; inputs the fused op does not take (mixed dtypes, a bias of
-    another shape) run gelu, then linear.
+    GELU is applied inside the first GEMM (float32) and its derivative inside the second
+    one's backward GEMM, instead of in passes of their own over the hidden activations.
+    Arguments and errors as linear and gelu; what the fused op does not take (mixed dtypes,
+    biases of another shape) runs as linear, gelu, linear.
     """
-    _check_tensor("gelu_linear", "input", input)
-    _check_tensor("gelu_linear", "weight", weight)
+    for arg, value in (("input", input), ("fc_weight", fc_weight),
+                       ("proj_weight", proj_weight)):
+        _check_tensor("gelu_mlp", arg, value)
     if approximate not in ("none", "tanh"):
         raise RuntimeError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    if (weight.ndim == 2 and input.ndim >= 1 and input.shape[-1] == weight.shape[1]
-            and _linear_fuses(input, weight, bias)):
-        return GeluLinear.apply(input, weight, bias, approximate)
-    return linear(gelu(input, approximate), weight, bias)
+    if (fc_weight.ndim == 2 and proj_weight.ndim == 2 and input.ndim >= 1
+            and input.shape[-1] == fc_weight.shape[1]
+            and proj_weight.shape[1] == fc_weight.shape[0]
+            and _linear_fuses(input, fc_weight, fc_bias)
+            and _linear_fuses(input, proj_weight, proj_bias)):
+        return GeluMLP.apply(input, fc_weight, fc_bias, proj_weight, proj_bias, approximate)
+    return linear(gelu(linear(input, fc_weight, fc_bias), approximate), proj_weight, proj_bias)
 
 
 def _gelu_composed(input, approximate="none"):

@@ -7,9 +7,10 @@ GEMM, the weight gradient is written as a contiguous (out, in) array by the GEMM
 the bias gradient is one column-sum kernel. Its twin (the test oracle) is
 nn.functional._linear_composed.
 
-GeluLinear is GELU followed by a Linear (an MLP's second half) as one op: its backward
-multiplies by GELU's derivative inside the dx GEMM, where a Gelu node would run a pass of
-its own over the (N, in) gradient.
+GeluMLP is a transformer's MLP, Linear -> GELU -> Linear, as one op: GELU runs on each
+finished stripe of the first GEMM's output while it is in cache (float32), and its
+derivative multiplies the second one's dx GEMM the same way in the backward; as three nodes,
+GELU would be a pass of its own over the (N, hidden) activations each way.
 """
 import math
 
@@ -43,33 +44,38 @@ class Linear(Function):
         return dx, dweight, dbias
 
 
-class GeluLinear(Function):
-    """y = gelu(h) @ weight.T + bias (linear(gelu(h, approximate), weight, bias))."""
+
+class GeluMLP(Function):
+    """y = linear(gelu(linear(x, w1, b1), approximate), w2, b2): a transformer's MLP."""
 
     @staticmethod
-    def forward(ctx, h, weight, bias, approximate):   # h: (*, in), weight: (out, in)
+    def forward(ctx, x, w1, b1, w2, b2, approximate):  # x: (*, in), w1: (hid, in), w2: (out, hid)
         be = ctx.backend
-        n_rows = math.prod(h.shape[:-1])
-        h_rows = be.reshape(h, (n_rows, h.shape[-1]))           # (N, in)
-        if ctx.is_recording and ctx.needs_input_grad[0]:
-            a, grad = be.gelu_fwd_grad(h_rows, approximate)     # gelu(h), gelu'(h): (N, in)
-        else:
-            a, grad = be.gelu_fwd(h_rows, approximate), None
-        ctx.h_shape = h.shape
-        ctx.save_for_backward(a, weight, grad)
-        y = be.linear_fwd(a, weight, bias)                      # (N, out)
-        return be.reshape(y, h.shape[:-1] + (weight.shape[0],))     # (*, out)
+        x_rows = be.reshape(x, (math.prod(x.shape[:-1]), x.shape[-1]))    # (N, in)
+        if ctx.is_recording:
+            a, grad = be.linear_gelu_fwd(x_rows, w1, b1, approximate)   # gelu(h), gelu'(h)
+        else:                                                           # (N, hid)
+            a, grad = be.gelu_fwd(be.linear_fwd(x_rows, w1, b1), approximate), None
+        ctx.x_shape = x.shape
+        ctx.save_for_backward(x_rows, w1, a, grad, w2)
+        y = be.linear_fwd(a, w2, b2)                                # (N, out)
+        return be.reshape(y, x.shape[:-1] + (w2.shape[0],))         # (*, out)
 
     @staticmethod
     def backward(ctx, dout):                    # dout: (*, out)
-        # fwd: a = gelu(h), y = a @ w.T + b  =>  dh = (dout @ w) * gelu'(h) (the product in
-        # the GEMM), dw = dout.T @ a, db = sum of dout's rows
-        a, weight, grad = ctx.saved_tensors
+        # fwd: h = x @ w1.T + b1, a = gelu(h), y = a @ w2.T + b2  =>
+        #   dw2 = dout.T @ a, db2 = sum of dout's rows, dh = (dout @ w2) * gelu'(h) (the
+        #   product inside the GEMM), then dx = dh @ w1, dw1 = dh.T @ x, db1 = sum of dh's rows
+        x_rows, w1, a, grad, w2 = ctx.saved_tensors
         be = ctx.backend
-        dout_rows = be.reshape(dout, (a.shape[0], weight.shape[0]))       # (N, out)
-        needs_dh, needs_dweight, needs_dbias, _ = ctx.needs_input_grad
-        dh, dweight, dbias = be.linear_bwd(dout_rows, a, weight, needs_dh, needs_dweight,
-                                           needs_dbias, dx_mul=grad)   # (N, in), (out, in)
-        if dh is not None:
-            dh = be.reshape(dh, ctx.h_shape)                    # (*, in)
-        return dh, dweight, dbias, None
+        needs_x, needs_w1, needs_b1, needs_w2, needs_b2, _ = ctx.needs_input_grad
+        needs_dh = needs_x or needs_w1 or needs_b1
+        dout_rows = be.reshape(dout, (a.shape[0], w2.shape[0]))           # (N, out)
+        dh, dw2, db2 = be.linear_bwd(dout_rows, a, w2, needs_dh, needs_w2, needs_b2,
+                                     dx_mul=grad)                        # (N, hid)
+        dx = dw1 = db1 = None
+        if needs_dh:
+            dx, dw1, db1 = be.linear_bwd(dh, x_rows, w1, needs_x, needs_w1, needs_b1)
+        if dx is not None:
+            dx = be.reshape(dx, ctx.x_shape)                              # (*, in)
+        return dx, dw1, db1, dw2, db2, None
