@@ -255,6 +255,18 @@ op("linear_big_tile_edges", _F_LINEAR, [(3, 43, 129), (33, 129), (33,)], covers=
 op("linear_empty_rows", _F_LINEAR, [(0, 4), (3, 4), (3,)], covers=("Linear",))
 op("linear_empty_features", _F_LINEAR, [(2, 0), (3, 0), (3,)], covers=("Linear",))
 
+
+def _torch_gelu_mlp(torch, x, w1, b1, w2, b2, approximate="none"):
+    F = torch.nn.functional
+    return F.linear(F.gelu(F.linear(x, w1, b1), approximate=approximate), w2, b2)
+
+
+op("gelu_mlp", lambda L, *xs: L.nn.functional.gelu_mlp(*xs), [(4, 5), (6, 5), (6,), (3, 6), (3,)],
+   covers=("GeluMLP",), tol="matmul", torch_fn=_torch_gelu_mlp)
+op("gelu_mlp_tanh_3d", lambda L, *xs: L.nn.functional.gelu_mlp(*xs, approximate="tanh"),
+   [(2, 3, 5), (7, 5), (7,), (4, 7), (4,)], covers=("GeluMLP",), tol="matmul",
+   torch_fn=lambda torch, *xs: _torch_gelu_mlp(torch, *xs, approximate="tanh"))
+
 # ---- shape ops -----------------------------------------------------------------------------------
 op("reshape", lambda L, x: x.reshape(2, 6), [(3, 4)], covers=("Reshape",))
 op("reshape_tuple", lambda L, x: x.reshape((4, 3)), [(3, 4)], covers=("Reshape",))

@@ -3,8 +3,9 @@
 GEMM: every micro-kernel set this CPU runs (avx512 / avx2 / generic), float32 and float64,
 1 and 2 threads, sizes around the micro-tile (MR, NR) and cache blocks (KC, MC, NC), strided /
 transposed / broadcast operands, and gemm vs gemm_naive; the same with a bias row added inside
-the GEMM, and with the epilogues (the output multiplied by an array; GELU and its derivative). Column sum: against float64 sums, bit-identical for any thread count. Softmax family:
-outliers, -inf entries, all -inf rows, huge logits. Error cases raise with the shapes in the
+the GEMM, and with the epilogues (the output multiplied by an array; GELU and its
+derivative). Column sum: against float64 sums, bit-identical for any thread count. Softmax
+family: outliers, -inf entries, all -inf rows, huge logits. Error cases raise with the shapes in the
 message.
 """
 import numpy as np

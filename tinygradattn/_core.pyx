@@ -1272,36 +1272,89 @@ cdef object _check_same_or_apart(str fn, str out_name, object out, str name, obj
                          f"for in-place use or separate arrays")
 
 
-cdef object _rows_fwd(int kind, floating[:, ::1] out, const floating[:, ::1] x,
-                      int n_threads):
-    cdef Py_ssize_t i, p, n_rows = x.shape[0], n_cols = x.shape[1]
+cdef int _rows_fast(object out, object a, object b) noexcept:
+    """The common call of the softmax family, tested with the numpy C API (~0.1 us instead of
+    ~2 us): exact ndarrays of one native float type, 2-D, one shape, C-contiguous, aligned,
+    out writeable, each input the very memory of out or apart from it. Returns the numpy
+    type number, or -1: then _check_rows decides (and raises its descriptive errors)."""
+    cdef cnp.ndarray o, x
+    cdef object arr
+    cdef int t
+    cdef Py_ssize_t n_bytes
+    cdef const char *lo
+    cdef const char *out_lo
+    if type(out) is not np.ndarray:
+        return -1
+    o = <cnp.ndarray>out
+    t = cnp.PyArray_TYPE(o)
+    if ((t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE) or cnp.PyArray_NDIM(o) != 2
+            or not cnp.PyArray_IS_C_CONTIGUOUS(o) or not cnp.PyArray_ISWRITEABLE(o)
+            or not cnp.PyArray_ISALIGNED(o) or not cnp.PyArray_ISNOTSWAPPED(o)):
+        return -1
+    out_lo = <const char *>cnp.PyArray_DATA(o)
+    n_bytes = cnp.PyArray_NBYTES(o)
+    for arr in (a, b):
+        if arr is None:
+            continue
+        if type(arr) is not np.ndarray:
+            return -1
+        x = <cnp.ndarray>arr
+        if (cnp.PyArray_TYPE(x) != t or cnp.PyArray_NDIM(x) != 2
+                or cnp.PyArray_DIMS(x)[0] != cnp.PyArray_DIMS(o)[0]
+                or cnp.PyArray_DIMS(x)[1] != cnp.PyArray_DIMS(o)[1]
+                or not cnp.PyArray_IS_C_CONTIGUOUS(x) or not cnp.PyArray_ISALIGNED(x)
+                or not cnp.PyArray_ISNOTSWAPPED(x)):
+            return -1
+        lo = <const char *>cnp.PyArray_DATA(x)
+        if lo != out_lo and lo < out_lo + n_bytes and out_lo < lo + n_bytes:
+            return -1                                   # partial overlap: the error path
+    return t
+
+
+cdef object _rows(str fn, tuple names, int kind, object out, object a, object b,
+                  int n_threads):
+    """Check, then run the softmax family over rows: kind 0 softmax, 1 log-softmax; b None:
+    the forward (out, x), else the backward (dx, y, dout)."""
+    cdef int t = _rows_fast(out, a, b)
+    if t < 0:
+        dtype = _check_rows(fn, names, (out, a) if b is None else (out, a, b))
+        t = cnp.NPY_FLOAT if dtype == np.float32 else cnp.NPY_DOUBLE
+    cdef Py_ssize_t n_rows = cnp.PyArray_DIMS(<cnp.ndarray>out)[0]
+    cdef Py_ssize_t n_cols = cnp.PyArray_DIMS(<cnp.ndarray>out)[1]
     if n_rows == 0 or n_cols == 0:
         return
     n_threads = _resolve_threads(n_threads, <double>n_rows * n_cols, ROW_MIN_ELEMS_PER_THREAD)
-    if kind == 0:                                   # rows in pairs (see _softmax_rows)
-        for p in prange((n_rows + 1) // 2, nogil=True, schedule="static",
-                        num_threads=n_threads):
-            i = 2 * p
-            _softmax_rows(&out[i, 0], &x[i, 0], min(2, n_rows - i), n_cols)
+    if t == cnp.NPY_FLOAT:
+        _rows_run(kind, <float *>cnp.PyArray_DATA(<cnp.ndarray>out),
+                  <const float *>cnp.PyArray_DATA(<cnp.ndarray>a),
+                  <const float *>(NULL if b is None else cnp.PyArray_DATA(<cnp.ndarray>b)),
+                  n_rows, n_cols, n_threads)
     else:
-        for i in prange(n_rows, nogil=True, schedule="static", num_threads=n_threads):
-            _log_softmax_row(&out[i, 0], &x[i, 0], n_cols)
+        _rows_run(kind, <double *>cnp.PyArray_DATA(<cnp.ndarray>out),
+                  <const double *>cnp.PyArray_DATA(<cnp.ndarray>a),
+                  <const double *>(NULL if b is None else cnp.PyArray_DATA(<cnp.ndarray>b)),
+                  n_rows, n_cols, n_threads)
 
 
-cdef object _rows_bwd(int kind, floating[:, ::1] dx, const floating[:, ::1] y,
-                      const floating[:, ::1] dout, int n_threads):
-    cdef Py_ssize_t i, p, n_rows = y.shape[0], n_cols = y.shape[1]
-    if n_rows == 0 or n_cols == 0:
-        return
-    n_threads = _resolve_threads(n_threads, <double>n_rows * n_cols, ROW_MIN_ELEMS_PER_THREAD)
-    if kind == 0:
-        for p in prange((n_rows + 1) // 2, nogil=True, schedule="static",
-                        num_threads=n_threads):
-            i = 2 * p
-            _softmax_bwd_rows(&dx[i, 0], &y[i, 0], &dout[i, 0], min(2, n_rows - i), n_cols)
+cdef void _rows_run(int kind, floating *out, const floating *a, const floating *b,
+                    Py_ssize_t n_rows, Py_ssize_t n_cols, int n_threads) noexcept nogil:
+    """(N, C) row-major arrays: forward out <- a when b is NULL, else dx (out) <- y (a),
+    dout (b); softmax rows two at a time (see _softmax_rows)."""
+    cdef Py_ssize_t i, p, o
+    if kind == 0 and b == NULL:
+        for p in prange((n_rows + 1) // 2, schedule="static", num_threads=n_threads):
+            o = 2 * p * n_cols
+            _softmax_rows(out + o, a + o, min(2, n_rows - 2 * p), n_cols)
+    elif kind == 0:
+        for p in prange((n_rows + 1) // 2, schedule="static", num_threads=n_threads):
+            o = 2 * p * n_cols
+            _softmax_bwd_rows(out + o, a + o, b + o, min(2, n_rows - 2 * p), n_cols)
+    elif b == NULL:
+        for i in prange(n_rows, schedule="static", num_threads=n_threads):
+            _log_softmax_row(out + i * n_cols, a + i * n_cols, n_cols)
     else:
-        for i in prange(n_rows, nogil=True, schedule="static", num_threads=n_threads):
-            _log_softmax_bwd_row(&dx[i, 0], &y[i, 0], &dout[i, 0], n_cols)
+        for i in prange(n_rows, schedule="static", num_threads=n_threads):
+            _log_softmax_bwd_row(out + i * n_cols, a + i * n_cols, b + i * n_cols, n_cols)
 
 
 def softmax_fwd(out, x, int n_threads=0):
@@ -1312,34 +1365,22 @@ def softmax_fwd(out, x, int n_threads=0):
         x: IN (N, C) C-contiguous, float32 or float64.
         n_threads: OpenMP threads over rows; < 1 means effective_n_threads().
     """
-    if _check_rows("softmax_fwd", ("out", "x"), (out, x)) == np.float32:
-        _rows_fwd[float](0, out, x, n_threads)
-    else:
-        _rows_fwd[double](0, out, x, n_threads)
+    _rows("softmax_fwd", ("out", "x"), 0, out, x, None, n_threads)
 
 
 def softmax_bwd(dx, y, dout, int n_threads=0):
     """dx = y * (dout - sum_j dout * y), y = softmax output; all (N, C) C-contiguous."""
-    if _check_rows("softmax_bwd", ("dx", "y", "dout"), (dx, y, dout)) == np.float32:
-        _rows_bwd[float](0, dx, y, dout, n_threads)
-    else:
-        _rows_bwd[double](0, dx, y, dout, n_threads)
+    _rows("softmax_bwd", ("dx", "y", "dout"), 0, dx, y, dout, n_threads)
 
 
 def log_softmax_fwd(out, x, int n_threads=0):
     """out = x - max - log(sum exp(x - max)) over the last axis (torch.log_softmax(x, -1))."""
-    if _check_rows("log_softmax_fwd", ("out", "x"), (out, x)) == np.float32:
-        _rows_fwd[float](1, out, x, n_threads)
-    else:
-        _rows_fwd[double](1, out, x, n_threads)
+    _rows("log_softmax_fwd", ("out", "x"), 1, out, x, None, n_threads)
 
 
 def log_softmax_bwd(dx, y, dout, int n_threads=0):
     """dx = dout - exp(y) * sum_j dout, y = log_softmax output; all (N, C) C-contiguous."""
-    if _check_rows("log_softmax_bwd", ("dx", "y", "dout"), (dx, y, dout)) == np.float32:
-        _rows_bwd[float](1, dx, y, dout, n_threads)
-    else:
-        _rows_bwd[double](1, dx, y, dout, n_threads)
+    _rows("log_softmax_bwd", ("dx", "y", "dout"), 1, dx, y, dout, n_threads)
 
 
 # ==============================================================================================

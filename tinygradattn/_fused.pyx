@@ -28,6 +28,9 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport erf, exp, log, sqrt, tanh, INFINITY
 from libc.stdint cimport int64_t
+cimport numpy as cnp
+
+cnp.import_array()
 
 from . import _core
 
@@ -47,7 +50,8 @@ cdef extern from "_rowmath.h" nogil:
                             const float *b, double eps, Py_ssize_t n_rows,
                             Py_ssize_t n) noexcept nogil
         void (*ln_bwd)(float *dx, float *dw_acc, float *db_acc, const float *dout,
-                       const float *x, const float *w, float mean, float rstd, Py_ssize_t n) noexcept nogil
+                       const float *x, const float *w, float mean, float rstd,
+                       Py_ssize_t n) noexcept nogil
     tga_rowmath_t tga_rm
     int tga_rowmath_init(const char *want)
 
@@ -129,34 +133,42 @@ cdef int _threads(int n_threads, double work) except -1:
 
 cdef tuple _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 cdef object _F32 = np.dtype(np.float32), _F64 = np.dtype(np.float64), _I64 = np.dtype(np.int64)
-cdef object _NO_PART32 = np.zeros((1, 1, 1), dtype=np.float32)     # float64 rows: unused
-cdef object _NO_ROWS64 = np.zeros((1, 1), dtype=np.float64)        # no probs: unused
+
+
+cdef inline void *_ptr(object arr) noexcept:
+    """The data of an array _check (or _check_target) accepted. The kernels take pointers:
+    typed memoryviews cost ~0.4 us an array to acquire, several us a call on small rows."""
+    return cnp.PyArray_DATA(<cnp.ndarray>arr)
 
 
 cdef object _check(str fn, tuple names, tuple arrays, tuple shapes, int n_out):
     """numpy arrays, one float dtype, the given shapes, C-contiguous; the first n_out writable.
 
-    shapes[k] is a tuple of ints for arrays[k]. Returns the common dtype. The loop only tests
-    (a few hundred ns per call); the messages are built by _check_fail once something is off.
+    shapes[k] is a tuple of ints for arrays[k]. Returns the common dtype. The loop only tests,
+    with the numpy C API (~0.1 us an array); the messages are built by _check_fail once
+    something is off.
     """
-    cdef Py_ssize_t k, n = len(arrays)
-    cdef object arr, dtype = None
+    cdef Py_ssize_t k, d, n = len(arrays)
+    cdef cnp.ndarray arr
+    cdef int t = -1
+    cdef tuple shape
     for k in range(n):
-        arr = arrays[k]
-        if type(arr) is not np.ndarray:
+        if type(arrays[k]) is not np.ndarray:
             return _check_fail(fn, names, arrays, shapes, n_out)
+        arr = <cnp.ndarray>arrays[k]
         if k == 0:
-            dtype = arr.dtype
-            if dtype is not _F32 and dtype is not _F64 and dtype not in _FLOAT_DTYPES:
+            t = cnp.PyArray_TYPE(arr)
+            if t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE:
                 return _check_fail(fn, names, arrays, shapes, n_out)
-        elif arr.dtype is not dtype and arr.dtype != dtype:
+        shape = <tuple>shapes[k]
+        if (cnp.PyArray_TYPE(arr) != t or not cnp.PyArray_ISNOTSWAPPED(arr)
+                or cnp.PyArray_NDIM(arr) != len(shape) or not cnp.PyArray_IS_C_CONTIGUOUS(arr)
+                or (k < n_out and not cnp.PyArray_ISWRITEABLE(arr))):
             return _check_fail(fn, names, arrays, shapes, n_out)
-        if arr.shape != shapes[k]:
-            return _check_fail(fn, names, arrays, shapes, n_out)
-        flags = arr.flags
-        if not flags.c_contiguous or (k < n_out and not flags.writeable):
-            return _check_fail(fn, names, arrays, shapes, n_out)
-    return dtype
+        for d in range(len(shape)):
+            if cnp.PyArray_DIMS(arr)[d] != <Py_ssize_t>shape[d]:
+                return _check_fail(fn, names, arrays, shapes, n_out)
+    return _F32 if t == cnp.NPY_FLOAT else _F64
 
 
 cdef object _check_fail(str fn, tuple names, tuple arrays, tuple shapes, int n_out):
@@ -246,16 +258,17 @@ cdef void _ln_fwd_rows(floating *y, floating *mean_out, floating *rstd_out,
         y += n
 
 
-cdef object _ln_fwd(floating[:, ::1] y, floating[::1] mean, floating[::1] rstd,
-                    const floating[:, ::1] x, const floating[::1] w, const floating[::1] b,
-                    double eps, bint has_w, bint has_b, int n_threads):
-    cdef Py_ssize_t i, p, n_rows = x.shape[0], n_cols = x.shape[1]
+cdef object _ln_fwd(floating *y, floating *mean, floating *rstd, const floating *x,
+                    const floating *w, const floating *b, double eps, bint has_w, bint has_b,
+                    Py_ssize_t n_rows, Py_ssize_t n_cols, int n_threads):
+    """y, x (N, C); mean, rstd (N,); w, b (C,): all C-contiguous."""
+    cdef Py_ssize_t i, p
     if n_rows == 0 or n_cols == 0:
         return
     n_threads = _threads(n_threads, <double>n_rows * n_cols)
     for p in prange((n_rows + 1) // 2, nogil=True, schedule="static", num_threads=n_threads):
         i = 2 * p                                       # rows in pairs (see _ln_fwd_rows)
-        _ln_fwd_rows(&y[i, 0], &mean[i], &rstd[i], &x[i, 0], &w[0], &b[0], eps,
+        _ln_fwd_rows(y + i * n_cols, mean + i, rstd + i, x + i * n_cols, w, b, eps,
                      min(2, n_rows - i), n_cols, has_w, has_b)
 
 
@@ -293,29 +306,31 @@ cdef void _ln_flush(double *acc, float *part, Py_ssize_t n) noexcept nogil:
         part[j] = 0.0
 
 
-cdef object _ln_bwd(floating[:, ::1] dx, double[:, :, ::1] partial, float[:, :, ::1] part32,
-                    const floating[:, ::1] dout, const floating[:, ::1] x,
-                    const floating[::1] w, const floating[::1] mean, const floating[::1] rstd,
-                    bint has_w, bint need_dx, bint need_wb, int n_blocks):
+cdef object _ln_bwd(floating *dx, double *partial, float *part32, const floating *dout,
+                    const floating *x, const floating *w, const floating *mean,
+                    const floating *rstd, bint has_w, bint need_dx, bint need_wb,
+                    Py_ssize_t n_rows, Py_ssize_t C, Py_ssize_t C2, int n_blocks):
     """Block t of rows adds its dw / db into partial[t] (double). float32 rows: into the
     float32 rows part32[t] first (torch's float accumulation), flushed into partial[t] every
-    LN_FLUSH_ROWS rows, so the long sums over N stay double."""
-    cdef Py_ssize_t t, i, r0, r1, C = x.shape[1], n_rows = x.shape[0], C2
-    C2 = partial.shape[2]
+    LN_FLUSH_ROWS rows, so the long sums over N stay double. dx, dout, x (N, C); partial,
+    part32 (n_blocks, 2, C2): [t, 0] dw, [t, 1] db."""
+    cdef Py_ssize_t t, i, r0, r1
     for t in prange(n_blocks, nogil=True, schedule="static", num_threads=n_blocks):
         r0 = t * n_rows // n_blocks
         r1 = (t + 1) * n_rows // n_blocks
         for i in range(r0, r1):
             if floating is float:
-                tga_rm.ln_bwd(&dx[i, 0] if need_dx else NULL,
-                              &part32[t, 0, 0] if need_wb else NULL, &part32[t, 1, 0],
-                              &dout[i, 0], &x[i, 0], &w[0], mean[i], rstd[i], C)
+                tga_rm.ln_bwd(dx + i * C if need_dx else NULL,
+                              part32 + 2 * t * C2 if need_wb else NULL,
+                              part32 + (2 * t + 1) * C2, dout + i * C, x + i * C, w, mean[i],
+                              rstd[i], C)
                 if need_wb and ((i - r0) % LN_FLUSH_ROWS == LN_FLUSH_ROWS - 1 or i == r1 - 1):
-                    _ln_flush(&partial[t, 0, 0], &part32[t, 0, 0], C2)
-                    _ln_flush(&partial[t, 1, 0], &part32[t, 1, 0], C2)
+                    _ln_flush(partial + 2 * t * C2, part32 + 2 * t * C2, C2)
+                    _ln_flush(partial + (2 * t + 1) * C2, part32 + (2 * t + 1) * C2, C2)
             else:
-                _ln_bwd_row(&dx[i, 0], &partial[t, 0, 0], &partial[t, 1, 0], &dout[i, 0],
-                            &x[i, 0], &w[0], mean[i], rstd[i], C, has_w, need_dx, need_wb)
+                _ln_bwd_row(dx + i * C if need_dx else NULL, partial + 2 * t * C2,
+                            partial + (2 * t + 1) * C2, dout + i * C, x + i * C, w, mean[i],
+                            rstd[i], C, has_w, need_dx, need_wb)
 
 
 def layer_norm_fwd(y, mean, rstd, x, weight, bias, double eps, int n_threads=0):
@@ -334,9 +349,13 @@ def layer_norm_fwd(y, mean, rstd, x, weight, bias, double eps, int n_threads=0):
     dtype = _check("layer_norm_fwd", ("y", "mean", "rstd", "x", "weight", "bias"),
                    (y, mean, rstd, x, w, b), ((N, C), (N,), (N,), (N, C), (C,), (C,)), 3)
     if dtype == np.float32:
-        _ln_fwd[float](y, mean, rstd, x, w, b, eps, has_w, has_b, n_threads)
+        _ln_fwd[float](<float *>_ptr(y), <float *>_ptr(mean), <float *>_ptr(rstd),
+                       <const float *>_ptr(x), <const float *>_ptr(w), <const float *>_ptr(b), eps,
+                       has_w, has_b, N, C, n_threads)
     else:
-        _ln_fwd[double](y, mean, rstd, x, w, b, eps, has_w, has_b, n_threads)
+        _ln_fwd[double](<double *>_ptr(y), <double *>_ptr(mean), <double *>_ptr(rstd),
+                        <const double *>_ptr(x), <const double *>_ptr(w), <const double *>_ptr(b),
+                        eps, has_w, has_b, N, C, n_threads)
 
 
 def layer_norm_bwd(dx, dweight, dbias, dout, x, weight, mean, rstd, int n_threads=0):
@@ -358,7 +377,6 @@ def layer_norm_bwd(dx, dweight, dbias, dout, x, weight, mean, rstd, int n_thread
     names, arrays, shapes = zip(*(outs + ins))
     dtype = _check("layer_norm_bwd", names, arrays, shapes, len(outs))
     w = weight if has_w else np.ones(C, dtype=dtype)
-    dx_ = dx if need_dx else np.empty((1, 1), dtype=dtype)
     if N == 0 or C == 0:
         if need_wb:
             dweight[...] = 0
@@ -369,30 +387,38 @@ def layer_norm_bwd(dx, dweight, dbias, dout, x, weight, mean, rstd, int n_thread
     # C = 65 ran 2.5x slower on two threads than on one)
     C2 = (C + 15) // 16 * 16 + 16 if need_wb else 1
     partial = np.zeros((n_blocks, 2, C2), dtype=np.float64)
+    cdef double *part = <double *>_ptr(partial)
     if dtype == np.float32:
         part32 = np.zeros((n_blocks, 2, C2), dtype=np.float32)
-        _ln_bwd[float](dx_, partial, part32, dout, x, w, mean, rstd, has_w, need_dx, need_wb,
-                       n_blocks)
+        _ln_bwd[float](<float *>(_ptr(dx) if need_dx else NULL), part, <float *>_ptr(part32),
+                       <const float *>_ptr(dout), <const float *>_ptr(x), <const float *>_ptr(w),
+                       <const float *>_ptr(mean), <const float *>_ptr(rstd), has_w, need_dx,
+                       need_wb, N, C, C2, n_blocks)
         if need_wb:
-            _ln_sum_blocks[float](dweight, dbias, partial)
+            _ln_sum_blocks[float](<float *>_ptr(dweight), <float *>_ptr(dbias), part, n_blocks, C,
+                                  C2)
     else:
-        _ln_bwd[double](dx_, partial, _NO_PART32, dout, x, w, mean, rstd, has_w, need_dx,
-                        need_wb, n_blocks)
+        _ln_bwd[double](<double *>(_ptr(dx) if need_dx else NULL), part, <float *>NULL,
+                        <const double *>_ptr(dout), <const double *>_ptr(x),
+                        <const double *>_ptr(w), <const double *>_ptr(mean),
+                        <const double *>_ptr(rstd), has_w, need_dx, need_wb, N, C, C2, n_blocks)
         if need_wb:
-            _ln_sum_blocks[double](dweight, dbias, partial)
+            _ln_sum_blocks[double](<double *>_ptr(dweight), <double *>_ptr(dbias), part, n_blocks,
+                                   C, C2)
 
 
-cdef void _ln_sum_blocks(floating[::1] dweight, floating[::1] dbias,
-                         const double[:, :, ::1] partial) noexcept nogil:
-    """dweight, dbias = the blocks' partial rows added in block order (double)."""
+cdef void _ln_sum_blocks(floating *dweight, floating *dbias, const double *partial,
+                         Py_ssize_t n_blocks, Py_ssize_t C, Py_ssize_t C2) noexcept nogil:
+    """dweight, dbias (C,) = the blocks' partial rows (n_blocks, 2, C2) added in block order
+    (double)."""
     cdef Py_ssize_t t, j
     cdef double dw, db
-    for j in range(dweight.shape[0]):
-        dw = partial[0, 0, j]
-        db = partial[0, 1, j]
-        for t in range(1, partial.shape[0]):
-            dw = dw + partial[t, 0, j]
-            db = db + partial[t, 1, j]
+    for j in range(C):
+        dw = partial[j]
+        db = partial[C2 + j]
+        for t in range(1, n_blocks):
+            dw = dw + partial[2 * t * C2 + j]
+            db = db + partial[(2 * t + 1) * C2 + j]
         dweight[j] = <floating>dw
         dbias[j] = <floating>db
 
@@ -513,17 +539,17 @@ cdef void _ce_bwd_row(floating *dx, double dloss, const floating *x, int64_t t,
     dx[t] = <floating>(dx[t] - dloss * (1.0 - smoothing))
 
 
-cdef object _ce_fwd(floating[::1] loss, floating[::1] lse, floating[:, ::1] probs,
-                    bint with_probs, floating[::1] inv_sum, bint with_inv,
-                    const floating[:, ::1] x, const int64_t[::1] target,
-                    int64_t ignore_index, double smoothing, int n_threads):
-    cdef Py_ssize_t i, p, n_rows = x.shape[0], n_cols = x.shape[1]
+cdef object _ce_fwd(floating *loss, floating *lse, floating *probs, floating *inv_sum,
+                    const floating *x, const int64_t *target, int64_t ignore_index,
+                    double smoothing, Py_ssize_t n_rows, Py_ssize_t n_cols, int n_threads):
+    """loss, lse, inv_sum, target (N,); probs, x (N, C); probs, inv_sum may be NULL."""
+    cdef Py_ssize_t i, p
     n_threads = _threads(n_threads, <double>n_rows * n_cols)
     for p in prange((n_rows + 1) // 2, nogil=True, schedule="static", num_threads=n_threads):
         i = 2 * p                                       # rows in pairs (see _ce_fwd_rows)
-        _ce_fwd_rows(&loss[i], &lse[i], &probs[i, 0] if with_probs else NULL,
-                     &inv_sum[i] if with_inv else NULL, &x[i, 0], &target[i], ignore_index,
-                     smoothing, min(2, n_rows - i), n_cols)
+        _ce_fwd_rows(loss + i, lse + i, probs + i * n_cols if probs != NULL else NULL,
+                     inv_sum + i if inv_sum != NULL else NULL, x + i * n_cols, target + i,
+                     ignore_index, smoothing, min(2, n_rows - i), n_cols)
 
 
 cdef void _ce_bwd_probs_row(floating *dx, double dloss, double inv_sum, const floating *p,
@@ -542,17 +568,17 @@ cdef void _ce_bwd_probs_row(floating *dx, double dloss, double inv_sum, const fl
     dx[t] = <floating>(dx[t] - dloss * (1.0 - smoothing))
 
 
-cdef object _ce_bwd_probs(floating[:, ::1] dx, const floating[::1] dloss,
-                          Py_ssize_t dloss_step, const floating[:, ::1] probs,
-                          const floating[::1] inv_sum, bint with_inv,
-                          const int64_t[::1] target, int64_t ignore_index, double smoothing,
-                          int n_threads):
-    cdef Py_ssize_t i, n_rows = probs.shape[0], n_cols = probs.shape[1]
+cdef object _ce_bwd_probs(floating *dx, const floating *dloss, Py_ssize_t dloss_step,
+                          const floating *probs, const floating *inv_sum,
+                          const int64_t *target, int64_t ignore_index, double smoothing,
+                          Py_ssize_t n_rows, Py_ssize_t n_cols, int n_threads):
+    """dx, probs (N, C); dloss (N,) (dloss_step 1) or one value (0); inv_sum (N,) or NULL."""
+    cdef Py_ssize_t i
     n_threads = _threads(n_threads, <double>n_rows * n_cols)
     for i in prange(n_rows, nogil=True, schedule="static", num_threads=n_threads):
-        _ce_bwd_probs_row(&dx[i, 0], dloss[i * dloss_step],
-                          inv_sum[i] if with_inv else 1.0, &probs[i, 0], target[i],
-                          ignore_index, smoothing, n_cols)
+        _ce_bwd_probs_row(dx + i * n_cols, dloss[i * dloss_step],
+                          inv_sum[i] if inv_sum != NULL else 1.0, probs + i * n_cols,
+                          target[i], ignore_index, smoothing, n_cols)
 
 
 cdef object _ce_bwd(floating[:, ::1] dx, const floating[::1] dloss, Py_ssize_t dloss_step,
@@ -629,13 +655,17 @@ def cross_entropy_fwd(loss, lse, logits, target, long long ignore_index,
     if with_probs and np.may_share_memory(probs, logits):
         raise ValueError("cross_entropy_fwd: probs overlaps logits; pass a separate array")
     if dtype == np.float32:
-        _ce_fwd[float](loss, lse, probs if with_probs else _NO_PART32[0], with_probs,
-                       inv_sum if with_inv else lse, with_inv, logits, target, ignore_index,
-                       label_smoothing, n_threads)
+        _ce_fwd[float](<float *>_ptr(loss), <float *>_ptr(lse),
+                       <float *>(_ptr(probs) if with_probs else NULL),
+                       <float *>(_ptr(inv_sum) if with_inv else NULL), <const float *>_ptr(logits),
+                       <const int64_t *>_ptr(target), ignore_index, label_smoothing, N, C,
+                       n_threads)
     else:
-        _ce_fwd[double](loss, lse, probs if with_probs else _NO_ROWS64, with_probs,
-                        inv_sum if with_inv else lse, with_inv, logits, target, ignore_index,
-                        label_smoothing, n_threads)
+        _ce_fwd[double](<double *>_ptr(loss), <double *>_ptr(lse),
+                        <double *>(_ptr(probs) if with_probs else NULL),
+                        <double *>(_ptr(inv_sum) if with_inv else NULL),
+                        <const double *>_ptr(logits), <const int64_t *>_ptr(target), ignore_index,
+                        label_smoothing, N, C, n_threads)
     return n_valid
 
 
@@ -667,13 +697,17 @@ def cross_entropy_bwd_probs(dlogits, dloss, probs, target, long long ignore_inde
     if scalar:
         dloss = dloss.reshape(1)
     if dtype == np.float32:
-        _ce_bwd_probs[float](dlogits, dloss, 0 if scalar else 1, probs,
-                             inv_sum if with_inv else dloss, with_inv, target, ignore_index,
-                             label_smoothing, n_threads)
+        _ce_bwd_probs[float](<float *>_ptr(dlogits), <const float *>_ptr(dloss),
+                             0 if scalar else 1, <const float *>_ptr(probs),
+                             <const float *>(_ptr(inv_sum) if with_inv else NULL),
+                             <const int64_t *>_ptr(target), ignore_index, label_smoothing, N, C,
+                             n_threads)
     else:
-        _ce_bwd_probs[double](dlogits, dloss, 0 if scalar else 1, probs,
-                              inv_sum if with_inv else dloss, with_inv, target, ignore_index,
-                              label_smoothing, n_threads)
+        _ce_bwd_probs[double](<double *>_ptr(dlogits), <const double *>_ptr(dloss),
+                              0 if scalar else 1, <const double *>_ptr(probs),
+                              <const double *>(_ptr(inv_sum) if with_inv else NULL),
+                              <const int64_t *>_ptr(target), ignore_index, label_smoothing, N, C,
+                              n_threads)
 
 
 def cross_entropy_bwd(dlogits, dloss, logits, target, lse, long long ignore_index,
