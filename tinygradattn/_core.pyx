@@ -916,7 +916,7 @@ cdef bint _gemm_fast_bias(cnp.ndarray bias, cnp.ndarray out, GemmPlan *plan) noe
 cdef object _gemm_gelu(out, a, b, int n_threads, bias, mul, gelu, grad):
     """gemm with its GELU epilogue: checked, then run (the typed path)."""
     dtype = _check_gemm("gemm", out, a, b)
-    _check_bias("gemm", bias, out, dtype)
+    _check_operand("gemm", "bias", bias, (out.shape[2],), out, dtype)
     if gelu not in ("none", "tanh"):
         raise ValueError(f"gemm: gelu must be None, 'none' or 'tanh', got {gelu!r}")
     if dtype != np.float32:
@@ -926,7 +926,7 @@ cdef object _gemm_gelu(out, a, b, int n_threads, bias, mul, gelu, grad):
         raise ValueError("gemm: pass mul or gelu, not both")
     if grad is None:
         raise ValueError("gemm: gelu needs grad, an output shaped like out")
-    _check_like_out("gemm", "grad", grad, out, dtype)
+    _check_operand("gemm", "grad", grad, out.shape, out, dtype)
     _check_out("gemm", "grad", grad)
     for name, arr in (("a", a), ("b", b)):            # written while a and b are read
         if np.may_share_memory(grad, arr):
@@ -951,9 +951,10 @@ cdef bint _gemm_fast_mul(cnp.ndarray mul, cnp.ndarray out, GemmPlan *plan) noexc
     return True
 
 
-cdef object _check_like_out(str fn, str name, object arr, object out, object dtype):
-    """arr (mul, grad): None, or a C-contiguous array shaped like out, of its dtype, apart
-    from it."""
+cdef object _check_operand(str fn, str name, object arr, tuple shape, object out,
+                           object dtype):
+    """arr (bias, mul, grad): None, or a C-contiguous array of out's dtype, shaped `shape`,
+    apart from out."""
     if arr is None:
         return
     if not isinstance(arr, np.ndarray):
@@ -961,32 +962,13 @@ cdef object _check_like_out(str fn, str name, object arr, object out, object dty
                         f"{type(arr).__name__}")
     if arr.dtype != dtype:
         raise TypeError(f"{fn}: {name} dtype {arr.dtype} differs from out's {dtype}")
-    if arr.shape != out.shape:
-        raise ValueError(f"{fn}: {name} {arr.shape} should be shaped like out {out.shape}")
+    if arr.shape != shape:
+        raise ValueError(f"{fn}: {name} {arr.shape} should be {shape} for out {out.shape}")
     if not arr.flags.c_contiguous:
         raise ValueError(f"{fn}: {name} {arr.shape} must be C-contiguous (strides "
                          f"{arr.strides})")
     if np.may_share_memory(arr, out):
         raise ValueError(f"{fn}: {name} {arr.shape} overlaps out {out.shape}")
-
-
-cdef object _check_bias(str fn, object bias, object out, object dtype):
-    """bias: None, or a C-contiguous (N,) array of out's dtype that does not overlap out."""
-    if bias is None:
-        return
-    if not isinstance(bias, np.ndarray):
-        raise TypeError(f"{fn}: bias must be a numpy.ndarray or None, got "
-                        f"{type(bias).__name__}")
-    if bias.dtype != dtype:
-        raise TypeError(f"{fn}: bias dtype {bias.dtype} differs from out's {dtype}")
-    if bias.shape != (out.shape[2],):
-        raise ValueError(f"{fn}: bias {bias.shape} should be ({out.shape[2]},) for out "
-                         f"{out.shape}")
-    if not bias.flags.c_contiguous:
-        raise ValueError(f"{fn}: bias {bias.shape} must be C-contiguous (strides "
-                         f"{bias.strides})")
-    if np.may_share_memory(bias, out):
-        raise ValueError(f"{fn}: bias {bias.shape} overlaps out {out.shape}")
 
 
 cdef object _check_gemm(str fn, object out, object a, object b):
@@ -1043,8 +1025,8 @@ def gemm(out, a, b, int n_threads=0, bias=None, mul=None, gelu=None, grad=None):
                       <const double *>cnp.PyArray_DATA(b), &plan, n_threads)
         return
     dtype = _check_gemm("gemm", out, a, b)
-    _check_bias("gemm", bias, out, dtype)
-    _check_like_out("gemm", "mul", mul, out, dtype)
+    _check_operand("gemm", "bias", bias, (out.shape[2],), out, dtype)
+    _check_operand("gemm", "mul", mul, out.shape, out, dtype)
     if dtype == np.float32:
         _gemm_typed[float](out, a, b, bias, mul, n_threads)
     else:
@@ -1071,7 +1053,7 @@ cdef void _gemm_naive_typed(floating[:, :, ::1] out,      # OUT (Bt, M, N)
 def gemm_naive(out, a, b, bias=None):
     """The triple loop: same contract as gemm, single-threaded; the reference and oracle."""
     dtype = _check_gemm("gemm_naive", out, a, b)
-    _check_bias("gemm_naive", bias, out, dtype)
+    _check_operand("gemm_naive", "bias", bias, (out.shape[2],), out, dtype)
     if dtype == np.float32:
         _gemm_naive_call[float](out, a, b, bias)
     else:
