@@ -353,29 +353,41 @@ def assert_gemm_bias_close(out, a, b, bias, dtype, mul=None):
             f"(out {out[where]!r}, ref {ref[where]!r}, shape {out.shape})")
 
 
+def run_gemm_mul(a, b, bias, mul, n_threads, dtype):
+    out = np.full((a.shape[0], a.shape[1], b.shape[2]), np.nan, dtype=dtype)
+    _core.gemm(out, a, b, n_threads, bias=bias, mul=mul)
+    return out
+
+
+@pytest.mark.parametrize("with_mul", [False, True], ids=["bias", "mul"])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n_threads", THREADS)
-def test_gemm_bias_tile_edges(isa, dtype, n_threads):
+def test_gemm_bias_tile_edges(isa, dtype, n_threads, with_mul):
     """Bias inside the GEMM: M, N around the micro-tile (the last NR panel's bias is padded),
     K = 0 (bias alone), 1, prime and > KC (bias only in the first K block); row-major and
-    transposed operands (packed, direct_a and direct_b paths), half-height edge panels."""
+    transposed operands (packed, direct_a and direct_b paths), half-height edge panels.
+    with_mul: the mul epilogue on each finished MR-row stripe (the last, partial one
+    included; after the last K block only), with a bias for odd K and without for even."""
     mr, nr = TILES[isa][dtype]
     ms = sorted({1, mr // 2, mr - 1, mr, mr + 1, mr + mr // 2, 2 * mr + 1})
     ns = sorted({1, nr - 1, nr, nr + 1, 2 * nr + 3})
-    rng = rng_for("bias edges", isa, dtype, n_threads)
+    rng = rng_for("bias edges", isa, dtype, n_threads, with_mul)
     for m in ms:
         for n in ns:
             for k in (0, 1, 7, KC[dtype] + 1):
                 if m * n * k > 30000 and (m, n) != (ms[-1], ns[-1]):
                     continue
                 bias = rng.standard_normal(n).astype(dtype) * 4
+                if with_mul and k % 2 == 0:
+                    bias = None
+                mul = rng.standard_normal((2, m, n)).astype(dtype) if with_mul else None
                 a = rng.standard_normal((2, m, k)).astype(dtype)
                 b = rng.standard_normal((2, k, n)).astype(dtype)
                 b_t = rng.standard_normal((2, n, k)).astype(dtype).transpose(0, 2, 1)
                 a_t = rng.standard_normal((2, k, m)).astype(dtype).transpose(0, 2, 1)
                 for x, w in ((a, b), (a, b_t), (a_t, b)):
-                    out = run_gemm_bias(x, w, bias, n_threads, dtype)
-                    assert_gemm_bias_close(out, x, w, bias, dtype)
+                    out = run_gemm_mul(x, w, bias, mul, n_threads, dtype)
+                    assert_gemm_bias_close(out, x, w, bias, dtype, mul)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -472,39 +484,6 @@ def test_gemm_bias_errors(fn):
 
 
 # ------------------------------------------------------------------ GEMM x mul (the epilogue)
-
-def run_gemm_mul(a, b, bias, mul, n_threads, dtype):
-    out = np.full((a.shape[0], a.shape[1], b.shape[2]), np.nan, dtype=dtype)
-    _core.gemm(out, a, b, n_threads, bias=bias, mul=mul)
-    return out
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n_threads", THREADS)
-def test_gemm_mul_tile_edges(isa, dtype, n_threads):
-    """mul applied to each finished MR-row stripe: M, N around the micro-tile (the last,
-    partial stripe; the half-height edge kernel), K = 0 (mul times the bias alone), 1, prime
-    and > KC (only after the last K block); row-major and transposed operands (packed,
-    direct_a and direct_b paths), with and without a bias."""
-    mr, nr = TILES[isa][dtype]
-    ms = sorted({1, mr // 2, mr - 1, mr, mr + 1, mr + mr // 2, 2 * mr + 1})
-    ns = sorted({1, nr - 1, nr, nr + 1, 2 * nr + 3})
-    rng = rng_for("mul edges", isa, dtype, n_threads)
-    for m in ms:
-        for n in ns:
-            for k in (0, 1, 7, KC[dtype] + 1):
-                if m * n * k > 30000 and (m, n) != (ms[-1], ns[-1]):
-                    continue
-                bias = rng.standard_normal(n).astype(dtype) if k % 2 else None
-                mul = rng.standard_normal((2, m, n)).astype(dtype)
-                a = rng.standard_normal((2, m, k)).astype(dtype)
-                b = rng.standard_normal((2, k, n)).astype(dtype)
-                b_t = rng.standard_normal((2, n, k)).astype(dtype).transpose(0, 2, 1)
-                a_t = rng.standard_normal((2, k, m)).astype(dtype).transpose(0, 2, 1)
-                for x, w in ((a, b), (a, b_t), (a_t, b)):
-                    out = run_gemm_mul(x, w, bias, mul, n_threads, dtype)
-                    assert_gemm_bias_close(out, x, w, bias, dtype, mul)
-
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n_threads", THREADS)
