@@ -263,6 +263,13 @@ def _torch_gelu_mlp(torch, x, w1, b1, w2, b2, approximate="none"):
 
 op("gelu_mlp", lambda L, *xs: L.nn.functional.gelu_mlp(*xs), [(4, 5), (6, 5), (6,), (3, 6), (3,)],
    covers=("GeluMLP",), tol="matmul", torch_fn=_torch_gelu_mlp)
+op("linear_residual", lambda L, x, w, b, r: L.nn.functional.linear_residual(x, w, b, r),
+   [(2, 3, 5), (4, 5), (4,), (2, 3, 4)], covers=("Linear",), tol="matmul",
+   torch_fn=lambda torch, x, w, b, r: r + torch.nn.functional.linear(x, w, b))
+op("gelu_mlp_residual",
+   lambda L, x, w1, b1, w2, b2, r: L.nn.functional.gelu_mlp(x, w1, b1, w2, b2, residual=r),
+   [(4, 5), (6, 5), (6,), (3, 6), (3,), (4, 3)], covers=("GeluMLP",), tol="matmul",
+   torch_fn=lambda torch, x, w1, b1, w2, b2, r: r + _torch_gelu_mlp(torch, x, w1, b1, w2, b2))
 op("gelu_mlp_tanh_3d", lambda L, *xs: L.nn.functional.gelu_mlp(*xs, approximate="tanh"),
    [(2, 3, 5), (7, 5), (7,), (4, 7), (4,)], covers=("GeluMLP",), tol="matmul",
    torch_fn=lambda torch, *xs: _torch_gelu_mlp(torch, *xs, approximate="tanh"))

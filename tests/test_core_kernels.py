@@ -337,14 +337,15 @@ def run_gemm_bias(a, b, bias, n_threads, dtype):
     return out
 
 
-def assert_gemm_bias_close(out, a, b, bias, dtype, mul=None):
-    """out == (a @ b + bias) * mul (bias None: 0, mul None: 1), the error scaled by
-    (sum_k |a||b| + |bias|) |mul| (the rounding bound)."""
+def assert_gemm_bias_close(out, a, b, bias, dtype, mul=None, add=None):
+    """out == (a @ b + bias) * mul + add (bias None: 0, mul None: 1, add None: 0), the error
+    scaled by (sum_k |a||b| + |bias|) |mul| + |add| (the rounding bound)."""
     bias64 = 0.0 if bias is None else bias.astype(np.float64)
     mul64 = 1.0 if mul is None else mul.astype(np.float64)
-    ref = (oracle_gemm(a, b) + bias64) * mul64
+    add64 = 0.0 if add is None else add.astype(np.float64)
+    ref = (oracle_gemm(a, b) + bias64) * mul64 + add64
     scale = (np.matmul(np.abs(a).astype(np.float64), np.abs(b).astype(np.float64))
-             + np.abs(bias64)) * np.abs(mul64) + 1e-30
+             + np.abs(bias64)) * np.abs(mul64) + np.abs(add64) + 1e-30
     err = np.abs(out - ref) / scale
     if err.size:
         where = np.unravel_index(np.argmax(err), err.shape)
@@ -353,41 +354,44 @@ def assert_gemm_bias_close(out, a, b, bias, dtype, mul=None):
             f"(out {out[where]!r}, ref {ref[where]!r}, shape {out.shape})")
 
 
-def run_gemm_mul(a, b, bias, mul, n_threads, dtype):
+def run_gemm_mul(a, b, bias, mul, n_threads, dtype, add=None):
     out = np.full((a.shape[0], a.shape[1], b.shape[2]), np.nan, dtype=dtype)
-    _core.gemm(out, a, b, n_threads, bias=bias, mul=mul)
+    _core.gemm(out, a, b, n_threads, bias=bias, mul=mul, add=add)
     return out
 
 
-@pytest.mark.parametrize("with_mul", [False, True], ids=["bias", "mul"])
+@pytest.mark.parametrize("epilogue", ["bias", "mul", "add", "mul+add"])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n_threads", THREADS)
-def test_gemm_bias_tile_edges(isa, dtype, n_threads, with_mul):
+def test_gemm_bias_tile_edges(isa, dtype, n_threads, epilogue):
     """Bias inside the GEMM: M, N around the micro-tile (the last NR panel's bias is padded),
     K = 0 (bias alone), 1, prime and > KC (bias only in the first K block); row-major and
     transposed operands (packed, direct_a and direct_b paths), half-height edge panels.
-    with_mul: the mul epilogue on each finished MR-row stripe (the last, partial one
+    The mul and add epilogues on each finished MR-row stripe (the last, partial one
     included; after the last K block only), with a bias for odd K and without for even."""
     mr, nr = TILES[isa][dtype]
     ms = sorted({1, mr // 2, mr - 1, mr, mr + 1, mr + mr // 2, 2 * mr + 1})
     ns = sorted({1, nr - 1, nr, nr + 1, 2 * nr + 3})
-    rng = rng_for("bias edges", isa, dtype, n_threads, with_mul)
+    rng = rng_for("bias edges", isa, dtype, n_threads, epilogue)
     for m in ms:
         for n in ns:
             for k in (0, 1, 7, KC[dtype] + 1):
                 if m * n * k > 30000 and (m, n) != (ms[-1], ns[-1]):
                     continue
                 bias = rng.standard_normal(n).astype(dtype) * 4
-                if with_mul and k % 2 == 0:
+                if epilogue != "bias" and k % 2 == 0:
                     bias = None
-                mul = rng.standard_normal((2, m, n)).astype(dtype) if with_mul else None
+                mul = (rng.standard_normal((2, m, n)).astype(dtype) if "mul" in epilogue
+                       else None)
+                add = (rng.standard_normal((2, m, n)).astype(dtype) * 3 if "add" in epilogue
+                       else None)
                 a = rng.standard_normal((2, m, k)).astype(dtype)
                 b = rng.standard_normal((2, k, n)).astype(dtype)
                 b_t = rng.standard_normal((2, n, k)).astype(dtype).transpose(0, 2, 1)
                 a_t = rng.standard_normal((2, k, m)).astype(dtype).transpose(0, 2, 1)
                 for x, w in ((a, b), (a, b_t), (a_t, b)):
-                    out = run_gemm_mul(x, w, bias, mul, n_threads, dtype)
-                    assert_gemm_bias_close(out, x, w, bias, dtype, mul)
+                    out = run_gemm_mul(x, w, bias, mul, n_threads, dtype, add)
+                    assert_gemm_bias_close(out, x, w, bias, dtype, mul, add)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -502,16 +506,18 @@ def test_gemm_mul_blocks(isa, dtype, n_threads):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_gemm_mul_paths_agree(isa, dtype):
-    """Fast and checked paths give the same numbers; mul of ones == no mul; K == 0."""
+    """Fast and checked paths give the same numbers (mul, add); mul of ones == no mul;
+    K == 0."""
     rng = rng_for("mul paths", isa, dtype)
     a = rng.standard_normal((2, 23, 31)).astype(dtype)
     b = rng.standard_normal((2, 19, 31)).astype(dtype).transpose(0, 2, 1)   # (2, 31, 19)
     bias = rng.standard_normal(19).astype(dtype)
     mul = rng.standard_normal((2, 23, 19)).astype(dtype)
-    fast = run_gemm_mul(a, b, bias, mul, 2, dtype)
+    add = rng.standard_normal((2, 23, 19)).astype(dtype)
+    fast = run_gemm_mul(a, b, bias, mul, 2, dtype, add)
     checked = np.full_like(fast, np.nan)
     _core.gemm(checked.view(_SubArray), a.view(_SubArray), b, 2, bias=bias,
-               mul=mul.view(_SubArray))
+               mul=mul.view(_SubArray), add=add.view(_SubArray))
     np.testing.assert_array_equal(fast, checked)
     np.testing.assert_array_equal(run_gemm_mul(a, b, bias, np.ones_like(mul), 2, dtype),
                                   run_gemm_bias(a, b, bias, 2, dtype))
@@ -542,6 +548,10 @@ def test_gemm_mul_errors():
         call(np.ones((1, 6, 3), f32).transpose(0, 2, 1))
     with pytest.raises(ValueError, match="overlaps out"):
         call(out)
+    with pytest.raises(ValueError, match=r"add \(1, 3, 5\) should be \(1, 3, 6\)"):
+        _core.gemm(out, a, b, add=np.ones((1, 3, 5), f32))
+    with pytest.raises(ValueError, match="add .* overlaps out"):
+        _core.gemm(out, a, b, add=out)
 
 
 @pytest.mark.parametrize("approximate", ["none", "tanh"])
@@ -587,7 +597,7 @@ def test_gemm_gelu_epilogue_errors():
                    gelu="none", grad=grad.astype(np.float64))
     with pytest.raises(ValueError, match="gelu needs grad"):
         _core.gemm(out, a, b, gelu="none")
-    with pytest.raises(ValueError, match="pass mul or gelu, not both"):
+    with pytest.raises(ValueError, match="pass mul / add or gelu, not both"):
         _core.gemm(out, a, b, gelu="none", grad=grad, mul=np.ones_like(out))
     with pytest.raises(ValueError, match=r"grad \(1, 3, 5\) should be \(1, 3, 6\)"):
         _core.gemm(out, a, b, gelu="tanh", grad=np.empty((1, 3, 5), f32))

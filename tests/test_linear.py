@@ -355,3 +355,68 @@ def test_gelu_mlp_graph():
         F.gelu_mlp(x, w1, b1, w2, b2, approximate="erf")
     with pytest.raises(TypeError, match="argument 'proj_weight' must be Tensor"):
         F.gelu_mlp(x, w1, b1, arrays[3], b2)
+
+
+# ---- residuals added inside the GEMM (linear_residual, gelu_mlp(residual=)) ------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("x_shape,n_out", SHAPES, ids=SHAPE_IDS)
+def test_linear_residual_matches_composed(isa, n_threads, x_shape, n_out, dtype):
+    """residual + linear(...) with the residual added to each finished stripe in the GEMM:
+    the same numbers as Linear, then Add; the residual's gradient is the upstream one."""
+    for bias in (True, False):
+        arrays, upstream = _operands(x_shape, n_out, dtype, seed=21, bias=bias)
+        arrays.append(np.random.default_rng(22).standard_normal(upstream.shape).astype(dtype))
+        fused = lambda x, w, *rest: F.linear_residual(         # noqa: E731
+            x, w, rest[0] if bias else None, rest[-1])
+        composed = lambda x, w, *rest: rest[-1] + F._linear_composed(   # noqa: E731
+            x, w, rest[0] if bias else None)
+        y, grads = _run(fused, arrays, upstream)
+        y_ref, grads_ref = _run(composed, arrays, upstream)
+        names = ("y", "dx", "dweight") + (("dbias",) if bias else ()) + ("dresidual",)
+        tol = TOLS[np.dtype(dtype).name]["matmul"]
+        for name, g, w in zip(names, [y] + grads, [y_ref] + grads_ref):
+            assert_close(g, w, tol, f"{isa} bias={bias} {name}", dtype=np.dtype(dtype).name)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("x_shape,hidden,n_out", MLP_SHAPES, ids=MLP_IDS)
+def test_gelu_mlp_residual_matches_composed(isa, x_shape, hidden, n_out, dtype, approximate):
+    arrays, upstream = _mlp_operands(x_shape, hidden, n_out, dtype, seed=23)
+    arrays.append(np.random.default_rng(24).standard_normal(upstream.shape).astype(dtype))
+    fused = lambda x, w1, b1, w2, b2, r: F.gelu_mlp(x, w1, b1, w2, b2, approximate,  # noqa
+                                                    residual=r)
+    y, grads = _run(fused, arrays, upstream)
+    y_ref, grads_ref = _run(lambda *t: t[-1] + _mlp(approximate, True, "composed")(*t[:-1]),
+                            arrays, upstream)
+    tol = TOLS[np.dtype(dtype).name]["matmul"]
+    for name, g, w in zip(("y", "dx", "dw1", "db1", "dw2", "db2", "dresidual"),
+                          [y] + grads, [y_ref] + grads_ref):
+        assert_close(g, w, tol, f"{isa} {name}", dtype=np.dtype(dtype).name)
+
+
+def test_residual_gradcheck_and_graph():
+    """float64 gradcheck of both; one node each; residuals of another shape or dtype run as
+    the op, then +; errors name the argument."""
+    arrays, _ = _operands((3, 4), 5, np.float64, seed=25)
+    r = np.random.default_rng(26).standard_normal((3, 5))
+    assert tga.autograd.gradcheck(F.linear_residual, tuple(_leaves(arrays + [r])), **GRADCHECK)
+    mlp_arrays, _ = _mlp_operands((2, 3, 4), 6, 2, np.float64, seed=27)
+    r2 = np.random.default_rng(28).standard_normal((2, 3, 2))
+    fn = lambda x, w1, b1, w2, b2, r: F.gelu_mlp(x, w1, b1, w2, b2, residual=r)  # noqa: E731
+    assert tga.autograd.gradcheck(fn, tuple(_leaves(mlp_arrays + [r2])), **GRADCHECK)
+    x, w, b = (tga.tensor(a.astype(np.float32), requires_grad=True) for a in arrays)
+    rt = tga.tensor(r.astype(np.float32))
+    assert F.linear_residual(x, w, b, rt)._ctx.fn is Linear
+    t = [tga.tensor(a.astype(np.float32), requires_grad=True) for a in mlp_arrays]
+    assert F.gelu_mlp(*t, residual=tga.tensor(r2.astype(np.float32)))._ctx.fn is GeluMLP
+    for other in (tga.tensor(r[:1].astype(np.float32)), rt.double()):     # broadcast, dtype
+        y = F.linear_residual(x, w, b, other)
+        assert y._ctx is None or y._ctx.fn is not Linear
+        np.testing.assert_allclose(y.detach().numpy(), (other + F.linear(x, w, b)).detach()
+                                   .numpy(), rtol=1e-6)
+    with pytest.raises(TypeError, match="argument 'residual' must be Tensor"):
+        F.linear_residual(x, w, b, r)
+    with pytest.raises(TypeError, match="argument 'residual' must be Tensor"):
+        F.gelu_mlp(*t, residual=r2)

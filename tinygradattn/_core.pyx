@@ -248,8 +248,9 @@ cdef object _gemm_check_views(str fn, floating[:, :, ::1] out, const floating[:,
 # copy), so adding it costs no pass over out. Rounding: bias + a0 w0 + a1 w1 + ... in order.
 # Epilogue, once a task's MR-row stripe of out is final (the last K block), while it is in
 # L1, instead of in a pass of its own over out: mul (an array shaped like out; GELU's
-# derivative in an MLP's backward) multiplies it; gelu (float32: _rowmath.h's GELU loops)
-# replaces it by gelu(out) and writes gelu'(out) to grad (an MLP's forward).
+# derivative in an MLP's backward) multiplies it; add (shaped like out: a residual stream)
+# is added to it; gelu (float32: _rowmath.h's GELU loops) replaces it by gelu(out) and
+# writes gelu'(out) to grad (an MLP's forward).
 # gemm() recognises the common call (aligned native float arrays, matching shapes, no overlap,
 # nothing empty) with the numpy C API (~0.1 us, _gemm_fast_plan); anything else goes through
 # the checked memoryview path, which raises the descriptive errors.
@@ -307,6 +308,7 @@ ctypedef struct GemmPlan:
     bint direct_b                            # also read row-major w in place (full panels)
     const void *bias                         # (n,) of the dtype, added to every row; or NULL
     const void *mul                          # (n_batch, m, n) like out: out *= mul; or NULL
+    const void *add                          # (n_batch, m, n) like out: out += add (after mul)
     int gelu                                 # 1 exact, 2 tanh: out = gelu(out), grad = gelu'
     void *grad                               # with gelu: (n_batch, m, n) float32 like out
     const void *gelu_vec                     # with gelu: the tga_rm_gelu_t of the row math
@@ -580,7 +582,7 @@ cdef void _gemm_task(floating *c, const floating *a, const floating *w, Py_ssize
     cdef const floating *bias_k                     # bias in this K block (the first) or NULL
     cdef const floating *bp                         # bias of one NR-column panel
     cdef floating bias_edge[GEMM_MAX_NR]            # the last panel's, zero-padded to NR
-    cdef bint epilogue = plan.mul != NULL or plan.gelu != 0
+    cdef bint epilogue = plan.mul != NULL or plan.add != NULL or plan.gelu != 0
     if bias != NULL:
         _bias_edge(bias_edge, bias, plan.n, nr)
     for kp in range(_cdiv(plan.k, plan.kc)):
@@ -673,12 +675,18 @@ cdef void _epilogue(floating *c, floating *c_rows, Py_ssize_t rows, Py_ssize_t c
     so that mul and grad are read at the same offset)."""
     cdef Py_ssize_t i, j, ldc = plan.n, off = c_rows - c
     cdef const floating *mul = <const floating *>plan.mul + off
+    cdef const floating *add = <const floating *>plan.add + off
     cdef float *grad
     cdef const tga_rm_gelu_t *vec = <const tga_rm_gelu_t *>plan.gelu_vec
-    if plan.mul != NULL:
-        for i in range(rows):
-            for j in range(cols):
-                c_rows[i * ldc + j] = c_rows[i * ldc + j] * mul[i * ldc + j]
+    if plan.mul != NULL or plan.add != NULL:
+        if plan.mul != NULL:
+            for i in range(rows):
+                for j in range(cols):
+                    c_rows[i * ldc + j] = c_rows[i * ldc + j] * mul[i * ldc + j]
+        if plan.add != NULL:
+            for i in range(rows):
+                for j in range(cols):
+                    c_rows[i * ldc + j] = c_rows[i * ldc + j] + add[i * ldc + j]
     elif floating is float:                     # gelu (float32 only)
         grad = <float *>plan.grad + off
         for i in range(rows):
@@ -765,7 +773,7 @@ cdef object _gemm_run(floating *c, const floating *a, const floating *w, GemmPla
             else:
                 for i in range(plan.n_batch * plan.m * plan.n):
                     c[i] = 0
-            if plan.mul != NULL or plan.gelu != 0:
+            if plan.mul != NULL or plan.add != NULL or plan.gelu != 0:
                 _epilogue(c, c, plan.n_batch * plan.m, plan.n, plan)
         return
     plan.mr = isa.mr_f32 if floating is float else isa.mr_f64
@@ -791,6 +799,7 @@ cdef object _gemm_typed(floating[:, :, ::1] out,          # OUT (Bt, M, N)
                         const floating[:, :, :] w,        # IN  (Bt, K, N)
                         const floating[::1] bias,         # IN  (N,) or None
                         const floating[:, :, ::1] mul,    # IN  (Bt, M, N) or None
+                        const floating[:, :, ::1] add,    # IN  (Bt, M, N) or None
                         int n_threads,
                         float[:, :, ::1] grad=None,       # OUT (Bt, M, N), with gelu
                         int gelu=0):
@@ -809,6 +818,9 @@ cdef object _gemm_typed(floating[:, :, ::1] out,          # OUT (Bt, M, N)
     plan.mul = NULL
     if mul is not None:
         plan.mul = &mul[0, 0, 0]
+    plan.add = NULL
+    if add is not None:
+        plan.add = &add[0, 0, 0]
     plan.gelu = gelu
     if gelu:
         plan.grad = &grad[0, 0, 0]
@@ -890,6 +902,7 @@ cdef bint _gemm_fast_plan(cnp.ndarray out, cnp.ndarray a, cnp.ndarray b,
     plan.sw_n = sb[2] // item
     plan.bias = NULL
     plan.mul = NULL
+    plan.add = NULL
     plan.gelu = 0
     return True
 
@@ -913,7 +926,7 @@ cdef bint _gemm_fast_bias(cnp.ndarray bias, cnp.ndarray out, GemmPlan *plan) noe
     return True
 
 
-cdef object _gemm_gelu(out, a, b, int n_threads, bias, mul, gelu, grad):
+cdef object _gemm_gelu(out, a, b, int n_threads, bias, mul, add, gelu, grad):
     """gemm with its GELU epilogue: checked, then run (the typed path)."""
     dtype = _check_gemm("gemm", out, a, b)
     _check_operand("gemm", "bias", bias, (out.shape[2],), out, dtype)
@@ -922,8 +935,8 @@ cdef object _gemm_gelu(out, a, b, int n_threads, bias, mul, gelu, grad):
     if dtype != np.float32:
         raise TypeError(f"gemm: the gelu epilogue is float32 only, got {dtype} (run "
                         f"_fused.gelu_fwd on the product instead)")
-    if mul is not None:
-        raise ValueError("gemm: pass mul or gelu, not both")
+    if mul is not None or add is not None:
+        raise ValueError("gemm: pass mul / add or gelu, not both")
     if grad is None:
         raise ValueError("gemm: gelu needs grad, an output shaped like out")
     _check_operand("gemm", "grad", grad, out.shape, out, dtype)
@@ -931,23 +944,25 @@ cdef object _gemm_gelu(out, a, b, int n_threads, bias, mul, gelu, grad):
     for name, arr in (("a", a), ("b", b)):            # written while a and b are read
         if np.may_share_memory(grad, arr):
             raise ValueError(f"gemm: grad {grad.shape} overlaps {name} {arr.shape}")
-    _gemm_typed[float](out, a, b, bias, None, n_threads, grad, 2 if gelu == "tanh" else 1)
+    _gemm_typed[float](out, a, b, bias, None, None, n_threads, grad, 2 if gelu == "tanh" else 1)
 
 
-cdef bint _gemm_fast_mul(cnp.ndarray mul, cnp.ndarray out, GemmPlan *plan) noexcept:
-    """The fast path's mul test: aligned native C-contiguous, out's dtype and shape, apart."""
-    cdef const char *lo = <const char *>cnp.PyArray_DATA(mul)
+cdef bint _gemm_fast_like_out(cnp.ndarray arr, cnp.ndarray out, GemmPlan *plan,
+                              const void **data) noexcept:
+    """The fast path's test of mul / add: aligned native C-contiguous, out's dtype and shape,
+    apart from out; its data goes to *data."""
+    cdef const char *lo = <const char *>cnp.PyArray_DATA(arr)
     cdef const char *out_lo = <const char *>cnp.PyArray_DATA(out)
     cdef Py_ssize_t n_bytes = plan.n_batch * plan.m * plan.n * cnp.PyArray_ITEMSIZE(out)
-    cdef cnp.npy_intp *dims = cnp.PyArray_DIMS(mul)
-    if (cnp.PyArray_TYPE(mul) != cnp.PyArray_TYPE(out) or cnp.PyArray_NDIM(mul) != 3
+    cdef cnp.npy_intp *dims = cnp.PyArray_DIMS(arr)
+    if (cnp.PyArray_TYPE(arr) != cnp.PyArray_TYPE(out) or cnp.PyArray_NDIM(arr) != 3
             or dims[0] != plan.n_batch or dims[1] != plan.m or dims[2] != plan.n
-            or not cnp.PyArray_IS_C_CONTIGUOUS(mul) or not cnp.PyArray_ISALIGNED(mul)
-            or not cnp.PyArray_ISNOTSWAPPED(mul)):
+            or not cnp.PyArray_IS_C_CONTIGUOUS(arr) or not cnp.PyArray_ISALIGNED(arr)
+            or not cnp.PyArray_ISNOTSWAPPED(arr)):
         return False
     if lo < out_lo + n_bytes and out_lo < lo + n_bytes:       # both C-contiguous
         return False
-    plan.mul = <const void *>lo
+    data[0] = <const void *>lo
     return True
 
 
@@ -991,8 +1006,9 @@ cdef object _check_gemm(str fn, object out, object a, object b):
     return dtype                # strides and overlap: checked in C by _gemm_check_views
 
 
-def gemm(out, a, b, int n_threads=0, bias=None, mul=None, gelu=None, grad=None):
-    """out[b, i, j] = (bias[j] + sum_k a[b, i, k] * b[b, k, j]) * mul[b, i, j]; overwrites out.
+def gemm(out, a, b, int n_threads=0, bias=None, mul=None, add=None, gelu=None, grad=None):
+    """out[b, i, j] = (bias[j] + sum_k a[b, i, k] * b[b, k, j]) * mul[b, i, j] + add[b, i, j];
+    overwrites out.
 
     Args:
         out: OUT (Bt, M, N), C-contiguous, same dtype as a and b (float32 or float64).
@@ -1003,20 +1019,24 @@ def gemm(out, a, b, int n_threads=0, bias=None, mul=None, gelu=None, grad=None):
             added inside the GEMM (a Linear layer's bias), K == 0 gives bias in every row.
         mul: IN None (no factor) or (Bt, M, N) C-contiguous like out, not overlapping it:
             multiplies each finished stripe of out in cache (GELU's derivative, for one).
+        add: IN None or (Bt, M, N) like mul: added to each finished stripe (after mul; a
+            residual stream).
         gelu: None, or "none" (exact) / "tanh": out = gelu(h), h the product (+ bias), and
-            grad = gelu'(h), each stripe in cache (float32 only; not with mul).
+            grad = gelu'(h), each stripe in cache (float32 only; not with mul or add).
         grad: OUT with gelu: (Bt, M, N) C-contiguous like out, apart from out and mul.
     """
     cdef GemmPlan plan
     if gelu is not None or grad is not None:
-        _gemm_gelu(out, a, b, n_threads, bias, mul, gelu, grad)
+        _gemm_gelu(out, a, b, n_threads, bias, mul, add, gelu, grad)
         return
     if (type(out) is np.ndarray and type(a) is np.ndarray and type(b) is np.ndarray
             and _gemm_fast_plan(out, a, b, &plan)
             and (bias is None or (type(bias) is np.ndarray
                                   and _gemm_fast_bias(bias, out, &plan)))
             and (mul is None or (type(mul) is np.ndarray
-                                 and _gemm_fast_mul(mul, out, &plan)))):
+                                 and _gemm_fast_like_out(mul, out, &plan, &plan.mul)))
+            and (add is None or (type(add) is np.ndarray
+                                 and _gemm_fast_like_out(add, out, &plan, &plan.add)))):
         if cnp.PyArray_TYPE(out) == cnp.NPY_FLOAT:
             _gemm_run(<float *>cnp.PyArray_DATA(out), <const float *>cnp.PyArray_DATA(a),
                       <const float *>cnp.PyArray_DATA(b), &plan, n_threads)
@@ -1027,10 +1047,11 @@ def gemm(out, a, b, int n_threads=0, bias=None, mul=None, gelu=None, grad=None):
     dtype = _check_gemm("gemm", out, a, b)
     _check_operand("gemm", "bias", bias, (out.shape[2],), out, dtype)
     _check_operand("gemm", "mul", mul, out.shape, out, dtype)
+    _check_operand("gemm", "add", add, out.shape, out, dtype)
     if dtype == np.float32:
-        _gemm_typed[float](out, a, b, bias, mul, n_threads)
+        _gemm_typed[float](out, a, b, bias, mul, add, n_threads)
     else:
-        _gemm_typed[double](out, a, b, bias, mul, n_threads)
+        _gemm_typed[double](out, a, b, bias, mul, add, n_threads)
 
 
 cdef void _gemm_naive_typed(floating[:, :, ::1] out,      # OUT (Bt, M, N)

@@ -53,8 +53,9 @@ PRIMITIVES = {
     "contiguous": "(x) -> x if C-contiguous else a contiguous copy",
     # fused kernels
     "matmul": "(a (*Ba, M, K), b (*Bb, K, N)) -> (*broadcast(Ba, Bb), M, N); one dtype",
-    "linear_fwd": "(x (N, C_in) any strides, weight (C_out, C_in), bias (C_out,) | None) -> "
-                  "y (N, C_out) = x @ weight.T + bias (bias added inside the product); one dtype",
+    "linear_fwd": "(x (N, C_in) any strides, weight (C_out, C_in), bias (C_out,) | None, "
+                  "residual=None (N, C_out)) -> y (N, C_out) = x @ weight.T + bias (+ residual; "
+                  "both added inside the product); one dtype",
     "linear_bwd": "(dout (N, C_out), x (N, C_in), weight (C_out, C_in), needs_dx, needs_dweight, "
                   "needs_dbias, dx_mul=None (N, C_in)) -> dx (N, C_in) = dout @ weight (times "
                   "dx_mul, elementwise, when given), dweight (C_out, C_in) = dout.T @ x, dbias "

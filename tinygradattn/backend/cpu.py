@@ -257,12 +257,16 @@ class CPUBackend(Backend):
         return out
 
     @staticmethod
-    def linear_fwd(x, weight, bias):
-        """x (N, in) @ weight (out, in).T + bias (out,) -> (N, out); bias added in the GEMM."""
+    def linear_fwd(x, weight, bias, residual=None):
+        """x (N, in) @ weight (out, in).T + bias (out,) [+ residual (N, out)] -> (N, out);
+        bias and residual added in the GEMM."""
         out = POOL.empty((x.shape[0], weight.shape[0]), dtype=x.dtype)
         if bias is not None:
             bias = np.ascontiguousarray(bias)
-        _core.gemm(out[None], x[None], weight.T[None], _core.effective_n_threads(), bias=bias)
+        if residual is not None:
+            residual = np.ascontiguousarray(residual, dtype=x.dtype)[None]
+        _core.gemm(out[None], x[None], weight.T[None], _core.effective_n_threads(), bias=bias,
+                   add=residual)
         return out
 
     def linear_gelu_fwd(self, x, weight, bias, approximate):

@@ -80,7 +80,9 @@ class CausalSelfAttention(Module):
     def cache_length(self):
         return 0 if self.kv_cache is None else self.kv_cache[0].shape[2]
 
-    def forward(self, x, use_cache=False):                                   # x: (B, T, C)
+    def forward(self, x, use_cache=False, residual=None):                    # x: (B, T, C)
+        """Self-attention of x; plus residual (B, T, C) when given (the block's skip
+        connection, added inside c_proj's GEMM while resid_dropout is off)."""
         B, T, C = x.shape
         H = self.n_head
         D = C // H
@@ -88,7 +90,7 @@ class CausalSelfAttention(Module):
         p = self.dropout if self.training else 0.0
         if not use_cache and p == 0.0:
             y = qkv_attention(qkv, H, is_causal=True)                        # (B, T, C)
-            return self.resid_dropout(self.c_proj(y))
+            return self._project(y, residual)
         q, k, v = qkv.split(C, dim=2)                                        # 3 x (B, T, C)
         q = q.view(B, T, H, D).transpose(1, 2)                               # (B, H, T, D)
         k = k.view(B, T, H, D).transpose(1, 2)                               # (B, H, T, D)
@@ -107,7 +109,15 @@ class CausalSelfAttention(Module):
             mask = creation.ones(T, past + T, dtype=dtypes.bool_, device=x.device).tril(past)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         y = y.transpose(1, 2).reshape(B, T, C)                               # (B, T, C)
-        return self.resid_dropout(self.c_proj(y))
+        return self._project(y, residual)
+
+    def _project(self, y, residual):
+        """resid_dropout(c_proj(y)) (+ residual)."""
+        if residual is None:
+            return self.resid_dropout(self.c_proj(y))
+        if self.resid_dropout.p == 0.0 or not self.training:
+            return F.linear_residual(y, self.c_proj.weight, self.c_proj.bias, residual)
+        return residual + self.resid_dropout(self.c_proj(y))
 
 
 class MLP(Module):
@@ -121,11 +131,17 @@ class MLP(Module):
         self.c_proj = Linear(4 * C, C, bias=config.bias)
         self.dropout = Dropout(config.dropout)
 
-    def forward(self, x):                                                    # (B, T, C)
-        # c_proj(gelu(c_fc(x))) as one op: GELU and its derivative run inside the GEMMs
+    def forward(self, x, residual=None):                                     # (B, T, C)
+        """dropout(c_proj(gelu(c_fc(x)))) (+ residual) as one op: GELU and its derivative
+        run inside the GEMMs, and the residual is added in c_proj's (while dropout is off)."""
+        fused_residual = residual is not None and (self.dropout.p == 0.0 or not self.training)
         y = F.gelu_mlp(x, self.c_fc.weight, self.c_fc.bias, self.c_proj.weight,
-                       self.c_proj.bias, self.gelu.approximate)
-        return self.dropout(y)                                               # (B, T, C)
+                       self.c_proj.bias, self.gelu.approximate,
+                       residual=residual if fused_residual else None)
+        if fused_residual:
+            return y
+        y = self.dropout(y)                                                  # (B, T, C)
+        return y if residual is None else residual + y
 
 
 class Block(Module):
@@ -139,8 +155,8 @@ class Block(Module):
         self.mlp = MLP(config)
 
     def forward(self, x, use_cache=False):
-        x = x + self.attn(self.ln_1(x), use_cache=use_cache)
-        return x + self.mlp(self.ln_2(x))
+        x = self.attn(self.ln_1(x), use_cache=use_cache, residual=x)        # x + attn(...)
+        return self.mlp(self.ln_2(x), residual=x)                            # x + mlp(...)
 
 
 class GPT(Module):

@@ -60,6 +60,27 @@ def linear(input, weight, bias=None):
     return _linear_composed(input, weight, bias)
 
 
+def linear_residual(input, weight, bias, residual):
+    """residual + linear(input, weight, bias) as one op (not a torch function): the residual
+    is added to each finished stripe of the product inside the GEMM (a transformer block's
+    skip connection), not in a pass of its own. residual: (*, out_features), input's shape
+    but the last dim; other shapes or dtypes run as linear, then +."""
+    for arg, value in (("input", input), ("weight", weight), ("residual", residual)):
+        _check_tensor("linear_residual", arg, value)
+    if (weight.ndim == 2 and input.ndim >= 1 and input.shape[-1] == weight.shape[1]
+            and _linear_fuses(input, weight, bias)
+            and _residual_fuses(input, weight.shape[0], residual)):
+        return Linear.apply(input, weight, bias, residual)
+    return residual + linear(input, weight, bias)
+
+
+def _residual_fuses(input, n_out, residual):
+    """A residual the fused ops add inside their GEMM: input's dtype, shaped like the output
+    (*, n_out)."""
+    return (residual.dtype == input.dtype
+            and tuple(residual.shape) == tuple(input.shape[:-1]) + (n_out,))
+
+
 def _linear_fuses(input, weight, bias):
     """The fused op takes one float dtype and a (out_features,) bias Tensor, or no bias."""
     if not input.is_floating_point() or input.dtype != weight.dtype:
@@ -90,14 +111,16 @@ def gelu(input, approximate="none"):
     return Gelu.apply(input, approximate)
 
 
-def gelu_mlp(input, fc_weight, fc_bias, proj_weight, proj_bias, approximate="none"):
+def gelu_mlp(input, fc_weight, fc_bias, proj_weight, proj_bias, approximate="none",
+             residual=None):
     """linear(gelu(linear(input, fc_weight, fc_bias), approximate), proj_weight, proj_bias)
-    as one op: a transformer's MLP (not a torch function).
+    as one op: a transformer's MLP (not a torch function); plus residual when given.
 
     GELU is applied inside the first GEMM (float32) and its derivative inside the second
-    one's backward GEMM, instead of in passes of their own over the hidden activations.
-    Arguments and errors as linear and gelu; what the fused op does not take (mixed dtypes,
-    biases of another shape) runs as linear, gelu, linear.
+    one's backward GEMM, instead of in passes of their own over the hidden activations; the
+    residual (shaped like the output) is added inside the second GEMM. Arguments and errors
+    as linear and gelu; what the fused op does not take (mixed dtypes, biases or a residual of
+    another shape) runs as linear, gelu, linear (, +).
     """
     for arg, value in (("input", input), ("fc_weight", fc_weight),
                        ("proj_weight", proj_weight)):
@@ -109,8 +132,14 @@ def gelu_mlp(input, fc_weight, fc_bias, proj_weight, proj_bias, approximate="non
             and proj_weight.shape[1] == fc_weight.shape[0]
             and _linear_fuses(input, fc_weight, fc_bias)
             and _linear_fuses(input, proj_weight, proj_bias)):
-        return GeluMLP.apply(input, fc_weight, fc_bias, proj_weight, proj_bias, approximate)
-    return linear(gelu(linear(input, fc_weight, fc_bias), approximate), proj_weight, proj_bias)
+        if residual is None:
+            return GeluMLP.apply(input, fc_weight, fc_bias, proj_weight, proj_bias, approximate)
+        _check_tensor("gelu_mlp", "residual", residual)
+        if _residual_fuses(input, proj_weight.shape[0], residual):
+            return GeluMLP.apply(input, fc_weight, fc_bias, proj_weight, proj_bias, approximate,
+                                 residual)
+    y = linear(gelu(linear(input, fc_weight, fc_bias), approximate), proj_weight, proj_bias)
+    return y if residual is None else residual + y
 
 
 def _gelu_composed(input, approximate="none"):

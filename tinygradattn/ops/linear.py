@@ -18,38 +18,44 @@ from ..autograd.function import Function
 
 
 class Linear(Function):
-    """y = x @ weight.T + bias (torch.nn.functional.linear); batch dims fold into GEMM rows."""
+    """y = x @ weight.T + bias (torch.nn.functional.linear); batch dims fold into GEMM rows.
+    With a residual (*, out) as well: y = residual + x @ weight.T + bias, the residual added
+    to each finished stripe of the product in cache (a transformer block's skip connection)."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias):          # x: (*, in), weight: (out, in), bias: (out,)
-        be = ctx.backend
+    def forward(ctx, x, weight, bias, residual=None):   # x: (*, in), weight: (out, in), bias:
+        be = ctx.backend                                # (out,), residual: (*, out)
         n_rows = math.prod(x.shape[:-1])
         x_rows = be.reshape(x, (n_rows, x.shape[-1]))          # (N, in): a view when possible
         ctx.x_shape = x.shape
         ctx.save_for_backward(x_rows, weight)
-        y = be.linear_fwd(x_rows, weight, bias)                 # (N, out)
+        if residual is not None:
+            residual = be.reshape(residual, (n_rows, weight.shape[0]))          # (N, out)
+        y = be.linear_fwd(x_rows, weight, bias, residual)       # (N, out)
         return be.reshape(y, x.shape[:-1] + (weight.shape[0],))    # (*, out)
 
     @staticmethod
     def backward(ctx, dout):                    # dout: (*, out)
-        # fwd: y = x @ w.T + b  =>  dx = dout @ w, dw = dout.T @ x, db = sum of dout's rows
+        # fwd: y = x @ w.T + b (+ r)  =>  dx = dout @ w, dw = dout.T @ x, db = sum of dout's
+        # rows (dr = dout)
         x_rows, weight = ctx.saved_tensors
         be = ctx.backend
         dout_rows = be.reshape(dout, (x_rows.shape[0], weight.shape[0]))   # (N, out)
-        needs_dx, needs_dweight, needs_dbias = ctx.needs_input_grad
-        dx, dweight, dbias = be.linear_bwd(dout_rows, x_rows, weight, needs_dx, needs_dweight,
-                                           needs_dbias)        # (N, in), (out, in), (out,)
-        if dx is not None:
+        needs = ctx.needs_input_grad                            # 3 entries, or 4 with r
+        dx, dweight, dbias = be.linear_bwd(dout_rows, x_rows, weight, *needs[:3])
+        if dx is not None:                                      # (N, in), (out, in), (out,)
             dx = be.reshape(dx, ctx.x_shape)                    # (*, in)
-        return dx, dweight, dbias
+        return dx, dweight, dbias, (dout if needs[3:] == (True,) else None)
 
 
 
 class GeluMLP(Function):
-    """y = linear(gelu(linear(x, w1, b1), approximate), w2, b2): a transformer's MLP."""
+    """y = linear(gelu(linear(x, w1, b1), approximate), w2, b2): a transformer's MLP. With a
+    residual (*, out) as well, y = residual + that, added inside the second GEMM."""
 
     @staticmethod
-    def forward(ctx, x, w1, b1, w2, b2, approximate):  # x: (*, in), w1: (hid, in), w2: (out, hid)
+    def forward(ctx, x, w1, b1, w2, b2, approximate, residual=None):
+        # x: (*, in), w1: (hid, in), b1: (hid,), w2: (out, hid), b2: (out,), residual: (*, out)
         be = ctx.backend
         x_rows = be.reshape(x, (math.prod(x.shape[:-1]), x.shape[-1]))    # (N, in)
         if ctx.is_recording:
@@ -58,7 +64,9 @@ class GeluMLP(Function):
             a, grad = be.gelu_fwd(be.linear_fwd(x_rows, w1, b1), approximate), None
         ctx.x_shape = x.shape
         ctx.save_for_backward(x_rows, w1, a, grad, w2)
-        y = be.linear_fwd(a, w2, b2)                                # (N, out)
+        if residual is not None:
+            residual = be.reshape(residual, (a.shape[0], w2.shape[0]))           # (N, out)
+        y = be.linear_fwd(a, w2, b2, residual)                      # (N, out)
         return be.reshape(y, x.shape[:-1] + (w2.shape[0],))         # (*, out)
 
     @staticmethod
@@ -66,9 +74,10 @@ class GeluMLP(Function):
         # fwd: h = x @ w1.T + b1, a = gelu(h), y = a @ w2.T + b2  =>
         #   dw2 = dout.T @ a, db2 = sum of dout's rows, dh = (dout @ w2) * gelu'(h) (the
         #   product inside the GEMM), then dx = dh @ w1, dw1 = dh.T @ x, db1 = sum of dh's rows
+        #   (dresidual = dout)
         x_rows, w1, a, grad, w2 = ctx.saved_tensors
         be = ctx.backend
-        needs_x, needs_w1, needs_b1, needs_w2, needs_b2, _ = ctx.needs_input_grad
+        needs_x, needs_w1, needs_b1, needs_w2, needs_b2 = ctx.needs_input_grad[:5]
         needs_dh = needs_x or needs_w1 or needs_b1
         dout_rows = be.reshape(dout, (a.shape[0], w2.shape[0]))           # (N, out)
         dh, dw2, db2 = be.linear_bwd(dout_rows, a, w2, needs_dh, needs_w2, needs_b2,
@@ -78,4 +87,5 @@ class GeluMLP(Function):
             dx, dw1, db1 = be.linear_bwd(dh, x_rows, w1, needs_x, needs_w1, needs_b1)
         if dx is not None:
             dx = be.reshape(dx, ctx.x_shape)                              # (*, in)
-        return dx, dw1, db1, dw2, db2, None
+        return dx, dw1, db1, dw2, db2, None, (dout if ctx.needs_input_grad[6:] == (True,)
+                                               else None)
