@@ -1023,7 +1023,7 @@ def gemm(out, a, b, int n_threads=0, bias=None, mul=None, add=None, gelu=None, g
             residual stream).
         gelu: None, or "none" (exact) / "tanh": out = gelu(h), h the product (+ bias), and
             grad = gelu'(h), each stripe in cache (float32 only; not with mul or add).
-        grad: OUT with gelu: (Bt, M, N) C-contiguous like out, apart from out and mul.
+        grad: OUT with gelu: (Bt, M, N) C-contiguous like out, apart from out, a and b.
     """
     cdef GemmPlan plan
     if gelu is not None or grad is not None:

@@ -12,6 +12,10 @@
  *   sqdev(x, mean, n)           sum_j (x[j] - mean)^2            in double
  *   axpb(y, s, o, n)            y[j] = y[j] s + o;   shift(y, x, a, b, n): y[j] = (x[j] - a) - b
  *   ... and the row bodies of softmax / log-softmax backward and layer norm fwd / bwd.
+ *   softmax_rows, softmax_bwd_rows, exp_rows, ln_fwd_rows
+ *                               whole rows (n_rows x n, row stride n): the row bodies above
+ *                               a row at a time; on AVX-512, rows of up to 128 entries are
+ *                               held in registers, two rows at a time (_rowmath_avx512.h)
  *
  * Sums run in 16 independent double lanes (a reduction in one accumulator does not
  * vectorise without -ffast-math, which we never use), combined pairwise at the end; exp_sum
