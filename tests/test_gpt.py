@@ -8,7 +8,7 @@ import pytest
 import tinygradattn as tga
 from tinygradattn.models import GPT, GPTConfig
 from tinygradattn.models import gpt as gpt_module
-from tinygradattn.models.gpt import CausalSelfAttention
+from tinygradattn.models.gpt import Block, CausalSelfAttention
 
 from benchmarks.torch_gpt import torch_gpt   # the PyTorch twin, nanoGPT's parameter names
 from helpers import TOLS, Tol, assert_close
@@ -82,6 +82,49 @@ def test_fused_attention_matches_the_split_path(dtype):
     tol = F64 if dtype == "float64" else F32
     for i, (a, b) in enumerate(zip(*results)):
         assert_close(a, b, tol, f"fused vs split path, output/grad {i}")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_block_adds_residuals_inside_the_projections(dtype):
+    """Block(x) = h + mlp(ln_2(h)), h = x + attn(ln_1(x)), with both adds inside the output
+    projections' GEMMs: the same values and gradients as the adds written out."""
+    block = Block(GPTConfig(**SMALL))
+    if dtype == "float64":
+        block.double()
+    x0 = np.random.default_rng(6).standard_normal((3, 7, SMALL["n_embd"]))
+    dy = np.random.default_rng(7).standard_normal((3, 7, SMALL["n_embd"]))
+    written_out = lambda x: (lambda h: h + block.mlp(block.ln_2(h)))(      # noqa: E731
+        x + block.attn(block.ln_1(x)))
+    results = []
+    for fn in (block, written_out):
+        block.zero_grad()
+        x = tga.tensor(x0, dtype=getattr(tga, dtype), requires_grad=True)
+        y = fn(x)
+        y.backward(tga.tensor(dy, dtype=getattr(tga, dtype)))
+        results.append([y.detach().numpy(), x.grad.numpy()]
+                       + [p.grad.numpy() for _, p in block.named_parameters()])
+    tol = F64 if dtype == "float64" else F32
+    for i, (a, b) in enumerate(zip(*results)):
+        assert_close(a, b, tol, f"residual inside vs written out, output/grad {i}")
+
+
+def test_residual_path_choice(monkeypatch):
+    """The residual goes into c_proj's GEMM in eval and in training without dropout; with
+    dropout active it is added after the dropout."""
+    calls = []
+    real = gpt_module.F.linear_residual
+    monkeypatch.setattr(gpt_module.F, "linear_residual",
+                        lambda *args: calls.append(1) or real(*args))
+    idx = tga.randint(0, SMALL["vocab_size"], (2, 5))
+    model = small_model(dropout=0.5)
+    model.eval()
+    model(idx)
+    assert len(calls) == SMALL["n_layer"]
+    model.train()
+    model(idx)
+    assert len(calls) == SMALL["n_layer"]
+    small_model(dropout=0.0).train()(idx)
+    assert len(calls) == 2 * SMALL["n_layer"]
 
 
 def test_attention_path_choice(monkeypatch):
