@@ -5,7 +5,8 @@ pass over y, reduces its gradient with a generic sum, and returns the weight gra
 transposed (in, out) view the engine then copies. Here the bias is added inside the forward
 GEMM, the weight gradient is written as a contiguous (out, in) array by the GEMM itself, and
 the bias gradient is one column-sum kernel. Its twin (the test oracle) is
-nn.functional._linear_composed.
+nn.functional._linear_composed. Given a residual as well (F.linear_residual), it is added to
+each finished stripe of the product in the GEMM, not in an Add node's pass.
 
 GeluMLP is a transformer's MLP, Linear -> GELU -> Linear, as one op: GELU runs on each
 finished stripe of the first GEMM's output while it is in cache (float32), and its
@@ -23,8 +24,9 @@ class Linear(Function):
     to each finished stripe of the product in cache (a transformer block's skip connection)."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, residual=None):   # x: (*, in), weight: (out, in), bias:
-        be = ctx.backend                                # (out,), residual: (*, out)
+    def forward(ctx, x, weight, bias, residual=None):
+        # x: (*, in), weight: (out, in), bias: (out,) or None, residual: (*, out) or None
+        be = ctx.backend
         n_rows = math.prod(x.shape[:-1])
         x_rows = be.reshape(x, (n_rows, x.shape[-1]))          # (N, in): a view when possible
         ctx.x_shape = x.shape
