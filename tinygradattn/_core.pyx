@@ -582,7 +582,7 @@ cdef void _gemm_task(floating *c, const floating *a, const floating *w, Py_ssize
     cdef const floating *bias_k                     # bias in this K block (the first) or NULL
     cdef const floating *bp                         # bias of one NR-column panel
     cdef floating bias_edge[GEMM_MAX_NR]            # the last panel's, zero-padded to NR
-    cdef bint epilogue = plan.mul != NULL or plan.add != NULL or plan.gelu != 0
+    cdef bint epilogue = _has_epilogue(plan)
     if bias != NULL:
         _bias_edge(bias_edge, bias, plan.n, nr)
     for kp in range(_cdiv(plan.k, plan.kc)):
@@ -669,29 +669,36 @@ cdef void _gemm_task(floating *c, const floating *a, const floating *w, Py_ssize
                 _epilogue(c, c_blk + ir * ldc, m_blk - ir, n_blk, plan)
 
 
+cdef inline bint _has_epilogue(const GemmPlan *plan) noexcept nogil:
+    return plan.mul != NULL or plan.add != NULL or plan.gelu != 0
+
+
 cdef void _epilogue(floating *c, floating *c_rows, Py_ssize_t rows, Py_ssize_t cols,
                     const GemmPlan *plan) noexcept nogil:
-    """The plan's epilogue on c_rows[i, 0 : cols], i < rows (row stride N; c: out's start,
-    so that mul and grad are read at the same offset)."""
+    """The plan's epilogue on c_rows[i, 0 : cols], i < rows (row stride N; c: out's start:
+    mul, add and grad are read at c_rows' offset from it). gelu comes alone (gemm checks)."""
     cdef Py_ssize_t i, j, ldc = plan.n, off = c_rows - c
-    cdef const floating *mul = <const floating *>plan.mul + off
-    cdef const floating *add = <const floating *>plan.add + off
+    cdef const floating *mul
+    cdef const floating *add
     cdef float *grad
-    cdef const tga_rm_gelu_t *vec = <const tga_rm_gelu_t *>plan.gelu_vec
-    if plan.mul != NULL or plan.add != NULL:
-        if plan.mul != NULL:
-            for i in range(rows):
-                for j in range(cols):
-                    c_rows[i * ldc + j] = c_rows[i * ldc + j] * mul[i * ldc + j]
-        if plan.add != NULL:
-            for i in range(rows):
-                for j in range(cols):
-                    c_rows[i * ldc + j] = c_rows[i * ldc + j] + add[i * ldc + j]
-    elif floating is float:                     # gelu (float32 only)
-        grad = <float *>plan.grad + off
+    cdef const tga_rm_gelu_t *vec
+    if plan.mul != NULL:
+        mul = <const floating *>plan.mul + off
         for i in range(rows):
-            vec.gelu_fwd(c_rows + i * ldc, grad + i * ldc, c_rows + i * ldc, plan.gelu == 2,
-                         cols)
+            for j in range(cols):
+                c_rows[i * ldc + j] = c_rows[i * ldc + j] * mul[i * ldc + j]
+    if plan.add != NULL:
+        add = <const floating *>plan.add + off
+        for i in range(rows):
+            for j in range(cols):
+                c_rows[i * ldc + j] = c_rows[i * ldc + j] + add[i * ldc + j]
+    if floating is float:
+        if plan.gelu != 0:
+            grad = <float *>plan.grad + off
+            vec = <const tga_rm_gelu_t *>plan.gelu_vec
+            for i in range(rows):
+                vec.gelu_fwd(c_rows + i * ldc, grad + i * ldc, c_rows + i * ldc,
+                             plan.gelu == 2, cols)
 
 
 cdef inline const floating *_b_panel(const floating *w_blk, const floating *bbuf,
@@ -773,7 +780,7 @@ cdef object _gemm_run(floating *c, const floating *a, const floating *w, GemmPla
             else:
                 for i in range(plan.n_batch * plan.m * plan.n):
                     c[i] = 0
-            if plan.mul != NULL or plan.add != NULL or plan.gelu != 0:
+            if _has_epilogue(plan):
                 _epilogue(c, c, plan.n_batch * plan.m, plan.n, plan)
         return
     plan.mr = isa.mr_f32 if floating is float else isa.mr_f64
@@ -968,8 +975,8 @@ cdef bint _gemm_fast_like_out(cnp.ndarray arr, cnp.ndarray out, GemmPlan *plan,
 
 cdef object _check_operand(str fn, str name, object arr, tuple shape, object out,
                            object dtype):
-    """arr (bias, mul, grad): None, or a C-contiguous array of out's dtype, shaped `shape`,
-    apart from out."""
+    """arr (bias, mul, add, grad): None, or a C-contiguous array of out's dtype, shaped
+    `shape`, apart from out."""
     if arr is None:
         return
     if not isinstance(arr, np.ndarray):
