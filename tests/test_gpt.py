@@ -59,29 +59,38 @@ def test_logits_loss_and_gradients_match_torch(dtype, bias):
         assert_close(p.grad.numpy(), grads[name].grad.numpy(), tol, f"grad {name}")
 
 
+def _assert_paths_agree(module, paths, dtype, what, seed):
+    """Each path (a callable of x, built on module) on the same x and upstream gradient: the
+    same output, input gradient and gradient of every parameter of module."""
+    x0 = np.random.default_rng(seed).standard_normal((3, 7, SMALL["n_embd"]))
+    dy = np.random.default_rng(seed + 1).standard_normal((3, 7, SMALL["n_embd"]))
+    results = []
+    for path in paths:
+        module.zero_grad()
+        x = tga.tensor(x0, dtype=getattr(tga, dtype), requires_grad=True)
+        y = path(x)
+        y.backward(tga.tensor(dy, dtype=getattr(tga, dtype)))
+        results.append([y.detach().numpy(), x.grad.numpy()]
+                       + [p.grad.numpy() for _, p in module.named_parameters()])
+    tol = F64 if dtype == "float64" else F32
+    for i, (a, b) in enumerate(zip(*results)):
+        assert_close(a, b, tol, f"{what}, output/grad {i}")
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_fused_attention_matches_the_split_path(dtype):
     """CausalSelfAttention without cache or dropout runs qkv_attention on the packed c_attn
     output; with a fresh cache it splits q, k, v and calls F.scaled_dot_product_attention.
     Same values, same gradients of the input and every parameter."""
-    cfg = GPTConfig(**{**SMALL, "n_head": 4})
-    block = CausalSelfAttention(cfg)
+    block = CausalSelfAttention(GPTConfig(**{**SMALL, "n_head": 4}))
     if dtype == "float64":
         block.double()
-    x0 = np.random.default_rng(4).standard_normal((3, 7, SMALL["n_embd"]))
-    dy = np.random.default_rng(5).standard_normal((3, 7, SMALL["n_embd"]))
-    results = []
-    for use_cache in (False, True):
+
+    def with_cache(x):
         block.clear_cache()
-        block.zero_grad()
-        x = tga.tensor(x0, dtype=getattr(tga, dtype), requires_grad=True)
-        y = block(x, use_cache=use_cache)
-        y.backward(tga.tensor(dy, dtype=getattr(tga, dtype)))
-        results.append([y.detach().numpy(), x.grad.numpy()]
-                       + [p.grad.numpy() for _, p in block.named_parameters()])
-    tol = F64 if dtype == "float64" else F32
-    for i, (a, b) in enumerate(zip(*results)):
-        assert_close(a, b, tol, f"fused vs split path, output/grad {i}")
+        return block(x, use_cache=True)
+
+    _assert_paths_agree(block, (block, with_cache), dtype, "fused vs split path", seed=4)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -91,30 +100,26 @@ def test_block_adds_residuals_inside_the_projections(dtype):
     block = Block(GPTConfig(**SMALL))
     if dtype == "float64":
         block.double()
-    x0 = np.random.default_rng(6).standard_normal((3, 7, SMALL["n_embd"]))
-    dy = np.random.default_rng(7).standard_normal((3, 7, SMALL["n_embd"]))
-    written_out = lambda x: (lambda h: h + block.mlp(block.ln_2(h)))(      # noqa: E731
-        x + block.attn(block.ln_1(x)))
-    results = []
-    for fn in (block, written_out):
-        block.zero_grad()
-        x = tga.tensor(x0, dtype=getattr(tga, dtype), requires_grad=True)
-        y = fn(x)
-        y.backward(tga.tensor(dy, dtype=getattr(tga, dtype)))
-        results.append([y.detach().numpy(), x.grad.numpy()]
-                       + [p.grad.numpy() for _, p in block.named_parameters()])
-    tol = F64 if dtype == "float64" else F32
-    for i, (a, b) in enumerate(zip(*results)):
-        assert_close(a, b, tol, f"residual inside vs written out, output/grad {i}")
+
+    def written_out(x):
+        h = x + block.attn(block.ln_1(x))
+        return h + block.mlp(block.ln_2(h))
+
+    _assert_paths_agree(block, (block, written_out), dtype, "residual inside vs written out",
+                        seed=6)
+
+
+def _count_calls(monkeypatch, owner, name):
+    """A list that gets an entry at every call of owner.name from now on."""
+    calls, real = [], getattr(owner, name)
+    monkeypatch.setattr(owner, name, lambda *args, **kw: calls.append(1) or real(*args, **kw))
+    return calls
 
 
 def test_residual_path_choice(monkeypatch):
     """The residual goes into c_proj's GEMM in eval and in training without dropout; with
     dropout active it is added after the dropout."""
-    calls = []
-    real = gpt_module.F.linear_residual
-    monkeypatch.setattr(gpt_module.F, "linear_residual",
-                        lambda *args: calls.append(1) or real(*args))
+    calls = _count_calls(monkeypatch, gpt_module.F, "linear_residual")
     idx = tga.randint(0, SMALL["vocab_size"], (2, 5))
     model = small_model(dropout=0.5)
     model.eval()
@@ -130,10 +135,7 @@ def test_residual_path_choice(monkeypatch):
 def test_attention_path_choice(monkeypatch):
     """qkv_attention in eval and in training without dropout; the split path with a cache or
     with attention dropout while training."""
-    calls = []
-    real = gpt_module.qkv_attention
-    monkeypatch.setattr(gpt_module, "qkv_attention",
-                        lambda *args, **kw: calls.append(1) or real(*args, **kw))
+    calls = _count_calls(monkeypatch, gpt_module, "qkv_attention")
     idx = tga.randint(0, SMALL["vocab_size"], (2, 5))
     model = small_model(dropout=0.5)
     model.eval()
