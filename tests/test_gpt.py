@@ -116,42 +116,29 @@ def _count_calls(monkeypatch, owner, name):
     return calls
 
 
-def test_residual_path_choice(monkeypatch):
-    """The residual goes into c_proj's GEMM in eval and in training without dropout; with
-    dropout active it is added after the dropout."""
-    calls = _count_calls(monkeypatch, gpt_module.F, "linear_residual")
-    idx = tga.randint(0, SMALL["vocab_size"], (2, 5))
-    model = small_model(dropout=0.5)
-    model.eval()
-    model(idx)
-    assert len(calls) == SMALL["n_layer"]
-    model.train()
-    model(idx)
-    assert len(calls) == SMALL["n_layer"]
-    small_model(dropout=0.0).train()(idx)
-    assert len(calls) == 2 * SMALL["n_layer"]
-
-
-def test_attention_path_choice(monkeypatch):
+def test_fused_path_choice(monkeypatch):
     """qkv_attention in eval and in training without dropout; the split path with a cache or
-    with attention dropout while training."""
-    calls = _count_calls(monkeypatch, gpt_module, "qkv_attention")
+    with attention dropout while training. The residuals go into c_proj's GEMMs in eval and
+    in training without dropout; with dropout active they are added after it."""
+    attn = _count_calls(monkeypatch, gpt_module, "qkv_attention")
+    residual = _count_calls(monkeypatch, gpt_module.F, "linear_residual")
+    L = SMALL["n_layer"]
     idx = tga.randint(0, SMALL["vocab_size"], (2, 5))
     model = small_model(dropout=0.5)
     model.eval()
     model(idx)
-    assert len(calls) == SMALL["n_layer"]
+    assert (len(attn), len(residual)) == (L, L)
     model.train()
-    model(idx)                                          # attention dropout: split path
-    assert len(calls) == SMALL["n_layer"]
+    model(idx)                                          # dropout: split path, adds after it
+    assert (len(attn), len(residual)) == (L, L)
     model.eval()
     with tga.no_grad():
-        model(idx, use_cache=True)
+        model(idx, use_cache=True)                      # a cache: split path
     model.clear_cache()
-    assert len(calls) == SMALL["n_layer"]
+    assert (len(attn), len(residual)) == (L, 2 * L)
     model = small_model(dropout=0.0).train()
     model(idx)
-    assert len(calls) == 2 * SMALL["n_layer"]
+    assert (len(attn), len(residual)) == (2 * L, 3 * L)
 
 
 def test_targets_none_gives_all_positions():
