@@ -71,3 +71,37 @@ def test_reused_kernel_outputs_do_not_alias_live_tensors():
     np.testing.assert_array_equal(y1.numpy(), ref)
     tga.empty_cache()
     assert tga.backend_info()["buffer_pool"]["held_bytes"] == 0
+
+
+def test_buffers_are_cache_line_aligned():
+    """Every handed-out array starts on a 64-byte boundary (vector stores never straddle two
+    cache lines), fresh or reused, whatever numpy's own allocation offset."""
+    pool = BufferPool(min_bytes=1)
+    for n in (1, 3, 17, 1000, 4099, MIB // 4 + 1):
+        a = pool.empty((n,), np.float32)
+        assert a.ctypes.data % 64 == 0 and a.nbytes == 4 * n and a.flags.c_contiguous
+        del a
+        b = pool.empty((n,), np.float32)                # the same buffer again
+        assert b.ctypes.data % 64 == 0
+    assert pool.stats()["hits"] == 6
+
+
+def test_a_pooled_array_only_the_caller_holds_is_accumulated_in_place():
+    """backend.accumulate adds into a pooled buffer (its .base is the pool's) when nothing but
+    the pool refers to it, and makes a new array while another view lives."""
+    from tinygradattn.backend import cpu
+    be = tga.ones(1)._backend
+    a = cpu.POOL.empty((300, 200), np.float32)
+    a[...] = 1.0
+    assert cpu.POOL.holds(a.base)
+    address, box = a.ctypes.data, [a]
+    del a
+    out = be.accumulate(box, np.full((300, 200), 2.0, np.float32))
+    assert out.ctypes.data == address
+    np.testing.assert_array_equal(out, 3.0)
+    view = out[:10]                                     # another reference to the buffer
+    box = [out]
+    del out
+    again = be.accumulate(box, np.ones((300, 200), np.float32))
+    assert again.ctypes.data != address
+    np.testing.assert_array_equal(view, 3.0)
