@@ -786,6 +786,11 @@ def _to_tensor(value, like):
 # ---- module-level ops (re-exported by tinygradattn/__init__.py) ------------------------------------
 def matmul_(a, b):
     """a @ b with torch.matmul's rules for 1-D operands and broadcast batch dims."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        x, y = a._data, b._data
+        if (x.ndim == 2 and y.ndim == 2 and x.dtype == y.dtype and x.dtype.kind == "f"
+                and x.shape[1] == y.shape[0]):          # two matrices: nothing else to check
+            return matmul.MatMul.apply(a, b)
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError(f"matmul: expected Tensors, got {type(a).__name__} and "
                         f"{type(b).__name__}")
