@@ -20,9 +20,10 @@ aligned one. The pool over-allocates 64 bytes and hands out views at the aligned
 malloc through fresh pages too; pooling them took its training step from 47.8 to 43.7 ms
 (2 threads, quiet machine).
 """
-import sys
+from sys import getrefcount
 
 import numpy as np
+from numpy import ndarray
 
 _FREE_REFCOUNT = 3      # the bucket's (buffer, offset) pair, the loop variable, getrefcount's
                         # argument
@@ -54,19 +55,21 @@ class BufferPool:
             bucket = self._buckets[n_bytes] = []
         for i in range(len(bucket) - 1, -1, -1):      # the most recently handed out first
             buf, off = bucket[i]
-            if sys.getrefcount(buf) == _FREE_REFCOUNT:
+            if getrefcount(buf) == _FREE_REFCOUNT:
                 self.hits += 1
-                bucket.append(bucket.pop(i))
-                return buf[off:off + n_bytes].view(dtype).reshape(shape)
+                if i < len(bucket) - 1:
+                    bucket.append(bucket.pop(i))
+                return ndarray(shape, dtype, buf, off)
         self.misses += 1
         buf = np.empty(n_bytes + ALIGN, dtype=np.uint8)
         off = -buf.ctypes.data % ALIGN
         if self.held_bytes + n_bytes <= self.max_bytes:
             bucket.append((buf, off))
             self.held_bytes += n_bytes
-        # A view of a view records the owner as its base: every array handed out (and every
-        # view of it) counts as a reference to buf itself.
-        return buf[off:off + n_bytes].view(dtype).reshape(shape)
+        # An array made on buf's memory records buf as its base, and so does every view of
+        # it: each counts as a reference to buf itself. (One ndarray() call: slicing, .view
+        # and .reshape cost three array creations, 0.44 us against 0.25.)
+        return ndarray(shape, dtype, buf, off)
 
     def holds(self, buf):
         """True when buf is one of the pooled buffers (whether in use or free): the .base of
