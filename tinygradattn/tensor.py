@@ -788,9 +788,10 @@ def matmul_(a, b):
     """a @ b with torch.matmul's rules for 1-D operands and broadcast batch dims."""
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         x, y = a._data, b._data
-        if (x.ndim == 2 and y.ndim == 2 and x.dtype == y.dtype and x.dtype.kind == "f"
-                and x.shape[1] == y.shape[0]):          # two matrices: nothing else to check
-            return matmul.MatMul.apply(a, b)
+        xs, ys = x.shape, y.shape
+        if (len(xs) == len(ys) >= 2 and x.dtype == y.dtype and x.dtype.kind == "f"
+                and xs[-1] == ys[-2] and xs[:-2] == ys[:-2]):
+            return matmul.MatMul.apply(a, b)    # matrices, or the same batch dims: checked
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError(f"matmul: expected Tensors, got {type(a).__name__} and "
                         f"{type(b).__name__}")

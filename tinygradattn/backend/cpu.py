@@ -243,6 +243,10 @@ class CPUBackend(Backend):
             return out
         batch = a.shape[:-2]
         if batch == b.shape[:-2]:                           # same batch dims (attention's)
+            if a.ndim == 3:                                 # (Bt, M, K), (Bt, K, N) already
+                out = POOL.empty((batch[0], M, N), dtype=a.dtype)
+                _core.gemm(out, a, b, _core.effective_n_threads())
+                return out
             n_batch = math.prod(batch)                      # np.broadcast_to costs ~4 us
             a3 = a.reshape(n_batch, M, K)                   # (Bt, M, K)
             b3 = b.reshape(n_batch, K, N)                   # (Bt, K, N)
