@@ -118,9 +118,11 @@ def test_gemm_isa_selection():
 @pytest.mark.parametrize("n_threads", THREADS)
 def test_gemm_tile_edges(isa, dtype, n_threads):
     """M, N around the micro-tile (1, MR-1, MR, MR+1, ...), K small, prime and > KC; edge
-    panels of MR/2 and MR/2 + 1 rows (the half-height kernel and the full one)."""
+    panels of MR/2 and MR/2 + 1 rows (the half-height kernel and the full one), read in place
+    (one K block) or packed (K > KC)."""
     mr, nr = TILES[isa][dtype]
-    ms = sorted({1, mr // 2, mr // 2 + 1, mr - 1, mr, mr + 1, mr + mr // 2, 2 * mr + 1})
+    ms = sorted({1, mr // 2, mr // 2 + 1, mr - 1, mr, mr + 1, mr + mr // 2, mr + mr // 2 + 1,
+                 2 * mr + 1})
     ns = sorted({1, nr - 1, nr, nr + 1, 2 * nr + 3})
     rng = rng_for("edges", isa, dtype, n_threads)
     for m in ms:
@@ -131,6 +133,29 @@ def test_gemm_tile_edges(isa, dtype, n_threads):
                 a = rng.standard_normal((2, m, k)).astype(dtype)
                 b = rng.standard_normal((2, k, n)).astype(dtype)
                 assert_gemm_close(run_gemm(a, b, n_threads, dtype), a, b, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_edge_panel_in_place_gives_the_same_bits(isa, dtype):
+    """With one K block, an edge panel of row-major a is computed in place by a kernel moved
+    up over the panel above (recomputing some of its rows): every row must have the bits it
+    gets when computed alone (a row's sum does not depend on its panel), with a bias and
+    the mul / add epilogues too."""
+    mr, nr = TILES[isa][dtype]
+    rng = rng_for("edge in place", isa, dtype)
+    k, n = 29, 2 * nr + 3
+    for m in (mr + 1, mr + mr // 2 + 1, 2 * mr - 1, 3 * mr + 2):
+        a = rng.standard_normal((2, m, k)).astype(dtype)
+        b = rng.standard_normal((2, k, n)).astype(dtype)
+        bias = rng.standard_normal(n).astype(dtype)
+        mul = rng.standard_normal((2, m, n)).astype(dtype)
+        add = rng.standard_normal((2, m, n)).astype(dtype)
+        whole = run_gemm_mul(a, b, bias, mul, 1, dtype, add)
+        for i in range(m):                              # each row as a one-row product
+            row = run_gemm_mul(np.ascontiguousarray(a[:, i:i + 1]), b, bias,
+                               np.ascontiguousarray(mul[:, i:i + 1]), 1, dtype,
+                               np.ascontiguousarray(add[:, i:i + 1]))
+            np.testing.assert_array_equal(whole[:, i:i + 1], row, err_msg=f"m={m} row {i}")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -370,7 +395,7 @@ def test_gemm_bias_tile_edges(isa, dtype, n_threads, epilogue):
     The mul and add epilogues on each finished MR-row stripe (the last, partial one
     included; after the last K block only), with a bias for odd K and without for even."""
     mr, nr = TILES[isa][dtype]
-    ms = sorted({1, mr // 2, mr - 1, mr, mr + 1, mr + mr // 2, 2 * mr + 1})
+    ms = sorted({1, mr // 2, mr - 1, mr, mr + 1, mr + mr // 2, mr + mr // 2 + 1, 2 * mr + 1})
     ns = sorted({1, nr - 1, nr, nr + 1, 2 * nr + 3})
     rng = rng_for("bias edges", isa, dtype, n_threads, epilogue)
     for m in ms:
@@ -562,7 +587,7 @@ def test_gemm_gelu_epilogue_tile_edges(isa, n_threads, approximate):
     blocks of MT and NC."""
     from tinygradattn import _fused
     mr, nr = TILES[isa][np.float32]
-    ms = sorted({1, mr // 2, mr - 1, mr, mr + 1, 2 * mr + 1})
+    ms = sorted({1, mr // 2, mr - 1, mr, mr + 1, mr + mr // 2 + 1, 2 * mr + 1})
     ns = sorted({1, nr - 1, nr, nr + 1, 2 * nr + 3})
     rng = rng_for("gelu edges", isa, n_threads, approximate)
     f32 = np.float32
