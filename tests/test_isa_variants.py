@@ -201,6 +201,47 @@ def test_layer_norm(rowmath_isa, dtype, n_threads):
             close(dx2, want2, BWD_TOL[dtype], "ln dx (no weight) " + what)
 
 
+MOM_CHUNK = 2048                    # _rowmath.h: TGA_RM_MOM_CHUNK (moments, rows over 128)
+
+
+@pytest.mark.parametrize("offset", [0.0, 60.0, -3e3])
+def test_layer_norm_long_row_moments(rowmath_isa, offset):
+    """float32 rows over 128 entries take their mean and variance from float sums around a
+    rough mean (4 x 16 lanes, 2048-entry chunks in double): still within ~1e-6 of the spread,
+    however far the mean sits from zero; blocks of 64, leftover 16-blocks and tails."""
+    cols = [SHORT_ROW + 1, 4 * LANES * 3 + LANES + 5, 384, MOM_CHUNK - 1, MOM_CHUNK,
+            MOM_CHUNK + 4 * LANES + 1, 2 * MOM_CHUNK + 67]
+    for c in cols:
+        rng = np.random.default_rng(c)
+        x = (rng.standard_normal((3, c)) * [[1.0], [0.01], [40.0]] + offset).astype(np.float32)
+        x64 = x.astype(np.float64)
+        mu, sd = x64.mean(-1), x64.std(-1)
+        y, mean, rstd = np.empty_like(x), np.empty(3, np.float32), np.empty(3, np.float32)
+        _fused.layer_norm_fwd(y, mean, rstd, x, None, None, 1e-12, 1)
+        what = f"[{rowmath_isa}] C={c} offset={offset}"
+        ulp = np.spacing(np.abs(mu).astype(np.float32)).astype(np.float64)
+        assert np.all(np.abs(mean - mu) <= 1e-6 * sd + ulp), f"mean {what}: {mean} vs {mu}"
+        np.testing.assert_allclose(rstd, 1.0 / sd, rtol=1e-5, err_msg=f"rstd {what}")
+        want = (x64 - mean.astype(np.float64)[:, None]) * rstd.astype(np.float64)[:, None]
+        np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5, err_msg=f"y {what}")
+
+
+def test_layer_norm_long_rows_beyond_float_sums(rowmath_isa):
+    """Rows whose float sums overflow or are not finite are redone in double: a finite row
+    near FLT_MAX keeps finite statistics; inf / NaN entries give the double path's values."""
+    c = 300
+    big = np.where(np.arange(c) % 2 == 0, 3e38, -3e38).astype(np.float32)
+    rows = np.stack([big, np.full(c, 1.0, np.float32), np.full(c, 1.0, np.float32)])
+    rows[1, 7] = np.inf
+    rows[2, 100] = np.nan
+    y, mean, rstd = np.empty_like(rows), np.empty(3, np.float32), np.empty(3, np.float32)
+    _fused.layer_norm_fwd(y, mean, rstd, rows, None, None, 1e-5, 1)
+    assert abs(mean[0]) < 1e33 and np.isfinite(rstd[0])    # mean ~ 0 (+-1e36 of double rounding)
+    np.testing.assert_allclose(rstd[0], 1.0 / 3e38, rtol=1e-6)
+    np.testing.assert_allclose(y[0], np.where(np.arange(c) % 2 == 0, 1.0, -1.0), rtol=1e-5)
+    assert mean[1] == np.inf and np.isnan(mean[2])
+
+
 @pytest.mark.parametrize("n_threads", THREADS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
 def test_cross_entropy(rowmath_isa, dtype, n_threads):
