@@ -936,25 +936,6 @@ cdef bint _gemm_fast_plan(cnp.ndarray out, cnp.ndarray a, cnp.ndarray b,
     return True
 
 
-cdef bint _gemm_fast_bias(cnp.ndarray bias, cnp.ndarray out, GemmPlan *plan) noexcept:
-    """The fast path's bias test: aligned native C-contiguous (N,) of out's dtype, not in out."""
-    cdef const char *lo = <const char *>cnp.PyArray_DATA(bias)
-    cdef const char *hi
-    cdef const char *out_lo = <const char *>cnp.PyArray_DATA(out)
-    cdef const char *out_hi
-    cdef Py_ssize_t item = cnp.PyArray_ITEMSIZE(out)
-    if (cnp.PyArray_TYPE(bias) != cnp.PyArray_TYPE(out) or cnp.PyArray_NDIM(bias) != 1
-            or cnp.PyArray_DIMS(bias)[0] != plan.n or not cnp.PyArray_IS_C_CONTIGUOUS(bias)
-            or not cnp.PyArray_ISALIGNED(bias) or not cnp.PyArray_ISNOTSWAPPED(bias)):
-        return False
-    hi = lo + plan.n * item
-    out_hi = out_lo + plan.n_batch * plan.m * plan.n * item      # out is C-contiguous
-    if lo < out_hi and out_lo < hi:
-        return False
-    plan.bias = <const void *>lo
-    return True
-
-
 cdef object _gemm_gelu(out, a, b, int n_threads, bias, mul, add, gelu, grad):
     """gemm with its GELU epilogue: checked, then run (the typed path)."""
     dtype = _check_gemm("gemm", out, a, b)
@@ -976,20 +957,31 @@ cdef object _gemm_gelu(out, a, b, int n_threads, bias, mul, add, gelu, grad):
     _gemm_typed[float](out, a, b, bias, None, None, n_threads, grad, 2 if gelu == "tanh" else 1)
 
 
-cdef bint _gemm_fast_like_out(cnp.ndarray arr, cnp.ndarray out, GemmPlan *plan,
-                              const void **data) noexcept:
-    """The fast path's test of mul / add: aligned native C-contiguous, out's dtype and shape,
-    apart from out; its data goes to *data."""
-    cdef const char *lo = <const char *>cnp.PyArray_DATA(arr)
+cdef bint _gemm_fast_operand(object arr, cnp.ndarray out, const GemmPlan *plan,
+                             bint like_out, const void **data) noexcept:
+    """The fast path's test of bias (like_out False: shaped (N,)) or mul / add (like_out:
+    out's shape): an exact ndarray, aligned native C-contiguous, out's dtype, apart from out;
+    its data goes to *data."""
+    cdef cnp.ndarray x
+    cdef cnp.npy_intp *dims
+    cdef const char *lo
     cdef const char *out_lo = <const char *>cnp.PyArray_DATA(out)
-    cdef Py_ssize_t n_bytes = plan.n_batch * plan.m * plan.n * cnp.PyArray_ITEMSIZE(out)
-    cdef cnp.npy_intp *dims = cnp.PyArray_DIMS(arr)
-    if (cnp.PyArray_TYPE(arr) != cnp.PyArray_TYPE(out) or cnp.PyArray_NDIM(arr) != 3
-            or dims[0] != plan.n_batch or dims[1] != plan.m or dims[2] != plan.n
-            or not cnp.PyArray_IS_C_CONTIGUOUS(arr) or not cnp.PyArray_ISALIGNED(arr)
-            or not cnp.PyArray_ISNOTSWAPPED(arr)):
+    cdef Py_ssize_t item = cnp.PyArray_ITEMSIZE(out)
+    cdef Py_ssize_t out_bytes = plan.n_batch * plan.m * plan.n * item   # out is C-contiguous
+    cdef Py_ssize_t n_bytes = out_bytes if like_out else plan.n * item
+    cdef int ndim = 3 if like_out else 1
+    if type(arr) is not np.ndarray:
         return False
-    if lo < out_lo + n_bytes and out_lo < lo + n_bytes:       # both C-contiguous
+    x = <cnp.ndarray>arr
+    dims = cnp.PyArray_DIMS(x)
+    if (cnp.PyArray_TYPE(x) != cnp.PyArray_TYPE(out) or cnp.PyArray_NDIM(x) != ndim
+            or dims[ndim - 1] != plan.n
+            or (like_out and (dims[0] != plan.n_batch or dims[1] != plan.m))
+            or not cnp.PyArray_IS_C_CONTIGUOUS(x) or not cnp.PyArray_ISALIGNED(x)
+            or not cnp.PyArray_ISNOTSWAPPED(x)):
+        return False
+    lo = <const char *>cnp.PyArray_DATA(x)
+    if lo < out_lo + out_bytes and out_lo < lo + n_bytes:
         return False
     data[0] = <const void *>lo
     return True
@@ -1060,12 +1052,9 @@ def gemm(out, a, b, int n_threads=0, bias=None, mul=None, add=None, gelu=None, g
         return
     if (type(out) is np.ndarray and type(a) is np.ndarray and type(b) is np.ndarray
             and _gemm_fast_plan(out, a, b, &plan)
-            and (bias is None or (type(bias) is np.ndarray
-                                  and _gemm_fast_bias(bias, out, &plan)))
-            and (mul is None or (type(mul) is np.ndarray
-                                 and _gemm_fast_like_out(mul, out, &plan, &plan.mul)))
-            and (add is None or (type(add) is np.ndarray
-                                 and _gemm_fast_like_out(add, out, &plan, &plan.add)))):
+            and (bias is None or _gemm_fast_operand(bias, out, &plan, False, &plan.bias))
+            and (mul is None or _gemm_fast_operand(mul, out, &plan, True, &plan.mul))
+            and (add is None or _gemm_fast_operand(add, out, &plan, True, &plan.add))):
         if cnp.PyArray_TYPE(out) == cnp.NPY_FLOAT:
             _gemm_run(<float *>cnp.PyArray_DATA(out), <const float *>cnp.PyArray_DATA(a),
                       <const float *>cnp.PyArray_DATA(b), &plan, n_threads)
