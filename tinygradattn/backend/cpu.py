@@ -242,14 +242,12 @@ class CPUBackend(Backend):
             _core.gemm(out[None], a[None], b[None], _core.effective_n_threads())
             return out
         batch = a.shape[:-2]
-        if batch == b.shape[:-2]:                           # same batch dims (attention's)
-            if a.ndim == 3:                                 # (Bt, M, K), (Bt, K, N) already
-                out = POOL.empty((batch[0], M, N), dtype=a.dtype)
-                _core.gemm(out, a, b, _core.effective_n_threads())
-                return out
-            n_batch = math.prod(batch)                      # np.broadcast_to costs ~4 us
-            a3 = a.reshape(n_batch, M, K)                   # (Bt, M, K)
-            b3 = b.reshape(n_batch, K, N)                   # (Bt, K, N)
+        n_batch = math.prod(batch)
+        if a.ndim == 3 and batch == b.shape[:-2]:           # (Bt, M, K), (Bt, K, N) already
+            a3, b3 = a, b
+        elif batch == b.shape[:-2]:                         # same batch dims (attention's)
+            a3 = a.reshape(n_batch, M, K)                   # np.broadcast_to costs ~4 us
+            b3 = b.reshape(n_batch, K, N)
         else:
             batch = np.broadcast_shapes(batch, b.shape[:-2])
             n_batch = math.prod(batch)
@@ -257,34 +255,35 @@ class CPUBackend(Backend):
             a3 = np.broadcast_to(a, batch + (M, K)).reshape(n_batch, M, K)
             b3 = np.broadcast_to(b, batch + (K, N)).reshape(n_batch, K, N)
         out = POOL.empty(batch + (M, N), dtype=a.dtype)
-        _core.gemm(out.reshape(n_batch, M, N), a3, b3, _core.effective_n_threads())
+        _core.gemm(out if out.ndim == 3 else out.reshape(n_batch, M, N), a3, b3,
+                   _core.effective_n_threads())
         return out
 
     @staticmethod
-    def linear_fwd(x, weight, bias, residual=None):
-        """x (N, in) @ weight (out, in).T + bias (out,) [+ residual (N, out)] -> (N, out);
-        bias and residual added in the GEMM."""
+    def _linear_gemm(x, weight, bias, **epilogue):
+        """x (N, in) @ weight (out, in).T + bias (out,) -> (N, out), bias added in the GEMM;
+        epilogue: gemm's add= / gelu=, grad= (arrays (1, N, out))."""
         out = POOL.empty((x.shape[0], weight.shape[0]), dtype=x.dtype)
         if bias is not None:
             bias = np.ascontiguousarray(bias)
+        _core.gemm(out[None], x[None], weight.T[None], _core.effective_n_threads(), bias=bias,
+                   **epilogue)
+        return out
+
+    def linear_fwd(self, x, weight, bias, residual=None):
+        """x (N, in) @ weight (out, in).T + bias (out,) [+ residual (N, out)] -> (N, out);
+        bias and residual added in the GEMM."""
         if residual is not None:
             residual = np.ascontiguousarray(residual, dtype=x.dtype)[None]
-        _core.gemm(out[None], x[None], weight.T[None], _core.effective_n_threads(), bias=bias,
-                   add=residual)
-        return out
+        return self._linear_gemm(x, weight, bias, add=residual)
 
     def linear_gelu_fwd(self, x, weight, bias, approximate):
         """-> gelu(h) and gelu'(h) (N, out), h = x @ weight.T + bias: float32 applies GELU to
         each finished stripe of h inside the GEMM, float64 after it."""
         if x.dtype != np.float32:
             return self.gelu_fwd_grad(self.linear_fwd(x, weight, bias), approximate)
-        out = POOL.empty((x.shape[0], weight.shape[0]), dtype=x.dtype)
-        grad = POOL.empty(out.shape, dtype=x.dtype)
-        if bias is not None:
-            bias = np.ascontiguousarray(bias)
-        _core.gemm(out[None], x[None], weight.T[None], _core.effective_n_threads(), bias=bias,
-                   gelu=approximate, grad=grad[None])
-        return out, grad
+        grad = POOL.empty((x.shape[0], weight.shape[0]), dtype=x.dtype)
+        return self._linear_gemm(x, weight, bias, gelu=approximate, grad=grad[None]), grad
 
     @staticmethod
     def linear_bwd(dout, x, weight, needs_dx, needs_dweight, needs_dbias, dx_mul=None):
