@@ -27,6 +27,12 @@ from ..nn.module import Module
 from ..nn.norm import LayerNorm
 
 
+def _passes_through(dropout):
+    """A Dropout that returns its input (p = 0, or eval mode): a residual added after it may
+    as well be added inside the GEMM before it."""
+    return dropout.p == 0.0 or not dropout.training
+
+
 @dataclass
 class GPTConfig:
     """Sizes of a GPT (nanoGPT's GPTConfig; the defaults are GPT-2 small's).
@@ -115,7 +121,7 @@ class CausalSelfAttention(Module):
         """resid_dropout(c_proj(y)) (+ residual)."""
         if residual is None:
             return self.resid_dropout(self.c_proj(y))
-        if self.resid_dropout.p == 0.0 or not self.training:
+        if _passes_through(self.resid_dropout):
             return F.linear_residual(y, self.c_proj.weight, self.c_proj.bias, residual)
         return residual + self.resid_dropout(self.c_proj(y))
 
@@ -134,7 +140,7 @@ class MLP(Module):
     def forward(self, x, residual=None):                                     # (B, T, C)
         """dropout(c_proj(gelu(c_fc(x)))) (+ residual) as one op: GELU and its derivative
         run inside the GEMMs, and the residual is added in c_proj's (while dropout is off)."""
-        fused_residual = residual is not None and (self.dropout.p == 0.0 or not self.training)
+        fused_residual = residual is not None and _passes_through(self.dropout)
         y = F.gelu_mlp(x, self.c_fc.weight, self.c_fc.bias, self.c_proj.weight,
                        self.c_proj.bias, self.gelu.approximate,
                        residual=residual if fused_residual else None)

@@ -50,7 +50,6 @@ class Linear(Function):
         return dx, dweight, dbias, (dout if needs[3:] == (True,) else None)
 
 
-
 class GeluMLP(Function):
     """y = linear(gelu(linear(x, w1, b1), approximate), w2, b2): a transformer's MLP. With a
     residual (*, out) as well, y = residual + that, added inside the second GEMM."""
