@@ -83,7 +83,7 @@ class NumwordsStep:
     """One training step of the default task's model, for impl in ("tga", "torch")."""
 
     def __init__(self, impl, batch_size=128, seed=0):
-        from tinygradattn.train.tasks import NumwordsTask
+        from tinygradattn.tasks import NumwordsTask
         self.impl = impl
         tga.manual_seed(seed)
         self.task = NumwordsTask(batch_size=batch_size, seed=seed)
@@ -134,7 +134,7 @@ class CharLMStep:
 
     def __init__(self, impl, seed=0, vocab_size=65):
         from tinygradattn.models import GPT
-        from tinygradattn.train.tasks import CHARLM_PRESETS, gpt_config
+        from tinygradattn.tasks import CHARLM_PRESETS, gpt_config
         self.impl = impl
         p = CHARLM_PRESETS["nano"]
         tga.manual_seed(seed)

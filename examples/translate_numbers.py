@@ -16,7 +16,7 @@ import os
 
 import tinygradattn as tga
 from tinygradattn.optim.lr_scheduler import warmup_cosine
-from tinygradattn.train.tasks import DEFAULTS, NumwordsTask, plot_cross_attention
+from tinygradattn.tasks import DEFAULTS, NumwordsTask, plot_cross_attention
 from tinygradattn.train.trainer import TrainConfig, Trainer
 
 

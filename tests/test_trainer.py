@@ -17,7 +17,7 @@ import pytest
 import tinygradattn as tga
 from tinygradattn.optim.lr_scheduler import warmup_cosine
 from tinygradattn.train.checkpoint import list_checkpoints, load_latest, save_checkpoint
-from tinygradattn.train.tasks import CharLMTask, DigitsTask, NumwordsTask, task_from_config
+from tinygradattn.tasks import CharLMTask, DigitsTask, NumwordsTask, task_from_config
 from tinygradattn.train.trainer import TrainConfig, Trainer, TrainingDiverged
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

@@ -184,7 +184,7 @@ def _train(args):
     _check_device(args.device)
     import tinygradattn as tga
     from .optim.lr_scheduler import warmup_cosine
-    from .train.tasks import DEFAULTS, make_task
+    from .tasks import DEFAULTS, make_task
     from .train.trainer import TrainConfig, Trainer, TrainingDiverged
 
     tga.manual_seed(args.seed)
@@ -257,9 +257,8 @@ def _final_report(args, task, model, trainer, out_dir):
 
 
 def _train_moons(args):
-    from .tasks import get_task
-    train_fn = get_task("moons")
-    metrics = train_fn(steps=args.steps or 300, hidden=args.hidden, lr=args.lr or 0.02,
+    from .tasks.moons import train_moons
+    metrics = train_moons(steps=args.steps or 300, hidden=args.hidden, lr=args.lr or 0.02,
                        seed=args.seed, log=print)
     print(f"final: task moons  train accuracy {metrics['train_acc']:.4f}  "
           f"test accuracy {metrics['test_acc']:.4f}")
@@ -275,7 +274,7 @@ def _load_run(ckpt, want):
     """(task, model) of a run directory / checkpoint file; UsageError on anything wrong."""
     from .serialization import load
     from .train.checkpoint import load_latest
-    from .train.tasks import task_from_config
+    from .tasks import task_from_config
     try:
         if os.path.isdir(ckpt):
             sub = os.path.join(ckpt, "ckpt")
@@ -326,8 +325,8 @@ def _translate(args):
         except ValueError as e:
             raise UsageError(str(e)) from None
     if args.beam > 1:
-        from .train.tasks import EOS, _ids
-        from .tasks.numwords import pad_batch
+        from .tasks.common import _ids
+        from .tasks.numwords import EOS, pad_batch
         src = _ids(pad_batch([task.encode(it)[0] for it in items]), "cpu")
         rows = model.beam_search(src, beam_size=args.beam,
                                  max_len=task.max_tgt_len - 1).tolist()

@@ -25,6 +25,7 @@ from ..nn.embedding import Embedding
 from ..nn.linear import Linear
 from ..nn.module import Module
 from ..nn.norm import LayerNorm
+from ..optim import AdamW
 
 
 def _passes_through(dropout):
@@ -303,10 +304,9 @@ class GPT(Module):
     def configure_optimizers(self, weight_decay, learning_rate, betas=(0.9, 0.999), eps=1e-8):
         """AdamW with two groups: 2-D weights (matmuls, embeddings) decayed, biases and
         LayerNorm parameters not (nanoGPT's configure_optimizers)."""
-        from .. import optim       # noqa: PLC0415 - optional until the optim package lands
         params = list(self.named_parameters())
         decay = [p for _, p in params if p.ndim >= 2]
         no_decay = [p for _, p in params if p.ndim < 2]
         groups = [{"params": decay, "weight_decay": weight_decay},
                   {"params": no_decay, "weight_decay": 0.0}]
-        return optim.AdamW(groups, lr=learning_rate, betas=betas, eps=eps)
+        return AdamW(groups, lr=learning_rate, betas=betas, eps=eps)

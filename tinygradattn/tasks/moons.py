@@ -1,19 +1,19 @@
 """Two moons: a 2-D toy classification task, and a small MLP trained on it with our autograd.
 
-Sits above the public API only (tensors, `tga.no_grad`, `nn.functional`): no numpy, no
-backend. There is no nn.Module or optimizer yet, so the model is a list of raw parameter
-tensors and Adam is written out by hand on their `.grad`.
+Sits above the public API only (tensors, `nn`, `optim`): no numpy, no backend. The loop is
+written out (forward, loss, backward, step) rather than run by the Trainer, so that it reads
+as the smallest complete training program.
 
     >>> from tinygradattn.tasks.moons import train_moons
     >>> metrics = train_moons(steps=300, log=lambda s: None)
     >>> metrics["test_acc"] >= 0.97
     True
 """
-import math
 import time
 
 import tinygradattn as tga
 import tinygradattn.nn.functional as F
+from tinygradattn import nn, optim
 
 
 def make_moons(n, noise=0.1):
@@ -34,57 +34,19 @@ def make_moons(n, noise=0.1):
     return x, is_lower.long()
 
 
-def init_mlp(sizes):
-    """Weights (out, in) and biases (out,) for each layer, torch.nn.Linear's default init:
-    uniform on [-1/sqrt(in), 1/sqrt(in)]."""
-    params = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        bound = 1.0 / math.sqrt(fan_in)
-        w = (tga.rand(fan_out, fan_in) * 2 - 1) * bound
-        b = (tga.rand(fan_out) * 2 - 1) * bound
-        params += [w.requires_grad_(), b.requires_grad_()]
-    return params
+def make_mlp(sizes):
+    """Linear, Tanh, ..., Linear over the widths in `sizes` (torch.nn.Linear's default init)."""
+    layers = []
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        if i > 0:
+            layers.append(nn.Tanh())
+        layers.append(nn.Linear(fan_in, fan_out))
+    return nn.Sequential(*layers)
 
 
-def mlp(params, x):
-    """x (N, in) -> logits (N, out): linear, tanh, ..., linear."""
-    n_layers = len(params) // 2
-    for i in range(n_layers):
-        x = F.linear(x, params[2 * i], params[2 * i + 1])
-        if i < n_layers - 1:
-            x = x.tanh()
-    return x
-
-
-class Adam:
-    """Hand-written Adam (torch.optim.Adam's update, no weight decay) until tga.optim lands."""
-
-    def __init__(self, params, lr=1e-2, betas=(0.9, 0.999), eps=1e-8):
-        self.params, self.lr, self.betas, self.eps = params, lr, betas, eps
-        self.m = [tga.zeros_like(p) for p in params]
-        self.v = [tga.zeros_like(p) for p in params]
-        self.t = 0
-
-    def step(self):
-        b1, b2 = self.betas
-        self.t += 1
-        with tga.no_grad():
-            for p, m, v in zip(self.params, self.m, self.v):
-                g = p.grad
-                m[...] = b1 * m + (1 - b1) * g
-                v[...] = b2 * v + (1 - b2) * g * g
-                m_hat = m / (1 - b1 ** self.t)
-                v_hat = v / (1 - b2 ** self.t)
-                p[...] = p - self.lr * m_hat / (v_hat.sqrt() + self.eps)
-
-    def zero_grad(self):
-        for p in self.params:
-            p.grad = None
-
-
-def accuracy(params, x, y):
+def accuracy(model, x, y):
     with tga.no_grad():
-        return float((mlp(params, x).argmax(1) == y).float().mean())
+        return float((model(x).argmax(1) == y).float().mean())
 
 
 def train_moons(steps=300, hidden=32, lr=0.02, seed=0, n_train=1000, n_test=1000, noise=0.1,
@@ -97,23 +59,23 @@ def train_moons(steps=300, hidden=32, lr=0.02, seed=0, n_train=1000, n_test=1000
     tga.manual_seed(seed)
     x_train, y_train = make_moons(n_train, noise)
     x_test, y_test = make_moons(n_test, noise)
-    params = init_mlp([2, hidden, hidden, 2])
-    opt = Adam(params, lr=lr)
+    model = make_mlp([2, hidden, hidden, 2])
+    opt = optim.Adam(model.parameters(), lr=lr)
     every = max(steps // 10, 1)
     start = time.perf_counter()
     loss = float("nan")
     for step in range(1, steps + 1):
-        loss_t = F.cross_entropy(mlp(params, x_train), y_train)
+        loss_t = F.cross_entropy(model(x_train), y_train)
         opt.zero_grad()
         loss_t.backward()
         opt.step()
         loss = float(loss_t)
         if step % every == 0 or step == steps:
             log(f"step {step:5d}/{steps}  loss {loss:.4f}  "
-                f"train acc {accuracy(params, x_train, y_train):.3f}")
+                f"train acc {accuracy(model, x_train, y_train):.3f}")
     seconds = time.perf_counter() - start
-    metrics = {"train_acc": accuracy(params, x_train, y_train),
-               "test_acc": accuracy(params, x_test, y_test),
+    metrics = {"train_acc": accuracy(model, x_train, y_train),
+               "test_acc": accuracy(model, x_test, y_test),
                "loss": loss, "steps": steps, "seconds": seconds}
     log(f"moons: train acc {metrics['train_acc']:.3f}  test acc {metrics['test_acc']:.3f}  "
         f"({steps} steps, {seconds:.1f} s)")

@@ -1,7 +1,7 @@
-"""Training: the Trainer (one loop for every model), atomic checkpoints, and the built-in tasks.
+"""Training: the Trainer (one loop for every model) and atomic checkpoints.
 
     from tinygradattn.train import Trainer, TrainConfig
-    from tinygradattn.train.tasks import make_task
+    from tinygradattn.tasks import make_task          # the built-in tasks it runs
 """
 from .trainer import TrainConfig, Trainer, TrainingDiverged
 

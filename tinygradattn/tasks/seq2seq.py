@@ -1,62 +1,17 @@
-"""Tasks the Trainer runs: each one owns its data, builds its model and judges it.
+"""Translation-style tasks for the Trainer: an encoder-decoder learns source -> target ids.
 
-    task.build_model()                 -> the nn.Module (sizes from the task's config)
-    task.train_batch()                 -> the next batch from the task's seeded sampler
-    task.loss(model, batch)            -> (scalar loss, number of target tokens)
-    task.evaluate(model)               -> {"val_loss": ..., headline metric, ...}
-    task.get_state() / set_state(s)    -> the sampler's position, JSON-able (exact resume)
-    task.config()                      -> JSON-able dict naming task + model (a checkpoint of
-                                          another model is refused with it)
-    task.report(model, out_dir)        -> final artefacts (samples, pictures); a dict of paths
-
-Seq2Seq tasks: numwords (the default: integers in digits -> English words), reverse, sort and
-copy (digit strings, for quick checks). Language modelling: charlm (a GPT on the characters
-of any text file). Evaluation never touches the global generator or the training sampler, so
-a run that evaluates and one that does not see the same batches and dropout masks.
+numwords (the default task: integers in digits -> English words, data from `numwords.py`)
+and reverse / sort / copy (digit strings, for quick checks). Each task owns its data,
+builds its model and judges it; the protocol is in `tasks/__init__.py`.
 """
 import os
 import random
 
-from .. import creation
 from ..autograd import no_grad
-from ..creation import get_rng_state, set_rng_state
 from ..nn import functional as F
-from ..tasks import numwords as nw
-
-PAD, BOS, EOS = 0, 1, 2
-
-
-def _py_rng_state(rng):
-    """A random.Random state as JSON-able lists."""
-    version, internal, gauss = rng.getstate()
-    return [version, list(internal), gauss]
-
-
-def _set_py_rng_state(rng, state):
-    """Inverse of _py_rng_state (JSON and tga.save may hand tuples back as lists)."""
-    version, internal, gauss = state
-    rng.setstate((int(version), tuple(int(i) for i in internal), gauss))
-
-
-class _RNGNeutral:
-    """Run a block with the global generator seeded, then restore its previous state."""
-
-    def __init__(self, seed):
-        self.seed = seed
-
-    def __enter__(self):
-        self.saved = get_rng_state()
-        creation.manual_seed(self.seed)
-
-    def __exit__(self, *exc):
-        set_rng_state(self.saved)
-        return False
-
-
-# ---- Seq2Seq tasks ------------------------------------------------------------------------------
-def _ids(rows, device):
-    """A list of equal-length id lists -> an int64 tensor on device."""
-    return creation.tensor(rows, device=device)
+from . import numwords as nw
+from .common import _ids, _py_rng_state, _set_py_rng_state
+from .numwords import BOS, EOS, PAD
 
 
 class Seq2SeqTask:
@@ -275,133 +230,6 @@ class DigitsTask(Seq2SeqTask):
         return {**super().config(), "max_digits": self.max_digits}
 
 
-# ---- character-level language model -------------------------------------------------------------
-CHARLM_PRESETS = {
-    # nanoGPT's shakespeare_char CPU configuration
-    "nano": dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12, dropout=0.0,
-                 lr=1e-3, min_lr=1e-4, warmup=100, steps=2000, eval_interval=250),
-    "small": dict(n_layer=6, n_head=6, n_embd=192, block_size=128, batch_size=16, dropout=0.1,
-                  lr=1e-3, min_lr=1e-4, warmup=100, steps=3000, eval_interval=250),
-    # nanoGPT's shakespeare_char GPU configuration (slow on a CPU)
-    "base": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=64, dropout=0.2,
-                 lr=1e-3, min_lr=1e-4, warmup=100, steps=5000, eval_interval=250),
-}
-
-
-def gpt_config(preset, vocab_size):
-    from ..models import GPTConfig
-    return GPTConfig(vocab_size=vocab_size, block_size=preset["block_size"],
-                     n_layer=preset["n_layer"], n_head=preset["n_head"],
-                     n_embd=preset["n_embd"], dropout=preset["dropout"], bias=True)
-
-
-class CharLMTask:
-    """A GPT on the characters of a text file: the first 90% trains, the last 10% validates.
-
-    Args: path (text file) or text, preset (a dict like CHARLM_PRESETS[...]), seed.
-    """
-
-    name = "charlm"
-    headline = "val_loss"
-    device = "cpu"
-
-    def __init__(self, path=None, preset=None, seed=0, text=None, chars=None, eval_batches=20,
-                 sample_chars=200):
-        if text is None:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-        self.preset = dict(preset or CHARLM_PRESETS["nano"])
-        self.chars = "".join(sorted(set(text))) if chars is None else chars
-        index = {c: i for i, c in enumerate(self.chars)}
-        unknown = sorted(set(text) - set(index))
-        if unknown:
-            raise ValueError(f"the text has characters the model's vocabulary lacks: "
-                             f"{''.join(unknown)[:20]!r}")
-        self.ids = [index[c] for c in text]
-        self.path = path
-        T = self.preset["block_size"]
-        n = len(self.ids)
-        self.n_train = int(0.9 * n)
-        if self.n_train - T - 1 < 1 or n - self.n_train - T - 1 < 1:
-            raise ValueError(f"the text is too short ({n} characters) for block_size {T}: "
-                             f"each 10% validation part needs more than {T + 1}")
-        self.batch_size, self.block_size = self.preset["batch_size"], T
-        self.rng = random.Random(seed)
-        self.eval_batches, self.sample_chars = eval_batches, sample_chars
-        self.last_sample = None
-
-    def default_prompt(self):
-        """A newline when the text has one (samples then start at a line), else its first
-        character."""
-        return "\n" if "\n" in self.chars else self.chars[0]
-
-    def encode(self, text):
-        index = {c: i for i, c in enumerate(self.chars)}
-        missing = sorted(set(text) - set(index))
-        if missing:
-            raise ValueError(f"the prompt has characters the model never saw: {missing[:10]}")
-        return [index[c] for c in text]
-
-    def decode(self, ids):
-        return "".join(self.chars[i] for i in ids)
-
-    def _batch(self, rng, lo, hi):
-        T = self.block_size
-        starts = [rng.randrange(lo, hi - T - 1) for _ in range(self.batch_size)]
-        x = _ids([self.ids[s:s + T] for s in starts], self.device)                  # (B, T)
-        y = _ids([self.ids[s + 1:s + T + 1] for s in starts], self.device)          # (B, T)
-        return x, y
-
-    def train_batch(self):
-        return self._batch(self.rng, 0, self.n_train)
-
-    def loss(self, model, batch):
-        x, y = batch
-        _, loss = model(x, y)
-        return loss, x.numel()
-
-    def get_state(self):
-        return {"rng": _py_rng_state(self.rng)}
-
-    def set_state(self, state):
-        _set_py_rng_state(self.rng, state["rng"])
-
-    def model_config(self):
-        return gpt_config(self.preset, len(self.chars))
-
-    def build_model(self):
-        from ..models import GPT
-        return GPT(self.model_config())
-
-    def config(self):
-        from dataclasses import asdict
-        return {"task": self.name, "model": asdict(self.model_config()), "chars": self.chars}
-
-    def evaluate(self, model, final=True):
-        rng = random.Random(1234)                    # the same validation batches every time
-        model.eval()
-        with no_grad():
-            total = 0.0
-            for _ in range(self.eval_batches):
-                total += float(self.loss(model, self._batch(rng, self.n_train, len(self.ids)))[0])
-        self.last_sample = self.sample(model, self.default_prompt(), self.sample_chars)
-        return {"val_loss": total / self.eval_batches, "sample": self.last_sample}
-
-    def sample(self, model, prompt, max_new_tokens, temperature=1.0, top_k=None, seed=0):
-        ids = self.encode(prompt)[-self.block_size:]
-        with _RNGNeutral(seed):
-            out = model.generate(_ids([ids], self.device), max_new_tokens,
-                                 temperature=temperature, top_k=top_k)
-        return self.decode(out[0].tolist())
-
-    def report(self, model, out_dir):
-        path = os.path.join(out_dir, "sample.txt")
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(self.sample(model, self.default_prompt(), 500))
-        return {"sample": path}
-
-
-# ---- pictures -----------------------------------------------------------------------------------
 def plot_cross_attention(weights, src_tokens, out_tokens, path, title=""):
     """One heatmap per decoder layer: output words (rows) x source tokens (columns).
 
@@ -426,52 +254,3 @@ def plot_cross_attention(weights, src_tokens, out_tokens, path, title=""):
     fig.savefig(path)
     plt.close(fig)
     return path
-
-
-# ---- registry -----------------------------------------------------------------------------------
-# Per task: training defaults the CLI starts from (overridden by its flags).
-DEFAULTS = {
-    # 300 steps: 99.85-99.95% exact match (99.85 with the PyTorch twin: same data and weights)
-    "numwords": dict(steps=300, batch_size=128, lr=3e-3, min_lr=1e-4, warmup=30, weight_decay=0.01,
-                     eval_interval=100, log_interval=10),
-    "reverse": dict(steps=300, batch_size=64, lr=3e-3, min_lr=1e-4, warmup=30, weight_decay=0.01,
-                    eval_interval=100, log_interval=10),
-    "charlm": dict(weight_decay=0.1, betas=(0.9, 0.99), log_interval=10),
-}
-DEFAULTS["sort"] = DEFAULTS["copy"] = DEFAULTS["reverse"]
-SEQ2SEQ_TASKS = ("numwords", "reverse", "sort", "copy")
-
-
-def make_task(name, batch_size=None, seed=0, model=None, data=None, preset="nano", chars=None):
-    """The task object `name` with its defaults (model: overrides of the model's sizes)."""
-    if name == "numwords":
-        return NumwordsTask(batch_size or DEFAULTS[name]["batch_size"], seed, model)
-    if name in DigitsTask.OPS:
-        return DigitsTask(name, batch_size or DEFAULTS[name]["batch_size"], seed, model)
-    if name == "charlm":
-        p = dict(CHARLM_PRESETS[preset])
-        for k, v in (model or {}).items():
-            if v is not None:
-                p[k] = v
-        if batch_size:
-            p["batch_size"] = batch_size
-        return CharLMTask(data, p, seed, chars=chars)
-    raise KeyError(name)
-
-
-def task_from_config(config, data=None):
-    """Rebuild the task (and so the model) a checkpoint was written for, for sample/translate."""
-    name, m = config["task"], config["model"]
-    if name in SEQ2SEQ_TASKS:
-        model = dict(d_model=m["d_model"], nhead=m["nhead"], n_layer=m["num_encoder_layers"],
-                     dim_feedforward=m["dim_feedforward"], dropout=m["dropout"])
-        if name == "numwords":
-            return NumwordsTask(1, 0, model, n_test=1)
-        return DigitsTask(name, 1, 0, model, max_digits=config.get("max_digits", 8), n_test=1)
-    if name == "charlm":
-        preset = dict(n_layer=m["n_layer"], n_head=m["n_head"], n_embd=m["n_embd"],
-                      block_size=m["block_size"], batch_size=1, dropout=m["dropout"])
-        chars = config["chars"]
-        reps = 20 * (m["block_size"] + 2) // len(chars) + 1      # a stand-in text: only
-        return CharLMTask(text=chars * reps, preset=preset, chars=chars)   # the vocab matters
-    raise KeyError(name)
