@@ -26,7 +26,8 @@ import pytest
 import tinygradattn as tga
 from tinygradattn import _attention
 from tinygradattn.nn import functional as F
-from tinygradattn.nn.attention import _qkv_attention_composed, qkv_attention
+from tinygradattn.nn import reference as twins
+from tinygradattn.nn.attention import qkv_attention
 
 BQ, BK = _attention.BLOCK_Q, _attention.BLOCK_K
 TOL = {np.float32: dict(rtol=2e-5, atol=2e-5), np.float64: dict(rtol=1e-11, atol=1e-12)}
@@ -597,7 +598,7 @@ def test_qkv_attention_matches_oracle_and_composed(shape, causal, dtype):
     want = qkv_reference(qkv, H, causal, 1.0 / math.sqrt(D), dy)
     for name, a, b in zip(("y", "dqkv"), (y, dqkv), want):
         assert_close(a, b, npdt, f"qkv_attention {name} {shape} causal={causal}")
-    composed = _run_qkv(_qkv_attention_composed, qkv, dy, H, causal, dtype)
+    composed = _run_qkv(twins.qkv_attention, qkv, dy, H, causal, dtype)
     for name, a, b in zip(("y", "dqkv"), (y, dqkv), composed):
         assert_close(a, b, npdt, f"qkv_attention vs composed {name} {shape}")
 

@@ -2,7 +2,7 @@
 
 Kernels are called directly, float32 and float64, n_threads 1 and 2, against float64 numpy
 oracles; the public functions (F.layer_norm / cross_entropy / gelu, now fused) against their
-composed twins (_layer_norm_composed, ...) and PyTorch; gradcheck of the Functions in float64.
+composed twins (nn/reference.py) and PyTorch; gradcheck of the Functions in float64.
 Shapes carry 1, primes and large outliers; logits carry -inf entries and ignored targets.
 Softmax / log-softmax kernels of _core get their float32 fast path checked here too.
 """
@@ -13,6 +13,7 @@ import pytest
 
 import tinygradattn as tga
 import tinygradattn.nn.functional as F
+from tinygradattn.nn import reference
 from tinygradattn import _core, _fused
 from tinygradattn.ops.fused import CrossEntropy, Gelu, LayerNorm
 
@@ -380,7 +381,7 @@ def test_layer_norm_fused_vs_composed(dtype):
     w, b = rng.standard_normal((3, 7)).astype(dtype), rng.standard_normal((3, 7)).astype(dtype)
     dout = rng.standard_normal(x.shape).astype(dtype)
     got = _grads(lambda x, w, b: F.layer_norm(x, (3, 7), w, b), [x, w, b], dout)
-    want = _grads(lambda x, w, b: F._layer_norm_composed(x, (3, 7), w, b), [x, w, b], dout)
+    want = _grads(lambda x, w, b: reference.layer_norm(x, (3, 7), w, b), [x, w, b], dout)
     tol = {np.float32: dict(rtol=1e-4, atol=1e-5), np.float64: dict(rtol=1e-10, atol=1e-11)}
     close(got[0], want[0], tol[dtype], "layer_norm")
     for g, r, name in zip(got[1], want[1], ["dx", "dweight", "dbias"]):
@@ -398,7 +399,7 @@ def test_cross_entropy_fused_vs_composed(dtype, smoothing, reduction):
     dout = rng.standard_normal((3, 2) if reduction == "none" else ()).astype(dtype)
     ours, theirs = _t(x), _t(x)
     a = F.cross_entropy(ours, tga.tensor(t), **kw)
-    b = F._cross_entropy_composed(theirs, tga.tensor(t), **kw)
+    b = reference.cross_entropy(theirs, tga.tensor(t), **kw)
     a.backward(_t(dout, False))
     b.backward(_t(dout, False))
     tol = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-11, atol=1e-12)}
@@ -411,7 +412,7 @@ def test_gelu_fused_vs_composed(approximate):
     x = np.linspace(-9, 9, 61)
     dout = np.cos(x)
     got = _grads(lambda x: F.gelu(x, approximate), [x], dout)
-    want = _grads(lambda x: F._gelu_composed(x, approximate), [x], dout)
+    want = _grads(lambda x: reference.gelu(x, approximate), [x], dout)
     close(got[0], want[0], TOL[np.float64], "gelu")
     close(got[1][0], want[1][0], TOL[np.float64], "gelu dx")
 

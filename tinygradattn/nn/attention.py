@@ -79,7 +79,7 @@ def qkv_attention(qkv, num_heads, is_causal=False, scale=None):
     scale (default 1 / sqrt(D)). Returns (B, T, E): the heads' outputs side by side, equal to
     ``F.scaled_dot_product_attention`` of q, k, v each viewed (B, T, H, D).transpose(1, 2),
     merged back with ``.transpose(1, 2).reshape(B, T, E)`` (PyTorch has no single op for
-    this; that composition, `_qkv_attention_composed`, is the twin and the torch spelling).
+    this; that composition, `nn.reference.qkv_attention`, is the twin and the torch spelling).
     One fused kernel reads q, k, v in place and writes d(qkv) as one buffer.
 
         >>> import tinygradattn as tga
@@ -99,16 +99,6 @@ def qkv_attention(qkv, num_heads, is_causal=False, scale=None):
     D = qkv.shape[2] // (3 * num_heads)
     scale = 1.0 / math.sqrt(D) if scale is None else float(scale)
     return QKVAttention.apply(qkv, int(num_heads), bool(is_causal), scale)
-
-
-def _qkv_attention_composed(qkv, num_heads, is_causal=False, scale=None):
-    """qkv_attention's twin: split, heads, F.scaled_dot_product_attention, heads merged."""
-    B, T, E3 = qkv.shape
-    E = E3 // 3
-    q, k, v = (t.view(B, T, num_heads, E // num_heads).transpose(1, 2)        # (B, H, T, D)
-               for t in qkv.split(E, dim=2))
-    y = F.scaled_dot_product_attention(q, k, v, is_causal=is_causal, scale=scale)
-    return y.transpose(1, 2).reshape(B, T, E)                                 # (B, T, E)
 
 
 def _canonical_mask(mask, name, dtype):

@@ -1,8 +1,9 @@
 """torch.nn.functional's names, composed from Tensor ops, or fused Functions where it pays.
 
 linear and gelu_mlp (ops/linear.py), layer_norm, cross_entropy (class-index targets) and
-gelu run fused kernels (ops/fused.py); their composed twins (_linear_composed, _layer_norm_composed,
-_cross_entropy_composed, _gelu_composed) stay as the test oracles and as the reading reference.
+gelu run fused kernels (ops/fused.py). Their twins composed of plain Tensor ops are in
+`nn/reference.py` (the test oracles, and the reading reference); `_linear_composed` and
+`_sdpa_composed` stay here because the library takes them (a broadcast bias, dropout on).
 
 Every function checks its arguments and raises PyTorch's exception type with the shapes at
 fault in the message.
@@ -142,17 +143,6 @@ def gelu_mlp(input, fc_weight, fc_bias, proj_weight, proj_bias, approximate="non
     return y if residual is None else residual + y
 
 
-def _gelu_composed(input, approximate="none"):
-    """gelu from Tensor ops: the oracle of the fused kernel."""
-    _check_tensor("gelu", "input", input)
-    if approximate == "none":
-        return 0.5 * input * (1.0 + (input * (1.0 / math.sqrt(2.0))).erf())
-    if approximate == "tanh":
-        inner = math.sqrt(2.0 / math.pi) * (input + 0.044715 * input * input * input)
-        return 0.5 * input * (1.0 + inner.tanh())
-    raise RuntimeError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-
-
 def softmax(input, dim):
     _check_tensor("softmax", "input", input)
     return input.softmax(dim)
@@ -250,22 +240,6 @@ def cross_entropy(input, target, ignore_index=-100, reduction="mean", label_smoo
     return _reduce(loss.reshape(_target_shape(input, flat_target)), reduction, "cross_entropy")
 
 
-def _cross_entropy_composed(input, target, ignore_index=-100, reduction="mean",
-                            label_smoothing=0.0):
-    """cross_entropy (class-index targets) from Tensor ops: the oracle of the fused kernel."""
-    logits, flat_target = _classes_last(input, target, "cross_entropy")
-    logp = logits.log_softmax(-1)                                          # (N, C)
-    picked, valid = _pick(logp, flat_target, ignore_index, "cross_entropy")
-    loss = -picked
-    if label_smoothing > 0:
-        C = logp.shape[1]
-        smooth = -logp.sum(-1) * valid.to(logp.dtype)                     # (N,)
-        loss = (1 - label_smoothing) * loss + (label_smoothing / C) * smooth
-    if reduction == "mean":
-        return loss.sum() / valid.sum().to(loss.dtype)
-    return _reduce(loss.reshape(_target_shape(input, flat_target)), reduction, "cross_entropy")
-
-
 def _cross_entropy_probs(input, target, reduction, label_smoothing):
     if tuple(target.shape) != tuple(input.shape):
         raise RuntimeError(f"cross_entropy: probability target {tuple(target.shape)} must have "
@@ -323,22 +297,6 @@ def _layer_norm_check(input, normalized_shape, weight, bias):
             raise RuntimeError(f"layer_norm: {name} of shape {tuple(p.shape)}, expected "
                                f"{normalized_shape}")
     return normalized_shape
-
-
-def _layer_norm_composed(input, normalized_shape, weight=None, bias=None, eps=1e-5):
-    """layer_norm from Tensor ops: the oracle of the fused kernel."""
-    normalized_shape = _layer_norm_check(input, normalized_shape, weight, bias)
-    n = len(normalized_shape)
-    dims = tuple(range(input.ndim - n, input.ndim))
-    mean = input.mean(dims, keepdim=True)
-    diff = input - mean
-    var = (diff * diff).mean(dims, keepdim=True)            # population variance, as torch
-    out = diff / (var + eps).sqrt()
-    if weight is not None:
-        out = out * weight
-    if bias is not None:
-        out = out + bias
-    return out
 
 
 def dropout(input, p=0.5, training=True):

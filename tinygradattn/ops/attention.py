@@ -8,7 +8,7 @@ in the sequence length. Its composed twin (matmul, softmax, matmul) is
 QKVAttention is the same op fed by one packed projection qkv (B, T, 3C) (GPT's c_attn,
 MultiheadAttention's in_proj): the kernels read q, k, v as strided views of qkv and write
 d(qkv) as one buffer, where split + view + transpose + sdpa would copy them. Its composed
-twin is `nn.attention._qkv_attention_composed`.
+twin is `nn.reference.qkv_attention`.
 """
 from ..autograd.function import Function
 
@@ -44,6 +44,7 @@ class QKVAttention(Function):
 
     y[:, :, h*D:(h+1)*D] = softmax(q_h k_h^T * scale) v_h with q_h = qkv[:, :, h*D:(h+1)*D],
     k_h and v_h at offsets C and 2C; causal or not, no mask.
+    Composed twin: `nn.reference.qkv_attention`.
     """
 
     @staticmethod

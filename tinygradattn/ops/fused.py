@@ -58,7 +58,9 @@ class LogSoftmax(Function):
 
 class LayerNorm(Function):
     """Normalize the last dim, then scale and shift (torch.nn.functional.layer_norm over the
-    last dim). Leading dims fold into the rows of the kernel: no Reshape nodes in the graph."""
+    last dim). Leading dims fold into the rows of the kernel: no Reshape nodes in the graph.
+
+    Composed twin: `nn.reference.layer_norm`."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, eps):                   # x: (*, C); weight, bias: (C,)|None
@@ -92,6 +94,7 @@ class CrossEntropy(Function):
     """Per-row cross-entropy of logits (N, C) against int64 class indices (N,).
 
     Rows whose target is ignore_index give 0; the reduction is left to the caller.
+    Composed twin: `nn.reference.cross_entropy`.
     """
 
     @staticmethod
@@ -130,7 +133,9 @@ class CrossEntropyMean(CrossEntropy):
 
 
 class Gelu(Function):
-    """x * Phi(x), exact (erf) or torch's tanh approximation (approximate="tanh")."""
+    """x * Phi(x), exact (erf) or torch's tanh approximation (approximate="tanh").
+
+    Composed twin: `nn.reference.gelu`."""
 
     @staticmethod
     def forward(ctx, x, approximate):
@@ -142,7 +147,7 @@ class Gelu(Function):
 
     @staticmethod
     def backward(ctx, dout):
-        # fwd: y = x Phi(x)  =>  dx = dout * (Phi(x) + x phi(x))  (tanh form: see _fused.pyx),
+        # fwd: y = x Phi(x)  =>  dx = dout * (Phi(x) + x phi(x))  (tanh form: see nn.reference.gelu),
         # the factor computed by the forward
         grad, = ctx.saved_tensors
         return ctx.backend.mul(dout, grad), None
