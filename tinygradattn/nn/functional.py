@@ -172,15 +172,21 @@ def _classes_last(input, target, name):
     return input, target
 
 
-def _pick(logp, target, ignore_index, name):
-    """logp[i, target[i]] for each row, 0 where target == ignore_index; and the valid mask."""
-    N, C = logp.shape
+def _check_class_target(name, target, logits):
+    """target must be int64 class indices, one per row of logits (N, C)."""
+    N = logits.shape[0]
     if target.dtype != dtypes.int64:
         raise RuntimeError(f"{name}: expected target of dtype int64 (class indices), got "
                            f"{target.dtype.name}")
     if target.ndim != 1 or target.shape[0] != N:
         raise ValueError(f"{name}: target {tuple(target.shape)} does not match input "
-                         f"{tuple(logp.shape)} (expected ({N},))")
+                         f"{tuple(logits.shape)} (expected ({N},))")
+
+
+def _pick(logp, target, ignore_index, name):
+    """logp[i, target[i]] for each row, 0 where target == ignore_index; and the valid mask."""
+    N, C = logp.shape
+    _check_class_target(name, target, logp)
     valid = target != ignore_index
     bad = ((target < 0) | (target >= C)) & valid
     if bad.any():
@@ -227,13 +233,7 @@ def cross_entropy(input, target, ignore_index=-100, reduction="mean", label_smoo
     if target.is_floating_point():
         return _cross_entropy_probs(input, target, reduction, label_smoothing)
     logits, flat_target = _classes_last(input, target, "cross_entropy")
-    N, C = logits.shape
-    if flat_target.dtype != dtypes.int64:
-        raise RuntimeError(f"cross_entropy: expected target of dtype int64 (class indices), got "
-                           f"{flat_target.dtype.name}")
-    if flat_target.ndim != 1 or flat_target.shape[0] != N:
-        raise ValueError(f"cross_entropy: target {tuple(flat_target.shape)} does not match input "
-                         f"{tuple(logits.shape)} (expected ({N},))")
+    _check_class_target("cross_entropy", flat_target, logits)
     if reduction == "mean":                                 # over non-ignored targets
         return CrossEntropyMean.apply(logits, flat_target, ignore_index, label_smoothing)
     loss = CrossEntropy.apply(logits, flat_target, ignore_index, label_smoothing)   # (N,)

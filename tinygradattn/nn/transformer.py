@@ -32,6 +32,21 @@ def _get_clones(module, n):
     return ModuleList([copy.deepcopy(module, dict(backends)) for _ in range(n)])
 
 
+def _add_sublayer_parts(layer, n_sublayers, d_model, dim_feedforward, dropout, activation,
+                        layer_norm_eps, bias, kw):
+    """The parts an encoder (2 sublayers) or decoder (3) layer has beyond its attentions, under
+    torch's names: the feed-forward linear1 -> activation -> dropout -> linear2, and per
+    sublayer a LayerNorm normK and a residual-branch Dropout dropoutK."""
+    layer.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kw)
+    layer.dropout = Dropout(dropout)
+    layer.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kw)
+    for k in range(1, n_sublayers + 1):
+        setattr(layer, f"norm{k}", LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw))
+    for k in range(1, n_sublayers + 1):
+        setattr(layer, f"dropout{k}", Dropout(dropout))
+    layer.activation = _get_activation(activation)
+
+
 class TransformerEncoderLayer(Module):
     """Self-attention then a feed-forward block, each with a residual and a LayerNorm
     (post-norm by default, pre-norm with norm_first=True), as torch.nn.TransformerEncoderLayer.
@@ -46,15 +61,9 @@ class TransformerEncoderLayer(Module):
         kw = dict(device=device, dtype=dtype)
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
                                             batch_first=batch_first, **kw)
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kw)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kw)
+        _add_sublayer_parts(self, 2, d_model, dim_feedforward, dropout, activation,
+                            layer_norm_eps, bias, kw)
         self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
-        self.activation = _get_activation(activation)
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
         x = src
@@ -110,17 +119,9 @@ class TransformerDecoderLayer(Module):
                                             batch_first=batch_first, **kw)
         self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
                                                  batch_first=batch_first, **kw)
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kw)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kw)
+        _add_sublayer_parts(self, 3, d_model, dim_feedforward, dropout, activation,
+                            layer_norm_eps, bias, kw)
         self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
-        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
-        self.dropout3 = Dropout(dropout)
-        self.activation = _get_activation(activation)
         self.keep_cross_attention = False
         self.cross_attn_weights = None
 
