@@ -32,11 +32,15 @@ def _get_clones(module, n):
     return ModuleList([copy.deepcopy(module, dict(backends)) for _ in range(n)])
 
 
-def _add_sublayer_parts(layer, n_sublayers, d_model, dim_feedforward, dropout, activation,
-                        layer_norm_eps, bias, kw):
-    """The parts an encoder (2 sublayers) or decoder (3) layer has beyond its attentions, under
-    torch's names: the feed-forward linear1 -> activation -> dropout -> linear2, and per
-    sublayer a LayerNorm normK and a residual-branch Dropout dropoutK."""
+def _add_sublayers(layer, n_sublayers, d_model, nhead, dim_feedforward, dropout, activation,
+                   layer_norm_eps, batch_first, bias, kw):
+    """The modules of an encoder layer (2 sublayers) or a decoder layer (3), under torch's
+    names and in its order: self_attn (and multihead_attn, the decoder's cross-attention); the
+    feed-forward linear1 -> activation -> dropout -> linear2; per sublayer a LayerNorm normK
+    and a residual-branch Dropout dropoutK."""
+    for name in ("self_attn", "multihead_attn")[:n_sublayers - 1]:
+        setattr(layer, name, MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
+                                                batch_first=batch_first, **kw))
     layer.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kw)
     layer.dropout = Dropout(dropout)
     layer.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kw)
@@ -58,11 +62,8 @@ class TransformerEncoderLayer(Module):
                  layer_norm_eps=1e-5, batch_first=False, norm_first=False, bias=True,
                  device="cpu", dtype=None):
         super().__init__()
-        kw = dict(device=device, dtype=dtype)
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
-                                            batch_first=batch_first, **kw)
-        _add_sublayer_parts(self, 2, d_model, dim_feedforward, dropout, activation,
-                            layer_norm_eps, bias, kw)
+        _add_sublayers(self, 2, d_model, nhead, dim_feedforward, dropout, activation,
+                       layer_norm_eps, batch_first, bias, dict(device=device, dtype=dtype))
         self.norm_first = norm_first
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
@@ -114,13 +115,8 @@ class TransformerDecoderLayer(Module):
                  layer_norm_eps=1e-5, batch_first=False, norm_first=False, bias=True,
                  device="cpu", dtype=None):
         super().__init__()
-        kw = dict(device=device, dtype=dtype)
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
-                                            batch_first=batch_first, **kw)
-        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
-                                                 batch_first=batch_first, **kw)
-        _add_sublayer_parts(self, 3, d_model, dim_feedforward, dropout, activation,
-                            layer_norm_eps, bias, kw)
+        _add_sublayers(self, 3, d_model, nhead, dim_feedforward, dropout, activation,
+                       layer_norm_eps, batch_first, bias, dict(device=device, dtype=dtype))
         self.norm_first = norm_first
         self.keep_cross_attention = False
         self.cross_attn_weights = None

@@ -22,38 +22,46 @@ def _from_last(backend, y, dim):
     return backend.permute(y, tuple(axes))
 
 
+def _rows_fwd(ctx, kernel, x, dim):
+    """kernel over rows along `dim` (moved last and back); the output is saved for backward."""
+    be = ctx.backend
+    y = kernel(_to_last(be, x, dim))                      # (..., C): dim is the last axis
+    ctx.dim = dim
+    ctx.save_for_backward(y)
+    return _from_last(be, y, dim)
+
+
+def _rows_bwd(ctx, kernel, dout):
+    """kernel(y, dout) over the same rows as _rows_fwd; no gradient for dim."""
+    y, = ctx.saved_tensors
+    be, dim = ctx.backend, ctx.dim
+    return _from_last(be, kernel(y, _to_last(be, dout, dim)), dim), None
+
+
 class Softmax(Function):
+    """y = e^x / sum e^x along dim (torch.softmax); saves y, from which its derivative comes."""
+
     @staticmethod
     def forward(ctx, x, dim):
-        be = ctx.backend
-        y = be.softmax_fwd(_to_last(be, x, dim))
-        ctx.dim = dim
-        ctx.save_for_backward(y)
-        return _from_last(be, y, dim)
+        return _rows_fwd(ctx, ctx.backend.softmax_fwd, x, dim)
 
     @staticmethod
     def backward(ctx, dout):
         # fwd: y = e^x / sum e^x  =>  dx = y * (dout - sum(dout * y))
-        y, = ctx.saved_tensors
-        be, dim = ctx.backend, ctx.dim
-        return _from_last(be, be.softmax_bwd(y, _to_last(be, dout, dim)), dim), None
+        return _rows_bwd(ctx, ctx.backend.softmax_bwd, dout)
 
 
 class LogSoftmax(Function):
+    """y = x - logsumexp(x) along dim (torch.log_softmax); saves y."""
+
     @staticmethod
     def forward(ctx, x, dim):
-        be = ctx.backend
-        y = be.log_softmax_fwd(_to_last(be, x, dim))
-        ctx.dim = dim
-        ctx.save_for_backward(y)
-        return _from_last(be, y, dim)
+        return _rows_fwd(ctx, ctx.backend.log_softmax_fwd, x, dim)
 
     @staticmethod
     def backward(ctx, dout):
-        # fwd: y = x - logsumexp(x)  =>  dx = dout - softmax(x) * sum(dout)
-        y, = ctx.saved_tensors
-        be, dim = ctx.backend, ctx.dim
-        return _from_last(be, be.log_softmax_bwd(y, _to_last(be, dout, dim)), dim), None
+        # fwd: y = x - logsumexp(x)  =>  dx = dout - softmax(x) * sum(dout) = dout - e^y sum(dout)
+        return _rows_bwd(ctx, ctx.backend.log_softmax_bwd, dout)
 
 
 class LayerNorm(Function):
