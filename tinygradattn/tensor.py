@@ -1,12 +1,14 @@
 """Tensor: what the user holds. A backend array, its device, grad and the Context that made it.
 
+Sits above ops/ (the Functions it applies) and autograd/; below creation.py, nn/ and optim/,
+which reach a tensor's storage only through its public methods (copy_, fill_, data, ...).
 Every differentiable method is a thin wrapper: check arguments (naming shapes and dtypes in
 errors, with PyTorch's exception types), promote dtypes, then `SomeFunction.apply(...)`.
 """
 import numbers
 
-from . import dtypes
-from .autograd import engine, function
+from . import dtypes, host
+from .autograd import engine
 from .autograd.grad_mode import is_grad_enabled
 from .backend import get_backend
 from .ops import elementwise as ew
@@ -69,9 +71,6 @@ class Tensor:
 
     def __init__(self, data, requires_grad=False, device="cpu"):
         backend = get_backend(device)
-        if isinstance(data, Tensor):
-            data = data._data
-        from .creation import _host_array
         self._data = backend.from_host(_host_array(data, None))
         self._backend = backend
         self._requires_grad = False
@@ -82,10 +81,14 @@ class Tensor:
         if requires_grad:
             self.requires_grad_(True)
 
-    @classmethod
-    def _wrap(cls, data, backend):
-        """A Tensor around an existing backend array (no copy, no checks)."""
-        t = object.__new__(cls)
+    @staticmethod
+    def _wrap(data, backend):
+        """A Tensor around an existing backend array (no copy, no checks).
+
+        A plain Tensor even when reached through a subclass: what ops and backward give an
+        nn.Parameter is a Tensor, as in torch. (autograd/ makes its outputs through this.)
+        """
+        t = object.__new__(Tensor)
         t._data = data
         t._backend = backend
         t._requires_grad = False
@@ -160,9 +163,7 @@ class Tensor:
         return self._data.dtype.kind == "f"
 
     def __repr__(self):
-        import numpy as np   # NOTE: repr only; formatting is host-side, like .numpy()
-        body = np.array2string(self._backend.to_host(self._data), separator=", ",
-                               prefix="tensor(", precision=4)
+        body = host.format_array(self._backend.to_host(self._data), "tensor(")
         extras = []
         if self.dtype not in (dtypes.float32, dtypes.int64, dtypes.bool_):
             extras.append(f"dtype={self.dtype!r}")
@@ -229,6 +230,18 @@ class Tensor:
             moved._requires_grad = out.requires_grad
             out = moved
         return out
+
+    def new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
+        """A new tensor holding a copy of data, with this tensor's dtype and device unless
+        given (torch.Tensor.new_tensor).
+
+            >>> import tinygradattn as tga
+            >>> tga.zeros(2, dtype=tga.float64).new_tensor([1, 2])
+            tensor([1., 2.], dtype=tinygradattn.float64)
+        """
+        backend = self._backend if device is None else get_backend(device)
+        t = _from_data(data, self.dtype if dtype is None else dtype, backend)
+        return t.requires_grad_() if requires_grad else t
 
     def cpu(self):
         return self.to("cpu")
@@ -776,11 +789,35 @@ def _to_tensor(value, like):
     """A Tensor on like's device from a Tensor, number, list or host array."""
     if isinstance(value, Tensor):
         return value
-    from .creation import tensor
     if isinstance(value, numbers.Number) and like.is_floating_point() and \
             not isinstance(value, bool):
-        return tensor(value, dtype=like.dtype, device=like.device)
-    return tensor(value, device=like.device)
+        return _from_data(value, like.dtype, like._backend)
+    return _from_data(value, None, like._backend)
+
+
+def _from_data(data, dtype, backend):
+    """A new Tensor holding a copy of data (tensor() without requires_grad)."""
+    return Tensor._wrap(backend.from_host(_host_array(data, dtype)), backend)
+
+
+def _host_array(data, dtype):
+    """A fresh host array of data for tensor(): Tensors (also inside nested lists) are read
+    back from their device first; see host.host_array for the dtype rules."""
+    if isinstance(data, Tensor):
+        data = data._backend.to_host(data._data)
+    elif isinstance(data, (list, tuple)) and _has_tensor(data):
+        data = _tensors_to_lists(data)
+    return host.host_array(data, dtype)
+
+
+def _has_tensor(seq):
+    return any(isinstance(x, Tensor) or (isinstance(x, (list, tuple)) and _has_tensor(x))
+               for x in seq)
+
+
+def _tensors_to_lists(seq):
+    return [x.tolist() if isinstance(x, Tensor) else
+            (_tensors_to_lists(x) if isinstance(x, (list, tuple)) else x) for x in seq]
 
 
 # ---- module-level ops (re-exported by tinygradattn/__init__.py) ------------------------------------
@@ -866,5 +903,3 @@ def stack(tensors, dim=0):
     d = _check_dim(dim, tensors[0].ndim + 1)
     return cat([t.unsqueeze(d) for t in tensors], d)
 
-
-function._Tensor = Tensor

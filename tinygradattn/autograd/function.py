@@ -1,12 +1,34 @@
 """Function: one differentiable op, its forward and backward; Context: what backward needs.
 
-`Function.apply` is where the graph is recorded: it unwraps Tensors to backend arrays, runs
-`forward`, and (when grad mode is on and an input requires grad) links the output Tensor to
+Sits below `tensor.py` (which imports this module, never the reverse) and above backend/.
+`Function.apply` is where the graph is recorded: it unwraps tensors to backend arrays, runs
+`forward`, and (when grad mode is on and an input requires grad) links the output tensor to
 a Context holding the inputs and whatever the forward saved.
+
+A tensor, to this layer, is any object whose type has `_wrap(array, backend)` (a new tensor
+around a backend array) and whose instances carry `_data` (the array), `_backend`,
+`_requires_grad` and `_ctx`: tinygradattn.Tensor is one. Outputs are made by the first tensor
+argument's `_wrap`, so autograd never imports the Tensor class.
 """
 from .grad_mode import is_grad_enabled
 
-_Tensor = None   # tinygradattn.tensor.Tensor, set by tensor.py (it imports this module)
+# Argument types sorted on first sight: after that, one set lookup per argument (as cheap as
+# the isinstance test it replaces; a dict.get measured slower on apply's hot path).
+_TENSOR_TYPES = set()
+_OTHER_TYPES = set()
+
+
+def _learn_type(tp):
+    """Sort tp into _TENSOR_TYPES or _OTHER_TYPES; True for a tensor type."""
+    is_tensor = callable(getattr(tp, "_wrap", None)) and hasattr(tp, "_data")
+    (_TENSOR_TYPES if is_tensor else _OTHER_TYPES).add(tp)
+    return is_tensor
+
+
+def is_tensor(obj):
+    """True when obj follows the tensor protocol above (a tinygradattn.Tensor or subclass)."""
+    tp = type(obj)
+    return tp in _TENSOR_TYPES or (tp not in _OTHER_TYPES and _learn_type(tp))
 
 _ESSENTIAL = frozenset(("fn", "inputs", "backend", "needs_input_grad", "saved", "is_freed",
                         "is_recording"))
@@ -82,13 +104,21 @@ class Function:
 
     @classmethod
     def apply(cls, *args):
-        Tensor = _Tensor
-        backend = None
+        """Run forward on the tensors' arrays; returns a tensor (recorded when grad is on).
+
+        Tensor arguments are unwrapped to backend arrays, anything else passes as is. The
+        output is made by the first tensor argument (its type's `_wrap`); TypeError when
+        there is none, RuntimeError when tensors sit on different devices.
+        """
+        backend = first = None
         raw, needs, inputs = [], [], []          # one pass over args: this runs for every op
+        tensor_types, other_types = _TENSOR_TYPES, _OTHER_TYPES
         for a in args:
-            if isinstance(a, Tensor):
+            tp = type(a)
+            if tp in tensor_types or (tp not in other_types and _learn_type(tp)):
                 if backend is None:
                     backend = a._backend
+                    first = a
                 elif a._backend is not backend:
                     raise RuntimeError(
                         f"{cls.__name__}: expected all tensors on the same device, found "
@@ -101,12 +131,13 @@ class Function:
                 needs.append(False)
                 inputs.append(None)
         if backend is None:
-            raise TypeError(f"{cls.__name__}.apply needs at least one Tensor argument")
+            raise TypeError(f"{cls.__name__}.apply() needs at least one Tensor argument, got "
+                            f"({', '.join(type(a).__name__ for a in args)})")
         needs = tuple(needs)
         is_recording = True in needs and is_grad_enabled()
         ctx = Context(cls, backend, None, needs, is_recording)
         out = cls.forward(ctx, *raw)
-        result = Tensor._wrap(out, backend)
+        result = first._wrap(out, backend)
         if is_recording and out.dtype.kind == "f":
             ctx.inputs = tuple(inputs)
             result._requires_grad = True
