@@ -5,6 +5,7 @@ which reach a tensor's storage only through its public methods (copy_, fill_, da
 Every differentiable method is a thin wrapper: check arguments (naming shapes and dtypes in
 errors, with PyTorch's exception types), promote dtypes, then `SomeFunction.apply(...)`.
 """
+import copy
 import numbers
 
 from . import dtypes, host
@@ -82,13 +83,14 @@ class Tensor:
             self.requires_grad_(True)
 
     @staticmethod
-    def _wrap(data, backend):
+    def _wrap(data, backend, cls=None):
         """A Tensor around an existing backend array (no copy, no checks).
 
-        A plain Tensor even when reached through a subclass: what ops and backward give an
-        nn.Parameter is a Tensor, as in torch. (autograd/ makes its outputs through this.)
+        A plain Tensor even when reached through a subclass (what ops and backward give an
+        nn.Parameter is a Tensor, as in torch) unless cls names the class. autograd/ makes
+        its outputs through this.
         """
-        t = object.__new__(Tensor)
+        t = object.__new__(cls or Tensor)
         t._data = data
         t._backend = backend
         t._requires_grad = False
@@ -290,6 +292,40 @@ class Tensor:
 
     def detach(self):
         return Tensor._wrap(self._data, self._backend)
+
+    @property
+    def data(self):
+        """This tensor's storage as a new tensor outside the graph (torch.Tensor.data)."""
+        return Tensor._wrap(self._data, self._backend)
+
+    @data.setter
+    def data(self, value):
+        """Make this tensor use value's storage, shape, dtype and device, keeping its grad and
+        requires_grad (torch's `param.data = ...`, as nn.Module.to does)."""
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data: expected a Tensor, got {type(value).__name__}")
+        self._data, self._backend = value._data, value._backend
+
+    @staticmethod
+    def _make_subclass(cls, data, require_grad=False):
+        """A new leaf of Tensor subclass cls sharing data's storage and device
+        (torch.Tensor._make_subclass: how nn.Parameter is made)."""
+        t = Tensor._wrap(data._data, data._backend, cls)
+        t.requires_grad = require_grad
+        return t
+
+    def __deepcopy__(self, memo):
+        """A leaf with its own copy of the storage on the same device (copy.deepcopy): the
+        class (nn.Parameter), requires_grad and a copy of .grad are kept, as in torch."""
+        if self._ctx is not None:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) "
+                               "support the deepcopy protocol at the moment")
+        new = Tensor._wrap(self._backend.copy(self._data), self._backend, type(self))
+        new._requires_grad = self._requires_grad
+        new._retains_grad = self._retains_grad
+        if self.grad is not None:
+            new.grad = copy.deepcopy(self.grad, memo)
+        return new
 
     def requires_grad_(self, requires_grad=True):
         self.requires_grad = requires_grad
@@ -729,11 +765,54 @@ class Tensor:
 
     def __setitem__(self, index, value):
         """In-place write; only for tensors outside the graph (as torch forbids on leaves)."""
+        self._check_inplace()
+        value = value._data if isinstance(value, Tensor) else value
+        self._data[_raw_index(index, self)] = value
+
+    # ---- in place, outside the graph ------------------------------------------------------------
+    def _check_inplace(self):
         if self.requires_grad and is_grad_enabled():
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
                                "operation.")
-        value = value._data if isinstance(value, Tensor) else value
-        self._data[_raw_index(index, self)] = value
+
+    def copy_(self, src, non_blocking=False):
+        """Copy src's values into this tensor in place, cast to its dtype (torch.Tensor.copy_).
+
+        Args:
+            src: a Tensor (any device) or host data (a numpy array, nested lists, a number),
+                broadcastable to this tensor's shape.
+        Not recorded in the graph: a tensor that requires grad takes it under tga.no_grad()
+        only (torch.nn.init's way), else RuntimeError.
+
+            >>> import tinygradattn as tga
+            >>> tga.zeros(2, 2).copy_(tga.tensor([1, 2]))
+            tensor([[1., 2.],
+                    [1., 2.]])
+        """
+        self._check_inplace()
+        if isinstance(src, Tensor):
+            value = src.to(self.device)._data
+        else:
+            value = self._backend.asarray(src, self._data.dtype)
+        if tuple(value.shape) != self.shape and \
+                _broadcast_shape("copy_", self.shape, tuple(value.shape)) != self.shape:
+            raise RuntimeError(f"copy_: source of shape {tuple(value.shape)} does not broadcast "
+                               f"to the destination's shape {tuple(self.shape)}")
+        self._backend.assign(self._data, value)
+        return self
+
+    def fill_(self, value):
+        """Set every element to value (a number or a one-element Tensor) in place
+        (torch.Tensor.fill_); outside the graph, as copy_."""
+        self._check_inplace()
+        if isinstance(value, Tensor):
+            value = value.item()
+        self._backend.assign(self._data, value)
+        return self
+
+    def zero_(self):
+        """Set every element to 0 in place (torch.Tensor.zero_); outside the graph, as copy_."""
+        return self.fill_(0)
 
     def __iter__(self):
         if self.ndim == 0:

@@ -10,8 +10,9 @@ by the parameter tensor itself, i.e. by identity). `state_dict()` has torch's la
 with parameters numbered in group order, so it survives a restart (the tensors differ,
 the order does not) and moves between libraries through numpy.
 
-Subclasses implement `_step_group(group)`; the math lives in backend primitives
-(`sgd_step`, `adam_step`), reached through `param._backend`, never numpy.
+Subclasses implement `_step_group(group)`; the math lives in the foreach ops of ops/foreach.py
+(`sgd_step_`, `adam_step_`: one fused backend call per list of parameters), never numpy and
+never a tensor's array: optim/ sits above ops/ and tensor.py.
 """
 from ..autograd.grad_mode import enable_grad, no_grad
 from ..tensor import Tensor
@@ -92,7 +93,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 else:
-                    p.grad[...] = 0
+                    p.grad.zero_()
 
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns closure() if given."""
@@ -115,7 +116,7 @@ class Optimizer:
         for p in group["params"]:
             g = p.grad
             if g is not None:
-                if g._data.shape != p._data.shape:
+                if g.shape != p.shape:
                     raise RuntimeError(f"grad of shape {tuple(g.shape)} for a parameter "
                                        f"of shape {tuple(p.shape)}")
                 out.append((p, g))
