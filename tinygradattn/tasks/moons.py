@@ -1,6 +1,6 @@
 """Two moons: a 2-D toy classification task, and a small MLP trained on it with our autograd.
 
-Sits above the public API only (tensors, `tga.no_grad`, `nn.functional`): no numpy, no
+Sits above the public API only (tensors, `no_grad`, `nn.functional`): no numpy, no
 backend. There is no nn.Module or optimizer yet, so the model is a list of raw parameter
 tensors and Adam is written out by hand on their `.grad`.
 
@@ -12,8 +12,10 @@ tensors and Adam is written out by hand on their `.grad`.
 import math
 import time
 
-import tinygradattn as tga
 import tinygradattn.nn.functional as F
+from tinygradattn.autograd import no_grad
+from tinygradattn.creation import manual_seed, rand, randn, zeros_like
+from tinygradattn.tensor import cat, where
 
 
 def make_moons(n, noise=0.1):
@@ -23,14 +25,14 @@ def make_moons(n, noise=0.1):
     (cos t, sin t), class 1 the lower one (1 - cos t, 0.5 - sin t), t uniform on [0, pi],
     plus Gaussian noise of std `noise` (sklearn.datasets.make_moons with random angles).
     """
-    g = tga.randn(n, 2)                                             # (n, 2)
+    g = randn(n, 2)                                                 # (n, 2)
     r = (g * g).sum(1, keepdim=True).clamp(min=1e-12).sqrt()         # (n, 1)
     # a normalised Gaussian pair is uniform on the circle; |sin| folds it onto the upper half
     cos_t, sin_t = g[:, 0:1] / r, (g[:, 1:2] / r).abs()              # (n, 1), (n, 1)
-    upper = tga.cat([cos_t, sin_t], dim=1)                           # (n, 2)
-    lower = tga.cat([1.0 - cos_t, 0.5 - sin_t], dim=1)               # (n, 2)
-    is_lower = tga.rand(n) < 0.5                                     # (n,) bool
-    x = tga.where(is_lower.unsqueeze(1), lower, upper) + noise * tga.randn(n, 2)
+    upper = cat([cos_t, sin_t], dim=1)                               # (n, 2)
+    lower = cat([1.0 - cos_t, 0.5 - sin_t], dim=1)                   # (n, 2)
+    is_lower = rand(n) < 0.5                                         # (n,) bool
+    x = where(is_lower.unsqueeze(1), lower, upper) + noise * randn(n, 2)
     return x, is_lower.long()
 
 
@@ -40,8 +42,8 @@ def init_mlp(sizes):
     params = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
         bound = 1.0 / math.sqrt(fan_in)
-        w = (tga.rand(fan_out, fan_in) * 2 - 1) * bound
-        b = (tga.rand(fan_out) * 2 - 1) * bound
+        w = (rand(fan_out, fan_in) * 2 - 1) * bound
+        b = (rand(fan_out) * 2 - 1) * bound
         params += [w.requires_grad_(), b.requires_grad_()]
     return params
 
@@ -61,14 +63,14 @@ class Adam:
 
     def __init__(self, params, lr=1e-2, betas=(0.9, 0.999), eps=1e-8):
         self.params, self.lr, self.betas, self.eps = params, lr, betas, eps
-        self.m = [tga.zeros_like(p) for p in params]
-        self.v = [tga.zeros_like(p) for p in params]
+        self.m = [zeros_like(p) for p in params]
+        self.v = [zeros_like(p) for p in params]
         self.t = 0
 
     def step(self):
         b1, b2 = self.betas
         self.t += 1
-        with tga.no_grad():
+        with no_grad():
             for p, m, v in zip(self.params, self.m, self.v):
                 g = p.grad
                 m[...] = b1 * m + (1 - b1) * g
@@ -83,7 +85,7 @@ class Adam:
 
 
 def accuracy(params, x, y):
-    with tga.no_grad():
+    with no_grad():
         return float((mlp(params, x).argmax(1) == y).float().mean())
 
 
@@ -94,7 +96,7 @@ def train_moons(steps=300, hidden=32, lr=0.02, seed=0, n_train=1000, n_test=1000
     Returns {"train_acc", "test_acc", "loss", "steps", "seconds"}; the test set is drawn
     separately and never trained on. Progress goes through `log` (a print-like callable).
     """
-    tga.manual_seed(seed)
+    manual_seed(seed)
     x_train, y_train = make_moons(n_train, noise)
     x_test, y_test = make_moons(n_test, noise)
     params = init_mlp([2, hidden, hidden, 2])
