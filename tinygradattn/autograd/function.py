@@ -12,23 +12,31 @@ argument's `_wrap`, so autograd never imports the Tensor class.
 """
 from .grad_mode import is_grad_enabled
 
-# Argument types sorted on first sight: after that, one set lookup per argument (as cheap as
-# the isinstance test it replaces; a dict.get measured slower on apply's hot path).
-_TENSOR_TYPES = set()
+# Argument types are sorted on first sight. A tensor type adds the class of its MRO that
+# defines `_wrap` (tinygradattn.Tensor) to _TENSOR_CLASSES, so later tensors, subclasses
+# included, pass one isinstance test, as fast as a test against an imported Tensor (a set of
+# types or a dict measured slower on apply's hot path); other types go to _OTHER_TYPES.
+_TENSOR_CLASSES = ()
 _OTHER_TYPES = set()
 
 
 def _learn_type(tp):
-    """Sort tp into _TENSOR_TYPES or _OTHER_TYPES; True for a tensor type."""
-    is_tensor = callable(getattr(tp, "_wrap", None)) and hasattr(tp, "_data")
-    (_TENSOR_TYPES if is_tensor else _OTHER_TYPES).add(tp)
-    return is_tensor
+    """Sort tp as a tensor type (True) or not (False), remembering the answer."""
+    global _TENSOR_CLASSES
+    root = next((c for c in tp.__mro__ if "_wrap" in vars(c)), None)
+    if root is None or not callable(getattr(tp, "_wrap")) or not hasattr(tp, "_data"):
+        _OTHER_TYPES.add(tp)
+        return False
+    if root not in _TENSOR_CLASSES:
+        _TENSOR_CLASSES = _TENSOR_CLASSES + (root,)
+    return True
 
 
 def is_tensor(obj):
     """True when obj follows the tensor protocol above (a tinygradattn.Tensor or subclass)."""
-    tp = type(obj)
-    return tp in _TENSOR_TYPES or (tp not in _OTHER_TYPES and _learn_type(tp))
+    return isinstance(obj, _TENSOR_CLASSES) or \
+        (type(obj) not in _OTHER_TYPES and _learn_type(type(obj)))
+
 
 _ESSENTIAL = frozenset(("fn", "inputs", "backend", "needs_input_grad", "saved", "is_freed",
                         "is_recording"))
@@ -44,7 +52,7 @@ class Context:
     def __init__(self, fn, backend, inputs, needs_input_grad, is_recording):
         self.fn = fn                          # the Function subclass
         self.backend = backend                # the device's primitive set
-        self.inputs = inputs                  # tuple: a Tensor, or None for a plain argument
+        self.inputs = inputs                  # tuple: a Tensor requiring grad, else None
         self.needs_input_grad = needs_input_grad
         self.is_recording = is_recording      # False under no_grad: nothing is kept
         self.saved = ()
@@ -111,11 +119,10 @@ class Function:
         there is none, RuntimeError when tensors sit on different devices.
         """
         backend = first = None
-        raw, needs, inputs = [], [], []          # one pass over args: this runs for every op
-        tensor_types, other_types = _TENSOR_TYPES, _OTHER_TYPES
+        raw, needs = [], []                      # one pass over args: this runs for every op
         for a in args:
-            tp = type(a)
-            if tp in tensor_types or (tp not in other_types and _learn_type(tp)):
+            if isinstance(a, _TENSOR_CLASSES) or \
+                    (type(a) not in _OTHER_TYPES and _learn_type(type(a))):
                 if backend is None:
                     backend = a._backend
                     first = a
@@ -125,11 +132,9 @@ class Function:
                         f"{backend.name} and {a._backend.name}")
                 raw.append(a._data)
                 needs.append(a._requires_grad)
-                inputs.append(a)
             else:
                 raw.append(a)
                 needs.append(False)
-                inputs.append(None)
         if backend is None:
             raise TypeError(f"{cls.__name__}.apply() needs at least one Tensor argument, got "
                             f"({', '.join(type(a).__name__ for a in args)})")
@@ -139,7 +144,8 @@ class Function:
         out = cls.forward(ctx, *raw)
         result = first._wrap(out, backend)
         if is_recording and out.dtype.kind == "f":
-            ctx.inputs = tuple(inputs)
+            # the graph keeps the inputs that take a gradient; None for the rest
+            ctx.inputs = tuple([a if n else None for a, n in zip(args, needs)])
             result._requires_grad = True
             result._ctx = ctx
         return result
