@@ -69,36 +69,76 @@ def foreach_mul_(tensors, scalar):
     backend.foreach_mul_(_arrays(tensors, backend, "foreach_mul_"), scale)
 
 
+# ---- optimizer steps: one fused kernel call per device ------------------------------------------
+def _by_device(name, params, grads, *states):
+    """[(backend, param arrays, grad arrays, *state arrays)], one entry per device of params:
+    a single pass when they share one (the usual case), as torch's foreach ops group tensors.
+
+    states: lists parallel to params, or None. RuntimeError when a list's length differs,
+    a grad or state sits on another device than its param, or a grad has another shape.
+    """
+    for other in (grads, *states):
+        if other is not None and len(other) != len(params):
+            raise RuntimeError(f"{name}: {len(params)} params but a list of {len(other)}")
+    backend = params[0]._backend
+    ps = []
+    for p in params:
+        if p._backend is not backend:
+            return _split_by_device(name, params, grads, *states)
+        ps.append(p._data)
+    gs = []
+    for p, g in zip(ps, grads):
+        if g._backend is not backend or g._data.shape != p.shape:
+            _arrays([g], backend, name)                  # raises for the device
+            raise RuntimeError(f"{name}: grad of shape {tuple(g.shape)} for a parameter of "
+                               f"shape {tuple(p.shape)}")
+        gs.append(g._data)
+    return [(backend, ps, gs, *[None if st is None else _arrays(st, backend, name)
+                                for st in states])]
+
+
+def _split_by_device(name, params, grads, *states):
+    rows = {}                                    # backend -> indices of its params
+    for i, p in enumerate(params):
+        rows.setdefault(p._backend, []).append(i)
+    groups = []
+    for idx in rows.values():
+        def pick(ts):
+            return None if ts is None else [ts[i] for i in idx]
+        groups += _by_device(name, pick(params), pick(grads), *map(pick, states))
+    return groups
+
+
 def sgd_step_(params, grads, momentum_bufs, lr, momentum, dampening, weight_decay, nesterov,
               first_step):
-    """One SGD step over lists of tensors on one device, in place: the backend's fused
-    `sgd_step` (torch.optim.SGD's single-tensor rule; see optim/sgd.py).
+    """One SGD step in place, one call of the backend's fused `sgd_step` per device
+    (torch.optim.SGD's single-tensor rule; see optim/sgd.py).
 
-    momentum_bufs: a list shaped like params, or None without momentum; first_step: the
-    buffers are filled with the gradients instead of updated. NotImplementedError when the
-    backend has no fused step (the caller falls back to the composed twin).
+    momentum_bufs: a list parallel to params, or None without momentum; first_step: the
+    buffers are filled with the gradients instead of updated. NotImplementedError, before
+    any tensor changes, when a device has no fused step (the caller falls back to the
+    composed twin).
     """
     if not params:
         return
-    backend = params[0]._backend
-    bufs = None if momentum_bufs is None else _arrays(momentum_bufs, backend, "sgd_step_")
-    backend.sgd_step(_arrays(params, backend, "sgd_step_"), _arrays(grads, backend, "sgd_step_"),
-                     bufs, lr, momentum, dampening, weight_decay, nesterov, first_step)
+    groups = _by_device("sgd_step_", params, grads, momentum_bufs)
+    kernels = [backend.sgd_step for backend, *_ in groups]     # NotImplementedError here
+    for kernel, (_, ps, gs, bufs) in zip(kernels, groups):
+        kernel(ps, gs, bufs, lr, momentum, dampening, weight_decay, nesterov, first_step)
 
 
 def adam_step_(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1, beta2, eps,
                weight_decay, decoupled):
-    """One Adam / AdamW step over lists of tensors on one device, in place: the backend's
-    fused `adam_step` (torch.optim.Adam's single-tensor rule; see optim/adam.py).
+    """One Adam / AdamW step in place, one call of the backend's fused `adam_step` per device
+    (torch.optim.Adam's single-tensor rule; see optim/adam.py).
 
     step counts from 1 (after its increment); decoupled: AdamW's p *= 1 - lr * weight_decay,
-    else Adam's L2 term in the gradient. NotImplementedError when the backend has no fused
-    step (the caller falls back to the composed twin).
+    else Adam's L2 term in the gradient. NotImplementedError, before any tensor changes, when
+    a device has no fused step (the caller falls back to the composed twin).
     """
     if not params:
         return
-    backend = params[0]._backend
-    name = "adam_step_"
-    backend.adam_step(_arrays(params, backend, name), _arrays(grads, backend, name),
-                      _arrays(exp_avgs, backend, name), _arrays(exp_avg_sqs, backend, name),
-                      step, lr, beta1, beta2, eps, weight_decay, decoupled)
+    groups = _by_device("adam_step_", params, grads, exp_avgs, exp_avg_sqs)
+    kernels = [backend.adam_step for backend, *_ in groups]    # NotImplementedError here
+    for kernel, (_, ps, gs, ms, vs) in zip(kernels, groups):
+        kernel(ps, gs, ms, vs, step, lr, beta1, beta2, eps, weight_decay, decoupled)

@@ -111,14 +111,15 @@ class Optimizer:
 
     @staticmethod
     def _with_grads(group):
-        """(param, grad) pairs of a group, params without a gradient skipped (as torch)."""
+        """(param, grad) pairs of a group, params without a gradient skipped (as torch).
+
+        Shapes are checked by the step that uses them: the fused foreach ops as they gather
+        the arrays, the composed twins by check_grad_shapes.
+        """
         out = []
         for p in group["params"]:
             g = p.grad
             if g is not None:
-                if g.shape != p.shape:
-                    raise RuntimeError(f"grad of shape {tuple(g.shape)} for a parameter "
-                                       f"of shape {tuple(p.shape)}")
                 out.append((p, g))
         return out
 
@@ -179,6 +180,15 @@ class Optimizer:
             new["params"] = group["params"]
             new_groups.append(new)
         self.param_groups = new_groups
+
+
+def check_grad_shapes(params, grads):
+    """RuntimeError for a gradient shaped unlike its parameter (the composed steps would
+    broadcast it)."""
+    for p, g in zip(params, grads):
+        if g.shape != p.shape:
+            raise RuntimeError(f"grad of shape {tuple(g.shape)} for a parameter of shape "
+                               f"{tuple(p.shape)}")
 
 
 def _step_tensor(step):

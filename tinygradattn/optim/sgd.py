@@ -14,7 +14,7 @@ and the path for a backend without the primitive (or `fused=False`).
 """
 from ..creation import zeros_like
 from ..ops import foreach
-from .optimizer import Optimizer
+from .optimizer import Optimizer, check_grad_shapes
 
 
 class SGD(Optimizer):
@@ -56,7 +56,7 @@ class SGD(Optimizer):
     def _step_group(self, group):
         pairs = self._with_grads(group)
         momentum = group["momentum"]
-        # buckets: (device, first step?) -> params; a bucket is one kernel call
+        # buckets: first step? -> params; a bucket is one kernel call per device
         buckets = {}
         for p, g in pairs:
             first = False
@@ -65,8 +65,8 @@ class SGD(Optimizer):
                 if st.get("momentum_buffer") is None:
                     st["momentum_buffer"] = zeros_like(p)
                     first = True
-            buckets.setdefault((p.device, first), []).append((p, g))
-        for (_, first), items in buckets.items():
+            buckets.setdefault(first, []).append((p, g))
+        for first, items in buckets.items():
             params = [p for p, _ in items]
             grads = [g for _, g in items]
             bufs = [self.state[p]["momentum_buffer"] for p in params] if momentum != 0 else None
@@ -90,6 +90,7 @@ def _sgd_composed(params, grads, bufs, lr, momentum, dampening, weight_decay, ne
     Same order as the fused kernel; torch's `add(x, alpha=a)` is one FMA there and a
     multiply-then-add here, so float32 results agree to rounding, not to the bit.
     """
+    check_grad_shapes(params, grads)
     for i, (p, g) in enumerate(zip(params, grads)):
         if weight_decay != 0:
             g = g + p * weight_decay
