@@ -309,7 +309,8 @@ def package():
 
 
 def _report(errors):
-    assert not errors, f"{len(errors)} problem(s):\n" + "\n".join(errors)
+    if errors:
+        pytest.fail(f"{len(errors)} problem(s):\n" + "\n".join(errors), pytrace=False)
 
 
 def test_every_module_is_placed_in_a_layer(package):
