@@ -3,7 +3,7 @@
 Model: tinygradattn.models.GPT with n_layer=4, n_head=4, n_embd=128, block_size=64, vocab 65,
 no dropout; batch 12 x 64 tokens. One timed step = forward (logits + cross-entropy), backward,
 clip_grad_norm_(1.0), AdamW step (nanoGPT's two parameter groups), zero_grad(set_to_none).
-The torch twin (benchmarks/torch_gpt.py) gets our initial weights through numpy and torch's
+The torch twin (tests/torch_gpt.py) gets our initial weights through numpy and torch's
 foreach AdamW (its fastest CPU AdamW for many small tensors). Before timing, the first two
 steps of both are checked against each other (losses and one parameter after the updates).
 Reported also as tokens/s (extra_info "tokens": tokens per step).
@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 import tinygradattn as tga
+from tests.torch_gpt import BATCH_SIZE, BENCH_CONFIG, BETAS, CLIP, LR, WEIGHT_DECAY, torch_adamw, \
+    torch_gpt
 
 from .common import assert_close, require, torch
-from .torch_gpt import BATCH_SIZE, BENCH_CONFIG, BETAS, CLIP, LR, WEIGHT_DECAY, torch_adamw, \
-    torch_gpt
 
 N_BATCHES = 4
 

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 import tinygradattn as tga
+from tests.torch_gpt import torch_gpt
 
 from .common import require, torch
-from .torch_gpt import torch_gpt
 
 
 # ---- torch twins --------------------------------------------------------------------------------

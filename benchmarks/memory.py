@@ -5,7 +5,7 @@ own library: resource.getrusage(RUSAGE_SELF).ru_maxrss after the work, and after
     python -m benchmarks.memory gpt tga          # one child: prints JSON
 
 Cases:
-- "gpt": the benchmark GPT (benchmarks/torch_gpt.py's BENCH_CONFIG, batch 12) trained for 3
+- "gpt": the benchmark GPT (tests/torch_gpt.py's BENCH_CONFIG, batch 12) trained for 3
   steps (forward, backward, clip_grad_norm_, AdamW). The torch child builds the twin with
   GPT-2's initialisation instead of copying our weights (that would load tinygradattn into
   its process); memory does not depend on the values.
@@ -31,7 +31,7 @@ def _rss_mib():
 def _child_gpt(impl):
     import numpy as np
 
-    from .torch_gpt import BATCH_SIZE, BENCH_CONFIG, BETAS, CLIP, LR, WEIGHT_DECAY, \
+    from tests.torch_gpt import BATCH_SIZE, BENCH_CONFIG, BETAS, CLIP, LR, WEIGHT_DECAY, \
         gpt2_init_, torch_adamw, torch_gpt
     T, V = BENCH_CONFIG["block_size"], BENCH_CONFIG["vocab_size"]
     data = np.random.default_rng(0).integers(0, V, size=(BATCH_SIZE, T + 1))

@@ -111,12 +111,12 @@ class TgaRecipe:
 
 # ---- PyTorch (the same recipe, for comparison) ---------------------------------------------------
 def torch_gpt(torch, vocab_size):
-    """nanoGPT's GPT in PyTorch at the recipe's size: the twin in benchmarks/torch_gpt.py (same
+    """nanoGPT's GPT in PyTorch at the recipe's size: the twin in tests/torch_gpt.py (same
     names as ours), given nanoGPT's initialisation."""
     import sys
-    if str(ROOT) not in sys.path:                # the repository's benchmarks/ package
+    if str(ROOT) not in sys.path:                # the repository's tests/ (the PyTorch oracles)
         sys.path.insert(0, str(ROOT))
-    from benchmarks.torch_gpt import torch_gpt as twin
+    from tests.torch_gpt import torch_gpt as twin
     cfg = types.SimpleNamespace(vocab_size=vocab_size, **{
         k: RECIPE[k] for k in ("block_size", "n_layer", "n_head", "n_embd", "dropout", "bias")})
     model = twin(torch, cfg)

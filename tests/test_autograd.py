@@ -362,6 +362,33 @@ def test_custom_function_with_broadcasting_inputs_gets_reduced_grads():
     np.testing.assert_allclose(b.grad.numpy(), a.detach().numpy().sum(0), rtol=1e-5)
 
 
+def test_custom_function_applied_to_no_tensor_raises_type_error():
+    # autograd recognises tensors by their protocol (it never imports Tensor): with none among
+    # the arguments there is no device and no type to make the output with
+    with pytest.raises(TypeError, match=r"Cube.apply\(\) needs at least one Tensor argument, "
+                                        r"got \(float\)"):
+        Cube.apply(2.0)
+    with pytest.raises(TypeError, match=r"got \(list, int, float\)"):
+        ScaledProduct.apply([1.0], 2, 3.0)
+
+
+def test_ops_on_a_parameter_give_plain_tensors():
+    # as in torch: an op's output (and a leaf's .grad) is a Tensor, not an nn.Parameter
+    p = tga.nn.Parameter(tga.ones(3))
+    y = Cube.apply(p)
+    assert type(y) is tga.Tensor and type(p * 2) is tga.Tensor
+    y.sum().backward()
+    assert type(p.grad) is tga.Tensor and p.grad.tolist() == [3.0, 3.0, 3.0]
+
+
+def test_gradcheck_perturbs_non_contiguous_inputs():
+    # the perturbation goes through the tensor's own item writes, so a transposed input
+    # (whose flat view would be a copy) is perturbed too
+    x = tga.randn(3, 4, dtype=tga.float64).T.requires_grad_()            # (4, 3), strided
+    assert gradcheck(lambda t: (t * t).sum(0), (x,))
+    assert gradcheck(lambda t: WrongCube.apply(t), (x,), raise_exception=False) is False
+
+
 def test_gradcheck_catches_wrong_backward():
     x = leaf(4, dtype=tga.float64)
     with pytest.raises(AssertionError, match="gradcheck"):

@@ -10,8 +10,8 @@ from tinygradattn.models import GPT, GPTConfig
 from tinygradattn.models import gpt as gpt_module
 from tinygradattn.models.gpt import Block, CausalSelfAttention
 
-from benchmarks.torch_gpt import torch_gpt   # the PyTorch twin, nanoGPT's parameter names
 from helpers import TOLS, Tol, assert_close
+from torch_gpt import torch_gpt              # the PyTorch twin, nanoGPT's parameter names
 
 TORCH_REASON = "parity tests need PyTorch"
 SMALL = dict(vocab_size=13, block_size=8, n_layer=2, n_head=2, n_embd=16)

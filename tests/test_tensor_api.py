@@ -272,6 +272,77 @@ def test_setitem_on_plain_tensor_and_error_on_leaf_requiring_grad():
     assert w.tolist() == [1.0, 0.0]
 
 
+# ---- in place, outside the graph: copy_, fill_, zero_, data; new_tensor, deepcopy ----------------
+def test_copy_casts_broadcasts_and_takes_host_data():
+    x = tga.zeros(2, 3)
+    assert x.copy_(tga.tensor([1, 2, 3])) is x                        # int64 -> x's float32
+    assert x.dtype == tga.float32 and x.tolist() == [[1.0, 2.0, 3.0]] * 2
+    alias = x.detach()
+    x.copy_(np.arange(6, dtype=np.float64).reshape(2, 3))              # a host array
+    assert alias.tolist() == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]        # written in place
+    x.copy_([[1.5, 1.5, 1.5], [2.0, 2.0, 2.0]])
+    assert x.tolist() == [[1.5] * 3, [2.0] * 3]
+    with pytest.raises(RuntimeError, match=r"shapes \(2, 3\) and \(4,\)"):
+        x.copy_(tga.zeros(4))                                          # does not broadcast
+    with pytest.raises(RuntimeError, match="does not broadcast"):
+        x.copy_(tga.zeros(5, 2, 3))
+
+
+def test_fill_and_zero_in_place():
+    x = tga.ones(2, 2, dtype=tga.float64)
+    alias = x.detach()
+    assert x.fill_(2.5) is x and alias.tolist() == [[2.5, 2.5], [2.5, 2.5]]
+    x.fill_(tga.tensor(7.0))
+    assert x.tolist() == [[7.0, 7.0], [7.0, 7.0]]
+    assert x.zero_() is x and alias.tolist() == [[0.0, 0.0], [0.0, 0.0]]
+    assert x.dtype == tga.float64
+
+
+@pytest.mark.parametrize("write", [lambda w: w.copy_(tga.ones(2)), lambda w: w.fill_(1.0),
+                                   lambda w: w.zero_()])
+def test_in_place_writes_need_no_grad_on_a_tensor_requiring_grad(write):
+    w = tga.zeros(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="in-place"):
+        write(w)
+    with tga.no_grad():
+        write(w)
+    assert w.requires_grad and w.is_leaf
+
+
+def test_data_shares_storage_and_its_setter_rebinds_it():
+    w = tga.tensor([1.0, 2.0], requires_grad=True)
+    d = w.data
+    assert not d.requires_grad and d.is_leaf
+    d[0] = 5.0                                                         # torch: .data aliases
+    assert w.tolist() == [5.0, 2.0]
+    w.data = tga.tensor([[1.0, 2.0, 3.0]], dtype=tga.float64)
+    assert w.shape == (1, 3) and w.dtype == tga.float64 and w.requires_grad
+    with pytest.raises(TypeError):
+        w.data = [1.0]
+
+
+def test_new_tensor_takes_dtype_and_device_from_self():
+    x = tga.zeros(1, dtype=tga.float64)
+    y = x.new_tensor([1, 2])
+    assert y.dtype == tga.float64 and y.device == x.device and y.tolist() == [1.0, 2.0]
+    assert x.new_tensor([1, 2], dtype=tga.int64).dtype == tga.int64
+    assert x.new_tensor([1.0], requires_grad=True).requires_grad
+
+
+def test_deepcopy_copies_storage_and_keeps_the_class():
+    import copy
+    p = tga.nn.Parameter(tga.tensor([1.0, 2.0]))
+    p.grad = tga.tensor([0.5, 0.5])
+    q = copy.deepcopy(p)
+    assert type(q) is tga.nn.Parameter and q.requires_grad and q.device == p.device
+    assert q.tolist() == [1.0, 2.0] and q.grad.tolist() == [0.5, 0.5]
+    with tga.no_grad():
+        q.fill_(0.0)
+    assert p.tolist() == [1.0, 2.0]                                    # its own storage
+    with pytest.raises(RuntimeError, match="graph leaves"):
+        copy.deepcopy(p * 2)
+
+
 # ---- threads / backend info ----------------------------------------------------------------------
 def test_backend_info_and_set_num_threads():
     info = tga.backend_info()

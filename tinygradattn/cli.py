@@ -182,12 +182,13 @@ def _train(args):
     elif args.data:
         raise UsageError(f"--data is for --task charlm, not --task {args.task}")
     _check_device(args.device)
-    import tinygradattn as tga
+    from .creation import manual_seed
+    from .optim import AdamW
     from .optim.lr_scheduler import warmup_cosine
     from .tasks import DEFAULTS, make_task
     from .train.trainer import TrainConfig, Trainer, TrainingDiverged
 
-    tga.manual_seed(args.seed)
+    manual_seed(args.seed)
     model_args = dict(n_layer=args.n_layer, dropout=args.dropout)
     if args.task == "charlm":
         model_args.update(n_head=args.n_head, n_embd=args.d_model)
@@ -207,7 +208,7 @@ def _train(args):
     if hasattr(model, "configure_optimizers"):
         optimizer = model.configure_optimizers(d["weight_decay"], lr, betas=d["betas"])
     else:
-        optimizer = tga.optim.AdamW(model.parameters(), lr=lr, weight_decay=d["weight_decay"])
+        optimizer = AdamW(model.parameters(), lr=lr, weight_decay=d["weight_decay"])
     scheduler = warmup_cosine(optimizer, warmup, steps, min_lr=min(d["min_lr"], lr))
     cfg = TrainConfig(steps=steps, eval_interval=args.eval_interval or d["eval_interval"],
                       log_interval=d["log_interval"], ckpt_interval=args.ckpt_interval,

@@ -1,47 +1,14 @@
 """Tensor factories: tensor, from_numpy, zeros, ones, full, empty, arange, rand, randn,
 randint, *_like, and the global seed. PyTorch's names, argument orders and default dtypes.
+
+Sits just above `tensor.py` (which never imports this module): host data is turned into
+arrays by tensor.py's `_host_array` (dtype rules in host.py), arrays into Tensors here.
 """
 import numbers
 
-import numpy as np
-
-from . import dtypes
+from . import dtypes, host
 from .backend import all_backends, get_backend
-from .tensor import Tensor
-
-
-def _host_array(data, dtype):
-    """A fresh numpy array for tensor(): Python floats -> float32, ints -> int64."""
-    if isinstance(data, Tensor):
-        data = data._backend.to_host(data._data)
-    if dtype is not None:
-        dtype = dtypes.as_dtype(dtype)
-    if isinstance(data, np.ndarray) or isinstance(data, np.generic):
-        arr = np.array(data, copy=True)
-        target = dtype or dtypes.from_numpy_dtype(arr.dtype, widen=True)
-        return arr.astype(target.np, copy=False)
-    if isinstance(data, (list, tuple)) and _has_tensor(data):
-        data = _tensors_to_lists(data)
-    try:
-        arr = np.array(data)
-    except ValueError as e:
-        raise ValueError(f"tensor(): could not build a tensor from the data ({e})") from None
-    if arr.dtype == object or arr.dtype.kind not in "biuf":
-        raise TypeError(f"tensor(): could not infer the dtype of {type(data).__name__} data "
-                        "(expected numbers or nested lists of numbers)")
-    if dtype is None:
-        dtype = {"b": dtypes.bool_, "f": dtypes.float32}.get(arr.dtype.kind, dtypes.int64)
-    return arr.astype(dtype.np, copy=False)
-
-
-def _has_tensor(seq):
-    return any(isinstance(x, Tensor) or (isinstance(x, (list, tuple)) and _has_tensor(x))
-               for x in seq)
-
-
-def _tensors_to_lists(seq):
-    return [x.tolist() if isinstance(x, Tensor) else
-            (_tensors_to_lists(x) if isinstance(x, (list, tuple)) else x) for x in seq]
+from .tensor import Tensor, _host_array
 
 
 def _make(data, device, requires_grad):
@@ -65,7 +32,7 @@ def tensor(data, dtype=None, device="cpu", requires_grad=False):
 
 def from_numpy(array):
     """A tensor sharing memory with a numpy array (torch.from_numpy)."""
-    if not isinstance(array, np.ndarray):
+    if not host.is_host_array(array):
         raise TypeError(f"from_numpy expects an np.ndarray, got {type(array).__name__}")
     dtypes.from_numpy_dtype(array.dtype)
     return _make(array, "cpu", False)

@@ -1,12 +1,15 @@
 """Tensor: what the user holds. A backend array, its device, grad and the Context that made it.
 
+Sits above ops/ (the Functions it applies) and autograd/; below creation.py, nn/ and optim/,
+which reach a tensor's storage only through its public methods (copy_, fill_, data, ...).
 Every differentiable method is a thin wrapper: check arguments (naming shapes and dtypes in
 errors, with PyTorch's exception types), promote dtypes, then `SomeFunction.apply(...)`.
 """
+import copy
 import numbers
 
-from . import dtypes
-from .autograd import engine, function
+from . import dtypes, host
+from .autograd import engine
 from .autograd.grad_mode import is_grad_enabled
 from .backend import get_backend
 from .ops import elementwise as ew
@@ -69,9 +72,6 @@ class Tensor:
 
     def __init__(self, data, requires_grad=False, device="cpu"):
         backend = get_backend(device)
-        if isinstance(data, Tensor):
-            data = data._data
-        from .creation import _host_array
         self._data = backend.from_host(_host_array(data, None))
         self._backend = backend
         self._requires_grad = False
@@ -82,10 +82,15 @@ class Tensor:
         if requires_grad:
             self.requires_grad_(True)
 
-    @classmethod
-    def _wrap(cls, data, backend):
-        """A Tensor around an existing backend array (no copy, no checks)."""
-        t = object.__new__(cls)
+    @staticmethod
+    def _wrap(data, backend, cls=None):
+        """A Tensor around an existing backend array (no copy, no checks).
+
+        A plain Tensor even when reached through a subclass (what ops and backward give an
+        nn.Parameter is a Tensor, as in torch) unless cls names the class. autograd/ makes
+        its outputs through this.
+        """
+        t = object.__new__(cls or Tensor)
         t._data = data
         t._backend = backend
         t._requires_grad = False
@@ -160,9 +165,7 @@ class Tensor:
         return self._data.dtype.kind == "f"
 
     def __repr__(self):
-        import numpy as np   # NOTE: repr only; formatting is host-side, like .numpy()
-        body = np.array2string(self._backend.to_host(self._data), separator=", ",
-                               prefix="tensor(", precision=4)
+        body = host.format_array(self._backend.to_host(self._data), "tensor(")
         extras = []
         if self.dtype not in (dtypes.float32, dtypes.int64, dtypes.bool_):
             extras.append(f"dtype={self.dtype!r}")
@@ -230,6 +233,18 @@ class Tensor:
             out = moved
         return out
 
+    def new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
+        """A new tensor holding a copy of data, with this tensor's dtype and device unless
+        given (torch.Tensor.new_tensor).
+
+            >>> import tinygradattn as tga
+            >>> tga.zeros(2, dtype=tga.float64).new_tensor([1, 2])
+            tensor([1., 2.], dtype=tinygradattn.float64)
+        """
+        backend = self._backend if device is None else get_backend(device)
+        t = _from_data(data, self.dtype if dtype is None else dtype, backend)
+        return t.requires_grad_() if requires_grad else t
+
     def cpu(self):
         return self.to("cpu")
 
@@ -277,6 +292,40 @@ class Tensor:
 
     def detach(self):
         return Tensor._wrap(self._data, self._backend)
+
+    @property
+    def data(self):
+        """This tensor's storage as a new tensor outside the graph (torch.Tensor.data)."""
+        return Tensor._wrap(self._data, self._backend)
+
+    @data.setter
+    def data(self, value):
+        """Make this tensor use value's storage, shape, dtype and device, keeping its grad and
+        requires_grad (torch's `param.data = ...`, as nn.Module.to does)."""
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data: expected a Tensor, got {type(value).__name__}")
+        self._data, self._backend = value._data, value._backend
+
+    @staticmethod
+    def _make_subclass(cls, data, require_grad=False):
+        """A new leaf of Tensor subclass cls sharing data's storage and device
+        (torch.Tensor._make_subclass: how nn.Parameter is made)."""
+        t = Tensor._wrap(data._data, data._backend, cls)
+        t.requires_grad = require_grad
+        return t
+
+    def __deepcopy__(self, memo):
+        """A leaf with its own copy of the storage on the same device (copy.deepcopy): the
+        class (nn.Parameter), requires_grad and a copy of .grad are kept, as in torch."""
+        if self._ctx is not None:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) "
+                               "support the deepcopy protocol at the moment")
+        new = Tensor._wrap(self._backend.copy(self._data), self._backend, type(self))
+        new._requires_grad = self._requires_grad
+        new._retains_grad = self._retains_grad
+        if self.grad is not None:
+            new.grad = copy.deepcopy(self.grad, memo)
+        return new
 
     def requires_grad_(self, requires_grad=True):
         self.requires_grad = requires_grad
@@ -716,11 +765,54 @@ class Tensor:
 
     def __setitem__(self, index, value):
         """In-place write; only for tensors outside the graph (as torch forbids on leaves)."""
+        self._check_inplace()
+        value = value._data if isinstance(value, Tensor) else value
+        self._data[_raw_index(index, self)] = value
+
+    # ---- in place, outside the graph ------------------------------------------------------------
+    def _check_inplace(self):
         if self.requires_grad and is_grad_enabled():
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
                                "operation.")
-        value = value._data if isinstance(value, Tensor) else value
-        self._data[_raw_index(index, self)] = value
+
+    def copy_(self, src, non_blocking=False):
+        """Copy src's values into this tensor in place, cast to its dtype (torch.Tensor.copy_).
+
+        Args:
+            src: a Tensor (any device) or host data (a numpy array, nested lists, a number),
+                broadcastable to this tensor's shape.
+        Not recorded in the graph: a tensor that requires grad takes it under tga.no_grad()
+        only (torch.nn.init's way), else RuntimeError.
+
+            >>> import tinygradattn as tga
+            >>> tga.zeros(2, 2).copy_(tga.tensor([1, 2]))
+            tensor([[1., 2.],
+                    [1., 2.]])
+        """
+        self._check_inplace()
+        if isinstance(src, Tensor):
+            value = src.to(self.device)._data
+        else:
+            value = self._backend.asarray(src, self._data.dtype)
+        if tuple(value.shape) != self.shape and \
+                _broadcast_shape("copy_", self.shape, tuple(value.shape)) != self.shape:
+            raise RuntimeError(f"copy_: source of shape {tuple(value.shape)} does not broadcast "
+                               f"to the destination's shape {tuple(self.shape)}")
+        self._backend.assign(self._data, value)
+        return self
+
+    def fill_(self, value):
+        """Set every element to value (a number or a one-element Tensor) in place
+        (torch.Tensor.fill_); outside the graph, as copy_."""
+        self._check_inplace()
+        if isinstance(value, Tensor):
+            value = value.item()
+        self._backend.assign(self._data, value)
+        return self
+
+    def zero_(self):
+        """Set every element to 0 in place (torch.Tensor.zero_); outside the graph, as copy_."""
+        return self.fill_(0)
 
     def __iter__(self):
         if self.ndim == 0:
@@ -776,11 +868,35 @@ def _to_tensor(value, like):
     """A Tensor on like's device from a Tensor, number, list or host array."""
     if isinstance(value, Tensor):
         return value
-    from .creation import tensor
     if isinstance(value, numbers.Number) and like.is_floating_point() and \
             not isinstance(value, bool):
-        return tensor(value, dtype=like.dtype, device=like.device)
-    return tensor(value, device=like.device)
+        return _from_data(value, like.dtype, like._backend)
+    return _from_data(value, None, like._backend)
+
+
+def _from_data(data, dtype, backend):
+    """A new Tensor holding a copy of data (tensor() without requires_grad)."""
+    return Tensor._wrap(backend.from_host(_host_array(data, dtype)), backend)
+
+
+def _host_array(data, dtype):
+    """A fresh host array of data for tensor(): Tensors (also inside nested lists) are read
+    back from their device first; see host.host_array for the dtype rules."""
+    if isinstance(data, Tensor):
+        data = data._backend.to_host(data._data)
+    elif isinstance(data, (list, tuple)) and _has_tensor(data):
+        data = _tensors_to_lists(data)
+    return host.host_array(data, dtype)
+
+
+def _has_tensor(seq):
+    return any(isinstance(x, Tensor) or (isinstance(x, (list, tuple)) and _has_tensor(x))
+               for x in seq)
+
+
+def _tensors_to_lists(seq):
+    return [x.tolist() if isinstance(x, Tensor) else
+            (_tensors_to_lists(x) if isinstance(x, (list, tuple)) else x) for x in seq]
 
 
 # ---- module-level ops (re-exported by tinygradattn/__init__.py) ------------------------------------
@@ -866,5 +982,3 @@ def stack(tensors, dim=0):
     d = _check_dim(dim, tensors[0].ndim + 1)
     return cat([t.unsqueeze(d) for t in tensors], d)
 
-
-function._Tensor = Tensor

@@ -1,12 +1,42 @@
 """Function: one differentiable op, its forward and backward; Context: what backward needs.
 
-`Function.apply` is where the graph is recorded: it unwraps Tensors to backend arrays, runs
-`forward`, and (when grad mode is on and an input requires grad) links the output Tensor to
+Sits below `tensor.py` (which imports this module, never the reverse) and above backend/.
+`Function.apply` is where the graph is recorded: it unwraps tensors to backend arrays, runs
+`forward`, and (when grad mode is on and an input requires grad) links the output tensor to
 a Context holding the inputs and whatever the forward saved.
+
+A tensor, to this layer, is any object whose type has `_wrap(array, backend)` (a new tensor
+around a backend array) and whose instances carry `_data` (the array), `_backend`,
+`_requires_grad` and `_ctx`: tinygradattn.Tensor is one. Outputs are made by the first tensor
+argument's `_wrap`, so autograd never imports the Tensor class.
 """
 from .grad_mode import is_grad_enabled
 
-_Tensor = None   # tinygradattn.tensor.Tensor, set by tensor.py (it imports this module)
+# Argument types are sorted on first sight. A tensor type adds the class of its MRO that
+# defines `_wrap` (tinygradattn.Tensor) to _TENSOR_CLASSES, so later tensors, subclasses
+# included, pass one isinstance test, as fast as a test against an imported Tensor (a set of
+# types or a dict measured slower on apply's hot path); other types go to _OTHER_TYPES.
+_TENSOR_CLASSES = ()
+_OTHER_TYPES = set()
+
+
+def _learn_type(tp):
+    """Sort tp as a tensor type (True) or not (False), remembering the answer."""
+    global _TENSOR_CLASSES
+    root = next((c for c in tp.__mro__ if "_wrap" in vars(c)), None)
+    if root is None or not callable(getattr(tp, "_wrap")) or not hasattr(tp, "_data"):
+        _OTHER_TYPES.add(tp)
+        return False
+    if root not in _TENSOR_CLASSES:
+        _TENSOR_CLASSES = _TENSOR_CLASSES + (root,)
+    return True
+
+
+def is_tensor(obj):
+    """True when obj follows the tensor protocol above (a tinygradattn.Tensor or subclass)."""
+    return isinstance(obj, _TENSOR_CLASSES) or \
+        (type(obj) not in _OTHER_TYPES and _learn_type(type(obj)))
+
 
 _ESSENTIAL = frozenset(("fn", "inputs", "backend", "needs_input_grad", "saved", "is_freed",
                         "is_recording"))
@@ -22,7 +52,7 @@ class Context:
     def __init__(self, fn, backend, inputs, needs_input_grad, is_recording):
         self.fn = fn                          # the Function subclass
         self.backend = backend                # the device's primitive set
-        self.inputs = inputs                  # tuple: a Tensor, or None for a plain argument
+        self.inputs = inputs                  # tuple: a Tensor requiring grad, else None
         self.needs_input_grad = needs_input_grad
         self.is_recording = is_recording      # False under no_grad: nothing is kept
         self.saved = ()
@@ -82,33 +112,40 @@ class Function:
 
     @classmethod
     def apply(cls, *args):
-        Tensor = _Tensor
-        backend = None
-        raw, needs, inputs = [], [], []          # one pass over args: this runs for every op
+        """Run forward on the tensors' arrays; returns a tensor (recorded when grad is on).
+
+        Tensor arguments are unwrapped to backend arrays, anything else passes as is. The
+        output is made by the first tensor argument (its type's `_wrap`); TypeError when
+        there is none, RuntimeError when tensors sit on different devices.
+        """
+        backend = first = None
+        raw, needs = [], []                      # one pass over args: this runs for every op
         for a in args:
-            if isinstance(a, Tensor):
+            if isinstance(a, _TENSOR_CLASSES) or \
+                    (type(a) not in _OTHER_TYPES and _learn_type(type(a))):
                 if backend is None:
                     backend = a._backend
+                    first = a
                 elif a._backend is not backend:
                     raise RuntimeError(
                         f"{cls.__name__}: expected all tensors on the same device, found "
                         f"{backend.name} and {a._backend.name}")
                 raw.append(a._data)
                 needs.append(a._requires_grad)
-                inputs.append(a)
             else:
                 raw.append(a)
                 needs.append(False)
-                inputs.append(None)
         if backend is None:
-            raise TypeError(f"{cls.__name__}.apply needs at least one Tensor argument")
+            raise TypeError(f"{cls.__name__}.apply() needs at least one Tensor argument, got "
+                            f"({', '.join(type(a).__name__ for a in args)})")
         needs = tuple(needs)
         is_recording = True in needs and is_grad_enabled()
         ctx = Context(cls, backend, None, needs, is_recording)
         out = cls.forward(ctx, *raw)
-        result = Tensor._wrap(out, backend)
+        result = first._wrap(out, backend)
         if is_recording and out.dtype.kind == "f":
-            ctx.inputs = tuple(inputs)
+            # the graph keeps the inputs that take a gradient; None for the rest
+            ctx.inputs = tuple([a if n else None for a, n in zip(args, needs)])
             result._requires_grad = True
             result._ctx = ctx
         return result

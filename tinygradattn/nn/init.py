@@ -1,16 +1,18 @@
 """In-place initialisers (torch.nn.init): uniform_, normal_, constant_, zeros_, ones_,
 xavier_uniform_, xavier_normal_, kaiming_uniform_, kaiming_normal_, trunc_normal_-free.
 
-They draw from the global generator (tga.manual_seed) and write into the tensor's buffer.
+They draw from the global generator (tga.manual_seed) and write into the tensor's buffer
+through its public in-place methods (copy_, fill_) under no_grad, as torch.nn.init does.
 """
 import math
 
+from ..autograd.grad_mode import no_grad
 from ..creation import rand, randn
 
 
 def _fill(tensor, values):
-    tensor._backend.assign(tensor._data, values._data)
-    return tensor
+    with no_grad():
+        return tensor.copy_(values)
 
 
 def uniform_(tensor, a=0.0, b=1.0):
@@ -24,8 +26,8 @@ def normal_(tensor, mean=0.0, std=1.0):
 
 
 def constant_(tensor, val):
-    tensor._backend.assign(tensor._data, val)
-    return tensor
+    with no_grad():
+        return tensor.fill_(val)
 
 
 def zeros_(tensor):

@@ -7,6 +7,7 @@ from collections import OrderedDict, namedtuple
 
 from .. import dtypes
 from ..autograd.grad_mode import no_grad
+from ..creation import empty
 from ..tensor import Tensor
 
 # what load_state_dict returns (torch's _IncompatibleKeys): a tuple with named fields
@@ -26,19 +27,14 @@ class Parameter(Tensor):
 
     __slots__ = ()
 
-    def __init__(self, data=None, requires_grad=True):
-        from ..creation import empty
+    def __new__(cls, data=None, requires_grad=True):
         data = empty(0) if data is None else data
         if not isinstance(data, Tensor):
             raise TypeError(f"Parameter: expected a Tensor, got {type(data).__name__}")
-        self._data = data._data
-        self._backend = data._backend
-        self._requires_grad = False
-        self.grad = None
-        self._ctx = None
-        self._hooks = ()
-        self._retains_grad = False
-        self.requires_grad = requires_grad
+        return Tensor._make_subclass(cls, data, requires_grad)
+
+    def __init__(self, data=None, requires_grad=True):
+        pass                  # made in __new__; Tensor.__init__ would copy data
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
@@ -223,10 +219,7 @@ class Module:
         with no_grad():
             for k, target in own.items():
                 if k in state_dict:
-                    value = state_dict[k]       # a Tensor, or a host array (e.g. from torch)
-                    value = value._data if isinstance(value, Tensor) else \
-                        target._backend.from_host(value)
-                    target._backend.assign(target._data, value)
+                    target.copy_(state_dict[k])   # a Tensor, or a host array (e.g. from torch)
         return IncompatibleKeys(missing, unexpected)
 
     def train(self, mode=True):
@@ -244,7 +237,7 @@ class Module:
             if set_to_none or p.grad is None:
                 p.grad = None
             else:
-                p.grad._backend.assign(p.grad._data, 0)      # in place, as torch's zero_()
+                p.grad.zero_()
 
     def requires_grad_(self, requires_grad=True):
         for p in self.parameters():
@@ -278,7 +271,7 @@ class Module:
                         t_dtype = dtype if t.is_floating_point() else None
                         moved = t.to(dtype=t_dtype, device=device)
                         if moved is not t:
-                            t._data, t._backend = moved._data, moved._backend
+                            t.data = moved                  # same object, new storage
                             if t.grad is not None:
                                 t.grad = t.grad.to(dtype=t_dtype, device=device)
         return self

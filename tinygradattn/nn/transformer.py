@@ -26,10 +26,9 @@ def _get_activation(activation):
 
 
 def _get_clones(module, n):
-    """n deep copies (torch starts every layer of a stack from the same weights). The
-    backend objects are shared, not copied."""
-    backends = {id(t._backend): t._backend for t in module.state_dict().values()}
-    return ModuleList([copy.deepcopy(module, dict(backends)) for _ in range(n)])
+    """n deep copies (torch starts every layer of a stack from the same weights); each tensor
+    copies its storage onto the same device (Tensor.__deepcopy__)."""
+    return ModuleList([copy.deepcopy(module) for _ in range(n)])
 
 
 def _add_sublayers(layer, n_sublayers, d_model, nhead, dim_feedforward, dropout, activation,

@@ -2,11 +2,14 @@
 
 Works on any iterable of Tensors (or one Tensor) whose .grad is set; it runs under no_grad
 and rescales the gradients in place, so the next optimizer.step() sees the clipped ones.
+Sits in nn/, above ops/: the norms and the rescaling are foreach ops (one backend call per
+list of gradients), never a tensor's array.
 """
 import math
 
 from ..autograd.grad_mode import no_grad
 from ..creation import tensor
+from ..ops import foreach
 from ..tensor import Tensor
 
 
@@ -42,19 +45,14 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     grads = [p.grad for p in parameters if p.grad is not None]
     if not grads:
         return tensor(0.0)
-    backend = grads[0]._backend
     with no_grad():
         # one backend call per list, not a few Tensor ops per gradient (53 in a small GPT)
-        norms = backend.foreach_norm([g._data for g in grads], norm_type)    # 0-d each
-        dtype = grads[0]._data.dtype                  # torch stacks the norms in grads[0]'s
-        per_grad = backend.concatenate([backend.reshape(backend.astype(n, dtype), (1,))
-                                        for n in norms], 0)                   # (n_grads,)
-        total_norm = Tensor._wrap(backend.foreach_norm([per_grad], norm_type)[0], backend)
+        total_norm = foreach.total_norm(grads, norm_type)                       # 0-d
         if error_if_nonfinite and not math.isfinite(total_norm.item()):
             raise RuntimeError(f"The total norm of order {norm_type} for gradients from "
                                "`parameters` is non-finite, so it cannot be clipped. To disable "
                                "this error and scale the gradients by the non-finite norm "
                                "anyway, set `error_if_nonfinite=False`")
         clip_coef = (max_norm / (total_norm + 1e-6)).clamp(max=1.0)
-        backend.foreach_mul_([g._data for g in grads], clip_coef._data)
+        foreach.foreach_mul_(grads, clip_coef)
     return total_norm

@@ -8,11 +8,13 @@ Per parameter, torch's single-tensor rule (torch/optim/adam.py), t counted from 
     v = beta2 * v + (1 - beta2) * g * g
     p = p - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
 
-The step is the backend's fused `adam_step` primitive, one call per (group, device, step
-count); `_adam_composed` is its plain twin in Tensor arithmetic (oracle and fallback).
+The step is the fused `adam_step_` foreach op: one call of the backend's `adam_step` primitive
+per (group, step count, device); `_adam_composed` is its plain twin in Tensor arithmetic
+(oracle and fallback).
 """
 from ..creation import zeros_like
-from .optimizer import Optimizer
+from ..ops import foreach
+from .optimizer import Optimizer, check_grad_shapes
 
 
 class Adam(Optimizer):
@@ -55,7 +57,7 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _step_group(self, group):
-        buckets = {}                 # (backend, step) -> [(p, g)]: one kernel call each
+        buckets = {}                 # step -> [(p, g)]: one kernel call per device each
         for p, g in self._with_grads(group):
             st = self.state.setdefault(p, {})
             if not st:
@@ -63,9 +65,9 @@ class Adam(Optimizer):
                 st["exp_avg"] = zeros_like(p)
                 st["exp_avg_sq"] = zeros_like(p)
             st["step"] += 1
-            buckets.setdefault((p._backend, st["step"]), []).append((p, g))
+            buckets.setdefault(st["step"], []).append((p, g))
         beta1, beta2 = group["betas"]
-        for (backend, step), items in buckets.items():
+        for step, items in buckets.items():
             params = [p for p, _ in items]
             grads = [g for _, g in items]
             m = [self.state[p]["exp_avg"] for p in params]
@@ -76,8 +78,7 @@ class Adam(Optimizer):
                 _adam_composed(params, grads, m, v, *args)
                 continue
             try:
-                backend.adam_step([p._data for p in params], [g._data for g in grads],
-                                  [t._data for t in m], [t._data for t in v], *args)
+                foreach.adam_step_(params, grads, m, v, *args)
             except NotImplementedError:          # a backend without the fused primitive
                 if group["fused"]:
                     raise
@@ -114,6 +115,7 @@ def _adam_composed(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1, beta2,
     Same order as the fused kernel and torch; where those use one FMA (L2 decay, lerp) this
     rounds twice, so float32 agrees to rounding, not to the bit.
     """
+    check_grad_shapes(params, grads)
     bias_correction1 = 1 - beta1 ** step
     bias_correction2 = 1 - beta2 ** step
     step_size = lr / bias_correction1

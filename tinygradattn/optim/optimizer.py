@@ -10,8 +10,9 @@ by the parameter tensor itself, i.e. by identity). `state_dict()` has torch's la
 with parameters numbered in group order, so it survives a restart (the tensors differ,
 the order does not) and moves between libraries through numpy.
 
-Subclasses implement `_step_group(group)`; the math lives in backend primitives
-(`sgd_step`, `adam_step`), reached through `param._backend`, never numpy.
+Subclasses implement `_step_group(group)`; the math lives in the foreach ops of ops/foreach.py
+(`sgd_step_`, `adam_step_`: one fused backend call per list of parameters), never numpy and
+never a tensor's array: optim/ sits above ops/ and tensor.py.
 """
 from ..autograd.grad_mode import enable_grad, no_grad
 from ..tensor import Tensor
@@ -92,7 +93,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 else:
-                    p.grad[...] = 0
+                    p.grad.zero_()
 
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns closure() if given."""
@@ -110,14 +111,15 @@ class Optimizer:
 
     @staticmethod
     def _with_grads(group):
-        """(param, grad) pairs of a group, params without a gradient skipped (as torch)."""
+        """(param, grad) pairs of a group, params without a gradient skipped (as torch).
+
+        Shapes are checked by the step that uses them: the fused foreach ops as they gather
+        the arrays, the composed twins by check_grad_shapes.
+        """
         out = []
         for p in group["params"]:
             g = p.grad
             if g is not None:
-                if g._data.shape != p._data.shape:
-                    raise RuntimeError(f"grad of shape {tuple(g.shape)} for a parameter "
-                                       f"of shape {tuple(p.shape)}")
                 out.append((p, g))
         return out
 
@@ -178,6 +180,15 @@ class Optimizer:
             new["params"] = group["params"]
             new_groups.append(new)
         self.param_groups = new_groups
+
+
+def check_grad_shapes(params, grads):
+    """RuntimeError for a gradient shaped unlike its parameter (the composed steps would
+    broadcast it)."""
+    for p, g in zip(params, grads):
+        if g.shape != p.shape:
+            raise RuntimeError(f"grad of shape {tuple(g.shape)} for a parameter of shape "
+                               f"{tuple(p.shape)}")
 
 
 def _step_tensor(step):

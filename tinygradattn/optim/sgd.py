@@ -8,12 +8,13 @@ Per parameter, torch's single-tensor rule (torch/optim/sgd.py):
     g = g + momentum * b if nesterov else b        if momentum != 0
     p = p - lr * g
 
-The step is the backend's fused `sgd_step` primitive (one call per group and device);
-`_sgd_composed` is its plain twin, in Tensor arithmetic: the test oracle, and the path for a
-backend without the primitive (or `fused=False`).
+The step is the fused `sgd_step_` foreach op (the backend's `sgd_step` primitive: one call per
+group and device); `_sgd_composed` is its plain twin, in Tensor arithmetic: the test oracle,
+and the path for a backend without the primitive (or `fused=False`).
 """
 from ..creation import zeros_like
-from .optimizer import Optimizer
+from ..ops import foreach
+from .optimizer import Optimizer, check_grad_shapes
 
 
 class SGD(Optimizer):
@@ -55,7 +56,7 @@ class SGD(Optimizer):
     def _step_group(self, group):
         pairs = self._with_grads(group)
         momentum = group["momentum"]
-        # buckets: (backend, first step?) -> params; a bucket is one kernel call
+        # buckets: first step? -> params; a bucket is one kernel call per device
         buckets = {}
         for p, g in pairs:
             first = False
@@ -64,8 +65,8 @@ class SGD(Optimizer):
                 if st.get("momentum_buffer") is None:
                     st["momentum_buffer"] = zeros_like(p)
                     first = True
-            buckets.setdefault((p._backend, first), []).append((p, g))
-        for (backend, first), items in buckets.items():
+            buckets.setdefault(first, []).append((p, g))
+        for first, items in buckets.items():
             params = [p for p, _ in items]
             grads = [g for _, g in items]
             bufs = [self.state[p]["momentum_buffer"] for p in params] if momentum != 0 else None
@@ -75,8 +76,7 @@ class SGD(Optimizer):
                 _sgd_composed(params, grads, bufs, *args)
                 continue
             try:
-                backend.sgd_step([p._data for p in params], [g._data for g in grads],
-                                 None if bufs is None else [b._data for b in bufs], *args)
+                foreach.sgd_step_(params, grads, bufs, *args)
             except NotImplementedError:          # a backend without the fused primitive
                 if group["fused"]:
                     raise
@@ -90,6 +90,7 @@ def _sgd_composed(params, grads, bufs, lr, momentum, dampening, weight_decay, ne
     Same order as the fused kernel; torch's `add(x, alpha=a)` is one FMA there and a
     multiply-then-add here, so float32 results agree to rounding, not to the bit.
     """
+    check_grad_shapes(params, grads)
     for i, (p, g) in enumerate(zip(params, grads)):
         if weight_decay != 0:
             g = g + p * weight_decay

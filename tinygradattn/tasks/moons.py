@@ -11,9 +11,11 @@ as the smallest complete training program.
 """
 import time
 
-import tinygradattn as tga
-import tinygradattn.nn.functional as F
 from tinygradattn import nn, optim
+from tinygradattn.autograd import no_grad
+from tinygradattn.creation import manual_seed, rand, randn
+from tinygradattn.nn import functional as F
+from tinygradattn.tensor import cat, where
 
 
 def make_moons(n, noise=0.1):
@@ -23,14 +25,14 @@ def make_moons(n, noise=0.1):
     (cos t, sin t), class 1 the lower one (1 - cos t, 0.5 - sin t), t uniform on [0, pi],
     plus Gaussian noise of std `noise` (sklearn.datasets.make_moons with random angles).
     """
-    g = tga.randn(n, 2)                                             # (n, 2)
+    g = randn(n, 2)                                             # (n, 2)
     r = (g * g).sum(1, keepdim=True).clamp(min=1e-12).sqrt()         # (n, 1)
     # a normalised Gaussian pair is uniform on the circle; |sin| folds it onto the upper half
     cos_t, sin_t = g[:, 0:1] / r, (g[:, 1:2] / r).abs()              # (n, 1), (n, 1)
-    upper = tga.cat([cos_t, sin_t], dim=1)                           # (n, 2)
-    lower = tga.cat([1.0 - cos_t, 0.5 - sin_t], dim=1)               # (n, 2)
-    is_lower = tga.rand(n) < 0.5                                     # (n,) bool
-    x = tga.where(is_lower.unsqueeze(1), lower, upper) + noise * tga.randn(n, 2)
+    upper = cat([cos_t, sin_t], dim=1)                           # (n, 2)
+    lower = cat([1.0 - cos_t, 0.5 - sin_t], dim=1)               # (n, 2)
+    is_lower = rand(n) < 0.5                                     # (n,) bool
+    x = where(is_lower.unsqueeze(1), lower, upper) + noise * randn(n, 2)
     return x, is_lower.long()
 
 
@@ -45,7 +47,7 @@ def make_mlp(sizes):
 
 
 def accuracy(model, x, y):
-    with tga.no_grad():
+    with no_grad():
         return float((model(x).argmax(1) == y).float().mean())
 
 
@@ -56,7 +58,7 @@ def train_moons(steps=300, hidden=32, lr=0.02, seed=0, n_train=1000, n_test=1000
     Returns {"train_acc", "test_acc", "loss", "steps", "seconds"}; the test set is drawn
     separately and never trained on. Progress goes through `log` (a print-like callable).
     """
-    tga.manual_seed(seed)
+    manual_seed(seed)
     x_train, y_train = make_moons(n_train, noise)
     x_test, y_test = make_moons(n_test, noise)
     model = make_mlp([2, hidden, hidden, 2])

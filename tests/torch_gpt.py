@@ -1,7 +1,7 @@
 """The PyTorch twin of tinygradattn.models.GPT (nanoGPT's model.py: same architecture, same
-parameter names, tied lm_head / wte), for the benchmarks, the parity tests and
-examples/char_gpt.py. Imports only torch (lazily), so a memory-measuring child process for
-torch never loads tinygradattn.
+parameter names, tied lm_head / wte): the oracle of tests/test_gpt.py, also used by the
+benchmarks (`from tests.torch_gpt import ...`) and examples/char_gpt.py. Imports only torch
+(lazily), so a memory-measuring child process for torch never loads tinygradattn.
 
 The benchmark configuration is the small char-level GPT of issue 3: 4 layers, 4 heads,
 width 128, context 64, batch 12, vocabulary 65, no dropout.
