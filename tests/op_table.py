@@ -242,7 +242,7 @@ op("matmul_big_batched_transposed", lambda L, a, b: a @ b.mT, [(2, 33, 70), (2, 
 op("matmul_gradcheck_odd", lambda L, a, b: a @ b, [(1, 13), (13, 7)], covers=("MatMul",),
    tol="matmul")
 
-# ---- linear (one fused op: the bias inside the GEMM; tests/test_linear.py has the rest) --------
+# ---- linear (one fused op: the bias inside the GEMM; tests/nn/test_linear.py has the rest) -----
 _F_LINEAR = lambda L, *xs: L.nn.functional.linear(*xs)                    # noqa: E731
 op("linear", _F_LINEAR, [(5, 7), (3, 7), (3,)], covers=("Linear",), tol="matmul")
 op("linear_3d_input", _F_LINEAR, [(2, 3, 4), (5, 4), (5,)], covers=("Linear",), tol="matmul")

@@ -1,5 +1,5 @@
 """The PyTorch twin of tinygradattn.models.GPT (nanoGPT's model.py: same architecture, same
-parameter names, tied lm_head / wte): the oracle of tests/test_gpt.py, also used by the
+parameter names, tied lm_head / wte): the oracle of tests/nn/test_gpt.py, also used by the
 benchmarks (`from tests.torch_gpt import ...`) and examples/char_gpt.py. Imports only torch
 (lazily), so a memory-measuring child process for torch never loads tinygradattn.
 

@@ -315,7 +315,7 @@ def test_char_gpt_example_short_run(tmp_path):
     optim = pytest.importorskip("tinygradattn.optim", reason="tinygradattn.optim is not there")
     if not hasattr(optim, "AdamW"):
         pytest.skip("tinygradattn.optim has no AdamW yet")
-    path = pathlib.Path(__file__).resolve().parents[1] / "examples" / "char_gpt.py"
+    path = pathlib.Path(__file__).resolve().parents[2] / "examples" / "char_gpt.py"
     spec = importlib.util.spec_from_file_location("char_gpt", path)
     char_gpt = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(char_gpt)

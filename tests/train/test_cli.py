@@ -13,7 +13,7 @@ import pytest
 
 from tinygradattn import cli
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def run_cli(*args, timeout=120):

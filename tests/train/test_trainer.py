@@ -20,7 +20,7 @@ from tinygradattn.train.checkpoint import list_checkpoints, load_latest, save_ch
 from tinygradattn.tasks import CharLMTask, DigitsTask, NumwordsTask, task_from_config
 from tinygradattn.train.trainer import TrainConfig, Trainer, TrainingDiverged
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 TINY_S2S = dict(d_model=32, nhead=2, n_layer=1, dim_feedforward=64, dropout=0.1)
 TINY_GPT = dict(n_layer=1, n_head=2, n_embd=16, block_size=8, batch_size=4, dropout=0.1,
                 lr=3e-3, min_lr=1e-4, warmup=2)

@@ -14,7 +14,7 @@ import pytest
 import tinygradattn as tga
 from tinygradattn.tasks.moons import make_moons, train_moons
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 
 
