@@ -11,7 +11,8 @@ message.
 import numpy as np
 import pytest
 
-from tinygradattn import _core
+from tinygradattn import _core, _support
+from tinygradattn.backend import isa as backend_isa
 
 # Tolerances per dtype, relative to the size of the result (GEMM sums K products).
 GEMM_RTOL = {np.float32: 2e-5, np.float64: 1e-12}
@@ -43,12 +44,12 @@ def threads_on_small_work():
     _core._set_tuning(**saved)
 
 
-@pytest.fixture(params=_core.gemm_isas())
+@pytest.fixture(params=backend_isa.isas("gemm"))
 def isa(request):
     """Run the test with each micro-kernel set the CPU supports, then restore the default."""
-    _core.set_gemm_isa(request.param)
+    backend_isa.set_isa("gemm", request.param)
     yield request.param
-    _core.set_gemm_isa("auto")
+    backend_isa.set_isa("gemm", "auto")
 
 
 def rng_for(*key):
@@ -81,35 +82,35 @@ def run_gemm(a, b, n_threads, dtype):
 # ------------------------------------------------------------------------------------ threads
 
 def test_thread_helpers():
-    assert isinstance(_core.openmp_enabled(), bool)
-    default = _core.effective_n_threads()
+    assert isinstance(_support.openmp_enabled(), bool)
+    default = _support.effective_n_threads()
     assert default >= 1
     try:
-        _core.set_num_threads(3)
-        assert _core.effective_n_threads() == (3 if _core.openmp_enabled() else 1)
-        _core.set_num_threads(None)
-        assert _core.effective_n_threads() == default
-        _core.set_num_threads(2)
-        _core.set_num_threads(0)
-        assert _core.effective_n_threads() == default
+        _support.set_num_threads(3)
+        assert _support.effective_n_threads() == (3 if _support.openmp_enabled() else 1)
+        _support.set_num_threads(None)
+        assert _support.effective_n_threads() == default
+        _support.set_num_threads(2)
+        _support.set_num_threads(0)
+        assert _support.effective_n_threads() == default
     finally:
-        _core.set_num_threads(None)
+        _support.set_num_threads(None)
     with pytest.raises(ValueError):
-        _core.set_num_threads(-1)
+        _support.set_num_threads(-1)
 
 
 def test_omp_num_threads_env(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "5")
-    assert _core.effective_n_threads() == (5 if _core.openmp_enabled() else 1)
+    assert _support.effective_n_threads() == (5 if _support.openmp_enabled() else 1)
 
 
 def test_gemm_isa_selection():
-    isas = _core.gemm_isas()
+    isas = backend_isa.isas("gemm")
     assert "generic" in isas
-    assert _core.gemm_isa() == isas[0]      # the default is the fastest supported
-    with pytest.raises(ValueError, match="unknown"):
-        _core.set_gemm_isa("sse9")
-    assert _core.gemm_isa() == isas[0]
+    assert backend_isa.isa("gemm") == isas[0]      # the default is the fastest supported
+    with pytest.raises(ValueError, match="cannot run 'sse9'"):
+        backend_isa.set_isa("gemm", "sse9")
+    assert backend_isa.isa("gemm") == isas[0]
 
 
 # --------------------------------------------------------------------------------------- GEMM
@@ -187,7 +188,7 @@ def test_gemm_weight_grad_shapes(isa, dtype, n_threads):
 def test_gemm_task_grid_balances_threads():
     """Two threads: M = 128 is 11 panels of 12 (6 + 5), so with N = 512 (8 + 8 panels of 32)
     the split is along N; with N = 128 (2 + 2 panels) it stays along M, as do even splits."""
-    if _core.gemm_isa() != "avx512":
+    if backend_isa.isa("gemm") != "avx512":
         pytest.skip("the grid depends on the micro-tile; written for avx512's 12 x 32")
     assert _core._gemm_task_grid(128, 512, 768, 2)[2:] == (1, 2)
     assert _core._gemm_task_grid(128, 128, 768, 2)[2:] == (2, 1)
@@ -297,12 +298,12 @@ def test_gemm_exact_small_integers():
     a = np.arange(2 * 13 * 9, dtype=np.float32).reshape(2, 13, 9) % 7 - 3
     b = np.arange(2 * 9 * 35, dtype=np.float32).reshape(2, 9, 35) % 5 - 2
     out = np.empty((2, 13, 35), np.float32)
-    for isa_name in _core.gemm_isas():
-        _core.set_gemm_isa(isa_name)
+    for isa_name in backend_isa.isas("gemm"):
+        backend_isa.set_isa("gemm", isa_name)
         try:
             _core.gemm(out, a, b, 2)
         finally:
-            _core.set_gemm_isa("auto")
+            backend_isa.set_isa("gemm", "auto")
         np.testing.assert_array_equal(out, a @ b, err_msg=isa_name)
 
 
@@ -462,12 +463,12 @@ def test_gemm_bias_exact_small_integers():
     b = np.arange(2 * 9 * 35, dtype=np.float32).reshape(2, 9, 35) % 5 - 2
     bias = np.arange(35, dtype=np.float32) - 17
     out = np.empty((2, 13, 35), np.float32)
-    for isa_name in _core.gemm_isas():
-        _core.set_gemm_isa(isa_name)
+    for isa_name in backend_isa.isas("gemm"):
+        backend_isa.set_isa("gemm", isa_name)
         try:
             _core.gemm(out, a, b, 2, bias=bias)
         finally:
-            _core.set_gemm_isa("auto")
+            backend_isa.set_isa("gemm", "auto")
         np.testing.assert_array_equal(out, a @ b + bias, err_msg=isa_name)
 
 

@@ -1,11 +1,12 @@
 """Every instruction-set variant of every CPU kernel family, forced one at a time.
 
-Families and their switches (each also set by an environment variable at import):
-    GEMM          _core.gemm_isas() / set_gemm_isa        $TGA_GEMM_ISA   (tests: test_core_kernels)
-    row math      _fused.rowmath_isas() / set_rowmath_isa  $TGA_ROWMATH_ISA   softmax family of
-                  _core, layer norm and cross-entropy of _fused (float32 paths of _rowmath.h)
-    attention     _attention.kernel_isas() / set_kernel_isa   $TGA_ATTENTION_ISA
-    optimizers    _optim.optim_isas() / set_optim_isa       $TGA_OPTIM_ISA
+The families and their one switch: tinygradattn.backend.isa (isas / isa / set_isa over
+isa.FAMILIES), set at import by $TGA_ISA_<FAMILY> or $TGA_ISA:
+    gemm        _core.gemm                       (more: test_core_kernels)
+    rows        softmax family of _core, layer norm / cross-entropy / GELU of _fused
+                (the float32 paths of _rowmath.h)
+    attention   _attention.sdpa_fwd / sdpa_bwd
+    optim       _optim.sgd_step / adam_step
 
 For each variant the CPU runs: the kernels against float64 numpy oracles at the tile edges
 (tile-1, tile, tile+1 of that kernel's tiles), primes and 1, float32 and float64, n_threads 1
@@ -20,7 +21,8 @@ import numpy as np
 import pytest
 
 import tinygradattn as tga
-from tinygradattn import _attention, _core, _fused, _optim
+from tinygradattn import _attention, _core, _fused, _optim, _support
+from tinygradattn.backend import isa
 
 DTYPES = [np.float32, np.float64]
 DT_IDS = ["f32", "f64"]
@@ -45,59 +47,72 @@ def close(got, want, tol, what):
 
 
 # ---- switches ------------------------------------------------------------------------------
-FAMILIES = {  # name: (list, current, set)
-    "gemm": (_core.gemm_isas, _core.gemm_isa, _core.set_gemm_isa),
-    "rowmath": (_fused.rowmath_isas, _fused.rowmath_isa, _fused.set_rowmath_isa),
-    "attention": (_attention.kernel_isas, _attention.kernel_isa, _attention.set_kernel_isa),
-    "optim": (_optim.optim_isas, _optim.optim_isa, _optim.set_optim_isa),
-}
+def test_families_are_the_support_modules():
+    assert isa.FAMILIES == _support.FAMILIES
 
 
-@pytest.mark.parametrize("family", list(FAMILIES))
+@pytest.mark.parametrize("family", isa.FAMILIES)
 def test_switch_lists_forces_and_refuses(family):
-    isas, current, set_isa = FAMILIES[family]
-    names = isas()
+    names = isa.isas(family)
     assert names and names[-1] == "generic" and len(set(names)) == len(names)
-    assert current() == names[0]                      # the default is the fastest supported
+    assert isa.isa(family) == names[0]                # the default is the fastest supported
     try:
         for name in names:
-            set_isa(name)
-            assert current() == name
+            assert isa.set_isa(family, name) == name
+            assert isa.isa(family) == name
         with pytest.raises(ValueError, match=r"sse9.*supported: \[.*'generic'"):
-            set_isa("sse9")
+            isa.set_isa(family, "sse9")
     finally:
-        set_isa("auto")
-    assert current() == names[0]
+        isa.set_isa(family, "auto")
+    assert isa.isa(family) == names[0]
 
 
-def test_rowmath_switch_covers_core_and_fused():
+def test_unknown_family_is_refused():
+    with pytest.raises(ValueError, match="unknown kernel family 'rowmath'"):
+        isa.set_isa("rowmath", "generic")
+
+
+def test_rows_switch_covers_core_and_fused():
+    x = np.random.default_rng(0).standard_normal((3, 37)).astype(np.float32)
     try:
-        for name in _fused.rowmath_isas():
-            _fused.set_rowmath_isa(name)
-            assert _core.rowmath_isa() == _fused.rowmath_isa() == name
+        for name in isa.isas("rows"):
+            isa.set_isa("rows", name)
+            y = np.empty_like(x)
+            _core.softmax_fwd(y, x)                   # _core's copy of the row math
+            close(y, softmax64(x), TOL[np.float32], f"softmax [{name}]")
+            mean, rstd = np.empty(3, np.float32), np.empty(3, np.float32)
+            _fused.layer_norm_fwd(y, mean, rstd, x, None, None, 1e-5)   # _fused's copy
+            close(mean, x.astype(np.float64).mean(-1), TOL[np.float32], f"ln mean [{name}]")
+            assert isa.isa("rows") == name
     finally:
-        _fused.set_rowmath_isa("auto")
-    assert _core.rowmath_isa() == _fused.rowmath_isa() == _fused.rowmath_isas()[0]
+        isa.set_isa("rows", "auto")
+    assert isa.isa("rows") == isa.isas("rows")[0]
 
 
 def test_backend_info_reports_every_family():
     info = tga.backend_info()
-    assert info["gemm_isa"] == _core.gemm_isa()
-    assert info["rowmath_isa"] == _fused.rowmath_isa()
-    assert info["attention_isa"] == _attention.kernel_isa()
-    assert info["optim_isa"] == _optim.optim_isa()
+    for family in isa.FAMILIES:
+        assert info[f"{family}_isa"] == isa.isa(family)
 
 
 def test_environment_variables_force_at_import():
-    env = dict(os.environ, TGA_GEMM_ISA="generic", TGA_ROWMATH_ISA="generic",
-               TGA_ATTENTION_ISA="generic", TGA_OPTIM_ISA="generic")
-    code = ("import tinygradattn as tga, tinygradattn._core as c; i = tga.backend_info(); "
-            "print(i['gemm_isa'], i['rowmath_isa'], c.rowmath_isa(), i['attention_isa'], "
-            "i['optim_isa'])")
+    code = ("import tinygradattn as tga; i = tga.backend_info(); "
+            "print(*(i[f + '_isa'] for f in ('gemm', 'rows', 'attention', 'optim')))")
+    env = dict(os.environ, TGA_ISA="generic")
+    env.pop("TGA_ISA_GEMM", None)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["generic"] * 5
+    assert out.stdout.split() == ["generic"] * 4
+    env = dict(os.environ, TGA_ISA="generic", TGA_ISA_OPTIM=isa.isas("optim")[0])
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["generic"] * 3 + [isa.isas("optim")[0]]   # per family wins
+    env = dict(os.environ, TGA_ISA_GEMM="sse9")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode != 0 and "TGA_ISA_GEMM" in out.stderr and "sse9" in out.stderr
 
 
 # ---- row math: softmax family (_core), layer norm and cross-entropy (_fused) ----------------
@@ -110,13 +125,13 @@ COLS = sorted({1, 2, 13, 79, 97, LANES - 1, LANES, LANES + 1, 2 * LANES - 1, 2 *
 ROWS = [1, 5]
 
 
-@pytest.fixture(params=_fused.rowmath_isas())
+@pytest.fixture(params=isa.isas("rows"))
 def rowmath_isa(request):
     saved = _fused._set_tuning(min_elems_per_thread=0)
     saved_core = _core._set_tuning(row_min_elems_per_thread=0)
-    assert _fused.set_rowmath_isa(request.param) == request.param
+    assert isa.set_isa("rows", request.param) == request.param
     yield request.param
-    _fused.set_rowmath_isa("auto")
+    isa.set_isa("rows", "auto")
     _fused._set_tuning(**saved)
     _core._set_tuning(**saved_core)
 
@@ -341,11 +356,11 @@ OPT_SIZES = [1, 2, 13, 15, 16, 17, 37, CHUNK - 1, CHUNK, CHUNK + 1, 6 * CHUNK + 
 OPT_SIZES_TOTAL = sum(OPT_SIZES)
 
 
-@pytest.fixture(params=_optim.optim_isas())
+@pytest.fixture(params=isa.isas("optim"))
 def optim_isa(request):
-    assert _optim.set_optim_isa(request.param) == request.param
+    assert isa.set_isa("optim", request.param) == request.param
     yield request.param
-    _optim.set_optim_isa("auto")
+    isa.set_isa("optim", "auto")
 
 
 def opt_data(dtype, seed, n=4):
@@ -406,15 +421,15 @@ def test_optim_variants_give_the_same_bits(dtype):
     """fma() is exact and nothing else contracts: every build rounds alike."""
     results = []
     try:
-        for name in _optim.optim_isas():
-            _optim.set_optim_isa(name)
+        for name in isa.isas("optim"):
+            isa.set_isa("optim", name)
             p, g, _, _ = opt_data(dtype, 3)
             m, v = [np.zeros_like(a) for a in p], [np.zeros_like(a) for a in p]
             for step in (1, 2, 3):
                 _optim.adam_step(p, g, m, v, step, 1e-2, 0.9, 0.999, 1e-8, 0.01, True, 2)
             results.append((name, p))
     finally:
-        _optim.set_optim_isa("auto")
+        isa.set_isa("optim", "auto")
     for name, p in results[1:]:
         for a, b in zip(results[0][1], p):
             np.testing.assert_array_equal(a, b, err_msg=f"{results[0][0]} vs {name}")

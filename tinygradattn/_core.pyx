@@ -10,11 +10,8 @@ float64 build of every kernel. ``n_threads < 1`` means ``effective_n_threads()``
 work threshold a kernel runs on one thread whatever it is asked.
 
 Sections:
-    threads      openmp_enabled, effective_n_threads, set_num_threads
     GEMM         gemm (packed, blocked, register-tiled, OpenMP), gemm_naive (the oracle)
     softmax      softmax_fwd / softmax_bwd, log_softmax_fwd / log_softmax_bwd
-                 (rowmath_isas / rowmath_isa / set_rowmath_isa: this module's copy of
-                 _rowmath.h; _fused.set_rowmath_isa sets both)
     elementwise  erf (numpy has none; the C library's is exact to float64 rounding)
     column sum   column_sum (a Linear layer's bias gradient; threaded, thread-count invariant)
 """
@@ -26,155 +23,17 @@ import numpy as np
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.math cimport erf as c_erf, exp, log
-from libc.stdlib cimport atoi, free, getenv, malloc
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
 
-# ==============================================================================================
-# threads
-#
-#   effective_n_threads() = set_num_threads(n)  if set
-#                         = $OMP_NUM_THREADS     if set (read at call time)
-#                         = omp_get_max_threads()
-#                         = 1                    when built without OpenMP
-#
-# No `cimport openmp`: the module must build without OpenMP, so the queries are a C helper
-# guarded by `#ifdef _OPENMP`. Aligned scratch allocation lives here too (64 bytes: one
-# cache line, one zmm register).
-# ==============================================================================================
-
-cdef extern from *:
-    """
-    #include <stdint.h>
-    #include <stdlib.h>
-    #ifdef _OPENMP
-    #include <omp.h>
-    static int tga_openmp_enabled(void) { return 1; }
-    static int tga_omp_max_threads(void) { return omp_get_max_threads(); }
-    #else
-    static int tga_openmp_enabled(void) { return 0; }
-    static int tga_omp_max_threads(void) { return 1; }
-    #endif
-
-    /* 64-byte aligned malloc; the raw pointer is kept just below the aligned block. */
-    static void *tga_aligned_malloc(size_t n_bytes) {
-        void *raw = malloc(n_bytes + 64 + sizeof(void *));
-        uintptr_t p;
-        if (raw == NULL) return NULL;
-        p = ((uintptr_t)raw + sizeof(void *) + 63) & ~(uintptr_t)63;
-        ((void **)p)[-1] = raw;
-        return (void *)p;
-    }
-    static void tga_aligned_free(void *p) {
-        if (p != NULL) free(((void **)p)[-1]);
-    }
-    """
-    int tga_openmp_enabled() noexcept nogil
-    int tga_omp_max_threads() noexcept nogil
-    void *tga_aligned_malloc(size_t n_bytes) noexcept nogil
-    void tga_aligned_free(void *p) noexcept nogil
-
-cdef int _n_threads_override = 0    # 0: not set
-
-
-def openmp_enabled():
-    """True when the extension was built with OpenMP (otherwise every kernel is serial)."""
-    return bool(tga_openmp_enabled())
-
-
-def set_num_threads(n):
-    """Threads used by kernels called with ``n_threads < 1``; ``None`` or 0 resets."""
-    global _n_threads_override
-    if n is None:
-        _n_threads_override = 0
-        return
-    n = int(n)
-    if n < 0:
-        raise ValueError(f"set_num_threads: n must be >= 1 (or 0/None to reset), got {n}")
-    _n_threads_override = n
-
-
-cpdef int effective_n_threads():
-    """Threads a kernel uses by default: set_num_threads, else OMP_NUM_THREADS, else OpenMP's.
-
-    Called before every kernel launch, so it reads the environment with C's getenv (which
-    sees os.environ changes) rather than through Python: ~50 ns instead of ~2 us.
-    """
-    cdef const char *env
-    cdef int n
-    if not tga_openmp_enabled():
-        return 1
-    if _n_threads_override > 0:
-        return _n_threads_override
-    env = getenv("OMP_NUM_THREADS")
-    if env != NULL:
-        n = atoi(env)                   # "4" -> 4, "4,2" (nested levels) -> 4, junk -> 0
-        if n > 0:
-            return n
-    n = tga_omp_max_threads()
-    return n if n > 1 else 1
-
-
-cdef inline int _resolve_threads(int n_threads, double work, double min_work_per_thread):
-    """n_threads (or the default when < 1), capped so each thread gets min_work_per_thread.
-
-    A threshold <= 0 (tests, to force threads on small work) caps nothing.
-    """
-    cdef int nt = n_threads if n_threads >= 1 else effective_n_threads()
-    cdef double by_work
-    if not tga_openmp_enabled():
-        return 1
-    if min_work_per_thread > 0:
-        # NOTE: compared as doubles: work / 0 was inf, and <int>inf is INT_MIN (one thread)
-        by_work = work / min_work_per_thread
-        if by_work < nt:
-            nt = <int>by_work
-    return nt if nt >= 1 else 1
+from ._support cimport (FAMILY_GEMM, FAMILY_ROWS, TGA_ISA_GENERIC, byte_extent, check_dtypes,
+                       check_out, isa_level, resolve_threads, tga_aligned_free,
+                       tga_aligned_malloc)
+from ._rowmath cimport rows_isa_sync, tga_rm, tga_rm_gelu_for, tga_rm_gelu_t
 
 
 # ---------------------------------------------------------------------------------- checks
-
-cdef tuple _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-cdef object _check_arrays(str fn, tuple names, tuple arrays):
-    """Same-dtype float32/float64 numpy arrays; returns the dtype."""
-    cdef bint ok = True
-    for name, arr in zip(names, arrays):
-        if not isinstance(arr, np.ndarray):
-            raise TypeError(f"{fn}: {name} must be a numpy.ndarray, got {type(arr).__name__}")
-    dtype = arrays[0].dtype
-    for arr in arrays:
-        if arr.dtype != dtype:
-            ok = False
-    if not ok or dtype not in _FLOAT_DTYPES:
-        dtypes = [arr.dtype for arr in arrays]
-        listed = ", ".join(f"{name} {dt}" for name, dt in zip(names, dtypes))
-        raise TypeError(f"{fn}: all arrays must have the same dtype, float32 or float64; "
-                        f"got {listed}")
-    return dtype
-
-
-cdef object _check_out(str fn, str name, object out):
-    if not out.flags.c_contiguous:
-        raise ValueError(f"{fn}: {name} {out.shape} must be C-contiguous (strides "
-                         f"{out.strides})")
-    if not out.flags.writeable:
-        raise ValueError(f"{fn}: {name} {out.shape} is read-only")
-
-
-cdef inline void _extent(const char *base, Py_ssize_t *shape, Py_ssize_t *strides, int ndim,
-                         Py_ssize_t itemsize, const char **lo, const char **hi) noexcept nogil:
-    """[lo, hi): the bytes a non-empty strided array touches."""
-    cdef int d
-    lo[0] = base
-    hi[0] = base + itemsize
-    for d in range(ndim):
-        if strides[d] < 0:
-            lo[0] += (shape[d] - 1) * strides[d]
-        else:
-            hi[0] += (shape[d] - 1) * strides[d]
-
 
 cdef object _gemm_check_views(str fn, floating[:, :, ::1] out, const floating[:, :, :] a,
                               const floating[:, :, :] w):
@@ -194,13 +53,13 @@ cdef object _gemm_check_views(str fn, floating[:, :, ::1] out, const floating[:,
     if out.size == 0:
         return
     out_shape = (out.shape[0], out.shape[1], out.shape[2])
-    _extent(<const char *>&out[0, 0, 0], out.shape, out.strides, 3, item, &out_lo, &out_hi)
+    byte_extent(<const char *>&out[0, 0, 0], out.shape, out.strides, 3, item, &out_lo, &out_hi)
     if a.size:
-        _extent(<const char *>&a[0, 0, 0], a.shape, a.strides, 3, item, &lo, &hi)
+        byte_extent(<const char *>&a[0, 0, 0], a.shape, a.strides, 3, item, &lo, &hi)
         if lo < out_hi and out_lo < hi:
             raise ValueError(f"{fn}: out {out_shape} overlaps a; gemm cannot run in place")
     if w.size:
-        _extent(<const char *>&w[0, 0, 0], w.shape, w.strides, 3, item, &lo, &hi)
+        byte_extent(<const char *>&w[0, 0, 0], w.shape, w.strides, 3, item, &lo, &hi)
         if lo < out_hi and out_lo < hi:
             raise ValueError(f"{fn}: out {out_shape} overlaps b; gemm cannot run in place")
 
@@ -286,10 +145,7 @@ cdef extern from "_gemm_kernel.h" nogil:
         tga_ukr_sa_f64_t ukr_sa_f64
         tga_ukr_sa_f32_t ukr_sa_half_f32    # the same at MR / 2 rows (edge panels); or NULL
         tga_ukr_sa_f64_t ukr_sa_half_f64
-    int TGA_N_GEMM_ISAS
-    const tga_gemm_isa_t *tga_gemm_isa_get(int index)
-    int tga_gemm_isa_supported(int index)
-    int tga_gemm_isa_best()
+    const tga_gemm_isa_t *tga_gemm_isa_for(int level)
     void tga_gemm_pack_init(int allow_simd)
     void tga_pack_kcontig_f32(float *dst, const float *src, Py_ssize_t rows, Py_ssize_t k,
                               Py_ssize_t s_row, Py_ssize_t R)
@@ -375,41 +231,18 @@ def _set_tuning(kc_f32=None, kc_f64=None, nc_max_bytes=None, mt_max_bytes=None,
                 colsum_min_elems_per_thread=COLSUM_MIN_ELEMS_PER_THREAD,
                 binary_min_elems_per_thread=BINARY_MIN_ELEMS_PER_THREAD)
 
-cdef tga_gemm_isa_t _isa = tga_gemm_isa_get(tga_gemm_isa_best())[0]
-tga_gemm_pack_init(1)
+cdef tga_gemm_isa_t _isa                 # the micro-kernel set of level _gemm_level
+cdef int _gemm_level = -1
 
 
-def gemm_isas():
-    """Names of the GEMM micro-kernel sets this CPU can run, fastest first."""
-    return [tga_gemm_isa_get(i).name.decode() for i in range(TGA_N_GEMM_ISAS)
-            if tga_gemm_isa_supported(i)]
-
-
-def gemm_isa():
-    """Name of the GEMM micro-kernel set in use ("avx512", "avx2" or "generic")."""
-    return _isa.name.decode()
-
-
-def set_gemm_isa(name="auto"):
-    """Use the named micro-kernel set ("auto": the fastest this CPU supports)."""
-    global _isa
-    if name == "auto":
-        _isa = tga_gemm_isa_get(tga_gemm_isa_best())[0]
-        tga_gemm_pack_init(1)
-        return
-    for i in range(TGA_N_GEMM_ISAS):
-        if tga_gemm_isa_get(i).name.decode() == name:
-            if not tga_gemm_isa_supported(i):
-                raise ValueError(f"set_gemm_isa: this CPU cannot run {name!r}; "
-                                 f"supported: {gemm_isas()}")
-            _isa = tga_gemm_isa_get(i)[0]
-            tga_gemm_pack_init(name != "generic")  # generic: the scalar packing too
-            return
-    raise ValueError(f"set_gemm_isa: unknown kernel set {name!r}; supported: {gemm_isas()}")
-
-
-if os.environ.get("TGA_GEMM_ISA", "auto") not in ("", "auto"):
-    set_gemm_isa(os.environ["TGA_GEMM_ISA"])
+cdef inline void _gemm_isa_sync() noexcept nogil:
+    """Point _isa (and the packing) at the GEMM level _support holds, if it changed."""
+    global _isa, _gemm_level
+    cdef int level = isa_level(FAMILY_GEMM)
+    if level != _gemm_level:
+        _isa = tga_gemm_isa_for(level)[0]
+        tga_gemm_pack_init(level != TGA_ISA_GENERIC)    # generic: the scalar packing too
+        _gemm_level = level
 
 
 cdef inline Py_ssize_t _cdiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
@@ -490,6 +323,7 @@ def _gemm_task_grid(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, int n_threads,
     """(MT, NT, tasks along M, tasks along N) that _plan_blocks picks with the current kernel
     set (for tests and tuning; the thread count is taken as given)."""
     cdef GemmPlan plan
+    _gemm_isa_sync()
     memset(&plan, 0, sizeof(plan))
     plan.n_batch, plan.m, plan.n, plan.k = n_batch, m, n, k
     plan.mr = _isa.mr_f32 if itemsize == 4 else _isa.mr_f64
@@ -807,7 +641,7 @@ cdef object _gemm_run(floating *c, const floating *a, const floating *w, GemmPla
         return
     plan.mr = isa.mr_f32 if floating is float else isa.mr_f64
     plan.nr = isa.nr_f32 if floating is float else isa.nr_f64
-    n_threads = _resolve_threads(n_threads, 2.0 * plan.n_batch * plan.m * plan.n * plan.k,
+    n_threads = resolve_threads(n_threads, 2.0 * plan.n_batch * plan.m * plan.n * plan.k,
                                  GEMM_MIN_FLOPS_PER_THREAD)
     _plan_blocks(plan, item, n_threads)
     with nogil:
@@ -853,6 +687,7 @@ cdef object _gemm_typed(floating[:, :, ::1] out,          # OUT (Bt, M, N)
     plan.gelu = gelu
     if gelu:
         plan.grad = &grad[0, 0, 0]
+        rows_isa_sync()
         plan.gelu_vec = tga_rm_gelu_for(tga_rm.isa)
     plan.sa_b = a.strides[0] // item
     plan.sa_m = a.strides[1] // item
@@ -909,13 +744,13 @@ cdef bint _gemm_fast_plan(cnp.ndarray out, cnp.ndarray a, cnp.ndarray b,
     for d in range(3):
         if sa[d] % item or sb[d] % item:
             return False
-    _extent(<const char *>cnp.PyArray_DATA(out), <Py_ssize_t *>do, <Py_ssize_t *>so, 3, item,
+    byte_extent(<const char *>cnp.PyArray_DATA(out), <Py_ssize_t *>do, <Py_ssize_t *>so, 3, item,
             &out_lo, &out_hi)
-    _extent(<const char *>cnp.PyArray_DATA(a), <Py_ssize_t *>da, <Py_ssize_t *>sa, 3, item,
+    byte_extent(<const char *>cnp.PyArray_DATA(a), <Py_ssize_t *>da, <Py_ssize_t *>sa, 3, item,
             &lo, &hi)
     if lo < out_hi and out_lo < hi:
         return False
-    _extent(<const char *>cnp.PyArray_DATA(b), <Py_ssize_t *>db, <Py_ssize_t *>sb, 3, item,
+    byte_extent(<const char *>cnp.PyArray_DATA(b), <Py_ssize_t *>db, <Py_ssize_t *>sb, 3, item,
             &lo, &hi)
     if lo < out_hi and out_lo < hi:
         return False
@@ -950,7 +785,7 @@ cdef object _gemm_gelu(out, a, b, int n_threads, bias, mul, add, gelu, grad):
     if grad is None:
         raise ValueError("gemm: gelu needs grad, an output shaped like out")
     _check_operand("gemm", "grad", grad, out.shape, out, dtype)
-    _check_out("gemm", "grad", grad)
+    check_out("gemm", "grad", grad)
     for name, arr in (("a", a), ("b", b)):            # written while a and b are read
         if np.may_share_memory(grad, arr):
             raise ValueError(f"gemm: grad {grad.shape} overlaps {name} {arr.shape}")
@@ -1008,7 +843,7 @@ cdef object _check_operand(str fn, str name, object arr, tuple shape, object out
 
 
 cdef object _check_gemm(str fn, object out, object a, object b):
-    dtype = _check_arrays(fn, ("out", "a", "b"), (out, a, b))
+    dtype = check_dtypes(fn, ("out", "a", "b"), (out, a, b))
     for name, arr in (("out", out), ("a", a), ("b", b)):
         if arr.ndim != 3:
             raise ValueError(f"{fn}: {name} must be 3-D (batch, rows, cols), got shape "
@@ -1023,7 +858,7 @@ cdef object _check_gemm(str fn, object out, object a, object b):
     if out.shape != expected:
         raise ValueError(f"{fn}: out {out.shape} should be {expected} for a {a.shape} "
                          f"@ b {b.shape}")
-    _check_out(fn, "out", out)
+    check_out(fn, "out", out)
     return dtype                # strides and overlap: checked in C by _gemm_check_views
 
 
@@ -1047,6 +882,7 @@ def gemm(out, a, b, int n_threads=0, bias=None, mul=None, add=None, gelu=None, g
         grad: OUT with gelu: (Bt, M, N) C-contiguous like out, apart from out, a and b.
     """
     cdef GemmPlan plan
+    _gemm_isa_sync()
     if gelu is not None or grad is not None:
         _gemm_gelu(out, a, b, n_threads, bias, mul, add, gelu, grad)
         return
@@ -1132,65 +968,6 @@ cdef object _gemm_naive_call(floating[:, :, ::1] out, const floating[:, :, :] a,
 # out may be the same array as an input (each element is read before it is written).
 # ==============================================================================================
 
-cdef extern from "_rowmath.h" nogil:
-    ctypedef struct tga_rowmath_t:
-        const char *isa
-        float (*max)(const float *x, Py_ssize_t n) noexcept nogil
-        double (*exp_sum)(float *y, const float *x, float shift, Py_ssize_t n) noexcept nogil
-        double (*sum)(const float *x, float shift, Py_ssize_t n) noexcept nogil
-        double (*dot)(const float *a, const float *b, Py_ssize_t n) noexcept nogil
-        void (*axpb)(float *y, float scale, float offset, Py_ssize_t n) noexcept nogil
-        void (*shift)(float *y, const float *x, float a, float b, Py_ssize_t n) noexcept nogil
-        void (*softmax_bwd)(float *dx, const float *y, const float *dout, float dot,
-                            Py_ssize_t n) noexcept nogil
-        void (*log_softmax_bwd)(float *dx, const float *y, const float *dout, float total,
-                                Py_ssize_t n) noexcept nogil
-        void (*softmax_rows)(float *y, const float *x, Py_ssize_t n_rows,
-                             Py_ssize_t n) noexcept nogil
-        void (*softmax_bwd_rows)(float *dx, const float *y, const float *dout,
-                                 Py_ssize_t n_rows, Py_ssize_t n) noexcept nogil
-    tga_rowmath_t tga_rm
-    int tga_rowmath_init(const char *want)
-    int TGA_RM_N_ISAS
-    int tga_rowmath_supported(int index)
-    const char *tga_rowmath_name(int index)
-
-    ctypedef struct tga_rm_gelu_t:
-        void (*gelu_fwd)(float *y, float *grad, const float *x, int tanh_form,
-                         Py_ssize_t n) noexcept nogil
-    const tga_rm_gelu_t *tga_rm_gelu_for(const char *isa)
-
-tga_rowmath_init(b"auto")
-
-
-def rowmath_isas():
-    """The float32 row-primitive sets (_rowmath.h) this CPU runs, fastest first."""
-    return [tga_rowmath_name(i).decode() for i in range(TGA_RM_N_ISAS)
-            if tga_rowmath_supported(i)]
-
-
-def rowmath_isa():
-    """The set the softmax family of this module runs with."""
-    return tga_rm.isa.decode()
-
-
-def set_rowmath_isa(name="auto"):
-    """Force the softmax family's row-primitive set ("avx512", "avx2", "generic") or "auto".
-
-    This module's copy only: _fused.set_rowmath_isa sets both (use that one). Raises
-    ValueError for a set this CPU cannot run.
-    """
-    if not isinstance(name, str) or not tga_rowmath_init(name.encode()):
-        raise ValueError(f"set_rowmath_isa: this CPU cannot run {name!r}; supported: "
-                         f"{rowmath_isas()} or 'auto'")
-    return rowmath_isa()
-
-
-if os.environ.get("TGA_ROWMATH_ISA", "auto") not in ("", "auto"):
-    set_rowmath_isa(os.environ["TGA_ROWMATH_ISA"])
-
-
-
 cdef void _softmax_rows(floating *y, const floating *x, Py_ssize_t n_rows,
                         Py_ssize_t n) noexcept nogil:
     """n_rows consecutive rows of n entries (row stride n)."""
@@ -1267,7 +1044,7 @@ cdef void _log_softmax_bwd_row(floating *dx, const floating *y, const floating *
 
 cdef object _check_rows(str fn, tuple names, tuple arrays):
     """2-D, same shape, same float dtype, C-contiguous; out (first) writable; exact aliasing."""
-    dtype = _check_arrays(fn, names, arrays)
+    dtype = check_dtypes(fn, names, arrays)
     shape = arrays[0].shape
     for name, arr in zip(names, arrays):
         if arr.ndim != 2:
@@ -1278,7 +1055,7 @@ cdef object _check_rows(str fn, tuple names, tuple arrays):
         if not arr.flags.c_contiguous:
             raise ValueError(f"{fn}: {name} {arr.shape} must be C-contiguous (strides "
                              f"{arr.strides})")
-    _check_out(fn, names[0], arrays[0])
+    check_out(fn, names[0], arrays[0])
     for name, arr in zip(names[1:], arrays[1:]):
         _check_same_or_apart(fn, names[0], arrays[0], name, arr)
     return dtype
@@ -1344,7 +1121,8 @@ cdef object _rows(str fn, tuple names, int kind, object out, object a, object b,
     cdef Py_ssize_t n_cols = cnp.PyArray_DIMS(<cnp.ndarray>out)[1]
     if n_rows == 0 or n_cols == 0:
         return
-    n_threads = _resolve_threads(n_threads, <double>n_rows * n_cols, ROW_MIN_ELEMS_PER_THREAD)
+    rows_isa_sync()
+    n_threads = resolve_threads(n_threads, <double>n_rows * n_cols, ROW_MIN_ELEMS_PER_THREAD)
     if t == cnp.NPY_FLOAT:
         _rows_run(kind, <float *>cnp.PyArray_DATA(<cnp.ndarray>out),
                   <const float *>cnp.PyArray_DATA(<cnp.ndarray>a),
@@ -1414,7 +1192,7 @@ def log_softmax_bwd(dx, y, dout, int n_threads=0):
 
 cdef object _erf_typed(floating[::1] out, const floating[::1] x, int n_threads):
     cdef Py_ssize_t i, n = x.shape[0]
-    n_threads = _resolve_threads(n_threads, <double>n, ROW_MIN_ELEMS_PER_THREAD)
+    n_threads = resolve_threads(n_threads, <double>n, ROW_MIN_ELEMS_PER_THREAD)
     if n_threads == 1:
         with nogil:
             for i in range(n):
@@ -1426,10 +1204,10 @@ cdef object _erf_typed(floating[::1] out, const floating[::1] x, int n_threads):
 
 def erf(out, x, int n_threads=0):
     """out = erf(x) elementwise; out and x 1-D C-contiguous, same length and float dtype."""
-    dtype = _check_arrays("erf", ("out", "x"), (out, x))
+    dtype = check_dtypes("erf", ("out", "x"), (out, x))
     if out.ndim != 1 or x.ndim != 1 or out.shape != x.shape:
         raise ValueError(f"erf: out {out.shape} and x {x.shape} must be 1-D of the same length")
-    _check_out("erf", "out", out)
+    check_out("erf", "out", out)
     if dtype == np.float32:
         _erf_typed[float](out, x, n_threads)
     else:
@@ -1466,7 +1244,7 @@ cdef object _binary_typed(floating[::1] out, const floating[::1] a, const floati
     cdef Py_ssize_t t, n = out.shape[0], per, i0
     if n == 0:
         return
-    n_threads = _resolve_threads(n_threads, <double>n, BINARY_MIN_ELEMS_PER_THREAD)
+    n_threads = resolve_threads(n_threads, <double>n, BINARY_MIN_ELEMS_PER_THREAD)
     per = _round_up(_cdiv(n, n_threads), 16)           # slices start on a cache line
     if n_threads == 1:
         with nogil:
@@ -1481,13 +1259,13 @@ cdef object _binary_typed(floating[::1] out, const floating[::1] a, const floati
 def binary(out, a, b, int op, int n_threads=0):
     """out = a + b (op 0), a - b (op 1) or a * b (op 2); 1-D C-contiguous, one length and
     float dtype. out may be a or b itself (each element is read before it is written)."""
-    dtype = _check_arrays("binary", ("out", "a", "b"), (out, a, b))
+    dtype = check_dtypes("binary", ("out", "a", "b"), (out, a, b))
     if not (out.ndim == a.ndim == b.ndim == 1) or not (out.shape == a.shape == b.shape):
         raise ValueError(f"binary: out {out.shape}, a {a.shape} and b {b.shape} must be 1-D "
                          f"of the same length")
     if not 0 <= op <= 2:
         raise ValueError(f"binary: op must be 0 (add), 1 (sub) or 2 (mul), got {op}")
-    _check_out("binary", "out", out)
+    check_out("binary", "out", out)
     _check_same_or_apart("binary", "out", out, "a", a)
     _check_same_or_apart("binary", "out", out, "b", b)
     if dtype == np.float32:
@@ -1564,7 +1342,7 @@ cdef object _colsum_typed(floating[::1] out, const floating[:, ::1] x, int n_thr
     part = <floating *>tga_aligned_malloc(n_chunks * n * sizeof(floating))   # (n_chunks, N)
     if part == NULL:
         raise MemoryError(f"column_sum: could not allocate {n_chunks}x{n} partial sums")
-    n_threads = _resolve_threads(n_threads, <double>m * n, COLSUM_MIN_ELEMS_PER_THREAD)
+    n_threads = resolve_threads(n_threads, <double>m * n, COLSUM_MIN_ELEMS_PER_THREAD)
     try:
         for c in prange(n_chunks, nogil=True, schedule="static", num_threads=n_threads):
             i0 = c * COLSUM_ROWS
@@ -1587,14 +1365,14 @@ def column_sum(out, x, int n_threads=0):
         x: IN (M, N) C-contiguous. M == 0 gives zeros.
         n_threads: OpenMP threads over row chunks; < 1 means effective_n_threads().
     """
-    dtype = _check_arrays("column_sum", ("out", "x"), (out, x))
+    dtype = check_dtypes("column_sum", ("out", "x"), (out, x))
     if x.ndim != 2:
         raise ValueError(f"column_sum: x must be 2-D (rows, cols), got shape {x.shape}")
     if out.shape != (x.shape[1],):
         raise ValueError(f"column_sum: out {out.shape} should be ({x.shape[1]},) for x {x.shape}")
     if not x.flags.c_contiguous:
         raise ValueError(f"column_sum: x {x.shape} must be C-contiguous (strides {x.strides})")
-    _check_out("column_sum", "out", out)
+    check_out("column_sum", "out", out)
     if np.may_share_memory(out, x):
         raise ValueError(f"column_sum: out {out.shape} overlaps x {x.shape}")
     if dtype == np.float32:
@@ -1634,7 +1412,7 @@ def add_rows(dst, rows, src):
         rows: IN (N,) int64, C-contiguous, each in [-V, V) (negatives count from the end).
         src: IN (N, C) C-contiguous, dst's dtype, not overlapping dst.
     """
-    dtype = _check_arrays("add_rows", ("dst", "src"), (dst, src))
+    dtype = check_dtypes("add_rows", ("dst", "src"), (dst, src))
     if not isinstance(rows, np.ndarray) or rows.dtype != np.int64 or rows.ndim != 1:
         raise TypeError(f"add_rows: rows must be a 1-D int64 numpy.ndarray, got "
                         f"{getattr(rows, 'dtype', type(rows).__name__)} "
@@ -1648,7 +1426,7 @@ def add_rows(dst, rows, src):
         if not arr.flags.c_contiguous:
             raise ValueError(f"add_rows: {name} {arr.shape} must be C-contiguous (strides "
                              f"{arr.strides})")
-    _check_out("add_rows", "dst", dst)
+    check_out("add_rows", "dst", dst)
     if np.may_share_memory(dst, src):
         raise ValueError(f"add_rows: dst {dst.shape} overlaps src {src.shape}")
     if rows.shape[0] == 0 or dst.shape[1] == 0:

@@ -23,7 +23,7 @@
  * B loop runs one vector per row when nr <= VL (the N edge: half the FMAs). The transposing
  * pack of a K-contiguous operand (tga_pack_kcontig_*) is here too.
  *
- * Dispatch: __builtin_cpu_supports (gcc/clang on x86) at the first tga_gemm_select() call;
+ * Dispatch: tga_gemm_isa_for(level), the level chosen by _support.pyx from _cpu_features.h;
  * the AVX bodies are compiled with __attribute__((target(...))), so the rest of the module
  * keeps the baseline ISA and the extension loads on any x86-64 CPU. Elsewhere (other
  * compilers or architectures) only the generic kernel exists.
@@ -34,11 +34,11 @@
 
 #include <string.h>
 
-#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
-#define TGA_X86_DISPATCH 1
+#include "_cpu_features.h"
+
+#define TGA_X86_DISPATCH TGA_CPU_X86
+#if TGA_X86_DISPATCH
 #include <immintrin.h>
-#else
-#define TGA_X86_DISPATCH 0
 #endif
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -554,13 +554,7 @@ __attribute__((target("avx2,fma"))) static void tga_pack_kcontig_f64_avx2(
 static int tga_pack_use_avx2 = 0;
 
 static void tga_gemm_pack_init(int allow_simd) {
-#if TGA_X86_DISPATCH
-    __builtin_cpu_init();
-    tga_pack_use_avx2 = allow_simd && __builtin_cpu_supports("avx2") ? 1 : 0;
-#else
-    (void)allow_simd;
-    tga_pack_use_avx2 = 0;
-#endif
+    tga_pack_use_avx2 = allow_simd && tga_cpu_supports_isa(TGA_ISA_AVX2) ? 1 : 0;
 }
 
 static void tga_pack_kcontig_f32(float *dst, const float *src, Py_ssize_t rows, Py_ssize_t k,
@@ -599,29 +593,11 @@ static const tga_gemm_isa_t tga_gemm_isas[] = {
 };
 #define TGA_N_GEMM_ISAS ((int)(sizeof(tga_gemm_isas) / sizeof(tga_gemm_isas[0])))
 
-/* Kernel set `index` (0 <= index < TGA_N_GEMM_ISAS). */
-static const tga_gemm_isa_t *tga_gemm_isa_get(int index) { return &tga_gemm_isas[index]; }
-
-/* Can this CPU (and OS) run kernel set `index`? */
-static int tga_gemm_isa_supported(int index) {
-    const char *name;
-    if (index < 0 || index >= TGA_N_GEMM_ISAS) return 0;
-    name = tga_gemm_isas[index].name;
-#if TGA_X86_DISPATCH
-    __builtin_cpu_init();
-    if (strcmp(name, "avx512") == 0) return __builtin_cpu_supports("avx512f") ? 1 : 0;
-    if (strcmp(name, "avx2") == 0)
-        return (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 1 : 0;
-#endif
-    return strcmp(name, "generic") == 0;
-}
-
-/* Index of the fastest supported kernel set (the table is ordered fastest first). */
-static int tga_gemm_isa_best(void) {
-    int i;
-    for (i = 0; i < TGA_N_GEMM_ISAS; i++)
-        if (tga_gemm_isa_supported(i)) return i;
-    return TGA_N_GEMM_ISAS - 1;
+/* The kernel set of ISA level `level` (_cpu_features.h): the table runs from the widest level
+ * down to generic, and holds exactly the levels this build compiled, which are the levels
+ * _support offers (generic alone off x86). */
+static const tga_gemm_isa_t *tga_gemm_isa_for(int level) {
+    return &tga_gemm_isas[TGA_N_GEMM_ISAS - 1 - level];
 }
 
 #endif /* TGA_GEMM_KERNEL_H */

@@ -26,10 +26,9 @@
  * reduction. The max runs in 2 x 16 lanes (two independent vector chains).
  * Each function exists three times: the C bodies compiled for AVX2+FMA and for the baseline
  * ISA (__attribute__((target))), and an AVX-512 set in intrinsics (_rowmath_avx512.h: the
- * same polynomial, lanes and summation order); tga_rowmath_init() picks one set with
- * __builtin_cpu_supports, as _gemm_kernel.h does ("auto"), or the named one
- * (tga_rowmath_supported / _name list them; _fused.set_rowmath_isa and $TGA_ROWMATH_ISA force
- * one). FMA contraction, vector width (the lane order of the simd reductions) and, on
+ * same polynomial, lanes and summation order); tga_rowmath_select(level) points tga_rm at the
+ * set of the "rows" level _support.pyx chose (_cpu_features.h; tinygradattn.backend.isa and
+ * $TGA_ISA_ROWS force one). FMA contraction, vector width (the lane order of the simd reductions) and, on
  * AVX-512, exp's scaling by 2^n in one vscalefps are the only differences between the sets.
  */
 #ifndef TGA_ROWMATH_H
@@ -40,11 +39,11 @@
 #include <string.h>
 #include <math.h>
 
-#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
-#define TGA_RM_X86 1
+#include "_cpu_features.h"
+
+#define TGA_RM_X86 TGA_CPU_X86
+#if TGA_RM_X86
 #include <immintrin.h>
-#else
-#define TGA_RM_X86 0
 #endif
 
 #define TGA_RM_LANES 16
@@ -988,30 +987,6 @@ typedef struct {
 
 static tga_rowmath_t tga_rm = TGA_RM_TABLE("generic", _generic);
 
-/* The sets compiled in, widest first, and whether this CPU runs set `index` (0 past the end). */
-#if TGA_RM_X86
-static const char *const tga_rowmath_names[] = {"avx512", "avx2", "generic"};
-#define TGA_RM_N_ISAS 3
-#else
-static const char *const tga_rowmath_names[] = {"generic"};
-#define TGA_RM_N_ISAS 1
-#endif
-
-static inline int tga_rowmath_supported(int index) {
-    const char *name;
-    if (index < 0 || index >= TGA_RM_N_ISAS) return 0;
-    name = tga_rowmath_names[index];
-#if TGA_RM_X86
-    __builtin_cpu_init();
-    if (strcmp(name, "avx512") == 0)
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")
-               && __builtin_cpu_supports("avx512vl");
-    if (strcmp(name, "avx2") == 0)
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#endif
-    return strcmp(name, "generic") == 0;
-}
-
 /* The GELU loops of the set named `isa` (tga_rm.isa at the call: one switch for all). */
 typedef struct {
     void (*gelu_fwd)(float *, float *, const float *, int, Py_ssize_t);
@@ -1034,33 +1009,30 @@ static inline const tga_rm_gelu_t *tga_rm_gelu_for(const char *isa) {
     return &generic;
 }
 
-static inline const char *tga_rowmath_name(int index) { return tga_rowmath_names[index]; }
+/* Point tga_rm at the set of ISA level `level` (_cpu_features.h); generic off x86. */
+static int tga_rm_level = -1;            /* the level tga_rm holds (-1: none yet) */
 
-/* Pick the widest set this CPU runs ("auto"), or a named one; returns 0 if unavailable. */
-static int tga_rowmath_init(const char *want) {
+static void tga_rowmath_select(int level) {
+    tga_rm_level = level;
     static const tga_rowmath_t generic = TGA_RM_TABLE("generic", _generic);
 #if TGA_RM_X86
     static const tga_rowmath_t avx2 = TGA_RM_TABLE("avx2", _avx2);
     static const tga_rowmath_t avx512 = TGA_RM_TABLE("avx512", _avx512);
-    int has512, has2;
-    __builtin_cpu_init();
-    has512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")
-             && __builtin_cpu_supports("avx512vl");
-    has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (strcmp(want, "avx512") == 0 || (strcmp(want, "auto") == 0 && has512)) {
-        if (!has512) return 0;
+    if (level == TGA_ISA_AVX512) {
         tga_rm = avx512;
-        return 1;
+        return;
     }
-    if (strcmp(want, "avx2") == 0 || (strcmp(want, "auto") == 0 && has2)) {
-        if (!has2) return 0;
+    if (level == TGA_ISA_AVX2) {
         tga_rm = avx2;
-        return 1;
+        return;
     }
 #endif
-    if (strcmp(want, "generic") != 0 && strcmp(want, "auto") != 0) return 0;
     tga_rm = generic;
-    return 1;
+}
+
+/* Called at each kernel entry with the level _support holds: re-points tga_rm if it changed. */
+static inline void tga_rowmath_sync(int level) {
+    if (level != tga_rm_level) tga_rowmath_select(level);
 }
 
 #endif /* TGA_ROWMATH_H */

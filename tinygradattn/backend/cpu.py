@@ -8,7 +8,8 @@ import sys
 
 import numpy as np
 
-from .. import _attention, _core, _fused, _optim
+from .. import _attention, _core, _fused, _optim, _support
+from . import isa
 from .base import Backend
 from .pool import BufferPool
 
@@ -67,8 +68,7 @@ def _pooled_binary(ufunc, a, b):
             and a.dtype is b.dtype and a.nbytes >= POOL.min_bytes):
         out = POOL.empty(a.shape, a.dtype)
         if a.dtype in _FLOAT_KINDS and a.flags.c_contiguous and b.flags.c_contiguous:
-            _core.binary(out.reshape(-1), a.reshape(-1), b.reshape(-1), _BINARY_OPS[ufunc],
-                         _core.effective_n_threads())
+            _core.binary(out.reshape(-1), a.reshape(-1), b.reshape(-1), _BINARY_OPS[ufunc])
             return out
         return ufunc(a, b, out=out)
     return ufunc(a, b)
@@ -117,14 +117,35 @@ class CPUBackend(Backend):
         if (sys.getrefcount(a) == 2 and type(b) is np.ndarray and a.shape == b.shape
                 and a.dtype is b.dtype and a.dtype in _FLOAT_KINDS and b.flags.c_contiguous
                 and self._own_memory(a)):
-            _core.binary(a.reshape(-1), a.reshape(-1), b.reshape(-1), 0,
-                         _core.effective_n_threads())
+            _core.binary(a.reshape(-1), a.reshape(-1), b.reshape(-1), 0)
             return a
         return self.add(a, b)
 
     @staticmethod
     def assign(dst, src):
         dst[...] = src
+
+    # ---- runtime (tga.set_num_threads, backend_info, empty_cache) --------------------------
+    @staticmethod
+    def set_num_threads(n):
+        _support.set_num_threads(n)
+
+    @staticmethod
+    def get_num_threads():
+        return _support.effective_n_threads()
+
+    @staticmethod
+    def info():
+        """OpenMP on or off, the default thread count, each kernel family's ISA, the pool."""
+        info = {"openmp": _support.openmp_enabled(), "n_threads": _support.effective_n_threads()}
+        for family in isa.FAMILIES:
+            info[f"{family}_isa"] = isa.isa(family)
+        info["buffer_pool"] = POOL.stats()
+        return info
+
+    @staticmethod
+    def empty_cache():
+        POOL.clear()
 
     # ---- random -----------------------------------------------------------------------
     def manual_seed(self, seed):
@@ -239,7 +260,7 @@ class CPUBackend(Backend):
         N = b.shape[-1]
         if a.ndim == 2 and b.ndim == 2:                     # the common case, no batch work
             out = POOL.empty((M, N), dtype=a.dtype)
-            _core.gemm(out[None], a[None], b[None], _core.effective_n_threads())
+            _core.gemm(out[None], a[None], b[None])
             return out
         batch = a.shape[:-2]
         n_batch = math.prod(batch)
@@ -255,8 +276,7 @@ class CPUBackend(Backend):
             a3 = np.broadcast_to(a, batch + (M, K)).reshape(n_batch, M, K)
             b3 = np.broadcast_to(b, batch + (K, N)).reshape(n_batch, K, N)
         out = POOL.empty(batch + (M, N), dtype=a.dtype)
-        _core.gemm(out if out.ndim == 3 else out.reshape(n_batch, M, N), a3, b3,
-                   _core.effective_n_threads())
+        _core.gemm(out if out.ndim == 3 else out.reshape(n_batch, M, N), a3, b3)
         return out
 
     @staticmethod
@@ -266,8 +286,7 @@ class CPUBackend(Backend):
         out = POOL.empty((x.shape[0], weight.shape[0]), dtype=x.dtype)
         if bias is not None:
             bias = np.ascontiguousarray(bias)
-        _core.gemm(out[None], x[None], weight.T[None], _core.effective_n_threads(), bias=bias,
-                   **epilogue)
+        _core.gemm(out[None], x[None], weight.T[None], bias=bias, **epilogue)
         return out
 
     def linear_fwd(self, x, weight, bias, residual=None):
@@ -289,21 +308,20 @@ class CPUBackend(Backend):
     def linear_bwd(dout, x, weight, needs_dx, needs_dweight, needs_dbias, dx_mul=None):
         """-> dx (N, in), dweight (out, in), dbias (out,); None where not needed. dx_mul
         (N, in): dx = (dout @ w) * dx_mul, the factor applied inside the GEMM."""
-        n_threads = _core.effective_n_threads()
         dout = dout.astype(x.dtype, copy=False)
         dx = dweight = dbias = None
         if needs_dx:
             dx = POOL.empty(x.shape, dtype=x.dtype)
-            _core.gemm(dx[None], dout[None], weight[None], n_threads,          # dout @ w
+            _core.gemm(dx[None], dout[None], weight[None],                     # dout @ w
                        mul=None if dx_mul is None else np.ascontiguousarray(dx_mul)[None])
         if needs_dweight:
             # dout.T is read in place (the GEMM takes strided operands): dweight comes out
             # contiguous (out, in), no transposed copy (measured faster than x.T @ dout + copy)
             dweight = POOL.empty(weight.shape, dtype=x.dtype)
-            _core.gemm(dweight[None], dout.T[None], x[None], n_threads)
+            _core.gemm(dweight[None], dout.T[None], x[None])
         if needs_dbias:
             dbias = POOL.empty(weight.shape[:1], dtype=x.dtype)
-            _core.column_sum(dbias, np.ascontiguousarray(dout), n_threads)
+            _core.column_sum(dbias, np.ascontiguousarray(dout))
         return dx, dweight, dbias
 
     @staticmethod
@@ -313,7 +331,7 @@ class CPUBackend(Backend):
         rows = [np.ascontiguousarray(x).reshape(-1, C) for x in arrays]
         out = POOL.empty(out_like.shape, dtype=out_like.dtype)
         if out.size:
-            kernel(out.reshape(-1, C), *rows, _core.effective_n_threads())
+            kernel(out.reshape(-1, C), *rows)
         return out
 
     def softmax_fwd(self, x):
@@ -337,7 +355,7 @@ class CPUBackend(Backend):
         y = POOL.empty(x.shape, dtype=x.dtype)
         mean = POOL.empty(x.shape[:1], dtype=x.dtype)
         rstd = POOL.empty(x.shape[:1], dtype=x.dtype)
-        _fused.layer_norm_fwd(y, mean, rstd, x, w, b, eps, _core.effective_n_threads())
+        _fused.layer_norm_fwd(y, mean, rstd, x, w, b, eps)
         return y, mean, rstd
 
     @staticmethod
@@ -349,8 +367,7 @@ class CPUBackend(Backend):
         dweight = POOL.empty(C, dtype=x.dtype)
         dbias = POOL.empty(C, dtype=x.dtype)
         _fused.layer_norm_bwd(dx, dweight, dbias, np.ascontiguousarray(dout),
-                              np.ascontiguousarray(x), w, mean, rstd,
-                              _core.effective_n_threads())
+                              np.ascontiguousarray(x), w, mean, rstd)
         return dx, (dweight if weight is not None else None), dbias
 
     @staticmethod
@@ -366,8 +383,8 @@ class CPUBackend(Backend):
             exps = POOL.empty(logits.shape, dtype=logits.dtype)
             inv_sum = POOL.empty(logits.shape[:1], dtype=logits.dtype)
         n_valid = _fused.cross_entropy_fwd(loss, lse, logits, np.ascontiguousarray(target),
-                                           ignore_index, label_smoothing,
-                                           _core.effective_n_threads(), exps, inv_sum)
+                                           ignore_index, label_smoothing, probs=exps,
+                                           inv_sum=inv_sum)
         return loss, lse, n_valid, ((exps, inv_sum) if with_probs else None)
 
     @staticmethod
@@ -380,15 +397,14 @@ class CPUBackend(Backend):
         if dloss.ndim:
             dloss = np.ascontiguousarray(dloss)
         _fused.cross_entropy_bwd_probs(dlogits, dloss, exps, np.ascontiguousarray(target),
-                                       ignore_index, label_smoothing,
-                                       _core.effective_n_threads(), inv_sum)
+                                       ignore_index, label_smoothing, inv_sum=inv_sum)
         return dlogits
 
     @staticmethod
     def gelu_fwd(x, approximate):
         out = POOL.empty(x.shape, dtype=x.dtype)
         _fused.gelu_fwd(out.reshape(-1), np.ascontiguousarray(x).reshape(-1),
-                        approximate == "tanh", _core.effective_n_threads())
+                        approximate == "tanh")
         return out
 
     @staticmethod
@@ -397,15 +413,14 @@ class CPUBackend(Backend):
         out = POOL.empty(x.shape, dtype=x.dtype)
         grad = POOL.empty(x.shape, dtype=x.dtype)
         _fused.gelu_fwd(out.reshape(-1), np.ascontiguousarray(x).reshape(-1),
-                        approximate == "tanh", _core.effective_n_threads(), grad.reshape(-1))
+                        approximate == "tanh", grad=grad.reshape(-1))
         return out, grad
 
     @staticmethod
     def gelu_bwd(dout, x, approximate):
         dx = POOL.empty(x.shape, dtype=x.dtype)
         _fused.gelu_bwd(dx.reshape(-1), np.ascontiguousarray(dout).reshape(-1),
-                        np.ascontiguousarray(x).reshape(-1), approximate == "tanh",
-                        _core.effective_n_threads())
+                        np.ascontiguousarray(x).reshape(-1), approximate == "tanh")
         return dx
 
     # ---- attention (tinygradattn._attention) -------------------------------------------------
@@ -421,7 +436,7 @@ class CPUBackend(Backend):
         out = POOL.empty((B, T, H, v.shape[3]), q.dtype).transpose(0, 2, 1, 3)  # (B, H, T, Dv)
         lse = POOL.empty((B, H, T), q.dtype)
         _attention.sdpa_fwd(out, lse, q, k, v, _additive_mask(mask, q, k), bool(is_causal),
-                            float(scale), _core.effective_n_threads())
+                            float(scale))
         return out, lse
 
     @staticmethod
@@ -430,8 +445,7 @@ class CPUBackend(Backend):
         q, k, v, out, dout = (_heads(a) for a in (q, k, v, out, dout))
         dq, dk, dv = _empty_heads_like(q), _empty_heads_like(k), _empty_heads_like(v)
         _attention.sdpa_bwd(dq, dk, dv, dout, q, k, v, out, np.ascontiguousarray(lse),
-                            _additive_mask(mask, q, k), bool(is_causal), float(scale),
-                            _core.effective_n_threads())
+                            _additive_mask(mask, q, k), bool(is_causal), float(scale))
         return dq, dk, dv
 
     @staticmethod
@@ -442,7 +456,7 @@ class CPUBackend(Backend):
         y = POOL.empty((B, T, C3 // 3), qkv.dtype)                          # (B, T, C)
         lse = POOL.empty((B, n_head, T), qkv.dtype)
         _attention.sdpa_fwd(_split_heads(y, n_head), lse, q, k, v, None, bool(is_causal),
-                            float(scale), _core.effective_n_threads())
+                            float(scale))
         return y, lse
 
     @staticmethod
@@ -453,7 +467,7 @@ class CPUBackend(Backend):
         dq, dk, dv = _qkv_heads(dqkv, n_head)
         _attention.sdpa_bwd(dq, dk, dv, _split_heads(dout, n_head), q, k, v,
                             _split_heads(y, n_head), np.ascontiguousarray(lse), None,
-                            bool(is_causal), float(scale), _core.effective_n_threads())
+                            bool(is_causal), float(scale))
         return dqkv
 
     # ---- over lists of arrays (gradient clipping) -------------------------------------------
@@ -561,6 +575,6 @@ def _optim_call(kernel, params, grads, states, scalars):
         ps = [inplace(params[i]) for i in idx]
         gs = [np.ascontiguousarray(grads[i], dtype=dtype) for i in idx]
         sts = [None if st is None else [inplace(st[i]) for i in idx] for st in states]
-        kernel(ps, gs, *sts, *scalars, _core.effective_n_threads())
+        kernel(ps, gs, *sts, *scalars)
         for dst, src in write_back:
             dst[...] = src
