@@ -11,7 +11,7 @@ message.
 import numpy as np
 import pytest
 
-from tinygradattn import _core, _support
+from tinygradattn import _core, _elementwise, _indexing, _support
 from tinygradattn.backend import isa as backend_isa
 
 # Tolerances per dtype, relative to the size of the result (GEMM sums K products).
@@ -586,7 +586,7 @@ def test_gemm_gelu_epilogue_tile_edges(isa, n_threads, approximate):
     """gelu on each finished stripe (float32): the same bits as the GEMM, then gelu_fwd;
     M, N around the micro-tile, K = 0 (gelu of the bias), 1, prime, > KC; the three layouts;
     blocks of MT and NC."""
-    from tinygradattn import _fused
+    from tinygradattn import _elementwise
     mr, nr = TILES[isa][np.float32]
     ms = sorted({1, mr // 2, mr - 1, mr, mr + 1, mr + mr // 2 + 1, 2 * mr + 1})
     ns = sorted({1, nr - 1, nr, nr + 1, 2 * nr + 3})
@@ -604,7 +604,7 @@ def test_gemm_gelu_epilogue_tile_edges(isa, n_threads, approximate):
             h = run_gemm_bias(x, w, bias if bias is not None else np.zeros(n, f32),
                               n_threads, f32)
             want_y, want_g = np.empty_like(h), np.empty_like(h)
-            _fused.gelu_fwd(want_y.reshape(-1), h.reshape(-1), approximate == "tanh", 1,
+            _elementwise.gelu_fwd(want_y.reshape(-1), h.reshape(-1), approximate == "tanh", 1,
                             want_g.reshape(-1))
             y, g = np.full_like(h, np.nan), np.full_like(h, np.nan)
             _core.gemm(y, x, w, n_threads, bias=bias, gelu=approximate, grad=g)
@@ -710,30 +710,30 @@ def test_binary_matches_numpy_bit_for_bit(dtype, op, ufunc, n):
     a, b = r.standard_normal(n).astype(dtype) * 100, r.standard_normal(n).astype(dtype)
     if n > 3:
         a[1], b[2], a[3] = np.nan, np.inf, -np.inf
-    saved = _core._set_tuning(binary_min_elems_per_thread=1)
+    saved = _elementwise._set_tuning(binary_min_elems_per_thread=1)
     try:
         for n_threads in (1, 2, 3):
             out = np.full(n, 7.0, dtype)
-            _core.binary(out, a, b, op, n_threads)
+            _elementwise.binary(out, a, b, op, n_threads)
             np.testing.assert_array_equal(out, ufunc(a, b))
     finally:
-        _core._set_tuning(**saved)
+        _elementwise._set_tuning(**saved)
 
 
 def test_binary_in_place_and_errors():
     a, b = np.arange(40, dtype=np.float32), np.ones(40, np.float32)
-    _core.binary(a, a, b, 0, 2)                                 # out is a: allowed
+    _elementwise.binary(a, a, b, 0, 2)                                 # out is a: allowed
     np.testing.assert_array_equal(a, np.arange(40) + 1)
     with pytest.raises(ValueError, match="partially overlaps a"):
-        _core.binary(a[1:], a[:-1], b[1:], 0)
+        _elementwise.binary(a[1:], a[:-1], b[1:], 0)
     with pytest.raises(ValueError, match=r"out \(40,\), a \(40,\) and b \(39,\)"):
-        _core.binary(a, a, b[1:], 0)
+        _elementwise.binary(a, a, b[1:], 0)
     with pytest.raises(ValueError, match="op must be 0"):
-        _core.binary(a, a, b, 3)
+        _elementwise.binary(a, a, b, 3)
     with pytest.raises(TypeError, match="out float32, a float32, b float64"):
-        _core.binary(a, a, b.astype(np.float64), 0)
+        _elementwise.binary(a, a, b.astype(np.float64), 0)
     with pytest.raises(ValueError, match="C-contiguous"):
-        _core.binary(np.empty(20, np.float32), a[::2], b[::2], 0)
+        _elementwise.binary(np.empty(20, np.float32), a[::2], b[::2], 0)
 
 
 # ------------------------------------------------------------------------------ softmax family
@@ -900,7 +900,7 @@ def test_add_rows_equals_np_add_at_in_order(dtype, V, N, C):
     dst = rng.standard_normal((V, C)).astype(dtype)
     want = dst.copy()
     np.add.at(want, rows, src)                               # sequential, in index order
-    _core.add_rows(dst, rows, src)
+    _indexing.add_rows(dst, rows, src)
     np.testing.assert_array_equal(dst, want)
 
 
@@ -908,17 +908,17 @@ def test_add_rows_errors_name_the_problem_and_leave_dst_untouched():
     dst = np.zeros((4, 3), np.float32)
     src = np.ones((2, 3), np.float32)
     with pytest.raises(IndexError, match="row index 4 is out of bounds for dst with 4 rows"):
-        _core.add_rows(dst, np.array([0, 4]), src)
+        _indexing.add_rows(dst, np.array([0, 4]), src)
     with pytest.raises(IndexError, match="row index -5"):
-        _core.add_rows(dst, np.array([-5, 0]), src)
+        _indexing.add_rows(dst, np.array([-5, 0]), src)
     assert not dst.any()
     with pytest.raises(TypeError, match="rows must be a 1-D int64"):
-        _core.add_rows(dst, np.array([0, 1], np.int32), src)
+        _indexing.add_rows(dst, np.array([0, 1], np.int32), src)
     with pytest.raises(ValueError, match=r"src \(2, 3\) should be \(3, 3\)"):
-        _core.add_rows(dst, np.array([0, 1, 2]), src)
+        _indexing.add_rows(dst, np.array([0, 1, 2]), src)
     with pytest.raises(ValueError, match="must be C-contiguous"):
-        _core.add_rows(np.zeros((3, 4), np.float32).T, np.array([0, 1]), src)
+        _indexing.add_rows(np.zeros((3, 4), np.float32).T, np.array([0, 1]), src)
     with pytest.raises(ValueError, match="overlaps"):
-        _core.add_rows(dst, np.array([0]), dst[1:2])
+        _indexing.add_rows(dst, np.array([0]), dst[1:2])
     with pytest.raises((TypeError, ValueError), match="dtype"):
-        _core.add_rows(dst, np.array([0, 1]), src.astype(np.float64))
+        _indexing.add_rows(dst, np.array([0, 1]), src.astype(np.float64))

@@ -1,4 +1,4 @@
-"""Fused row kernels (tinygradattn._fused) and their Functions (ops/fused.py).
+"""Row and elementwise kernels (_rows, _elementwise) and their Functions (ops/fused.py).
 
 Kernels are called directly, float32 and float64, n_threads 1 and 2, against float64 numpy
 oracles; the public functions (F.layer_norm / cross_entropy / gelu, now fused) against their
@@ -13,7 +13,7 @@ import pytest
 
 import tinygradattn as tga
 import tinygradattn.nn.functional as F
-from tinygradattn import _core, _fused
+from tinygradattn import _core, _elementwise, _rows
 from tinygradattn.ops.fused import CrossEntropy, Gelu, LayerNorm
 
 DTYPES = [np.float32, np.float64]
@@ -29,10 +29,12 @@ GRADCHECK = dict(eps=1e-6, atol=1e-6, rtol=1e-5)
 @pytest.fixture(autouse=True)
 def threads_on_small_work():
     """Let n_threads=2 really use two threads on test-sized problems, then restore."""
-    saved = _fused._set_tuning(min_elems_per_thread=0)
+    saved = _rows._set_tuning(min_elems_per_thread=0)
+    saved_ew = _elementwise._set_tuning(min_elems_per_thread=0)
     saved_core = _core._set_tuning(row_min_elems_per_thread=0)
     yield
-    _fused._set_tuning(**saved)
+    _rows._set_tuning(**saved)
+    _elementwise._set_tuning(**saved_ew)
     _core._set_tuning(**saved_core)
 
 
@@ -120,7 +122,7 @@ def test_layer_norm_kernels(dtype, n_threads, shape, affine):
     w = rows_with_outliers((C,), 2, dtype) if affine != "none" else None
     b = rows_with_outliers((C,), 3, dtype) if affine == "both" else None
     y, mean, rstd = np.empty_like(x), np.empty(N, dtype), np.empty(N, dtype)
-    _fused.layer_norm_fwd(y, mean, rstd, x, w, b, 1e-5, n_threads)
+    _rows.layer_norm_fwd(y, mean, rstd, x, w, b, 1e-5, n_threads)
     ry, rmean, rrstd = ref_layer_norm(x, w, b, 1e-5)
     close(y, ry, TOL[dtype], "layer_norm y")
     close(mean, rmean, TOL[dtype], "layer_norm mean")
@@ -128,13 +130,13 @@ def test_layer_norm_kernels(dtype, n_threads, shape, affine):
                         np.float64: dict(rtol=1e-9, atol=1e-12)}[dtype], "layer_norm rstd")
     dout = rows_with_outliers(shape, 4, dtype, scale=1.0)
     dx, dw, db = np.empty_like(x), np.empty(C, dtype), np.empty(C, dtype)
-    _fused.layer_norm_bwd(dx, dw, db, dout, x, w, mean, rstd, n_threads)
+    _rows.layer_norm_bwd(dx, dw, db, dout, x, w, mean, rstd, n_threads)
     rdx, rdw, rdb = ref_layer_norm_bwd(dout, x, w, 1e-5)
     close(dx, rdx, BWD_TOL[dtype], "layer_norm dx")
     close(dw, rdw, BWD_TOL[dtype], "layer_norm dweight")
     close(db, rdb, BWD_TOL[dtype], "layer_norm dbias")
     dx2 = np.empty_like(x)                                               # dx only
-    _fused.layer_norm_bwd(dx2, None, None, dout, x, w, mean, rstd, n_threads)
+    _rows.layer_norm_bwd(dx2, None, None, dout, x, w, mean, rstd, n_threads)
     np.testing.assert_array_equal(dx2, dx)
 
 
@@ -142,11 +144,11 @@ def test_layer_norm_bwd_same_for_any_thread_count_up_to_rounding():
     x = rows_with_outliers((64, 33), 5, np.float64)
     dout = rows_with_outliers((64, 33), 6, np.float64)
     y, mean, rstd = np.empty_like(x), np.empty(64), np.empty(64)
-    _fused.layer_norm_fwd(y, mean, rstd, x, None, None, 1e-5, 1)
+    _rows.layer_norm_fwd(y, mean, rstd, x, None, None, 1e-5, 1)
     grads = []
     for nt in (1, 2, 3):
         dx, dw, db = np.empty_like(x), np.empty(33), np.empty(33)
-        _fused.layer_norm_bwd(dx, dw, db, dout, x, None, mean, rstd, nt)
+        _rows.layer_norm_bwd(dx, dw, db, dout, x, None, mean, rstd, nt)
         grads.append((dx, dw, db))
     for dx, dw, db in grads[1:]:
         np.testing.assert_array_equal(dx, grads[0][0])
@@ -170,7 +172,7 @@ def test_cross_entropy_kernels(dtype, n_threads, shape, smoothing):
         x[1::4, t[1::4] % C] = 0.5                                       # ...not at the target
         t[1::4] = np.where(t[1::4] == -100, -100, t[1::4] % C)
     loss, lse = np.empty(N, dtype), np.empty(N, dtype)
-    n_valid = _fused.cross_entropy_fwd(loss, lse, x, t, -100, smoothing, n_threads)
+    n_valid = _rows.cross_entropy_fwd(loss, lse, x, t, -100, smoothing, n_threads)
     assert n_valid == int((t != -100).sum())                  # the divisor of a mean
     rloss, rlse, rdx = ref_cross_entropy(x, t, -100, smoothing)
     if smoothing > 0 and C > 2:            # -inf logits under smoothing: torch's loss is inf
@@ -182,37 +184,37 @@ def test_cross_entropy_kernels(dtype, n_threads, shape, smoothing):
     close(lse, rlse, TOL[dtype], "cross_entropy lse")
     dloss = rng.uniform(0.5, 2.0, N).astype(dtype)
     dx = np.empty_like(x)
-    _fused.cross_entropy_bwd(dx, dloss, x, t, lse, -100, smoothing, n_threads)
+    _rows.cross_entropy_bwd(dx, dloss, x, t, lse, -100, smoothing, n_threads)
     assert not np.isnan(dx).any()
     close(dx, rdx * dloss[:, None], BWD_TOL[dtype], "cross_entropy dlogits")
     assert (dx[t == -100] == 0).all()
     one = np.empty_like(x)                   # a 0-d dloss: the same value for every row
-    _fused.cross_entropy_bwd(one, np.array(dloss[0]), x, t, lse, -100, smoothing, n_threads)
+    _rows.cross_entropy_bwd(one, np.array(dloss[0]), x, t, lse, -100, smoothing, n_threads)
     every = np.empty_like(x)
-    _fused.cross_entropy_bwd(every, np.full(N, dloss[0]), x, t, lse, -100, smoothing, n_threads)
+    _rows.cross_entropy_bwd(every, np.full(N, dloss[0]), x, t, lse, -100, smoothing, n_threads)
     np.testing.assert_array_equal(one, every)
     # the autograd path: the forward keeps softmax, the backward reads it (no exponentials)
     probs, loss2 = np.full_like(x, np.nan), np.empty(N, dtype)
-    assert _fused.cross_entropy_fwd(loss2, lse, x, t, -100, smoothing, n_threads, probs) == n_valid
+    assert _rows.cross_entropy_fwd(loss2, lse, x, t, -100, smoothing, n_threads, probs) == n_valid
     np.testing.assert_array_equal(loss2, loss)                  # the same loss either way
     x64 = x.astype(np.float64)
     with np.errstate(invalid="ignore"):
         p64 = np.exp(x64 - x64.max(-1, keepdims=True))
     close(probs, p64 / p64.sum(-1, keepdims=True), TOL[dtype], "cross_entropy probs")
     dxp = np.empty_like(x)
-    _fused.cross_entropy_bwd_probs(dxp, dloss, probs, t, -100, smoothing, n_threads)
+    _rows.cross_entropy_bwd_probs(dxp, dloss, probs, t, -100, smoothing, n_threads)
     close(dxp, rdx * dloss[:, None], BWD_TOL[dtype], "cross_entropy dlogits from probs")
     assert (dxp[t == -100] == 0).all()
-    _fused.cross_entropy_bwd_probs(probs, np.array(dloss[0]), probs, t, -100, smoothing,
+    _rows.cross_entropy_bwd_probs(probs, np.array(dloss[0]), probs, t, -100, smoothing,
                                    n_threads)                   # in place, one dloss
     close(probs, rdx * dloss[0], BWD_TOL[dtype], "cross_entropy dlogits in place")
     exps, inv_sum = np.empty_like(x), np.empty(N, dtype)      # the unscaled form (autograd's)
-    _fused.cross_entropy_fwd(loss2, lse, x, t, -100, smoothing, n_threads, exps, inv_sum)
+    _rows.cross_entropy_fwd(loss2, lse, x, t, -100, smoothing, n_threads, exps, inv_sum)
     np.testing.assert_array_equal(loss2, loss)
     with np.errstate(invalid="ignore"):
         close(exps * inv_sum[:, None], p64 / p64.sum(-1, keepdims=True), TOL[dtype],
               "cross_entropy exps / sum")
-    _fused.cross_entropy_bwd_probs(dxp, dloss, exps, t, -100, smoothing, n_threads, inv_sum)
+    _rows.cross_entropy_bwd_probs(dxp, dloss, exps, t, -100, smoothing, n_threads, inv_sum)
     close(dxp, rdx * dloss[:, None], BWD_TOL[dtype], "cross_entropy dlogits from exps")
     assert (dxp[t == -100] == 0).all()
 
@@ -222,20 +224,20 @@ def test_cross_entropy_probs_errors():
     t = np.array([0, 1, 2])
     loss, lse = np.empty(3, np.float32), np.empty(3, np.float32)
     with pytest.raises(ValueError, match=r"probs \(3, 3\)|probs.*\(3, 4\)"):
-        _fused.cross_entropy_fwd(loss, lse, x, t, -100, 0.0, 1, np.empty((3, 3), np.float32))
+        _rows.cross_entropy_fwd(loss, lse, x, t, -100, 0.0, 1, np.empty((3, 3), np.float32))
     with pytest.raises(ValueError, match="probs overlaps logits"):
-        _fused.cross_entropy_fwd(loss, lse, x, t, -100, 0.0, 1, x)
+        _rows.cross_entropy_fwd(loss, lse, x, t, -100, 0.0, 1, x)
     probs = np.zeros((4, 4), np.float32)
     with pytest.raises(ValueError, match="partially overlaps"):
-        _fused.cross_entropy_bwd_probs(probs[1:], np.ones(3, np.float32), probs[:3], t, -100,
+        _rows.cross_entropy_bwd_probs(probs[1:], np.ones(3, np.float32), probs[:3], t, -100,
                                        0.0, 1)
     with pytest.raises(ValueError, match="inv_sum needs probs"):
-        _fused.cross_entropy_fwd(loss, lse, x, t, -100, 0.0, 1, None, np.empty(3, np.float32))
+        _rows.cross_entropy_fwd(loss, lse, x, t, -100, 0.0, 1, None, np.empty(3, np.float32))
     with pytest.raises(ValueError, match=r"inv_sum"):
-        _fused.cross_entropy_bwd_probs(np.empty((3, 4), np.float32), np.ones(3, np.float32),
+        _rows.cross_entropy_bwd_probs(np.empty((3, 4), np.float32), np.ones(3, np.float32),
                                        probs[:3], t, -100, 0.0, 1, np.empty(2, np.float32))
     with pytest.raises(IndexError, match="Target 7 is out of bounds"):
-        _fused.cross_entropy_bwd_probs(np.empty((3, 4), np.float32), np.ones(3, np.float32),
+        _rows.cross_entropy_bwd_probs(np.empty((3, 4), np.float32), np.ones(3, np.float32),
                                        probs[:3], np.array([0, 7, 1]), -100, 0.0, 1)
 
 
@@ -244,18 +246,18 @@ def test_cross_entropy_kernel_huge_logits(dtype):
     x = np.array([[1e30, 1e30, -1e30], [0.0, -1e30, 1e30]], dtype=dtype)
     t = np.array([0, 1], dtype=np.int64)
     loss, lse = np.empty(2, dtype), np.empty(2, dtype)
-    _fused.cross_entropy_fwd(loss, lse, x, t, -100, 0.0, 1)
+    _rows.cross_entropy_fwd(loss, lse, x, t, -100, 0.0, 1)
     np.testing.assert_allclose(loss, [math.log(2.0), 2e30], rtol=1e-6)
     dx = np.empty_like(x)
-    _fused.cross_entropy_bwd(dx, np.ones(2, dtype), x, t, lse, -100, 0.0, 1)
+    _rows.cross_entropy_bwd(dx, np.ones(2, dtype), x, t, lse, -100, 0.0, 1)
     np.testing.assert_allclose(dx, [[-0.5, 0.5, 0.0], [0.0, -1.0, 1.0]], atol=1e-6)
     probs = np.empty_like(x)
-    _fused.cross_entropy_fwd(loss, lse, x, t, -100, 0.0, 1, probs)
-    _fused.cross_entropy_bwd_probs(dx, np.ones(2, dtype), probs, t, -100, 0.0, 1)
+    _rows.cross_entropy_fwd(loss, lse, x, t, -100, 0.0, 1, probs)
+    _rows.cross_entropy_bwd_probs(dx, np.ones(2, dtype), probs, t, -100, 0.0, 1)
     np.testing.assert_allclose(dx, [[-0.5, 0.5, 0.0], [0.0, -1.0, 1.0]], atol=1e-6)
     inv_sum = np.empty(2, dtype)
-    _fused.cross_entropy_fwd(loss, lse, x, t, -100, 0.0, 1, probs, inv_sum)
-    _fused.cross_entropy_bwd_probs(dx, np.ones(2, dtype), probs, t, -100, 0.0, 1, inv_sum)
+    _rows.cross_entropy_fwd(loss, lse, x, t, -100, 0.0, 1, probs, inv_sum)
+    _rows.cross_entropy_bwd_probs(dx, np.ones(2, dtype), probs, t, -100, 0.0, 1, inv_sum)
     np.testing.assert_allclose(dx, [[-0.5, 0.5, 0.0], [0.0, -1.0, 1.0]], atol=1e-6)
 
 
@@ -267,21 +269,21 @@ def test_cross_entropy_kernel_huge_logits(dtype):
 def test_gelu_kernels(dtype, n_threads, n, tanh_form):
     x = rows_with_outliers((n,), n, dtype)
     out = np.empty_like(x)
-    _fused.gelu_fwd(out, x, tanh_form, n_threads)
+    _elementwise.gelu_fwd(out, x, tanh_form, n_threads)
     ry, rd = ref_gelu(x, tanh_form)
     close(out, ry, TOL[dtype], "gelu")
     dout = rows_with_outliers((n,), n + 1, dtype, scale=1.0)
     dx = np.empty_like(x)
-    _fused.gelu_bwd(dx, dout, x, tanh_form, n_threads)
+    _elementwise.gelu_bwd(dx, dout, x, tanh_form, n_threads)
     close(dx, rd * dout, TOL[dtype], "gelu dx")
     grad = np.full_like(x, np.nan)                      # forward + derivative in one pass
     out2 = np.empty_like(x)
-    _fused.gelu_fwd(out2, x, tanh_form, n_threads, grad)
+    _elementwise.gelu_fwd(out2, x, tanh_form, n_threads, grad)
     np.testing.assert_array_equal(out2, out)
     close(grad, rd, TOL[dtype], "gelu derivative")
     np.testing.assert_array_equal(dout * grad, dx)      # gelu_bwd's bits
     xin = x.copy()
-    _fused.gelu_fwd(xin, xin, tanh_form, n_threads, grad)   # out may be x, grad may not
+    _elementwise.gelu_fwd(xin, xin, tanh_form, n_threads, grad)   # out may be x, grad may not
     np.testing.assert_array_equal(xin, out)
 
 
@@ -289,17 +291,17 @@ def test_gelu_kernels(dtype, n_threads, n, tanh_form):
 def test_gelu_kernels_empty(dtype):
     x = np.empty(0, dtype)
     for tanh_form in (False, True):
-        _fused.gelu_fwd(np.empty(0, dtype), x, tanh_form, 2)
-        _fused.gelu_fwd(np.empty(0, dtype), x, tanh_form, 2, np.empty(0, dtype))
-        _fused.gelu_bwd(np.empty(0, dtype), x, x, tanh_form, 2)
+        _elementwise.gelu_fwd(np.empty(0, dtype), x, tanh_form, 2)
+        _elementwise.gelu_fwd(np.empty(0, dtype), x, tanh_form, 2, np.empty(0, dtype))
+        _elementwise.gelu_bwd(np.empty(0, dtype), x, x, tanh_form, 2)
 
 
 def test_gelu_fwd_grad_errors():
     x = np.ones(8, np.float32)
     with pytest.raises(ValueError, match="grad overlaps x or out"):
-        _fused.gelu_fwd(np.empty(8, np.float32), x, False, 1, x)
+        _elementwise.gelu_fwd(np.empty(8, np.float32), x, False, 1, x)
     with pytest.raises(ValueError, match="grad"):
-        _fused.gelu_fwd(np.empty(8, np.float32), x, False, 1, np.empty(7, np.float32))
+        _elementwise.gelu_fwd(np.empty(8, np.float32), x, False, 1, np.empty(7, np.float32))
 
 # ---- softmax / log-softmax (the _core float32 fast path) -----------------------------------------
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -335,30 +337,30 @@ def test_kernel_errors_name_the_arrays():
     x = np.ones((3, 4), np.float32)
     v3 = np.empty(3, np.float32)
     with pytest.raises(ValueError, match=r"mean.*\(2,\)|\(2,\).*mean"):
-        _fused.layer_norm_fwd(np.empty_like(x), np.empty(2, np.float32), v3, x, None, None,
+        _rows.layer_norm_fwd(np.empty_like(x), np.empty(2, np.float32), v3, x, None, None,
                               1e-5, 1)
     with pytest.raises(TypeError, match=r"float64"):
-        _fused.layer_norm_fwd(np.empty_like(x), v3, v3, x, np.ones(4), None, 1e-5, 1)
+        _rows.layer_norm_fwd(np.empty_like(x), v3, v3, x, np.ones(4), None, 1e-5, 1)
     with pytest.raises(ValueError, match=r"C-contiguous"):
-        _fused.layer_norm_fwd(np.empty_like(x), v3, v3, np.ones((4, 3), np.float32).T,
+        _rows.layer_norm_fwd(np.empty_like(x), v3, v3, np.ones((4, 3), np.float32).T,
                               None, None, 1e-5, 1)
     with pytest.raises(ValueError, match=r"2-D"):
-        _fused.layer_norm_fwd(np.empty_like(x), v3, v3, np.ones(3, np.float32), None, None,
+        _rows.layer_norm_fwd(np.empty_like(x), v3, v3, np.ones(3, np.float32), None, None,
                               1e-5, 1)
     with pytest.raises(IndexError, match=r"Target 4 .*classes 4"):
-        _fused.cross_entropy_fwd(v3, v3.copy(), x, np.array([0, 4, 1]), -100, 0.0, 1)
+        _rows.cross_entropy_fwd(v3, v3.copy(), x, np.array([0, 4, 1]), -100, 0.0, 1)
     with pytest.raises(IndexError, match=r"-2"):
-        _fused.cross_entropy_bwd(np.empty_like(x), v3, x, np.array([0, -2, 1]), v3, -100, 0.0, 1)
+        _rows.cross_entropy_bwd(np.empty_like(x), v3, x, np.array([0, -2, 1]), v3, -100, 0.0, 1)
     with pytest.raises(TypeError, match=r"int64"):
-        _fused.cross_entropy_fwd(v3, v3.copy(), x, np.array([0, 1, 1], np.int32), -100, 0.0, 1)
+        _rows.cross_entropy_fwd(v3, v3.copy(), x, np.array([0, 1, 1], np.int32), -100, 0.0, 1)
     with pytest.raises(ValueError, match=r"read-only"):
         ro = np.empty(5, np.float32)
         ro.flags.writeable = False
-        _fused.gelu_fwd(ro, np.ones(5, np.float32), False, 1)
+        _elementwise.gelu_fwd(ro, np.ones(5, np.float32), False, 1)
     with pytest.raises(ValueError, match=r"dx has shape \(4,\), expected \(5,\)"):
-        _fused.gelu_bwd(np.empty(4, np.float64), np.ones(5), np.ones(5), False, 1)
+        _elementwise.gelu_bwd(np.empty(4, np.float64), np.ones(5), np.ones(5), False, 1)
     with pytest.raises(TypeError, match=r"ndarray"):
-        _fused.gelu_fwd(np.empty(2), [1.0, 2.0], False, 1)
+        _elementwise.gelu_fwd(np.empty(2), [1.0, 2.0], False, 1)
 
 
 # ---- public functions vs composed twins, torch, gradcheck ----------------------------------------

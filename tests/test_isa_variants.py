@@ -3,7 +3,7 @@
 The families and their one switch: tinygradattn.backend.isa (isas / isa / set_isa over
 isa.FAMILIES), set at import by $TGA_ISA_<FAMILY> or $TGA_ISA:
     gemm        _core.gemm                       (more: test_core_kernels)
-    rows        softmax family of _core, layer norm / cross-entropy / GELU of _fused
+    rows        softmax family of _core, layer norm / cross-entropy of _rows, GELU of _elementwise
                 (the float32 paths of _rowmath.h)
     attention   _attention.sdpa_fwd / sdpa_bwd
     optim       _optim.sgd_step / adam_step
@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import tinygradattn as tga
-from tinygradattn import _attention, _core, _fused, _optim, _support
+from tinygradattn import _attention, _core, _elementwise, _optim, _rows, _support
 from tinygradattn.backend import isa
 
 DTYPES = [np.float32, np.float64]
@@ -81,7 +81,7 @@ def test_rows_switch_covers_core_and_fused():
             _core.softmax_fwd(y, x)                   # _core's copy of the row math
             close(y, softmax64(x), TOL[np.float32], f"softmax [{name}]")
             mean, rstd = np.empty(3, np.float32), np.empty(3, np.float32)
-            _fused.layer_norm_fwd(y, mean, rstd, x, None, None, 1e-5)   # _fused's copy
+            _rows.layer_norm_fwd(y, mean, rstd, x, None, None, 1e-5)   # _rows' copy
             close(mean, x.astype(np.float64).mean(-1), TOL[np.float32], f"ln mean [{name}]")
             assert isa.isa("rows") == name
     finally:
@@ -115,7 +115,7 @@ def test_environment_variables_force_at_import():
     assert out.returncode != 0 and "TGA_ISA_GEMM" in out.stderr and "sse9" in out.stderr
 
 
-# ---- row math: softmax family (_core), layer norm and cross-entropy (_fused) ----------------
+# ---- row math: softmax family (_core), layer norm, cross-entropy (_rows), GELU --------
 LANES, EXP_CHUNK = 16, 256          # _rowmath.h: TGA_RM_LANES, the exp chunk of exp_sum
 SHORT_ROW = 128                     # avx512: rows up to 128 held in registers, two at a time
 COLS = sorted({1, 2, 13, 79, 97, LANES - 1, LANES, LANES + 1, 2 * LANES - 1, 2 * LANES + 1,
@@ -127,12 +127,14 @@ ROWS = [1, 5]
 
 @pytest.fixture(params=isa.isas("rows"))
 def rowmath_isa(request):
-    saved = _fused._set_tuning(min_elems_per_thread=0)
+    saved = _rows._set_tuning(min_elems_per_thread=0)
+    saved_ew = _elementwise._set_tuning(min_elems_per_thread=0)
     saved_core = _core._set_tuning(row_min_elems_per_thread=0)
     assert isa.set_isa("rows", request.param) == request.param
     yield request.param
     isa.set_isa("rows", "auto")
-    _fused._set_tuning(**saved)
+    _rows._set_tuning(**saved)
+    _elementwise._set_tuning(**saved_ew)
     _core._set_tuning(**saved_core)
 
 
@@ -194,7 +196,7 @@ def test_layer_norm(rowmath_isa, dtype, n_threads):
             rs = 1.0 / np.sqrt(((x64 - mu[:, None]) ** 2).mean(-1) + eps)
             xhat = (x64 - mu[:, None]) * rs[:, None]
             y, mean, rstd = np.empty_like(x), np.empty(n, dtype), np.empty(n, dtype)
-            _fused.layer_norm_fwd(y, mean, rstd, x, w, b, eps, n_threads)
+            _rows.layer_norm_fwd(y, mean, rstd, x, w, b, eps, n_threads)
             close(mean, mu, TOL[dtype], "ln mean " + what)
             close(rstd, rs, TOL[dtype], "ln rstd " + what)
             close(y, xhat * w64 + b64, TOL[dtype], "ln y " + what)
@@ -205,12 +207,12 @@ def test_layer_norm(rowmath_isa, dtype, n_threads):
             want_dx = r64[:, None] * (g - g.mean(-1, keepdims=True)
                                       - xh * (g * xh).mean(-1, keepdims=True))
             dx, dw, db = np.empty_like(x), np.empty(c, dtype), np.empty(c, dtype)
-            _fused.layer_norm_bwd(dx, dw, db, dout, x, w, mean, rstd, n_threads)
+            _rows.layer_norm_bwd(dx, dw, db, dout, x, w, mean, rstd, n_threads)
             close(dx, want_dx, BWD_TOL[dtype], "ln dx " + what)
             close(dw, (d64 * xh).sum(0), BWD_TOL[dtype], "ln dweight " + what)
             close(db, d64.sum(0), BWD_TOL[dtype], "ln dbias " + what)
             dx2 = np.empty_like(x)                         # dx only, no weight
-            _fused.layer_norm_bwd(dx2, None, None, dout, x, None, mean, rstd, n_threads)
+            _rows.layer_norm_bwd(dx2, None, None, dout, x, None, mean, rstd, n_threads)
             want2 = r64[:, None] * (d64 - d64.mean(-1, keepdims=True)
                                     - xh * (d64 * xh).mean(-1, keepdims=True))
             close(dx2, want2, BWD_TOL[dtype], "ln dx (no weight) " + what)
@@ -232,7 +234,7 @@ def test_layer_norm_long_row_moments(rowmath_isa, offset):
         x64 = x.astype(np.float64)
         mu, sd = x64.mean(-1), x64.std(-1)
         y, mean, rstd = np.empty_like(x), np.empty(3, np.float32), np.empty(3, np.float32)
-        _fused.layer_norm_fwd(y, mean, rstd, x, None, None, 1e-12, 1)
+        _rows.layer_norm_fwd(y, mean, rstd, x, None, None, 1e-12, 1)
         what = f"[{rowmath_isa}] C={c} offset={offset}"
         ulp = np.spacing(np.abs(mu).astype(np.float32)).astype(np.float64)
         assert np.all(np.abs(mean - mu) <= 1e-6 * sd + ulp), f"mean {what}: {mean} vs {mu}"
@@ -250,7 +252,7 @@ def test_layer_norm_long_rows_beyond_float_sums(rowmath_isa):
     rows[1, 7] = np.inf
     rows[2, 100] = np.nan
     y, mean, rstd = np.empty_like(rows), np.empty(3, np.float32), np.empty(3, np.float32)
-    _fused.layer_norm_fwd(y, mean, rstd, rows, None, None, 1e-5, 1)
+    _rows.layer_norm_fwd(y, mean, rstd, rows, None, None, 1e-5, 1)
     assert abs(mean[0]) < 1e33 and np.isfinite(rstd[0])    # mean ~ 0 (+-1e36 of double rounding)
     np.testing.assert_allclose(rstd[0], 1.0 / 3e38, rtol=1e-6)
     np.testing.assert_allclose(y[0], np.where(np.arange(c) % 2 == 0, 1.0, -1.0), rtol=1e-5)
@@ -278,7 +280,7 @@ def test_cross_entropy(rowmath_isa, dtype, n_threads):
                 want = (1 - smoothing) * nll + smoothing * (lse64 - x64.mean(-1))
                 want = np.where(live, want, 0.0)
                 loss, lse = np.empty(n, dtype), np.empty(n, dtype)
-                _fused.cross_entropy_fwd(loss, lse, x, t, -100, smoothing, n_threads)
+                _rows.cross_entropy_fwd(loss, lse, x, t, -100, smoothing, n_threads)
                 close(loss, want, TOL[dtype], "ce loss " + what)
                 close(lse, lse64, TOL[dtype], "ce lse " + what)
                 onehot = np.zeros((n, c))
@@ -287,17 +289,17 @@ def test_cross_entropy(rowmath_isa, dtype, n_threads):
                 want_dx = dloss.astype(np.float64)[:, None] * (softmax64(x) - target)
                 want_dx[~live] = 0.0
                 dx = np.empty_like(x)
-                _fused.cross_entropy_bwd(dx, dloss, x, t, lse, -100, smoothing, n_threads)
+                _rows.cross_entropy_bwd(dx, dloss, x, t, lse, -100, smoothing, n_threads)
                 close(dx, want_dx, BWD_TOL[dtype], "ce dlogits " + what)
                 probs = np.empty_like(x)                     # the autograd path: via softmax
-                _fused.cross_entropy_fwd(loss, lse, x, t, -100, smoothing, n_threads, probs)
+                _rows.cross_entropy_fwd(loss, lse, x, t, -100, smoothing, n_threads, probs)
                 close(probs, softmax64(x), TOL[dtype], "ce probs " + what)
-                _fused.cross_entropy_bwd_probs(dx, dloss, probs, t, -100, smoothing, n_threads)
+                _rows.cross_entropy_bwd_probs(dx, dloss, probs, t, -100, smoothing, n_threads)
                 close(dx, want_dx, BWD_TOL[dtype], "ce dlogits from probs " + what)
                 inv_sum = np.empty(n, dtype)                 # unscaled: exp(x - max), 1 / sum
-                _fused.cross_entropy_fwd(loss, lse, x, t, -100, smoothing, n_threads, probs,
+                _rows.cross_entropy_fwd(loss, lse, x, t, -100, smoothing, n_threads, probs,
                                          inv_sum)
-                _fused.cross_entropy_bwd_probs(dx, dloss, probs, t, -100, smoothing, n_threads,
+                _rows.cross_entropy_bwd_probs(dx, dloss, probs, t, -100, smoothing, n_threads,
                                                inv_sum)
                 close(dx, want_dx, BWD_TOL[dtype], "ce dlogits from exps " + what)
 
@@ -452,7 +454,7 @@ def test_rows_with_infinities_in_the_tails(rowmath_isa, dtype):
         close(y, want, TOL[dtype], f"softmax with -inf [{rowmath_isa}] C={c}")
         t = np.array([0, 1, c - 1, 0], dtype=np.int64)
         loss, lse = np.empty(3, dtype), np.empty(3, dtype)
-        _fused.cross_entropy_fwd(loss, lse, x[:3], t[:3], -100, 0.0, 1)
+        _rows.cross_entropy_fwd(loss, lse, x[:3], t[:3], -100, 0.0, 1)
         x64 = x[:3].astype(np.float64)
         m = x64.max(-1)
         lse64 = m + np.log(np.exp(x64 - m[:, None]).sum(-1))
@@ -495,8 +497,8 @@ def test_gelu_float32_ulp_errors(rowmath_isa):
     erfc = np.frompyfunc(math.erfc, 1, 1)
     x = _gelu_grid()
     x64 = x.astype(np.float64)
-    assert _ulps(_vec(_fused._vec_erf_tanh, x, False), erf(x64).astype(np.float64)).max() <= 2
-    assert _ulps(_vec(_fused._vec_erf_tanh, x, True), np.tanh(x64)).max() <= 2
+    assert _ulps(_vec(_elementwise._vec_erf_tanh, x, False), erf(x64).astype(np.float64)).max() <= 2
+    assert _ulps(_vec(_elementwise._vec_erf_tanh, x, True), np.tanh(x64)).max() <= 2
     # exact form: Phi by erfc (no cancellation for x < 0); dy/dx also in ulps of its larger
     # term (it has a root near x = -0.75); down into the underflow (x < -13.2: subnormal ulps)
     # measured (FMA sets / baseline): y 3.5 / 3.6, dy/dx 3.9 / 4.2 (of the larger term),
@@ -504,9 +506,9 @@ def test_gelu_float32_ulp_errors(rowmath_isa):
     cdf = 0.5 * erfc(-x64 / math.sqrt(2)).astype(np.float64)
     pdf_x = x64 * np.exp(-0.5 * x64 * x64) / math.sqrt(2 * math.pi)
     ones = np.ones_like(x)
-    y = _vec(_fused.gelu_fwd, x, False, 2)
+    y = _vec(_elementwise.gelu_fwd, x, False, 2)
     g = np.empty_like(x)
-    _fused.gelu_bwd(g, ones, x, False, 2)
+    _elementwise.gelu_bwd(g, ones, x, False, 2)
     assert _ulps(y, x64 * cdf).max() <= 5
     assert _ulps(g, cdf + pdf_x, np.maximum(cdf, np.abs(pdf_x))).max() <= 5
     assert _ulps(g, cdf + pdf_x)[(x64 > -0.6) | (x64 < -1.0)].max() <= 6
@@ -518,8 +520,8 @@ def test_gelu_float32_ulp_errors(rowmath_isa):
     s = 1 / (1 + m)
     du = math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * x64 ** 2)
     term = np.where(np.isfinite(m), 2 * x64 * s * (m * s) * du, 0.0)
-    y = _vec(_fused.gelu_fwd, x, True, 2)
-    _fused.gelu_bwd(g, ones, x, True, 2)
+    y = _vec(_elementwise.gelu_fwd, x, True, 2)
+    _elementwise.gelu_bwd(g, ones, x, True, 2)
     assert (_ulps(y, x64 * s) / (1 + 2 * np.abs(u))).max() <= 3
     assert (_ulps(g, s + term, np.maximum(s, np.abs(term))) / (1 + 2 * np.abs(u))).max() <= 3
 
@@ -533,15 +535,15 @@ def test_gelu_float32_any_offset_length_and_split(rowmath_isa):
                -0.75, 0.5, -13.3, 15.9]
     d = rng.standard_normal(x.size).astype(np.float32)
     for form in (False, True):
-        y = _vec(_fused.gelu_fwd, x, form, 1)
+        y = _vec(_elementwise.gelu_fwd, x, form, 1)
         g = np.empty_like(x)
-        _fused.gelu_bwd(g, d, x, form, 1)
+        _elementwise.gelu_bwd(g, d, x, form, 1)
         for k in (0, 1, 3, 15, 16, 17):
             for n in (1, 2, 7, 15, 16, 17, 31, 33, 63, 64, 65, 143 - k):
                 xs, ds = x[k:k + n], d[k:k + n]
                 for nt in (1, 2):
-                    ys, gs = _vec(_fused.gelu_fwd, xs, form, nt), np.empty_like(xs)
-                    _fused.gelu_bwd(gs, ds, xs, form, nt)
+                    ys, gs = _vec(_elementwise.gelu_fwd, xs, form, nt), np.empty_like(xs)
+                    _elementwise.gelu_bwd(gs, ds, xs, form, nt)
                     where = f"[{rowmath_isa}] tanh={form} offset {k} length {n} threads {nt}"
                     assert np.array_equal(ys, y[k:k + n], equal_nan=True), where
                     assert np.array_equal(gs, g[k:k + n], equal_nan=True), where
@@ -549,7 +551,7 @@ def test_gelu_float32_any_offset_length_and_split(rowmath_isa):
                     # forward + derivative in one pass: the same y, and dout * grad gives
                     # gelu_bwd's bits (what the autograd backward computes from it)
                     yg, gr = np.empty_like(xs), np.empty_like(xs)
-                    _fused.gelu_fwd(yg, xs, form, nt, gr)
+                    _elementwise.gelu_fwd(yg, xs, form, nt, gr)
                     assert np.array_equal(yg, y[k:k + n], equal_nan=True), where
                     assert np.array_equal(ds * gr, g[k:k + n], equal_nan=True), where
 
@@ -557,26 +559,26 @@ def test_gelu_float32_any_offset_length_and_split(rowmath_isa):
 def test_gelu_float32_specials_and_chunks(rowmath_isa):
     sp = np.array([-np.inf, np.inf, np.nan, 0.0, -0.0, -20.0, 20.0], np.float32)
     for form in (False, True):
-        y = _vec(_fused.gelu_fwd, sp, form, 1)
+        y = _vec(_elementwise.gelu_fwd, sp, form, 1)
         g = np.empty_like(sp)
-        _fused.gelu_bwd(g, np.ones_like(sp), sp, form, 1)
+        _elementwise.gelu_bwd(g, np.ones_like(sp), sp, form, 1)
         assert np.array_equal(y, [-0.0, np.inf, np.nan, 0.0, -0.0, -0.0, 20.0], equal_nan=True)
         assert np.signbit(y[[0, 4, 5]]).all() and not np.signbit(y[3])
         assert np.array_equal(g, [0.0, 1.0, np.nan, 0.5, 0.5, 0.0, 1.0], equal_nan=True)
-    e = _vec(_fused._vec_erf_tanh, sp, False)
+    e = _vec(_elementwise._vec_erf_tanh, sp, False)
     assert np.array_equal(e, [-1, 1, np.nan, 0, 0, -1, 1], equal_nan=True) and np.signbit(e[4])
-    t = _vec(_fused._vec_erf_tanh, sp, True)
+    t = _vec(_elementwise._vec_erf_tanh, sp, True)
     assert np.array_equal(t, [-1, 1, np.nan, 0, 0, -1, 1], equal_nan=True) and np.signbit(t[4])
     # chunked over threads: any thread count, the same bits; in place works
     x = (np.random.default_rng(0).standard_normal(3 * 4096 + 5) * 4).astype(np.float32)
     d = np.random.default_rng(1).standard_normal(x.size).astype(np.float32)
     for form in (False, True):
-        y1, y2 = _vec(_fused.gelu_fwd, x, form, 1), _vec(_fused.gelu_fwd, x, form, 2)
+        y1, y2 = _vec(_elementwise.gelu_fwd, x, form, 1), _vec(_elementwise.gelu_fwd, x, form, 2)
         g1, g2 = np.empty_like(x), np.empty_like(x)
-        _fused.gelu_bwd(g1, d, x, form, 1)
-        _fused.gelu_bwd(g2, d, x, form, 2)
+        _elementwise.gelu_bwd(g1, d, x, form, 1)
+        _elementwise.gelu_bwd(g2, d, x, form, 2)
         assert np.array_equal(y1, y2) and np.array_equal(g1, g2)
         xi, di = x.copy(), d.copy()
-        _fused.gelu_fwd(xi, xi, form, 2)
-        _fused.gelu_bwd(di, di, x, form, 2)
+        _elementwise.gelu_fwd(xi, xi, form, 2)
+        _elementwise.gelu_bwd(di, di, x, form, 2)
         assert np.array_equal(xi, y1) and np.array_equal(di, g1)

@@ -1,7 +1,8 @@
 # cython: language_level=3, cdivision=True
 # NOTE: boundscheck / wraparound / initializedcheck are set by setup.py (off, or on with
 # TGA_CYTHON_DEBUG=1); a file-level directive here would override the debug build.
-"""CPU kernels of tinygradattn: the bottom of the stack (backend/cpu.py calls these).
+"""CPU kernels of tinygradattn: GEMM (ops/matmul.py, ops/linear.py) and the softmax family
+(ops/fused.py), the bottom of the stack (backend/cpu_kernels.py calls these).
 
 Every kernel writes into buffers it is given: outputs first, then inputs, then scalars.
 Python wrappers check shapes, dtypes and contiguity under the GIL and name them in their
@@ -12,8 +13,11 @@ work threshold a kernel runs on one thread whatever it is asked.
 Sections:
     GEMM         gemm (packed, blocked, register-tiled, OpenMP), gemm_naive (the oracle)
     softmax      softmax_fwd / softmax_bwd, log_softmax_fwd / log_softmax_bwd
-    elementwise  erf (numpy has none; the C library's is exact to float64 rounding)
     column sum   column_sum (a Linear layer's bias gradient; threaded, thread-count invariant)
+
+Beside it, one module per kernel family, all on the support layer of _support.pxd: _rows
+(layer norm, cross-entropy), _elementwise (GELU, erf, add / sub / mul), _indexing (row
+scatter-add), _attention, _optim.
 """
 
 import os
@@ -22,14 +26,15 @@ import numpy as np
 
 from cython cimport floating
 from cython.parallel cimport parallel, prange
-from libc.math cimport erf as c_erf, exp, log
+from libc.math cimport exp, log
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
 
 from ._support cimport (FAMILY_GEMM, FAMILY_ROWS, TGA_ISA_GENERIC, byte_extent, check_dtypes,
-                       check_out, isa_level, resolve_threads, tga_aligned_free,
-                       tga_aligned_malloc)
+                       check_out, check_same_or_apart, isa_level, resolve_threads,
+                       tga_aligned_free, tga_aligned_malloc)
+from ._support cimport cdiv as _cdiv, min_ssize as _min, round_up as _round_up
 from ._rowmath cimport rows_isa_sync, tga_rm, tga_rm_gelu_for, tga_rm_gelu_t
 
 
@@ -187,7 +192,6 @@ if (os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE"
     GEMM_MIN_FLOPS_PER_THREAD = 16777216.0
 cdef double ROW_MIN_ELEMS_PER_THREAD = 16384.0        # softmax family, see its section
 cdef double COLSUM_MIN_ELEMS_PER_THREAD = 65536.0     # column_sum, see its section
-cdef double BINARY_MIN_ELEMS_PER_THREAD = 32768.0     # binary (add / sub / mul), see its section
 cdef Py_ssize_t DIRECT_A_MAX_N = 512    # N <= this: a read in place, not packed (_gemm_task)
 cdef Py_ssize_t DIRECT_B_MAX_M = 128    # and M <= this, N <= 256, row-major w: w in place too
 DEF GEMM_MAX_NR = 32                    # the widest micro-tile (avx512 float32)
@@ -195,15 +199,13 @@ DEF GEMM_MAX_NR = 32                    # the widest micro-tile (avx512 float32)
 
 def _set_tuning(kc_f32=None, kc_f64=None, nc_max_bytes=None, mt_max_bytes=None,
                 min_flops_per_thread=None, row_min_elems_per_thread=None, direct_a_max_n=None,
-                direct_b_max_m=None, colsum_min_elems_per_thread=None,
-                binary_min_elems_per_thread=None):
+                direct_b_max_m=None, colsum_min_elems_per_thread=None):
     """Tuning hook for tests and benchmarks: block sizes and the one-thread thresholds.
 
     Returns the current values as a dict (pass it back as keywords to restore them).
     """
     global KC_F32, KC_F64, NC_MAX_BYTES, MT_MAX_BYTES, GEMM_MIN_FLOPS_PER_THREAD
     global ROW_MIN_ELEMS_PER_THREAD, DIRECT_A_MAX_N, DIRECT_B_MAX_M, COLSUM_MIN_ELEMS_PER_THREAD
-    global BINARY_MIN_ELEMS_PER_THREAD
     if direct_a_max_n is not None:
         DIRECT_A_MAX_N = int(direct_a_max_n)
     if direct_b_max_m is not None:
@@ -222,14 +224,11 @@ def _set_tuning(kc_f32=None, kc_f64=None, nc_max_bytes=None, mt_max_bytes=None,
         ROW_MIN_ELEMS_PER_THREAD = float(row_min_elems_per_thread)
     if colsum_min_elems_per_thread is not None:
         COLSUM_MIN_ELEMS_PER_THREAD = float(colsum_min_elems_per_thread)
-    if binary_min_elems_per_thread is not None:
-        BINARY_MIN_ELEMS_PER_THREAD = float(binary_min_elems_per_thread)
     return dict(kc_f32=KC_F32, kc_f64=KC_F64, nc_max_bytes=NC_MAX_BYTES, mt_max_bytes=MT_MAX_BYTES,
                 min_flops_per_thread=GEMM_MIN_FLOPS_PER_THREAD,
                 row_min_elems_per_thread=ROW_MIN_ELEMS_PER_THREAD, direct_a_max_n=DIRECT_A_MAX_N,
                 direct_b_max_m=DIRECT_B_MAX_M,
-                colsum_min_elems_per_thread=COLSUM_MIN_ELEMS_PER_THREAD,
-                binary_min_elems_per_thread=BINARY_MIN_ELEMS_PER_THREAD)
+                colsum_min_elems_per_thread=COLSUM_MIN_ELEMS_PER_THREAD)
 
 cdef tga_gemm_isa_t _isa                 # the micro-kernel set of level _gemm_level
 cdef int _gemm_level = -1
@@ -243,18 +242,6 @@ cdef inline void _gemm_isa_sync() noexcept nogil:
         _isa = tga_gemm_isa_for(level)[0]
         tga_gemm_pack_init(level != TGA_ISA_GENERIC)    # generic: the scalar packing too
         _gemm_level = level
-
-
-cdef inline Py_ssize_t _cdiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-    return (a + b - 1) // b
-
-
-cdef inline Py_ssize_t _round_up(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-    return _cdiv(a, b) * b
-
-
-cdef inline Py_ssize_t _min(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-    return a if a < b else b
 
 
 cdef Py_ssize_t _busiest_thread_tiles(Py_ssize_t n_batch, Py_ssize_t m, Py_ssize_t n,
@@ -779,7 +766,7 @@ cdef object _gemm_gelu(out, a, b, int n_threads, bias, mul, add, gelu, grad):
         raise ValueError(f"gemm: gelu must be None, 'none' or 'tanh', got {gelu!r}")
     if dtype != np.float32:
         raise TypeError(f"gemm: the gelu epilogue is float32 only, got {dtype} (run "
-                        f"_fused.gelu_fwd on the product instead)")
+                        f"_elementwise.gelu_fwd on the product instead)")
     if mul is not None or add is not None:
         raise ValueError("gemm: pass mul / add or gelu, not both")
     if grad is None:
@@ -1057,17 +1044,8 @@ cdef object _check_rows(str fn, tuple names, tuple arrays):
                              f"{arr.strides})")
     check_out(fn, names[0], arrays[0])
     for name, arr in zip(names[1:], arrays[1:]):
-        _check_same_or_apart(fn, names[0], arrays[0], name, arr)
+        check_same_or_apart(fn, names[0], arrays[0], name, arr)
     return dtype
-
-
-cdef object _check_same_or_apart(str fn, str out_name, object out, str name, object arr):
-    """An elementwise kernel's out may be arr itself (each element read before it is
-    written), or memory apart from it; a partial overlap would read written elements."""
-    if (np.may_share_memory(out, arr)
-            and out.__array_interface__["data"][0] != arr.__array_interface__["data"][0]):
-        raise ValueError(f"{fn}: {out_name} partially overlaps {name}; pass the same array "
-                         f"for in-place use or separate arrays")
 
 
 cdef int _rows_fast(object out, object a, object b) noexcept:
@@ -1183,98 +1161,6 @@ def log_softmax_bwd(dx, y, dout, int n_threads=0):
 
 
 # ==============================================================================================
-# elementwise: erf
-#
-#   for i in elements (parallel, static):  out[i] = erf(x[i])      (libm erf in double)
-#
-# Used by the exact GELU. Flat 1-D buffers: the backend passes contiguous reshaped views.
-# ==============================================================================================
-
-cdef object _erf_typed(floating[::1] out, const floating[::1] x, int n_threads):
-    cdef Py_ssize_t i, n = x.shape[0]
-    n_threads = resolve_threads(n_threads, <double>n, ROW_MIN_ELEMS_PER_THREAD)
-    if n_threads == 1:
-        with nogil:
-            for i in range(n):
-                out[i] = <floating>c_erf(<double>x[i])
-    else:
-        for i in prange(n, nogil=True, schedule="static", num_threads=n_threads):
-            out[i] = <floating>c_erf(<double>x[i])
-
-
-def erf(out, x, int n_threads=0):
-    """out = erf(x) elementwise; out and x 1-D C-contiguous, same length and float dtype."""
-    dtype = check_dtypes("erf", ("out", "x"), (out, x))
-    if out.ndim != 1 or x.ndim != 1 or out.shape != x.shape:
-        raise ValueError(f"erf: out {out.shape} and x {x.shape} must be 1-D of the same length")
-    check_out("erf", "out", out)
-    if dtype == np.float32:
-        _erf_typed[float](out, x, n_threads)
-    else:
-        _erf_typed[double](out, x, n_threads)
-
-
-# ==============================================================================================
-# elementwise: out = a + b, a - b or a * b (op 0, 1, 2)
-#
-#   for t in threads (parallel): for i in t's contiguous slice:  out[i] = a[i] op b[i]
-#
-# Same-shape operands flattened by the backend (residual adds, gradient accumulation). numpy
-# runs these on one core: (768, 128) float32 add 25-57 us in a training step (L2/L3
-# bandwidth of one core); two threads halve it. One rounding per element: the same bits as
-# numpy. Threads from BINARY_MIN_ELEMS_PER_THREAD (32 Ki elements, 128 KiB of float32).
-# ==============================================================================================
-
-cdef void _binary_slice(floating *out, const floating *a, const floating *b, Py_ssize_t n,
-                        int op) noexcept nogil:
-    cdef Py_ssize_t i
-    if op == 0:
-        for i in range(n):
-            out[i] = a[i] + b[i]
-    elif op == 1:
-        for i in range(n):
-            out[i] = a[i] - b[i]
-    else:
-        for i in range(n):
-            out[i] = a[i] * b[i]
-
-
-cdef object _binary_typed(floating[::1] out, const floating[::1] a, const floating[::1] b,
-                          int op, int n_threads):
-    cdef Py_ssize_t t, n = out.shape[0], per, i0
-    if n == 0:
-        return
-    n_threads = resolve_threads(n_threads, <double>n, BINARY_MIN_ELEMS_PER_THREAD)
-    per = _round_up(_cdiv(n, n_threads), 16)           # slices start on a cache line
-    if n_threads == 1:
-        with nogil:
-            _binary_slice(&out[0], &a[0], &b[0], n, op)
-        return
-    for t in prange(n_threads, nogil=True, schedule="static", num_threads=n_threads):
-        i0 = t * per
-        if i0 < n:
-            _binary_slice(&out[i0], &a[i0], &b[i0], _min(per, n - i0), op)
-
-
-def binary(out, a, b, int op, int n_threads=0):
-    """out = a + b (op 0), a - b (op 1) or a * b (op 2); 1-D C-contiguous, one length and
-    float dtype. out may be a or b itself (each element is read before it is written)."""
-    dtype = check_dtypes("binary", ("out", "a", "b"), (out, a, b))
-    if not (out.ndim == a.ndim == b.ndim == 1) or not (out.shape == a.shape == b.shape):
-        raise ValueError(f"binary: out {out.shape}, a {a.shape} and b {b.shape} must be 1-D "
-                         f"of the same length")
-    if not 0 <= op <= 2:
-        raise ValueError(f"binary: op must be 0 (add), 1 (sub) or 2 (mul), got {op}")
-    check_out("binary", "out", out)
-    _check_same_or_apart("binary", "out", out, "a", a)
-    _check_same_or_apart("binary", "out", out, "b", b)
-    if dtype == np.float32:
-        _binary_typed[float](out, a, b, op, n_threads)
-    else:
-        _binary_typed[double](out, a, b, op, n_threads)
-
-
-# ==============================================================================================
 # column sum (a Linear layer's bias gradient)
 #
 #   for c in row chunks of COLSUM_ROWS (parallel, static):     # chunking depends on M only
@@ -1379,64 +1265,3 @@ def column_sum(out, x, int n_threads=0):
         _colsum_typed[float](out, x, n_threads)
     else:
         _colsum_typed[double](out, x, n_threads)
-
-
-# ==============================================================================================
-# row scatter-add: dst[rows[i]] += src[i] (an embedding's backward)
-#
-# Serial over i, in order, so repeated rows accumulate in src's order and the result does not
-# depend on threads; the inner loop runs along a row (C contiguous values, vectorised). Rows
-# are checked (and negatives wrapped) before any write: a bad index leaves dst untouched.
-# ==============================================================================================
-
-cdef void _add_rows_typed(floating[:, ::1] dst, const long long[::1] rows,
-                          const floating[:, ::1] src) noexcept nogil:
-    cdef Py_ssize_t i, j, r, n_cols = dst.shape[1]
-    cdef floating *d
-    cdef const floating *s
-    for i in range(rows.shape[0]):
-        r = rows[i]
-        if r < 0:
-            r = r + dst.shape[0]
-        d = &dst[r, 0]
-        s = &src[i, 0]
-        for j in range(n_cols):
-            d[j] = d[j] + s[j]
-
-
-def add_rows(dst, rows, src):
-    """dst[rows[i]] += src[i] for every i, in order (repeated rows accumulate).
-
-    Args:
-        dst: IN/OUT (V, C) C-contiguous float32 or float64.
-        rows: IN (N,) int64, C-contiguous, each in [-V, V) (negatives count from the end).
-        src: IN (N, C) C-contiguous, dst's dtype, not overlapping dst.
-    """
-    dtype = check_dtypes("add_rows", ("dst", "src"), (dst, src))
-    if not isinstance(rows, np.ndarray) or rows.dtype != np.int64 or rows.ndim != 1:
-        raise TypeError(f"add_rows: rows must be a 1-D int64 numpy.ndarray, got "
-                        f"{getattr(rows, 'dtype', type(rows).__name__)} "
-                        f"{getattr(rows, 'shape', '')}")
-    if dst.ndim != 2 or src.ndim != 2:
-        raise ValueError(f"add_rows: dst and src must be 2-D, got {dst.shape} and {src.shape}")
-    if src.shape != (rows.shape[0], dst.shape[1]):
-        raise ValueError(f"add_rows: src {src.shape} should be ({rows.shape[0]}, "
-                         f"{dst.shape[1]}) for rows {rows.shape} and dst {dst.shape}")
-    for name, arr in (("dst", dst), ("src", src), ("rows", rows)):
-        if not arr.flags.c_contiguous:
-            raise ValueError(f"add_rows: {name} {arr.shape} must be C-contiguous (strides "
-                             f"{arr.strides})")
-    check_out("add_rows", "dst", dst)
-    if np.may_share_memory(dst, src):
-        raise ValueError(f"add_rows: dst {dst.shape} overlaps src {src.shape}")
-    if rows.shape[0] == 0 or dst.shape[1] == 0:
-        return
-    lo, hi = int(rows.min()), int(rows.max())
-    if lo < -dst.shape[0] or hi >= dst.shape[0]:
-        bad = lo if lo < -dst.shape[0] else hi
-        raise IndexError(f"add_rows: row index {bad} is out of bounds for dst with "
-                         f"{dst.shape[0]} rows")
-    if dtype == np.float32:
-        _add_rows_typed[float](dst, rows, src)
-    else:
-        _add_rows_typed[double](dst, rows, src)

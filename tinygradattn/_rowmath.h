@@ -1,5 +1,5 @@
 /* float32 row primitives for the softmax family (_core.pyx) and the fused row kernels
- * (_fused.pyx): vectorised exp, max, sums and the layer-norm row loops.
+ * (_rows.pyx, _elementwise.pyx): vectorised exp, max, sums and the layer-norm row loops.
  *
  *   tga_expf(x)                 exp in float32, ~1 ulp (Cephes polynomial on [-ln2/2, ln2/2]),
  *                               branch-free so loops over it vectorise; exp(-inf) = 0,

@@ -1,7 +1,7 @@
 # cython: language_level=3
 """Declarations of _rowmath.h (float32 row primitives and GELU vector math, one set per ISA),
 cimported by every module that runs them (_core's softmax family and GEMM's GELU epilogue,
-_fused's layer norm, cross-entropy and GELU).
+_rows' layer norm and cross-entropy, _elementwise's GELU).
 
 Each module compiles its own copy of the C functions; the ISA they run is the "rows" family's
 level in _support (one state): rows_isa_sync() at a kernel's entry re-points this module's

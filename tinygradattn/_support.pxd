@@ -37,6 +37,7 @@ cdef int default_n_threads() noexcept nogil         # effective_n_threads(), fro
 cdef int isa_level(int family) noexcept nogil       # TGA_ISA_* level the family runs
 cdef object check_dtypes(str fn, tuple names, tuple arrays)
 cdef object check_out(str fn, str name, object out)
+cdef object check_same_or_apart(str fn, str out_name, object out, str name, object arr)
 cdef object check_arrays(str fn, tuple names, tuple arrays, tuple shapes, int n_out)
 cdef object check_strided(str fn, tuple names, tuple arrays, tuple shapes)
 cdef object check_fail(str fn, tuple names, tuple arrays, tuple shapes, int n_out,
@@ -101,3 +102,15 @@ cdef inline void *data_ptr(object arr) noexcept:
     """The data of an array check_arrays accepted. Kernels take pointers: typed memoryviews
     cost ~0.4 us an array to acquire, several us a call on small rows."""
     return cnp.PyArray_DATA(<cnp.ndarray>arr)
+
+
+cdef inline Py_ssize_t cdiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    return (a + b - 1) // b
+
+
+cdef inline Py_ssize_t round_up(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    return cdiv(a, b) * b
+
+
+cdef inline Py_ssize_t min_ssize(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    return a if a < b else b

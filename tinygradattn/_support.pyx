@@ -232,3 +232,12 @@ cdef object check_out(str fn, str name, object out):
                          f"{out.strides})")
     if not out.flags.writeable:
         raise ValueError(f"{fn}: {name} {out.shape} is read-only")
+
+
+cdef object check_same_or_apart(str fn, str out_name, object out, str name, object arr):
+    """An elementwise kernel's out may be arr itself (each element read before it is
+    written), or memory apart from it; a partial overlap would read written elements."""
+    if (np.may_share_memory(out, arr)
+            and out.__array_interface__["data"][0] != arr.__array_interface__["data"][0]):
+        raise ValueError(f"{fn}: {out_name} partially overlaps {name}; pass the same array "
+                         f"for in-place use or separate arrays")

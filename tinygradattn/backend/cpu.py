@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-from .. import _attention, _core, _fused, _optim, _support
+from .. import _attention, _core, _elementwise, _indexing, _optim, _rows, _support
 from . import isa
 from .base import Backend
 from .pool import BufferPool
@@ -35,7 +35,7 @@ _FLOAT_KINDS = (np.dtype(np.float32), np.dtype(np.float64))
 def _add_rows(dst, rows, src):
     """dst[rows[i]] += src[i] for every i, repeated rows accumulating, in src's order.
 
-    Float arrays: _core.add_rows, one in-order pass (the small GPT's two embedding backwards:
+    Float arrays: _indexing.add_rows, one in-order pass (the small GPT's two embedding backwards:
     ~160 -> ~15 us each). Otherwise (ints, strided dst): np.add.at would go one element at a
     time, so sort the rows (stably, so each row's terms keep their order), sum each run of
     equal rows with one reduceat, and add the sums once per distinct row.
@@ -46,7 +46,7 @@ def _add_rows(dst, rows, src):
     if (dst.dtype in _FLOAT_KINDS and src.dtype == dst.dtype and dst.flags.c_contiguous
             and dst.ndim >= 1 and dst.size):                  # our kernel: in order, one pass
         n_cols = dst.size // dst.shape[0]
-        _core.add_rows(dst.reshape(dst.shape[0], n_cols),
+        _indexing.add_rows(dst.reshape(dst.shape[0], n_cols),
                        np.ascontiguousarray(rows, dtype=np.int64),
                        np.ascontiguousarray(src).reshape(rows.size, n_cols))
         return
@@ -58,7 +58,7 @@ def _add_rows(dst, rows, src):
     dst[sorted_rows[starts]] += np.add.reduceat(src[order], starts, axis=0)
 
 
-_BINARY_OPS = {np.add: 0, np.subtract: 1, np.multiply: 2}      # _core.binary's op codes
+_BINARY_OPS = {np.add: 0, np.subtract: 1, np.multiply: 2}      # _elementwise.binary's op codes
 
 
 def _pooled_binary(ufunc, a, b):
@@ -68,7 +68,7 @@ def _pooled_binary(ufunc, a, b):
             and a.dtype is b.dtype and a.nbytes >= POOL.min_bytes):
         out = POOL.empty(a.shape, a.dtype)
         if a.dtype in _FLOAT_KINDS and a.flags.c_contiguous and b.flags.c_contiguous:
-            _core.binary(out.reshape(-1), a.reshape(-1), b.reshape(-1), _BINARY_OPS[ufunc])
+            _elementwise.binary(out.reshape(-1), a.reshape(-1), b.reshape(-1), _BINARY_OPS[ufunc])
             return out
         return ufunc(a, b, out=out)
     return ufunc(a, b)
@@ -117,7 +117,7 @@ class CPUBackend(Backend):
         if (sys.getrefcount(a) == 2 and type(b) is np.ndarray and a.shape == b.shape
                 and a.dtype is b.dtype and a.dtype in _FLOAT_KINDS and b.flags.c_contiguous
                 and self._own_memory(a)):
-            _core.binary(a.reshape(-1), a.reshape(-1), b.reshape(-1), 0)
+            _elementwise.binary(a.reshape(-1), a.reshape(-1), b.reshape(-1), 0)
             return a
         return self.add(a, b)
 
@@ -205,7 +205,7 @@ class CPUBackend(Backend):
     @staticmethod
     def erf(x):
         out = np.empty(x.shape, dtype=x.dtype)
-        _core.erf(out.reshape(-1), np.ascontiguousarray(x).reshape(-1))
+        _elementwise.erf(out.reshape(-1), np.ascontiguousarray(x).reshape(-1))
         return out
 
     @staticmethod
@@ -355,7 +355,7 @@ class CPUBackend(Backend):
         y = POOL.empty(x.shape, dtype=x.dtype)
         mean = POOL.empty(x.shape[:1], dtype=x.dtype)
         rstd = POOL.empty(x.shape[:1], dtype=x.dtype)
-        _fused.layer_norm_fwd(y, mean, rstd, x, w, b, eps)
+        _rows.layer_norm_fwd(y, mean, rstd, x, w, b, eps)
         return y, mean, rstd
 
     @staticmethod
@@ -366,7 +366,7 @@ class CPUBackend(Backend):
         dx = POOL.empty(x.shape, dtype=x.dtype)
         dweight = POOL.empty(C, dtype=x.dtype)
         dbias = POOL.empty(C, dtype=x.dtype)
-        _fused.layer_norm_bwd(dx, dweight, dbias, np.ascontiguousarray(dout),
+        _rows.layer_norm_bwd(dx, dweight, dbias, np.ascontiguousarray(dout),
                               np.ascontiguousarray(x), w, mean, rstd)
         return dx, (dweight if weight is not None else None), dbias
 
@@ -382,7 +382,7 @@ class CPUBackend(Backend):
         if with_probs:
             exps = POOL.empty(logits.shape, dtype=logits.dtype)
             inv_sum = POOL.empty(logits.shape[:1], dtype=logits.dtype)
-        n_valid = _fused.cross_entropy_fwd(loss, lse, logits, np.ascontiguousarray(target),
+        n_valid = _rows.cross_entropy_fwd(loss, lse, logits, np.ascontiguousarray(target),
                                            ignore_index, label_smoothing, probs=exps,
                                            inv_sum=inv_sum)
         return loss, lse, n_valid, ((exps, inv_sum) if with_probs else None)
@@ -396,14 +396,14 @@ class CPUBackend(Backend):
         dloss = np.asarray(dloss, dtype=exps.dtype)
         if dloss.ndim:
             dloss = np.ascontiguousarray(dloss)
-        _fused.cross_entropy_bwd_probs(dlogits, dloss, exps, np.ascontiguousarray(target),
+        _rows.cross_entropy_bwd_probs(dlogits, dloss, exps, np.ascontiguousarray(target),
                                        ignore_index, label_smoothing, inv_sum=inv_sum)
         return dlogits
 
     @staticmethod
     def gelu_fwd(x, approximate):
         out = POOL.empty(x.shape, dtype=x.dtype)
-        _fused.gelu_fwd(out.reshape(-1), np.ascontiguousarray(x).reshape(-1),
+        _elementwise.gelu_fwd(out.reshape(-1), np.ascontiguousarray(x).reshape(-1),
                         approximate == "tanh")
         return out
 
@@ -412,14 +412,14 @@ class CPUBackend(Backend):
         """-> gelu(x) and gelu'(x), one pass."""
         out = POOL.empty(x.shape, dtype=x.dtype)
         grad = POOL.empty(x.shape, dtype=x.dtype)
-        _fused.gelu_fwd(out.reshape(-1), np.ascontiguousarray(x).reshape(-1),
+        _elementwise.gelu_fwd(out.reshape(-1), np.ascontiguousarray(x).reshape(-1),
                         approximate == "tanh", grad=grad.reshape(-1))
         return out, grad
 
     @staticmethod
     def gelu_bwd(dout, x, approximate):
         dx = POOL.empty(x.shape, dtype=x.dtype)
-        _fused.gelu_bwd(dx.reshape(-1), np.ascontiguousarray(dout).reshape(-1),
+        _elementwise.gelu_bwd(dx.reshape(-1), np.ascontiguousarray(dout).reshape(-1),
                         np.ascontiguousarray(x).reshape(-1), approximate == "tanh")
         return dx
 

@@ -142,7 +142,7 @@ class Gelu(Function):
 
     @staticmethod
     def backward(ctx, dout):
-        # fwd: y = x Phi(x)  =>  dx = dout * (Phi(x) + x phi(x))  (tanh form: see _fused.pyx),
+        # fwd: y = x Phi(x)  =>  dx = dout * (Phi(x) + x phi(x))  (tanh form: see _elementwise.pyx),
         # the factor computed by the forward
         grad, = ctx.saved_tensors
         return ctx.backend.mul(dout, grad), None

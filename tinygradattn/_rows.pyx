@@ -1,13 +1,16 @@
 # cython: language_level=3, cdivision=True
 # NOTE: boundscheck / wraparound / initializedcheck are set by setup.py (off, or on with
 # TGA_CYTHON_DEBUG=1); a file-level directive here would override the debug build.
-"""Fused row kernels of tinygradattn: layer norm, cross-entropy from logits, GELU.
+"""Row kernels of tinygradattn (layer norm and cross-entropy of ops/fused.py): layer norm
+forward / backward and cross-entropy from logits, over the rows of (N, C) arrays.
 
 Same conventions as ``_core``: every kernel writes into buffers it is given (outputs first,
 then inputs, then sizes/scalars, then ``n_threads``); the ``def`` wrappers check shapes,
 dtypes and contiguity under the GIL and name them in their errors; the ``noexcept nogil``
 bodies trust their inputs. ``floating`` gives a float32 and a float64 build of every kernel.
-Row statistics (mean, variance, max, sum of exps) accumulate in double; the transcendental
+Parallel axis: the rows (each thread owns whole rows; layer norm's dweight / dbias sum
+per-thread partial rows serially afterwards). Row statistics (mean, variance, max, sum of
+exps) accumulate in double; the transcendental
 functions are the C library's (exact to float64 rounding), float32 kernels use the float32
 exp of ``_rowmath.h`` where torch does too (ULP-level, vectorised).
 ``n_threads < 1`` means ``effective_n_threads()``; below a work threshold a kernel runs
@@ -17,20 +20,19 @@ Sections:
     threads          _threads (work threshold), _set_tuning
     layer norm       layer_norm_fwd / layer_norm_bwd
     cross-entropy    cross_entropy_fwd / cross_entropy_bwd (class-index targets)
-    GELU             gelu_fwd / gelu_bwd (exact erf form and torch's tanh form)
 """
 
 import numpy as np
 
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport erf, exp, log, sqrt, tanh, INFINITY
+from libc.math cimport exp, log, sqrt, INFINITY
 from libc.stdint cimport int64_t
 cimport numpy as cnp
 
 cnp.import_array()
 
-from ._rowmath cimport rows_isa_sync, tga_rm, tga_rm_gelu_for, tga_rm_gelu_t
+from ._rowmath cimport rows_isa_sync, tga_rm
 from ._support cimport check_arrays, check_fail, resolve_threads
 from ._support cimport data_ptr as _ptr
 
@@ -613,152 +615,3 @@ def cross_entropy_bwd(dlogits, dloss, logits, target, lse, long long ignore_inde
     else:
         _ce_bwd[double](dlogits, dloss, 0 if scalar else 1, logits, target, lse, ignore_index,
                         label_smoothing, n_threads)
-
-
-# ==============================================================================================
-# GELU, elementwise on flat buffers
-#
-#   for k in elements (parallel, static):
-#     exact ("none"):  y = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2))
-#                      dy/dx = Phi(x) + x phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
-#     tanh:            u = sqrt(2 / pi) (x + 0.044715 x^3),  y = 0.5 x (1 + tanh u)
-#                      dy/dx = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) sqrt(2 / pi) (1 + 3 * 0.044715 x^2)
-#     dx = dout * dy/dx
-# float64: in double with the C library's erf / exp / tanh (exact to rounding: gradcheck).
-# float32: _rowmath.h's vectorised float32 loops (tga_rm_gelu_for(tga_rm.isa): the set_rowmath_isa
-# switch), each element read once per pass, one contiguous slice per thread (a multiple of
-# GELU_ALIGN elements): Phi(-|x|) = phi(x) M(|x|), Mills' ratio M rational, phi one exp (max
-# error on a dense grid, every ISA: erf 1.3 ulp, y 3.6 ulp, dy/dx 4.2 ulp of its larger term;
-# the tanh form in its sigmoid form x / (1 + exp(-2u)), 2.5 (1 + 2|u|) ulp: the rounding of u,
-# amplified by exp). A GELU element costs ~4 row-kernel elements (~0.5 ns on one core): the
-# thread threshold counts it so (two threads from ~16K elements).
-# Limits (float32): GELU(-inf) = -0, GELU(inf) = inf, dy/dx = 0 / 1 there, NaN stays NaN.
-# ==============================================================================================
-
-cdef Py_ssize_t GELU_ALIGN = 64                     # a thread's slice starts on a cache line
-cdef double GELU_WORK = 4.0                          # row-kernel elements per GELU element
-
-cdef double SQRT1_2 = 0.70710678118654752440
-cdef double SQRT_2_PI = 0.79788456080286535588       # sqrt(2 / pi)
-cdef double INV_SQRT_2PI = 0.39894228040143267794    # 1 / sqrt(2 pi)
-cdef double GELU_C = 0.044715
-
-
-cdef inline double _gelu(double x, bint tanh_form) noexcept nogil:
-    if tanh_form:
-        return 0.5 * x * (1.0 + tanh(SQRT_2_PI * (x + GELU_C * x * x * x)))
-    return 0.5 * x * (1.0 + erf(x * SQRT1_2))
-
-
-cdef inline double _gelu_grad(double x, bint tanh_form) noexcept nogil:
-    cdef double t
-    if tanh_form:
-        t = tanh(SQRT_2_PI * (x + GELU_C * x * x * x))
-        return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * SQRT_2_PI * (1.0 + 3.0 * GELU_C * x * x)
-    return 0.5 * (1.0 + erf(x * SQRT1_2)) + x * INV_SQRT_2PI * exp(-0.5 * x * x)
-
-
-cdef inline Py_ssize_t _gelu_slice(Py_ssize_t n, int n_threads) noexcept nogil:
-    """Elements per thread: n split evenly, rounded up to a multiple of GELU_ALIGN."""
-    cdef Py_ssize_t per = (n + n_threads - 1) // n_threads
-    return (per + GELU_ALIGN - 1) // GELU_ALIGN * GELU_ALIGN
-
-
-cdef object _gelu_fwd(floating[::1] out, floating[::1] grad, bint with_grad,
-                      const floating[::1] x, bint tanh_form, int n_threads):
-    cdef Py_ssize_t k, n = x.shape[0], per, k0
-    cdef const tga_rm_gelu_t *vec = tga_rm_gelu_for(tga_rm.isa)
-    n_threads = _threads(n_threads, GELU_WORK * n)
-    if floating is float:
-        if n == 0:
-            return
-        if n_threads == 1:
-            vec.gelu_fwd(&out[0], &grad[0] if with_grad else NULL, &x[0], tanh_form, n)
-            return
-        per = _gelu_slice(n, n_threads)
-        for k in prange(n_threads, nogil=True, schedule="static", num_threads=n_threads):
-            k0 = k * per
-            if k0 < n:
-                vec.gelu_fwd(&out[k0], &grad[k0] if with_grad else NULL, &x[k0], tanh_form,
-                             min(per, n - k0))
-    else:
-        for k in prange(n, nogil=True, schedule="static", num_threads=n_threads):
-            if with_grad:
-                grad[k] = _gelu_grad(x[k], tanh_form)
-            out[k] = _gelu(x[k], tanh_form)
-
-
-cdef object _gelu_bwd(floating[::1] dx, const floating[::1] dout, const floating[::1] x,
-                      bint tanh_form, int n_threads):
-    cdef Py_ssize_t k, n = x.shape[0], per, k0
-    cdef const tga_rm_gelu_t *vec = tga_rm_gelu_for(tga_rm.isa)
-    n_threads = _threads(n_threads, GELU_WORK * n)
-    if floating is float:
-        if n == 0:
-            return
-        if n_threads == 1:
-            vec.gelu_bwd(&dx[0], &dout[0], &x[0], tanh_form, n)
-            return
-        per = _gelu_slice(n, n_threads)
-        for k in prange(n_threads, nogil=True, schedule="static", num_threads=n_threads):
-            k0 = k * per
-            if k0 < n:
-                vec.gelu_bwd(&dx[k0], &dout[k0], &x[k0], tanh_form, min(per, n - k0))
-    else:
-        for k in prange(n, nogil=True, schedule="static", num_threads=n_threads):
-            dx[k] = dout[k] * _gelu_grad(x[k], tanh_form)
-
-
-def _vec_erf_tanh(out, x, bint tanh):
-    """Test hook: out = erf(x) (or tanh(x)) by _rowmath.h's float32 loops; 1-D float32."""
-    rows_isa_sync()
-    check_arrays("_vec_erf_tanh", ("out", "x"), (out, x), (x.shape, x.shape), 1)
-    cdef float[::1] o = out
-    cdef const float[::1] xv = x
-    cdef const tga_rm_gelu_t *vec = tga_rm_gelu_for(tga_rm.isa)
-    if x.shape[0] == 0:
-        return
-    if tanh:
-        vec.tanh(&o[0], &xv[0], x.shape[0])
-    else:
-        vec.erf(&o[0], &xv[0], x.shape[0])
-
-
-def gelu_fwd(out, x, bint approximate_tanh, int n_threads=0, grad=None):
-    """out = gelu(x) elementwise; out, x 1-D C-contiguous (out may be x); tanh form if asked.
-
-    grad: OUT, or None: gelu'(x) as well, the same values gelu_bwd multiplies dout by (an
-    autograd forward keeps it, so that its backward is one multiply). Not x itself.
-    """
-    rows_isa_sync()
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"gelu_fwd: x must be a numpy.ndarray, got {type(x).__name__}")
-    if x.ndim != 1:
-        raise ValueError(f"gelu_fwd: x must be 1-D (a flat buffer), got shape {x.shape}")
-    with_grad = grad is not None
-    if with_grad:
-        dtype = check_arrays("gelu_fwd", ("out", "grad", "x"), (out, grad, x), (x.shape,) * 3, 2)
-        if np.may_share_memory(grad, x) or np.may_share_memory(grad, out):
-            raise ValueError("gelu_fwd: grad overlaps x or out; pass a separate array")
-    else:
-        dtype = check_arrays("gelu_fwd", ("out", "x"), (out, x), (x.shape, x.shape), 1)
-    if dtype == np.float32:
-        _gelu_fwd[float](out, grad if with_grad else out, with_grad, x, approximate_tanh,
-                         n_threads)
-    else:
-        _gelu_fwd[double](out, grad if with_grad else out, with_grad, x, approximate_tanh,
-                          n_threads)
-
-
-def gelu_bwd(dx, dout, x, bint approximate_tanh, int n_threads=0):
-    """dx = dout * gelu'(x) elementwise; all 1-D C-contiguous of one length (dx may be dout)."""
-    rows_isa_sync()
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"gelu_bwd: x must be a numpy.ndarray, got {type(x).__name__}")
-    if x.ndim != 1:
-        raise ValueError(f"gelu_bwd: x must be 1-D (a flat buffer), got shape {x.shape}")
-    dtype = check_arrays("gelu_bwd", ("dx", "dout", "x"), (dx, dout, x), (x.shape,) * 3, 1)
-    if dtype == np.float32:
-        _gelu_bwd[float](dx, dout, x, approximate_tanh, n_threads)
-    else:
-        _gelu_bwd[double](dx, dout, x, approximate_tanh, n_threads)
