@@ -4,7 +4,7 @@ The families and their one switch: tinygradattn.backend.isa (isas / isa / set_is
 isa.FAMILIES), set at import by $TGA_ISA_<FAMILY> or $TGA_ISA:
     gemm        _core.gemm                       (more: test_core_kernels)
     rows        softmax family of _core, layer norm / cross-entropy of _rows, GELU of _elementwise
-                (the float32 paths of _rowmath.h)
+                (the float32 paths of _rows_kernel.h, _elementwise_kernel.h)
     attention   _attention.sdpa_fwd / sdpa_bwd
     optim       _optim.sgd_step / adam_step
 
@@ -116,7 +116,7 @@ def test_environment_variables_force_at_import():
 
 
 # ---- row math: softmax family (_core), layer norm, cross-entropy (_rows), GELU --------
-LANES, EXP_CHUNK = 16, 256          # _rowmath.h: TGA_RM_LANES, the exp chunk of exp_sum
+LANES, EXP_CHUNK = 16, 256          # _rows_kernel.h: TGA_RM_LANES, the exp chunk of exp_sum
 SHORT_ROW = 128                     # avx512: rows up to 128 held in registers, two at a time
 COLS = sorted({1, 2, 13, 79, 97, LANES - 1, LANES, LANES + 1, 2 * LANES - 1, 2 * LANES + 1,
                4 * LANES - 1, 4 * LANES, 4 * LANES + 1, SHORT_ROW - 1, SHORT_ROW,
@@ -218,7 +218,7 @@ def test_layer_norm(rowmath_isa, dtype, n_threads):
             close(dx2, want2, BWD_TOL[dtype], "ln dx (no weight) " + what)
 
 
-MOM_CHUNK = 2048                    # _rowmath.h: TGA_RM_MOM_CHUNK (moments, rows over 128)
+MOM_CHUNK = 2048                    # _rows_kernel.h: TGA_RM_MOM_CHUNK (moments, rows over 128)
 
 
 @pytest.mark.parametrize("offset", [0.0, 60.0, -3e3])
@@ -463,7 +463,7 @@ def test_rows_with_infinities_in_the_tails(rowmath_isa, dtype):
               f"ce loss with -inf [{rowmath_isa}] C={c}")
 
 
-# ---- GELU (float32 erf / tanh / GELU loops of _rowmath.h), ulp errors on a dense grid --------
+# ---- GELU (float32 erf / tanh / GELU of _elementwise_kernel.h), ulp errors on a dense grid
 def _gelu_grid():
     """A dense grid over [-20, 20] (linear and log-spaced), the switch points (0.5 of Phi,
     0.921875 of erf, 0.625 of tanh, 2.25 / 5 of the tail, 16 of the clamp) with their float

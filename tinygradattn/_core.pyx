@@ -35,7 +35,7 @@ from ._support cimport (FAMILY_GEMM, FAMILY_ROWS, TGA_ISA_GENERIC, byte_extent, 
                        check_out, check_same_or_apart, isa_level, resolve_threads,
                        tga_aligned_free, tga_aligned_malloc)
 from ._support cimport cdiv as _cdiv, min_ssize as _min, round_up as _round_up
-from ._rowmath cimport rows_isa_sync, tga_rm, tga_rm_gelu_for, tga_rm_gelu_t
+from ._rows_kernel cimport rows_isa_sync, tga_rm, tga_rm_gelu_for, tga_rm_gelu_t
 
 
 # ---------------------------------------------------------------------------------- checks
@@ -113,7 +113,7 @@ cdef object _gemm_check_views(str fn, floating[:, :, ::1] out, const floating[:,
 # Epilogue, once a task's MR-row stripe of out is final (the last K block), while it is in
 # L1, instead of in a pass of its own over out: mul (an array shaped like out; GELU's
 # derivative in an MLP's backward) multiplies it; add (shaped like out: a residual stream)
-# is added to it; gelu (float32: _rowmath.h's GELU loops) replaces it by gelu(out) and
+# is added to it; gelu (float32: _elementwise_kernel.h's loops) replaces it by gelu(out) and
 # writes gelu'(out) to grad (an MLP's forward).
 # gemm() recognises the common call (aligned native float arrays, matching shapes, no overlap,
 # nothing empty) with the numpy C API (~0.1 us, _gemm_fast_plan); anything else goes through
@@ -948,7 +948,7 @@ cdef object _gemm_naive_call(floating[:, :, ::1] out, const floating[:, :, :] a,
 # give exp(-inf) = 0, and an all -inf row gives NaN (-inf - -inf), as in PyTorch.
 # Row statistics accumulate in double for either dtype. float64 rows use the C library's exp
 # and log (exact to float64 rounding); float32 rows use the vectorised float32 exp of
-# _rowmath.h (~1 ulp, as torch's Sleef exp), the max and sums in 16 lanes, picked per ISA
+# _elementwise_kernel.h (~1 ulp, as torch's Sleef exp), the max and sums in 16 lanes, picked per ISA
 # (AVX-512 / AVX2 / baseline) at import. The row is read twice (max, then exp + sum); the
 # second read hits L1 for rows up to a few thousand entries. Two threads from 16K elements a
 # thread (768 x 65 forward: 37 us on one, 20 on two).

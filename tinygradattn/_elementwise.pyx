@@ -8,7 +8,7 @@ Flat 1-D C-contiguous buffers (the backend passes reshaped views); outputs first
 inputs, then flags, then ``n_threads`` (< 1: ``effective_n_threads()``); below a work
 threshold a kernel runs on one thread. Parallel axis: the elements, one contiguous slice per
 thread. float64 uses the C library's erf / exp / tanh (exact to rounding: gradcheck);
-float32 GELU uses the vectorised loops of _rowmath.h, whose ISA is the "rows" family's.
+float32 GELU uses the vectorised loops of _elementwise_kernel.h, whose ISA is the "rows" family's.
 
 Sections:
     GELU         gelu_fwd / gelu_bwd (exact erf form and torch's tanh form), _vec_erf_tanh
@@ -26,7 +26,7 @@ cimport numpy as cnp
 
 cnp.import_array()
 
-from ._rowmath cimport rows_isa_sync, tga_rm, tga_rm_gelu_for, tga_rm_gelu_t
+from ._rows_kernel cimport rows_isa_sync, tga_rm, tga_rm_gelu_for, tga_rm_gelu_t
 from ._support cimport (cdiv as _cdiv, check_arrays, check_dtypes, check_out,
                        check_same_or_apart, min_ssize as _min, resolve_threads,
                        round_up as _round_up)
@@ -62,7 +62,7 @@ cdef inline int _threads(int n_threads, double work) noexcept nogil:
 #                      dy/dx = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) sqrt(2 / pi) (1 + 3 * 0.044715 x^2)
 #     dx = dout * dy/dx
 # float64: in double with the C library's erf / exp / tanh (exact to rounding: gradcheck).
-# float32: _rowmath.h's vectorised float32 loops (tga_rm_gelu_for(tga_rm.isa): the "rows"
+# float32: _elementwise_kernel.h's vectorised float32 loops (tga_rm_gelu_for(tga_rm.isa): the "rows"
 # family's ISA), each element read once per pass, one contiguous slice per thread (a multiple of
 # GELU_ALIGN elements): Phi(-|x|) = phi(x) M(|x|), Mills' ratio M rational, phi one exp (max
 # error on a dense grid, every ISA: erf 1.3 ulp, y 3.6 ulp, dy/dx 4.2 ulp of its larger term;
@@ -147,7 +147,7 @@ cdef object _gelu_bwd(floating[::1] dx, const floating[::1] dout, const floating
 
 
 def _vec_erf_tanh(out, x, bint tanh):
-    """Test hook: out = erf(x) (or tanh(x)) by _rowmath.h's float32 loops; 1-D float32."""
+    """Test hook: out = erf(x) (or tanh(x)) by _elementwise_kernel.h's loops; 1-D float32."""
     rows_isa_sync()
     check_arrays("_vec_erf_tanh", ("out", "x"), (out, x), (x.shape, x.shape), 1)
     cdef float[::1] o = out

@@ -12,7 +12,7 @@ Parallel axis: the rows (each thread owns whole rows; layer norm's dweight / dbi
 per-thread partial rows serially afterwards). Row statistics (mean, variance, max, sum of
 exps) accumulate in double; the transcendental
 functions are the C library's (exact to float64 rounding), float32 kernels use the float32
-exp of ``_rowmath.h`` where torch does too (ULP-level, vectorised).
+exp of ``_elementwise_kernel.h`` where torch does too (ULP-level, vectorised).
 ``n_threads < 1`` means ``effective_n_threads()``; below a work threshold a kernel runs
 on one thread whatever it is asked.
 
@@ -32,7 +32,7 @@ cimport numpy as cnp
 
 cnp.import_array()
 
-from ._rowmath cimport rows_isa_sync, tga_rm
+from ._rows_kernel cimport rows_isa_sync, tga_rm
 from ._support cimport check_arrays, check_fail, resolve_threads
 from ._support cimport data_ptr as _ptr
 
@@ -90,7 +90,7 @@ cdef object _rows_cols(str fn, str name, object x):
 #     dw[j] = sum_i dout[i, j] * xhat[i, j],   db[j] = sum_i dout[i, j]
 #   dw and db: the rows are cut into one contiguous block per thread; block t adds into its
 #   own slot partial[t] (double), and the slots are summed serially, in order, afterwards.
-#   float32 rows (_rowmath.h ln_bwd, as torch: float arithmetic, dx included) add into float32
+#   float32 rows (_rows_kernel.h ln_bwd, as torch: float arithmetic, dx included) add into float32
 #   rows part32[t] first, flushed into partial[t] every LN_FLUSH_ROWS rows; float64 rows add
 #   into partial[t] directly. dweight / dbias are skipped when the caller passes None.
 # ==============================================================================================
@@ -101,7 +101,7 @@ cdef void _ln_fwd_rows(floating *y, floating *mean_out, floating *rstd_out,
     """n_rows consecutive rows (stride n)."""
     cdef Py_ssize_t i, j
     cdef double total, sq, mean, rstd, d
-    if floating is float:   # vectorised, same arithmetic (_rowmath.h; short rows in registers,
+    if floating is float:   # vectorised, same arithmetic (_rows_kernel.h; short in registers,
         # in pairs); w, b: ones / zeros if absent
         tga_rm.ln_fwd_rows(y, mean_out, rstd_out, x, w, b, eps, n_rows, n)
         return
@@ -150,7 +150,7 @@ cdef object _ln_fwd(floating *y, floating *mean, floating *rstd, const floating 
 cdef void _ln_bwd_row(floating *dx, double *dw_acc, double *db_acc, const floating *dout,
                       const floating *x, const floating *w, double mean, double rstd,
                       Py_ssize_t n, bint has_w, bint need_dx, bint need_wb) noexcept nogil:
-    """float64 rows (float32 rows go to _rowmath.h's ln_bwd, see _ln_bwd)."""
+    """float64 rows (float32 rows go to _rows_kernel.h's ln_bwd, see _ln_bwd)."""
     cdef Py_ssize_t j
     cdef double sum_g = 0.0, sum_gx = 0.0, xhat, g, c1, c2
     if need_wb:
@@ -339,7 +339,7 @@ cdef void _ce_fwd_rows(floating *loss, floating *lse_out, floating *probs, float
     cdef double s[2]
     cdef double e
     cdef const floating *xr
-    if floating is float:                       # float32 exp, vectorised (_rowmath.h);
+    if floating is float:                       # float32 exp, vectorised (_rows_kernel.h);
         tga_rm.exp_rows(probs, m32, s, x, n_rows, n)    # short rows in registers, in pairs
         for r in range(n_rows):
             m[r] = m32[r]

@@ -1,7 +1,7 @@
 # cython: language_level=3
-"""Declarations of _rowmath.h (float32 row primitives and GELU vector math, one set per ISA),
-cimported by every module that runs them (_core's softmax family and GEMM's GELU epilogue,
-_rows' layer norm and cross-entropy, _elementwise's GELU).
+"""Declarations of _rows_kernel.h (float32 row primitives) and _elementwise_kernel.h (GELU
+vector math), one set per ISA, cimported by every module that runs them (_core's softmax
+family and GEMM's GELU epilogue, _rows' layer norm and cross-entropy, _elementwise's GELU).
 
 Each module compiles its own copy of the C functions; the ISA they run is the "rows" family's
 level in _support (one state): rows_isa_sync() at a kernel's entry re-points this module's
@@ -9,7 +9,7 @@ tga_rm table when that level changed (one compare otherwise).
 """
 from ._support cimport FAMILY_ROWS, isa_level
 
-cdef extern from "_rowmath.h" nogil:
+cdef extern from "_rows_kernel.h" nogil:
     ctypedef struct tga_rowmath_t:
         const char *isa
         float (*max)(const float *x, Py_ssize_t n) noexcept nogil
@@ -40,6 +40,7 @@ cdef extern from "_rowmath.h" nogil:
     tga_rowmath_t tga_rm
     void tga_rowmath_sync(int level) noexcept
 
+cdef extern from "_elementwise_kernel.h" nogil:
     ctypedef struct tga_rm_gelu_t:
         void (*gelu_fwd)(float *y, float *grad, const float *x, int tanh_form,
                          Py_ssize_t n) noexcept nogil

@@ -1,17 +1,18 @@
-/* The AVX-512 set of _rowmath.h's row primitives, in intrinsics (included by _rowmath.h
- * inside its x86 section, after TGA_RM_ATTR512 / TGA_RM_V / TGA_RM_TAIL16).
+/* The AVX-512 set of _rows_kernel.h's row primitives, in intrinsics (included by
+ * _rows_kernel.h inside its x86 section; TGA_RM_ATTR512 / TGA_RM_V / TGA_RM_TAIL16 come from
+ * _elementwise_kernel.h).
  *
- * Same contracts and the same summation structure as the C bodies of TGA_RM_DEFINE:
+ * Same contracts and the same summation structure as the C bodies of _rows_kernel.h:
  *   max       2 x 16 lanes, NaN entries skipped (vmaxps returns its second operand)
  *   exp_sum   chunks of 256, 16 float lanes a chunk, chunk sums in double
  *   sum/sqdev 16 double lanes (two zmm)         dot  as exp_sum
- *   moments   4 accumulators of 16 float lanes (one zmm each), as _rowmath.h
+ *   moments   4 accumulators of 16 float lanes (one zmm each), as _rows_kernel.h
  * The compiler's vectorised C spent 2-3x more here (exp_sum 0.45 ns an element, scalar tails
  * in double for C = 65): exp uses vrndscaleps for n and vscalefps for 2^n (one rounding, the
  * subnormal range included, so no clamp below), and every tail is one masked block. Lanes
  * are reduced pairwise (halves added: 8, 4, 2, 1) as TGA_RM_REDUCE does. */
-#ifndef TGA_ROWMATH_AVX512_H
-#define TGA_ROWMATH_AVX512_H
+#ifndef TGA_ROWS_KERNEL_AVX512_H
+#define TGA_ROWS_KERNEL_AVX512_H
 
 #define TGA_RM_VD(c) _mm512_set1_pd(c)
 
@@ -155,7 +156,7 @@ TGA_RM_ATTR512 static double tga_rm_sqdev_avx512(const float *x, double mean, Py
     return tga_rm_hsum16d(lo, hi);
 }
 
-/* _rowmath.h's moments: the same blocks, accumulators, lanes and order (the tail's masked
+/* _rows_kernel.h's moments: the same blocks, accumulators, lanes and order (the tail's masked
  * lanes add zeros) */
 #define TGA_RM_MOM_LOOP512(x, j0, j1, BODY)                                                  \
     do {                                                                                     \
@@ -507,7 +508,15 @@ TGA_RM_LN_SHORT_R(8)
         }                                                                                    \
     } while (0)
 
-TGA_RM_DEFINE_ROWS(_long_avx512, _avx512, TGA_RM_ATTR512)   /* rows over 128 entries */
+/* rows over 128 entries: the row functions of _rows_kernel.h's body on this set's primitives */
+#define TGA_RM_BODY 1
+#define TGA_RM_WITH_PRIMS 0
+#define TGA_RM_TARGET TGA_RM_ATTR512
+#define TGA_RM_PRIM _avx512
+#define TGA_RM_SFX _long_avx512
+#include "_rows_kernel.h"
+#undef TGA_RM_WITH_PRIMS
+#undef TGA_RM_BODY
 
 /* The AVX-512 row functions: rows up to 128 entries in registers (above), longer ones by the
  * primitives (_long_avx512). */
@@ -549,4 +558,4 @@ TGA_RM_ATTR512 static void tga_rm_ln_fwd_rows_avx512(float *y, float *mean_out, 
 #undef TGA_RM_LOAD
 #undef TGA_RM_ROWLOOP
 #undef TGA_RM_BUTTERFLY16
-#endif /* TGA_ROWMATH_AVX512_H */
+#endif /* TGA_ROWS_KERNEL_AVX512_H */
