@@ -8,10 +8,11 @@
  * -ffp-contract=off, and fma() is called where torch fuses. No parallelism here: the caller
  * runs chunks in a prange. Loop-invariant flags (wd != 0, first step, nesterov, ...) are tested
  * inside the loop; gcc's -O3 unswitching hoists them, so each variant is a branch-free
- * vectorised loop. One build per ISA level (_cpu_features.h): the loop macros are expanded
- * under __attribute__((target(...))) for AVX2+FMA and AVX-512 and for the baseline; the level
- * comes with each call.
+ * vectorised loop. One build per (dtype, ISA level of _cpu_features.h): this file includes
+ * itself with TGA_OPT_BODY set, the loops compiled under __attribute__((target(...))) for
+ * AVX2+FMA and AVX-512 and for the baseline; the level comes with each call.
  */
+#ifndef TGA_OPT_BODY
 #ifndef TGA_OPTIM_KERNEL_H
 #define TGA_OPTIM_KERNEL_H
 
@@ -30,64 +31,50 @@ typedef struct {
     int decoupled, has_wd, w1_small;
 } tga_adam_args;
 
-#define TGA_SGD_LOOP(T, FMA)                                                            \
-    const T wd = (T)a->wd, mom = (T)a->momentum, omd = (T)a->one_minus_dampening;       \
-    const T neg_lr = (T)a->neg_lr;                                                      \
-    const int has_wd = a->wd != 0, has_mom = a->has_momentum;                           \
-    const int first = a->first_step, nesterov = a->nesterov;                            \
-    for (ptrdiff_t i = 0; i < n; i++) {                                                 \
-        T gi = g[i];                                                                    \
-        if (has_wd) gi = FMA(p[i], wd, gi);                                             \
-        if (has_mom) {                                                                  \
-            T bi = first ? gi : FMA(gi, omd, b[i] * mom);                               \
-            b[i] = bi;                                                                  \
-            gi = nesterov ? FMA(bi, mom, gi) : bi;                                      \
-        }                                                                               \
-        p[i] = FMA(gi, neg_lr, p[i]);                                                   \
-    }
-
-#define TGA_ADAM_LOOP(T, FMA, SQRT)                                                     \
-    const T decay = (T)a->decay, wd = (T)a->wd, w1 = (T)a->w1;                            \
-    const T w1m1 = w1 - (T)1;        /* torch: weight - Vectorized(1), in T */         \
-    const T b2 = (T)a->beta2, omb2 = (T)a->one_minus_beta2, bc2s = (T)a->bc2_sqrt;      \
-    const T eps = (T)a->eps, nss = (T)a->neg_step_size;                                 \
-    const int decoupled = a->decoupled && a->has_wd, l2 = !a->decoupled && a->has_wd;   \
-    const int small = a->w1_small;                                                      \
-    for (ptrdiff_t i = 0; i < n; i++) {                                                 \
-        T gi = g[i], pi = p[i], mi = m[i];                                              \
-        if (decoupled) pi = pi * decay;                                                 \
-        if (l2) gi = FMA(pi, wd, gi);                                                   \
-        T d = gi - mi;                                                                  \
-        mi = small ? FMA(w1, d, mi) : FMA(w1m1, d, gi);                                 \
-        T vi = v[i] * b2 + (omb2 * gi) * gi;                                            \
-        T denom = SQRT(vi) / bc2s + eps;                                                \
-        p[i] = pi + (nss * mi) / denom;                                                 \
-        m[i] = mi;                                                                      \
-        v[i] = vi;                                                                      \
-    }
-
-#define TGA_SGD_SIG(NAME, T) static void NAME(T *__restrict__ p, const T *__restrict__ g, \
-    T *__restrict__ b, ptrdiff_t n, const tga_sgd_args *a)
-#define TGA_ADAM_SIG(NAME, T) static void NAME(T *__restrict__ p, const T *__restrict__ g, \
-    T *__restrict__ m, T *__restrict__ v, ptrdiff_t n, const tga_adam_args *a)
-
-TGA_SGD_SIG(tga_sgd_f32_base, float) { TGA_SGD_LOOP(float, fmaf) }
-TGA_SGD_SIG(tga_sgd_f64_base, double) { TGA_SGD_LOOP(double, fma) }
-TGA_ADAM_SIG(tga_adam_f32_base, float) { TGA_ADAM_LOOP(float, fmaf, sqrtf) }
-TGA_ADAM_SIG(tga_adam_f64_base, double) { TGA_ADAM_LOOP(double, fma, sqrt) }
-
+/* ---- the loops (after #else below), once per (dtype, ISA): float / double x baseline,
+ * AVX2 + FMA, AVX-512; fma() is explicit, so the ISA changes only the speed. ------------- */
+#define TGA_OPT_CAT_(a, b) a##b
+#define TGA_OPT_CAT(a, b) TGA_OPT_CAT_(a, b)
+#define TGA_OPT_BODY 1
+#define TGA_OPT_TARGET
+#define TGA_OPT_T float
+#define TGA_OPT_FMA fmaf
+#define TGA_OPT_SQRT sqrtf
+#define TGA_OPT_SFX _f32_base
+#include "_optim_kernel.h"
+#define TGA_OPT_TARGET
+#define TGA_OPT_T double
+#define TGA_OPT_FMA fma
+#define TGA_OPT_SQRT sqrt
+#define TGA_OPT_SFX _f64_base
+#include "_optim_kernel.h"
 #if TGA_CPU_X86
-#define TGA_AVX2 __attribute__((target("avx2,fma")))
-#define TGA_AVX512 __attribute__((target("avx512f,avx512vl,avx2,fma")))
-TGA_AVX2 TGA_SGD_SIG(tga_sgd_f32_avx2, float) { TGA_SGD_LOOP(float, fmaf) }
-TGA_AVX2 TGA_SGD_SIG(tga_sgd_f64_avx2, double) { TGA_SGD_LOOP(double, fma) }
-TGA_AVX2 TGA_ADAM_SIG(tga_adam_f32_avx2, float) { TGA_ADAM_LOOP(float, fmaf, sqrtf) }
-TGA_AVX2 TGA_ADAM_SIG(tga_adam_f64_avx2, double) { TGA_ADAM_LOOP(double, fma, sqrt) }
-TGA_AVX512 TGA_SGD_SIG(tga_sgd_f32_avx512, float) { TGA_SGD_LOOP(float, fmaf) }
-TGA_AVX512 TGA_SGD_SIG(tga_sgd_f64_avx512, double) { TGA_SGD_LOOP(double, fma) }
-TGA_AVX512 TGA_ADAM_SIG(tga_adam_f32_avx512, float) { TGA_ADAM_LOOP(float, fmaf, sqrtf) }
-TGA_AVX512 TGA_ADAM_SIG(tga_adam_f64_avx512, double) { TGA_ADAM_LOOP(double, fma, sqrt) }
+#define TGA_OPT_TARGET __attribute__((target("avx2,fma")))
+#define TGA_OPT_T float
+#define TGA_OPT_FMA fmaf
+#define TGA_OPT_SQRT sqrtf
+#define TGA_OPT_SFX _f32_avx2
+#include "_optim_kernel.h"
+#define TGA_OPT_TARGET __attribute__((target("avx2,fma")))
+#define TGA_OPT_T double
+#define TGA_OPT_FMA fma
+#define TGA_OPT_SQRT sqrt
+#define TGA_OPT_SFX _f64_avx2
+#include "_optim_kernel.h"
+#define TGA_OPT_TARGET __attribute__((target("avx512f,avx512vl,avx2,fma")))
+#define TGA_OPT_T float
+#define TGA_OPT_FMA fmaf
+#define TGA_OPT_SQRT sqrtf
+#define TGA_OPT_SFX _f32_avx512
+#include "_optim_kernel.h"
+#define TGA_OPT_TARGET __attribute__((target("avx512f,avx512vl,avx2,fma")))
+#define TGA_OPT_T double
+#define TGA_OPT_FMA fma
+#define TGA_OPT_SQRT sqrt
+#define TGA_OPT_SFX _f64_avx512
+#include "_optim_kernel.h"
 #endif
+#undef TGA_OPT_BODY
 
 /* The build of each call: the TGA_ISA_* level of _cpu_features.h, 2 avx512, 1 avx2,
    0 generic (baseline); the caller passes the "optim" level _support holds. */
@@ -118,3 +105,60 @@ static void tga_adam_f64(double *p, const double *g, double *m, double *v, ptrdi
 }
 
 #endif /* TGA_OPTIM_KERNEL_H */
+
+#else /* TGA_OPT_BODY: one instantiation, for TGA_OPT_T (float, double), TGA_OPT_FMA and
+       * TGA_OPT_SQRT (its fma / sqrt), TGA_OPT_TARGET and TGA_OPT_SFX (_f32_avx2, ...) */
+
+#define T_ TGA_OPT_T
+#define FMA_ TGA_OPT_FMA
+
+TGA_OPT_TARGET static void TGA_OPT_CAT(tga_sgd, TGA_OPT_SFX)(
+    T_ *__restrict__ p, const T_ *__restrict__ g, T_ *__restrict__ b, ptrdiff_t n,
+    const tga_sgd_args *a) {
+    const T_ wd = (T_)a->wd, mom = (T_)a->momentum, omd = (T_)a->one_minus_dampening;
+    const T_ neg_lr = (T_)a->neg_lr;
+    const int has_wd = a->wd != 0, has_mom = a->has_momentum;
+    const int first = a->first_step, nesterov = a->nesterov;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        T_ gi = g[i];
+        if (has_wd) gi = FMA_(p[i], wd, gi);
+        if (has_mom) {
+            T_ bi = first ? gi : FMA_(gi, omd, b[i] * mom);
+            b[i] = bi;
+            gi = nesterov ? FMA_(bi, mom, gi) : bi;
+        }
+        p[i] = FMA_(gi, neg_lr, p[i]);
+    }
+}
+
+TGA_OPT_TARGET static void TGA_OPT_CAT(tga_adam, TGA_OPT_SFX)(
+    T_ *__restrict__ p, const T_ *__restrict__ g, T_ *__restrict__ m, T_ *__restrict__ v,
+    ptrdiff_t n, const tga_adam_args *a) {
+    const T_ decay = (T_)a->decay, wd = (T_)a->wd, w1 = (T_)a->w1;
+    const T_ w1m1 = w1 - (T_)1;        /* torch: weight - Vectorized(1), in T */
+    const T_ b2 = (T_)a->beta2, omb2 = (T_)a->one_minus_beta2, bc2s = (T_)a->bc2_sqrt;
+    const T_ eps = (T_)a->eps, nss = (T_)a->neg_step_size;
+    const int decoupled = a->decoupled && a->has_wd, l2 = !a->decoupled && a->has_wd;
+    const int small = a->w1_small;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        T_ gi = g[i], pi = p[i], mi = m[i];
+        if (decoupled) pi = pi * decay;
+        if (l2) gi = FMA_(pi, wd, gi);
+        T_ d = gi - mi;
+        mi = small ? FMA_(w1, d, mi) : FMA_(w1m1, d, gi);
+        T_ vi = v[i] * b2 + (omb2 * gi) * gi;
+        T_ denom = TGA_OPT_SQRT(vi) / bc2s + eps;
+        p[i] = pi + (nss * mi) / denom;
+        m[i] = mi;
+        v[i] = vi;
+    }
+}
+
+#undef T_
+#undef FMA_
+#undef TGA_OPT_TARGET
+#undef TGA_OPT_T
+#undef TGA_OPT_FMA
+#undef TGA_OPT_SQRT
+#undef TGA_OPT_SFX
+#endif /* TGA_OPT_BODY */
