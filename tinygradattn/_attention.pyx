@@ -89,7 +89,7 @@ cnp.import_array()
 BLOCK_Q = TGA_ATTN_BQ    # query rows per forward work item
 BLOCK_K = TGA_ATTN_BK    # keys per tile
 CAUSAL_PIECE = TGA_ATTN_SB   # causal: query rows per piece of a tile crossing the diagonal
-MIN_FLOPS_PER_THREAD = 4194304.0   # as _core's GEMM: below ~30 us of one core, threads lose
+MIN_FLOPS_PER_THREAD = 4194304.0   # as _core's GEMM: below this much work, threads lose
 
 
 cdef int _threads(int n_threads, Py_ssize_t n_items, double flops):
@@ -225,8 +225,8 @@ def sdpa_fwd(out, lse, q, k, v, mask, bint is_causal, double scale, int n_thread
     try:
         if not is_causal or B * H >= 4 * nt:
             # contiguous chunks: each thread owns whole heads, so no cache line of out is
-            # written by two threads when heads interleave in memory (a (B, T, H, Dv) out:
-            # round-robin made that 15% slower); at most a quarter head of imbalance
+            # written by two threads when heads interleave in memory (a (B, T, H, Dv) out;
+            # round-robin shares them); at most a quarter head of imbalance
             for it in prange(n_items, nogil=True, schedule="static", num_threads=nt):
                 kernel(&A, it // n_qblk, (it % n_qblk) * TGA_ATTN_BQ,
                        <char *>scratch + threadid() * scratch_bytes)

@@ -68,8 +68,8 @@
 #define TGA_ATTN_BK 64   /* keys per tile */
 
 /* "omp simd" on a loop of 16 trips (the GEMM's half-width tile) keeps gcc from peeling it
- * completely before vectorising it (TOOLCHAIN.md). Without OpenMP that tile would run scalar
- * (7x slower forward at T = 64), so it is left out, and a causal piece (SB query rows of a
+ * completely before vectorising it (TOOLCHAIN.md). Without OpenMP that tile would run scalar,
+ * so it is left out, and a causal piece (SB query rows of a
  * tile crossing the diagonal) is 32 rows, which full-width tiles cover, rather than 16. */
 #if defined(_OPENMP) && (defined(__GNUC__) || defined(__clang__))
 #define TGA_ATTN_SIMD _Pragma("omp simd")

@@ -116,7 +116,7 @@ cdef object _gemm_check_views(str fn, floating[:, :, ::1] out, const floating[:,
 # is added to it; gelu (float32: _elementwise_kernel.h's loops) replaces it by gelu(out) and
 # writes gelu'(out) to grad (an MLP's forward).
 # gemm() recognises the common call (aligned native float arrays, matching shapes, no overlap,
-# nothing empty) with the numpy C API (~0.1 us, _gemm_fast_plan); anything else goes through
+# nothing empty) with the numpy C API (_gemm_fast_plan); anything else goes through
 # the checked memoryview path, which raises the descriptive errors.
 # ==============================================================================================
 
@@ -179,14 +179,13 @@ cdef Py_ssize_t KC_F32 = 256            # K block: A micro-panel 12 x 256 x 4 B 
 cdef Py_ssize_t KC_F64 = 128            #          12 x 128 x 8 B = 12 KiB
 cdef Py_ssize_t NC_MAX_BYTES = 524288   # KC x NC block of B: 512 KiB, half of a 1 MiB L2
 cdef Py_ssize_t MT_MAX_BYTES = 1048576  # MT x KC of packed A per task: 1 MiB, in L2/L3
-cdef double GEMM_MIN_FLOPS_PER_THREAD = 4194304.0   # ~30 us of one core: below, threads lose
+cdef double GEMM_MIN_FLOPS_PER_THREAD = 4194304.0   # below this much work a thread costs more
 # With OMP_WAIT_POLICY=PASSIVE (tinygradattn's default, _openmp_env.py) idle OpenMP threads
-# sleep right after each parallel region, and waking one cost ~100 us per gemm call on the
-# shared 2-core VM (768x128 @ 128x128: 151 us on one thread, 176 us on two). Threads then
-# pay only from ~200 us of one-core work: 16 MFLOP per thread. A bounded spin
-# (GOMP_SPINCOUNT=10000, ~0.1 ms, overrides PASSIVE's 0) removes that cost: 768x128 @ 128x384
-# 461 us on one thread, 235 us on two (337 us when PASSIVE sleeps). The policy libgomp read
-# at load is not queryable; the environment is the best guess.
+# sleep right after each parallel region and waking one costs more than small products gain,
+# so threads pay only from 16 MFLOP per thread; a bounded spin (GOMP_SPINCOUNT, overriding
+# PASSIVE's 0) removes that cost (figures: benchmarks/README.md, "Why the kernels are shaped
+# as they are"). The policy libgomp read at load is not queryable; the environment is the
+# best guess.
 if (os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE"
         and os.environ.get("GOMP_SPINCOUNT", "0").strip() in ("", "0")):
     GEMM_MIN_FLOPS_PER_THREAD = 16777216.0
@@ -280,10 +279,10 @@ cdef int _plan_blocks(GemmPlan *plan, Py_ssize_t itemsize, int n_threads) noexce
         # few tasks: make their count a multiple of n_threads so the static schedule balances.
         # Split M (a task packs only its rows of A, the costly transposing copy) unless
         # splitting N instead leaves the busiest thread fewer micro-tiles while each A
-        # micro-panel still meets >= 4 NR panels (fewer: A's reads dominate; measured, a
-        # (128, 768) @ (768, 128) split in N ran 5-10% slower than its 6 + 5 panel M split).
+        # micro-panel still meets >= 4 NR panels (fewer: A's reads dominate).
         # dW of a 512 -> 128 Linear, (128, 768) @ (768, 512): M = 128 with MR = 12 is 11
-        # panels, 6 + 5 for two threads, while N = 512 is 8 + 8 NR panels (423 -> 387 us).
+        # panels, 6 + 5 for two threads, while N = 512 is 8 + 8 NR panels: the N split
+        # balances better.
         want = _cdiv(_round_up(plan.n_batch * n_mt, n_threads), plan.n_batch)
         mt_m = _round_up(_cdiv(plan.m, want), plan.mr)          # M split in `want`
         mt_n = _round_up(_cdiv(plan.m, n_mt), plan.mr)          # or N split
@@ -411,8 +410,7 @@ cdef void _gemm_task(floating *c, const floating *a, const floating *w, Py_ssize
     # direct_a's edge panel (the last m_blk % MR rows) is read in place as well when one K
     # block covers K: its kernel (MR / 2 rows for a short edge, else MR) is moved up to end
     # at row m_blk, so it also recomputes a few rows of the panel above, to the same bits,
-    # where packing it would copy and zero-pad (q @ k^T of 48 heads, (48, 64, 32) @
-    # (48, 32, 64), 2 threads: 35.6 -> 34.3 us). A second K block would add those rows
+    # where packing it would copy and zero-pad. A second K block would add those rows
     # twice: then the edge is packed.
     if m_full < m_blk and plan.direct_a and plan.k <= plan.kc:
         rows = m_blk - m_full
@@ -688,8 +686,8 @@ cdef object _gemm_typed(floating[:, :, ::1] out,          # OUT (Bt, M, N)
 
 # Fast path of gemm(): the common case (three aligned native-order float arrays, 3-D, matching
 # shapes, C-contiguous writeable out, no overlap, nothing empty) is recognised with the numpy
-# C API in ~0.1 us; anything else takes the checked path (typed memoryviews, Python-level
-# checks with the error messages), which costs ~2 us more.
+# C API, without acquiring typed memoryviews; anything else takes the checked path (typed
+# memoryviews, Python-level checks with the error messages), which costs more.
 cdef bint _gemm_fast_plan(cnp.ndarray out, cnp.ndarray a, cnp.ndarray b,
                           GemmPlan *plan) noexcept:
     cdef int t = cnp.PyArray_TYPE(out)
@@ -948,10 +946,10 @@ cdef object _gemm_naive_call(floating[:, :, ::1] out, const floating[:, :, :] a,
 # give exp(-inf) = 0, and an all -inf row gives NaN (-inf - -inf), as in PyTorch.
 # Row statistics accumulate in double for either dtype. float64 rows use the C library's exp
 # and log (exact to float64 rounding); float32 rows use the vectorised float32 exp of
-# _elementwise_kernel.h (~1 ulp, as torch's Sleef exp), the max and sums in 16 lanes, picked per ISA
-# (AVX-512 / AVX2 / baseline) at import. The row is read twice (max, then exp + sum); the
-# second read hits L1 for rows up to a few thousand entries. Two threads from 16K elements a
-# thread (768 x 65 forward: 37 us on one, 20 on two).
+# _elementwise_kernel.h (~1 ulp, as torch's Sleef exp), the max and sums in 16 lanes, the
+# row primitives of _rows_kernel.h, in the "rows" family's ISA. The row is read twice (max,
+# then exp + sum); the second read hits L1 for rows up to a few thousand entries. Two threads
+# from 16K elements a thread (below, the fork/join costs more than the second core gives).
 # out may be the same array as an input (each element is read before it is written).
 # ==============================================================================================
 
@@ -1049,8 +1047,8 @@ cdef object _check_rows(str fn, tuple names, tuple arrays):
 
 
 cdef int _rows_fast(object out, object a, object b) noexcept:
-    """The common call of the softmax family, tested with the numpy C API (~0.1 us instead of
-    ~2 us): exact ndarrays of one native float type, 2-D, one shape, C-contiguous, aligned,
+    """The common call of the softmax family, tested with the numpy C API (no typed memoryview
+    to acquire): exact ndarrays of one native float type, 2-D, one shape, C-contiguous, aligned,
     out writeable, each input the very memory of out or apart from it. Returns the numpy
     type number, or -1: then _check_rows decides (and raises its descriptive errors)."""
     cdef cnp.ndarray o, x
@@ -1174,10 +1172,8 @@ def log_softmax_bwd(dx, y, dout, int n_threads=0):
 # ~ (COLSUM_ROWS + M / COLSUM_ROWS) ulps, not M). Within a chunk the sums run over column
 # blocks of COLSUM_COLS kept in a local accumulator (the compiler vectorises the j loop),
 # the input dtype throughout (float32 stays float32, as GEMM).
-# Threads from COLSUM_MIN_ELEMS_PER_THREAD (64 Ki elements, ~6 us of one core) each. float32,
-# 2 threads vs 1 vs np.add.reduce(x, axis=0), quiet 2-core VM: (768, 128) 7.2 / 8.3 / 23 us
-# (stays on one thread), (768, 384) 14 / 24 / 40, (768, 512) 19 / 36 / 52, (16384, 384)
-# 498 / 963 / 1322.
+# Threads from COLSUM_MIN_ELEMS_PER_THREAD (64 Ki elements) each: below that a second thread
+# does not pay for its start.
 # ==============================================================================================
 
 DEF COLSUM_COLS = 64

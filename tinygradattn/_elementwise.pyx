@@ -62,12 +62,12 @@ cdef inline int _threads(int n_threads, double work) noexcept nogil:
 #                      dy/dx = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) sqrt(2 / pi) (1 + 3 * 0.044715 x^2)
 #     dx = dout * dy/dx
 # float64: in double with the C library's erf / exp / tanh (exact to rounding: gradcheck).
-# float32: _elementwise_kernel.h's vectorised float32 loops (tga_rm_gelu_for(tga_rm.isa): the "rows"
-# family's ISA), each element read once per pass, one contiguous slice per thread (a multiple of
-# GELU_ALIGN elements): Phi(-|x|) = phi(x) M(|x|), Mills' ratio M rational, phi one exp (max
-# error on a dense grid, every ISA: erf 1.3 ulp, y 3.6 ulp, dy/dx 4.2 ulp of its larger term;
-# the tanh form in its sigmoid form x / (1 + exp(-2u)), 2.5 (1 + 2|u|) ulp: the rounding of u,
-# amplified by exp). A GELU element costs ~4 row-kernel elements (~0.5 ns on one core): the
+# float32: _elementwise_kernel.h's vectorised float32 loops (tga_rm_gelu_for(tga_rm.isa): the
+# "rows" family's ISA), each element read once per pass, one contiguous slice per thread (a
+# multiple of GELU_ALIGN elements): Phi(-|x|) = phi(x) M(|x|), Mills' ratio M rational, phi
+# one exp (max error on a dense grid, every ISA: erf 1.3 ulp, y 3.6 ulp, dy/dx 4.2 ulp of its
+# larger term; the tanh form in its sigmoid form x / (1 + exp(-2u)), 2.5 (1 + 2|u|) ulp: the
+# rounding of u, amplified by exp). A GELU element costs about 4 row-kernel elements: the
 # thread threshold counts it so (two threads from ~16K elements).
 # Limits (float32): GELU(-inf) = -0, GELU(inf) = inf, dy/dx = 0 / 1 there, NaN stays NaN.
 # ==============================================================================================
@@ -239,9 +239,9 @@ def erf(out, x, int n_threads=0):
 #   for t in threads (parallel): for i in t's contiguous slice:  out[i] = a[i] op b[i]
 #
 # Same-shape operands flattened by the backend (residual adds, gradient accumulation). numpy
-# runs these on one core: (768, 128) float32 add 25-57 us in a training step (L2/L3
-# bandwidth of one core); two threads halve it. One rounding per element: the same bits as
-# numpy. Threads from BINARY_MIN_ELEMS_PER_THREAD (32 Ki elements, 128 KiB of float32).
+# runs these on one core, bound by that core's L2/L3 bandwidth; two threads halve it. One
+# rounding per element: the same bits as numpy. Threads from BINARY_MIN_ELEMS_PER_THREAD
+# (32 Ki elements, 128 KiB of float32).
 # ==============================================================================================
 
 cdef void _binary_slice(floating *out, const floating *a, const floating *b, Py_ssize_t n,

@@ -29,7 +29,7 @@
 
 /* -fno-trapping-math for this header only: it changes no result (rounding, NaN and inf are
  * IEEE as before; only FP exception flags may differ), but without it gcc will not turn the
- * clamps of tga_expf into vector selects and the exp loops stay scalar (4-10 ns an element). */
+ * clamps of tga_expf into vector selects and the exp loops stay scalar. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC push_options
 #pragma GCC optimize("no-trapping-math")
@@ -171,7 +171,7 @@ static inline float tga_rm_half_square(float a, float *d, int fma) {
 
 /* min(|x|, lim), lim > 0, on the bits (NaN -> lim): an integer min, where a float ternary
  * against a constant lets gcc thread the later sign tests through it and duplicate the
- * whole body per range (2-3x slower loops) */
+ * whole body per range (slower loops) */
 static inline float tga_rm_abs_min(float x, float lim) {
     int32_t xi, li;
     memcpy(&xi, &x, sizeof xi);
@@ -333,7 +333,7 @@ TGA_RM_ATTR512 static inline __m512 tga_rm_exp_poly16(__m512 r) {
 
 /* y = gelu(x), *grad = dy/dx, exact form: tga_rm_gelu_exact. x^2 = h2 + d2 exactly (FMA),
  * phi(x) = 2^nm p, Mills' ratio N / den (N, S by Horner in a: Estrin's scheme in the rounded
- * a^2 = h2 measured no faster and 0.4 ulp less accurate). */
+ * a^2 = h2 gains nothing here and is 0.4 ulp less accurate). */
 TGA_RM_ATTR512 static inline __m512 tga_rm_gelu_exact16(__m512 x, __m512 *grad) {
     __m512 a = _mm512_min_ps(TGA_RM_V(16.0f), _mm512_abs_ps(x));   /* NaN stays */
     __m512 h2 = _mm512_mul_ps(a, a), d2 = _mm512_fmsub_ps(a, a, h2);

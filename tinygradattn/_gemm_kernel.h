@@ -430,8 +430,8 @@ TGA_DEFINE_AVX2_SA(tga_ukr_sa_half_f64_avx2, double, __m256d, 4, 3, _mm256_setze
  *     dst[p*R + i] = src[i*s_row + p]     i < rows, p < k;     dst[p*R + i] = 0   rows <= i < R
  *
  * i.e. a transpose of the (rows, k) block into one (k, R) micro-panel. The scalar loop either
- * scatters its stores (stride R) or gathers its loads (stride s_row): ~1.3 cycles an element,
- * as much as the micro-kernel's own time for K ~ 64..128. The AVX2 path transposes 8 x 8
+ * scatters its stores (stride R) or gathers its loads (stride s_row), which costs about as
+ * much as the micro-kernel's own time for K ~ 64..128. The AVX2 path transposes 8 x 8
  * (float32) / 4 x 4 (float64) blocks in registers; partial row groups load a clamped (valid)
  * row and store through a lane mask. Any R works (it is the ISA's MR or NR, not the
  * register width), so the packing is independent of the micro-kernel set in use.

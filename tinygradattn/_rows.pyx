@@ -43,9 +43,8 @@ from ._support cimport data_ptr as _ptr
 #     = effective_n_threads()          otherwise (_support)
 #   n = min(n, work / MIN_ELEMS_PER_THREAD), at least 1; 1 when built without OpenMP
 #
-# A row kernel moves ~4-12 bytes per element: below ~16K elements per thread (a few us), the
-# OpenMP fork/join costs more than the second core gives back (768 x 65 cross-entropy
-# forward: 43 us on one thread, 25 on two).
+# A row kernel moves ~4-12 bytes per element: below ~16K elements per thread the OpenMP
+# fork/join costs more than the second core gives back.
 # ==============================================================================================
 
 cdef double MIN_ELEMS_PER_THREAD = 16384.0
@@ -260,8 +259,8 @@ def layer_norm_bwd(dx, dweight, dbias, dout, x, weight, mean, rstd, int n_thread
             dbias[...] = 0
         return
     n_blocks = _threads(n_threads, <double>N * C)
-    # a block's partial rows, padded so that no two blocks write one cache line (unpadded,
-    # C = 65 ran 2.5x slower on two threads than on one)
+    # a block's partial rows, padded so that no two blocks write one cache line (false
+    # sharing would make two threads slower than one)
     C2 = (C + 15) // 16 * 16 + 16 if need_wb else 1
     partial = np.zeros((n_blocks, 2, C2), dtype=np.float64)
     cdef double *part = <double *>_ptr(partial)
@@ -321,10 +320,9 @@ cdef void _ln_sum_blocks(floating *dweight, floating *dbias, const double *parti
 # dividing by the sum of exp(x - lse) (1 up to that rounding) undoes its error exactly.
 # The forward may also write p = exp(x - m) / s, the row's softmax (probs): then
 # cross_entropy_bwd_probs takes dx from p in one pass with no exponentials (the autograd path:
-# the row's exp pass is paid once, in the forward; at (16384, 65) the backward fell from
-# ~345 to ~150 us on two threads). Given inv_sum (N,) as well, probs keeps exp(x - m) and
-# inv_sum[i] = 1 / s: the forward skips its scaling pass and the backward folds 1 / s into
-# dloss[i] (p dloss = e (dloss / s), one rounding more).
+# the row's exp pass is paid once, in the forward). Given inv_sum (N,) as well, probs keeps
+# exp(x - m) and inv_sum[i] = 1 / s: the forward skips its scaling pass and the backward
+# folds 1 / s into dloss[i] (p dloss = e (dloss / s), one rounding more).
 # Targets are range-checked in the wrapper (IndexError) before the nogil loop.
 # ==============================================================================================
 

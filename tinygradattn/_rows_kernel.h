@@ -52,7 +52,7 @@
 
 /* -fno-trapping-math for this header only: it changes no result (rounding, NaN and inf are
  * IEEE as before; only FP exception flags may differ), but without it gcc will not turn the
- * clamps of tga_expf into vector selects and the exp loops stay scalar (4-10 ns an element). */
+ * clamps of tga_expf into vector selects and the exp loops stay scalar. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC push_options
 #pragma GCC optimize("no-trapping-math")
@@ -76,9 +76,9 @@
 
 /* moments(x, n, &mean, &var): the layer-norm statistics of a row over 128 entries.
  * sum's and sqdev's double lanes (two conversions and two double operations per 8 entries)
- * and their single chains of dependent adds made the forward pass compute-bound (16384 x
- * 384, 2 threads: 1054 us; with these moments 930, and 790 with plain float sums that
- * drop the shift below, which loses the mean's precision far from zero). Here the
+ * and their single chains of dependent adds made the forward pass compute-bound; plain float
+ * sums without the shift below would be faster still but lose the mean's precision far from
+ * zero. Here the
  * sums run in float, in 4 accumulators of 16 lanes (entry j of each 64-block in accumulator
  * (j / 16) % 4, lane j % 16; leftover 16-blocks and the tail in accumulator 0), chunks of
  * 2048 entries (at most 32 terms a lane) added in double: a first pass for a rough mean mf

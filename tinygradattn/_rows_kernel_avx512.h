@@ -7,8 +7,8 @@
  *   exp_sum   chunks of 256, 16 float lanes a chunk, chunk sums in double
  *   sum/sqdev 16 double lanes (two zmm)         dot  as exp_sum
  *   moments   4 accumulators of 16 float lanes (one zmm each), as _rows_kernel.h
- * The compiler's vectorised C spent 2-3x more here (exp_sum 0.45 ns an element, scalar tails
- * in double for C = 65): exp uses vrndscaleps for n and vscalefps for 2^n (one rounding, the
+ * The compiler's vectorised C spent more here (scalar tails in double for C = 65): exp
+ * uses vrndscaleps for n and vscalefps for 2^n (one rounding, the
  * subnormal range included, so no clamp below), and every tail is one masked block. Lanes
  * are reduced pairwise (halves added: 8, 4, 2, 1) as TGA_RM_REDUCE does. */
 #ifndef TGA_ROWS_KERNEL_AVX512_H
@@ -328,9 +328,9 @@ TGA_RM_ATTR512 static void tga_rm_ln_bwd_avx512(float *dx, float *dw_acc, float 
 /* The first steps of a softmax over R rows (R = 1, 2; stride n) of at most NV x 16 floats
  * (NV = 1..8), held in registers: v[r][i] = exp(x - max) (the tail lanes 0), m[r] = the row
  * max and f[r] = the sum of v[r], each in every lane. Short rows (attention's C = 64, a char
- * vocabulary's 65) spent ~100 cycles a row in the max / exp_sum / axpb calls, mostly on the
- * latency of their horizontal reductions and the scalar round trips between them (3072 x 64,
- * one thread: 109 us); here x is read once, with no calls, and two rows side by side overlap
+ * vocabulary's 65) spent most of their time in the max / exp_sum / axpb calls, on the
+ * latency of their horizontal reductions and the scalar round trips between them; here x is
+ * read once, with no calls, and two rows side by side overlap
  * those chains. The sum is exp_sum's (16 float lanes in index order, pairwise-reduced). */
 #define TGA_RM_EXP_STAGE(R, NV, x, n, t, v, m, f)                                           \
     do {                                                                                     \
@@ -424,9 +424,9 @@ TGA_RM_SOFTMAX_SHORT_R(8)
 /* Layer norm forward over R rows (R = 1, 2; stride n) of at most NV x 16 floats (NV = 1..8),
  * x held in registers between the passes: the steps and sums of sum / sqdev / ln_fwd
  * (statistics in double, 16 lanes in index order, reduced by tga_rm_hsum16d), so the same
- * results as the primitives' path (768 x 128, one thread: 44 -> 33 us). The same treatment
- * of the backward measured no faster (its partial dw / db rows go through memory every row),
- * so that stays on ln_bwd. */
+ * results as the primitives' path, with no calls between the passes. The same treatment of
+ * the backward gains nothing (its partial dw / db rows go through memory every row), so that
+ * stays on ln_bwd. */
 #define TGA_RM_LN_SHORT(R, NV)                                                               \
     TGA_RM_ATTR512 static void tga_rm_ln_fwd_short##R##x##NV(                              \
             float *y, float *mean_out, float *rstd_out, const float *x, const float *w,     \
@@ -486,8 +486,8 @@ TGA_RM_LN_SHORT_R(8)
 #undef TGA_RM_LN_SHORT
 
 /* Run FN##R##x##NV(args) over the rows (args in terms of the row index i_): in pairs, then a
- * last odd row alone; returns. Falls through for rows over 128 entries. Pairs paid at every
- * NV <= 8 (one thread, 3072 x 65: 102 -> 84 us; 1536 x 128 unchanged). */
+ * last odd row alone; returns. Falls through for rows over 128 entries. Pairs pay at every
+ * NV <= 8 (two rows' reduction chains overlap). */
 #define TGA_RM_SHORT_CASE(FN, NV, ...)                                                       \
     case NV:                                                                                 \
         for (; i_ + 2 <= n_rows; i_ += 2) FN##2x##NV(__VA_ARGS__);                           \

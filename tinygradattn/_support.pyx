@@ -55,7 +55,7 @@ def set_num_threads(n):
 cdef int default_n_threads() noexcept nogil:
     """effective_n_threads() for the kernels. Called before every kernel launch, so it reads
     the environment with C's getenv (which sees os.environ changes) rather than through
-    Python: ~50 ns instead of ~2 us."""
+    Python's os.environ, which would cost more than many small kernels."""
     cdef const char *env
     cdef int n
     if not tga_openmp_enabled():
@@ -161,7 +161,7 @@ cdef object check_arrays(str fn, tuple names, tuple arrays, tuple shapes, int n_
     """numpy arrays, one float dtype, the given shapes, C-contiguous; the first n_out writable.
 
     shapes[k] is a tuple of ints for arrays[k]. Returns the common dtype. The loop only tests,
-    with the numpy C API (~0.1 us an array); the messages are built by check_fail once
+    with the numpy C API (no Python attribute lookups); the messages are built by check_fail once
     something is off.
     """
     cdef Py_ssize_t k, d, n = len(arrays)
@@ -191,7 +191,8 @@ cdef object check_fail(str fn, tuple names, tuple arrays, tuple shapes, int n_ou
                        bint c_order=True):
     """The error check_arrays found, with the message naming the arrays at fault.
 
-    Also a check of its own for strided operands (c_order False: any strides). Returns the common dtype when nothing is wrong.
+    Also a check of its own for strided operands (c_order False: any strides). Returns the
+    common dtype when nothing is wrong.
     """
     dtype = check_dtypes(fn, names, arrays)
     for name, arr, shape in zip(names, arrays, shapes):
