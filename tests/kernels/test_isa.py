@@ -2,11 +2,11 @@
 
 The families and their one switch: tinygradattn.backend.isa (isas / isa / set_isa over
 isa.FAMILIES), set at import by $TGA_ISA_<FAMILY> or $TGA_ISA:
-    gemm        _core.gemm                       (more: test_core_kernels)
+    gemm        _core.gemm                       (more: test_gemm.py)
     rows        softmax family of _core, layer norm / cross-entropy of _rows, GELU of _elementwise
                 (the float32 paths of _rows_kernel.h, _elementwise_kernel.h)
     attention   _attention.sdpa_fwd / sdpa_bwd
-    optim       _optim.sgd_step / adam_step
+    optim       _optim.sgd_step / adam_step      (the kernels per ISA: test_optim_steps.py)
 
 For each variant the CPU runs: the kernels against float64 numpy oracles at the tile edges
 (tile-1, tile, tile+1 of that kernel's tiles), primes and 1, float32 and float64, n_threads 1
@@ -21,13 +21,22 @@ import numpy as np
 import pytest
 
 import tinygradattn as tga
-from tinygradattn import _attention, _core, _elementwise, _optim, _rows, _support
+from tinygradattn import _attention, _core, _elementwise, _rows, _support
 from tinygradattn.backend import isa
 
+
 DTYPES = [np.float32, np.float64]
+
+
 DT_IDS = ["f32", "f64"]
+
+
 THREADS = [1, 2]
+
+
 TOL = {np.float32: dict(rtol=3e-5, atol=3e-6), np.float64: dict(rtol=1e-11, atol=1e-12)}
+
+
 BWD_TOL = {np.float32: dict(rtol=1e-4, atol=1e-5), np.float64: dict(rtol=1e-10, atol=1e-11)}
 
 
@@ -117,16 +126,22 @@ def test_environment_variables_force_at_import():
 
 # ---- row math: softmax family (_core), layer norm, cross-entropy (_rows), GELU --------
 LANES, EXP_CHUNK = 16, 256          # _rows_kernel.h: TGA_RM_LANES, the exp chunk of exp_sum
+
+
 SHORT_ROW = 128                     # avx512: rows up to 128 held in registers, two at a time
+
+
 COLS = sorted({1, 2, 13, 79, 97, LANES - 1, LANES, LANES + 1, 2 * LANES - 1, 2 * LANES + 1,
                4 * LANES - 1, 4 * LANES, 4 * LANES + 1, SHORT_ROW - 1, SHORT_ROW,
                SHORT_ROW + 1, EXP_CHUNK - 1, EXP_CHUNK, EXP_CHUNK + 1,
                2 * EXP_CHUNK + LANES + 3})
+
+
 ROWS = [1, 5]
 
 
 @pytest.fixture(params=isa.isas("rows"))
-def rowmath_isa(request):
+def rows_isa(request):
     saved = _rows._set_tuning(min_elems_per_thread=0)
     saved_ew = _elementwise._set_tuning(min_elems_per_thread=0)
     saved_core = _core._set_tuning(row_min_elems_per_thread=0)
@@ -153,12 +168,12 @@ def softmax64(x):
 
 @pytest.mark.parametrize("n_threads", THREADS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
-def test_softmax_family(rowmath_isa, dtype, n_threads):
+def test_softmax_family(rows_isa, dtype, n_threads):
     for n in (ROWS if n_threads == 1 else ROWS[-1:]):     # 1 row runs on 1 thread
         for c in COLS:
             x = row_data(n, c, c, dtype)
             dout = row_data(n, c, c + 1, dtype)
-            what = f"[{rowmath_isa}] ({n}, {c})"
+            what = f"[{rows_isa}] ({n}, {c})"
             p = softmax64(x)
             y = np.empty_like(x)
             _core.softmax_fwd(y, x, n_threads)
@@ -181,7 +196,7 @@ def test_softmax_family(rowmath_isa, dtype, n_threads):
 
 @pytest.mark.parametrize("n_threads", THREADS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
-def test_layer_norm(rowmath_isa, dtype, n_threads):
+def test_layer_norm(rows_isa, dtype, n_threads):
     eps = 1e-5
     for n in (ROWS if n_threads == 1 else ROWS[-1:]):     # 1 row runs on 1 thread
         for c in COLS:
@@ -190,7 +205,7 @@ def test_layer_norm(rowmath_isa, dtype, n_threads):
             w = rng.standard_normal(c).astype(dtype)
             b = rng.standard_normal(c).astype(dtype)
             dout = rng.standard_normal((n, c)).astype(dtype)
-            what = f"[{rowmath_isa}] ({n}, {c})"
+            what = f"[{rows_isa}] ({n}, {c})"
             x64, w64, b64, d64 = (a.astype(np.float64) for a in (x, w, b, dout))
             mu = x64.mean(-1)
             rs = 1.0 / np.sqrt(((x64 - mu[:, None]) ** 2).mean(-1) + eps)
@@ -222,7 +237,7 @@ MOM_CHUNK = 2048                    # _rows_kernel.h: TGA_RM_MOM_CHUNK (moments,
 
 
 @pytest.mark.parametrize("offset", [0.0, 60.0, -3e3])
-def test_layer_norm_long_row_moments(rowmath_isa, offset):
+def test_layer_norm_long_row_moments(rows_isa, offset):
     """float32 rows over 128 entries take their mean and variance from float sums around a
     rough mean (4 x 16 lanes, 2048-entry chunks in double): still within ~1e-6 of the spread,
     however far the mean sits from zero; blocks of 64, leftover 16-blocks and tails."""
@@ -235,7 +250,7 @@ def test_layer_norm_long_row_moments(rowmath_isa, offset):
         mu, sd = x64.mean(-1), x64.std(-1)
         y, mean, rstd = np.empty_like(x), np.empty(3, np.float32), np.empty(3, np.float32)
         _rows.layer_norm_fwd(y, mean, rstd, x, None, None, 1e-12, 1)
-        what = f"[{rowmath_isa}] C={c} offset={offset}"
+        what = f"[{rows_isa}] C={c} offset={offset}"
         ulp = np.spacing(np.abs(mu).astype(np.float32)).astype(np.float64)
         assert np.all(np.abs(mean - mu) <= 1e-6 * sd + ulp), f"mean {what}: {mean} vs {mu}"
         np.testing.assert_allclose(rstd, 1.0 / sd, rtol=1e-5, err_msg=f"rstd {what}")
@@ -243,7 +258,7 @@ def test_layer_norm_long_row_moments(rowmath_isa, offset):
         np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5, err_msg=f"y {what}")
 
 
-def test_layer_norm_long_rows_beyond_float_sums(rowmath_isa):
+def test_layer_norm_long_rows_beyond_float_sums(rows_isa):
     """Rows whose float sums overflow or are not finite are redone in double: a finite row
     near FLT_MAX keeps finite statistics; inf / NaN entries give the double path's values."""
     c = 300
@@ -261,7 +276,7 @@ def test_layer_norm_long_rows_beyond_float_sums(rowmath_isa):
 
 @pytest.mark.parametrize("n_threads", THREADS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
-def test_cross_entropy(rowmath_isa, dtype, n_threads):
+def test_cross_entropy(rows_isa, dtype, n_threads):
     for n in (ROWS if n_threads == 1 else ROWS[-1:]):     # 1 row runs on 1 thread
         for c in COLS:
             x = row_data(n, c, c, dtype)
@@ -275,7 +290,7 @@ def test_cross_entropy(rowmath_isa, dtype, n_threads):
             lse64 = m + np.log(np.exp(x64 - m[:, None]).sum(-1))
             live = t != -100
             for smoothing in (0.0, 0.1):
-                what = f"[{rowmath_isa}] ({n}, {c}) smoothing={smoothing}"
+                what = f"[{rows_isa}] ({n}, {c}) smoothing={smoothing}"
                 nll = lse64 - x64[np.arange(n), np.where(live, t, 0)]
                 want = (1 - smoothing) * nll + smoothing * (lse64 - x64.mean(-1))
                 want = np.where(live, want, 0.0)
@@ -306,6 +321,8 @@ def test_cross_entropy(rowmath_isa, dtype, n_threads):
 
 # ---- attention ------------------------------------------------------------------------------
 BQ, BK = _attention.BLOCK_Q, _attention.BLOCK_K
+
+
 ATTN_SHAPES = [  # (B, H, T, S, D, Dv): query/key tiles at -1 / 0 / +1, D around 32 (NR), 1, primes
     (1, 1, 1, 1, 1, 1),
     (1, 2, BQ - 1, BK + 1, 31, 33),
@@ -352,93 +369,8 @@ def test_attention(attention_isa, causal, dtype, n_threads):
             close(got, ref, tol, f"attention {name} [{attention_isa}] {(B, H, T, S, D, Dv)}")
 
 
-# ---- optimizers -----------------------------------------------------------------------------
-CHUNK = 16384                        # _optim's work item; vector widths 4..16 inside a chunk
-OPT_SIZES = [1, 2, 13, 15, 16, 17, 37, CHUNK - 1, CHUNK, CHUNK + 1, 6 * CHUNK + 5]   # > 2 x 64K
-OPT_SIZES_TOTAL = sum(OPT_SIZES)
-
-
-@pytest.fixture(params=isa.isas("optim"))
-def optim_isa(request):
-    assert isa.set_isa("optim", request.param) == request.param
-    yield request.param
-    isa.set_isa("optim", "auto")
-
-
-def opt_data(dtype, seed, n=4):
-    rng = np.random.default_rng(seed)
-    return [[rng.standard_normal(s).astype(dtype) for s in OPT_SIZES] for _ in range(n)]
-
-
-@pytest.mark.parametrize("n_threads", THREADS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
-def test_sgd(optim_isa, dtype, n_threads):
-    assert OPT_SIZES_TOTAL > 2 * 65536                  # 2 threads really run
-    lr, mom, damp, wd = 0.05, 0.9, 0.1, 0.01
-    for nesterov in (False, True):
-        p, g1, g2, _ = opt_data(dtype, 1)
-        p0 = [a.astype(np.float64) for a in p]
-        bufs = [np.empty_like(a) for a in p]
-        _optim.sgd_step(p, g1, bufs, lr, mom, damp, wd, nesterov, True, n_threads)
-        _optim.sgd_step(p, g2, bufs, lr, mom, damp, wd, nesterov, False, n_threads)
-        for i, (pi, a, b1, b2) in enumerate(zip(p, p0, g1, g2)):
-            a = a.copy()
-            buf = None
-            for g in (b1.astype(np.float64), b2.astype(np.float64)):
-                g = g + wd * a
-                buf = g if buf is None else mom * buf + (1 - damp) * g
-                a = a - lr * (g + mom * buf if nesterov else buf)
-            close(pi, a, TOL[dtype], f"sgd [{optim_isa}] nesterov={nesterov} size {pi.size}")
-
-
-@pytest.mark.parametrize("n_threads", THREADS)
-@pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
-def test_adam(optim_isa, dtype, n_threads):
-    lr, b1, b2, eps, wd = 1e-2, 0.9, 0.999, 1e-8, 0.05
-    for decoupled in (False, True):
-        p, g, _, _ = opt_data(dtype, 2)
-        p0 = [a.astype(np.float64) for a in p]
-        m = [np.zeros_like(a) for a in p]
-        v = [np.zeros_like(a) for a in p]
-        for step in (1, 2):
-            _optim.adam_step(p, g, m, v, step, lr, b1, b2, eps, wd, decoupled, n_threads)
-        for pi, a, gi in zip(p, p0, g):
-            a, gi = a.copy(), gi.astype(np.float64)
-            mm = vv = 0.0
-            for step in (1, 2):
-                if decoupled:
-                    a = a * (1 - lr * wd)
-                    gg = gi
-                else:
-                    gg = gi + wd * a
-                mm = b1 * mm + (1 - b1) * gg
-                vv = b2 * vv + (1 - b2) * gg * gg
-                denom = np.sqrt(vv) / math.sqrt(1 - b2 ** step) + eps
-                a = a - lr / (1 - b1 ** step) * mm / denom
-            close(pi, a, TOL[dtype], f"adam [{optim_isa}] decoupled={decoupled} size {pi.size}")
-
-
-@pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
-def test_optim_variants_give_the_same_bits(dtype):
-    """fma() is exact and nothing else contracts: every build rounds alike."""
-    results = []
-    try:
-        for name in isa.isas("optim"):
-            isa.set_isa("optim", name)
-            p, g, _, _ = opt_data(dtype, 3)
-            m, v = [np.zeros_like(a) for a in p], [np.zeros_like(a) for a in p]
-            for step in (1, 2, 3):
-                _optim.adam_step(p, g, m, v, step, 1e-2, 0.9, 0.999, 1e-8, 0.01, True, 2)
-            results.append((name, p))
-    finally:
-        isa.set_isa("optim", "auto")
-    for name, p in results[1:]:
-        for a, b in zip(results[0][1], p):
-            np.testing.assert_array_equal(a, b, err_msg=f"{results[0][0]} vs {name}")
-
-
-@pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
-def test_rows_with_infinities_in_the_tails(rowmath_isa, dtype):
+def test_rows_with_infinities_in_the_tails(rows_isa, dtype):
     """-inf entries (also in the vector tails, where the AVX-512 set pads), a row whose max is
     in the tail, and an all -inf row (NaN, as torch)."""
     for c in (LANES + 3, 2 * LANES + 15, 79):
@@ -451,16 +383,16 @@ def test_rows_with_infinities_in_the_tails(rowmath_isa, dtype):
             want = softmax64(x)
         y = np.empty_like(x)
         _core.softmax_fwd(y, x, 1)
-        close(y, want, TOL[dtype], f"softmax with -inf [{rowmath_isa}] C={c}")
+        close(y, want, TOL[dtype], f"softmax with -inf [{rows_isa}] C={c}")
         t = np.array([0, 1, c - 1, 0], dtype=np.int64)
         loss, lse = np.empty(3, dtype), np.empty(3, dtype)
         _rows.cross_entropy_fwd(loss, lse, x[:3], t[:3], -100, 0.0, 1)
         x64 = x[:3].astype(np.float64)
         m = x64.max(-1)
         lse64 = m + np.log(np.exp(x64 - m[:, None]).sum(-1))
-        close(lse, lse64, TOL[dtype], f"ce lse with -inf [{rowmath_isa}] C={c}")
+        close(lse, lse64, TOL[dtype], f"ce lse with -inf [{rows_isa}] C={c}")
         close(loss, lse64 - x64[np.arange(3), t[:3]], TOL[dtype],
-              f"ce loss with -inf [{rowmath_isa}] C={c}")
+              f"ce loss with -inf [{rows_isa}] C={c}")
 
 
 # ---- GELU (float32 erf / tanh / GELU of _elementwise_kernel.h), ulp errors on a dense grid
@@ -492,7 +424,7 @@ def _vec(fn, x, *args):
     return out
 
 
-def test_gelu_float32_ulp_errors(rowmath_isa):
+def test_gelu_float32_ulp_errors(rows_isa):
     erf = np.frompyfunc(math.erf, 1, 1)
     erfc = np.frompyfunc(math.erfc, 1, 1)
     x = _gelu_grid()
@@ -526,7 +458,7 @@ def test_gelu_float32_ulp_errors(rowmath_isa):
     assert (_ulps(g, s + term, np.maximum(s, np.abs(term))) / (1 + 2 * np.abs(u))).max() <= 3
 
 
-def test_gelu_float32_any_offset_length_and_split(rowmath_isa):
+def test_gelu_float32_any_offset_length_and_split(rows_isa):
     """An element's result depends on its input only: the same bits in the vector body, the
     masked AVX-512 tail or the C epilogue, at any alignment, on either side of a thread split."""
     rng = np.random.default_rng(7)
@@ -544,7 +476,7 @@ def test_gelu_float32_any_offset_length_and_split(rowmath_isa):
                 for nt in (1, 2):
                     ys, gs = _vec(_elementwise.gelu_fwd, xs, form, nt), np.empty_like(xs)
                     _elementwise.gelu_bwd(gs, ds, xs, form, nt)
-                    where = f"[{rowmath_isa}] tanh={form} offset {k} length {n} threads {nt}"
+                    where = f"[{rows_isa}] tanh={form} offset {k} length {n} threads {nt}"
                     assert np.array_equal(ys, y[k:k + n], equal_nan=True), where
                     assert np.array_equal(gs, g[k:k + n], equal_nan=True), where
                     assert np.array_equal(np.signbit(ys), np.signbit(y[k:k + n])), where
@@ -556,7 +488,7 @@ def test_gelu_float32_any_offset_length_and_split(rowmath_isa):
                     assert np.array_equal(ds * gr, g[k:k + n], equal_nan=True), where
 
 
-def test_gelu_float32_specials_and_chunks(rowmath_isa):
+def test_gelu_float32_specials_and_chunks(rows_isa):
     sp = np.array([-np.inf, np.inf, np.nan, 0.0, -0.0, -20.0, 20.0], np.float32)
     for form in (False, True):
         y = _vec(_elementwise.gelu_fwd, sp, form, 1)
