@@ -443,73 +443,19 @@ static void TGA_GEMM_CAT(tga_ukr, TGA_GEMM_SFX)(
 #define ADD_ TGA_GEMM_OP(add)
 #define STORE_EDGE_ TGA_GEMM_CAT(tga_store_edge, TGA_GEMM_DT)
 
-TGA_GEMM_TARGET static void TGA_GEMM_CAT(tga_ukr, TGA_GEMM_SFX)(
-    Py_ssize_t kc, const T_ *TGA_RESTRICT a, const T_ *TGA_RESTRICT b, T_ *TGA_RESTRICT c,
-    Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr, const T_ *TGA_RESTRICT bias,
-    int accumulate) {
-    VEC_ acc0[MR_], acc1[MR_];
-    Py_ssize_t p;
-    int i;
-    TGA_INIT_ACC(MR_, VL_, SETZERO_, LOADU_)
-    for (p = 0; p < kc; p++) {
-        VEC_ b0 = LOAD_(b + p * 2 * VL_);
-        VEC_ b1 = LOAD_(b + p * 2 * VL_ + VL_);
-        TGA_UNROLL(MR_)
-        for (i = 0; i < MR_; i++) {
-            VEC_ ai = SET1_(a[p * MR_ + i]);
-            acc0[i] = FMADD_(ai, b0, acc0[i]);
-            acc1[i] = FMADD_(ai, b1, acc1[i]);
-        }
-    }
-    if (mr == MR_ && nr == 2 * VL_) {
-        TGA_UNROLL(MR_)
-        for (i = 0; i < MR_; i++) {
-            T_ *ci = c + i * ldc;
-            if (accumulate) {
-                acc0[i] = ADD_(acc0[i], LOADU_(ci));
-                acc1[i] = ADD_(acc1[i], LOADU_(ci + VL_));
-            }
-            STOREU_(ci, acc0[i]);
-            STOREU_(ci + VL_, acc1[i]);
-        }
-    } else {
-#if TGA_GEMM_AVX512
-        Py_ssize_t n0 = nr < VL_ ? nr : VL_;
-        Py_ssize_t n1 = nr - n0;
-        MASK_ m0 = (MASK_)((1u << n0) - 1u);
-        MASK_ m1 = (MASK_)((1u << n1) - 1u);
-#else
-        T_ tile[MR_ * 2 * VL_];
-#endif
-        TGA_UNROLL(MR_)
-        for (i = 0; i < MR_; i++) {
-#if TGA_GEMM_AVX512
-            T_ *ci = c + i * ldc;
-            if (i >= mr) break;
-            if (accumulate) {
-                acc0[i] = ADD_(acc0[i], MLOADU_(SETZERO_(), m0, ci));
-                acc1[i] = ADD_(acc1[i], MLOADU_(SETZERO_(), m1, ci + VL_));
-            }
-            MSTOREU_(ci, m0, acc0[i]);
-            MSTOREU_(ci + VL_, m1, acc1[i]);
-#else
-            STOREU_(tile + i * 2 * VL_, acc0[i]);
-            STOREU_(tile + i * 2 * VL_ + VL_, acc1[i]);
-#endif
-        }
-#if !TGA_GEMM_AVX512
-        STORE_EDGE_(tile, 2 * VL_, c, ldc, mr, nr, accumulate);
-#endif
-    }
-}
-
 #undef TGA_GEMM_BODY
 #define TGA_GEMM_BODY 3
-#define TGA_GEMM_SA_NAME tga_ukr_sa
-#define SA_MR_ MR_
+#define TGA_GEMM_UKR_NAME tga_ukr
+#define TGA_GEMM_STRIDED 0
+#define UKR_MR_ MR_
 #include "_gemm_kernel.h"
-#define TGA_GEMM_SA_NAME tga_ukr_sa_half
-#define SA_MR_ MR_HALF_
+#define TGA_GEMM_UKR_NAME tga_ukr_sa
+#define TGA_GEMM_STRIDED 1
+#define UKR_MR_ MR_
+#include "_gemm_kernel.h"
+#define TGA_GEMM_UKR_NAME tga_ukr_sa_half
+#define TGA_GEMM_STRIDED 1
+#define UKR_MR_ MR_HALF_
 #include "_gemm_kernel.h"
 #undef TGA_GEMM_BODY
 #define TGA_GEMM_BODY 2
@@ -539,28 +485,39 @@ TGA_GEMM_TARGET static void TGA_GEMM_CAT(tga_ukr, TGA_GEMM_SFX)(
 #undef MR_
 #undef MR_HALF_
 
-#else /* TGA_GEMM_BODY == 3: a strided-A kernel of set 2's, TGA_GEMM_SA_NAME at SA_MR_ rows */
+#else /* TGA_GEMM_BODY == 3: one micro-kernel of set 2's, TGA_GEMM_UKR_NAME at UKR_MR_ rows:
+       * packed A and B (TGA_GEMM_STRIDED 0), or A read in place through its strides (1) */
 
-TGA_GEMM_TARGET static void TGA_GEMM_CAT(TGA_GEMM_SA_NAME, TGA_GEMM_SFX)(
+#if TGA_GEMM_STRIDED
+TGA_GEMM_TARGET static void TGA_GEMM_CAT(TGA_GEMM_UKR_NAME, TGA_GEMM_SFX)(
     Py_ssize_t kc, const T_ *TGA_RESTRICT a, Py_ssize_t rsa, Py_ssize_t csa,
     const T_ *TGA_RESTRICT b, Py_ssize_t ldb, T_ *TGA_RESTRICT c,
     Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr, const T_ *TGA_RESTRICT bias,
     int accumulate) {
-    VEC_ acc0[SA_MR_], acc1[SA_MR_];
+#else
+TGA_GEMM_TARGET static void TGA_GEMM_CAT(TGA_GEMM_UKR_NAME, TGA_GEMM_SFX)(
+    Py_ssize_t kc, const T_ *TGA_RESTRICT a, const T_ *TGA_RESTRICT b, T_ *TGA_RESTRICT c,
+    Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr, const T_ *TGA_RESTRICT bias,
+    int accumulate) {
+#endif
+    VEC_ acc0[UKR_MR_], acc1[UKR_MR_];
     Py_ssize_t p;
     int i;
-    const T_ *ab[SA_MR_ / 3];   /* rows 3q, 3q+1, 3q+2 at ab[q], ab[q]+rsa, ab[q]+2*rsa */
+#if TGA_GEMM_STRIDED
+    const T_ *ab[UKR_MR_ / 3];   /* rows 3q, 3q+1, 3q+2 at ab[q], ab[q]+rsa, ab[q]+2*rsa */
     TGA_UNROLL(4)
-    for (i = 0; i < SA_MR_ / 3; i++) ab[i] = a + 3 * i * rsa;
-    TGA_INIT_ACC(SA_MR_, VL_, SETZERO_, LOADU_)
+    for (i = 0; i < UKR_MR_ / 3; i++) ab[i] = a + 3 * i * rsa;
+#endif
+    TGA_INIT_ACC(UKR_MR_, VL_, SETZERO_, LOADU_)
+#if TGA_GEMM_STRIDED
     if (nr <= VL_) {        /* edge of N: half the FMAs (second vector is all padding) */
         for (p = 0; p < kc; p++) {
             VEC_ b0 = LOADU_(b + p * ldb);
-            TGA_UNROLL(SA_MR_)
-            for (i = 0; i < SA_MR_; i++)
+            TGA_UNROLL(UKR_MR_)
+            for (i = 0; i < UKR_MR_; i++)
                 acc0[i] = FMADD_(SET1_(ab[i / 3][(i % 3) * rsa]), b0, acc0[i]);
             TGA_UNROLL(4)
-            for (i = 0; i < SA_MR_ / 3; i++) ab[i] += csa;
+            for (i = 0; i < UKR_MR_ / 3; i++) ab[i] += csa;
         }
     } else {
         for (p = 0; p < kc; p++) {
@@ -570,21 +527,33 @@ TGA_GEMM_TARGET static void TGA_GEMM_CAT(TGA_GEMM_SA_NAME, TGA_GEMM_SFX)(
             /* A's values 16 K-steps ahead: a transposed A (dout.T_ of a Linear's dW) is
              * one cache line per K-step, too scattered for the hardware prefetcher. */
             _mm_prefetch((const char *)(ab[0] + 16 * csa), _MM_HINT_T0);
-            _mm_prefetch((const char *)(ab[SA_MR_ / 3 - 1] + 16 * csa + 2 * rsa), _MM_HINT_T0);
+            _mm_prefetch((const char *)(ab[UKR_MR_ / 3 - 1] + 16 * csa + 2 * rsa), _MM_HINT_T0);
 #endif
-            TGA_UNROLL(SA_MR_)
-            for (i = 0; i < SA_MR_; i++) {
+            TGA_UNROLL(UKR_MR_)
+            for (i = 0; i < UKR_MR_; i++) {
                 VEC_ ai = SET1_(ab[i / 3][(i % 3) * rsa]);
                 acc0[i] = FMADD_(ai, b0, acc0[i]);
                 acc1[i] = FMADD_(ai, b1, acc1[i]);
             }
             TGA_UNROLL(4)
-            for (i = 0; i < SA_MR_ / 3; i++) ab[i] += csa;
+            for (i = 0; i < UKR_MR_ / 3; i++) ab[i] += csa;
         }
     }
-    if (mr == SA_MR_ && nr == 2 * VL_) {
-        TGA_UNROLL(SA_MR_)
-        for (i = 0; i < SA_MR_; i++) {
+#else
+    for (p = 0; p < kc; p++) {
+        VEC_ b0 = LOAD_(b + p * 2 * VL_);
+        VEC_ b1 = LOAD_(b + p * 2 * VL_ + VL_);
+        TGA_UNROLL(UKR_MR_)
+        for (i = 0; i < UKR_MR_; i++) {
+            VEC_ ai = SET1_(a[p * UKR_MR_ + i]);
+            acc0[i] = FMADD_(ai, b0, acc0[i]);
+            acc1[i] = FMADD_(ai, b1, acc1[i]);
+        }
+    }
+#endif
+    if (mr == UKR_MR_ && nr == 2 * VL_) {
+        TGA_UNROLL(UKR_MR_)
+        for (i = 0; i < UKR_MR_; i++) {
             T_ *ci = c + i * ldc;
             if (accumulate) {
                 acc0[i] = ADD_(acc0[i], LOADU_(ci));
@@ -600,10 +569,10 @@ TGA_GEMM_TARGET static void TGA_GEMM_CAT(TGA_GEMM_SA_NAME, TGA_GEMM_SFX)(
         MASK_ m0 = (MASK_)((1u << n0) - 1u);
         MASK_ m1 = (MASK_)((1u << n1) - 1u);
 #else
-        T_ tile[SA_MR_ * 2 * VL_];
+        T_ tile[UKR_MR_ * 2 * VL_];
 #endif
-        TGA_UNROLL(SA_MR_)
-        for (i = 0; i < SA_MR_; i++) {
+        TGA_UNROLL(UKR_MR_)
+        for (i = 0; i < UKR_MR_; i++) {
 #if TGA_GEMM_AVX512
             T_ *ci = c + i * ldc;
             if (i >= mr) break;
@@ -624,6 +593,7 @@ TGA_GEMM_TARGET static void TGA_GEMM_CAT(TGA_GEMM_SA_NAME, TGA_GEMM_SFX)(
     }
 }
 
-#undef TGA_GEMM_SA_NAME
-#undef SA_MR_
+#undef TGA_GEMM_UKR_NAME
+#undef TGA_GEMM_STRIDED
+#undef UKR_MR_
 #endif /* TGA_GEMM_BODY */
