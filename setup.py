@@ -125,12 +125,12 @@ def _extensions():
     sources = sorted(f for f in os.listdir(os.path.join(here, "tinygradattn"))
                      if f.startswith("_") and f.endswith(".pyx"))
     headers = sorted("tinygradattn/" + f for f in os.listdir(os.path.join(here, "tinygradattn"))
-                     if f.endswith(".h"))
+                     if f.endswith((".h", ".pxd")))
     exts = [
         Extension(
             "tinygradattn." + src[:-4],
             sources=["tinygradattn/" + src],
-            depends=headers,              # a kernel header change rebuilds every module
+            depends=headers,              # a kernel header or .pxd change rebuilds every module
             include_dirs=[np.get_include(), "tinygradattn"],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         )

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, settings
 
 import tinygradattn as tga
 from tinygradattn import _attention
+from tinygradattn.backend import isa as backend_isa
 
 settings.register_profile("ci", deadline=None, max_examples=25,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -46,10 +47,10 @@ def device(request):
     return request.param
 
 
-@pytest.fixture(params=_attention.kernel_isas())
+@pytest.fixture(params=backend_isa.isas("attention"))
 def attention_isa(request, monkeypatch):
     """Each attention kernel set in turn, with the thread threshold off (2 threads run)."""
     monkeypatch.setattr(_attention, "MIN_FLOPS_PER_THREAD", 1e-9)
-    assert _attention.set_kernel_isa(request.param) == request.param
+    assert backend_isa.set_isa("attention", request.param) == request.param
     yield request.param
-    _attention.set_kernel_isa("auto")
+    backend_isa.set_isa("attention", "auto")

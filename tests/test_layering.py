@@ -24,11 +24,14 @@ PACKAGE_DIR = pathlib.Path(__file__).resolve().parent.parent / PACKAGE
 # Names are relative to the package: "nn" is nn/__init__.py, "__init__" the package's own.
 LAYERS = [
     ("kernels", [
-        "_core", "_attention", "_fused", "_optim",    # compiled (Cython) extensions
+        "_support",                                   # compiled (Cython) extensions: the shared
+        "_core", "_rows", "_elementwise", "_indexing",   # state, then one per kernel family
+        "_attention", "_optim",
         "_openmp_env",                                # OpenMP wait policy, set before they load
     ]),
     ("backend", [
-        "backend", "backend.base", "backend.cpu", "backend.pool",
+        "backend", "backend.base", "backend.cpu", "backend.cpu_kernels", "backend.isa",
+        "backend.pool",
         "dtypes", "host",                             # dtype rules; host data -> numpy arrays
         "runtime",                                    # thread count, build facts of the kernels
     ]),

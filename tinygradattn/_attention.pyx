@@ -3,10 +3,10 @@
 # TGA_CYTHON_DEBUG=1); a file-level directive here would override the debug build.
 """Fused scaled-dot-product attention, forward and backward (CPU, float32 and float64).
 
-    sdpa_fwd(out, lse, q, k, v, mask, is_causal, scale, n_threads)
-    sdpa_bwd(dq, dk, dv, dout, q, k, v, out, lse, mask, is_causal, scale, n_threads)
-    kernel_name()        the ISA the kernels run with ("avx512", "avx2" or "generic")
-    kernel_isas(), set_kernel_isa(name | "auto")   list / force the ISA ($TGA_ATTENTION_ISA)
+    sdpa_fwd(out, lse, q, k, v, mask, is_causal, scale, n_threads=0)
+    sdpa_bwd(dq, dk, dv, dout, q, k, v, out, lse, mask, is_causal, scale, n_threads=0)
+The ISA (avx512, avx2, generic) is the "attention" family's: tinygradattn.backend.isa,
+$TGA_ISA_ATTENTION.
 
 q (B, H, T, D), k (B, H, S, D), v (B, H, S, Dv), out/dout (B, H, T, Dv), lse (B, H, T), and
 dq, dk, dv shaped like q, k, v: one float dtype. The (B, H, rows, D) operands may be any views
@@ -32,15 +32,14 @@ T = BQ the whole sequence is one such tile.
 Each thread has its own scratch (key tile transposed, score tile, accumulators), so nothing
 shared is written inside the prange. Memory: O(threads * (BQ + D + Dv) * BK + T), never T x S.
 """
-import os
-
 import numpy as np
 
 cimport numpy as cnp
 from cython.parallel cimport prange, threadid
 from libc.stdlib cimport free, malloc
 
-from ._core import effective_n_threads
+from ._support cimport (FAMILY_ATTENTION, bounds_meet, check_strided, data_ptr, isa_level,
+                       resolve_threads)
 
 cdef extern from "_attention_kernel.h":
     ctypedef struct tga_attn_args:
@@ -83,83 +82,23 @@ cdef extern from "_attention_kernel.h":
     int TGA_ATTN_SB
     Py_ssize_t tga_attn_fwd_scratch(Py_ssize_t D, Py_ssize_t Dv) noexcept nogil
     Py_ssize_t tga_attn_bwd_scratch(Py_ssize_t T, Py_ssize_t D, Py_ssize_t Dv) noexcept nogil
-    int tga_attn_isa_best() noexcept nogil
-    int tga_attn_isa_supported(int index) noexcept nogil
-    const tga_attn_isa_t *tga_attn_isa_get(int index) noexcept nogil
-    int TGA_ATTN_N_ISAS
+    const tga_attn_isa_t *tga_attn_isa_for(int level) noexcept nogil
 
 cnp.import_array()
-
-cdef const tga_attn_isa_t *_isa = tga_attn_isa_get(tga_attn_isa_best())
 
 BLOCK_Q = TGA_ATTN_BQ    # query rows per forward work item
 BLOCK_K = TGA_ATTN_BK    # keys per tile
 CAUSAL_PIECE = TGA_ATTN_SB   # causal: query rows per piece of a tile crossing the diagonal
-MIN_FLOPS_PER_THREAD = 4194304.0   # as _core's GEMM: below ~30 us of one core, threads lose
+MIN_FLOPS_PER_THREAD = 4194304.0   # as _core's GEMM: below this much work, threads lose
 
 
 cdef int _threads(int n_threads, Py_ssize_t n_items, double flops):
     """n_threads (or the default when < 1), at most one per work item and per 4 MFLOP."""
-    cdef int nt = n_threads if n_threads >= 1 else effective_n_threads()
-    return <int>max(1, min(nt, n_items, flops / MIN_FLOPS_PER_THREAD))
-
-
-def kernel_name():
-    """The instruction set the attention kernels run with ("avx512", "avx2" or "generic")."""
-    return _isa.name.decode()
-
-
-kernel_isa = kernel_name
-
-
-def kernel_isas():
-    """The kernel sets this CPU runs, fastest first."""
-    return [tga_attn_isa_get(i).name.decode() for i in range(TGA_ATTN_N_ISAS)
-            if tga_attn_isa_supported(i)]
-
-
-def set_kernel_isa(name="auto"):
-    """Force the attention kernels' set ("avx512", "avx2", "generic") or pick it ("auto").
-
-    Raises ValueError for a set this CPU cannot run. Returns the set in use.
-    """
-    global _isa
-    if name == "auto":
-        _isa = tga_attn_isa_get(tga_attn_isa_best())
-        return kernel_name()
-    for i in range(TGA_ATTN_N_ISAS):
-        if tga_attn_isa_supported(i) and tga_attn_isa_get(i).name.decode() == name:
-            _isa = tga_attn_isa_get(i)
-            return kernel_name()
-    raise ValueError(f"set_kernel_isa: this CPU cannot run {name!r}; supported: "
-                     f"{kernel_isas()} or 'auto'")
-
-
-if os.environ.get("TGA_ATTENTION_ISA", "auto") not in ("", "auto"):
-    set_kernel_isa(os.environ["TGA_ATTENTION_ISA"])
+    cdef int nt = resolve_threads(n_threads, flops, MIN_FLOPS_PER_THREAD)
+    return <int>max(1, min(nt, n_items))
 
 
 # ---------------------------------------------------------------------------------- checks
-
-cdef tuple _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-cdef object _check(str fn, tuple names, tuple arrays, tuple shapes):
-    """numpy arrays of one float dtype and the given shapes; returns the dtype."""
-    for name, arr in zip(names, arrays):
-        if not isinstance(arr, np.ndarray):
-            raise TypeError(f"{fn}: {name} must be a numpy.ndarray, got {type(arr).__name__}")
-    dtype = arrays[0].dtype
-    if dtype not in _FLOAT_DTYPES or any(a.dtype != dtype for a in arrays):
-        listed = ", ".join(f"{n} {a.dtype}" for n, a in zip(names, arrays))
-        raise TypeError(f"{fn}: all arrays must have one dtype, float32 or float64; got "
-                        f"{listed}")
-    for name, arr, shape in zip(names, arrays, shapes):
-        if arr.shape != shape:
-            listed = ", ".join(f"{n} {a.shape}" for n, a in zip(names, arrays))
-            raise ValueError(f"{fn}: {name} has shape {arr.shape}, expected {shape} ({listed})")
-    return dtype
-
 
 cdef void _head_strides(str fn, str name, object arr, Py_ssize_t *s) except *:
     """s = arr's element strides {batch, head, row}; arr (B, H, rows, D) needs unit stride on D."""
@@ -199,41 +138,10 @@ cdef void _check_outputs(str fn, tuple out_names, tuple outs, tuple in_names,
                              f"elements shared by several indices (several threads would "
                              f"write them)")
         for other_name, other in zip(out_names[i + 1:] + in_names, outs[i + 1:] + ins):
-            if _bounds_meet(arr, other) and _overlap(arr, other):
+            if bounds_meet(arr, other) and _overlap(arr, other):
                 raise ValueError(f"{fn}: output {name} {arr.shape} (strides {arr.strides}) "
                                  f"overlaps {other_name} {other.shape} (strides "
                                  f"{other.strides})")
-
-
-cdef bint _bounds_meet(cnp.ndarray a, cnp.ndarray b) noexcept:
-    """Whether the byte ranges a and b span intersect (np.may_share_memory, without its ~0.5 us
-    of call overhead)."""
-    cdef const char *a_lo
-    cdef const char *a_hi
-    cdef const char *b_lo
-    cdef const char *b_hi
-    _extent(a, &a_lo, &a_hi)
-    _extent(b, &b_lo, &b_hi)
-    return a_lo < b_hi and b_lo < a_hi
-
-
-cdef void _extent(cnp.ndarray a, const char **lo, const char **hi) noexcept:
-    """[lo, hi): the bytes a's elements span (lo == hi when a is empty)."""
-    cdef const char *first = <const char *>cnp.PyArray_DATA(a)
-    cdef cnp.npy_intp *dims = cnp.PyArray_DIMS(a)
-    cdef cnp.npy_intp *strides = cnp.PyArray_STRIDES(a)
-    cdef Py_ssize_t below = 0, above = 0
-    cdef int d
-    for d in range(cnp.PyArray_NDIM(a)):
-        if dims[d] == 0:
-            lo[0] = hi[0] = first
-            return
-        if strides[d] > 0:
-            above += (dims[d] - 1) * strides[d]
-        else:
-            below += (dims[d] - 1) * strides[d]
-    lo[0] = first + below
-    hi[0] = first + above + cnp.PyArray_ITEMSIZE(a)
 
 
 cdef object _overlap(object a, object b):
@@ -259,17 +167,13 @@ cdef object _set_mask(str fn, tga_attn_args *A, object mask, object dtype, tuple
         raise ValueError(f"{fn}: mask strides {mask.strides} are not multiples of {item}")
     if mask.size == 0:
         return
-    A.mask = <const void *>_ptr(mask)
+    A.mask = <const void *>data_ptr(mask)
     A.ms0, A.ms1, A.ms2, A.ms3 = [st // item for st in mask.strides]
-
-
-cdef inline size_t _ptr(cnp.ndarray arr) noexcept:
-    return <size_t>cnp.PyArray_DATA(arr)
 
 
 # ---------------------------------------------------------------------------------- forward
 
-def sdpa_fwd(out, lse, q, k, v, mask, bint is_causal, double scale, int n_threads):
+def sdpa_fwd(out, lse, q, k, v, mask, bint is_causal, double scale, int n_threads=0):
     """out (B, H, T, Dv), lse (B, H, T) <- attention of q (B, H, T, D), k, v; see module doc."""
     cdef tga_attn_args A
     cdef Py_ssize_t B, H, T, S, D, Dv, n_qblk, n_items, it, bh
@@ -277,6 +181,7 @@ def sdpa_fwd(out, lse, q, k, v, mask, bint is_causal, double scale, int n_thread
     cdef void *scratch
     cdef size_t scratch_bytes
     cdef tga_attn_fwd_t kernel
+    cdef const tga_attn_isa_t *isa
     if not (isinstance(q, np.ndarray) and q.ndim == 4 and isinstance(k, np.ndarray)
             and k.ndim == 4 and isinstance(v, np.ndarray) and v.ndim == 4):
         raise ValueError(f"sdpa_fwd: q, k, v must be 4-D numpy arrays (B, H, T, D), got "
@@ -284,8 +189,8 @@ def sdpa_fwd(out, lse, q, k, v, mask, bint is_causal, double scale, int n_thread
                          f"{getattr(v, 'shape', v)}")
     B, H, T, D = q.shape
     S, Dv = k.shape[2], v.shape[3]
-    dtype = _check("sdpa_fwd", ("out", "lse", "q", "k", "v"), (out, lse, q, k, v),
-                   ((B, H, T, Dv), (B, H, T), (B, H, T, D), (B, H, S, D), (B, H, S, Dv)))
+    dtype = check_strided("sdpa_fwd", ("out", "lse", "q", "k", "v"), (out, lse, q, k, v),
+                          ((B, H, T, Dv), (B, H, T), (B, H, T, D), (B, H, S, D), (B, H, S, Dv)))
     if not lse.flags.c_contiguous:
         raise ValueError(f"sdpa_fwd: lse {lse.shape} must be C-contiguous (strides "
                          f"{lse.strides})")
@@ -296,8 +201,8 @@ def sdpa_fwd(out, lse, q, k, v, mask, bint is_causal, double scale, int n_thread
     _set_mask("sdpa_fwd", &A, mask, dtype, (B, H, T, S))
     _check_outputs("sdpa_fwd", ("out", "lse"), (out, lse),
                    ("q", "k", "v", "mask")[:3 + (mask is not None)], (q, k, v, mask))
-    A.q, A.k, A.v = <const void *>_ptr(q), <const void *>_ptr(k), <const void *>_ptr(v)
-    A.out_w, A.lse_w = <void *>_ptr(out), <void *>_ptr(lse)
+    A.q, A.k, A.v = <const void *>data_ptr(q), <const void *>data_ptr(k), <const void *>data_ptr(v)
+    A.out_w, A.lse_w = <void *>data_ptr(out), <void *>data_ptr(lse)
     A.out = A.dout = A.lse = NULL
     A.dq = A.dk = A.dv = NULL
     A.H, A.T, A.S, A.D, A.Dv = H, T, S, D, Dv
@@ -308,7 +213,8 @@ def sdpa_fwd(out, lse, q, k, v, mask, bint is_causal, double scale, int n_thread
         out[...] = 0
         lse[...] = -np.inf
         return
-    kernel = _isa.fwd_f32 if dtype == np.float32 else _isa.fwd_f64
+    isa = tga_attn_isa_for(isa_level(FAMILY_ATTENTION))
+    kernel = isa.fwd_f32 if dtype == np.float32 else isa.fwd_f64
     n_qblk = (T + TGA_ATTN_BQ - 1) // TGA_ATTN_BQ
     n_items = B * H * n_qblk
     nt = _threads(n_threads, n_items, 2.0 * B * H * T * S * (D + Dv) / (2 if is_causal else 1))
@@ -319,8 +225,8 @@ def sdpa_fwd(out, lse, q, k, v, mask, bint is_causal, double scale, int n_thread
     try:
         if not is_causal or B * H >= 4 * nt:
             # contiguous chunks: each thread owns whole heads, so no cache line of out is
-            # written by two threads when heads interleave in memory (a (B, T, H, Dv) out:
-            # round-robin made that 15% slower); at most a quarter head of imbalance
+            # written by two threads when heads interleave in memory (a (B, T, H, Dv) out;
+            # round-robin shares them); at most a quarter head of imbalance
             for it in prange(n_items, nogil=True, schedule="static", num_threads=nt):
                 kernel(&A, it // n_qblk, (it % n_qblk) * TGA_ATTN_BQ,
                        <char *>scratch + threadid() * scratch_bytes)
@@ -338,7 +244,7 @@ def sdpa_fwd(out, lse, q, k, v, mask, bint is_causal, double scale, int n_thread
 # --------------------------------------------------------------------------------- backward
 
 def sdpa_bwd(dq, dk, dv, dout, q, k, v, out, lse, mask, bint is_causal, double scale,
-             int n_threads):
+             int n_threads=0):
     """dq, dk, dv <- gradients of attention given dout (B, H, T, Dv) and fwd's out, lse."""
     cdef tga_attn_args A
     cdef Py_ssize_t B, H, T, S, D, Dv, bh
@@ -346,6 +252,7 @@ def sdpa_bwd(dq, dk, dv, dout, q, k, v, out, lse, mask, bint is_causal, double s
     cdef void *scratch
     cdef size_t scratch_bytes
     cdef tga_attn_bwd_t kernel
+    cdef const tga_attn_isa_t *isa
     if not (isinstance(q, np.ndarray) and q.ndim == 4 and isinstance(k, np.ndarray)
             and k.ndim == 4 and isinstance(v, np.ndarray) and v.ndim == 4):
         raise ValueError(f"sdpa_bwd: q, k, v must be 4-D numpy arrays (B, H, T, D), got "
@@ -354,9 +261,9 @@ def sdpa_bwd(dq, dk, dv, dout, q, k, v, out, lse, mask, bint is_causal, double s
     B, H, T, D = q.shape
     S, Dv = k.shape[2], v.shape[3]
     names = ("dq", "dk", "dv", "dout", "q", "k", "v", "out", "lse")
-    dtype = _check("sdpa_bwd", names, (dq, dk, dv, dout, q, k, v, out, lse),
-                   ((B, H, T, D), (B, H, S, D), (B, H, S, Dv), (B, H, T, Dv), (B, H, T, D),
-                    (B, H, S, D), (B, H, S, Dv), (B, H, T, Dv), (B, H, T)))
+    dtype = check_strided("sdpa_bwd", names, (dq, dk, dv, dout, q, k, v, out, lse),
+                          ((B, H, T, D), (B, H, S, D), (B, H, S, Dv), (B, H, T, Dv),
+                           (B, H, T, D), (B, H, S, D), (B, H, S, Dv), (B, H, T, Dv), (B, H, T)))
     if not lse.flags.c_contiguous:
         raise ValueError(f"sdpa_bwd: lse {lse.shape} must be C-contiguous (strides "
                          f"{lse.strides})")
@@ -372,10 +279,10 @@ def sdpa_bwd(dq, dk, dv, dout, q, k, v, out, lse, mask, bint is_causal, double s
     _check_outputs("sdpa_bwd", ("dq", "dk", "dv"), (dq, dk, dv),
                    ("dout", "q", "k", "v", "out", "lse", "mask")[:6 + (mask is not None)],
                    (dout, q, k, v, out, lse, mask))
-    A.q, A.k, A.v = <const void *>_ptr(q), <const void *>_ptr(k), <const void *>_ptr(v)
-    A.out, A.dout = <const void *>_ptr(out), <const void *>_ptr(dout)
-    A.lse = <const void *>_ptr(lse)
-    A.dq, A.dk, A.dv = <void *>_ptr(dq), <void *>_ptr(dk), <void *>_ptr(dv)
+    A.q, A.k, A.v = <const void *>data_ptr(q), <const void *>data_ptr(k), <const void *>data_ptr(v)
+    A.out, A.dout = <const void *>data_ptr(out), <const void *>data_ptr(dout)
+    A.lse = <const void *>data_ptr(lse)
+    A.dq, A.dk, A.dv = <void *>data_ptr(dq), <void *>data_ptr(dk), <void *>data_ptr(dv)
     A.out_w = A.lse_w = NULL
     A.H, A.T, A.S, A.D, A.Dv = H, T, S, D, Dv
     A.causal, A.scale = is_causal, scale
@@ -386,7 +293,8 @@ def sdpa_bwd(dq, dk, dv, dout, q, k, v, out, lse, mask, bint is_causal, double s
         dk[...] = 0
         dv[...] = 0
         return
-    kernel = _isa.bwd_f32 if dtype == np.float32 else _isa.bwd_f64
+    isa = tga_attn_isa_for(isa_level(FAMILY_ATTENTION))
+    kernel = isa.bwd_f32 if dtype == np.float32 else isa.bwd_f64
     nt = _threads(n_threads, B * H, 5.0 * B * H * T * S * (D + Dv) / (2 if is_causal else 1))
     scratch_bytes = tga_attn_bwd_scratch(T, D, Dv) * dtype.itemsize
     scratch = malloc(scratch_bytes * nt)               # one slot per thread

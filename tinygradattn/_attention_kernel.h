@@ -43,8 +43,8 @@
  *
  * Dispatch: the body below is compiled once per (dtype, ISA) by including this file again with
  * TGA_ATTN_BODY defined; the AVX bodies carry __attribute__((target(...))), so the module keeps
- * the baseline ISA and loads on any x86-64 CPU. tga_attn_select() picks the fastest kernel set
- * the CPU supports (__builtin_cpu_supports), as _gemm_kernel.h does for GEMM.
+ * the baseline ISA and loads on any x86-64 CPU. tga_attn_isa_for(level) gives the kernel set of
+ * the level _support.pyx chose (_cpu_features.h), as _gemm_kernel.h does for GEMM.
  */
 #ifndef TGA_ATTN_BODY
 #ifndef TGA_ATTENTION_KERNEL_H
@@ -54,11 +54,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
-#define TGA_ATTN_X86 1
-#else
-#define TGA_ATTN_X86 0
-#endif
+#include "_cpu_features.h"
+
+#define TGA_ATTN_X86 TGA_CPU_X86
 
 #if defined(__GNUC__) || defined(__clang__)
 #define TGA_ATTN_RESTRICT __restrict__
@@ -70,8 +68,8 @@
 #define TGA_ATTN_BK 64   /* keys per tile */
 
 /* "omp simd" on a loop of 16 trips (the GEMM's half-width tile) keeps gcc from peeling it
- * completely before vectorising it (TOOLCHAIN.md). Without OpenMP that tile would run scalar
- * (7x slower forward at T = 64), so it is left out, and a causal piece (SB query rows of a
+ * completely before vectorising it (TOOLCHAIN.md). Without OpenMP that tile would run scalar,
+ * so it is left out, and a causal piece (SB query rows of a
  * tile crossing the diagonal) is 32 rows, which full-width tiles cover, rather than 16. */
 #if defined(_OPENMP) && (defined(__GNUC__) || defined(__clang__))
 #define TGA_ATTN_SIMD _Pragma("omp simd")
@@ -212,27 +210,11 @@ static const tga_attn_isa_t tga_attn_isas[] = {
 };
 #define TGA_ATTN_N_ISAS ((int)(sizeof(tga_attn_isas) / sizeof(tga_attn_isas[0])))
 
-static int tga_attn_isa_supported(int index) {
-    const char *name;
-    if (index < 0 || index >= TGA_ATTN_N_ISAS) return 0;
-    name = tga_attn_isas[index].name;
-#if TGA_ATTN_X86
-    __builtin_cpu_init();
-    if (strcmp(name, "avx512") == 0) return __builtin_cpu_supports("avx512f") ? 1 : 0;
-    if (strcmp(name, "avx2") == 0)
-        return (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 1 : 0;
-#endif
-    return strcmp(name, "generic") == 0;
+/* The kernel set of ISA level `level`: the table runs from the widest level down to generic,
+ * as _gemm_kernel.h's does. */
+static const tga_attn_isa_t *tga_attn_isa_for(int level) {
+    return &tga_attn_isas[TGA_ATTN_N_ISAS - 1 - level];
 }
-
-static int tga_attn_isa_best(void) {
-    int i;
-    for (i = 0; i < TGA_ATTN_N_ISAS; i++)
-        if (tga_attn_isa_supported(i)) return i;
-    return TGA_ATTN_N_ISAS - 1;
-}
-
-static const tga_attn_isa_t *tga_attn_isa_get(int index) { return &tga_attn_isas[index]; }
 
 #endif /* TGA_ATTENTION_KERNEL_H */
 

@@ -1,7 +1,8 @@
 # cython: language_level=3, cdivision=True
 # NOTE: boundscheck / wraparound / initializedcheck are set by setup.py (off, or on with
 # TGA_CYTHON_DEBUG=1); a file-level directive here would override the debug build.
-"""CPU kernels of tinygradattn: the bottom of the stack (backend/cpu.py calls these).
+"""CPU kernels of tinygradattn: GEMM (ops/matmul.py, ops/linear.py) and the softmax family
+(ops/fused.py), the bottom of the stack (backend/cpu_kernels.py calls these).
 
 Every kernel writes into buffers it is given: outputs first, then inputs, then scalars.
 Python wrappers check shapes, dtypes and contiguity under the GIL and name them in their
@@ -10,13 +11,13 @@ float64 build of every kernel. ``n_threads < 1`` means ``effective_n_threads()``
 work threshold a kernel runs on one thread whatever it is asked.
 
 Sections:
-    threads      openmp_enabled, effective_n_threads, set_num_threads
     GEMM         gemm (packed, blocked, register-tiled, OpenMP), gemm_naive (the oracle)
     softmax      softmax_fwd / softmax_bwd, log_softmax_fwd / log_softmax_bwd
-                 (rowmath_isas / rowmath_isa / set_rowmath_isa: this module's copy of
-                 _rowmath.h; _fused.set_rowmath_isa sets both)
-    elementwise  erf (numpy has none; the C library's is exact to float64 rounding)
     column sum   column_sum (a Linear layer's bias gradient; threaded, thread-count invariant)
+
+Beside it, one module per kernel family, all on the support layer of _support.pxd: _rows
+(layer norm, cross-entropy), _elementwise (GELU, erf, add / sub / mul), _indexing (row
+scatter-add), _attention, _optim.
 """
 
 import os
@@ -25,156 +26,19 @@ import numpy as np
 
 from cython cimport floating
 from cython.parallel cimport parallel, prange
-from libc.math cimport erf as c_erf, exp, log
-from libc.stdlib cimport atoi, free, getenv, malloc
+from libc.math cimport exp, log
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
 
-# ==============================================================================================
-# threads
-#
-#   effective_n_threads() = set_num_threads(n)  if set
-#                         = $OMP_NUM_THREADS     if set (read at call time)
-#                         = omp_get_max_threads()
-#                         = 1                    when built without OpenMP
-#
-# No `cimport openmp`: the module must build without OpenMP, so the queries are a C helper
-# guarded by `#ifdef _OPENMP`. Aligned scratch allocation lives here too (64 bytes: one
-# cache line, one zmm register).
-# ==============================================================================================
-
-cdef extern from *:
-    """
-    #include <stdint.h>
-    #include <stdlib.h>
-    #ifdef _OPENMP
-    #include <omp.h>
-    static int tga_openmp_enabled(void) { return 1; }
-    static int tga_omp_max_threads(void) { return omp_get_max_threads(); }
-    #else
-    static int tga_openmp_enabled(void) { return 0; }
-    static int tga_omp_max_threads(void) { return 1; }
-    #endif
-
-    /* 64-byte aligned malloc; the raw pointer is kept just below the aligned block. */
-    static void *tga_aligned_malloc(size_t n_bytes) {
-        void *raw = malloc(n_bytes + 64 + sizeof(void *));
-        uintptr_t p;
-        if (raw == NULL) return NULL;
-        p = ((uintptr_t)raw + sizeof(void *) + 63) & ~(uintptr_t)63;
-        ((void **)p)[-1] = raw;
-        return (void *)p;
-    }
-    static void tga_aligned_free(void *p) {
-        if (p != NULL) free(((void **)p)[-1]);
-    }
-    """
-    int tga_openmp_enabled() noexcept nogil
-    int tga_omp_max_threads() noexcept nogil
-    void *tga_aligned_malloc(size_t n_bytes) noexcept nogil
-    void tga_aligned_free(void *p) noexcept nogil
-
-cdef int _n_threads_override = 0    # 0: not set
-
-
-def openmp_enabled():
-    """True when the extension was built with OpenMP (otherwise every kernel is serial)."""
-    return bool(tga_openmp_enabled())
-
-
-def set_num_threads(n):
-    """Threads used by kernels called with ``n_threads < 1``; ``None`` or 0 resets."""
-    global _n_threads_override
-    if n is None:
-        _n_threads_override = 0
-        return
-    n = int(n)
-    if n < 0:
-        raise ValueError(f"set_num_threads: n must be >= 1 (or 0/None to reset), got {n}")
-    _n_threads_override = n
-
-
-cpdef int effective_n_threads():
-    """Threads a kernel uses by default: set_num_threads, else OMP_NUM_THREADS, else OpenMP's.
-
-    Called before every kernel launch, so it reads the environment with C's getenv (which
-    sees os.environ changes) rather than through Python: ~50 ns instead of ~2 us.
-    """
-    cdef const char *env
-    cdef int n
-    if not tga_openmp_enabled():
-        return 1
-    if _n_threads_override > 0:
-        return _n_threads_override
-    env = getenv("OMP_NUM_THREADS")
-    if env != NULL:
-        n = atoi(env)                   # "4" -> 4, "4,2" (nested levels) -> 4, junk -> 0
-        if n > 0:
-            return n
-    n = tga_omp_max_threads()
-    return n if n > 1 else 1
-
-
-cdef inline int _resolve_threads(int n_threads, double work, double min_work_per_thread):
-    """n_threads (or the default when < 1), capped so each thread gets min_work_per_thread.
-
-    A threshold <= 0 (tests, to force threads on small work) caps nothing.
-    """
-    cdef int nt = n_threads if n_threads >= 1 else effective_n_threads()
-    cdef double by_work
-    if not tga_openmp_enabled():
-        return 1
-    if min_work_per_thread > 0:
-        # NOTE: compared as doubles: work / 0 was inf, and <int>inf is INT_MIN (one thread)
-        by_work = work / min_work_per_thread
-        if by_work < nt:
-            nt = <int>by_work
-    return nt if nt >= 1 else 1
+from ._support cimport (FAMILY_GEMM, FAMILY_ROWS, TGA_ISA_GENERIC, byte_extent, check_dtypes,
+                       check_out, check_same_or_apart, isa_level, resolve_threads,
+                       tga_aligned_free, tga_aligned_malloc)
+from ._support cimport cdiv as _cdiv, min_ssize as _min, round_up as _round_up
+from ._rows_kernel cimport rows_isa_sync, tga_rm, tga_rm_gelu_for, tga_rm_gelu_t
 
 
 # ---------------------------------------------------------------------------------- checks
-
-cdef tuple _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-cdef object _check_arrays(str fn, tuple names, tuple arrays):
-    """Same-dtype float32/float64 numpy arrays; returns the dtype."""
-    cdef bint ok = True
-    for name, arr in zip(names, arrays):
-        if not isinstance(arr, np.ndarray):
-            raise TypeError(f"{fn}: {name} must be a numpy.ndarray, got {type(arr).__name__}")
-    dtype = arrays[0].dtype
-    for arr in arrays:
-        if arr.dtype != dtype:
-            ok = False
-    if not ok or dtype not in _FLOAT_DTYPES:
-        dtypes = [arr.dtype for arr in arrays]
-        listed = ", ".join(f"{name} {dt}" for name, dt in zip(names, dtypes))
-        raise TypeError(f"{fn}: all arrays must have the same dtype, float32 or float64; "
-                        f"got {listed}")
-    return dtype
-
-
-cdef object _check_out(str fn, str name, object out):
-    if not out.flags.c_contiguous:
-        raise ValueError(f"{fn}: {name} {out.shape} must be C-contiguous (strides "
-                         f"{out.strides})")
-    if not out.flags.writeable:
-        raise ValueError(f"{fn}: {name} {out.shape} is read-only")
-
-
-cdef inline void _extent(const char *base, Py_ssize_t *shape, Py_ssize_t *strides, int ndim,
-                         Py_ssize_t itemsize, const char **lo, const char **hi) noexcept nogil:
-    """[lo, hi): the bytes a non-empty strided array touches."""
-    cdef int d
-    lo[0] = base
-    hi[0] = base + itemsize
-    for d in range(ndim):
-        if strides[d] < 0:
-            lo[0] += (shape[d] - 1) * strides[d]
-        else:
-            hi[0] += (shape[d] - 1) * strides[d]
-
 
 cdef object _gemm_check_views(str fn, floating[:, :, ::1] out, const floating[:, :, :] a,
                               const floating[:, :, :] w):
@@ -194,13 +58,13 @@ cdef object _gemm_check_views(str fn, floating[:, :, ::1] out, const floating[:,
     if out.size == 0:
         return
     out_shape = (out.shape[0], out.shape[1], out.shape[2])
-    _extent(<const char *>&out[0, 0, 0], out.shape, out.strides, 3, item, &out_lo, &out_hi)
+    byte_extent(<const char *>&out[0, 0, 0], out.shape, out.strides, 3, item, &out_lo, &out_hi)
     if a.size:
-        _extent(<const char *>&a[0, 0, 0], a.shape, a.strides, 3, item, &lo, &hi)
+        byte_extent(<const char *>&a[0, 0, 0], a.shape, a.strides, 3, item, &lo, &hi)
         if lo < out_hi and out_lo < hi:
             raise ValueError(f"{fn}: out {out_shape} overlaps a; gemm cannot run in place")
     if w.size:
-        _extent(<const char *>&w[0, 0, 0], w.shape, w.strides, 3, item, &lo, &hi)
+        byte_extent(<const char *>&w[0, 0, 0], w.shape, w.strides, 3, item, &lo, &hi)
         if lo < out_hi and out_lo < hi:
             raise ValueError(f"{fn}: out {out_shape} overlaps b; gemm cannot run in place")
 
@@ -249,10 +113,10 @@ cdef object _gemm_check_views(str fn, floating[:, :, ::1] out, const floating[:,
 # Epilogue, once a task's MR-row stripe of out is final (the last K block), while it is in
 # L1, instead of in a pass of its own over out: mul (an array shaped like out; GELU's
 # derivative in an MLP's backward) multiplies it; add (shaped like out: a residual stream)
-# is added to it; gelu (float32: _rowmath.h's GELU loops) replaces it by gelu(out) and
+# is added to it; gelu (float32: _elementwise_kernel.h's loops) replaces it by gelu(out) and
 # writes gelu'(out) to grad (an MLP's forward).
 # gemm() recognises the common call (aligned native float arrays, matching shapes, no overlap,
-# nothing empty) with the numpy C API (~0.1 us, _gemm_fast_plan); anything else goes through
+# nothing empty) with the numpy C API (_gemm_fast_plan); anything else goes through
 # the checked memoryview path, which raises the descriptive errors.
 # ==============================================================================================
 
@@ -286,10 +150,7 @@ cdef extern from "_gemm_kernel.h" nogil:
         tga_ukr_sa_f64_t ukr_sa_f64
         tga_ukr_sa_f32_t ukr_sa_half_f32    # the same at MR / 2 rows (edge panels); or NULL
         tga_ukr_sa_f64_t ukr_sa_half_f64
-    int TGA_N_GEMM_ISAS
-    const tga_gemm_isa_t *tga_gemm_isa_get(int index)
-    int tga_gemm_isa_supported(int index)
-    int tga_gemm_isa_best()
+    const tga_gemm_isa_t *tga_gemm_isa_for(int level)
     void tga_gemm_pack_init(int allow_simd)
     void tga_pack_kcontig_f32(float *dst, const float *src, Py_ssize_t rows, Py_ssize_t k,
                               Py_ssize_t s_row, Py_ssize_t R)
@@ -318,20 +179,18 @@ cdef Py_ssize_t KC_F32 = 256            # K block: A micro-panel 12 x 256 x 4 B 
 cdef Py_ssize_t KC_F64 = 128            #          12 x 128 x 8 B = 12 KiB
 cdef Py_ssize_t NC_MAX_BYTES = 524288   # KC x NC block of B: 512 KiB, half of a 1 MiB L2
 cdef Py_ssize_t MT_MAX_BYTES = 1048576  # MT x KC of packed A per task: 1 MiB, in L2/L3
-cdef double GEMM_MIN_FLOPS_PER_THREAD = 4194304.0   # ~30 us of one core: below, threads lose
+cdef double GEMM_MIN_FLOPS_PER_THREAD = 4194304.0   # below this much work a thread costs more
 # With OMP_WAIT_POLICY=PASSIVE (tinygradattn's default, _openmp_env.py) idle OpenMP threads
-# sleep right after each parallel region, and waking one cost ~100 us per gemm call on the
-# shared 2-core VM (768x128 @ 128x128: 151 us on one thread, 176 us on two). Threads then
-# pay only from ~200 us of one-core work: 16 MFLOP per thread. A bounded spin
-# (GOMP_SPINCOUNT=10000, ~0.1 ms, overrides PASSIVE's 0) removes that cost: 768x128 @ 128x384
-# 461 us on one thread, 235 us on two (337 us when PASSIVE sleeps). The policy libgomp read
-# at load is not queryable; the environment is the best guess.
+# sleep right after each parallel region and waking one costs more than small products gain,
+# so threads pay only from 16 MFLOP per thread; a bounded spin (GOMP_SPINCOUNT, overriding
+# PASSIVE's 0) removes that cost (figures: benchmarks/README.md, "Why the kernels are shaped
+# as they are"). The policy libgomp read at load is not queryable; the environment is the
+# best guess.
 if (os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE"
         and os.environ.get("GOMP_SPINCOUNT", "0").strip() in ("", "0")):
     GEMM_MIN_FLOPS_PER_THREAD = 16777216.0
 cdef double ROW_MIN_ELEMS_PER_THREAD = 16384.0        # softmax family, see its section
 cdef double COLSUM_MIN_ELEMS_PER_THREAD = 65536.0     # column_sum, see its section
-cdef double BINARY_MIN_ELEMS_PER_THREAD = 32768.0     # binary (add / sub / mul), see its section
 cdef Py_ssize_t DIRECT_A_MAX_N = 512    # N <= this: a read in place, not packed (_gemm_task)
 cdef Py_ssize_t DIRECT_B_MAX_M = 128    # and M <= this, N <= 256, row-major w: w in place too
 DEF GEMM_MAX_NR = 32                    # the widest micro-tile (avx512 float32)
@@ -339,15 +198,13 @@ DEF GEMM_MAX_NR = 32                    # the widest micro-tile (avx512 float32)
 
 def _set_tuning(kc_f32=None, kc_f64=None, nc_max_bytes=None, mt_max_bytes=None,
                 min_flops_per_thread=None, row_min_elems_per_thread=None, direct_a_max_n=None,
-                direct_b_max_m=None, colsum_min_elems_per_thread=None,
-                binary_min_elems_per_thread=None):
+                direct_b_max_m=None, colsum_min_elems_per_thread=None):
     """Tuning hook for tests and benchmarks: block sizes and the one-thread thresholds.
 
     Returns the current values as a dict (pass it back as keywords to restore them).
     """
     global KC_F32, KC_F64, NC_MAX_BYTES, MT_MAX_BYTES, GEMM_MIN_FLOPS_PER_THREAD
     global ROW_MIN_ELEMS_PER_THREAD, DIRECT_A_MAX_N, DIRECT_B_MAX_M, COLSUM_MIN_ELEMS_PER_THREAD
-    global BINARY_MIN_ELEMS_PER_THREAD
     if direct_a_max_n is not None:
         DIRECT_A_MAX_N = int(direct_a_max_n)
     if direct_b_max_m is not None:
@@ -366,62 +223,24 @@ def _set_tuning(kc_f32=None, kc_f64=None, nc_max_bytes=None, mt_max_bytes=None,
         ROW_MIN_ELEMS_PER_THREAD = float(row_min_elems_per_thread)
     if colsum_min_elems_per_thread is not None:
         COLSUM_MIN_ELEMS_PER_THREAD = float(colsum_min_elems_per_thread)
-    if binary_min_elems_per_thread is not None:
-        BINARY_MIN_ELEMS_PER_THREAD = float(binary_min_elems_per_thread)
     return dict(kc_f32=KC_F32, kc_f64=KC_F64, nc_max_bytes=NC_MAX_BYTES, mt_max_bytes=MT_MAX_BYTES,
                 min_flops_per_thread=GEMM_MIN_FLOPS_PER_THREAD,
                 row_min_elems_per_thread=ROW_MIN_ELEMS_PER_THREAD, direct_a_max_n=DIRECT_A_MAX_N,
                 direct_b_max_m=DIRECT_B_MAX_M,
-                colsum_min_elems_per_thread=COLSUM_MIN_ELEMS_PER_THREAD,
-                binary_min_elems_per_thread=BINARY_MIN_ELEMS_PER_THREAD)
+                colsum_min_elems_per_thread=COLSUM_MIN_ELEMS_PER_THREAD)
 
-cdef tga_gemm_isa_t _isa = tga_gemm_isa_get(tga_gemm_isa_best())[0]
-tga_gemm_pack_init(1)
-
-
-def gemm_isas():
-    """Names of the GEMM micro-kernel sets this CPU can run, fastest first."""
-    return [tga_gemm_isa_get(i).name.decode() for i in range(TGA_N_GEMM_ISAS)
-            if tga_gemm_isa_supported(i)]
+cdef tga_gemm_isa_t _isa                 # the micro-kernel set of level _gemm_level
+cdef int _gemm_level = -1
 
 
-def gemm_isa():
-    """Name of the GEMM micro-kernel set in use ("avx512", "avx2" or "generic")."""
-    return _isa.name.decode()
-
-
-def set_gemm_isa(name="auto"):
-    """Use the named micro-kernel set ("auto": the fastest this CPU supports)."""
-    global _isa
-    if name == "auto":
-        _isa = tga_gemm_isa_get(tga_gemm_isa_best())[0]
-        tga_gemm_pack_init(1)
-        return
-    for i in range(TGA_N_GEMM_ISAS):
-        if tga_gemm_isa_get(i).name.decode() == name:
-            if not tga_gemm_isa_supported(i):
-                raise ValueError(f"set_gemm_isa: this CPU cannot run {name!r}; "
-                                 f"supported: {gemm_isas()}")
-            _isa = tga_gemm_isa_get(i)[0]
-            tga_gemm_pack_init(name != "generic")  # generic: the scalar packing too
-            return
-    raise ValueError(f"set_gemm_isa: unknown kernel set {name!r}; supported: {gemm_isas()}")
-
-
-if os.environ.get("TGA_GEMM_ISA", "auto") not in ("", "auto"):
-    set_gemm_isa(os.environ["TGA_GEMM_ISA"])
-
-
-cdef inline Py_ssize_t _cdiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-    return (a + b - 1) // b
-
-
-cdef inline Py_ssize_t _round_up(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-    return _cdiv(a, b) * b
-
-
-cdef inline Py_ssize_t _min(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-    return a if a < b else b
+cdef inline void _gemm_isa_sync() noexcept nogil:
+    """Point _isa (and the packing) at the GEMM level _support holds, if it changed."""
+    global _isa, _gemm_level
+    cdef int level = isa_level(FAMILY_GEMM)
+    if level != _gemm_level:
+        _isa = tga_gemm_isa_for(level)[0]
+        tga_gemm_pack_init(level != TGA_ISA_GENERIC)    # generic: the scalar packing too
+        _gemm_level = level
 
 
 cdef Py_ssize_t _busiest_thread_tiles(Py_ssize_t n_batch, Py_ssize_t m, Py_ssize_t n,
@@ -460,10 +279,10 @@ cdef int _plan_blocks(GemmPlan *plan, Py_ssize_t itemsize, int n_threads) noexce
         # few tasks: make their count a multiple of n_threads so the static schedule balances.
         # Split M (a task packs only its rows of A, the costly transposing copy) unless
         # splitting N instead leaves the busiest thread fewer micro-tiles while each A
-        # micro-panel still meets >= 4 NR panels (fewer: A's reads dominate; measured, a
-        # (128, 768) @ (768, 128) split in N ran 5-10% slower than its 6 + 5 panel M split).
+        # micro-panel still meets >= 4 NR panels (fewer: A's reads dominate).
         # dW of a 512 -> 128 Linear, (128, 768) @ (768, 512): M = 128 with MR = 12 is 11
-        # panels, 6 + 5 for two threads, while N = 512 is 8 + 8 NR panels (423 -> 387 us).
+        # panels, 6 + 5 for two threads, while N = 512 is 8 + 8 NR panels: the N split
+        # balances better.
         want = _cdiv(_round_up(plan.n_batch * n_mt, n_threads), plan.n_batch)
         mt_m = _round_up(_cdiv(plan.m, want), plan.mr)          # M split in `want`
         mt_n = _round_up(_cdiv(plan.m, n_mt), plan.mr)          # or N split
@@ -490,6 +309,7 @@ def _gemm_task_grid(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, int n_threads,
     """(MT, NT, tasks along M, tasks along N) that _plan_blocks picks with the current kernel
     set (for tests and tuning; the thread count is taken as given)."""
     cdef GemmPlan plan
+    _gemm_isa_sync()
     memset(&plan, 0, sizeof(plan))
     plan.n_batch, plan.m, plan.n, plan.k = n_batch, m, n, k
     plan.mr = _isa.mr_f32 if itemsize == 4 else _isa.mr_f64
@@ -590,8 +410,7 @@ cdef void _gemm_task(floating *c, const floating *a, const floating *w, Py_ssize
     # direct_a's edge panel (the last m_blk % MR rows) is read in place as well when one K
     # block covers K: its kernel (MR / 2 rows for a short edge, else MR) is moved up to end
     # at row m_blk, so it also recomputes a few rows of the panel above, to the same bits,
-    # where packing it would copy and zero-pad (q @ k^T of 48 heads, (48, 64, 32) @
-    # (48, 32, 64), 2 threads: 35.6 -> 34.3 us). A second K block would add those rows
+    # where packing it would copy and zero-pad. A second K block would add those rows
     # twice: then the edge is packed.
     if m_full < m_blk and plan.direct_a and plan.k <= plan.kc:
         rows = m_blk - m_full
@@ -807,7 +626,7 @@ cdef object _gemm_run(floating *c, const floating *a, const floating *w, GemmPla
         return
     plan.mr = isa.mr_f32 if floating is float else isa.mr_f64
     plan.nr = isa.nr_f32 if floating is float else isa.nr_f64
-    n_threads = _resolve_threads(n_threads, 2.0 * plan.n_batch * plan.m * plan.n * plan.k,
+    n_threads = resolve_threads(n_threads, 2.0 * plan.n_batch * plan.m * plan.n * plan.k,
                                  GEMM_MIN_FLOPS_PER_THREAD)
     _plan_blocks(plan, item, n_threads)
     with nogil:
@@ -853,6 +672,7 @@ cdef object _gemm_typed(floating[:, :, ::1] out,          # OUT (Bt, M, N)
     plan.gelu = gelu
     if gelu:
         plan.grad = &grad[0, 0, 0]
+        rows_isa_sync()
         plan.gelu_vec = tga_rm_gelu_for(tga_rm.isa)
     plan.sa_b = a.strides[0] // item
     plan.sa_m = a.strides[1] // item
@@ -866,8 +686,8 @@ cdef object _gemm_typed(floating[:, :, ::1] out,          # OUT (Bt, M, N)
 
 # Fast path of gemm(): the common case (three aligned native-order float arrays, 3-D, matching
 # shapes, C-contiguous writeable out, no overlap, nothing empty) is recognised with the numpy
-# C API in ~0.1 us; anything else takes the checked path (typed memoryviews, Python-level
-# checks with the error messages), which costs ~2 us more.
+# C API, without acquiring typed memoryviews; anything else takes the checked path (typed
+# memoryviews, Python-level checks with the error messages), which costs more.
 cdef bint _gemm_fast_plan(cnp.ndarray out, cnp.ndarray a, cnp.ndarray b,
                           GemmPlan *plan) noexcept:
     cdef int t = cnp.PyArray_TYPE(out)
@@ -909,13 +729,13 @@ cdef bint _gemm_fast_plan(cnp.ndarray out, cnp.ndarray a, cnp.ndarray b,
     for d in range(3):
         if sa[d] % item or sb[d] % item:
             return False
-    _extent(<const char *>cnp.PyArray_DATA(out), <Py_ssize_t *>do, <Py_ssize_t *>so, 3, item,
+    byte_extent(<const char *>cnp.PyArray_DATA(out), <Py_ssize_t *>do, <Py_ssize_t *>so, 3, item,
             &out_lo, &out_hi)
-    _extent(<const char *>cnp.PyArray_DATA(a), <Py_ssize_t *>da, <Py_ssize_t *>sa, 3, item,
+    byte_extent(<const char *>cnp.PyArray_DATA(a), <Py_ssize_t *>da, <Py_ssize_t *>sa, 3, item,
             &lo, &hi)
     if lo < out_hi and out_lo < hi:
         return False
-    _extent(<const char *>cnp.PyArray_DATA(b), <Py_ssize_t *>db, <Py_ssize_t *>sb, 3, item,
+    byte_extent(<const char *>cnp.PyArray_DATA(b), <Py_ssize_t *>db, <Py_ssize_t *>sb, 3, item,
             &lo, &hi)
     if lo < out_hi and out_lo < hi:
         return False
@@ -944,13 +764,13 @@ cdef object _gemm_gelu(out, a, b, int n_threads, bias, mul, add, gelu, grad):
         raise ValueError(f"gemm: gelu must be None, 'none' or 'tanh', got {gelu!r}")
     if dtype != np.float32:
         raise TypeError(f"gemm: the gelu epilogue is float32 only, got {dtype} (run "
-                        f"_fused.gelu_fwd on the product instead)")
+                        f"_elementwise.gelu_fwd on the product instead)")
     if mul is not None or add is not None:
         raise ValueError("gemm: pass mul / add or gelu, not both")
     if grad is None:
         raise ValueError("gemm: gelu needs grad, an output shaped like out")
     _check_operand("gemm", "grad", grad, out.shape, out, dtype)
-    _check_out("gemm", "grad", grad)
+    check_out("gemm", "grad", grad)
     for name, arr in (("a", a), ("b", b)):            # written while a and b are read
         if np.may_share_memory(grad, arr):
             raise ValueError(f"gemm: grad {grad.shape} overlaps {name} {arr.shape}")
@@ -1008,7 +828,7 @@ cdef object _check_operand(str fn, str name, object arr, tuple shape, object out
 
 
 cdef object _check_gemm(str fn, object out, object a, object b):
-    dtype = _check_arrays(fn, ("out", "a", "b"), (out, a, b))
+    dtype = check_dtypes(fn, ("out", "a", "b"), (out, a, b))
     for name, arr in (("out", out), ("a", a), ("b", b)):
         if arr.ndim != 3:
             raise ValueError(f"{fn}: {name} must be 3-D (batch, rows, cols), got shape "
@@ -1023,7 +843,7 @@ cdef object _check_gemm(str fn, object out, object a, object b):
     if out.shape != expected:
         raise ValueError(f"{fn}: out {out.shape} should be {expected} for a {a.shape} "
                          f"@ b {b.shape}")
-    _check_out(fn, "out", out)
+    check_out(fn, "out", out)
     return dtype                # strides and overlap: checked in C by _gemm_check_views
 
 
@@ -1047,6 +867,7 @@ def gemm(out, a, b, int n_threads=0, bias=None, mul=None, add=None, gelu=None, g
         grad: OUT with gelu: (Bt, M, N) C-contiguous like out, apart from out, a and b.
     """
     cdef GemmPlan plan
+    _gemm_isa_sync()
     if gelu is not None or grad is not None:
         _gemm_gelu(out, a, b, n_threads, bias, mul, add, gelu, grad)
         return
@@ -1125,71 +946,12 @@ cdef object _gemm_naive_call(floating[:, :, ::1] out, const floating[:, :, :] a,
 # give exp(-inf) = 0, and an all -inf row gives NaN (-inf - -inf), as in PyTorch.
 # Row statistics accumulate in double for either dtype. float64 rows use the C library's exp
 # and log (exact to float64 rounding); float32 rows use the vectorised float32 exp of
-# _rowmath.h (~1 ulp, as torch's Sleef exp), the max and sums in 16 lanes, picked per ISA
-# (AVX-512 / AVX2 / baseline) at import. The row is read twice (max, then exp + sum); the
-# second read hits L1 for rows up to a few thousand entries. Two threads from 16K elements a
-# thread (768 x 65 forward: 37 us on one, 20 on two).
+# _elementwise_kernel.h (~1 ulp, as torch's Sleef exp), the max and sums in 16 lanes, the
+# row primitives of _rows_kernel.h, in the "rows" family's ISA. The row is read twice (max,
+# then exp + sum); the second read hits L1 for rows up to a few thousand entries. Two threads
+# from 16K elements a thread (below, the fork/join costs more than the second core gives).
 # out may be the same array as an input (each element is read before it is written).
 # ==============================================================================================
-
-cdef extern from "_rowmath.h" nogil:
-    ctypedef struct tga_rowmath_t:
-        const char *isa
-        float (*max)(const float *x, Py_ssize_t n) noexcept nogil
-        double (*exp_sum)(float *y, const float *x, float shift, Py_ssize_t n) noexcept nogil
-        double (*sum)(const float *x, float shift, Py_ssize_t n) noexcept nogil
-        double (*dot)(const float *a, const float *b, Py_ssize_t n) noexcept nogil
-        void (*axpb)(float *y, float scale, float offset, Py_ssize_t n) noexcept nogil
-        void (*shift)(float *y, const float *x, float a, float b, Py_ssize_t n) noexcept nogil
-        void (*softmax_bwd)(float *dx, const float *y, const float *dout, float dot,
-                            Py_ssize_t n) noexcept nogil
-        void (*log_softmax_bwd)(float *dx, const float *y, const float *dout, float total,
-                                Py_ssize_t n) noexcept nogil
-        void (*softmax_rows)(float *y, const float *x, Py_ssize_t n_rows,
-                             Py_ssize_t n) noexcept nogil
-        void (*softmax_bwd_rows)(float *dx, const float *y, const float *dout,
-                                 Py_ssize_t n_rows, Py_ssize_t n) noexcept nogil
-    tga_rowmath_t tga_rm
-    int tga_rowmath_init(const char *want)
-    int TGA_RM_N_ISAS
-    int tga_rowmath_supported(int index)
-    const char *tga_rowmath_name(int index)
-
-    ctypedef struct tga_rm_gelu_t:
-        void (*gelu_fwd)(float *y, float *grad, const float *x, int tanh_form,
-                         Py_ssize_t n) noexcept nogil
-    const tga_rm_gelu_t *tga_rm_gelu_for(const char *isa)
-
-tga_rowmath_init(b"auto")
-
-
-def rowmath_isas():
-    """The float32 row-primitive sets (_rowmath.h) this CPU runs, fastest first."""
-    return [tga_rowmath_name(i).decode() for i in range(TGA_RM_N_ISAS)
-            if tga_rowmath_supported(i)]
-
-
-def rowmath_isa():
-    """The set the softmax family of this module runs with."""
-    return tga_rm.isa.decode()
-
-
-def set_rowmath_isa(name="auto"):
-    """Force the softmax family's row-primitive set ("avx512", "avx2", "generic") or "auto".
-
-    This module's copy only: _fused.set_rowmath_isa sets both (use that one). Raises
-    ValueError for a set this CPU cannot run.
-    """
-    if not isinstance(name, str) or not tga_rowmath_init(name.encode()):
-        raise ValueError(f"set_rowmath_isa: this CPU cannot run {name!r}; supported: "
-                         f"{rowmath_isas()} or 'auto'")
-    return rowmath_isa()
-
-
-if os.environ.get("TGA_ROWMATH_ISA", "auto") not in ("", "auto"):
-    set_rowmath_isa(os.environ["TGA_ROWMATH_ISA"])
-
-
 
 cdef void _softmax_rows(floating *y, const floating *x, Py_ssize_t n_rows,
                         Py_ssize_t n) noexcept nogil:
@@ -1267,7 +1029,7 @@ cdef void _log_softmax_bwd_row(floating *dx, const floating *y, const floating *
 
 cdef object _check_rows(str fn, tuple names, tuple arrays):
     """2-D, same shape, same float dtype, C-contiguous; out (first) writable; exact aliasing."""
-    dtype = _check_arrays(fn, names, arrays)
+    dtype = check_dtypes(fn, names, arrays)
     shape = arrays[0].shape
     for name, arr in zip(names, arrays):
         if arr.ndim != 2:
@@ -1278,24 +1040,15 @@ cdef object _check_rows(str fn, tuple names, tuple arrays):
         if not arr.flags.c_contiguous:
             raise ValueError(f"{fn}: {name} {arr.shape} must be C-contiguous (strides "
                              f"{arr.strides})")
-    _check_out(fn, names[0], arrays[0])
+    check_out(fn, names[0], arrays[0])
     for name, arr in zip(names[1:], arrays[1:]):
-        _check_same_or_apart(fn, names[0], arrays[0], name, arr)
+        check_same_or_apart(fn, names[0], arrays[0], name, arr)
     return dtype
 
 
-cdef object _check_same_or_apart(str fn, str out_name, object out, str name, object arr):
-    """An elementwise kernel's out may be arr itself (each element read before it is
-    written), or memory apart from it; a partial overlap would read written elements."""
-    if (np.may_share_memory(out, arr)
-            and out.__array_interface__["data"][0] != arr.__array_interface__["data"][0]):
-        raise ValueError(f"{fn}: {out_name} partially overlaps {name}; pass the same array "
-                         f"for in-place use or separate arrays")
-
-
 cdef int _rows_fast(object out, object a, object b) noexcept:
-    """The common call of the softmax family, tested with the numpy C API (~0.1 us instead of
-    ~2 us): exact ndarrays of one native float type, 2-D, one shape, C-contiguous, aligned,
+    """The common call of the softmax family, tested with the numpy C API (no typed memoryview
+    to acquire): exact ndarrays of one native float type, 2-D, one shape, C-contiguous, aligned,
     out writeable, each input the very memory of out or apart from it. Returns the numpy
     type number, or -1: then _check_rows decides (and raises its descriptive errors)."""
     cdef cnp.ndarray o, x
@@ -1344,7 +1097,8 @@ cdef object _rows(str fn, tuple names, int kind, object out, object a, object b,
     cdef Py_ssize_t n_cols = cnp.PyArray_DIMS(<cnp.ndarray>out)[1]
     if n_rows == 0 or n_cols == 0:
         return
-    n_threads = _resolve_threads(n_threads, <double>n_rows * n_cols, ROW_MIN_ELEMS_PER_THREAD)
+    rows_isa_sync()
+    n_threads = resolve_threads(n_threads, <double>n_rows * n_cols, ROW_MIN_ELEMS_PER_THREAD)
     if t == cnp.NPY_FLOAT:
         _rows_run(kind, <float *>cnp.PyArray_DATA(<cnp.ndarray>out),
                   <const float *>cnp.PyArray_DATA(<cnp.ndarray>a),
@@ -1405,98 +1159,6 @@ def log_softmax_bwd(dx, y, dout, int n_threads=0):
 
 
 # ==============================================================================================
-# elementwise: erf
-#
-#   for i in elements (parallel, static):  out[i] = erf(x[i])      (libm erf in double)
-#
-# Used by the exact GELU. Flat 1-D buffers: the backend passes contiguous reshaped views.
-# ==============================================================================================
-
-cdef object _erf_typed(floating[::1] out, const floating[::1] x, int n_threads):
-    cdef Py_ssize_t i, n = x.shape[0]
-    n_threads = _resolve_threads(n_threads, <double>n, ROW_MIN_ELEMS_PER_THREAD)
-    if n_threads == 1:
-        with nogil:
-            for i in range(n):
-                out[i] = <floating>c_erf(<double>x[i])
-    else:
-        for i in prange(n, nogil=True, schedule="static", num_threads=n_threads):
-            out[i] = <floating>c_erf(<double>x[i])
-
-
-def erf(out, x, int n_threads=0):
-    """out = erf(x) elementwise; out and x 1-D C-contiguous, same length and float dtype."""
-    dtype = _check_arrays("erf", ("out", "x"), (out, x))
-    if out.ndim != 1 or x.ndim != 1 or out.shape != x.shape:
-        raise ValueError(f"erf: out {out.shape} and x {x.shape} must be 1-D of the same length")
-    _check_out("erf", "out", out)
-    if dtype == np.float32:
-        _erf_typed[float](out, x, n_threads)
-    else:
-        _erf_typed[double](out, x, n_threads)
-
-
-# ==============================================================================================
-# elementwise: out = a + b, a - b or a * b (op 0, 1, 2)
-#
-#   for t in threads (parallel): for i in t's contiguous slice:  out[i] = a[i] op b[i]
-#
-# Same-shape operands flattened by the backend (residual adds, gradient accumulation). numpy
-# runs these on one core: (768, 128) float32 add 25-57 us in a training step (L2/L3
-# bandwidth of one core); two threads halve it. One rounding per element: the same bits as
-# numpy. Threads from BINARY_MIN_ELEMS_PER_THREAD (32 Ki elements, 128 KiB of float32).
-# ==============================================================================================
-
-cdef void _binary_slice(floating *out, const floating *a, const floating *b, Py_ssize_t n,
-                        int op) noexcept nogil:
-    cdef Py_ssize_t i
-    if op == 0:
-        for i in range(n):
-            out[i] = a[i] + b[i]
-    elif op == 1:
-        for i in range(n):
-            out[i] = a[i] - b[i]
-    else:
-        for i in range(n):
-            out[i] = a[i] * b[i]
-
-
-cdef object _binary_typed(floating[::1] out, const floating[::1] a, const floating[::1] b,
-                          int op, int n_threads):
-    cdef Py_ssize_t t, n = out.shape[0], per, i0
-    if n == 0:
-        return
-    n_threads = _resolve_threads(n_threads, <double>n, BINARY_MIN_ELEMS_PER_THREAD)
-    per = _round_up(_cdiv(n, n_threads), 16)           # slices start on a cache line
-    if n_threads == 1:
-        with nogil:
-            _binary_slice(&out[0], &a[0], &b[0], n, op)
-        return
-    for t in prange(n_threads, nogil=True, schedule="static", num_threads=n_threads):
-        i0 = t * per
-        if i0 < n:
-            _binary_slice(&out[i0], &a[i0], &b[i0], _min(per, n - i0), op)
-
-
-def binary(out, a, b, int op, int n_threads=0):
-    """out = a + b (op 0), a - b (op 1) or a * b (op 2); 1-D C-contiguous, one length and
-    float dtype. out may be a or b itself (each element is read before it is written)."""
-    dtype = _check_arrays("binary", ("out", "a", "b"), (out, a, b))
-    if not (out.ndim == a.ndim == b.ndim == 1) or not (out.shape == a.shape == b.shape):
-        raise ValueError(f"binary: out {out.shape}, a {a.shape} and b {b.shape} must be 1-D "
-                         f"of the same length")
-    if not 0 <= op <= 2:
-        raise ValueError(f"binary: op must be 0 (add), 1 (sub) or 2 (mul), got {op}")
-    _check_out("binary", "out", out)
-    _check_same_or_apart("binary", "out", out, "a", a)
-    _check_same_or_apart("binary", "out", out, "b", b)
-    if dtype == np.float32:
-        _binary_typed[float](out, a, b, op, n_threads)
-    else:
-        _binary_typed[double](out, a, b, op, n_threads)
-
-
-# ==============================================================================================
 # column sum (a Linear layer's bias gradient)
 #
 #   for c in row chunks of COLSUM_ROWS (parallel, static):     # chunking depends on M only
@@ -1510,10 +1172,8 @@ def binary(out, a, b, int op, int n_threads=0):
 # ~ (COLSUM_ROWS + M / COLSUM_ROWS) ulps, not M). Within a chunk the sums run over column
 # blocks of COLSUM_COLS kept in a local accumulator (the compiler vectorises the j loop),
 # the input dtype throughout (float32 stays float32, as GEMM).
-# Threads from COLSUM_MIN_ELEMS_PER_THREAD (64 Ki elements, ~6 us of one core) each. float32,
-# 2 threads vs 1 vs np.add.reduce(x, axis=0), quiet 2-core VM: (768, 128) 7.2 / 8.3 / 23 us
-# (stays on one thread), (768, 384) 14 / 24 / 40, (768, 512) 19 / 36 / 52, (16384, 384)
-# 498 / 963 / 1322.
+# Threads from COLSUM_MIN_ELEMS_PER_THREAD (64 Ki elements) each: below that a second thread
+# does not pay for its start.
 # ==============================================================================================
 
 DEF COLSUM_COLS = 64
@@ -1564,7 +1224,7 @@ cdef object _colsum_typed(floating[::1] out, const floating[:, ::1] x, int n_thr
     part = <floating *>tga_aligned_malloc(n_chunks * n * sizeof(floating))   # (n_chunks, N)
     if part == NULL:
         raise MemoryError(f"column_sum: could not allocate {n_chunks}x{n} partial sums")
-    n_threads = _resolve_threads(n_threads, <double>m * n, COLSUM_MIN_ELEMS_PER_THREAD)
+    n_threads = resolve_threads(n_threads, <double>m * n, COLSUM_MIN_ELEMS_PER_THREAD)
     try:
         for c in prange(n_chunks, nogil=True, schedule="static", num_threads=n_threads):
             i0 = c * COLSUM_ROWS
@@ -1587,78 +1247,17 @@ def column_sum(out, x, int n_threads=0):
         x: IN (M, N) C-contiguous. M == 0 gives zeros.
         n_threads: OpenMP threads over row chunks; < 1 means effective_n_threads().
     """
-    dtype = _check_arrays("column_sum", ("out", "x"), (out, x))
+    dtype = check_dtypes("column_sum", ("out", "x"), (out, x))
     if x.ndim != 2:
         raise ValueError(f"column_sum: x must be 2-D (rows, cols), got shape {x.shape}")
     if out.shape != (x.shape[1],):
         raise ValueError(f"column_sum: out {out.shape} should be ({x.shape[1]},) for x {x.shape}")
     if not x.flags.c_contiguous:
         raise ValueError(f"column_sum: x {x.shape} must be C-contiguous (strides {x.strides})")
-    _check_out("column_sum", "out", out)
+    check_out("column_sum", "out", out)
     if np.may_share_memory(out, x):
         raise ValueError(f"column_sum: out {out.shape} overlaps x {x.shape}")
     if dtype == np.float32:
         _colsum_typed[float](out, x, n_threads)
     else:
         _colsum_typed[double](out, x, n_threads)
-
-
-# ==============================================================================================
-# row scatter-add: dst[rows[i]] += src[i] (an embedding's backward)
-#
-# Serial over i, in order, so repeated rows accumulate in src's order and the result does not
-# depend on threads; the inner loop runs along a row (C contiguous values, vectorised). Rows
-# are checked (and negatives wrapped) before any write: a bad index leaves dst untouched.
-# ==============================================================================================
-
-cdef void _add_rows_typed(floating[:, ::1] dst, const long long[::1] rows,
-                          const floating[:, ::1] src) noexcept nogil:
-    cdef Py_ssize_t i, j, r, n_cols = dst.shape[1]
-    cdef floating *d
-    cdef const floating *s
-    for i in range(rows.shape[0]):
-        r = rows[i]
-        if r < 0:
-            r = r + dst.shape[0]
-        d = &dst[r, 0]
-        s = &src[i, 0]
-        for j in range(n_cols):
-            d[j] = d[j] + s[j]
-
-
-def add_rows(dst, rows, src):
-    """dst[rows[i]] += src[i] for every i, in order (repeated rows accumulate).
-
-    Args:
-        dst: IN/OUT (V, C) C-contiguous float32 or float64.
-        rows: IN (N,) int64, C-contiguous, each in [-V, V) (negatives count from the end).
-        src: IN (N, C) C-contiguous, dst's dtype, not overlapping dst.
-    """
-    dtype = _check_arrays("add_rows", ("dst", "src"), (dst, src))
-    if not isinstance(rows, np.ndarray) or rows.dtype != np.int64 or rows.ndim != 1:
-        raise TypeError(f"add_rows: rows must be a 1-D int64 numpy.ndarray, got "
-                        f"{getattr(rows, 'dtype', type(rows).__name__)} "
-                        f"{getattr(rows, 'shape', '')}")
-    if dst.ndim != 2 or src.ndim != 2:
-        raise ValueError(f"add_rows: dst and src must be 2-D, got {dst.shape} and {src.shape}")
-    if src.shape != (rows.shape[0], dst.shape[1]):
-        raise ValueError(f"add_rows: src {src.shape} should be ({rows.shape[0]}, "
-                         f"{dst.shape[1]}) for rows {rows.shape} and dst {dst.shape}")
-    for name, arr in (("dst", dst), ("src", src), ("rows", rows)):
-        if not arr.flags.c_contiguous:
-            raise ValueError(f"add_rows: {name} {arr.shape} must be C-contiguous (strides "
-                             f"{arr.strides})")
-    _check_out("add_rows", "dst", dst)
-    if np.may_share_memory(dst, src):
-        raise ValueError(f"add_rows: dst {dst.shape} overlaps src {src.shape}")
-    if rows.shape[0] == 0 or dst.shape[1] == 0:
-        return
-    lo, hi = int(rows.min()), int(rows.max())
-    if lo < -dst.shape[0] or hi >= dst.shape[0]:
-        bad = lo if lo < -dst.shape[0] else hi
-        raise IndexError(f"add_rows: row index {bad} is out of bounds for dst with "
-                         f"{dst.shape[0]} rows")
-    if dtype == np.float32:
-        _add_rows_typed[float](dst, rows, src)
-    else:
-        _add_rows_typed[double](dst, rows, src)

@@ -23,22 +23,26 @@
  * B loop runs one vector per row when nr <= VL (the N edge: half the FMAs). The transposing
  * pack of a K-contiguous operand (tga_pack_kcontig_*) is here too.
  *
- * Dispatch: __builtin_cpu_supports (gcc/clang on x86) at the first tga_gemm_select() call;
- * the AVX bodies are compiled with __attribute__((target(...))), so the rest of the module
+ * Dispatch: tga_gemm_isa_for(level), the level chosen by _support.pyx from _cpu_features.h.
+ * Each kernel is one body below #else, which this file includes once per (ISA, dtype) with
+ * TGA_GEMM_BODY set (as _attention_kernel.h does); the generic body is plain C, the AVX2 and
+ * AVX-512 sets share one body of intrinsics whose names come from TGA_GEMM_PFX / TGA_GEMM_TSFX.
+ * The AVX bodies are compiled with __attribute__((target(...))), so the rest of the module
  * keeps the baseline ISA and the extension loads on any x86-64 CPU. Elsewhere (other
  * compilers or architectures) only the generic kernel exists.
  * No fast-math: results are the plain sum of products, FMA-contracted on the AVX paths.
  */
+#ifndef TGA_GEMM_BODY
 #ifndef TGA_GEMM_KERNEL_H
 #define TGA_GEMM_KERNEL_H
 
 #include <string.h>
 
-#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
-#define TGA_X86_DISPATCH 1
+#include "_cpu_features.h"
+
+#define TGA_X86_DISPATCH TGA_CPU_X86
+#if TGA_X86_DISPATCH
 #include <immintrin.h>
-#else
-#define TGA_X86_DISPATCH 0
 #endif
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -83,58 +87,29 @@ typedef struct {
     tga_ukr_sa_f64_t ukr_sa_half_f64;
 } tga_gemm_isa_t;
 
-/* Store (or add) the first mr x nr entries of a full MR x NR tile kept in `t` (row stride NR). */
-#define TGA_DEFINE_STORE_EDGE(NAME, T)                                                        \
-    static inline void NAME(const T *t, Py_ssize_t NR, T *c, Py_ssize_t ldc, Py_ssize_t mr,   \
-                            Py_ssize_t nr, int accumulate) {                                  \
-        Py_ssize_t i, j;                                                                      \
-        for (i = 0; i < mr; i++) {                                                            \
-            if (accumulate) {                                                                 \
-                for (j = 0; j < nr; j++) c[i * ldc + j] += t[i * NR + j];                     \
-            } else {                                                                          \
-                for (j = 0; j < nr; j++) c[i * ldc + j] = t[i * NR + j];                      \
-            }                                                                                 \
-        }                                                                                     \
-    }
-TGA_DEFINE_STORE_EDGE(tga_store_edge_f32, float)
-TGA_DEFINE_STORE_EDGE(tga_store_edge_f64, double)
+/* ---- the kernels (after #else below), one body per (ISA, dtype); the bodies #undef what
+ * they are given. ------------------------------------------------------------------------- */
+#define TGA_GEMM_CAT_(a, b) a##b
+#define TGA_GEMM_CAT(a, b) TGA_GEMM_CAT_(a, b)
 
 /* ------------------------------------------------------------------------------------------
  * generic: plain C; MR x NR accumulator as a local array with compile-time bounds.
  * NR <= 8 keeps gcc's complete peeling from scattering the vectorisable j loop.
  * ---------------------------------------------------------------------------------------- */
-#define TGA_DEFINE_GENERIC(NAME, T, MR, NR, STORE_EDGE)                                       \
-    static void NAME(Py_ssize_t kc, const T *TGA_RESTRICT a, const T *TGA_RESTRICT b,         \
-                     T *TGA_RESTRICT c, Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr,         \
-                     const T *TGA_RESTRICT bias, int accumulate) {                            \
-        T acc[MR][NR];                                                                        \
-        Py_ssize_t p;                                                                         \
-        int i, j;                                                                             \
-        for (i = 0; i < MR; i++)                                                              \
-            for (j = 0; j < NR; j++) acc[i][j] = bias != NULL ? bias[j] : 0;                  \
-        for (p = 0; p < kc; p++) {                                                            \
-            const T *ap = a + p * MR;                                                         \
-            const T *bp = b + p * NR;                                                         \
-            for (i = 0; i < MR; i++) {                                                        \
-                T ai = ap[i];                                                                 \
-                for (j = 0; j < NR; j++) acc[i][j] += ai * bp[j];                             \
-            }                                                                                 \
-        }                                                                                     \
-        if (mr == MR && nr == NR) {                                                           \
-            for (i = 0; i < MR; i++) {                                                        \
-                T *ci = c + i * ldc;                                                          \
-                if (accumulate) {                                                             \
-                    for (j = 0; j < NR; j++) ci[j] += acc[i][j];                              \
-                } else {                                                                      \
-                    for (j = 0; j < NR; j++) ci[j] = acc[i][j];                               \
-                }                                                                             \
-            }                                                                                 \
-        } else {                                                                              \
-            STORE_EDGE(&acc[0][0], NR, c, ldc, mr, nr, accumulate);                           \
-        }                                                                                     \
-    }
-TGA_DEFINE_GENERIC(tga_ukr_f32_generic, float, 4, 8, tga_store_edge_f32)
-TGA_DEFINE_GENERIC(tga_ukr_f64_generic, double, 4, 4, tga_store_edge_f64)
+#define TGA_GEMM_BODY 1
+#define TGA_GEMM_DT _f32
+#define TGA_GEMM_SFX _f32_generic
+#define T_ float
+#define MR_ 4
+#define NR_ 8
+#include "_gemm_kernel.h"
+#define TGA_GEMM_DT _f64
+#define TGA_GEMM_SFX _f64_generic
+#define T_ double
+#define MR_ 4
+#define NR_ 4
+#include "_gemm_kernel.h"
+#undef TGA_GEMM_BODY
 
 #if TGA_X86_DISPATCH
 /* Accumulators acc0[i], acc1[i] (MR rows of two VL vectors) start at the bias row, or 0. */
@@ -156,272 +131,65 @@ TGA_DEFINE_GENERIC(tga_ukr_f64_generic, double, 4, 4, tga_store_edge_f64)
 /* ------------------------------------------------------------------------------------------
  * AVX2 + FMA: MR rows x 2 ymm vectors. Edge tiles go through a stack tile.
  * ---------------------------------------------------------------------------------------- */
-#define TGA_DEFINE_AVX2(NAME, T, VEC, VL, MR, SETZERO, LOAD, LOADU, STOREU, SET1, FMADD, ADD, \
-                        STORE_EDGE)                                                           \
-    __attribute__((target("avx2,fma"))) static void NAME(                                     \
-        Py_ssize_t kc, const T *TGA_RESTRICT a, const T *TGA_RESTRICT b, T *TGA_RESTRICT c,   \
-        Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr, const T *TGA_RESTRICT bias,             \
-        int accumulate) {                                                                     \
-        VEC acc0[MR], acc1[MR];                                                               \
-        Py_ssize_t p;                                                                         \
-        int i;                                                                                \
-        TGA_INIT_ACC(MR, VL, SETZERO, LOADU)                                                  \
-        for (p = 0; p < kc; p++) {                                                            \
-            VEC b0 = LOAD(b + p * 2 * VL);                                                    \
-            VEC b1 = LOAD(b + p * 2 * VL + VL);                                               \
-            TGA_UNROLL(MR)                                                                    \
-            for (i = 0; i < MR; i++) {                                                        \
-                VEC ai = SET1(a[p * MR + i]);                                                 \
-                acc0[i] = FMADD(ai, b0, acc0[i]);                                             \
-                acc1[i] = FMADD(ai, b1, acc1[i]);                                             \
-            }                                                                                 \
-        }                                                                                     \
-        if (mr == MR && nr == 2 * VL) {                                                       \
-            TGA_UNROLL(MR)                                                                    \
-            for (i = 0; i < MR; i++) {                                                        \
-                T *ci = c + i * ldc;                                                          \
-                if (accumulate) {                                                             \
-                    acc0[i] = ADD(acc0[i], LOADU(ci));                                        \
-                    acc1[i] = ADD(acc1[i], LOADU(ci + VL));                                   \
-                }                                                                             \
-                STOREU(ci, acc0[i]);                                                          \
-                STOREU(ci + VL, acc1[i]);                                                     \
-            }                                                                                 \
-        } else {                                                                              \
-            T tile[MR * 2 * VL];                                                              \
-            TGA_UNROLL(MR)                                                                    \
-            for (i = 0; i < MR; i++) {                                                        \
-                STOREU(tile + i * 2 * VL, acc0[i]);                                           \
-                STOREU(tile + i * 2 * VL + VL, acc1[i]);                                      \
-            }                                                                                 \
-            STORE_EDGE(tile, 2 * VL, c, ldc, mr, nr, accumulate);                             \
-        }                                                                                     \
-    }
-TGA_DEFINE_AVX2(tga_ukr_f32_avx2, float, __m256, 8, 6, _mm256_setzero_ps, _mm256_load_ps,
-                _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_fmadd_ps,
-                _mm256_add_ps, tga_store_edge_f32)
-TGA_DEFINE_AVX2(tga_ukr_f64_avx2, double, __m256d, 4, 6, _mm256_setzero_pd, _mm256_load_pd,
-                _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd, _mm256_fmadd_pd,
-                _mm256_add_pd, tga_store_edge_f64)
+/* With each (ISA, dtype) set come its strided-A forms, tga_ukr_sa_* and tga_ukr_sa_half_*
+ * (MR / 2 rows): the same bodies, A broadcast from its rows in place, four row-triple pointers
+ * advanced by csa. */
+#define TGA_GEMM_BODY 2
+#define TGA_GEMM_TARGET __attribute__((target("avx2,fma")))
+#define TGA_GEMM_AVX512 0
+#define TGA_GEMM_DT _f32
+#define TGA_GEMM_SFX _f32_avx2
+#define TGA_GEMM_PFX _mm256_
+#define TGA_GEMM_TSFX _ps
+#define T_ float
+#define VEC_ __m256
+#define VL_ 8
+#define MR_ 6
+#define MR_HALF_ 3
+#include "_gemm_kernel.h"
+#define TGA_GEMM_TARGET __attribute__((target("avx2,fma")))
+#define TGA_GEMM_AVX512 0
+#define TGA_GEMM_DT _f64
+#define TGA_GEMM_SFX _f64_avx2
+#define TGA_GEMM_PFX _mm256_
+#define TGA_GEMM_TSFX _pd
+#define T_ double
+#define VEC_ __m256d
+#define VL_ 4
+#define MR_ 6
+#define MR_HALF_ 3
+#include "_gemm_kernel.h"
 
 /* ------------------------------------------------------------------------------------------
  * AVX-512F: MR rows x 2 zmm vectors. Edge tiles use masked loads and stores.
  * ---------------------------------------------------------------------------------------- */
-#define TGA_DEFINE_AVX512(NAME, T, VEC, MASK, VL, MR, SETZERO, LOAD, LOADU, STOREU, MLOADU,   \
-                          MSTOREU, SET1, FMADD, ADD)                                          \
-    __attribute__((target("avx512f"))) static void NAME(                                      \
-        Py_ssize_t kc, const T *TGA_RESTRICT a, const T *TGA_RESTRICT b, T *TGA_RESTRICT c,   \
-        Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr, const T *TGA_RESTRICT bias,             \
-        int accumulate) {                                                                     \
-        VEC acc0[MR], acc1[MR];                                                               \
-        Py_ssize_t p;                                                                         \
-        int i;                                                                                \
-        TGA_INIT_ACC(MR, VL, SETZERO, LOADU)                                                  \
-        for (p = 0; p < kc; p++) {                                                            \
-            VEC b0 = LOAD(b + p * 2 * VL);                                                    \
-            VEC b1 = LOAD(b + p * 2 * VL + VL);                                               \
-            TGA_UNROLL(MR)                                                                    \
-            for (i = 0; i < MR; i++) {                                                        \
-                VEC ai = SET1(a[p * MR + i]);                                                 \
-                acc0[i] = FMADD(ai, b0, acc0[i]);                                             \
-                acc1[i] = FMADD(ai, b1, acc1[i]);                                             \
-            }                                                                                 \
-        }                                                                                     \
-        if (mr == MR && nr == 2 * VL) {                                                       \
-            TGA_UNROLL(MR)                                                                    \
-            for (i = 0; i < MR; i++) {                                                        \
-                T *ci = c + i * ldc;                                                          \
-                if (accumulate) {                                                             \
-                    acc0[i] = ADD(acc0[i], LOADU(ci));                                        \
-                    acc1[i] = ADD(acc1[i], LOADU(ci + VL));                                   \
-                }                                                                             \
-                STOREU(ci, acc0[i]);                                                          \
-                STOREU(ci + VL, acc1[i]);                                                     \
-            }                                                                                 \
-        } else {                                                                              \
-            Py_ssize_t n0 = nr < VL ? nr : VL;                                                \
-            Py_ssize_t n1 = nr - n0;                                                          \
-            MASK m0 = (MASK)((1u << n0) - 1u);                                                \
-            MASK m1 = (MASK)((1u << n1) - 1u);                                                \
-            TGA_UNROLL(MR)                                                                    \
-            for (i = 0; i < MR; i++) {                                                        \
-                T *ci = c + i * ldc;                                                          \
-                if (i >= mr) break;                                                           \
-                if (accumulate) {                                                             \
-                    acc0[i] = ADD(acc0[i], MLOADU(SETZERO(), m0, ci));                        \
-                    acc1[i] = ADD(acc1[i], MLOADU(SETZERO(), m1, ci + VL));                   \
-                }                                                                             \
-                MSTOREU(ci, m0, acc0[i]);                                                     \
-                MSTOREU(ci + VL, m1, acc1[i]);                                                \
-            }                                                                                 \
-        }                                                                                     \
-    }
-TGA_DEFINE_AVX512(tga_ukr_f32_avx512, float, __m512, __mmask16, 16, 12, _mm512_setzero_ps,
-                  _mm512_load_ps, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_mask_loadu_ps,
-                  _mm512_mask_storeu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps)
-TGA_DEFINE_AVX512(tga_ukr_f64_avx512, double, __m512d, __mmask8, 8, 12, _mm512_setzero_pd,
-                  _mm512_load_pd, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_mask_loadu_pd,
-                  _mm512_mask_storeu_pd, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_add_pd)
-
-/* Strided-A forms of the two kernels above (same bodies; A broadcast from its rows in
- * place, four row-triple pointers advanced by csa). */
-#define TGA_DEFINE_AVX512_SA(NAME, T, VEC, MASK, VL, MR, SETZERO, LOAD, LOADU, STOREU,       \
-                             MLOADU, MSTOREU, SET1, FMADD, ADD)                               \
-    __attribute__((target("avx512f"))) static void NAME(                                      \
-        Py_ssize_t kc, const T *TGA_RESTRICT a, Py_ssize_t rsa, Py_ssize_t csa,               \
-        const T *TGA_RESTRICT b, Py_ssize_t ldb, T *TGA_RESTRICT c,                           \
-        Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr, const T *TGA_RESTRICT bias,             \
-        int accumulate) {                                                                     \
-        VEC acc0[MR], acc1[MR];                                                               \
-        Py_ssize_t p;                                                                         \
-        int i;                                                                                \
-        const T *ab[MR / 3];   /* rows 3q, 3q+1, 3q+2 at ab[q], ab[q]+rsa, ab[q]+2*rsa */     \
-        TGA_UNROLL(4)                                                                         \
-        for (i = 0; i < MR / 3; i++) ab[i] = a + 3 * i * rsa;                                 \
-        TGA_INIT_ACC(MR, VL, SETZERO, LOADU)                                                  \
-        if (nr <= VL) {        /* edge of N: half the FMAs (second vector is all padding) */  \
-            for (p = 0; p < kc; p++) {                                                        \
-                VEC b0 = LOADU(b + p * ldb);                                                  \
-                TGA_UNROLL(MR)                                                                \
-                for (i = 0; i < MR; i++)                                                      \
-                    acc0[i] = FMADD(SET1(ab[i / 3][(i % 3) * rsa]), b0, acc0[i]);             \
-                TGA_UNROLL(4)                                                                 \
-                for (i = 0; i < MR / 3; i++) ab[i] += csa;                                    \
-            }                                                                                 \
-        } else {                                                                              \
-            for (p = 0; p < kc; p++) {                                                        \
-                VEC b0 = LOADU(b + p * ldb);                                                  \
-                VEC b1 = LOADU(b + p * ldb + VL);                                             \
-                /* A's values 16 K-steps ahead: a transposed A (dout.T of a Linear's dW) is   \
-                 * one cache line per K-step, too scattered for the hardware prefetcher. */   \
-                _mm_prefetch((const char *)(ab[0] + 16 * csa), _MM_HINT_T0);                  \
-                _mm_prefetch((const char *)(ab[MR / 3 - 1] + 16 * csa + 2 * rsa), _MM_HINT_T0); \
-                TGA_UNROLL(MR)                                                                \
-                for (i = 0; i < MR; i++) {                                                    \
-                    VEC ai = SET1(ab[i / 3][(i % 3) * rsa]);                                  \
-                    acc0[i] = FMADD(ai, b0, acc0[i]);                                         \
-                    acc1[i] = FMADD(ai, b1, acc1[i]);                                         \
-                }                                                                             \
-                TGA_UNROLL(4)                                                                 \
-                for (i = 0; i < MR / 3; i++) ab[i] += csa;                                    \
-            }                                                                                 \
-        }                                                                                     \
-        if (mr == MR && nr == 2 * VL) {                                                       \
-            TGA_UNROLL(MR)                                                                    \
-            for (i = 0; i < MR; i++) {                                                        \
-                T *ci = c + i * ldc;                                                          \
-                if (accumulate) {                                                             \
-                    acc0[i] = ADD(acc0[i], LOADU(ci));                                        \
-                    acc1[i] = ADD(acc1[i], LOADU(ci + VL));                                   \
-                }                                                                             \
-                STOREU(ci, acc0[i]);                                                          \
-                STOREU(ci + VL, acc1[i]);                                                     \
-            }                                                                                 \
-        } else {                                                                              \
-            Py_ssize_t n0 = nr < VL ? nr : VL;                                                \
-            Py_ssize_t n1 = nr - n0;                                                          \
-            MASK m0 = (MASK)((1u << n0) - 1u);                                                \
-            MASK m1 = (MASK)((1u << n1) - 1u);                                                \
-            TGA_UNROLL(MR)                                                                    \
-            for (i = 0; i < MR; i++) {                                                        \
-                T *ci = c + i * ldc;                                                          \
-                if (i >= mr) break;                                                           \
-                if (accumulate) {                                                             \
-                    acc0[i] = ADD(acc0[i], MLOADU(SETZERO(), m0, ci));                        \
-                    acc1[i] = ADD(acc1[i], MLOADU(SETZERO(), m1, ci + VL));                   \
-                }                                                                             \
-                MSTOREU(ci, m0, acc0[i]);                                                     \
-                MSTOREU(ci + VL, m1, acc1[i]);                                                \
-            }                                                                                 \
-        }                                                                                     \
-    }
-#define TGA_DEFINE_AVX2_SA(NAME, T, VEC, VL, MR, SETZERO, LOAD, LOADU, STOREU, SET1, FMADD, ADD, \
-                        STORE_EDGE)                                                           \
-    __attribute__((target("avx2,fma"))) static void NAME(                                     \
-        Py_ssize_t kc, const T *TGA_RESTRICT a, Py_ssize_t rsa, Py_ssize_t csa,               \
-        const T *TGA_RESTRICT b, Py_ssize_t ldb, T *TGA_RESTRICT c,                           \
-        Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr, const T *TGA_RESTRICT bias,             \
-        int accumulate) {                                                                     \
-        VEC acc0[MR], acc1[MR];                                                               \
-        Py_ssize_t p;                                                                         \
-        int i;                                                                                \
-        const T *ab[MR / 3];   /* rows 3q, 3q+1, 3q+2 at ab[q], ab[q]+rsa, ab[q]+2*rsa */     \
-        TGA_UNROLL(4)                                                                         \
-        for (i = 0; i < MR / 3; i++) ab[i] = a + 3 * i * rsa;                                 \
-        TGA_INIT_ACC(MR, VL, SETZERO, LOADU)                                                  \
-        if (nr <= VL) {        /* edge of N: half the FMAs (second vector is all padding) */  \
-            for (p = 0; p < kc; p++) {                                                        \
-                VEC b0 = LOADU(b + p * ldb);                                                  \
-                TGA_UNROLL(MR)                                                                \
-                for (i = 0; i < MR; i++)                                                      \
-                    acc0[i] = FMADD(SET1(ab[i / 3][(i % 3) * rsa]), b0, acc0[i]);             \
-                TGA_UNROLL(4)                                                                 \
-                for (i = 0; i < MR / 3; i++) ab[i] += csa;                                    \
-            }                                                                                 \
-        } else {                                                                              \
-            for (p = 0; p < kc; p++) {                                                        \
-                VEC b0 = LOADU(b + p * ldb);                                                  \
-                VEC b1 = LOADU(b + p * ldb + VL);                                             \
-                TGA_UNROLL(MR)                                                                \
-                for (i = 0; i < MR; i++) {                                                    \
-                    VEC ai = SET1(ab[i / 3][(i % 3) * rsa]);                                  \
-                    acc0[i] = FMADD(ai, b0, acc0[i]);                                         \
-                    acc1[i] = FMADD(ai, b1, acc1[i]);                                         \
-                }                                                                             \
-                TGA_UNROLL(4)                                                                 \
-                for (i = 0; i < MR / 3; i++) ab[i] += csa;                                    \
-            }                                                                                 \
-        }                                                                                     \
-        if (mr == MR && nr == 2 * VL) {                                                       \
-            TGA_UNROLL(MR)                                                                    \
-            for (i = 0; i < MR; i++) {                                                        \
-                T *ci = c + i * ldc;                                                          \
-                if (accumulate) {                                                             \
-                    acc0[i] = ADD(acc0[i], LOADU(ci));                                        \
-                    acc1[i] = ADD(acc1[i], LOADU(ci + VL));                                   \
-                }                                                                             \
-                STOREU(ci, acc0[i]);                                                          \
-                STOREU(ci + VL, acc1[i]);                                                     \
-            }                                                                                 \
-        } else {                                                                              \
-            T tile[MR * 2 * VL];                                                              \
-            TGA_UNROLL(MR)                                                                    \
-            for (i = 0; i < MR; i++) {                                                        \
-                STOREU(tile + i * 2 * VL, acc0[i]);                                           \
-                STOREU(tile + i * 2 * VL + VL, acc1[i]);                                      \
-            }                                                                                 \
-            STORE_EDGE(tile, 2 * VL, c, ldc, mr, nr, accumulate);                             \
-        }                                                                                     \
-    }
-
-TGA_DEFINE_AVX512_SA(tga_ukr_sa_f32_avx512, float, __m512, __mmask16, 16, 12, _mm512_setzero_ps,
-                     _mm512_load_ps, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_mask_loadu_ps,
-                     _mm512_mask_storeu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps)
-TGA_DEFINE_AVX512_SA(tga_ukr_sa_f64_avx512, double, __m512d, __mmask8, 8, 12, _mm512_setzero_pd,
-                     _mm512_load_pd, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_mask_loadu_pd,
-                     _mm512_mask_storeu_pd, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_add_pd)
-
-TGA_DEFINE_AVX512_SA(tga_ukr_sa_half_f32_avx512, float, __m512, __mmask16, 16, 6,
-                     _mm512_setzero_ps, _mm512_load_ps, _mm512_loadu_ps, _mm512_storeu_ps,
-                     _mm512_mask_loadu_ps, _mm512_mask_storeu_ps, _mm512_set1_ps,
-                     _mm512_fmadd_ps, _mm512_add_ps)
-TGA_DEFINE_AVX512_SA(tga_ukr_sa_half_f64_avx512, double, __m512d, __mmask8, 8, 6,
-                     _mm512_setzero_pd, _mm512_load_pd, _mm512_loadu_pd, _mm512_storeu_pd,
-                     _mm512_mask_loadu_pd, _mm512_mask_storeu_pd, _mm512_set1_pd,
-                     _mm512_fmadd_pd, _mm512_add_pd)
-
-TGA_DEFINE_AVX2_SA(tga_ukr_sa_f32_avx2, float, __m256, 8, 6, _mm256_setzero_ps, _mm256_load_ps,
-                   _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_fmadd_ps,
-                   _mm256_add_ps, tga_store_edge_f32)
-TGA_DEFINE_AVX2_SA(tga_ukr_sa_f64_avx2, double, __m256d, 4, 6, _mm256_setzero_pd, _mm256_load_pd,
-                   _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd, _mm256_fmadd_pd,
-                   _mm256_add_pd, tga_store_edge_f64)
-TGA_DEFINE_AVX2_SA(tga_ukr_sa_half_f32_avx2, float, __m256, 8, 3, _mm256_setzero_ps,
-                   _mm256_load_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps,
-                   _mm256_fmadd_ps, _mm256_add_ps, tga_store_edge_f32)
-TGA_DEFINE_AVX2_SA(tga_ukr_sa_half_f64_avx2, double, __m256d, 4, 3, _mm256_setzero_pd,
-                   _mm256_load_pd, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd,
-                   _mm256_fmadd_pd, _mm256_add_pd, tga_store_edge_f64)
+#define TGA_GEMM_TARGET __attribute__((target("avx512f")))
+#define TGA_GEMM_AVX512 1
+#define TGA_GEMM_DT _f32
+#define TGA_GEMM_SFX _f32_avx512
+#define TGA_GEMM_PFX _mm512_
+#define TGA_GEMM_TSFX _ps
+#define T_ float
+#define VEC_ __m512
+#define MASK_ __mmask16
+#define VL_ 16
+#define MR_ 12
+#define MR_HALF_ 6
+#include "_gemm_kernel.h"
+#define TGA_GEMM_TARGET __attribute__((target("avx512f")))
+#define TGA_GEMM_AVX512 1
+#define TGA_GEMM_DT _f64
+#define TGA_GEMM_SFX _f64_avx512
+#define TGA_GEMM_PFX _mm512_
+#define TGA_GEMM_TSFX _pd
+#define T_ double
+#define VEC_ __m512d
+#define MASK_ __mmask8
+#define VL_ 8
+#define MR_ 12
+#define MR_HALF_ 6
+#include "_gemm_kernel.h"
+#undef TGA_GEMM_BODY
 #endif /* TGA_X86_DISPATCH */
 
 /* ------------------------------------------------------------------------------------------
@@ -430,8 +198,8 @@ TGA_DEFINE_AVX2_SA(tga_ukr_sa_half_f64_avx2, double, __m256d, 4, 3, _mm256_setze
  *     dst[p*R + i] = src[i*s_row + p]     i < rows, p < k;     dst[p*R + i] = 0   rows <= i < R
  *
  * i.e. a transpose of the (rows, k) block into one (k, R) micro-panel. The scalar loop either
- * scatters its stores (stride R) or gathers its loads (stride s_row): ~1.3 cycles an element,
- * as much as the micro-kernel's own time for K ~ 64..128. The AVX2 path transposes 8 x 8
+ * scatters its stores (stride R) or gathers its loads (stride s_row), which costs about as
+ * much as the micro-kernel's own time for K ~ 64..128. The AVX2 path transposes 8 x 8
  * (float32) / 4 x 4 (float64) blocks in registers; partial row groups load a clamped (valid)
  * row and store through a lane mask. Any R works (it is the ISA's MR or NR, not the
  * register width), so the packing is independent of the micro-kernel set in use.
@@ -554,13 +322,7 @@ __attribute__((target("avx2,fma"))) static void tga_pack_kcontig_f64_avx2(
 static int tga_pack_use_avx2 = 0;
 
 static void tga_gemm_pack_init(int allow_simd) {
-#if TGA_X86_DISPATCH
-    __builtin_cpu_init();
-    tga_pack_use_avx2 = allow_simd && __builtin_cpu_supports("avx2") ? 1 : 0;
-#else
-    (void)allow_simd;
-    tga_pack_use_avx2 = 0;
-#endif
+    tga_pack_use_avx2 = allow_simd && tga_cpu_supports_isa(TGA_ISA_AVX2) ? 1 : 0;
 }
 
 static void tga_pack_kcontig_f32(float *dst, const float *src, Py_ssize_t rows, Py_ssize_t k,
@@ -599,29 +361,239 @@ static const tga_gemm_isa_t tga_gemm_isas[] = {
 };
 #define TGA_N_GEMM_ISAS ((int)(sizeof(tga_gemm_isas) / sizeof(tga_gemm_isas[0])))
 
-/* Kernel set `index` (0 <= index < TGA_N_GEMM_ISAS). */
-static const tga_gemm_isa_t *tga_gemm_isa_get(int index) { return &tga_gemm_isas[index]; }
-
-/* Can this CPU (and OS) run kernel set `index`? */
-static int tga_gemm_isa_supported(int index) {
-    const char *name;
-    if (index < 0 || index >= TGA_N_GEMM_ISAS) return 0;
-    name = tga_gemm_isas[index].name;
-#if TGA_X86_DISPATCH
-    __builtin_cpu_init();
-    if (strcmp(name, "avx512") == 0) return __builtin_cpu_supports("avx512f") ? 1 : 0;
-    if (strcmp(name, "avx2") == 0)
-        return (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 1 : 0;
-#endif
-    return strcmp(name, "generic") == 0;
-}
-
-/* Index of the fastest supported kernel set (the table is ordered fastest first). */
-static int tga_gemm_isa_best(void) {
-    int i;
-    for (i = 0; i < TGA_N_GEMM_ISAS; i++)
-        if (tga_gemm_isa_supported(i)) return i;
-    return TGA_N_GEMM_ISAS - 1;
+/* The kernel set of ISA level `level` (_cpu_features.h): the table runs from the widest level
+ * down to generic, and holds exactly the levels this build compiled, which are the levels
+ * _support offers (generic alone off x86). */
+static const tga_gemm_isa_t *tga_gemm_isa_for(int level) {
+    return &tga_gemm_isas[TGA_N_GEMM_ISAS - 1 - level];
 }
 
 #endif /* TGA_GEMM_KERNEL_H */
+
+#elif TGA_GEMM_BODY == 1 /* generic, for TGA_GEMM_DT (_f32, _f64), TGA_GEMM_SFX, T_, MR_, NR_ */
+
+#define STORE_EDGE_ TGA_GEMM_CAT(tga_store_edge, TGA_GEMM_DT)
+
+/* Store (or add) the first mr x nr entries of a full MR x NR tile kept in `t` (row stride NR). */
+static inline void TGA_GEMM_CAT(tga_store_edge, TGA_GEMM_DT)(const T_ *t, Py_ssize_t NR, T_ *c,
+                                                             Py_ssize_t ldc, Py_ssize_t mr,
+                                                             Py_ssize_t nr, int accumulate) {
+    Py_ssize_t i, j;
+    for (i = 0; i < mr; i++) {
+        if (accumulate) {
+            for (j = 0; j < nr; j++) c[i * ldc + j] += t[i * NR + j];
+        } else {
+            for (j = 0; j < nr; j++) c[i * ldc + j] = t[i * NR + j];
+        }
+    }
+}
+
+static void TGA_GEMM_CAT(tga_ukr, TGA_GEMM_SFX)(
+    Py_ssize_t kc, const T_ *TGA_RESTRICT a, const T_ *TGA_RESTRICT b, T_ *TGA_RESTRICT c,
+    Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr, const T_ *TGA_RESTRICT bias, int accumulate) {
+    T_ acc[MR_][NR_];
+    Py_ssize_t p;
+    int i, j;
+    for (i = 0; i < MR_; i++)
+        for (j = 0; j < NR_; j++) acc[i][j] = bias != NULL ? bias[j] : 0;
+    for (p = 0; p < kc; p++) {
+        const T_ *ap = a + p * MR_;
+        const T_ *bp = b + p * NR_;
+        for (i = 0; i < MR_; i++) {
+            T_ ai = ap[i];
+            for (j = 0; j < NR_; j++) acc[i][j] += ai * bp[j];
+        }
+    }
+    if (mr == MR_ && nr == NR_) {
+        for (i = 0; i < MR_; i++) {
+            T_ *ci = c + i * ldc;
+            if (accumulate) {
+                for (j = 0; j < NR_; j++) ci[j] += acc[i][j];
+            } else {
+                for (j = 0; j < NR_; j++) ci[j] = acc[i][j];
+            }
+        }
+    } else {
+        STORE_EDGE_(&acc[0][0], NR_, c, ldc, mr, nr, accumulate);
+    }
+}
+
+#undef TGA_GEMM_DT
+#undef TGA_GEMM_SFX
+#undef T_
+#undef MR_
+#undef NR_
+#undef STORE_EDGE_
+
+#elif TGA_GEMM_BODY == 2 /* one SIMD set: TGA_GEMM_TARGET, TGA_GEMM_AVX512 (1: masked edges and
+                          * A prefetch; 0: AVX2, edges through a stack tile), TGA_GEMM_DT,
+                          * TGA_GEMM_SFX, the intrinsics' TGA_GEMM_PFX / TGA_GEMM_TSFX (_mm512_,
+                          * _ps ...), T_, VEC_, MASK_ (AVX-512), VL_, MR_, MR_HALF_ */
+
+#define TGA_GEMM_CAT3(a, b, c) TGA_GEMM_CAT(TGA_GEMM_CAT(a, b), c)
+#define TGA_GEMM_OP(op) TGA_GEMM_CAT3(TGA_GEMM_PFX, op, TGA_GEMM_TSFX)
+#define SETZERO_ TGA_GEMM_OP(setzero)
+#define LOAD_ TGA_GEMM_OP(load)
+#define LOADU_ TGA_GEMM_OP(loadu)
+#define STOREU_ TGA_GEMM_OP(storeu)
+#define MLOADU_ TGA_GEMM_OP(mask_loadu)
+#define MSTOREU_ TGA_GEMM_OP(mask_storeu)
+#define SET1_ TGA_GEMM_OP(set1)
+#define FMADD_ TGA_GEMM_OP(fmadd)
+#define ADD_ TGA_GEMM_OP(add)
+#define STORE_EDGE_ TGA_GEMM_CAT(tga_store_edge, TGA_GEMM_DT)
+
+#undef TGA_GEMM_BODY
+#define TGA_GEMM_BODY 3
+#define TGA_GEMM_UKR_NAME tga_ukr
+#define TGA_GEMM_STRIDED 0
+#define UKR_MR_ MR_
+#include "_gemm_kernel.h"
+#define TGA_GEMM_UKR_NAME tga_ukr_sa
+#define TGA_GEMM_STRIDED 1
+#define UKR_MR_ MR_
+#include "_gemm_kernel.h"
+#define TGA_GEMM_UKR_NAME tga_ukr_sa_half
+#define TGA_GEMM_STRIDED 1
+#define UKR_MR_ MR_HALF_
+#include "_gemm_kernel.h"
+#undef TGA_GEMM_BODY
+#define TGA_GEMM_BODY 2
+
+#undef TGA_GEMM_CAT3
+#undef TGA_GEMM_OP
+#undef SETZERO_
+#undef LOAD_
+#undef LOADU_
+#undef STOREU_
+#undef MLOADU_
+#undef MSTOREU_
+#undef SET1_
+#undef FMADD_
+#undef ADD_
+#undef STORE_EDGE_
+#undef TGA_GEMM_TARGET
+#undef TGA_GEMM_AVX512
+#undef TGA_GEMM_DT
+#undef TGA_GEMM_SFX
+#undef TGA_GEMM_PFX
+#undef TGA_GEMM_TSFX
+#undef T_
+#undef VEC_
+#undef MASK_
+#undef VL_
+#undef MR_
+#undef MR_HALF_
+
+#else /* TGA_GEMM_BODY == 3: one micro-kernel of set 2's, TGA_GEMM_UKR_NAME at UKR_MR_ rows:
+       * packed A and B (TGA_GEMM_STRIDED 0), or A read in place through its strides (1) */
+
+#if TGA_GEMM_STRIDED
+TGA_GEMM_TARGET static void TGA_GEMM_CAT(TGA_GEMM_UKR_NAME, TGA_GEMM_SFX)(
+    Py_ssize_t kc, const T_ *TGA_RESTRICT a, Py_ssize_t rsa, Py_ssize_t csa,
+    const T_ *TGA_RESTRICT b, Py_ssize_t ldb, T_ *TGA_RESTRICT c,
+    Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr, const T_ *TGA_RESTRICT bias,
+    int accumulate) {
+#else
+TGA_GEMM_TARGET static void TGA_GEMM_CAT(TGA_GEMM_UKR_NAME, TGA_GEMM_SFX)(
+    Py_ssize_t kc, const T_ *TGA_RESTRICT a, const T_ *TGA_RESTRICT b, T_ *TGA_RESTRICT c,
+    Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr, const T_ *TGA_RESTRICT bias,
+    int accumulate) {
+#endif
+    VEC_ acc0[UKR_MR_], acc1[UKR_MR_];
+    Py_ssize_t p;
+    int i;
+#if TGA_GEMM_STRIDED
+    const T_ *ab[UKR_MR_ / 3];   /* rows 3q, 3q+1, 3q+2 at ab[q], ab[q]+rsa, ab[q]+2*rsa */
+    TGA_UNROLL(4)
+    for (i = 0; i < UKR_MR_ / 3; i++) ab[i] = a + 3 * i * rsa;
+#endif
+    TGA_INIT_ACC(UKR_MR_, VL_, SETZERO_, LOADU_)
+#if TGA_GEMM_STRIDED
+    if (nr <= VL_) {        /* edge of N: half the FMAs (second vector is all padding) */
+        for (p = 0; p < kc; p++) {
+            VEC_ b0 = LOADU_(b + p * ldb);
+            TGA_UNROLL(UKR_MR_)
+            for (i = 0; i < UKR_MR_; i++)
+                acc0[i] = FMADD_(SET1_(ab[i / 3][(i % 3) * rsa]), b0, acc0[i]);
+            TGA_UNROLL(4)
+            for (i = 0; i < UKR_MR_ / 3; i++) ab[i] += csa;
+        }
+    } else {
+        for (p = 0; p < kc; p++) {
+            VEC_ b0 = LOADU_(b + p * ldb);
+            VEC_ b1 = LOADU_(b + p * ldb + VL_);
+#if TGA_GEMM_AVX512
+            /* A's values 16 K-steps ahead: a transposed A (dout.T_ of a Linear's dW) is
+             * one cache line per K-step, too scattered for the hardware prefetcher. */
+            _mm_prefetch((const char *)(ab[0] + 16 * csa), _MM_HINT_T0);
+            _mm_prefetch((const char *)(ab[UKR_MR_ / 3 - 1] + 16 * csa + 2 * rsa), _MM_HINT_T0);
+#endif
+            TGA_UNROLL(UKR_MR_)
+            for (i = 0; i < UKR_MR_; i++) {
+                VEC_ ai = SET1_(ab[i / 3][(i % 3) * rsa]);
+                acc0[i] = FMADD_(ai, b0, acc0[i]);
+                acc1[i] = FMADD_(ai, b1, acc1[i]);
+            }
+            TGA_UNROLL(4)
+            for (i = 0; i < UKR_MR_ / 3; i++) ab[i] += csa;
+        }
+    }
+#else
+    for (p = 0; p < kc; p++) {
+        VEC_ b0 = LOAD_(b + p * 2 * VL_);
+        VEC_ b1 = LOAD_(b + p * 2 * VL_ + VL_);
+        TGA_UNROLL(UKR_MR_)
+        for (i = 0; i < UKR_MR_; i++) {
+            VEC_ ai = SET1_(a[p * UKR_MR_ + i]);
+            acc0[i] = FMADD_(ai, b0, acc0[i]);
+            acc1[i] = FMADD_(ai, b1, acc1[i]);
+        }
+    }
+#endif
+    if (mr == UKR_MR_ && nr == 2 * VL_) {
+        TGA_UNROLL(UKR_MR_)
+        for (i = 0; i < UKR_MR_; i++) {
+            T_ *ci = c + i * ldc;
+            if (accumulate) {
+                acc0[i] = ADD_(acc0[i], LOADU_(ci));
+                acc1[i] = ADD_(acc1[i], LOADU_(ci + VL_));
+            }
+            STOREU_(ci, acc0[i]);
+            STOREU_(ci + VL_, acc1[i]);
+        }
+    } else {
+#if TGA_GEMM_AVX512
+        Py_ssize_t n0 = nr < VL_ ? nr : VL_;
+        Py_ssize_t n1 = nr - n0;
+        MASK_ m0 = (MASK_)((1u << n0) - 1u);
+        MASK_ m1 = (MASK_)((1u << n1) - 1u);
+#else
+        T_ tile[UKR_MR_ * 2 * VL_];
+#endif
+        TGA_UNROLL(UKR_MR_)
+        for (i = 0; i < UKR_MR_; i++) {
+#if TGA_GEMM_AVX512
+            T_ *ci = c + i * ldc;
+            if (i >= mr) break;
+            if (accumulate) {
+                acc0[i] = ADD_(acc0[i], MLOADU_(SETZERO_(), m0, ci));
+                acc1[i] = ADD_(acc1[i], MLOADU_(SETZERO_(), m1, ci + VL_));
+            }
+            MSTOREU_(ci, m0, acc0[i]);
+            MSTOREU_(ci + VL_, m1, acc1[i]);
+#else
+            STOREU_(tile + i * 2 * VL_, acc0[i]);
+            STOREU_(tile + i * 2 * VL_ + VL_, acc1[i]);
+#endif
+        }
+#if !TGA_GEMM_AVX512
+        STORE_EDGE_(tile, 2 * VL_, c, ldc, mr, nr, accumulate);
+#endif
+    }
+}
+
+#undef TGA_GEMM_UKR_NAME
+#undef TGA_GEMM_STRIDED
+#undef UKR_MR_
+#endif /* TGA_GEMM_BODY */

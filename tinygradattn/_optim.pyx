@@ -30,13 +30,11 @@ torch's vector kernels run (scalars are cast to the parameter dtype first, as AT
 
 The bias corrections are computed once per call in double, with Python's `**` as torch does.
 
-Dispatch: AVX-512 and AVX2+FMA builds of each loop (`__attribute__((target))`), the widest the
-CPU runs picked at import with `__builtin_cpu_supports` (optim_isas() / set_optim_isa(name),
-$TGA_OPTIM_ISA force one), else the baseline build (where fma() may be a library call: slow
+Dispatch: AVX-512 and AVX2+FMA builds of each loop (`__attribute__((target))`), the level the
+"optim" family runs (_support; the widest the CPU runs unless tinygradattn.backend.isa or
+$TGA_ISA_OPTIM force one), else the baseline build (where fma() may be a library call: slow
 but exact). The loops are memory-bound: 4 (SGD) or 7 (Adam) streams per element.
 """
-
-import os
 
 import numpy as np
 
@@ -44,7 +42,7 @@ cimport numpy as cnp
 from cython.parallel cimport prange
 from libc.stdlib cimport free, malloc
 
-from . import _core
+from ._support cimport FAMILY_OPTIM, isa_level, resolve_threads
 
 cnp.import_array()
 
@@ -53,207 +51,24 @@ cdef Py_ssize_t MIN_ELEMS_PER_THREAD = 65536   # below this a call runs on one t
 
 
 # ==============================================================================================
-# the element loops, in C (so the FMA / no-FMA choice is explicit, see the module docstring)
-#
-#   for i < n:  sgd:  see above, over p[i], g[i], b[i]
-#               adam: see above, over p[i], g[i], m[i], v[i]
-#
-# Loop-invariant flags (wd != 0, first step, nesterov, ...) are tested inside the loop; gcc's
-# -O3 unswitching hoists them, so each variant is a branch-free vectorised loop.
+# the element loops: _optim_kernel.h (in C, so the FMA / no-FMA choice is explicit)
 # ==============================================================================================
 
-cdef extern from *:
-    """
-    #include <math.h>
-    #include <stddef.h>
-
-    typedef struct {
-        double wd, momentum, one_minus_dampening, neg_lr;
-        int nesterov, first_step, has_momentum;
-    } tga_sgd_args;
-
-    typedef struct {
-        double decay, wd, w1, beta2, one_minus_beta2, bc2_sqrt, eps, neg_step_size;
-        int decoupled, has_wd, w1_small;
-    } tga_adam_args;
-
-    #define TGA_SGD_LOOP(T, FMA)                                                            \\
-        const T wd = (T)a->wd, mom = (T)a->momentum, omd = (T)a->one_minus_dampening;       \\
-        const T neg_lr = (T)a->neg_lr;                                                      \\
-        const int has_wd = a->wd != 0, has_mom = a->has_momentum;                           \\
-        const int first = a->first_step, nesterov = a->nesterov;                            \\
-        for (ptrdiff_t i = 0; i < n; i++) {                                                 \\
-            T gi = g[i];                                                                    \\
-            if (has_wd) gi = FMA(p[i], wd, gi);                                             \\
-            if (has_mom) {                                                                  \\
-                T bi = first ? gi : FMA(gi, omd, b[i] * mom);                               \\
-                b[i] = bi;                                                                  \\
-                gi = nesterov ? FMA(bi, mom, gi) : bi;                                      \\
-            }                                                                               \\
-            p[i] = FMA(gi, neg_lr, p[i]);                                                   \\
-        }
-
-    #define TGA_ADAM_LOOP(T, FMA, SQRT)                                                     \\
-        const T decay = (T)a->decay, wd = (T)a->wd, w1 = (T)a->w1;                            \\
-        const T w1m1 = w1 - (T)1;        /* torch: weight - Vectorized(1), in T */         \\
-        const T b2 = (T)a->beta2, omb2 = (T)a->one_minus_beta2, bc2s = (T)a->bc2_sqrt;      \\
-        const T eps = (T)a->eps, nss = (T)a->neg_step_size;                                 \\
-        const int decoupled = a->decoupled && a->has_wd, l2 = !a->decoupled && a->has_wd;   \\
-        const int small = a->w1_small;                                                      \\
-        for (ptrdiff_t i = 0; i < n; i++) {                                                 \\
-            T gi = g[i], pi = p[i], mi = m[i];                                              \\
-            if (decoupled) pi = pi * decay;                                                 \\
-            if (l2) gi = FMA(pi, wd, gi);                                                   \\
-            T d = gi - mi;                                                                  \\
-            mi = small ? FMA(w1, d, mi) : FMA(w1m1, d, gi);                                 \\
-            T vi = v[i] * b2 + (omb2 * gi) * gi;                                            \\
-            T denom = SQRT(vi) / bc2s + eps;                                                \\
-            p[i] = pi + (nss * mi) / denom;                                                 \\
-            m[i] = mi;                                                                      \\
-            v[i] = vi;                                                                      \\
-        }
-
-    #define TGA_SGD_SIG(NAME, T) static void NAME(T *__restrict__ p, const T *__restrict__ g, \\
-        T *__restrict__ b, ptrdiff_t n, const tga_sgd_args *a)
-    #define TGA_ADAM_SIG(NAME, T) static void NAME(T *__restrict__ p, const T *__restrict__ g, \\
-        T *__restrict__ m, T *__restrict__ v, ptrdiff_t n, const tga_adam_args *a)
-
-    TGA_SGD_SIG(tga_sgd_f32_base, float) { TGA_SGD_LOOP(float, fmaf) }
-    TGA_SGD_SIG(tga_sgd_f64_base, double) { TGA_SGD_LOOP(double, fma) }
-    TGA_ADAM_SIG(tga_adam_f32_base, float) { TGA_ADAM_LOOP(float, fmaf, sqrtf) }
-    TGA_ADAM_SIG(tga_adam_f64_base, double) { TGA_ADAM_LOOP(double, fma, sqrt) }
-
-    #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
-    #define TGA_OPTIM_X86 1
-    #define TGA_AVX2 __attribute__((target("avx2,fma")))
-    #define TGA_AVX512 __attribute__((target("avx512f,avx512vl,avx2,fma")))
-    TGA_AVX2 TGA_SGD_SIG(tga_sgd_f32_avx2, float) { TGA_SGD_LOOP(float, fmaf) }
-    TGA_AVX2 TGA_SGD_SIG(tga_sgd_f64_avx2, double) { TGA_SGD_LOOP(double, fma) }
-    TGA_AVX2 TGA_ADAM_SIG(tga_adam_f32_avx2, float) { TGA_ADAM_LOOP(float, fmaf, sqrtf) }
-    TGA_AVX2 TGA_ADAM_SIG(tga_adam_f64_avx2, double) { TGA_ADAM_LOOP(double, fma, sqrt) }
-    TGA_AVX512 TGA_SGD_SIG(tga_sgd_f32_avx512, float) { TGA_SGD_LOOP(float, fmaf) }
-    TGA_AVX512 TGA_SGD_SIG(tga_sgd_f64_avx512, double) { TGA_SGD_LOOP(double, fma) }
-    TGA_AVX512 TGA_ADAM_SIG(tga_adam_f32_avx512, float) { TGA_ADAM_LOOP(float, fmaf, sqrtf) }
-    TGA_AVX512 TGA_ADAM_SIG(tga_adam_f64_avx512, double) { TGA_ADAM_LOOP(double, fma, sqrt) }
-    #else
-    #define TGA_OPTIM_X86 0
-    #endif
-
-    /* The builds, widest first: 2 avx512, 1 avx2, 0 generic (baseline). */
-    static int tga_optim_level = 0;
-
-    static int tga_optim_supported(int level) {
-        if (level == 0) return 1;
-    #if TGA_OPTIM_X86
-        __builtin_cpu_init();
-        if (level == 1) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-        if (level == 2)
-            return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")
-                   && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    #endif
-        return 0;
-    }
-
-    /* level: 0..2, or -1 for the widest supported. Returns the level in use, -1 if refused. */
-    static int tga_optim_select(int level) {
-        if (level < 0) {
-            level = 2;
-            while (level > 0 && !tga_optim_supported(level)) level--;
-        }
-        if (!tga_optim_supported(level)) return -1;
-        tga_optim_level = level;
-        return level;
-    }
-
-    #if TGA_OPTIM_X86
-    #define TGA_OPTIM_DISPATCH(NAME, ARGS)                                                  \
-        if (tga_optim_level == 2) { NAME##_avx512 ARGS; return; }                           \
-        if (tga_optim_level == 1) { NAME##_avx2 ARGS; return; }                             \
-        NAME##_base ARGS;
-    #else
-    #define TGA_OPTIM_DISPATCH(NAME, ARGS) NAME##_base ARGS;
-    #endif
-
-    static void tga_sgd_f32(float *p, const float *g, float *b, ptrdiff_t n,
-                            const tga_sgd_args *a) {
-        TGA_OPTIM_DISPATCH(tga_sgd_f32, (p, g, b, n, a))
-    }
-    static void tga_sgd_f64(double *p, const double *g, double *b, ptrdiff_t n,
-                            const tga_sgd_args *a) {
-        TGA_OPTIM_DISPATCH(tga_sgd_f64, (p, g, b, n, a))
-    }
-    static void tga_adam_f32(float *p, const float *g, float *m, float *v, ptrdiff_t n,
-                             const tga_adam_args *a) {
-        TGA_OPTIM_DISPATCH(tga_adam_f32, (p, g, m, v, n, a))
-    }
-    static void tga_adam_f64(double *p, const double *g, double *m, double *v, ptrdiff_t n,
-                             const tga_adam_args *a) {
-        TGA_OPTIM_DISPATCH(tga_adam_f64, (p, g, m, v, n, a))
-    }
-    """
+cdef extern from "_optim_kernel.h":
     ctypedef struct tga_sgd_args:
         double wd, momentum, one_minus_dampening, neg_lr
         int nesterov, first_step, has_momentum
     ctypedef struct tga_adam_args:
         double decay, wd, w1, beta2, one_minus_beta2, bc2_sqrt, eps, neg_step_size
         int decoupled, has_wd, w1_small
-    int tga_optim_select(int level) noexcept nogil
-    int tga_optim_supported(int level) noexcept nogil
     void tga_sgd_f32(float *p, const float *g, float *b, Py_ssize_t n,
-                     const tga_sgd_args *a) noexcept nogil
+                     const tga_sgd_args *a, int level) noexcept nogil
     void tga_sgd_f64(double *p, const double *g, double *b, Py_ssize_t n,
-                     const tga_sgd_args *a) noexcept nogil
+                     const tga_sgd_args *a, int level) noexcept nogil
     void tga_adam_f32(float *p, const float *g, float *m, float *v, Py_ssize_t n,
-                      const tga_adam_args *a) noexcept nogil
+                      const tga_adam_args *a, int level) noexcept nogil
     void tga_adam_f64(double *p, const double *g, double *m, double *v, Py_ssize_t n,
-                      const tga_adam_args *a) noexcept nogil
-
-
-cdef tuple _LEVELS = ("generic", "avx2", "avx512")      # tga_optim_select's levels 0, 1, 2
-cdef int _level = tga_optim_select(-1)
-
-
-def optim_isas():
-    """The loop builds this CPU runs, fastest first ("avx512", "avx2", "generic")."""
-    return [_LEVELS[lv] for lv in (2, 1, 0) if tga_optim_supported(lv)]
-
-
-def optim_isa():
-    """The loop build in use."""
-    return _LEVELS[_level]
-
-
-def set_optim_isa(name="auto"):
-    """Force the loop build ("avx512", "avx2", "generic") or pick the widest ("auto").
-
-    All builds give the same bits (fma() is exact either way, no other contraction); only
-    the speed differs. Raises ValueError for a build this CPU cannot run. Returns the build.
-    """
-    global _level
-    if name == "auto":
-        _level = tga_optim_select(-1)
-        return optim_isa()
-    if name not in _LEVELS or not tga_optim_supported(_LEVELS.index(name)):
-        raise ValueError(f"set_optim_isa: this CPU cannot run {name!r}; supported: "
-                         f"{optim_isas()} or 'auto'")
-    _level = tga_optim_select(_LEVELS.index(name))
-    return optim_isa()
-
-
-def set_isa(name="auto"):
-    """Older name of set_optim_isa, lenient: a build this CPU lacks gives "auto"'s instead."""
-    if name in _LEVELS and name not in optim_isas():
-        name = "auto"
-    return set_optim_isa(name)
-
-
-def isa():
-    """The loop build in use (older name of optim_isa)."""
-    return optim_isa()
-
-
-if os.environ.get("TGA_OPTIM_ISA", "auto") not in ("", "auto"):
-    set_optim_isa(os.environ["TGA_OPTIM_ISA"])
+                      const tga_adam_args *a, int level) noexcept nogil
 
 
 # ==============================================================================================
@@ -343,11 +158,9 @@ cdef Chunk *_work_list(names, lists, writable, Py_ssize_t *n_chunks, Py_ssize_t 
     return chunks
 
 
-cdef int _threads(int n_threads, Py_ssize_t total):
-    cdef int nt = n_threads if n_threads >= 1 else _core.effective_n_threads()
-    if not _core.openmp_enabled() or total < 2 * MIN_ELEMS_PER_THREAD:
-        return 1
-    return max(1, min(nt, <int>(total // MIN_ELEMS_PER_THREAD)))
+cdef inline int _threads(int n_threads, Py_ssize_t total) noexcept nogil:
+    """One thread below 2 * MIN_ELEMS_PER_THREAD elements, else one per MIN_ELEMS_PER_THREAD."""
+    return resolve_threads(n_threads, <double>total, <double>MIN_ELEMS_PER_THREAD)
 
 
 # ==============================================================================================
@@ -364,11 +177,12 @@ def sgd_step(params, grads, momentum_bufs, double lr, double momentum, double da
         momentum_bufs: list of arrays shaped like params (OUT; IN too unless first_step),
             or None when momentum == 0.
         first_step: the buffers are empty: they become the (decayed) gradient, as in torch.
-        n_threads: OpenMP threads over chunks; < 1 means _core.effective_n_threads().
+        n_threads: OpenMP threads over chunks; < 1 means effective_n_threads().
     """
     cdef tga_sgd_args a
     cdef Py_ssize_t n_chunks, total, c
     cdef int typenum, nt
+    cdef int level = isa_level(FAMILY_OPTIM)     # the loop build, read once per step
     cdef Chunk *chunks
     a.wd = weight_decay
     a.momentum = momentum
@@ -391,11 +205,11 @@ def sgd_step(params, grads, momentum_bufs, double lr, double momentum, double da
         if typenum == cnp.NPY_FLOAT32:
             for c in prange(n_chunks, nogil=True, schedule="dynamic", num_threads=nt):
                 tga_sgd_f32(<float *>chunks[c].s0, <const float *>chunks[c].s1,
-                            <float *>chunks[c].s2, chunks[c].n, &a)
+                            <float *>chunks[c].s2, chunks[c].n, &a, level)
         else:
             for c in prange(n_chunks, nogil=True, schedule="dynamic", num_threads=nt):
                 tga_sgd_f64(<double *>chunks[c].s0, <const double *>chunks[c].s1,
-                            <double *>chunks[c].s2, chunks[c].n, &a)
+                            <double *>chunks[c].s2, chunks[c].n, &a, level)
     finally:
         free(chunks)
 
@@ -414,11 +228,12 @@ def adam_step(params, grads, exp_avgs, exp_avg_sqs, step, double lr, double beta
         exp_avgs, exp_avg_sqs: the moment buffers, shaped like params (IN/OUT).
         step: the step count after this step's increment (1 on the first step), the same for
             every array of the call.
-        n_threads: OpenMP threads over chunks; < 1 means _core.effective_n_threads().
+        n_threads: OpenMP threads over chunks; < 1 means effective_n_threads().
     """
     cdef tga_adam_args a
     cdef Py_ssize_t n_chunks, total, c
     cdef int typenum, nt
+    cdef int level = isa_level(FAMILY_OPTIM)     # the loop build, read once per step
     cdef Chunk *chunks
     step = float(step)
     if step < 1:
@@ -447,10 +262,10 @@ def adam_step(params, grads, exp_avgs, exp_avg_sqs, step, double lr, double beta
         if typenum == cnp.NPY_FLOAT32:
             for c in prange(n_chunks, nogil=True, schedule="dynamic", num_threads=nt):
                 tga_adam_f32(<float *>chunks[c].s0, <const float *>chunks[c].s1,
-                             <float *>chunks[c].s2, <float *>chunks[c].s3, chunks[c].n, &a)
+                             <float *>chunks[c].s2, <float *>chunks[c].s3, chunks[c].n, &a, level)
         else:
             for c in prange(n_chunks, nogil=True, schedule="dynamic", num_threads=nt):
                 tga_adam_f64(<double *>chunks[c].s0, <const double *>chunks[c].s1,
-                             <double *>chunks[c].s2, <double *>chunks[c].s3, chunks[c].n, &a)
+                             <double *>chunks[c].s2, <double *>chunks[c].s3, chunks[c].n, &a, level)
     finally:
         free(chunks)

@@ -13,6 +13,7 @@ import pytest
 
 import tinygradattn as tga
 from tinygradattn import _core, nn
+from tinygradattn.backend import isa as backend_isa
 from tinygradattn.nn import functional as F
 from tinygradattn.nn import reference
 from tinygradattn.ops.linear import GeluMLP, Linear
@@ -27,11 +28,11 @@ SHAPES = [((1, 1), 1), ((1, 7), 1), ((7, 1), 5), ((13, 17), 11), ((2, 3, 5), 7),
 SHAPE_IDS = [f"{x}->{n}" for x, n in SHAPES]
 
 
-@pytest.fixture(params=_core.gemm_isas())
+@pytest.fixture(params=backend_isa.isas("gemm"))
 def isa(request):
-    _core.set_gemm_isa(request.param)
+    backend_isa.set_isa("gemm", request.param)
     yield request.param
-    _core.set_gemm_isa("auto")
+    backend_isa.set_isa("gemm", "auto")
 
 
 @pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])

@@ -17,6 +17,7 @@ import pytest
 
 import tinygradattn as tga
 from tinygradattn import _optim, optim
+from tinygradattn.backend import isa as backend_isa
 from tinygradattn.nn.utils import clip_grad_norm_
 from tinygradattn.optim import lr_scheduler
 
@@ -47,12 +48,10 @@ def _torch():
 
 @pytest.fixture(params=["avx2", "generic"])
 def isa(request):
-    got = _optim.set_isa(request.param)
-    if got != request.param:
-        _optim.set_isa("auto")
+    if request.param not in backend_isa.isas("optim"):
         pytest.skip(f"this CPU has no {request.param} build")
-    yield got
-    _optim.set_isa("auto")
+    yield backend_isa.set_isa("optim", request.param)
+    backend_isa.set_isa("optim", "auto")
 
 
 # ---- kernels ------------------------------------------------------------------------------------

@@ -155,7 +155,7 @@ class Gelu(Function):
 
     @staticmethod
     def backward(ctx, dout):
-        # fwd: y = x Phi(x)  =>  dx = dout * (Phi(x) + x phi(x))  (tanh form: see nn.reference.gelu),
+        # fwd: y = x Phi(x)  =>  dx = dout * (Phi(x) + x phi(x))  (tanh form: nn.reference.gelu),
         # the factor computed by the forward
         grad, = ctx.saved_tensors
         return ctx.backend.mul(dout, grad), None

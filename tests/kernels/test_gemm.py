@@ -11,17 +11,19 @@ message.
 import numpy as np
 import pytest
 
-from tinygradattn import _core
+from tinygradattn import _core, _elementwise
+from tinygradattn.backend import isa as backend_isa
+
 
 # Tolerances per dtype, relative to the size of the result (GEMM sums K products).
 GEMM_RTOL = {np.float32: 2e-5, np.float64: 1e-12}
-ROW_TOL = {np.float32: dict(rtol=2e-6, atol=1e-7), np.float64: dict(rtol=1e-13, atol=1e-15)}
-# backward: dout - sum_j(dout * y) cancels, so the absolute error follows |dout| ~ 1, not |dx|
-ROW_BWD_TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-14)}
-# log_softmax_fwd: x - max - lse is a difference of O(|x|) ~ 50 numbers: abs error ~ eps * 50
-LOG_FWD_TOL = {np.float32: dict(rtol=2e-6, atol=1e-5), np.float64: dict(rtol=1e-13, atol=1e-13)}
+
+
 DTYPES = [np.float32, np.float64]
+
+
 THREADS = [1, 2]
+
 
 # micro-tiles (MR, NR) per ISA and dtype, as in _gemm_kernel.h; blocks as in _core.pyx
 TILES = {
@@ -29,8 +31,14 @@ TILES = {
     "avx2": {np.float32: (6, 16), np.float64: (6, 8)},
     "generic": {np.float32: (4, 8), np.float64: (4, 4)},
 }
+
+
 KC = {np.float32: 256, np.float64: 128}
+
+
 MT_MAX = {np.float32: 1024, np.float64: 1024}   # rows of A packed per task (1 MiB / (KC x 4|8))
+
+
 NC_MAX = {np.float32: 512, np.float64: 512}     # columns of B packed per block (512 KiB)
 
 
@@ -43,12 +51,12 @@ def threads_on_small_work():
     _core._set_tuning(**saved)
 
 
-@pytest.fixture(params=_core.gemm_isas())
+@pytest.fixture(params=backend_isa.isas("gemm"))
 def isa(request):
     """Run the test with each micro-kernel set the CPU supports, then restore the default."""
-    _core.set_gemm_isa(request.param)
+    backend_isa.set_isa("gemm", request.param)
     yield request.param
-    _core.set_gemm_isa("auto")
+    backend_isa.set_isa("gemm", "auto")
 
 
 def rng_for(*key):
@@ -78,41 +86,14 @@ def run_gemm(a, b, n_threads, dtype):
     return out
 
 
-# ------------------------------------------------------------------------------------ threads
-
-def test_thread_helpers():
-    assert isinstance(_core.openmp_enabled(), bool)
-    default = _core.effective_n_threads()
-    assert default >= 1
-    try:
-        _core.set_num_threads(3)
-        assert _core.effective_n_threads() == (3 if _core.openmp_enabled() else 1)
-        _core.set_num_threads(None)
-        assert _core.effective_n_threads() == default
-        _core.set_num_threads(2)
-        _core.set_num_threads(0)
-        assert _core.effective_n_threads() == default
-    finally:
-        _core.set_num_threads(None)
-    with pytest.raises(ValueError):
-        _core.set_num_threads(-1)
-
-
-def test_omp_num_threads_env(monkeypatch):
-    monkeypatch.setenv("OMP_NUM_THREADS", "5")
-    assert _core.effective_n_threads() == (5 if _core.openmp_enabled() else 1)
-
-
 def test_gemm_isa_selection():
-    isas = _core.gemm_isas()
+    isas = backend_isa.isas("gemm")
     assert "generic" in isas
-    assert _core.gemm_isa() == isas[0]      # the default is the fastest supported
-    with pytest.raises(ValueError, match="unknown"):
-        _core.set_gemm_isa("sse9")
-    assert _core.gemm_isa() == isas[0]
+    assert backend_isa.isa("gemm") == isas[0]      # the default is the fastest supported
+    with pytest.raises(ValueError, match="cannot run 'sse9'"):
+        backend_isa.set_isa("gemm", "sse9")
+    assert backend_isa.isa("gemm") == isas[0]
 
-
-# --------------------------------------------------------------------------------------- GEMM
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n_threads", THREADS)
@@ -187,7 +168,7 @@ def test_gemm_weight_grad_shapes(isa, dtype, n_threads):
 def test_gemm_task_grid_balances_threads():
     """Two threads: M = 128 is 11 panels of 12 (6 + 5), so with N = 512 (8 + 8 panels of 32)
     the split is along N; with N = 128 (2 + 2 panels) it stays along M, as do even splits."""
-    if _core.gemm_isa() != "avx512":
+    if backend_isa.isa("gemm") != "avx512":
         pytest.skip("the grid depends on the micro-tile; written for avx512's 12 x 32")
     assert _core._gemm_task_grid(128, 512, 768, 2)[2:] == (1, 2)
     assert _core._gemm_task_grid(128, 128, 768, 2)[2:] == (2, 1)
@@ -297,12 +278,12 @@ def test_gemm_exact_small_integers():
     a = np.arange(2 * 13 * 9, dtype=np.float32).reshape(2, 13, 9) % 7 - 3
     b = np.arange(2 * 9 * 35, dtype=np.float32).reshape(2, 9, 35) % 5 - 2
     out = np.empty((2, 13, 35), np.float32)
-    for isa_name in _core.gemm_isas():
-        _core.set_gemm_isa(isa_name)
+    for isa_name in backend_isa.isas("gemm"):
+        backend_isa.set_isa("gemm", isa_name)
         try:
             _core.gemm(out, a, b, 2)
         finally:
-            _core.set_gemm_isa("auto")
+            backend_isa.set_isa("gemm", "auto")
         np.testing.assert_array_equal(out, a @ b, err_msg=isa_name)
 
 
@@ -353,8 +334,6 @@ def test_gemm_errors(fn):
     with pytest.raises(ValueError, match="overlaps"):
         call(a, a, np.ones((1, 3, 3), f32))
 
-
-# ------------------------------------------------------------------------------ GEMM + bias
 
 def run_gemm_bias(a, b, bias, n_threads, dtype):
     out = np.full((a.shape[0], a.shape[1], b.shape[2]), np.nan, dtype=dtype)
@@ -462,12 +441,12 @@ def test_gemm_bias_exact_small_integers():
     b = np.arange(2 * 9 * 35, dtype=np.float32).reshape(2, 9, 35) % 5 - 2
     bias = np.arange(35, dtype=np.float32) - 17
     out = np.empty((2, 13, 35), np.float32)
-    for isa_name in _core.gemm_isas():
-        _core.set_gemm_isa(isa_name)
+    for isa_name in backend_isa.isas("gemm"):
+        backend_isa.set_isa("gemm", isa_name)
         try:
             _core.gemm(out, a, b, 2, bias=bias)
         finally:
-            _core.set_gemm_isa("auto")
+            backend_isa.set_isa("gemm", "auto")
         np.testing.assert_array_equal(out, a @ b + bias, err_msg=isa_name)
 
 
@@ -511,8 +490,6 @@ def test_gemm_bias_errors(fn):
     with pytest.raises(ValueError, match="overlaps out"):
         call(out[0, 0])
 
-
-# ------------------------------------------------------------------ GEMM x mul (the epilogue)
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n_threads", THREADS)
@@ -585,7 +562,7 @@ def test_gemm_gelu_epilogue_tile_edges(isa, n_threads, approximate):
     """gelu on each finished stripe (float32): the same bits as the GEMM, then gelu_fwd;
     M, N around the micro-tile, K = 0 (gelu of the bias), 1, prime, > KC; the three layouts;
     blocks of MT and NC."""
-    from tinygradattn import _fused
+    from tinygradattn import _elementwise
     mr, nr = TILES[isa][np.float32]
     ms = sorted({1, mr // 2, mr - 1, mr, mr + 1, mr + mr // 2 + 1, 2 * mr + 1})
     ns = sorted({1, nr - 1, nr, nr + 1, 2 * nr + 3})
@@ -603,7 +580,7 @@ def test_gemm_gelu_epilogue_tile_edges(isa, n_threads, approximate):
             h = run_gemm_bias(x, w, bias if bias is not None else np.zeros(n, f32),
                               n_threads, f32)
             want_y, want_g = np.empty_like(h), np.empty_like(h)
-            _fused.gelu_fwd(want_y.reshape(-1), h.reshape(-1), approximate == "tanh", 1,
+            _elementwise.gelu_fwd(want_y.reshape(-1), h.reshape(-1), approximate == "tanh", 1,
                             want_g.reshape(-1))
             y, g = np.full_like(h, np.nan), np.full_like(h, np.nan)
             _core.gemm(y, x, w, n_threads, bias=bias, gelu=approximate, grad=g)
@@ -633,8 +610,6 @@ def test_gemm_gelu_epilogue_errors():
         _core.gemm(out, big[:, :, :4], b, gelu="tanh",
                    grad=big.reshape(-1)[:18].reshape(1, 3, 6))
 
-
-# ---------------------------------------------------------------------------------- column sum
 
 COLSUM_SHAPES = [(1, 1), (1, 7), (7, 1), (63, 5), (64, 64), (65, 65), (129, 130), (200, 3),
                  (300, 257)]
@@ -692,232 +667,3 @@ def test_column_sum_errors():
     x = np.ones((5, 3), f32)
     with pytest.raises(ValueError, match="overlaps"):
         _core.column_sum(x[0], x)
-
-
-# -------------------------------------------------------------------- binary (add, sub, mul)
-
-BINARY_OPS = [(0, np.add), (1, np.subtract), (2, np.multiply)]
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("op,ufunc", BINARY_OPS, ids=["add", "sub", "mul"])
-@pytest.mark.parametrize("n", [0, 1, 15, 16, 17, 97, 4099])
-def test_binary_matches_numpy_bit_for_bit(dtype, op, ufunc, n):
-    """One rounding per element: numpy's bits, on 1, 2 and 3 threads (threshold lowered so the
-    slices, cut at multiples of 16, really split), NaN and inf included."""
-    r = rng_for(f"binary{op}", dtype, (n,))
-    a, b = r.standard_normal(n).astype(dtype) * 100, r.standard_normal(n).astype(dtype)
-    if n > 3:
-        a[1], b[2], a[3] = np.nan, np.inf, -np.inf
-    saved = _core._set_tuning(binary_min_elems_per_thread=1)
-    try:
-        for n_threads in (1, 2, 3):
-            out = np.full(n, 7.0, dtype)
-            _core.binary(out, a, b, op, n_threads)
-            np.testing.assert_array_equal(out, ufunc(a, b))
-    finally:
-        _core._set_tuning(**saved)
-
-
-def test_binary_in_place_and_errors():
-    a, b = np.arange(40, dtype=np.float32), np.ones(40, np.float32)
-    _core.binary(a, a, b, 0, 2)                                 # out is a: allowed
-    np.testing.assert_array_equal(a, np.arange(40) + 1)
-    with pytest.raises(ValueError, match="partially overlaps a"):
-        _core.binary(a[1:], a[:-1], b[1:], 0)
-    with pytest.raises(ValueError, match=r"out \(40,\), a \(40,\) and b \(39,\)"):
-        _core.binary(a, a, b[1:], 0)
-    with pytest.raises(ValueError, match="op must be 0"):
-        _core.binary(a, a, b, 3)
-    with pytest.raises(TypeError, match="out float32, a float32, b float64"):
-        _core.binary(a, a, b.astype(np.float64), 0)
-    with pytest.raises(ValueError, match="C-contiguous"):
-        _core.binary(np.empty(20, np.float32), a[::2], b[::2], 0)
-
-
-# ------------------------------------------------------------------------------ softmax family
-
-def np_softmax(x):
-    x = x.astype(np.float64)
-    m = x.max(axis=-1, keepdims=True)
-    e = np.exp(x - m)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def np_log_softmax(x):
-    x = x.astype(np.float64)
-    m = x.max(axis=-1, keepdims=True)
-    return x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
-
-
-def make_logits(rng, n, c, dtype):
-    """Rows far from uniform: a few large positive and negative outliers per row."""
-    x = rng.standard_normal((n, c)) * 3
-    idx = rng.integers(0, c, size=(n, 2))
-    x[np.arange(n), idx[:, 0]] += 40.0
-    x[np.arange(n), idx[:, 1]] -= 60.0
-    return x.astype(dtype)
-
-
-ROW_SHAPES = [(1, 1), (1, 7), (3, 1), (17, 33), (64, 1000), (300, 257)]
-
-
-def assert_rows_close(got, want, dtype, what):
-    if "bwd" in what:
-        tol = ROW_BWD_TOL[dtype]
-    elif "log_softmax" in what:
-        tol = LOG_FWD_TOL[dtype]
-    else:
-        tol = ROW_TOL[dtype]
-    np.testing.assert_allclose(got, want, err_msg=f"{what} {np.dtype(dtype).name}", **tol)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n_threads", THREADS)
-@pytest.mark.parametrize("shape", ROW_SHAPES)
-def test_softmax_fwd_bwd(dtype, n_threads, shape):
-    rng = rng_for("softmax", dtype, n_threads, shape)
-    x = make_logits(rng, *shape, dtype)
-    y = np.empty_like(x)
-    _core.softmax_fwd(y, x, n_threads)
-    assert_rows_close(y, np_softmax(x), dtype, "softmax_fwd")
-    dout = rng.standard_normal(shape).astype(dtype)
-    dx = np.empty_like(x)
-    _core.softmax_bwd(dx, y, dout, n_threads)
-    y64, d64 = y.astype(np.float64), dout.astype(np.float64)
-    want = y64 * (d64 - (d64 * y64).sum(-1, keepdims=True))
-    assert_rows_close(dx, want, dtype, "softmax_bwd")
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n_threads", THREADS)
-@pytest.mark.parametrize("shape", ROW_SHAPES)
-def test_log_softmax_fwd_bwd(dtype, n_threads, shape):
-    rng = rng_for("log_softmax", dtype, n_threads, shape)
-    x = make_logits(rng, *shape, dtype)
-    y = np.empty_like(x)
-    _core.log_softmax_fwd(y, x, n_threads)
-    assert_rows_close(y, np_log_softmax(x), dtype, "log_softmax_fwd")
-    dout = rng.standard_normal(shape).astype(dtype)
-    dx = np.empty_like(x)
-    _core.log_softmax_bwd(dx, y, dout, n_threads)
-    y64, d64 = y.astype(np.float64), dout.astype(np.float64)
-    want = d64 - np.exp(y64) * d64.sum(-1, keepdims=True)
-    assert_rows_close(dx, want, dtype, "log_softmax_bwd")
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_softmax_neg_inf_and_huge(dtype):
-    x = np.array([[0.0, -np.inf, 1.0, -np.inf],          # some -inf: zeros there, no NaN
-                  [1e30, -1e30, 1e30, 0.0],               # huge finite logits: no overflow
-                  [-np.inf, -np.inf, -np.inf, -np.inf],   # all -inf: NaN, as in PyTorch
-                  [-1e30, -1e30, -1e30, -1e30]], dtype=dtype)
-    y = np.empty_like(x)
-    _core.softmax_fwd(y, x, 1)
-    np.testing.assert_allclose(y[0], [1 / (1 + np.e), 0, np.e / (1 + np.e), 0], rtol=1e-6)
-    np.testing.assert_array_equal(y[1], [0.5, 0, 0.5, 0])
-    assert np.isnan(y[2]).all()
-    np.testing.assert_array_equal(y[3], 0.25)
-    ly = np.empty_like(x)
-    _core.log_softmax_fwd(ly, x, 1)
-    lse0 = np.log(1 + np.e)
-    np.testing.assert_allclose(ly[0], [-lse0, -np.inf, 1 - lse0, -np.inf], rtol=1e-6)
-    np.testing.assert_allclose(ly[1], [-np.log(2), -2e30, -np.log(2), -1e30], rtol=1e-6)
-    assert np.isnan(ly[2]).all()
-    np.testing.assert_allclose(ly[3], -np.log(4), rtol=1e-6)
-    # backward through the -inf row stays finite
-    dout = np.ones_like(x)
-    dx = np.empty_like(x)
-    _core.softmax_bwd(dx, y, dout, 1)
-    assert np.isfinite(dx[[0, 1, 3]]).all()
-    _core.log_softmax_bwd(dx, ly, dout, 1)
-    assert np.isfinite(dx[[0, 1, 3]]).all()
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_softmax_matches_torch(dtype):
-    torch = pytest.importorskip("torch")
-    rng = rng_for("torch", dtype)
-    x = make_logits(rng, 50, 129, dtype)
-    x[3, 5] = -np.inf
-    y = np.empty_like(x)
-    ly = np.empty_like(x)
-    _core.softmax_fwd(y, x, 2)
-    _core.log_softmax_fwd(ly, x, 2)
-    tx = torch.from_numpy(x)
-    assert_rows_close(y, torch.softmax(tx, -1).numpy(), dtype, "softmax vs torch")
-    assert_rows_close(ly, torch.log_softmax(tx, -1).numpy(), dtype, "log_softmax vs torch")
-
-
-def test_softmax_in_place():
-    x = make_logits(rng_for("inplace"), 8, 16, np.float64)
-    want = np_softmax(x)
-    _core.softmax_fwd(x, x, 1)
-    np.testing.assert_allclose(x, want, rtol=1e-14)
-
-
-def test_softmax_empty():
-    for shape in [(0, 5), (4, 0)]:
-        x = np.empty(shape, np.float32)
-        _core.softmax_fwd(np.empty_like(x), x, 2)
-        _core.log_softmax_bwd(np.empty_like(x), x, x, 2)
-
-
-@pytest.mark.parametrize("fn,n_arrays", [(_core.softmax_fwd, 2), (_core.log_softmax_fwd, 2),
-                                         (_core.softmax_bwd, 3), (_core.log_softmax_bwd, 3)])
-def test_softmax_errors(fn, n_arrays):
-    def call(*arrays):
-        fn(*arrays[:n_arrays], 1)
-
-    ok = np.ones((3, 4), np.float32)
-    with pytest.raises(ValueError, match=r"\(3, 5\).*\(3, 4\)|\(3, 4\).*\(3, 5\)"):
-        call(np.empty((3, 5), np.float32), ok, ok)
-    with pytest.raises(TypeError, match="float64"):
-        call(np.empty((3, 4)), ok, ok)
-    with pytest.raises(TypeError, match="float32 or float64"):
-        call(np.empty((3, 4), np.int32), np.ones((3, 4), np.int32), np.ones((3, 4), np.int32))
-    with pytest.raises(ValueError, match="2-D"):
-        call(np.empty((2, 3, 4), np.float32), np.ones((2, 3, 4), np.float32),
-             np.ones((2, 3, 4), np.float32))
-    with pytest.raises(ValueError, match="C-contiguous"):
-        call(np.empty((3, 4), np.float32), np.ones((4, 3), np.float32).T, ok)
-    with pytest.raises(ValueError, match="C-contiguous"):
-        call(np.empty((4, 3), np.float32).T, ok, ok)
-    big = np.ones((4, 4), np.float32)
-    with pytest.raises(ValueError, match="overlaps"):
-        call(big[1:], big[:3], big[:3].copy())
-
-
-# ---- add_rows: dst[rows[i]] += src[i] (embedding backward) ------------------------------------
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("V,N,C", [(1, 1, 1), (5, 17, 3), (65, 768, 128), (7, 0, 4), (3, 11, 1),
-                                   (13, 5, 31)])
-def test_add_rows_equals_np_add_at_in_order(dtype, V, N, C):
-    rng = np.random.default_rng(V * 100 + N + C)
-    rows = rng.integers(-V, V, size=N).astype(np.int64)      # repeats and negative rows
-    src = rng.standard_normal((N, C)).astype(dtype)
-    dst = rng.standard_normal((V, C)).astype(dtype)
-    want = dst.copy()
-    np.add.at(want, rows, src)                               # sequential, in index order
-    _core.add_rows(dst, rows, src)
-    np.testing.assert_array_equal(dst, want)
-
-
-def test_add_rows_errors_name_the_problem_and_leave_dst_untouched():
-    dst = np.zeros((4, 3), np.float32)
-    src = np.ones((2, 3), np.float32)
-    with pytest.raises(IndexError, match="row index 4 is out of bounds for dst with 4 rows"):
-        _core.add_rows(dst, np.array([0, 4]), src)
-    with pytest.raises(IndexError, match="row index -5"):
-        _core.add_rows(dst, np.array([-5, 0]), src)
-    assert not dst.any()
-    with pytest.raises(TypeError, match="rows must be a 1-D int64"):
-        _core.add_rows(dst, np.array([0, 1], np.int32), src)
-    with pytest.raises(ValueError, match=r"src \(2, 3\) should be \(3, 3\)"):
-        _core.add_rows(dst, np.array([0, 1, 2]), src)
-    with pytest.raises(ValueError, match="must be C-contiguous"):
-        _core.add_rows(np.zeros((3, 4), np.float32).T, np.array([0, 1]), src)
-    with pytest.raises(ValueError, match="overlaps"):
-        _core.add_rows(dst, np.array([0]), dst[1:2])
-    with pytest.raises((TypeError, ValueError), match="dtype"):
-        _core.add_rows(dst, np.array([0, 1]), src.astype(np.float64))

@@ -1,17 +1,19 @@
-/* The AVX-512 set of _rowmath.h's row primitives, in intrinsics (included by _rowmath.h
- * inside its x86 section, after TGA_RM_ATTR512 / TGA_RM_V / TGA_RM_TAIL16).
+/* The AVX-512 set of _rows_kernel.h's row primitives, in intrinsics (included by
+ * _rows_kernel.h inside its x86 section; TGA_RM_ATTR512 / TGA_RM_V / TGA_RM_TAIL16 come from
+ * _elementwise_kernel.h).
  *
- * Same contracts and the same summation structure as the C bodies of TGA_RM_DEFINE:
+ * Same contracts and the same summation structure as the C bodies of _rows_kernel.h:
  *   max       2 x 16 lanes, NaN entries skipped (vmaxps returns its second operand)
  *   exp_sum   chunks of 256, 16 float lanes a chunk, chunk sums in double
  *   sum/sqdev 16 double lanes (two zmm)         dot  as exp_sum
- *   moments   4 accumulators of 16 float lanes (one zmm each), as _rowmath.h
- * The compiler's vectorised C spent 2-3x more here (exp_sum 0.45 ns an element, scalar tails
- * in double for C = 65): exp uses vrndscaleps for n and vscalefps for 2^n (one rounding, the
+ *   moments   4 accumulators of 16 float lanes (one zmm each), as _rows_kernel.h
+ * The compiler's vectorised C spent more here (scalar tails in double for C = 65): exp
+ * uses vrndscaleps for n and vscalefps for 2^n (one rounding, the
  * subnormal range included, so no clamp below), and every tail is one masked block. Lanes
  * are reduced pairwise (halves added: 8, 4, 2, 1) as TGA_RM_REDUCE does. */
-#ifndef TGA_ROWMATH_AVX512_H
-#define TGA_ROWMATH_AVX512_H
+#ifndef TGA_RM_SHORT_BODY
+#ifndef TGA_ROWS_KERNEL_AVX512_H
+#define TGA_ROWS_KERNEL_AVX512_H
 
 #define TGA_RM_VD(c) _mm512_set1_pd(c)
 
@@ -155,7 +157,7 @@ TGA_RM_ATTR512 static double tga_rm_sqdev_avx512(const float *x, double mean, Py
     return tga_rm_hsum16d(lo, hi);
 }
 
-/* _rowmath.h's moments: the same blocks, accumulators, lanes and order (the tail's masked
+/* _rows_kernel.h's moments: the same blocks, accumulators, lanes and order (the tail's masked
  * lanes add zeros) */
 #define TGA_RM_MOM_LOOP512(x, j0, j1, BODY)                                                  \
     do {                                                                                     \
@@ -327,10 +329,10 @@ TGA_RM_ATTR512 static void tga_rm_ln_bwd_avx512(float *dx, float *dw_acc, float 
 /* The first steps of a softmax over R rows (R = 1, 2; stride n) of at most NV x 16 floats
  * (NV = 1..8), held in registers: v[r][i] = exp(x - max) (the tail lanes 0), m[r] = the row
  * max and f[r] = the sum of v[r], each in every lane. Short rows (attention's C = 64, a char
- * vocabulary's 65) spent ~100 cycles a row in the max / exp_sum / axpb calls, mostly on the
- * latency of their horizontal reductions and the scalar round trips between them (3072 x 64,
- * one thread: 109 us); here x is read once, with no calls, and two rows side by side overlap
- * those chains. The sum is exp_sum's (16 float lanes in index order, pairwise-reduced). */
+ * vocabulary's 65) spent most of their time in the max / exp_sum / axpb calls, on the
+ * latency of their horizontal reductions and the scalar round trips between them; here x is
+ * read once, with no calls, and two rows side by side overlap those chains. The sum is
+ * exp_sum's (16 float lanes in index order, pairwise-reduced). */
 #define TGA_RM_EXP_STAGE(R, NV, x, n, t, v, m, f)                                           \
     do {                                                                                     \
         int i_, r_;                                                                          \
@@ -352,141 +354,64 @@ TGA_RM_ATTR512 static void tga_rm_ln_bwd_avx512(float *dx, float *dw_acc, float 
         for (r_ = 0; r_ < R; r_++) TGA_RM_BUTTERFLY16(_mm512_add_ps, f[r_]);                 \
     } while (0)
 
-/* Softmax and its backward over R rows of at most NV x 16 floats, and exp_rows's steps */
-#define TGA_RM_SOFTMAX_SHORT(R, NV)                                                          \
-    TGA_RM_ATTR512 static void tga_rm_softmax_short##R##x##NV(float *y, const float *x,    \
-                                                             Py_ssize_t n) {                \
-        const __mmask16 t = TGA_RM_TAIL16(n - 16 * (NV - 1));                               \
-        __m512 v[R][NV], m[R], f[R];                                                         \
-        int i, r;                                                                            \
-        TGA_RM_EXP_STAGE(R, NV, x, n, t, v, m, f);                                           \
-        for (r = 0; r < R; r++) f[r] = _mm512_div_ps(TGA_RM_V(1.0f), f[r]);                  \
-        for (r = 0; r < R; r++) {                                                            \
-            for (i = 0; i < NV - 1; i++)                                                     \
-                _mm512_storeu_ps(y + r * n + 16 * i, _mm512_mul_ps(v[r][i], f[r]));          \
-            _mm512_mask_storeu_ps(y + r * n + 16 * (NV - 1), t,                              \
-                                  _mm512_mul_ps(v[r][NV - 1], f[r]));                        \
-        }                                                                                    \
-    }                                                                                        \
-    /* y = exp(x - max) (y may be NULL); row_max, row_sum: one value a row */                \
-    TGA_RM_ATTR512 static void tga_rm_exp_short##R##x##NV(                                 \
-            float *y, float *row_max, double *row_sum, const float *x, Py_ssize_t n) {      \
-        const __mmask16 t = TGA_RM_TAIL16(n - 16 * (NV - 1));                               \
-        __m512 v[R][NV], m[R], f[R];                                                         \
-        int i, r;                                                                            \
-        TGA_RM_EXP_STAGE(R, NV, x, n, t, v, m, f);                                           \
-        for (r = 0; r < R; r++) {                                                            \
-            row_max[r] = _mm512_cvtss_f32(m[r]);                                             \
-            row_sum[r] = (double)_mm512_cvtss_f32(f[r]);                                     \
-            if (y == NULL) continue;                                                         \
-            for (i = 0; i < NV - 1; i++) _mm512_storeu_ps(y + r * n + 16 * i, v[r][i]);      \
-            _mm512_mask_storeu_ps(y + r * n + 16 * (NV - 1), t, v[r][NV - 1]);               \
-        }                                                                                    \
-    }                                                                                        \
-    /* dx = y (dout - sum_j dout y) */                                                       \
-    TGA_RM_ATTR512 static void tga_rm_softmax_bwd_short##R##x##NV(                         \
-            float *dx, const float *y, const float *dout, Py_ssize_t n) {                   \
-        const __mmask16 t = TGA_RM_TAIL16(n - 16 * (NV - 1));                               \
-        __m512 a[R][NV], b[R][NV], f[R];                                                     \
-        int i, r;                                                                            \
-        for (r = 0; r < R; r++) {                                                            \
-            for (i = 0; i < NV - 1; i++) {                                                   \
-                a[r][i] = _mm512_loadu_ps(dout + r * n + 16 * i);                            \
-                b[r][i] = _mm512_loadu_ps(y + r * n + 16 * i);                               \
-            }                                                                                \
-            a[r][NV - 1] = _mm512_maskz_loadu_ps(t, dout + r * n + 16 * (NV - 1));           \
-            b[r][NV - 1] = _mm512_maskz_loadu_ps(t, y + r * n + 16 * (NV - 1));              \
-            f[r] = _mm512_setzero_ps();                                                      \
-            for (i = 0; i < NV; i++) f[r] = _mm512_fmadd_ps(a[r][i], b[r][i], f[r]);         \
-        }                                                                                    \
-        for (r = 0; r < R; r++) TGA_RM_BUTTERFLY16(_mm512_add_ps, f[r]);                     \
-        for (r = 0; r < R; r++) {                                                            \
-            for (i = 0; i < NV - 1; i++)                                                     \
-                _mm512_storeu_ps(dx + r * n + 16 * i,                                        \
-                                 _mm512_mul_ps(b[r][i], _mm512_sub_ps(a[r][i], f[r])));      \
-            _mm512_mask_storeu_ps(dx + r * n + 16 * (NV - 1), t,                             \
-                                  _mm512_mul_ps(b[r][NV - 1],                                \
-                                                _mm512_sub_ps(a[r][NV - 1], f[r])));         \
-        }                                                                                    \
-    }
-#define TGA_RM_SOFTMAX_SHORT_R(NV) TGA_RM_SOFTMAX_SHORT(1, NV) TGA_RM_SOFTMAX_SHORT(2, NV)
-TGA_RM_SOFTMAX_SHORT_R(1)
-TGA_RM_SOFTMAX_SHORT_R(2)
-TGA_RM_SOFTMAX_SHORT_R(3)
-TGA_RM_SOFTMAX_SHORT_R(4)
-TGA_RM_SOFTMAX_SHORT_R(5)
-TGA_RM_SOFTMAX_SHORT_R(6)
-TGA_RM_SOFTMAX_SHORT_R(7)
-TGA_RM_SOFTMAX_SHORT_R(8)
-#undef TGA_RM_SOFTMAX_SHORT_R
 
-/* Layer norm forward over R rows (R = 1, 2; stride n) of at most NV x 16 floats (NV = 1..8),
- * x held in registers between the passes: the steps and sums of sum / sqdev / ln_fwd
- * (statistics in double, 16 lanes in index order, reduced by tga_rm_hsum16d), so the same
- * results as the primitives' path (768 x 128, one thread: 44 -> 33 us). The same treatment
- * of the backward measured no faster (its partial dw / db rows go through memory every row),
- * so that stays on ln_bwd. */
-#define TGA_RM_LN_SHORT(R, NV)                                                               \
-    TGA_RM_ATTR512 static void tga_rm_ln_fwd_short##R##x##NV(                              \
-            float *y, float *mean_out, float *rstd_out, const float *x, const float *w,     \
-            const float *b, double eps, Py_ssize_t n) {                                     \
-        const __mmask16 t = TGA_RM_TAIL16(n - 16 * (NV - 1));                               \
-        __m512 v[R][NV], mf, rf;                                                             \
-        __m512d lo[R], hi[R], m, d;                                                          \
-        double mean[R], rstd[R];                                                             \
-        __mmask16 k;                                                                         \
-        int i, r;                                                                            \
-        for (r = 0; r < R; r++) {                    /* sum */                               \
-            lo[r] = hi[r] = _mm512_setzero_pd();                                             \
-            for (i = 0; i < NV; i++) {                                                       \
-                v[r][i] = _mm512_maskz_loadu_ps(i < NV - 1 ? 0xffff : t, x + r * n + 16 * i);\
-                lo[r] = _mm512_add_pd(lo[r], _mm512_cvtps_pd(_mm512_castps512_ps256(v[r][i])));\
-                hi[r] = _mm512_add_pd(hi[r], _mm512_cvtps_pd(_mm512_extractf32x8_ps(v[r][i], 1)));\
-            }                                                                                \
-        }                                                                                    \
-        for (r = 0; r < R; r++) mean[r] = tga_rm_hsum16d(lo[r], hi[r]) / n;                  \
-        for (r = 0; r < R; r++) {                    /* sqdev */                             \
-            m = TGA_RM_VD(mean[r]);                                                          \
-            lo[r] = hi[r] = _mm512_setzero_pd();                                             \
-            for (i = 0; i < NV; i++) {                                                       \
-                k = i < NV - 1 ? 0xffff : t;                                                 \
-                d = _mm512_maskz_sub_pd((__mmask8)k,                                         \
-                                        _mm512_cvtps_pd(_mm512_castps512_ps256(v[r][i])), m);\
-                lo[r] = _mm512_fmadd_pd(d, d, lo[r]);                                        \
-                d = _mm512_maskz_sub_pd((__mmask8)(k >> 8),                                  \
-                                        _mm512_cvtps_pd(_mm512_extractf32x8_ps(v[r][i], 1)), m);\
-                hi[r] = _mm512_fmadd_pd(d, d, hi[r]);                                        \
-            }                                                                                \
-        }                                                                                    \
-        for (r = 0; r < R; r++) rstd[r] = 1.0 / sqrt(tga_rm_hsum16d(lo[r], hi[r]) / n + eps);\
-        for (r = 0; r < R; r++) {                    /* y = (x - mean) rstd w + b */         \
-            mean_out[r] = (float)mean[r];                                                    \
-            rstd_out[r] = (float)rstd[r];                                                    \
-            mf = TGA_RM_V((float)mean[r]);                                                   \
-            rf = TGA_RM_V((float)rstd[r]);                                                   \
-            for (i = 0; i < NV; i++) {                                                       \
-                k = i < NV - 1 ? 0xffff : t;                                                 \
-                _mm512_mask_storeu_ps(y + r * n + 16 * i, k, _mm512_fmadd_ps(                \
-                    _mm512_mul_ps(_mm512_sub_ps(v[r][i], mf), rf),                           \
-                    _mm512_maskz_loadu_ps(k, w + 16 * i), _mm512_maskz_loadu_ps(k, b + 16 * i)));\
-            }                                                                                \
-        }                                                                                    \
-    }
-#define TGA_RM_LN_SHORT_R(NV) TGA_RM_LN_SHORT(1, NV) TGA_RM_LN_SHORT(2, NV)
-TGA_RM_LN_SHORT_R(1)
-TGA_RM_LN_SHORT_R(2)
-TGA_RM_LN_SHORT_R(3)
-TGA_RM_LN_SHORT_R(4)
-TGA_RM_LN_SHORT_R(5)
-TGA_RM_LN_SHORT_R(6)
-TGA_RM_LN_SHORT_R(7)
-TGA_RM_LN_SHORT_R(8)
-#undef TGA_RM_LN_SHORT_R
-#undef TGA_RM_LN_SHORT
+/* The short-row functions (after #else below), once per (R, NV): R = 1, 2 rows at a time,
+ * NV = 1..8 vectors of 16 floats a row; named tga_rm_<fn>_short<R>x<NV>. */
+#define TGA_RM_SHORT_FN(name) TGA_RM_CAT(name, TGA_RM_CAT(TGA_RM_CAT(R_, x), NV_))
+#define TGA_RM_SHORT_BODY 1
+#define NV_ 1
+#define R_ 1
+#include "_rows_kernel_avx512.h"
+#define R_ 2
+#include "_rows_kernel_avx512.h"
+#undef NV_
+#define NV_ 2
+#define R_ 1
+#include "_rows_kernel_avx512.h"
+#define R_ 2
+#include "_rows_kernel_avx512.h"
+#undef NV_
+#define NV_ 3
+#define R_ 1
+#include "_rows_kernel_avx512.h"
+#define R_ 2
+#include "_rows_kernel_avx512.h"
+#undef NV_
+#define NV_ 4
+#define R_ 1
+#include "_rows_kernel_avx512.h"
+#define R_ 2
+#include "_rows_kernel_avx512.h"
+#undef NV_
+#define NV_ 5
+#define R_ 1
+#include "_rows_kernel_avx512.h"
+#define R_ 2
+#include "_rows_kernel_avx512.h"
+#undef NV_
+#define NV_ 6
+#define R_ 1
+#include "_rows_kernel_avx512.h"
+#define R_ 2
+#include "_rows_kernel_avx512.h"
+#undef NV_
+#define NV_ 7
+#define R_ 1
+#include "_rows_kernel_avx512.h"
+#define R_ 2
+#include "_rows_kernel_avx512.h"
+#undef NV_
+#define NV_ 8
+#define R_ 1
+#include "_rows_kernel_avx512.h"
+#define R_ 2
+#include "_rows_kernel_avx512.h"
+#undef NV_
+#undef TGA_RM_SHORT_BODY
 
 /* Run FN##R##x##NV(args) over the rows (args in terms of the row index i_): in pairs, then a
- * last odd row alone; returns. Falls through for rows over 128 entries. Pairs paid at every
- * NV <= 8 (one thread, 3072 x 65: 102 -> 84 us; 1536 x 128 unchanged). */
+ * last odd row alone; returns. Falls through for rows over 128 entries. Pairs pay at every
+ * NV <= 8 (two rows' reduction chains overlap). */
 #define TGA_RM_SHORT_CASE(FN, NV, ...)                                                       \
     case NV:                                                                                 \
         for (; i_ + 2 <= n_rows; i_ += 2) FN##2x##NV(__VA_ARGS__);                           \
@@ -507,7 +432,15 @@ TGA_RM_LN_SHORT_R(8)
         }                                                                                    \
     } while (0)
 
-TGA_RM_DEFINE_ROWS(_long_avx512, _avx512, TGA_RM_ATTR512)   /* rows over 128 entries */
+/* rows over 128 entries: the row functions of _rows_kernel.h's body on this set's primitives */
+#define TGA_RM_BODY 1
+#define TGA_RM_WITH_PRIMS 0
+#define TGA_RM_TARGET TGA_RM_ATTR512
+#define TGA_RM_PRIM _avx512
+#define TGA_RM_SFX _long_avx512
+#include "_rows_kernel.h"
+#undef TGA_RM_WITH_PRIMS
+#undef TGA_RM_BODY
 
 /* The AVX-512 row functions: rows up to 128 entries in registers (above), longer ones by the
  * primitives (_long_avx512). */
@@ -543,10 +476,124 @@ TGA_RM_ATTR512 static void tga_rm_ln_fwd_rows_avx512(float *y, float *mean_out, 
 
 #undef TGA_RM_SHORT_ROWS
 #undef TGA_RM_SHORT_CASE
-#undef TGA_RM_SOFTMAX_SHORT
+#undef TGA_RM_SHORT_FN
 #undef TGA_RM_EXP_STAGE
 
 #undef TGA_RM_LOAD
 #undef TGA_RM_ROWLOOP
 #undef TGA_RM_BUTTERFLY16
-#endif /* TGA_ROWMATH_AVX512_H */
+#endif /* TGA_ROWS_KERNEL_AVX512_H */
+
+#else /* TGA_RM_SHORT_BODY: the functions for R_ rows of at most NV_ x 16 floats */
+
+/* Softmax and its backward over R rows of at most NV x 16 floats, and exp_rows's steps */
+TGA_RM_ATTR512 static void TGA_RM_SHORT_FN(tga_rm_softmax_short)(float *y, const float *x,
+                                                         Py_ssize_t n) {
+    const __mmask16 t = TGA_RM_TAIL16(n - 16 * (NV_ - 1));
+    __m512 v[R_][NV_], m[R_], f[R_];
+    int i, r;
+    TGA_RM_EXP_STAGE(R_, NV_, x, n, t, v, m, f);
+    for (r = 0; r < R_; r++) f[r] = _mm512_div_ps(TGA_RM_V(1.0f), f[r]);
+    for (r = 0; r < R_; r++) {
+        for (i = 0; i < NV_ - 1; i++)
+            _mm512_storeu_ps(y + r * n + 16 * i, _mm512_mul_ps(v[r][i], f[r]));
+        _mm512_mask_storeu_ps(y + r * n + 16 * (NV_ - 1), t,
+                              _mm512_mul_ps(v[r][NV_ - 1], f[r]));
+    }
+}
+/* y = exp(x - max) (y may be NULL); row_max, row_sum: one value a row */
+TGA_RM_ATTR512 static void TGA_RM_SHORT_FN(tga_rm_exp_short)(
+        float *y, float *row_max, double *row_sum, const float *x, Py_ssize_t n) {
+    const __mmask16 t = TGA_RM_TAIL16(n - 16 * (NV_ - 1));
+    __m512 v[R_][NV_], m[R_], f[R_];
+    int i, r;
+    TGA_RM_EXP_STAGE(R_, NV_, x, n, t, v, m, f);
+    for (r = 0; r < R_; r++) {
+        row_max[r] = _mm512_cvtss_f32(m[r]);
+        row_sum[r] = (double)_mm512_cvtss_f32(f[r]);
+        if (y == NULL) continue;
+        for (i = 0; i < NV_ - 1; i++) _mm512_storeu_ps(y + r * n + 16 * i, v[r][i]);
+        _mm512_mask_storeu_ps(y + r * n + 16 * (NV_ - 1), t, v[r][NV_ - 1]);
+    }
+}
+/* dx = y (dout - sum_j dout y) */
+TGA_RM_ATTR512 static void TGA_RM_SHORT_FN(tga_rm_softmax_bwd_short)(
+        float *dx, const float *y, const float *dout, Py_ssize_t n) {
+    const __mmask16 t = TGA_RM_TAIL16(n - 16 * (NV_ - 1));
+    __m512 a[R_][NV_], b[R_][NV_], f[R_];
+    int i, r;
+    for (r = 0; r < R_; r++) {
+        for (i = 0; i < NV_ - 1; i++) {
+            a[r][i] = _mm512_loadu_ps(dout + r * n + 16 * i);
+            b[r][i] = _mm512_loadu_ps(y + r * n + 16 * i);
+        }
+        a[r][NV_ - 1] = _mm512_maskz_loadu_ps(t, dout + r * n + 16 * (NV_ - 1));
+        b[r][NV_ - 1] = _mm512_maskz_loadu_ps(t, y + r * n + 16 * (NV_ - 1));
+        f[r] = _mm512_setzero_ps();
+        for (i = 0; i < NV_; i++) f[r] = _mm512_fmadd_ps(a[r][i], b[r][i], f[r]);
+    }
+    for (r = 0; r < R_; r++) TGA_RM_BUTTERFLY16(_mm512_add_ps, f[r]);
+    for (r = 0; r < R_; r++) {
+        for (i = 0; i < NV_ - 1; i++)
+            _mm512_storeu_ps(dx + r * n + 16 * i,
+                             _mm512_mul_ps(b[r][i], _mm512_sub_ps(a[r][i], f[r])));
+        _mm512_mask_storeu_ps(dx + r * n + 16 * (NV_ - 1), t,
+                              _mm512_mul_ps(b[r][NV_ - 1],
+                                            _mm512_sub_ps(a[r][NV_ - 1], f[r])));
+    }
+}
+
+/* Layer norm forward over R rows (R = 1, 2; stride n) of at most NV x 16 floats (NV = 1..8),
+ * x held in registers between the passes: the steps and sums of sum / sqdev / ln_fwd
+ * (statistics in double, 16 lanes in index order, reduced by tga_rm_hsum16d), so the same
+ * results as the primitives' path, with no calls between the passes. The same treatment of
+ * the backward gains nothing (its partial dw / db rows go through memory every row), so that
+ * stays on ln_bwd. */
+TGA_RM_ATTR512 static void TGA_RM_SHORT_FN(tga_rm_ln_fwd_short)(
+        float *y, float *mean_out, float *rstd_out, const float *x, const float *w,
+        const float *b, double eps, Py_ssize_t n) {
+    const __mmask16 t = TGA_RM_TAIL16(n - 16 * (NV_ - 1));
+    __m512 v[R_][NV_], mf, rf;
+    __m512d lo[R_], hi[R_], m, d;
+    double mean[R_], rstd[R_];
+    __mmask16 k;
+    int i, r;
+    for (r = 0; r < R_; r++) {                    /* sum */
+        lo[r] = hi[r] = _mm512_setzero_pd();
+        for (i = 0; i < NV_; i++) {
+            v[r][i] = _mm512_maskz_loadu_ps(i < NV_ - 1 ? 0xffff : t, x + r * n + 16 * i);
+            lo[r] = _mm512_add_pd(lo[r], _mm512_cvtps_pd(_mm512_castps512_ps256(v[r][i])));
+            hi[r] = _mm512_add_pd(hi[r], _mm512_cvtps_pd(_mm512_extractf32x8_ps(v[r][i], 1)));
+        }
+    }
+    for (r = 0; r < R_; r++) mean[r] = tga_rm_hsum16d(lo[r], hi[r]) / n;
+    for (r = 0; r < R_; r++) {                    /* sqdev */
+        m = TGA_RM_VD(mean[r]);
+        lo[r] = hi[r] = _mm512_setzero_pd();
+        for (i = 0; i < NV_; i++) {
+            k = i < NV_ - 1 ? 0xffff : t;
+            d = _mm512_maskz_sub_pd((__mmask8)k,
+                                    _mm512_cvtps_pd(_mm512_castps512_ps256(v[r][i])), m);
+            lo[r] = _mm512_fmadd_pd(d, d, lo[r]);
+            d = _mm512_maskz_sub_pd((__mmask8)(k >> 8),
+                                    _mm512_cvtps_pd(_mm512_extractf32x8_ps(v[r][i], 1)), m);
+            hi[r] = _mm512_fmadd_pd(d, d, hi[r]);
+        }
+    }
+    for (r = 0; r < R_; r++) rstd[r] = 1.0 / sqrt(tga_rm_hsum16d(lo[r], hi[r]) / n + eps);
+    for (r = 0; r < R_; r++) {                    /* y = (x - mean) rstd w + b */
+        mean_out[r] = (float)mean[r];
+        rstd_out[r] = (float)rstd[r];
+        mf = TGA_RM_V((float)mean[r]);
+        rf = TGA_RM_V((float)rstd[r]);
+        for (i = 0; i < NV_; i++) {
+            k = i < NV_ - 1 ? 0xffff : t;
+            _mm512_mask_storeu_ps(y + r * n + 16 * i, k, _mm512_fmadd_ps(
+                _mm512_mul_ps(_mm512_sub_ps(v[r][i], mf), rf),
+                _mm512_maskz_loadu_ps(k, w + 16 * i), _mm512_maskz_loadu_ps(k, b + 16 * i)));
+        }
+    }
+}
+
+#undef R_
+#endif /* TGA_RM_SHORT_BODY */

@@ -1,109 +1,51 @@
 # cython: language_level=3, cdivision=True
 # NOTE: boundscheck / wraparound / initializedcheck are set by setup.py (off, or on with
 # TGA_CYTHON_DEBUG=1); a file-level directive here would override the debug build.
-"""Fused row kernels of tinygradattn: layer norm, cross-entropy from logits, GELU.
+"""Row kernels of tinygradattn (layer norm and cross-entropy of ops/fused.py): layer norm
+forward / backward and cross-entropy from logits, over the rows of (N, C) arrays.
 
 Same conventions as ``_core``: every kernel writes into buffers it is given (outputs first,
 then inputs, then sizes/scalars, then ``n_threads``); the ``def`` wrappers check shapes,
 dtypes and contiguity under the GIL and name them in their errors; the ``noexcept nogil``
 bodies trust their inputs. ``floating`` gives a float32 and a float64 build of every kernel.
-Row statistics (mean, variance, max, sum of exps) accumulate in double; the transcendental
+Parallel axis: the rows (each thread owns whole rows; layer norm's dweight / dbias sum
+per-thread partial rows serially afterwards). Row statistics (mean, variance, max, sum of
+exps) accumulate in double; the transcendental
 functions are the C library's (exact to float64 rounding), float32 kernels use the float32
-exp of ``_rowmath.h`` where torch does too (ULP-level, vectorised).
-``n_threads < 1`` means ``_core.effective_n_threads()``; below a work threshold a kernel runs
+exp of ``_elementwise_kernel.h`` where torch does too (ULP-level, vectorised).
+``n_threads < 1`` means ``effective_n_threads()``; below a work threshold a kernel runs
 on one thread whatever it is asked.
 
 Sections:
-    ISA              rowmath_isas / rowmath_isa / set_rowmath_isa ($TGA_ROWMATH_ISA): the float32
-                     row primitives of _rowmath.h, for this module and _core's softmax family
     threads          _threads (work threshold), _set_tuning
     layer norm       layer_norm_fwd / layer_norm_bwd
     cross-entropy    cross_entropy_fwd / cross_entropy_bwd (class-index targets)
-    GELU             gelu_fwd / gelu_bwd (exact erf form and torch's tanh form)
 """
 
 import numpy as np
 
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport erf, exp, log, sqrt, tanh, INFINITY
+from libc.math cimport exp, log, sqrt, INFINITY
 from libc.stdint cimport int64_t
 cimport numpy as cnp
 
 cnp.import_array()
 
-from . import _core
-
-cdef extern from "_rowmath.h" nogil:
-    ctypedef struct tga_rowmath_t:
-        const char *isa
-        float (*max)(const float *x, Py_ssize_t n) noexcept nogil
-        double (*exp_sum)(float *y, const float *x, float shift, Py_ssize_t n) noexcept nogil
-        double (*sum)(const float *x, float shift, Py_ssize_t n) noexcept nogil
-        double (*sqdev)(const float *x, double mean, Py_ssize_t n) noexcept nogil
-        void (*axpb)(float *y, float scale, float offset, Py_ssize_t n) noexcept nogil
-        void (*ln_fwd)(float *y, const float *x, const float *w, const float *b, float mean,
-                       float rstd, Py_ssize_t n) noexcept nogil
-        void (*exp_rows)(float *y, float *row_max, double *row_sum, const float *x,
-                         Py_ssize_t n_rows, Py_ssize_t n) noexcept nogil
-        void (*ln_fwd_rows)(float *y, float *mean, float *rstd, const float *x, const float *w,
-                            const float *b, double eps, Py_ssize_t n_rows,
-                            Py_ssize_t n) noexcept nogil
-        void (*ln_bwd)(float *dx, float *dw_acc, float *db_acc, const float *dout,
-                       const float *x, const float *w, float mean, float rstd,
-                       Py_ssize_t n) noexcept nogil
-    tga_rowmath_t tga_rm
-    int tga_rowmath_init(const char *want)
-
-tga_rowmath_init(b"auto")
-
-
-def rowmath_isas():
-    """The float32 row-primitive sets (_rowmath.h) this CPU runs, fastest first."""
-    return _core.rowmath_isas()
-
-
-def rowmath_isa():
-    """The vector ISA of the float32 row primitives (_rowmath.h) in use."""
-    return tga_rm.isa.decode()
-
-
-def set_rowmath_isa(name="auto"):
-    """Force the float32 row primitives ("avx512", "avx2", "generic") or pick them ("auto").
-
-    One switch for _rowmath.h: sets this module's copy (layer norm, cross-entropy) and
-    _core's (softmax family). Raises ValueError for a set this CPU cannot run.
-    """
-    _core.set_rowmath_isa(name)                  # validates, raises ValueError
-    tga_rowmath_init(name.encode())
-    return rowmath_isa()
-
-
-if _core.rowmath_isa() != rowmath_isa():         # _core read $TGA_ROWMATH_ISA at its import
-    set_rowmath_isa(_core.rowmath_isa())
-
+from ._rows_kernel cimport rows_isa_sync, tga_rm
+from ._support cimport check_arrays, check_fail, resolve_threads
+from ._support cimport data_ptr as _ptr
 
 # ==============================================================================================
 # threads
 #
 #   n = n_threads                      if n_threads >= 1
-#     = _core.effective_n_threads()    otherwise
+#     = effective_n_threads()          otherwise (_support)
 #   n = min(n, work / MIN_ELEMS_PER_THREAD), at least 1; 1 when built without OpenMP
 #
-# A row kernel moves ~4-12 bytes per element: below ~16K elements per thread (a few us), the
-# OpenMP fork/join costs more than the second core gives back (768 x 65 cross-entropy
-# forward: 43 us on one thread, 25 on two).
+# A row kernel moves ~4-12 bytes per element: below ~16K elements per thread the OpenMP
+# fork/join costs more than the second core gives back.
 # ==============================================================================================
-
-cdef extern from *:
-    """
-    #ifdef _OPENMP
-    static int tga_fused_openmp_enabled(void) { return 1; }
-    #else
-    static int tga_fused_openmp_enabled(void) { return 0; }
-    #endif
-    """
-    int tga_fused_openmp_enabled() noexcept nogil
 
 cdef double MIN_ELEMS_PER_THREAD = 16384.0
 
@@ -117,81 +59,13 @@ def _set_tuning(min_elems_per_thread=None):
     return saved
 
 
-cdef int _threads(int n_threads, double work) except -1:
-    cdef int nt = n_threads if n_threads >= 1 else _core.effective_n_threads()
-    cdef double by_work
-    if not tga_fused_openmp_enabled():
-        return 1
-    if MIN_ELEMS_PER_THREAD > 0:
-        by_work = work / MIN_ELEMS_PER_THREAD
-        if by_work < nt:
-            nt = <int>by_work
-    return nt if nt >= 1 else 1
+cdef inline int _threads(int n_threads, double work) noexcept nogil:
+    return resolve_threads(n_threads, work, MIN_ELEMS_PER_THREAD)
 
 
 # ---------------------------------------------------------------------------------- checks
 
-cdef tuple _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 cdef object _F32 = np.dtype(np.float32), _F64 = np.dtype(np.float64), _I64 = np.dtype(np.int64)
-
-
-cdef inline void *_ptr(object arr) noexcept:
-    """The data of an array _check (or _check_target) accepted. The kernels take pointers:
-    typed memoryviews cost ~0.4 us an array to acquire, several us a call on small rows."""
-    return cnp.PyArray_DATA(<cnp.ndarray>arr)
-
-
-cdef object _check(str fn, tuple names, tuple arrays, tuple shapes, int n_out):
-    """numpy arrays, one float dtype, the given shapes, C-contiguous; the first n_out writable.
-
-    shapes[k] is a tuple of ints for arrays[k]. Returns the common dtype. The loop only tests,
-    with the numpy C API (~0.1 us an array); the messages are built by _check_fail once
-    something is off.
-    """
-    cdef Py_ssize_t k, d, n = len(arrays)
-    cdef cnp.ndarray arr
-    cdef int t = -1
-    cdef tuple shape
-    for k in range(n):
-        if type(arrays[k]) is not np.ndarray:
-            return _check_fail(fn, names, arrays, shapes, n_out)
-        arr = <cnp.ndarray>arrays[k]
-        if k == 0:
-            t = cnp.PyArray_TYPE(arr)
-            if t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE:
-                return _check_fail(fn, names, arrays, shapes, n_out)
-        shape = <tuple>shapes[k]
-        if (cnp.PyArray_TYPE(arr) != t or not cnp.PyArray_ISNOTSWAPPED(arr)
-                or cnp.PyArray_NDIM(arr) != len(shape) or not cnp.PyArray_IS_C_CONTIGUOUS(arr)
-                or (k < n_out and not cnp.PyArray_ISWRITEABLE(arr))):
-            return _check_fail(fn, names, arrays, shapes, n_out)
-        for d in range(len(shape)):
-            if cnp.PyArray_DIMS(arr)[d] != <Py_ssize_t>shape[d]:
-                return _check_fail(fn, names, arrays, shapes, n_out)
-    return _F32 if t == cnp.NPY_FLOAT else _F64
-
-
-cdef object _check_fail(str fn, tuple names, tuple arrays, tuple shapes, int n_out):
-    """The error _check found, with the message naming the arrays at fault."""
-    for name, arr in zip(names, arrays):
-        if not isinstance(arr, np.ndarray):
-            raise TypeError(f"{fn}: {name} must be a numpy.ndarray, got {type(arr).__name__}")
-    dtype = arrays[0].dtype
-    if dtype not in _FLOAT_DTYPES or any(a.dtype != dtype for a in arrays):
-        listed = ", ".join(f"{n} {a.dtype}" for n, a in zip(names, arrays))
-        raise TypeError(f"{fn}: all arrays must have the same dtype, float32 or float64; got "
-                        f"{listed}")
-    for name, arr, shape in zip(names, arrays, shapes):
-        if arr.shape != shape:
-            listed = ", ".join(f"{n} {a.shape}" for n, a in zip(names, arrays))
-            raise ValueError(f"{fn}: {name} has shape {arr.shape}, expected {shape} ({listed})")
-        if not arr.flags.c_contiguous:
-            raise ValueError(f"{fn}: {name} {arr.shape} must be C-contiguous (strides "
-                             f"{arr.strides})")
-    for name, arr in zip(names[:n_out], arrays[:n_out]):
-        if not arr.flags.writeable:
-            raise ValueError(f"{fn}: {name} {arr.shape} is read-only")
-    return dtype
 
 
 cdef object _rows_cols(str fn, str name, object x):
@@ -215,7 +89,7 @@ cdef object _rows_cols(str fn, str name, object x):
 #     dw[j] = sum_i dout[i, j] * xhat[i, j],   db[j] = sum_i dout[i, j]
 #   dw and db: the rows are cut into one contiguous block per thread; block t adds into its
 #   own slot partial[t] (double), and the slots are summed serially, in order, afterwards.
-#   float32 rows (_rowmath.h ln_bwd, as torch: float arithmetic, dx included) add into float32
+#   float32 rows (_rows_kernel.h ln_bwd, as torch: float arithmetic, dx included) add into float32
 #   rows part32[t] first, flushed into partial[t] every LN_FLUSH_ROWS rows; float64 rows add
 #   into partial[t] directly. dweight / dbias are skipped when the caller passes None.
 # ==============================================================================================
@@ -226,7 +100,7 @@ cdef void _ln_fwd_rows(floating *y, floating *mean_out, floating *rstd_out,
     """n_rows consecutive rows (stride n)."""
     cdef Py_ssize_t i, j
     cdef double total, sq, mean, rstd, d
-    if floating is float:   # vectorised, same arithmetic (_rowmath.h; short rows in registers,
+    if floating is float:   # vectorised, same arithmetic (_rows_kernel.h; short in registers,
         # in pairs); w, b: ones / zeros if absent
         tga_rm.ln_fwd_rows(y, mean_out, rstd_out, x, w, b, eps, n_rows, n)
         return
@@ -275,7 +149,7 @@ cdef object _ln_fwd(floating *y, floating *mean, floating *rstd, const floating 
 cdef void _ln_bwd_row(floating *dx, double *dw_acc, double *db_acc, const floating *dout,
                       const floating *x, const floating *w, double mean, double rstd,
                       Py_ssize_t n, bint has_w, bint need_dx, bint need_wb) noexcept nogil:
-    """float64 rows (float32 rows go to _rowmath.h's ln_bwd, see _ln_bwd)."""
+    """float64 rows (float32 rows go to _rows_kernel.h's ln_bwd, see _ln_bwd)."""
     cdef Py_ssize_t j
     cdef double sum_g = 0.0, sum_gx = 0.0, xhat, g, c1, c2
     if need_wb:
@@ -341,12 +215,13 @@ def layer_norm_fwd(y, mean, rstd, x, weight, bias, double eps, int n_threads=0):
         x: IN (N, C). weight, bias: IN (C,) or None. All C-contiguous, one float dtype.
         eps: added to the population variance. n_threads: OpenMP threads over rows.
     """
+    rows_isa_sync()
     N, C = _rows_cols("layer_norm_fwd", "x", x)
     has_w, has_b = weight is not None, bias is not None
     dt = getattr(x, "dtype", np.float32)
     w = weight if has_w else np.ones(C, dtype=dt)         # the float32 path reads them
     b = bias if has_b else np.zeros(C, dtype=dt)
-    dtype = _check("layer_norm_fwd", ("y", "mean", "rstd", "x", "weight", "bias"),
+    dtype = check_arrays("layer_norm_fwd", ("y", "mean", "rstd", "x", "weight", "bias"),
                    (y, mean, rstd, x, w, b), ((N, C), (N,), (N,), (N, C), (C,), (C,)), 3)
     if dtype == np.float32:
         _ln_fwd[float](<float *>_ptr(y), <float *>_ptr(mean), <float *>_ptr(rstd),
@@ -366,6 +241,7 @@ def layer_norm_bwd(dx, dweight, dbias, dout, x, weight, mean, rstd, int n_thread
         dout, x: IN (N, C). weight: IN (C,) or None. mean, rstd: IN (N,) from layer_norm_fwd.
         n_threads: OpenMP threads, one contiguous block of rows each.
     """
+    rows_isa_sync()
     N, C = _rows_cols("layer_norm_bwd", "x", x)
     if (dweight is None) != (dbias is None):
         raise ValueError("layer_norm_bwd: pass dweight and dbias both or neither")
@@ -375,7 +251,7 @@ def layer_norm_bwd(dx, dweight, dbias, dout, x, weight, mean, rstd, int n_thread
     ins = (("dout", dout, (N, C)), ("x", x, (N, C))) + (
         (("weight", weight, (C,)),) if has_w else ()) + (("mean", mean, (N,)), ("rstd", rstd, (N,)))
     names, arrays, shapes = zip(*(outs + ins))
-    dtype = _check("layer_norm_bwd", names, arrays, shapes, len(outs))
+    dtype = check_arrays("layer_norm_bwd", names, arrays, shapes, len(outs))
     w = weight if has_w else np.ones(C, dtype=dtype)
     if N == 0 or C == 0:
         if need_wb:
@@ -383,8 +259,8 @@ def layer_norm_bwd(dx, dweight, dbias, dout, x, weight, mean, rstd, int n_thread
             dbias[...] = 0
         return
     n_blocks = _threads(n_threads, <double>N * C)
-    # a block's partial rows, padded so that no two blocks write one cache line (unpadded,
-    # C = 65 ran 2.5x slower on two threads than on one)
+    # a block's partial rows, padded so that no two blocks write one cache line (false
+    # sharing would make two threads slower than one)
     C2 = (C + 15) // 16 * 16 + 16 if need_wb else 1
     partial = np.zeros((n_blocks, 2, C2), dtype=np.float64)
     cdef double *part = <double *>_ptr(partial)
@@ -444,10 +320,9 @@ cdef void _ln_sum_blocks(floating *dweight, floating *dbias, const double *parti
 # dividing by the sum of exp(x - lse) (1 up to that rounding) undoes its error exactly.
 # The forward may also write p = exp(x - m) / s, the row's softmax (probs): then
 # cross_entropy_bwd_probs takes dx from p in one pass with no exponentials (the autograd path:
-# the row's exp pass is paid once, in the forward; at (16384, 65) the backward fell from
-# ~345 to ~150 us on two threads). Given inv_sum (N,) as well, probs keeps exp(x - m) and
-# inv_sum[i] = 1 / s: the forward skips its scaling pass and the backward folds 1 / s into
-# dloss[i] (p dloss = e (dloss / s), one rounding more).
+# the row's exp pass is paid once, in the forward). Given inv_sum (N,) as well, probs keeps
+# exp(x - m) and inv_sum[i] = 1 / s: the forward skips its scaling pass and the backward
+# folds 1 / s into dloss[i] (p dloss = e (dloss / s), one rounding more).
 # Targets are range-checked in the wrapper (IndexError) before the nogil loop.
 # ==============================================================================================
 
@@ -462,7 +337,7 @@ cdef void _ce_fwd_rows(floating *loss, floating *lse_out, floating *probs, float
     cdef double s[2]
     cdef double e
     cdef const floating *xr
-    if floating is float:                       # float32 exp, vectorised (_rowmath.h);
+    if floating is float:                       # float32 exp, vectorised (_rows_kernel.h);
         tga_rm.exp_rows(probs, m32, s, x, n_rows, n)    # short rows in registers, in pairs
         for r in range(n_rows):
             m[r] = m32[r]
@@ -633,19 +508,20 @@ def cross_entropy_fwd(loss, lse, logits, target, long long ignore_index,
     Returns the number of rows whose target is not ignore_index (a mean's divisor).
     Raises IndexError for a target out of range (that is not ignore_index).
     """
+    rows_isa_sync()
     N, C = _rows_cols("cross_entropy_fwd", "logits", logits)
     with_probs, with_inv = probs is not None, inv_sum is not None
     if with_inv and not with_probs:
         raise ValueError("cross_entropy_fwd: inv_sum needs probs")
     if with_inv:
-        dtype = _check("cross_entropy_fwd", ("loss", "lse", "probs", "inv_sum", "logits"),
+        dtype = check_arrays("cross_entropy_fwd", ("loss", "lse", "probs", "inv_sum", "logits"),
                        (loss, lse, probs, inv_sum, logits), ((N,), (N,), (N, C), (N,), (N, C)),
                        4)
     elif with_probs:
-        dtype = _check("cross_entropy_fwd", ("loss", "lse", "probs", "logits"),
+        dtype = check_arrays("cross_entropy_fwd", ("loss", "lse", "probs", "logits"),
                        (loss, lse, probs, logits), ((N,), (N,), (N, C), (N, C)), 3)
     else:
-        dtype = _check("cross_entropy_fwd", ("loss", "lse", "logits"), (loss, lse, logits),
+        dtype = check_arrays("cross_entropy_fwd", ("loss", "lse", "logits"), (loss, lse, logits),
                        ((N,), (N,), (N, C)), 2)
     n_valid = _check_target("cross_entropy_fwd", target, N, C, ignore_index)
     if N == 0:
@@ -679,6 +555,7 @@ def cross_entropy_bwd_probs(dlogits, dloss, probs, target, long long ignore_inde
         every row. probs: IN (N, C) from cross_entropy_fwd. target: IN (N,) int64.
         inv_sum: IN (N,) when the forward wrote it (probs then unnormalised), else None.
     """
+    rows_isa_sync()
     N, C = _rows_cols("cross_entropy_bwd_probs", "probs", probs)
     scalar = getattr(dloss, "ndim", None) == 0
     with_inv = inv_sum is not None
@@ -686,7 +563,7 @@ def cross_entropy_bwd_probs(dlogits, dloss, probs, target, long long ignore_inde
     shapes = ((N, C), () if scalar else (N,), (N, C))
     if with_inv:
         names, arrays, shapes = names + ("inv_sum",), arrays + (inv_sum,), shapes + ((N,),)
-    dtype = _check("cross_entropy_bwd_probs", names, arrays, shapes, 1)
+    dtype = check_arrays("cross_entropy_bwd_probs", names, arrays, shapes, 1)
     _check_target("cross_entropy_bwd_probs", target, N, C, ignore_index)
     if N == 0 or C == 0:
         return
@@ -719,9 +596,10 @@ def cross_entropy_bwd(dlogits, dloss, logits, target, lse, long long ignore_inde
         every row (a mean's backward). logits: IN (N, C). target: IN (N,) int64.
         lse: IN (N,) from cross_entropy_fwd.
     """
+    rows_isa_sync()
     N, C = _rows_cols("cross_entropy_bwd", "logits", logits)
     scalar = getattr(dloss, "ndim", None) == 0
-    dtype = _check("cross_entropy_bwd", ("dlogits", "dloss", "logits", "lse"),
+    dtype = check_arrays("cross_entropy_bwd", ("dlogits", "dloss", "logits", "lse"),
                    (dlogits, dloss, logits, lse), ((N, C), () if scalar else (N,), (N, C), (N,)),
                    1)
     _check_target("cross_entropy_bwd", target, N, C, ignore_index)
@@ -735,159 +613,3 @@ def cross_entropy_bwd(dlogits, dloss, logits, target, lse, long long ignore_inde
     else:
         _ce_bwd[double](dlogits, dloss, 0 if scalar else 1, logits, target, lse, ignore_index,
                         label_smoothing, n_threads)
-
-
-# ==============================================================================================
-# GELU, elementwise on flat buffers
-#
-#   for k in elements (parallel, static):
-#     exact ("none"):  y = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2))
-#                      dy/dx = Phi(x) + x phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
-#     tanh:            u = sqrt(2 / pi) (x + 0.044715 x^3),  y = 0.5 x (1 + tanh u)
-#                      dy/dx = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) sqrt(2 / pi) (1 + 3 * 0.044715 x^2)
-#     dx = dout * dy/dx
-# float64: in double with the C library's erf / exp / tanh (exact to rounding: gradcheck).
-# float32: _rowmath.h's vectorised float32 loops (tga_rm_gelu_for(tga_rm.isa): the set_rowmath_isa
-# switch), each element read once per pass, one contiguous slice per thread (a multiple of
-# GELU_ALIGN elements): Phi(-|x|) = phi(x) M(|x|), Mills' ratio M rational, phi one exp (max
-# error on a dense grid, every ISA: erf 1.3 ulp, y 3.6 ulp, dy/dx 4.2 ulp of its larger term;
-# the tanh form in its sigmoid form x / (1 + exp(-2u)), 2.5 (1 + 2|u|) ulp: the rounding of u,
-# amplified by exp). A GELU element costs ~4 row-kernel elements (~0.5 ns on one core): the
-# thread threshold counts it so (two threads from ~16K elements).
-# Limits (float32): GELU(-inf) = -0, GELU(inf) = inf, dy/dx = 0 / 1 there, NaN stays NaN.
-# ==============================================================================================
-
-cdef extern from "_rowmath.h" nogil:
-    ctypedef struct tga_rm_gelu_t:
-        void (*gelu_fwd)(float *y, float *grad, const float *x, int tanh_form,
-                         Py_ssize_t n) noexcept nogil
-        void (*gelu_bwd)(float *dx, const float *dout, const float *x, int tanh_form,
-                         Py_ssize_t n) noexcept nogil
-        void (*erf)(float *y, const float *x, Py_ssize_t n) noexcept nogil
-        void (*tanh)(float *y, const float *x, Py_ssize_t n) noexcept nogil
-    const tga_rm_gelu_t *tga_rm_gelu_for(const char *isa)
-
-cdef Py_ssize_t GELU_ALIGN = 64                     # a thread's slice starts on a cache line
-cdef double GELU_WORK = 4.0                          # row-kernel elements per GELU element
-
-cdef double SQRT1_2 = 0.70710678118654752440
-cdef double SQRT_2_PI = 0.79788456080286535588       # sqrt(2 / pi)
-cdef double INV_SQRT_2PI = 0.39894228040143267794    # 1 / sqrt(2 pi)
-cdef double GELU_C = 0.044715
-
-
-cdef inline double _gelu(double x, bint tanh_form) noexcept nogil:
-    if tanh_form:
-        return 0.5 * x * (1.0 + tanh(SQRT_2_PI * (x + GELU_C * x * x * x)))
-    return 0.5 * x * (1.0 + erf(x * SQRT1_2))
-
-
-cdef inline double _gelu_grad(double x, bint tanh_form) noexcept nogil:
-    cdef double t
-    if tanh_form:
-        t = tanh(SQRT_2_PI * (x + GELU_C * x * x * x))
-        return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * SQRT_2_PI * (1.0 + 3.0 * GELU_C * x * x)
-    return 0.5 * (1.0 + erf(x * SQRT1_2)) + x * INV_SQRT_2PI * exp(-0.5 * x * x)
-
-
-cdef inline Py_ssize_t _gelu_slice(Py_ssize_t n, int n_threads) noexcept nogil:
-    """Elements per thread: n split evenly, rounded up to a multiple of GELU_ALIGN."""
-    cdef Py_ssize_t per = (n + n_threads - 1) // n_threads
-    return (per + GELU_ALIGN - 1) // GELU_ALIGN * GELU_ALIGN
-
-
-cdef object _gelu_fwd(floating[::1] out, floating[::1] grad, bint with_grad,
-                      const floating[::1] x, bint tanh_form, int n_threads):
-    cdef Py_ssize_t k, n = x.shape[0], per, k0
-    cdef const tga_rm_gelu_t *vec = tga_rm_gelu_for(tga_rm.isa)
-    n_threads = _threads(n_threads, GELU_WORK * n)
-    if floating is float:
-        if n == 0:
-            return
-        if n_threads == 1:
-            vec.gelu_fwd(&out[0], &grad[0] if with_grad else NULL, &x[0], tanh_form, n)
-            return
-        per = _gelu_slice(n, n_threads)
-        for k in prange(n_threads, nogil=True, schedule="static", num_threads=n_threads):
-            k0 = k * per
-            if k0 < n:
-                vec.gelu_fwd(&out[k0], &grad[k0] if with_grad else NULL, &x[k0], tanh_form,
-                             min(per, n - k0))
-    else:
-        for k in prange(n, nogil=True, schedule="static", num_threads=n_threads):
-            if with_grad:
-                grad[k] = _gelu_grad(x[k], tanh_form)
-            out[k] = _gelu(x[k], tanh_form)
-
-
-cdef object _gelu_bwd(floating[::1] dx, const floating[::1] dout, const floating[::1] x,
-                      bint tanh_form, int n_threads):
-    cdef Py_ssize_t k, n = x.shape[0], per, k0
-    cdef const tga_rm_gelu_t *vec = tga_rm_gelu_for(tga_rm.isa)
-    n_threads = _threads(n_threads, GELU_WORK * n)
-    if floating is float:
-        if n == 0:
-            return
-        if n_threads == 1:
-            vec.gelu_bwd(&dx[0], &dout[0], &x[0], tanh_form, n)
-            return
-        per = _gelu_slice(n, n_threads)
-        for k in prange(n_threads, nogil=True, schedule="static", num_threads=n_threads):
-            k0 = k * per
-            if k0 < n:
-                vec.gelu_bwd(&dx[k0], &dout[k0], &x[k0], tanh_form, min(per, n - k0))
-    else:
-        for k in prange(n, nogil=True, schedule="static", num_threads=n_threads):
-            dx[k] = dout[k] * _gelu_grad(x[k], tanh_form)
-
-
-def _vec_erf_tanh(out, x, bint tanh):
-    """Test hook: out = erf(x) (or tanh(x)) by _rowmath.h's float32 loops; 1-D float32."""
-    _check("_vec_erf_tanh", ("out", "x"), (out, x), (x.shape, x.shape), 1)
-    cdef float[::1] o = out
-    cdef const float[::1] xv = x
-    cdef const tga_rm_gelu_t *vec = tga_rm_gelu_for(tga_rm.isa)
-    if x.shape[0] == 0:
-        return
-    if tanh:
-        vec.tanh(&o[0], &xv[0], x.shape[0])
-    else:
-        vec.erf(&o[0], &xv[0], x.shape[0])
-
-
-def gelu_fwd(out, x, bint approximate_tanh, int n_threads=0, grad=None):
-    """out = gelu(x) elementwise; out, x 1-D C-contiguous (out may be x); tanh form if asked.
-
-    grad: OUT, or None: gelu'(x) as well, the same values gelu_bwd multiplies dout by (an
-    autograd forward keeps it, so that its backward is one multiply). Not x itself.
-    """
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"gelu_fwd: x must be a numpy.ndarray, got {type(x).__name__}")
-    if x.ndim != 1:
-        raise ValueError(f"gelu_fwd: x must be 1-D (a flat buffer), got shape {x.shape}")
-    with_grad = grad is not None
-    if with_grad:
-        dtype = _check("gelu_fwd", ("out", "grad", "x"), (out, grad, x), (x.shape,) * 3, 2)
-        if np.may_share_memory(grad, x) or np.may_share_memory(grad, out):
-            raise ValueError("gelu_fwd: grad overlaps x or out; pass a separate array")
-    else:
-        dtype = _check("gelu_fwd", ("out", "x"), (out, x), (x.shape, x.shape), 1)
-    if dtype == np.float32:
-        _gelu_fwd[float](out, grad if with_grad else out, with_grad, x, approximate_tanh,
-                         n_threads)
-    else:
-        _gelu_fwd[double](out, grad if with_grad else out, with_grad, x, approximate_tanh,
-                          n_threads)
-
-
-def gelu_bwd(dx, dout, x, bint approximate_tanh, int n_threads=0):
-    """dx = dout * gelu'(x) elementwise; all 1-D C-contiguous of one length (dx may be dout)."""
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"gelu_bwd: x must be a numpy.ndarray, got {type(x).__name__}")
-    if x.ndim != 1:
-        raise ValueError(f"gelu_bwd: x must be 1-D (a flat buffer), got shape {x.shape}")
-    dtype = _check("gelu_bwd", ("dx", "dout", "x"), (dx, dout, x), (x.shape,) * 3, 1)
-    if dtype == np.float32:
-        _gelu_bwd[float](dx, dout, x, approximate_tanh, n_threads)
-    else:
-        _gelu_bwd[double](dx, dout, x, approximate_tanh, n_threads)
