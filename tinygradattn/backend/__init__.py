@@ -15,7 +15,7 @@ def get_backend(device):
         backend = CPUBackend()
     elif name == "cuda":
         raise RuntimeError("device 'cuda' is not available in this build of tinygradattn "
-                           "(the Numba-CUDA backend has not landed yet)")
+                           "(it has no CUDA backend: 'cpu' is the only device)")
     else:
         raise RuntimeError(f"unknown device {device!r}: expected 'cpu' or 'cuda'")
     _BACKENDS[name] = backend
