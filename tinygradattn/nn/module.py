@@ -97,22 +97,21 @@ class Module:
 
     def register_buffer(self, name, tensor, persistent=True):
         """A tensor that is state but not a parameter (saved in state_dict if persistent)."""
-        if tensor is not None and not isinstance(tensor, Tensor):
-            raise TypeError(f"register_buffer: {name!r} must be a Tensor or None, got "
-                            f"{type(tensor).__name__}")
-        _check_name("register_buffer", name)
-        self._forget(name)
-        self._buffers[name] = tensor
+        self._register("register_buffer", self._buffers, name, tensor, Tensor)
         if not persistent:
             self._non_persistent.add(name)
 
     def register_parameter(self, name, param):
-        if param is not None and not isinstance(param, Parameter):
-            raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, got "
-                            f"{type(param).__name__}")
-        _check_name("register_parameter", name)
+        self._register("register_parameter", self._parameters, name, param, Parameter)
+
+    def _register(self, fn, store, name, value, cls):
+        """store[name] = value (a cls or None), after the checks torch makes."""
+        if value is not None and not isinstance(value, cls):
+            raise TypeError(f"{fn}: {name!r} must be a {cls.__name__} or None, got "
+                            f"{type(value).__name__}")
+        _check_name(fn, name)
         self._forget(name)
-        self._parameters[name] = param
+        store[name] = value
 
     def add_module(self, name, module):
         if module is not None and not isinstance(module, Module):
