@@ -11,7 +11,8 @@ import numpy as np
 
 from . import cpu_kernels as K
 from .base import Backend
-from .cpu_kernels import POOL  # noqa: F401  (the buffer pool, tests and tools reach it here)
+# the buffer pool: tests and tools reach it here
+from .cpu_kernels import POOL  # noqa: F401
 
 
 class CPUBackend(Backend):
