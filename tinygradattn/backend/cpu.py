@@ -11,8 +11,9 @@ import numpy as np
 
 from . import cpu_kernels as K
 from .base import Backend
-# the buffer pool: tests and tools reach it here
-from .cpu_kernels import POOL  # noqa: F401
+from .cpu_kernels import POOL
+
+__all__ = ["CPUBackend", "POOL"]     # POOL: the buffer pool, where tests and tools reach it
 
 
 class CPUBackend(Backend):
