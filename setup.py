@@ -2,9 +2,10 @@
 
 - ``-O3``, never ``-ffast-math`` (it breaks NaN/inf semantics and, at link time, turns off
   subnormals for the whole process).
-- No ``-march``: the default build runs on any x86-64 CPU. The GEMM micro-kernel in
-  ``tinygradattn/_gemm_kernel.h`` is compiled for AVX-512, AVX2+FMA and a portable baseline
-  (``__attribute__((target(...)))``) and picked at import with ``__builtin_cpu_supports``.
+- No ``-march``: the default build runs on any x86-64 CPU. Every kernel family (the
+  ``tinygradattn/_*_kernel.h`` headers) is compiled for AVX-512, AVX2+FMA and a portable
+  baseline (``__attribute__((target(...)))``); the set each family runs is picked at run time
+  from one CPU probe (``_cpu_features.h``, ``__builtin_cpu_supports``), held in ``_support``.
 - OpenMP: a tiny OpenMP program is compiled and linked with the compiler's flag; if that fails,
   or ``TGA_NO_OPENMP=1``, we warn once and build single-threaded (``prange`` runs serially).
 - ``TGA_CYTHON_DEBUG=1`` turns Cython's ``boundscheck`` and ``wraparound`` on.

@@ -11,7 +11,7 @@ message.
 import numpy as np
 import pytest
 
-from tinygradattn import _core, _elementwise
+from tinygradattn import _core
 from tinygradattn.backend import isa as backend_isa
 
 

@@ -11,7 +11,9 @@ import numpy as np
 
 from . import cpu_kernels as K
 from .base import Backend
-from .cpu_kernels import POOL  # noqa: F401  (the buffer pool, tests and tools reach it here)
+from .cpu_kernels import POOL
+
+__all__ = ["CPUBackend", "POOL"]     # POOL: the buffer pool, where tests and tools reach it
 
 
 class CPUBackend(Backend):
