@@ -12,13 +12,12 @@ pooled (malloc serves those well); at most max_bytes are held; clear() drops the
 
 Every pooled buffer starts on a 64-byte boundary (one cache line, one zmm register), as
 torch's allocations do. numpy's large arrays come from mmap 16 bytes past a page start, and
-a GEMM writing such an output splits every other vector store across two cache lines:
-768x128 @ 128x384 on one thread took 360 us into a 16-byte-offset output, 347 us into an
-aligned one. The pool over-allocates 64 bytes and hands out views at the aligned offset.
+a GEMM writing such an output splits every other vector store across two cache lines. The
+pool over-allocates 64 bytes and hands out views at the aligned offset.
 
-64 KiB rather than 1 MiB: the small GPT's (768, 128) activations (384 KiB) come back from
-malloc through fresh pages too; pooling them took its training step from 47.8 to 43.7 ms
-(2 threads, quiet machine).
+64 KiB rather than 1 MiB: a small transformer's activations (a few hundred KiB) come back
+from malloc through fresh pages too. (Measured: benchmarks/README.md, "Why the kernels are
+shaped as they are".)
 """
 from sys import getrefcount
 
@@ -67,8 +66,8 @@ class BufferPool:
             bucket.append((buf, off))
             self.held_bytes += n_bytes
         # An array made on buf's memory records buf as its base, and so does every view of
-        # it: each counts as a reference to buf itself. (One ndarray() call: slicing, .view
-        # and .reshape cost three array creations, 0.44 us against 0.25.)
+        # it: each counts as a reference to buf itself. (One ndarray() call, not slicing,
+        # .view and .reshape: one array creation instead of three.)
         return ndarray(shape, dtype, buf, off)
 
     def holds(self, buf):
