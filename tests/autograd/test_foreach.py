@@ -100,6 +100,31 @@ def test_optimizers_reject_a_grad_shaped_unlike_its_param(make, fused):
         opt.step()
 
 
+@pytest.mark.parametrize("fused", [None, False])
+@pytest.mark.parametrize("make", [tga.optim.SGD, tga.optim.AdamW])
+def test_a_refused_step_changes_no_state(make, fused):
+    """The bad gradient is the second parameter's: the first one's step count, moments and
+    values must not move, so that fixing the gradient and stepping again gives exactly the
+    step of an optimizer that never saw the bad one."""
+    def run(bad_first):
+        a = tga.tensor([1.0, 2.0], requires_grad=True)
+        b = tga.tensor([3.0], requires_grad=True)
+        opt = make([a, b], lr=0.1, fused=fused, **({"momentum": 0.9} if make is tga.optim.SGD
+                                                   else {}))
+        a.grad, b.grad = tga.tensor([0.5, -0.5]), tga.tensor([0.25])
+        if bad_first:
+            b.grad = tga.zeros(2)
+            with pytest.raises(RuntimeError, match="grad of shape"):
+                opt.step()
+            assert a.tolist() == [1.0, 2.0] and opt.state_dict()["state"] == {}
+            b.grad = tga.tensor([0.25])
+        opt.step()
+        opt.step()
+        return a.tolist() + b.tolist()
+
+    assert run(bad_first=True) == run(bad_first=False)
+
+
 def test_optimizer_steps_update_the_lists_in_place():
     p = tga.tensor([1.0, -1.0])
     g = tga.tensor([0.5, 0.5])

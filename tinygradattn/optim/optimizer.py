@@ -113,13 +113,16 @@ class Optimizer:
     def _with_grads(group):
         """(param, grad) pairs of a group, params without a gradient skipped (as torch).
 
-        Shapes are checked by the step that uses them: the fused foreach ops as they gather
-        the arrays, the composed twins by check_grad_shapes.
+        Shapes are checked here, before a step changes any state: a step that raised halfway
+        would leave step counts and moment buffers advanced for a retry.
         """
         out = []
         for p in group["params"]:
             g = p.grad
             if g is not None:
+                if g.shape != p.shape:
+                    raise RuntimeError(f"grad of shape {tuple(g.shape)} for a parameter of "
+                                       f"shape {tuple(p.shape)}")
                 out.append((p, g))
         return out
 
