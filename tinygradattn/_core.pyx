@@ -27,11 +27,10 @@ import numpy as np
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.math cimport exp, log
-from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
 
-from ._support cimport (FAMILY_GEMM, FAMILY_ROWS, TGA_ISA_GENERIC, byte_extent, check_dtypes,
+from ._support cimport (FAMILY_GEMM, TGA_ISA_GENERIC, byte_extent, check_dtypes,
                        check_out, check_same_or_apart, isa_level, resolve_threads,
                        tga_aligned_free, tga_aligned_malloc)
 from ._support cimport cdiv as _cdiv, min_ssize as _min, round_up as _round_up

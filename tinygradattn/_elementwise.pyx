@@ -59,7 +59,8 @@ cdef inline int _threads(int n_threads, double work) noexcept nogil:
 #     exact ("none"):  y = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2))
 #                      dy/dx = Phi(x) + x phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
 #     tanh:            u = sqrt(2 / pi) (x + 0.044715 x^3),  y = 0.5 x (1 + tanh u)
-#                      dy/dx = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) sqrt(2 / pi) (1 + 3 * 0.044715 x^2)
+#                      dy/dx = 0.5 (1 + tanh u)
+#                              + 0.5 x (1 - tanh^2 u) sqrt(2 / pi) (1 + 3 * 0.044715 x^2)
 #     dx = dout * dy/dx
 # float64: in double with the C library's erf / exp / tanh (exact to rounding: gradcheck).
 # float32: _elementwise_kernel.h's vectorised float32 loops (tga_rm_gelu_for(tga_rm.isa): the

@@ -19,21 +19,22 @@ on one thread whatever it is asked.
 Sections:
     threads          _threads (work threshold), _set_tuning
     layer norm       layer_norm_fwd / layer_norm_bwd
-    cross-entropy    cross_entropy_fwd / cross_entropy_bwd (class-index targets)
+    cross-entropy    cross_entropy_fwd / cross_entropy_bwd / cross_entropy_bwd_probs
+                     (class-index targets)
 """
 
 import numpy as np
 
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport exp, log, sqrt, INFINITY
+from libc.math cimport exp, log, sqrt
 from libc.stdint cimport int64_t
 cimport numpy as cnp
 
 cnp.import_array()
 
 from ._rows_kernel cimport rows_isa_sync, tga_rm
-from ._support cimport check_arrays, check_fail, resolve_threads
+from ._support cimport check_arrays, resolve_threads
 from ._support cimport data_ptr as _ptr
 
 # ==============================================================================================

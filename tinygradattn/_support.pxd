@@ -4,8 +4,9 @@
 Declared here, defined once in _support.pyx (the process-wide state lives there and nowhere
 else): the thread count (set_num_threads, $OMP_NUM_THREADS, OpenMP's default), the ISA level
 of each kernel family (tinygradattn.backend.isa, $TGA_ISA_<FAMILY>, $TGA_ISA), the array
-check's error path. Inline here, compiled into each module: the thread resolver, the fast
-array check, the byte-extent overlap test; C helpers come from _support.h (OpenMP queries,
+checks (check_arrays and its error path, check_dtypes, check_out, check_same_or_apart,
+check_strided). Inline here, compiled into each module: the thread resolver, the byte-extent
+overlap test; C helpers come from _support.h (OpenMP queries,
 aligned scratch) and _cpu_features.h (the CPU probe).
 """
 cimport numpy as cnp

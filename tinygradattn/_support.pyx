@@ -15,7 +15,8 @@ declarations reach, so nothing is copied between modules:
               each kernel family runs (levels of _cpu_features.h), read by the kernel modules
               at each call with isa_level(); set at import from $TGA_ISA_<FAMILY> or $TGA_ISA.
               The public face is tinygradattn.backend.isa.
-    checks    check_arrays / check_fail: numpy arrays, one float dtype, shapes, C order.
+    checks    check_arrays / check_fail (numpy arrays, one float dtype, shapes, C order),
+              check_dtypes, check_out, check_same_or_apart, check_strided.
 """
 
 import os

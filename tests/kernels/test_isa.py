@@ -81,7 +81,7 @@ def test_unknown_family_is_refused():
         isa.set_isa("rowmath", "generic")
 
 
-def test_rows_switch_covers_core_and_fused():
+def test_rows_switch_covers_core_rows_and_elementwise():
     x = np.random.default_rng(0).standard_normal((3, 37)).astype(np.float32)
     try:
         for name in isa.isas("rows"):

@@ -49,7 +49,7 @@ OPT_SIZES_TOTAL = sum(OPT_SIZES)
 
 
 @pytest.fixture(params=isa.isas("optim"))
-def optim_isa(request):
+def optim_level(request):
     assert isa.set_isa("optim", request.param) == request.param
     yield request.param
     isa.set_isa("optim", "auto")
@@ -62,7 +62,7 @@ def opt_data(dtype, seed, n=4):
 
 @pytest.mark.parametrize("n_threads", THREADS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
-def test_sgd(optim_isa, dtype, n_threads):
+def test_sgd(optim_level, dtype, n_threads):
     assert OPT_SIZES_TOTAL > 2 * 65536                  # 2 threads really run
     lr, mom, damp, wd = 0.05, 0.9, 0.1, 0.01
     for nesterov in (False, True):
@@ -78,12 +78,12 @@ def test_sgd(optim_isa, dtype, n_threads):
                 g = g + wd * a
                 buf = g if buf is None else mom * buf + (1 - damp) * g
                 a = a - lr * (g + mom * buf if nesterov else buf)
-            close(pi, a, TOL[dtype], f"sgd [{optim_isa}] nesterov={nesterov} size {pi.size}")
+            close(pi, a, TOL[dtype], f"sgd [{optim_level}] nesterov={nesterov} size {pi.size}")
 
 
 @pytest.mark.parametrize("n_threads", THREADS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
-def test_adam(optim_isa, dtype, n_threads):
+def test_adam(optim_level, dtype, n_threads):
     lr, b1, b2, eps, wd = 1e-2, 0.9, 0.999, 1e-8, 0.05
     for decoupled in (False, True):
         p, g, _, _ = opt_data(dtype, 2)
@@ -105,7 +105,7 @@ def test_adam(optim_isa, dtype, n_threads):
                 vv = b2 * vv + (1 - b2) * gg * gg
                 denom = np.sqrt(vv) / math.sqrt(1 - b2 ** step) + eps
                 a = a - lr / (1 - b1 ** step) * mm / denom
-            close(pi, a, TOL[dtype], f"adam [{optim_isa}] decoupled={decoupled} size {pi.size}")
+            close(pi, a, TOL[dtype], f"adam [{optim_level}] decoupled={decoupled} size {pi.size}")
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)

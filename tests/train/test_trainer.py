@@ -16,8 +16,8 @@ import pytest
 
 import tinygradattn as tga
 from tinygradattn.optim.lr_scheduler import warmup_cosine
-from tinygradattn.train.checkpoint import list_checkpoints, load_latest, save_checkpoint
 from tinygradattn.tasks import CharLMTask, DigitsTask, NumwordsTask, task_from_config
+from tinygradattn.train.checkpoint import list_checkpoints, load_latest, save_checkpoint
 from tinygradattn.train.trainer import TrainConfig, Trainer, TrainingDiverged
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -251,6 +251,6 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_continues(tmp_path):
     proc = _cli(*args, "--steps", str(step + 3), "--resume")
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
-    assert f"resumed from" in out and f"at step {step}" in out
+    assert "resumed from" in out and f"at step {step}" in out
     assert list_checkpoints(tmp_path / "run" / "ckpt")[-1][0] == step + 3
     assert "final: task reverse  exact match" in out

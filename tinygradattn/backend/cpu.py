@@ -93,6 +93,7 @@ class CPUBackend(Backend):
     @staticmethod
     def relu(x):
         return np.maximum(x, 0).astype(x.dtype, copy=False)
+
     erf = staticmethod(K.erf)
 
     @staticmethod

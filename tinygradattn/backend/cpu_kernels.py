@@ -18,12 +18,18 @@ from .pool import BufferPool
 
 
 class _Extension:
-    """A kernel module imported on first use; each attribute is looked up once, then cached."""
+    """A kernel module imported on first use; each attribute is looked up once, then cached.
+
+    Dunder lookups (copy, pickle, inspect asking for __wrapped__) are not forwarded: they
+    would import the extension for nothing.
+    """
 
     def __init__(self, name):
         self._name = name
 
     def __getattr__(self, attr):
+        if attr.startswith("__") or attr == "_name":
+            raise AttributeError(attr)
         value = getattr(importlib.import_module(f"tinygradattn.{self._name}"), attr)
         setattr(self, attr, value)
         return value
@@ -82,9 +88,9 @@ def _add_rows(dst, rows, src):
     """dst[rows[i]] += src[i] for every i, repeated rows accumulating, in src's order.
 
     Float arrays: _indexing.add_rows, one in-order pass (a tenth of np.add.at's time on the
-    small GPT's embedding backwards). Otherwise (ints, strided dst): np.add.at would go one element at a
-    time, so sort the rows (stably, so each row's terms keep their order), sum each run of
-    equal rows with one reduceat, and add the sums once per distinct row.
+    small GPT's embedding backwards). Otherwise (ints, strided dst): np.add.at would go one
+    element at a time, so sort the rows (stably, so each row's terms keep their order), sum
+    each run of equal rows with one reduceat, and add the sums once per distinct row.
     """
     rows = rows.reshape(-1)
     if rows.size == 0:
@@ -93,8 +99,8 @@ def _add_rows(dst, rows, src):
             and dst.ndim >= 1 and dst.size):                  # our kernel: in order, one pass
         n_cols = dst.size // dst.shape[0]
         _indexing.add_rows(dst.reshape(dst.shape[0], n_cols),
-                       np.ascontiguousarray(rows, dtype=np.int64),
-                       np.ascontiguousarray(src).reshape(rows.size, n_cols))
+                           np.ascontiguousarray(rows, dtype=np.int64),
+                           np.ascontiguousarray(src).reshape(rows.size, n_cols))
         return
     rows = np.where(rows < 0, rows + dst.shape[0], rows)      # -1 and n-1 are one row
     src = src.reshape((rows.size,) + dst.shape[1:])
@@ -109,7 +115,7 @@ _BINARY_OPS = {np.add: 0, np.subtract: 1, np.multiply: 2}      # _elementwise.bi
 
 def pooled_binary(ufunc, a, b):
     """ufunc(a, b); a large same-shape, same-dtype result goes into a pooled buffer, computed
-    on threads by _core.binary when both are contiguous floats."""
+    on threads by _elementwise.binary when both are contiguous floats."""
     if (type(a) is np.ndarray and type(b) is np.ndarray and a.shape == b.shape
             and a.dtype is b.dtype and a.nbytes >= POOL.min_bytes):
         out = POOL.empty(a.shape, a.dtype)
@@ -289,7 +295,7 @@ def layer_norm_bwd(dout, x, weight, mean, rstd):
     dweight = POOL.empty(C, dtype=x.dtype)
     dbias = POOL.empty(C, dtype=x.dtype)
     _rows.layer_norm_bwd(dx, dweight, dbias, np.ascontiguousarray(dout),
-                          np.ascontiguousarray(x), w, mean, rstd)
+                         np.ascontiguousarray(x), w, mean, rstd)
     return dx, (dweight if weight is not None else None), dbias
 
 
@@ -305,8 +311,8 @@ def cross_entropy_fwd(logits, target, ignore_index, label_smoothing, with_probs=
         exps = POOL.empty(logits.shape, dtype=logits.dtype)
         inv_sum = POOL.empty(logits.shape[:1], dtype=logits.dtype)
     n_valid = _rows.cross_entropy_fwd(loss, lse, logits, np.ascontiguousarray(target),
-                                       ignore_index, label_smoothing, probs=exps,
-                                       inv_sum=inv_sum)
+                                      ignore_index, label_smoothing, probs=exps,
+                                      inv_sum=inv_sum)
     return loss, lse, n_valid, ((exps, inv_sum) if with_probs else None)
 
 
@@ -319,14 +325,14 @@ def cross_entropy_bwd(dloss, probs, target, ignore_index, label_smoothing):
     if dloss.ndim:
         dloss = np.ascontiguousarray(dloss)
     _rows.cross_entropy_bwd_probs(dlogits, dloss, exps, np.ascontiguousarray(target),
-                                   ignore_index, label_smoothing, inv_sum=inv_sum)
+                                  ignore_index, label_smoothing, inv_sum=inv_sum)
     return dlogits
 
 
 def gelu_fwd(x, approximate):
     out = POOL.empty(x.shape, dtype=x.dtype)
     _elementwise.gelu_fwd(out.reshape(-1), np.ascontiguousarray(x).reshape(-1),
-                    approximate == "tanh")
+                          approximate == "tanh")
     return out
 
 
@@ -335,14 +341,14 @@ def gelu_fwd_grad(x, approximate):
     out = POOL.empty(x.shape, dtype=x.dtype)
     grad = POOL.empty(x.shape, dtype=x.dtype)
     _elementwise.gelu_fwd(out.reshape(-1), np.ascontiguousarray(x).reshape(-1),
-                    approximate == "tanh", grad=grad.reshape(-1))
+                          approximate == "tanh", grad=grad.reshape(-1))
     return out, grad
 
 
 def gelu_bwd(dout, x, approximate):
     dx = POOL.empty(x.shape, dtype=x.dtype)
     _elementwise.gelu_bwd(dx.reshape(-1), np.ascontiguousarray(dout).reshape(-1),
-                    np.ascontiguousarray(x).reshape(-1), approximate == "tanh")
+                          np.ascontiguousarray(x).reshape(-1), approximate == "tanh")
     return dx
 
 
