@@ -12,8 +12,10 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 import tinygradattn as tga
-from tinygradattn import _attention
+from tinygradattn import _attention, _core
 from tinygradattn.backend import isa as backend_isa
+
+from helpers import tuned
 
 settings.register_profile("ci", deadline=None, max_examples=25,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -45,6 +47,15 @@ def device(request):
     if request.param == "cuda" and not _cuda_available():
         pytest.skip("cuda backend not available in this build / on this machine")
     return request.param
+
+
+@pytest.fixture
+def core_threads_on_small_work():
+    """_core's thread thresholds off (GEMM, softmax family, column sum), so that n_threads=2
+    really runs two threads on test-sized problems; restored after."""
+    with tuned(_core, min_flops_per_thread=0, row_min_elems_per_thread=0,
+               colsum_min_elems_per_thread=0):
+        yield
 
 
 @pytest.fixture(params=backend_isa.isas("attention"))

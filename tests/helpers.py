@@ -12,6 +12,7 @@ The torch part calls pytest.importorskip; without torch the gradcheck part still
 test is reported as skipped afterwards (with the reason). Failures print the max abs
 difference, where it is, and the dtype.
 """
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -283,6 +284,46 @@ def check_raises_like_torch(tga_call, torch_call, expected, match=None):
         assert issubclass(ttype, expected) or issubclass(expected, ttype), (
             f"we raise {type(info.value).__name__}, torch raises {ttype.__name__}")
     return info.value
+
+
+
+# ---- kernel tests: float64 oracles, tolerances per dtype, thread thresholds off ------------
+def close(got, want, tol, what):
+    """|got - want| <= atol * max(1, max|want|) + rtol * |want|, NaN/inf patterns equal.
+
+    tol: {"rtol": ..., "atol": ...}, named per dtype in each kernel test file.
+    """
+    got64 = np.asarray(got, dtype=np.float64)
+    want = np.asarray(want, dtype=np.float64)
+    assert got64.shape == want.shape, f"{what}: shape {got64.shape} vs {want.shape}"
+    ok = np.isfinite(want)
+    assert np.array_equal(got64[~ok], want[~ok], equal_nan=True), f"{what}: non-finite differ"
+    scale = max(1.0, float(np.abs(want[ok]).max(initial=0.0)))
+    err = np.where(ok, np.abs(got64 - np.where(ok, want, 0.0)), 0.0)
+    limit = tol["atol"] * scale + tol["rtol"] * np.abs(np.where(ok, want, 0.0))
+    assert (err <= limit).all(), (
+        f"{what}: max abs diff {err.max():.3e} at {np.unravel_index(err.argmax(), err.shape)}, "
+        f"dtype {np.asarray(got).dtype}")
+
+
+def rows_with_outliers(shape, seed, dtype, scale=3.0):
+    """Normal rows with one entry in 11 scaled by 10: softmax-like rows far from uniform."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape) * scale
+    if x.size:
+        x.flat[rng.integers(0, x.size, size=max(1, x.size // 11))] *= 10.0
+    return x.astype(dtype)
+
+
+@contextlib.contextmanager
+def tuned(module, **thresholds):
+    """module._set_tuning(**thresholds) inside the block, the previous values restored after
+    (0 lets n_threads=2 really use two threads on test-sized problems)."""
+    saved = module._set_tuning(**thresholds)
+    try:
+        yield
+    finally:
+        module._set_tuning(**saved)
 
 
 def numel(shape):

@@ -12,6 +12,7 @@ import tinygradattn.nn.functional as F
 from tinygradattn import _core, _elementwise, _rows
 from tinygradattn.nn import reference
 from tinygradattn.ops.fused import CrossEntropy, Gelu, LayerNorm
+from helpers import close, tuned
 
 
 DTYPES = [np.float32, np.float64]
@@ -27,29 +28,9 @@ GRADCHECK = dict(eps=1e-6, atol=1e-6, rtol=1e-5)
 
 @pytest.fixture(autouse=True)
 def threads_on_small_work():
-    """Let n_threads=2 really use two threads on test-sized problems, then restore."""
-    saved = _rows._set_tuning(min_elems_per_thread=0)
-    saved_ew = _elementwise._set_tuning(min_elems_per_thread=0)
-    saved_core = _core._set_tuning(row_min_elems_per_thread=0)
-    yield
-    _rows._set_tuning(**saved)
-    _elementwise._set_tuning(**saved_ew)
-    _core._set_tuning(**saved_core)
-
-
-def close(got, want, tol, what):
-    got64 = np.asarray(got, dtype=np.float64)
-    want = np.asarray(want, dtype=np.float64)
-    assert got64.shape == want.shape, f"{what}: shape {got64.shape} vs {want.shape}"
-    assert np.array_equal(np.isnan(got64), np.isnan(want)), f"{what}: NaN pattern differs"
-    ok = np.isfinite(want)
-    scale = max(1.0, float(np.abs(want[ok]).max(initial=0.0)))
-    with np.errstate(invalid="ignore"):                 # inf - inf where both are inf
-        err = np.where(ok, np.abs(got64 - want), 0.0)
-    limit = tol["atol"] * scale + tol["rtol"] * np.abs(np.where(ok, want, 0.0))
-    assert (err <= limit).all() and np.array_equal(got64[~ok], want[~ok]), (
-        f"{what}: max abs diff {err.max():.3e} at {np.unravel_index(err.argmax(), err.shape)}, "
-        f"dtype {np.asarray(got).dtype}")
+    with tuned(_rows, min_elems_per_thread=0), tuned(_elementwise, min_elems_per_thread=0), \
+            tuned(_core, row_min_elems_per_thread=0):
+        yield
 
 
 # ---- public functions vs composed twins, torch, gradcheck ----------------------------------------

@@ -42,13 +42,7 @@ MT_MAX = {np.float32: 1024, np.float64: 1024}   # rows of A packed per task (1 M
 NC_MAX = {np.float32: 512, np.float64: 512}     # columns of B packed per block (512 KiB)
 
 
-@pytest.fixture(autouse=True)
-def threads_on_small_work():
-    """Let n_threads=2 really use two threads on test-sized problems, then restore."""
-    saved = _core._set_tuning(min_flops_per_thread=0, row_min_elems_per_thread=0,
-                              colsum_min_elems_per_thread=0)
-    yield
-    _core._set_tuning(**saved)
+pytestmark = pytest.mark.usefixtures("core_threads_on_small_work")
 
 
 @pytest.fixture(params=backend_isa.isas("gemm"))

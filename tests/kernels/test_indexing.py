@@ -4,16 +4,10 @@ in order, and its errors (which leave dst untouched).
 import numpy as np
 import pytest
 
-from tinygradattn import _core, _indexing
+from tinygradattn import _indexing
 
 
-@pytest.fixture(autouse=True)
-def threads_on_small_work():
-    """Let n_threads=2 really use two threads on test-sized problems, then restore."""
-    saved = _core._set_tuning(min_flops_per_thread=0, row_min_elems_per_thread=0,
-                              colsum_min_elems_per_thread=0)
-    yield
-    _core._set_tuning(**saved)
+pytestmark = pytest.mark.usefixtures("core_threads_on_small_work")
 
 
 # ---- add_rows: dst[rows[i]] += src[i] (embedding backward) ------------------------------------

@@ -23,6 +23,7 @@ import pytest
 import tinygradattn as tga
 from tinygradattn import _attention, _core, _elementwise, _rows, _support
 from tinygradattn.backend import isa
+from helpers import close, tuned
 
 
 DTYPES = [np.float32, np.float64]
@@ -38,21 +39,6 @@ TOL = {np.float32: dict(rtol=3e-5, atol=3e-6), np.float64: dict(rtol=1e-11, atol
 
 
 BWD_TOL = {np.float32: dict(rtol=1e-4, atol=1e-5), np.float64: dict(rtol=1e-10, atol=1e-11)}
-
-
-def close(got, want, tol, what):
-    """|got - want| <= atol * max(1, max|want|) + rtol * |want|, NaN/inf patterns equal."""
-    got64 = np.asarray(got, dtype=np.float64)
-    want = np.asarray(want, dtype=np.float64)
-    assert got64.shape == want.shape, f"{what}: shape {got64.shape} vs {want.shape}"
-    ok = np.isfinite(want)
-    assert np.array_equal(got64[~ok], want[~ok], equal_nan=True), f"{what}: non-finite differ"
-    scale = max(1.0, float(np.abs(want[ok]).max(initial=0.0)))
-    err = np.where(ok, np.abs(got64 - np.where(ok, want, 0.0)), 0.0)
-    limit = tol["atol"] * scale + tol["rtol"] * np.abs(np.where(ok, want, 0.0))
-    assert (err <= limit).all(), (
-        f"{what}: max abs diff {err.max():.3e} at {np.unravel_index(err.argmax(), err.shape)}, "
-        f"dtype {np.asarray(got).dtype}")
 
 
 # ---- switches ------------------------------------------------------------------------------
@@ -142,15 +128,11 @@ ROWS = [1, 5]
 
 @pytest.fixture(params=isa.isas("rows"))
 def rows_isa(request):
-    saved = _rows._set_tuning(min_elems_per_thread=0)
-    saved_ew = _elementwise._set_tuning(min_elems_per_thread=0)
-    saved_core = _core._set_tuning(row_min_elems_per_thread=0)
-    assert isa.set_isa("rows", request.param) == request.param
-    yield request.param
-    isa.set_isa("rows", "auto")
-    _rows._set_tuning(**saved)
-    _elementwise._set_tuning(**saved_ew)
-    _core._set_tuning(**saved_core)
+    with tuned(_rows, min_elems_per_thread=0), tuned(_elementwise, min_elems_per_thread=0), \
+            tuned(_core, row_min_elems_per_thread=0):
+        assert isa.set_isa("rows", request.param) == request.param
+        yield request.param
+        isa.set_isa("rows", "auto")
 
 
 def row_data(n, c, seed, dtype):

@@ -9,6 +9,7 @@ import pytest
 
 from tinygradattn import _optim
 from tinygradattn.backend import isa
+from helpers import close
 
 
 DTYPES = [np.float32, np.float64]
@@ -21,21 +22,6 @@ THREADS = [1, 2]
 
 
 TOL = {np.float32: dict(rtol=3e-5, atol=3e-6), np.float64: dict(rtol=1e-11, atol=1e-12)}
-
-
-def close(got, want, tol, what):
-    """|got - want| <= atol * max(1, max|want|) + rtol * |want|, NaN/inf patterns equal."""
-    got64 = np.asarray(got, dtype=np.float64)
-    want = np.asarray(want, dtype=np.float64)
-    assert got64.shape == want.shape, f"{what}: shape {got64.shape} vs {want.shape}"
-    ok = np.isfinite(want)
-    assert np.array_equal(got64[~ok], want[~ok], equal_nan=True), f"{what}: non-finite differ"
-    scale = max(1.0, float(np.abs(want[ok]).max(initial=0.0)))
-    err = np.where(ok, np.abs(got64 - np.where(ok, want, 0.0)), 0.0)
-    limit = tol["atol"] * scale + tol["rtol"] * np.abs(np.where(ok, want, 0.0))
-    assert (err <= limit).all(), (
-        f"{what}: max abs diff {err.max():.3e} at {np.unravel_index(err.argmax(), err.shape)}, "
-        f"dtype {np.asarray(got).dtype}")
 
 
 # ---- optimizers -----------------------------------------------------------------------------

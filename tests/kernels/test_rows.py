@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tinygradattn import _elementwise, _rows
+from helpers import close, rows_with_outliers, tuned
 
 
 DTYPES = [np.float32, np.float64]
@@ -30,33 +31,8 @@ BWD_TOL = {np.float32: dict(rtol=1e-4, atol=1e-5), np.float64: dict(rtol=1e-10, 
 
 @pytest.fixture(autouse=True)
 def threads_on_small_work():
-    """Let n_threads=2 really use two threads on test-sized problems, then restore."""
-    saved = _rows._set_tuning(min_elems_per_thread=0)
-    yield
-    _rows._set_tuning(**saved)
-
-
-def close(got, want, tol, what):
-    got64 = np.asarray(got, dtype=np.float64)
-    want = np.asarray(want, dtype=np.float64)
-    assert got64.shape == want.shape, f"{what}: shape {got64.shape} vs {want.shape}"
-    assert np.array_equal(np.isnan(got64), np.isnan(want)), f"{what}: NaN pattern differs"
-    ok = np.isfinite(want)
-    scale = max(1.0, float(np.abs(want[ok]).max(initial=0.0)))
-    with np.errstate(invalid="ignore"):                 # inf - inf where both are inf
-        err = np.where(ok, np.abs(got64 - want), 0.0)
-    limit = tol["atol"] * scale + tol["rtol"] * np.abs(np.where(ok, want, 0.0))
-    assert (err <= limit).all() and np.array_equal(got64[~ok], want[~ok]), (
-        f"{what}: max abs diff {err.max():.3e} at {np.unravel_index(err.argmax(), err.shape)}, "
-        f"dtype {np.asarray(got).dtype}")
-
-
-def rows_with_outliers(shape, seed, dtype, scale=3.0):
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(shape) * scale
-    if x.size:
-        x.flat[rng.integers(0, x.size, size=max(1, x.size // 11))] *= 10.0   # far from uniform
-    return x.astype(dtype)
+    with tuned(_rows, min_elems_per_thread=0):
+        yield
 
 
 # ---- float64 oracles ---------------------------------------------------------------------------

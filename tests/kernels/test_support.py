@@ -3,16 +3,10 @@ to (set_num_threads, $OMP_NUM_THREADS, OpenMP's default). ISA switches: test_isa
 """
 import pytest
 
-from tinygradattn import _core, _support
+from tinygradattn import _support
 
 
-@pytest.fixture(autouse=True)
-def threads_on_small_work():
-    """Let n_threads=2 really use two threads on test-sized problems, then restore."""
-    saved = _core._set_tuning(min_flops_per_thread=0, row_min_elems_per_thread=0,
-                              colsum_min_elems_per_thread=0)
-    yield
-    _core._set_tuning(**saved)
+pytestmark = pytest.mark.usefixtures("core_threads_on_small_work")
 
 
 def test_thread_helpers():
