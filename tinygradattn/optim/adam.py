@@ -14,7 +14,7 @@ per (group, step count, device); `_adam_composed` is its plain twin in Tensor ar
 """
 from ..creation import zeros_like
 from ..ops import foreach
-from .optimizer import Optimizer, check_grad_shapes
+from .optimizer import Optimizer
 
 
 class Adam(Optimizer):
@@ -115,7 +115,6 @@ def _adam_composed(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1, beta2,
     Same order as the fused kernel and torch; where those use one FMA (L2 decay, lerp) this
     rounds twice, so float32 agrees to rounding, not to the bit.
     """
-    check_grad_shapes(params, grads)
     bias_correction1 = 1 - beta1 ** step
     bias_correction2 = 1 - beta2 ** step
     step_size = lr / bias_correction1

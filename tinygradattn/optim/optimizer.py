@@ -185,15 +185,6 @@ class Optimizer:
         self.param_groups = new_groups
 
 
-def check_grad_shapes(params, grads):
-    """RuntimeError for a gradient shaped unlike its parameter (the composed steps would
-    broadcast it)."""
-    for p, g in zip(params, grads):
-        if g.shape != p.shape:
-            raise RuntimeError(f"grad of shape {tuple(g.shape)} for a parameter of shape "
-                               f"{tuple(p.shape)}")
-
-
 def _step_tensor(step):
     from ..creation import tensor
     return tensor(float(step))          # float32, as torch's _get_scalar_dtype()

@@ -14,7 +14,7 @@ and the path for a backend without the primitive (or `fused=False`).
 """
 from ..creation import zeros_like
 from ..ops import foreach
-from .optimizer import Optimizer, check_grad_shapes
+from .optimizer import Optimizer
 
 
 class SGD(Optimizer):
@@ -90,7 +90,6 @@ def _sgd_composed(params, grads, bufs, lr, momentum, dampening, weight_decay, ne
     Same order as the fused kernel; torch's `add(x, alpha=a)` is one FMA there and a
     multiply-then-add here, so float32 results agree to rounding, not to the bit.
     """
-    check_grad_shapes(params, grads)
     for i, (p, g) in enumerate(zip(params, grads)):
         if weight_decay != 0:
             g = g + p * weight_decay
