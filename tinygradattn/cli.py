@@ -260,7 +260,7 @@ def _final_report(args, task, model, trainer, out_dir):
 def _train_moons(args):
     from .tasks.moons import train_moons
     metrics = train_moons(steps=args.steps or 300, hidden=args.hidden, lr=args.lr or 0.02,
-                       seed=args.seed, log=print)
+                          seed=args.seed, log=print)
     print(f"final: task moons  train accuracy {metrics['train_acc']:.4f}  "
           f"test accuracy {metrics['test_acc']:.4f}")
     return 0
