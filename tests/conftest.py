@@ -7,6 +7,11 @@ pays for thread-pool warm-up, and few examples) and "thorough" (TGA_HYPOTHESIS=t
 import os
 import random
 
+# cuda tests run in numba's CUDA simulator unless TGA_TEST_REAL_GPU=1 (the GPU check script):
+# the switch must be set before numba is imported
+if os.environ.get("TGA_TEST_REAL_GPU") != "1":
+    os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings

@@ -3,7 +3,7 @@
 Public surface only: everything is defined in the modules below.
 """
 from . import _openmp_env  # noqa: F401  (first: sets the OpenMP wait policy before libgomp loads)
-from . import autograd, nn, optim
+from . import autograd, cuda, nn, optim
 from .autograd import enable_grad, is_grad_enabled, no_grad
 from .creation import (arange, empty, empty_like, from_numpy, full, full_like, manual_seed, ones,
                        ones_like, rand, rand_like, randint, randn, randn_like, tensor, zeros,

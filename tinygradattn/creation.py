@@ -8,6 +8,7 @@ import numbers
 
 from . import dtypes, host
 from .backend import all_backends, get_backend
+from .backend import manual_seed as seed_backends
 from .tensor import Tensor, _host_array
 
 
@@ -145,8 +146,7 @@ def randn_like(x, dtype=None, requires_grad=False):
 def manual_seed(seed):
     """Seed the global generator of every device (torch.manual_seed)."""
     get_backend("cpu")
-    for backend in all_backends():
-        backend.manual_seed(int(seed))
+    seed_backends(int(seed))
 
 
 def get_rng_state():

@@ -2,6 +2,7 @@
 from .base import Backend, PRIMITIVES
 
 _BACKENDS = {}
+_SEED = []          # the last manual_seed: a backend created later starts from it
 
 
 def get_backend(device):
@@ -14,12 +15,23 @@ def get_backend(device):
         from .cpu import CPUBackend
         backend = CPUBackend()
     elif name == "cuda":
-        raise RuntimeError("device 'cuda' is not available in this build of tinygradattn "
-                           "(it has no CUDA backend: 'cpu' is the only device)")
+        from ..cuda import driver
+        driver.numba_cuda()         # a RuntimeError saying what is missing, or numba loads
+        from .cuda import CUDABackend
+        backend = CUDABackend()
     else:
         raise RuntimeError(f"unknown device {device!r}: expected 'cpu' or 'cuda'")
+    if _SEED:
+        backend.manual_seed(_SEED[0])
     _BACKENDS[name] = backend
     return backend
+
+
+def manual_seed(seed):
+    """Seed every backend's generator, and those created later (torch.manual_seed)."""
+    _SEED[:] = [seed]
+    for backend in _BACKENDS.values():
+        backend.manual_seed(seed)
 
 
 def all_backends():
@@ -27,4 +39,4 @@ def all_backends():
     return list(_BACKENDS.values())
 
 
-__all__ = ["Backend", "PRIMITIVES", "get_backend", "all_backends"]
+__all__ = ["Backend", "PRIMITIVES", "get_backend", "all_backends", "manual_seed"]

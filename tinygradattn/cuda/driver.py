@@ -1,0 +1,110 @@
+"""numba-cuda, loaded on first use: whether a device is there, the one error when it is not,
+host <-> device copies (each one counted), synchronize.
+
+Nothing imports numba before a cuda tensor is asked for: `import tinygradattn` stays free of
+it. `NUMBA_ENABLE_CUDASIM=1` (set before numba is imported) runs every kernel in numba's CUDA
+simulator: how the tests run without a GPU.
+"""
+import os
+
+_cuda = None            # numba.cuda once loaded
+_error = None           # why it cannot run, once asked
+
+INSTALL_HINT = ('install the CUDA extra: pip install "tinygradattn[cuda]" (numba, numba-cuda '
+                'and the CUDA 13 compiler and runtime wheels), on a machine with an NVIDIA GPU '
+                'and driver; or set NUMBA_ENABLE_CUDASIM=1 before starting Python to run the '
+                'kernels in numba\'s CUDA simulator')
+
+# host <-> device copies made so far; tests read them to show that data stays on the device
+COPIES = {"host_to_device": 0, "device_to_host": 0, "bytes_to_device": 0, "bytes_to_host": 0}
+
+
+def numba_cuda():
+    """numba.cuda, imported on first use; RuntimeError (one line, what is missing and how to
+    install it) when it cannot run here."""
+    global _cuda, _error
+    if _cuda is not None:
+        return _cuda
+    if _error is None:
+        _error = _probe()
+        if _error is None:
+            return _cuda
+    raise RuntimeError(f"device 'cuda' is not available: {_error}; {INSTALL_HINT}")
+
+
+def _probe():
+    """None when numba.cuda runs here (a GPU or the simulator), else what is missing."""
+    global _cuda
+    try:
+        from numba import cuda
+    except ImportError as e:
+        return f"numba-cuda is not installed ({e})"
+    except Exception as e:        # noqa: BLE001 - a broken install must not crash the caller
+        return f"numba-cuda failed to import ({type(e).__name__}: {e})"
+    try:
+        if not cuda.is_available():
+            return "no CUDA GPU or driver was found (numba.cuda.is_available() is False)"
+    except Exception as e:        # noqa: BLE001
+        return f"the CUDA driver could not be initialised ({type(e).__name__}: {e})"
+    _cuda = cuda
+    return None
+
+
+def is_available():
+    """True when cuda tensors can be made here: a GPU with numba-cuda, or the simulator."""
+    try:
+        numba_cuda()
+    except RuntimeError:
+        return False
+    return True
+
+
+def simulated():
+    """True when kernels run in numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1)."""
+    numba_cuda()
+    from numba import config
+    return bool(config.ENABLE_CUDASIM)
+
+
+def env_simulated():
+    """The simulator's switch as the environment sets it, without importing numba."""
+    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+
+
+def device_count():
+    if not is_available():
+        return 0
+    cuda = numba_cuda()
+    return 1 if simulated() else len(cuda.gpus)
+
+
+def synchronize():
+    """Wait for every kernel launched so far (torch.cuda.synchronize)."""
+    numba_cuda().synchronize()
+
+
+def device_name():
+    cuda = numba_cuda()
+    if simulated():
+        return "numba CUDA simulator"
+    name = cuda.get_current_device().name
+    return name.decode() if isinstance(name, bytes) else name
+
+
+def copy_to_device(dst, host):
+    """host (a C-contiguous numpy array of dst's dtype and size) -> dst, a flat device
+    buffer of at least host.size elements. Counted in COPIES."""
+    if host.size:
+        dst[:host.size].copy_to_device(host.reshape(-1))
+        COPIES["host_to_device"] += 1
+        COPIES["bytes_to_device"] += host.nbytes
+
+
+def copy_to_host(src, n, out):
+    """The first n elements of the flat device buffer src -> out (a flat numpy array).
+    Counted in COPIES."""
+    if n:
+        src[:n].copy_to_host(out)
+        COPIES["device_to_host"] += 1
+        COPIES["bytes_to_host"] += out.nbytes
+    return out
