@@ -102,9 +102,49 @@ def copy_to_device(dst, host):
 
 def copy_to_host(src, n, out):
     """The first n elements of the flat device buffer src -> out (a flat numpy array).
-    Counted in COPIES."""
+    Counted in COPIES. Raises first what a kernel has flagged (check_word)."""
+    raise_pending()
     if n:
         src[:n].copy_to_host(out)
         COPIES["device_to_host"] += 1
         COPIES["bytes_to_host"] += out.nbytes
     return out
+
+
+# ---- device-side checks (as CUDA's device asserts: raised at the next host read) -----------
+# A kernel that validates its input (cross-entropy's targets, an index in range) cannot raise:
+# it writes a nonzero code into one device word instead. The word is read back before the
+# next device -> host copy (that copy synchronises anyway), and a set code raises the error
+# registered for it there. Reading it is a copy of its own, counted under "checks".
+_CHECKS = {"word": None, "armed": False, "errors": {}}
+COPIES["checks"] = 0
+
+
+def check_word(error_type, message):
+    """(the device error word: a 1-element int32 array, the code a kernel writes into it on
+    failure) for an error raised as error_type(message) at the next host read."""
+    cuda = numba_cuda()
+    if _CHECKS["word"] is None:
+        import numpy as np
+        _CHECKS["word"] = cuda.to_device(np.zeros(1, dtype=np.int32))
+    errors = _CHECKS["errors"]
+    code = errors.setdefault((error_type, message), len(errors) + 1)
+    _CHECKS["armed"] = True
+    return _CHECKS["word"], code
+
+
+def raise_pending():
+    """Raise the error a kernel has flagged since the last check (and clear the word)."""
+    if not _CHECKS["armed"]:
+        return
+    import numpy as np
+    _CHECKS["armed"] = False
+    word = _CHECKS["word"]
+    value = int(word.copy_to_host()[0])
+    COPIES["checks"] += 1
+    if value:
+        word.copy_to_device(np.zeros(1, dtype=np.int32))
+        for (error_type, message), code in _CHECKS["errors"].items():
+            if code == value:
+                raise error_type(message)
+        raise RuntimeError(f"a cuda kernel reported error code {value}")
