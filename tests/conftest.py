@@ -70,3 +70,12 @@ def attention_isa(request, monkeypatch):
     assert backend_isa.set_isa("attention", request.param) == request.param
     yield request.param
     backend_isa.set_isa("attention", "auto")
+
+
+@pytest.fixture
+def cuda_device():
+    """'cuda', or a skip naming why it cannot run here."""
+    if not _cuda_available():
+        pytest.skip("cuda backend not available: numba-cuda not installed, or neither a GPU "
+                    "nor NUMBA_ENABLE_CUDASIM=1")
+    return "cuda"

@@ -144,18 +144,19 @@ def _dtype_name(t):
     return str(t.dtype).replace("torch.", "")
 
 
-def run_tga(fn, arrays, dtype, upstream, grad):
-    """Our outputs (numpy) and the gradient of <outputs, upstream> w.r.t. each float input."""
-    tensors = [tga.tensor(a.astype(dtype) if _is_float(a) else a,
+def run_tga(fn, arrays, dtype, upstream, grad, device="cpu"):
+    """Our outputs and the gradient of <outputs, upstream> w.r.t. each float input."""
+    tensors = [tga.tensor(a.astype(dtype) if _is_float(a) else a, device=device,
                           requires_grad=grad and _is_float(a)) for a in arrays]
     outs = _outputs(fn(*tensors))
     diff_outs = [(o, u) for o, u in zip(outs, upstream) if u is not None and o.requires_grad]
     if grad and diff_outs:
         if len(diff_outs) == 1:
             o, u = diff_outs[0]
-            o.backward(gradient=tga.tensor(u.astype(dtype)))
+            o.backward(gradient=tga.tensor(u.astype(dtype), device=o.device))
         else:
-            total = sum((o * tga.tensor(u.astype(dtype))).sum() for o, u in diff_outs)
+            total = sum((o * tga.tensor(u.astype(dtype), device=o.device)).sum()
+                        for o, u in diff_outs)
             total.backward()
     return outs, [t.grad for t in tensors]
 

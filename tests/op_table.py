@@ -53,6 +53,10 @@ for _name, (_fn, _covers, _dom) in BINARY.items():
     for _sa, _sb in PAIRS:
         op(f"{_name}{_sa}{_sb}", _fn, [_sa, _sb], domain=list(_dom), covers=_covers)
 
+# to another device and back: the gradient flows back across both copies (cuda here is the
+# GPU or numba's simulator, which tests/conftest.py turns on)
+op("to_cuda_and_back", lambda L, a: (a.to("cuda") * 2).to("cpu"), [(3, 4)],
+   torch_fn=lambda L, a: a * 2, covers=("ToDevice",))
 op("add_scalar_right", lambda L, a: a + 2.5, [(3, 4)], covers=("Add",))
 op("add_scalar_left", lambda L, a: 2.5 + a, [(3, 4)], covers=("Add",))
 op("add_int_scalar", lambda L, a: a + 3, [(3, 4)], covers=("Add",))

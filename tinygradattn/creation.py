@@ -13,8 +13,9 @@ from .tensor import Tensor, _host_array
 
 
 def _make(data, device, requires_grad):
+    """A Tensor around data, an array of device's backend (already made there)."""
     backend = get_backend(device)
-    t = Tensor._wrap(backend.from_host(data), backend)
+    t = Tensor._wrap(data, backend)
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -28,7 +29,7 @@ def tensor(data, dtype=None, device="cpu", requires_grad=False):
         >>> tensor([[1., 2.], [3., 4.]]).dtype
         tinygradattn.float32
     """
-    return _make(_host_array(data, dtype), device, requires_grad)
+    return _make(get_backend(device).from_host(_host_array(data, dtype)), device, requires_grad)
 
 
 def from_numpy(array):
@@ -36,7 +37,7 @@ def from_numpy(array):
     if not host.is_host_array(array):
         raise TypeError(f"from_numpy expects an np.ndarray, got {type(array).__name__}")
     dtypes.from_numpy_dtype(array.dtype)
-    return _make(array, "cpu", False)
+    return _make(get_backend("cpu").from_host(array), "cpu", False)
 
 
 def _size(size):

@@ -21,6 +21,7 @@ import os
 import struct
 import tempfile
 
+from .backend import get_backend
 from .tensor import Tensor
 
 _META_KEY = "tinygradattn"
@@ -63,6 +64,8 @@ def _encode(x, name, arrays, names):
                 key = f"{name or 'tensor'}#{n}"
             names[id(x)] = key
             arrays[key] = x.detach().cpu().numpy()
+        if x.device != "cpu":                       # where load() puts it back by default
+            return {"__tensor__": names[id(x)], "device": x.device}
         return {"__tensor__": names[id(x)]}
     if x is None or isinstance(x, (bool, int, float, str)):
         return x
@@ -149,8 +152,13 @@ def _fsync_dir(directory):
 
 
 # ---- load ---------------------------------------------------------------------------------------
-def load(path):
+def load(path, map_location=None):
     """Load a file written by tga.save (or any .safetensors file: a dict of tensors).
+
+    Args:
+        path: the file.
+        map_location: None (each tensor back on the device it was saved from; cpu for a
+            plain safetensors file) or a device ("cpu", "cuda") for every tensor.
 
     Returns:
         the saved object with tga tensors in place of the saved ones (fresh, writable copies;
@@ -163,6 +171,11 @@ def load(path):
         RuntimeError: the file is truncated, or its tinygradattn metadata is damaged.
     """
     path = _check_path(path)
+    if map_location is not None and not isinstance(map_location, str):
+        raise TypeError(f"tga.load: map_location must be None or a device string such as "
+                        f"'cpu' or 'cuda', got {type(map_location).__name__}")
+    if map_location is not None:
+        get_backend(map_location)                   # an unknown or absent device: say so now
     if not os.path.exists(path):
         raise FileNotFoundError(f"tga.load: no such file: '{path}'")
     with open(path, "rb") as f:
@@ -182,10 +195,10 @@ def load(path):
             tensors[key] = tensor(arrays[key])      # a copy: the bytes' views are read-only
     meta = header.get("__metadata__") or {}
     if _META_KEY not in meta:
-        return tensors
+        return {k: t.to(map_location or "cpu") for k, t in tensors.items()}
     try:
         skeleton = json.loads(meta[_META_KEY])
-        return _decode(skeleton, tensors)
+        return _decode(skeleton, tensors, map_location)
     except (ValueError, KeyError, TypeError) as e:
         raise RuntimeError(f"tga.load: '{path}' has damaged tinygradattn metadata: "
                            f"{type(e).__name__}: {e}") from None
@@ -220,17 +233,23 @@ def _read_header(path, data):
     return header
 
 
-def _decode(x, tensors):
+def _decode(x, tensors, device):
+    """The object of skeleton x; tensors moved to device (None: where each was saved from;
+    a tensor saved twice stays one tensor)."""
     if isinstance(x, list):
-        return [_decode(v, tensors) for v in x]
+        return [_decode(v, tensors, device) for v in x]
     if isinstance(x, dict):
         if "__tensor__" in x:
-            return tensors[x["__tensor__"]]
+            key = x["__tensor__"]
+            target = device or x.get("device", "cpu")
+            if tensors[key].device != target.split(":")[0]:
+                tensors[key] = tensors[key].to(target)
+            return tensors[key]
         if "__tuple__" in x:
-            return tuple(_decode(v, tensors) for v in x["__tuple__"])
+            return tuple(_decode(v, tensors, device) for v in x["__tuple__"])
         if "__dict__" in x:
-            return {_decode_key(k): _decode(v, tensors) for k, v in x["__dict__"]}
-        return {k: _decode(v, tensors) for k, v in x.items()}
+            return {_decode_key(k): _decode(v, tensors, device) for k, v in x["__dict__"]}
+        return {k: _decode(v, tensors, device) for k, v in x.items()}
     return x
 
 

@@ -227,10 +227,7 @@ class Tensor:
         if dtype is not None:
             out = out._cast(dtypes.as_dtype(dtype))
         if device is not None and get_backend(device) is not out._backend:
-            backend = get_backend(device)
-            moved = Tensor._wrap(backend.from_host(out._backend.to_host(out._data)), backend)
-            moved._requires_grad = out.requires_grad
-            out = moved
+            out = movement.ToDevice.apply(out, get_backend(device))
         return out
 
     def new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
@@ -283,7 +280,11 @@ class Tensor:
                                    f"this tensor has shape {tuple(self.shape)}: pass gradient=")
             dout = self._backend.full(self.shape, 1, self._data.dtype)
         else:
-            g = gradient if isinstance(gradient, Tensor) else Tensor(gradient)
+            g = gradient if isinstance(gradient, Tensor) else \
+                _from_data(gradient, self.dtype, self._backend)
+            if g._backend is not self._backend:
+                raise RuntimeError(f"backward: gradient on device {g.device} for a tensor on "
+                                   f"device {self.device}")
             if tuple(g.shape) != tuple(self.shape):
                 raise RuntimeError(f"backward: gradient has shape {tuple(g.shape)}, expected "
                                    f"{tuple(self.shape)}")
@@ -875,8 +876,12 @@ def _to_tensor(value, like):
 
 
 def _from_data(data, dtype, backend):
-    """A new Tensor holding a copy of data (tensor() without requires_grad)."""
-    return Tensor._wrap(backend.from_host(_host_array(data, dtype)), backend)
+    """A new Tensor holding a copy of data (tensor() without requires_grad). A number is
+    filled in on the device (no host -> device copy for a constant)."""
+    array = _host_array(data, dtype)
+    if array.ndim == 0 and isinstance(data, numbers.Number):
+        return Tensor._wrap(backend.full((), data, array.dtype), backend)
+    return Tensor._wrap(backend.from_host(array), backend)
 
 
 def _host_array(data, dtype):

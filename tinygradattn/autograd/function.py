@@ -39,7 +39,7 @@ def is_tensor(obj):
 
 
 _ESSENTIAL = frozenset(("fn", "inputs", "backend", "needs_input_grad", "saved", "is_freed",
-                        "is_recording"))
+                        "is_recording", "output_backend"))
 
 
 class Context:
@@ -57,6 +57,8 @@ class Context:
         self.is_recording = is_recording      # False under no_grad: nothing is kept
         self.saved = ()
         self.is_freed = False
+        self.output_backend = None            # set by a forward whose output lives on
+                                              # another device (ToDevice)
 
     def save_for_backward(self, *arrays):
         if self.is_recording:
@@ -77,6 +79,21 @@ class Context:
             delattr(self, name)
         self.saved = ()
         self.is_freed = True
+
+
+def _lift_cpu_scalars(cls, args):
+    """args with their 0-d cpu tensors moved to the one other device the tensors are on
+    (torch lets a 0-d cpu tensor join an op on the GPU); RuntimeError naming the op and the
+    devices when the tensors sit on two devices otherwise."""
+    tensors = [a for a in args if is_tensor(a)]
+    devices = sorted({t._backend.name for t in tensors})
+    others = {t._backend for t in tensors if t._backend.name != "cpu" or t._data.ndim}
+    if len(others) != 1 or "cpu" in {b.name for b in others}:
+        raise RuntimeError(f"{cls.__name__}: expected all tensors on the same device, found "
+                           f"{' and '.join(devices)}")
+    target = others.pop()
+    return [a.to(target.name) if is_tensor(a) and a._backend is not target else a
+            for a in args]
 
 
 class Function:
@@ -127,9 +144,7 @@ class Function:
                     backend = a._backend
                     first = a
                 elif a._backend is not backend:
-                    raise RuntimeError(
-                        f"{cls.__name__}: expected all tensors on the same device, found "
-                        f"{backend.name} and {a._backend.name}")
+                    return cls.apply(*_lift_cpu_scalars(cls, args))
                 raw.append(a._data)
                 needs.append(a._requires_grad)
             else:
@@ -142,7 +157,7 @@ class Function:
         is_recording = True in needs and is_grad_enabled()
         ctx = Context(cls, backend, None, needs, is_recording)
         out = cls.forward(ctx, *raw)
-        result = first._wrap(out, backend)
+        result = first._wrap(out, ctx.output_backend or backend)
         if is_recording and out.dtype.kind == "f":
             # the graph keeps the inputs that take a gradient; None for the rest
             ctx.inputs = tuple([a if n else None for a, n in zip(args, needs)])

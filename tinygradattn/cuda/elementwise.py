@@ -221,6 +221,8 @@ def arange(start, end, step, dtype):
 
 def unary(op, x, out_dtype=None):
     """op applied to every element of x; a new contiguous array."""
+    if not isinstance(x, CudaArray):        # a host number (a scalar operand's derivative)
+        x = scalar(x, np.result_type(x))
     out_dtype = np.dtype(out_dtype or x.dtype)
     out = empty(x.shape, out_dtype)
     _map_into(op, out, x)
@@ -241,6 +243,11 @@ def _map_into(op, out, x):
             dims(so, 0), x.buf, x.offset, dims(sx, 0), dims(shape, 1), len(shape), n)
 
 
+_NUMPY_NAMES = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "true_divide",
+                "pow": "power", "eq": "equal", "ne": "not_equal", "lt": "less",
+                "le": "less_equal", "gt": "greater", "ge": "greater_equal"}
+
+
 def _as_array(v, dtype):
     return v if isinstance(v, CudaArray) else scalar(v, dtype)
 
@@ -249,6 +256,8 @@ def binary(op, a, b, out=None):
     """op(a, b) with numpy broadcasting; a or b may be a Python number (the other's dtype).
     out: a contiguous array of the result's shape and dtype to write into (it may be a or
     b: each element is read before it is written)."""
+    if not isinstance(a, CudaArray) and not isinstance(b, CudaArray):
+        return getattr(np, _NUMPY_NAMES.get(op, op))(a, b)      # two host numbers
     dtype = a.dtype if isinstance(a, CudaArray) else b.dtype
     a, b = _as_array(a, dtype), _as_array(b, dtype)
     if a.dtype != b.dtype:
@@ -274,6 +283,12 @@ def binary(op, a, b, out=None):
 
 
 def where(cond, a, b):
+    if not any(isinstance(v, CudaArray) for v in (cond, a, b)):
+        return np.where(cond, a, b)                             # host numbers
+    if not isinstance(cond, CudaArray):
+        cond = scalar(bool(cond), _BOOL)
+    if not isinstance(a, CudaArray) and not isinstance(b, CudaArray):
+        a = scalar(a, np.result_type(a, b))
     dtype = a.dtype if isinstance(a, CudaArray) else b.dtype
     a, b = _as_array(a, dtype), _as_array(b, dtype)
     if cond.dtype != _BOOL:

@@ -76,3 +76,18 @@ class Cat(Function):
             grads.append(ctx.backend.getitem(dout, lead + (slice(start, start + n),)))
             start += n
         return tuple(grads)
+
+
+class ToDevice(Function):
+    """x copied to another device (Tensor.to, .cuda(), .cpu()); its gradient is copied back,
+    as in torch. The two copies go through the host: the only ones the user asked for."""
+
+    @staticmethod
+    def forward(ctx, x, target):
+        ctx.output_backend = target
+        return target.from_host(ctx.backend.to_host(x))
+
+    @staticmethod
+    def backward(ctx, dout):
+        # fwd: y = x on another device  =>  dx = dout, back on x's device
+        return ctx.backend.from_host(ctx.output_backend.to_host(dout)), None
