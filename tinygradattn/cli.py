@@ -172,6 +172,7 @@ def _check_device(device):
 
 
 def _train(args):
+    _check_device(args.device)
     if args.task == "moons":
         return _train_moons(args)
     if args.task == "charlm":
@@ -181,7 +182,6 @@ def _train(args):
             raise UsageError(f"--data {args.data}: no such file")
     elif args.data:
         raise UsageError(f"--data is for --task charlm, not --task {args.task}")
-    _check_device(args.device)
     from .creation import manual_seed
     from .optim import AdamW
     from .optim.lr_scheduler import warmup_cosine
@@ -260,7 +260,7 @@ def _final_report(args, task, model, trainer, out_dir):
 def _train_moons(args):
     from .tasks.moons import train_moons
     metrics = train_moons(steps=args.steps or 300, hidden=args.hidden, lr=args.lr or 0.02,
-                          seed=args.seed, log=print)
+                          seed=args.seed, log=print, device=args.device)
     print(f"final: task moons  train accuracy {metrics['train_acc']:.4f}  "
           f"test accuracy {metrics['test_acc']:.4f}")
     return 0

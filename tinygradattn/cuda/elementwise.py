@@ -260,9 +260,9 @@ def binary(op, a, b, out=None):
         return getattr(np, _NUMPY_NAMES.get(op, op))(a, b)      # two host numbers
     dtype = a.dtype if isinstance(a, CudaArray) else b.dtype
     a, b = _as_array(a, dtype), _as_array(b, dtype)
-    if a.dtype != b.dtype:
-        raise TypeError(f"cuda {op}: operands of dtypes {a.dtype} and {b.dtype} (the caller "
-                        "casts to one dtype first)")
+    if a.dtype != b.dtype:                  # numpy's promotion, as the CPU backend's
+        dtype = np.result_type(a.dtype, b.dtype)
+        a, b = astype(a, dtype), astype(b, dtype)
     out_dtype = _BOOL if op in scalar_ops.COMPARISONS else dtype
     shape = a.shape if a.shape == b.shape else broadcast_shapes(a.shape, b.shape)
     if out is None:

@@ -52,16 +52,16 @@ def accuracy(model, x, y):
 
 
 def train_moons(steps=300, hidden=32, lr=0.02, seed=0, n_train=1000, n_test=1000, noise=0.1,
-                log=print):
+                log=print, device="cpu"):
     """Train a 2 -> hidden -> hidden -> 2 tanh MLP on two moons, full batch, with Adam.
 
     Returns {"train_acc", "test_acc", "loss", "steps", "seconds"}; the test set is drawn
     separately and never trained on. Progress goes through `log` (a print-like callable).
     """
     manual_seed(seed)
-    x_train, y_train = make_moons(n_train, noise)
-    x_test, y_test = make_moons(n_test, noise)
-    model = make_mlp([2, hidden, hidden, 2])
+    x_train, y_train = (t.to(device) for t in make_moons(n_train, noise))
+    x_test, y_test = (t.to(device) for t in make_moons(n_test, noise))
+    model = make_mlp([2, hidden, hidden, 2]).to(device)
     opt = optim.Adam(model.parameters(), lr=lr)
     every = max(steps // 10, 1)
     start = time.perf_counter()
