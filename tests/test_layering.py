@@ -28,10 +28,16 @@ LAYERS = [
         "_core", "_rows", "_elementwise", "_indexing",   # state, then one per kernel family
         "_attention", "_optim",
         "_openmp_env",                                # OpenMP wait policy, set before they load
+        # the Numba-CUDA kernels: numba itself, the allocator, the device array, launching,
+        # then one module per kernel family
+        "cuda.driver", "cuda.allocator", "cuda.array", "cuda.launch", "cuda.scalar_ops",
+        "cuda.elementwise", "cuda.transfer", "cuda.views", "cuda.reduce", "cuda.indexing",
+        "cuda.linalg", "cuda.rows", "cuda.attention", "cuda.optim", "cuda.random",
     ]),
     ("backend", [
         "backend", "backend.base", "backend.cpu", "backend.cpu_kernels", "backend.isa",
-        "backend.pool",
+        "backend.pool", "backend.cuda",
+        "cuda",                                       # tga.cuda: torch.cuda's functions
         "dtypes", "host",                             # dtype rules; host data -> numpy arrays
         "runtime",                                    # thread count, build facts of the kernels
     ]),

@@ -767,8 +767,8 @@ class Tensor:
     def __setitem__(self, index, value):
         """In-place write; only for tensors outside the graph (as torch forbids on leaves)."""
         self._check_inplace()
-        value = value._data if isinstance(value, Tensor) else value
-        self._data[_raw_index(index, self)] = value
+        value = value.to(self.device)._data if isinstance(value, Tensor) else value
+        self._backend.setitem(self._data, _raw_index(index, self), value)
 
     # ---- in place, outside the graph ------------------------------------------------------------
     def _check_inplace(self):

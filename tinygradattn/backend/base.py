@@ -49,6 +49,8 @@ PRIMITIVES = {
     "reshape": "(x, shape)", "permute": "(x, axes)", "broadcast_to": "(x, shape)",
     "getitem": "(x, index) -> x[index]; index holds ints, slices, None, Ellipsis, int arrays",
     "index_add": "(dst, index, src) -> None; dst[index] += src in place, repeats accumulate",
+    "setitem": "(dst, index, value) -> None; dst[index] = value in place (value an array or a "
+               "number, broadcast and cast to dst's dtype; the last of repeated indices wins)",
     "concatenate": "(xs, axis)",
     "contiguous": "(x) -> x if C-contiguous else a contiguous copy",
     # fused kernels

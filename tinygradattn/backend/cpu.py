@@ -132,6 +132,10 @@ class CPUBackend(Backend):
     contiguous = staticmethod(np.ascontiguousarray)
     index_add = staticmethod(K.index_add)
 
+    @staticmethod
+    def setitem(dst, index, value):
+        dst[index] = value
+
     # ---- fused kernels (backend/cpu_kernels.py) ---------------------------------------------
     matmul = staticmethod(K.matmul)
     linear_fwd = staticmethod(K.linear_fwd)

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..cuda import driver
 from ..cuda import array as A
-from ..cuda import attention, indexing, linalg, optim, random, reduce, rows, views
+from ..cuda import attention, indexing, linalg, optim, random, reduce, rows, transfer, views
 from ..cuda import elementwise as E
 from ..cuda.allocator import POOL
 from .base import Backend
@@ -32,7 +32,7 @@ class CUDABackend(Backend):
 
     def __init__(self):
         driver.numba_cuda()             # RuntimeError naming what is missing, before numba
-        self._rng = random.Philox()
+        self._rng = random.default_generator()     # the one tga.cuda.manual_seed seeds
 
     # ---- creation and conversion ------------------------------------------------------
     @staticmethod
@@ -42,10 +42,10 @@ class CUDABackend(Backend):
             return E.copy(data) if same else E.astype(data, dtype)   # a new array either way
         if isinstance(data, (int, float, bool, np.generic)):
             return E.full((), data, dtype)              # a fill kernel: no host copy
-        return A.from_host(np.asarray(data, dtype=dtype))
+        return transfer.from_host(np.asarray(data, dtype=dtype))
 
-    from_host = staticmethod(A.from_host)
-    to_host = staticmethod(A.to_host)
+    from_host = staticmethod(transfer.from_host)
+    to_host = staticmethod(transfer.to_host)
     empty = staticmethod(A.empty)
 
     @staticmethod
@@ -141,6 +141,7 @@ class CUDABackend(Backend):
     broadcast_to = staticmethod(E.broadcast_to)
     getitem = staticmethod(indexing.getitem)
     index_add = staticmethod(indexing.index_add)
+    setitem = staticmethod(indexing.setitem)
     concatenate = staticmethod(indexing.concatenate)
     contiguous = staticmethod(E.contiguous)
 

@@ -72,8 +72,9 @@ def copy_stats():
 
 def manual_seed(seed):
     """Seed the device generator (tga.manual_seed seeds it too)."""
-    from ..backend import get_backend
-    get_backend("cuda").manual_seed(seed)
+    driver.numba_cuda()
+    from . import random
+    random.default_generator().seed(int(seed))
 
 
 manual_seed_all = manual_seed

@@ -4,13 +4,12 @@ Block of device memory, so reshape, permute, broadcast_to and basic slicing neve
 Kernels receive the block's flat buffer, the offset and the shape / strides as fixed-length
 int tuples (launch.py), never an array object per view. Converting a CudaArray to numpy
 implicitly (np.asarray, arithmetic with numpy) raises: every host copy is asked for by name
-(Tensor.numpy(), .item(), .tolist(), .cpu(), printing), through `to_host`.
+(Tensor.numpy(), .item(), .tolist(), .cpu(), printing), through transfer.py.
 """
 import math
 
 import numpy as np
 
-from . import driver
 from .allocator import POOL
 
 
@@ -73,10 +72,6 @@ class CudaArray:
         raise TypeError("a cuda array cannot become a numpy array implicitly (that would be a "
                         "hidden device -> host copy): call .cpu() or .numpy() on the tensor")
 
-    def __setitem__(self, index, value):
-        from .indexing import setitem             # x[index] = value, Tensor.__setitem__'s way
-        setitem(self, index, value)
-
 
 def empty(shape, dtype):
     """A new C-contiguous array from the caching pool (uninitialised)."""
@@ -84,25 +79,6 @@ def empty(shape, dtype):
     dtype = np.dtype(dtype)
     return CudaArray(POOL.allocate(math.prod(shape), dtype), 0, shape,
                      contiguous_strides(shape), dtype)
-
-
-def from_host(host):
-    """A numpy array -> a new contiguous CudaArray (one counted host -> device copy)."""
-    host = np.asarray(host, order="C")
-    out = empty(host.shape, host.dtype)
-    driver.copy_to_device(out.buf, host)
-    return out
-
-
-def to_host(x):
-    """A CudaArray -> a new numpy array (one counted device -> host copy; a strided view is
-    gathered into a contiguous array on the device first)."""
-    if not x.is_contiguous:
-        from .elementwise import copy
-        x = copy(x)
-    out = np.empty(x.size, dtype=x.dtype)
-    driver.copy_to_host(x.buf[x.offset:], x.size, out)
-    return out.reshape(x.shape)
 
 
 def view(x, shape, strides, offset=None):
