@@ -7,6 +7,7 @@
     python -m benchmarks.report --wait-load 2.5 # first wait (up to --wait-max s) for a quiet CPU
     python -m benchmarks.report -k "matmul"     # a pytest -k selection of cases
     python -m benchmarks.report --from-json benchmarks/results/<stamp>-full-summary.json
+    python -m benchmarks.report --device cuda [--quick]   # the GPU report: benchmarks/gpu.py
 
 A ratio > 1 means we are faster (for memory rows: we use less). Times are the minimum over
 rounds by default (--stat median for medians): on a small shared machine the minimum is the
@@ -407,6 +408,17 @@ def columns_present(table):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--device" in argv:                  # --device cuda: the GPU report (benchmarks/gpu.py)
+        at = argv.index("--device")
+        device = argv[at + 1] if at + 1 < len(argv) else ""
+        rest = argv[:at] + argv[at + 2:]
+        if device == "cuda":
+            from . import gpu
+            return gpu.main(rest)
+        if device != "cpu":
+            raise SystemExit(f"--device {device!r}: expected cpu or cuda")
+        argv = rest
     parser = argparse.ArgumentParser(prog="python -m benchmarks.report",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds")
