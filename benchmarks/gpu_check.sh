@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The GPU check: on a machine with an NVIDIA GPU where PyTorch, numba-cuda, Cython, pytest and
+# pytest-benchmark are already installed (no network needed), from the repository root:
+#
+#     bash benchmarks/gpu_check.sh [OUT_DIR]      # ~5-8 minutes on an H100
+#
+# 1. builds the Cython extensions in place for this machine's Python (the CPU backend is the
+#    reference of the cuda tests);
+# 2. runs the cuda tests on the real GPU (TGA_TEST_REAL_GPU=1: no simulator; the compile test
+#    is skipped there, it is CI's);
+# 3. runs the quick GPU benchmark (python -m benchmarks.gpu --quick).
+# Everything goes to ONE results file, OUT_DIR/gpu-check.md (default OUT_DIR: $OUT if set,
+# else benchmarks/results), plus the benchmark's JSON beside it. Exit status: nonzero if a
+# step failed.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+OUT_DIR="${1:-${OUT:-benchmarks/results}}"
+mkdir -p "$OUT_DIR"
+REPORT="$OUT_DIR/gpu-check.md"
+PY="${PYTHON:-python3}"
+export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+unset NUMBA_ENABLE_CUDASIM
+status=0
+
+{
+  echo "# GPU check, $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo
+  echo '```'
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1
+  "$PY" - <<'PY'
+import platform, numpy, torch
+import numba, numba.cuda
+print("python", platform.python_version(), "| numpy", numpy.__version__, "| torch",
+      torch.__version__, "| numba", numba.__version__, "| cuda available",
+      numba.cuda.is_available(), "| torch cuda", torch.cuda.is_available())
+PY
+  echo '```'
+} > "$REPORT" 2>&1
+
+step() {   # step NAME TIMEOUT CMD...: run, append its tail to the report
+  local name=$1 limit=$2; shift 2
+  local log="$OUT_DIR/gpu-check-$name.log" start=$SECONDS rc
+  timeout "$limit" "$@" > "$log" 2>&1
+  rc=$?
+  [ $rc -ne 0 ] && status=1
+  { echo; echo "## $name: exit $rc, $((SECONDS - start)) s"; echo; echo '```'
+    tail -n 60 "$log"; echo '```'; } >> "$REPORT"
+  echo "$name: exit $rc ($((SECONDS - start)) s)"
+}
+
+step build 240 "$PY" setup.py build_ext --inplace
+step tests 330 env TGA_TEST_REAL_GPU=1 "$PY" -m pytest -q -p no:cacheprovider tests/cuda \
+    --deselect tests/cuda/test_compile.py -x -q
+step bench 300 "$PY" -m benchmarks.gpu --quick --out "$OUT_DIR/gpu-quick.json"
+echo "report: $REPORT"
+exit $status
