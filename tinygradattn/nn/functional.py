@@ -322,7 +322,10 @@ def embedding(input, weight):
         raise RuntimeError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), "
                            f"got {tuple(weight.shape)}")
     V = weight.shape[0]
-    if input.numel() and (bool((input < 0).any()) or bool((input >= V).any())):
+    # on the CPU the ids are checked here; on a GPU the gather kernel checks them itself (a
+    # device-side check, raised at the next host read): reading them back would stall a step
+    if input.device == "cpu" and input.numel() and (bool((input < 0).any()) or
+                                                     bool((input >= V).any())):
         raise IndexError(f"embedding: index out of range in self (indices must be in [0, {V}), "
                          f"got min {int(input.min())} max {int(input.max())})")
     return weight[input]
