@@ -31,7 +31,7 @@ order is fixed, so the result is the same every run.
 import math
 
 import numpy as np
-from numba import cuda, types
+from numba import cuda, types, uint64
 
 from . import scalar_ops
 from .array import contiguous_strides, empty, view
@@ -40,7 +40,7 @@ from .launch import FLOATS, KernelSet, array_type, dims, dims_type, merge, numba
 
 kernels = KernelSet("linalg")
 
-_MAX_GRID_Z = 65535         # CUDA's limit on gridDim.z: more batches loop in the kernel
+_MAX_GRID_X = 2 ** 31 - 1   # CUDA's limit on gridDim.x
 
 # the epilogues the primitives use: (bias?, post) for each dtype
 _EPILOGUES = [(False, "none"), (True, "none"), (False, "add"), (True, "add"), (False, "mul"),
@@ -63,99 +63,111 @@ def gemm(tune, dtype, has_bias, post):
     RM, RN = tune["gemm_micro_m"], tune["gemm_micro_n"]
     TY, TX = TM // RM, TN // RN                 # threads along a tile's rows, columns
     n_threads = TY * TX
-    if TY * RM != TM or TX * RN != TN or (TM * TK) % n_threads or (TK * TN) % n_threads:
+    if (TY * RM != TM or TX * RN != TN or (TM * TK) % n_threads or (TK * TN) % n_threads
+            or n_threads % TK or n_threads % TM or n_threads % TN):
         raise ValueError(f"gemm tiles {TM}x{TN}x{TK} / micro {RM}x{RN}: the micro tile must "
-                         "divide the block tile and each shared tile the thread count")
-    A_LOADS, B_LOADS = TM * TK // n_threads, TK * TN // n_threads
-    A_SHAPE, B_SHAPE = (TK, TM + 1), (TK, TN + 1)    # padded: see the kernel
+                         "divide the block tile, the thread count each shared tile, and "
+                         "TM, TN and TK the thread count")
+    A_LOADS, B_LOADS = TM * TK // n_threads, TK * TN // n_threads   # loads per thread
+    AP, BP = TM + 1, TN + 1                 # shared row pitches, padded: see the kernel
+    A_SIZE, B_SIZE = TK * AP, TK * BP       # (numba wants a constant, not an expression)
     POST = _POST_CODE[post]
     HAS_BIAS = bool(has_bias)
     act, act_grad = _gelu_pair(T, post)
     index = _index_fn()
     zero = T(0)
+    U = uint64                              # an index known >= 0: no negative-index code
 
     def kernel(out, grad,                                   # OUT (n_batch, M, N) contiguous
                a, a_off, a_batch, a_sm, a_sk,               # IN  (*batch, M, K)
                b, b_off, b_batch, b_sk, b_sn,               # IN  (*batch, K, N)
                bias, bias_off, bias_s,                      # IN  (N,) (has_bias)
                e, e_off, e_sm, e_sn,                        # IN  (M, N) residual or dx_mul
-               batch_shape, batch_ndim, n_batch, M, N, K):
-        # shared tiles, padded by one column: a column-wise store hits distinct banks
-        As = cuda.shared.array(A_SHAPE, NT)
-        Bs = cuda.shared.array(B_SHAPE, NT)
-        acc = cuda.local.array((RM, RN), NT)
+               batch_shape, batch_ndim, M, N, K):
+        # shared tiles, k-major and padded by one: a store along k hits distinct banks
+        As = cuda.shared.array(A_SIZE, NT)      # As[k * AP + i] = a[z, i0 + i, k0 + k]
+        Bs = cuda.shared.array(B_SIZE, NT)      # Bs[k * BP + j] = b[z, k0 + k, j0 + j]
+        acc = cuda.local.array((RM, RN), NT)    # registers: every index below is constant
         ra = cuda.local.array(RM, NT)
         rb = cuda.local.array(RN, NT)
         tid = cuda.threadIdx.x
         ty = tid // TX
         tx = tid % TX
-        i0 = cuda.blockIdx.y * TM
-        j0 = cuda.blockIdx.x * TN
-        a_kfast = a_sk == 1                 # load along k when that is a's contiguous axis
-        b_kfast = b_sk == 1 and b_sn != 1
-        for z in range(cuda.blockIdx.z, n_batch, cuda.gridDim.z):
-            a_base = a_off + index(z, batch_shape, a_batch, batch_ndim)
-            b_base = b_off + index(z, batch_shape, b_batch, batch_ndim)
-            for r in range(RM):
+        # one block per (batch, row tile, column tile), column tiles fastest: a 1-D grid
+        # (gridDim.x goes to 2**31 - 1; y and z stop at 65535). Computed once, so the batch
+        # dims tuples are dead before the main loop and hold no registers there.
+        n_tiles_n = (N + TN - 1) // TN
+        n_tiles = n_tiles_n * ((M + TM - 1) // TM)
+        z = cuda.blockIdx.x // n_tiles
+        tile = cuda.blockIdx.x % n_tiles
+        i0 = (tile // n_tiles_n) * TM
+        j0 = (tile % n_tiles_n) * TN
+        # the tile elements this thread loads: (ai, ak) first, then every (adi, adk) further;
+        # consecutive threads walk the operand's contiguous axis (k for a row-major a)
+        if a_sk == 1:
+            ai, ak, adi, adk = tid // TK, tid % TK, n_threads // TK, 0
+        else:
+            ai, ak, adi, adk = tid % TM, tid // TM, 0, n_threads // TM
+        if b_sk == 1 and b_sn != 1:
+            bj, bk, bdj, bdk = tid // TK, tid % TK, n_threads // TK, 0
+        else:
+            bj, bk, bdj, bdk = tid % TN, tid // TN, 0, n_threads // TN
+        a_step = adi * a_sm + adk * a_sk            # one load step further: in a, in As
+        as_step = adk * AP + adi
+        b_step = bdk * b_sk + bdj * b_sn
+        bs_step = bdk * BP + bdj
+        a_pos = a_off + index(z, batch_shape, a_batch, batch_ndim) + (i0 + ai) * a_sm \
+            + ak * a_sk                             # at a[z, i0 + ai, k0 + ak]
+        b_pos = b_off + index(z, batch_shape, b_batch, batch_ndim) + bk * b_sk \
+            + (j0 + bj) * b_sn                      # at b[z, k0 + bk, j0 + bj]
+        for r in range(RM):
+            for c in range(RN):
+                acc[r, c] = zero
+        for k0 in range(0, K, TK):
+            for step in range(A_LOADS):             # zero-filled outside a
+                v = zero
+                if i0 + ai + step * adi < M and k0 + ak + step * adk < K:
+                    v = a[U(a_pos + step * a_step)]
+                As[U(ak * AP + ai + step * as_step)] = v
+            for step in range(B_LOADS):
+                v = zero
+                if j0 + bj + step * bdj < N and k0 + bk + step * bdk < K:
+                    v = b[U(b_pos + step * b_step)]
+                Bs[U(bk * BP + bj + step * bs_step)] = v
+            a_pos += TK * a_sk
+            b_pos += TK * b_sk
+            cuda.syncthreads()
+            for kk in range(TK):
+                for r in range(RM):
+                    ra[r] = As[U(kk * AP + ty + r * TY)]
                 for c in range(RN):
-                    acc[r, c] = zero
-            for k0 in range(0, K, TK):
-                for step in range(A_LOADS):
-                    t = tid + step * n_threads
-                    if a_kfast:
-                        ii = t // TK
-                        kk = t % TK
-                    else:
-                        ii = t % TM
-                        kk = t // TM
-                    v = zero
-                    if i0 + ii < M and k0 + kk < K:
-                        v = a[a_base + (i0 + ii) * a_sm + (k0 + kk) * a_sk]
-                    As[kk, ii] = v
-                for step in range(B_LOADS):
-                    t = tid + step * n_threads
-                    if b_kfast:
-                        jj = t // TK
-                        kk = t % TK
-                    else:
-                        jj = t % TN
-                        kk = t // TN
-                    v = zero
-                    if j0 + jj < N and k0 + kk < K:
-                        v = b[b_base + (k0 + kk) * b_sk + (j0 + jj) * b_sn]
-                    Bs[kk, jj] = v
-                cuda.syncthreads()
-                for kk in range(TK):
-                    for r in range(RM):
-                        ra[r] = As[kk, ty + r * TY]
+                    rb[c] = Bs[U(kk * BP + tx + c * TX)]
+                for r in range(RM):
                     for c in range(RN):
-                        rb[c] = Bs[kk, tx + c * TX]
-                    for r in range(RM):
-                        for c in range(RN):
-                            acc[r, c] += ra[r] * rb[c]
-                cuda.syncthreads()          # the tiles are read before the next load
-            o_base = z * M * N
-            for r in range(RM):
-                i = i0 + ty + r * TY
-                for c in range(RN):
-                    j = j0 + tx + c * TX
-                    if i < M and j < N:
-                        h = acc[r, c]
-                        if HAS_BIAS:
-                            h += bias[bias_off + j * bias_s]
-                        if POST == 1:
-                            h += e[e_off + i * e_sm + j * e_sn]
-                        elif POST == 2:
-                            h *= e[e_off + i * e_sm + j * e_sn]
-                        if POST == 3:
-                            out[o_base + i * N + j] = act(h)
-                            grad[o_base + i * N + j] = act_grad(h)
-                        else:
-                            out[o_base + i * N + j] = h
+                        acc[r, c] += ra[r] * rb[c]
+            cuda.syncthreads()                      # read before the next load overwrites
+        o_base = z * M * N
+        for r in range(RM):
+            i = i0 + ty + r * TY
+            for c in range(RN):
+                j = j0 + tx + c * TX
+                if i < M and j < N:
+                    h = acc[r, c]
+                    if HAS_BIAS:
+                        h += bias[U(bias_off + j * bias_s)]
+                    if POST == 1:
+                        h += e[U(e_off + i * e_sm + j * e_sn)]
+                    elif POST == 2:
+                        h *= e[U(e_off + i * e_sm + j * e_sn)]
+                    if POST == 3:
+                        out[U(o_base + i * N + j)] = act(h)
+                        grad[U(o_base + i * N + j)] = act_grad(h)
+                    else:
+                        out[U(o_base + i * N + j)] = h
 
     A, I64, D = array_type(dtype), types.int64, dims_type()
     return kernel, (A, A, A, I64, D, I64, I64, A, I64, D, I64, I64, A, I64, I64,
-                    A, I64, I64, I64, D, I64, I64, I64, I64, I64)
+                    A, I64, I64, I64, D, I64, I64, I64, I64)
 
 
 @kernels.define(served=[(dt,) for dt in FLOATS])
@@ -231,16 +243,19 @@ def _gemm(out, a, a_strides, b, b_strides, M, N, K, batch=(), a_batch=(), b_batc
     tune = tuning()
     TM, TN = tune["gemm_tile_m"], tune["gemm_tile_n"]
     n_threads = (TM // tune["gemm_micro_m"]) * (TN // tune["gemm_micro_n"])
+    n_blocks = n_batch * _cdiv(M, TM) * _cdiv(N, TN)
+    if n_blocks > _MAX_GRID_X:
+        raise ValueError(f"gemm: {n_batch} products of ({M}, {K}) @ ({K}, {N}) need "
+                         f"{n_blocks} blocks, more than a grid holds ({_MAX_GRID_X})")
     shape, (sa, sb, _) = merge(batch, a_batch, b_batch, contiguous_strides(batch))
-    grid = (_cdiv(N, TN), _cdiv(M, TM), min(n_batch, _MAX_GRID_Z))
     bias_args = (bias.buf, bias.offset, bias.strides[0]) if bias is not None else (out.buf, 0, 0)
     e_args = (e.buf, e.offset, e.strides[0], e.strides[1]) if e is not None else (out.buf, 0,
                                                                                    0, 0)
-    kernels.launch("gemm", (out.dtype, bias is not None, post), grid, n_threads,
+    kernels.launch("gemm", (out.dtype, bias is not None, post), n_blocks, n_threads,
                    out.buf, out.buf if grad is None else grad.buf,
                    a.buf, a.offset, dims(sa, 0), a_strides[0], a_strides[1],
                    b.buf, b.offset, dims(sb, 0), b_strides[0], b_strides[1],
-                   *bias_args, *e_args, dims(shape, 1), len(shape), n_batch, M, N, K)
+                   *bias_args, *e_args, dims(shape, 1), len(shape), M, N, K)
     return out
 
 
