@@ -28,12 +28,16 @@ GPU_TUNING = {
     "row_threads": 128,      # row kernels (softmax, layer norm, ...): threads per row block
     "gemm_tile_m": 64, "gemm_tile_n": 64, "gemm_tile_k": 16,   # GEMM block tile
     "gemm_micro_m": 4, "gemm_micro_n": 4,                      # GEMM per-thread register tile
+    "linalg_sum_cols": 32, "linalg_sum_rows": 8,               # column sum (dbias) block
+    "linalg_sum_chunk_rows": 256, "linalg_sum_max_chunks": 128,  # its row chunks (2 passes)
     "attn_block_q": 64, "attn_block_k": 64,                    # attention tiles
     "optim_threads": 256,
 }
 SIM_TUNING = {
     "threads": 32, "max_blocks": 64, "row_threads": 8,
     "gemm_tile_m": 8, "gemm_tile_n": 8, "gemm_tile_k": 4, "gemm_micro_m": 2, "gemm_micro_n": 2,
+    "linalg_sum_cols": 4, "linalg_sum_rows": 4, "linalg_sum_chunk_rows": 8,
+    "linalg_sum_max_chunks": 4,
     "attn_block_q": 4, "attn_block_k": 4,
     "optim_threads": 32,
 }
@@ -147,7 +151,11 @@ class KernelSet:
         cfg_key = (name, key, n_blocks, n_threads)
         config = self._configs.get(cfg_key)
         if config is None:
-            config = self._configs[cfg_key] = self.get(name, key)[n_blocks, n_threads]
+            config = self.get(name, key)[n_blocks, n_threads]
+            # NOTE: the simulator's kernel[grid, block] sets the grid on the kernel itself
+            # and returns it: a cached configuration would run with the last grid asked for
+            if not driver.simulated():
+                self._configs[cfg_key] = config
         config(*args)
 
     def specs(self, tune=None):
