@@ -17,15 +17,6 @@ TOL = {np.float32: {"rtol": 1e-5, "atol": 1e-6}, np.float64: {"rtol": 1e-12, "at
 DTYPES = [np.float32, np.float64]
 
 
-@pytest.fixture(autouse=True)
-def _seed_everything():
-    """conftest's seeding, without tga.manual_seed: that seeds every backend made so far,
-    the cuda one included, whose generator (cuda/random.py) may not be written on a branch
-    without it. These tests draw from their own seeded generators."""
-    np.random.seed(0)
-    yield
-
-
 @pytest.fixture(scope="module")
 def cuda():
     return get_backend("cuda")
