@@ -30,12 +30,14 @@ GPU_TUNING = {
     "gemm_micro_m": 4, "gemm_micro_n": 4,                      # GEMM per-thread register tile
     "attn_block_q": 64, "attn_block_k": 64,                    # attention tiles
     "optim_threads": 256,
+    "indexing_mask_chunk": 32,   # boolean masks: mask elements one thread counts / compacts
 }
 SIM_TUNING = {
     "threads": 32, "max_blocks": 64, "row_threads": 8,
     "gemm_tile_m": 8, "gemm_tile_n": 8, "gemm_tile_k": 4, "gemm_micro_m": 2, "gemm_micro_n": 2,
     "attn_block_q": 4, "attn_block_k": 4,
     "optim_threads": 32,
+    "indexing_mask_chunk": 4,
 }
 TUNING = {}         # filled on first use: GPU_TUNING or SIM_TUNING, then any overrides
 
