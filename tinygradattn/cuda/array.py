@@ -88,7 +88,7 @@ def empty(shape, dtype):
 
 def from_host(host):
     """A numpy array -> a new contiguous CudaArray (one counted host -> device copy)."""
-    host = np.ascontiguousarray(host)
+    host = np.asarray(host, order="C")        # (np.ascontiguousarray makes 0-d arrays 1-d)
     out = empty(host.shape, host.dtype)
     driver.copy_to_device(out.buf, host)
     return out

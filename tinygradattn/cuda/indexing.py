@@ -378,17 +378,15 @@ def _classify(item):
     return "array", item
 
 
-def _host_rows(rows, x_axes, sizes):
-    """Host index arrays checked (numpy's IndexError) and sent as one (K, ...) upload."""
-    shape = np.broadcast_shapes(*(r.shape for r in rows))
-    packed = np.empty((len(rows),) + shape, np.int64)
-    for j, (r, axis, n) in enumerate(zip(rows, x_axes, sizes)):
-        bad = (r < -n) | (r >= n)
-        if bad.any():
-            raise IndexError(f"index {int(r[bad].flat[0])} is out of bounds for axis {axis} "
-                             f"with size {n}")
-        packed[j] = np.where(r < 0, r + n, r)
-    return from_host(packed)
+class _Row:
+    """One index row: the array (host or device, any int dtype) indexing dim `vdim` of the
+    view, which is x's `axis` (None for a 0-d mask's new axis); `checked` when its values are
+    known to be in range (from the host, checked there, or a mask's coordinates)."""
+
+    __slots__ = ("vdim", "array", "axis", "checked")
+
+    def __init__(self, vdim, array, axis, checked):
+        self.vdim, self.array, self.axis, self.checked = vdim, array, axis, checked
 
 
 def _plan(x, index):
@@ -396,36 +394,41 @@ def _plan(x, index):
     kinds = [k for k, _ in items]
     if kinds.count("ellipsis") > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
-    n_real = sum({None: 0, "ellipsis": 0, "mask": 0}.get(k, 1) for k in kinds) + sum(
-        i.ndim for k, i in items if k == "mask")
+    n_real = sum(item.ndim if k == "mask" else k not in (None, "ellipsis")
+                 for k, item in items)
     if n_real > x.ndim:
         raise IndexError(f"too many indices for array: array is {x.ndim}-dimensional, but "
                          f"{n_real} were indexed")
     # numpy: ints count as advanced beside arrays; any other item (None, '...') separates
     adv_at = [i for i, k in enumerate(kinds) if k in ("int", "array", "mask")]
     adjacent = adv_at == list(range(adv_at[0], adv_at[-1] + 1))
-    if "ellipsis" in kinds:
-        at = kinds.index("ellipsis")
-        items[at:at + 1] = [("slice", slice(None))] * (x.ndim - n_real)
-    else:
-        items += [("slice", slice(None))] * (x.ndim - n_real)
+    at = kinds.index("ellipsis") if "ellipsis" in kinds else len(items)
+    items[at:at + 1] = [("slice", slice(None))] * (x.ndim - n_real)
+    v, rows = _split(x, items)
+    # one mask and no other arrays: its coordinates are distinct (ints beside it are fine)
+    unique = kinds.count("mask") == 1 and "array" not in kinds
+    return _rows_plan(v, rows, adjacent, unique)
 
-    basic, arrays = [], []      # v's index; (v dim, index array, x axis) per index row
+
+def _split(x, items):
+    """x[items] (Ellipsis expanded) as (v, rows): v the view of x[items with every array
+    replaced by ':'], rows the index rows (a k-d mask gives k: its coordinates)."""
+    basic, rows = [], []
     vdim = xdim = 0
     for kind, item in items:
-        if kind is None or kind == "slice" or kind == "int":
+        if kind in (None, "slice", "int"):
             basic.append(item)
             vdim += kind != "int"
             xdim += kind is not None
         elif kind == "array":
             basic.append(slice(None))
-            arrays.append((vdim, item, xdim))
+            rows.append(_Row(vdim, item, xdim, not isinstance(item, CudaArray)))
             vdim, xdim = vdim + 1, xdim + 1
         elif item.ndim == 0:            # x[True]: a new axis of length 1 (or 0), indexed
-            count = int(item) if not isinstance(item, CudaArray) else \
-                int(to_host(item))      # NOTE: a device read, as for any mask
+            on_device = isinstance(item, CudaArray)
+            count = int(to_host(item)) if on_device else int(item)   # NOTE: a device read
             basic.append(None)
-            arrays.append((vdim, np.zeros(count, np.int64), None))
+            rows.append(_Row(vdim, np.zeros(count, np.int64), None, True))
             vdim += 1
         else:
             for d, m in enumerate(item.shape):
@@ -434,72 +437,79 @@ def _plan(x, index):
                         f"boolean index did not match indexed array along axis {xdim + d}; "
                         f"size of axis is {x.shape[xdim + d]} but size of corresponding "
                         f"boolean axis is {m}")
-            coords = (np.stack(np.nonzero(item)) if not isinstance(item, CudaArray)
-                      else _nonzero(item))                  # (k, count)
+            on_device = isinstance(item, CudaArray)
+            coords = _nonzero(item) if on_device else np.stack(np.nonzero(item))  # (k, count)
             for d in range(item.ndim):
                 basic.append(slice(None))
-                row = coords[d] if not isinstance(coords, CudaArray) else basic_getitem(coords, d)
-                arrays.append((vdim, row, xdim))
+                row = basic_getitem(coords, d) if on_device else coords[d]
+                rows.append(_Row(vdim, row, xdim, True))
                 vdim, xdim = vdim + 1, xdim + 1
-    v = basic_getitem(x, tuple(basic))
-    # one mask and no other arrays: its coordinates are distinct (ints beside it are fine)
-    unique = kinds.count("mask") == 1 and "array" not in kinds
-    return _rows_plan(v, arrays, adjacent, unique)
+    return basic_getitem(x, tuple(basic)), rows
 
 
-def _rows_plan(v, arrays, adjacent, unique):
-    vdims = [d for d, _, _ in arrays]
-    rows = [a for _, a, _ in arrays]
+def _rows_plan(v, rows, adjacent, unique):
     try:
-        B = np.broadcast_shapes(*(tuple(a.shape) for a in rows))
+        B = np.broadcast_shapes(*(tuple(r.array.shape) for r in rows))
     except ValueError:
-        raise IndexError("shape mismatch: indexing arrays could not be broadcast together "
-                         "with shapes " + " ".join(str(tuple(a.shape)) for a in rows)) from None
+        raise IndexError("shape mismatch: indexing arrays could not be broadcast together with "
+                         "shapes " + " ".join(str(tuple(r.array.shape)) for r in rows)) from None
+    vdims = [r.vdim for r in rows]
     sizes = [v.shape[d] for d in vdims]
-    axes = [axis for _, _, axis in arrays]
     p = _Plan()
-    p.v, p.n_adv, p.n_b, p.unique = v, len(rows), math.prod(B), unique or math.prod(B) <= 1
+    p.v, p.n_adv, p.n_b = v, len(rows), math.prod(B)
+    p.unique = unique or p.n_b <= 1
     p.sizes, p.strides = _tail(sizes, 1), _tail((v.strides[d] for d in vdims), 0)
-    on_host = [not isinstance(a, CudaArray) for a in rows]
-    if all(on_host):                                   # checked here: no device check
-        p.idx, p.idx_off = _host_rows(rows, axes, sizes), 0
-        p.codes, p.err = _tail((), 0), _spare(_I32)
-    else:
-        p.idx, p.idx_off = _device_rows(rows, on_host, axes, sizes, B)
-        word, codes = None, []
-        for axis, n, host in zip(axes, sizes, on_host):
-            if host:
-                codes.append(0)
-                continue
-            word, code = driver.check_word(
-                IndexError, f"index out of bounds for axis {axis} with size {n} (an index "
-                            "array on the device held it)")
-            codes.append(code)
-        p.codes, p.err = _tail(codes, 0), word
-    first = vdims[0]
+    p.idx, p.idx_off = _pack(rows, sizes, B)
+    codes, p.err = [], _spare(_I32)
+    for r, n in zip(rows, sizes):       # device int arrays: checked by the kernels
+        if r.checked:
+            codes.append(0)
+            continue
+        p.err, code = driver.check_word(
+            IndexError, f"index out of bounds for axis {r.axis} with size {n} (an index "
+                        "array on the device held it)")
+        codes.append(code)
+    p.codes = _tail(codes, 0)
     rest = [d for d in range(v.ndim) if d not in vdims]
-    pre = [d for d in rest if adjacent and d < first]
+    pre = [d for d in rest if adjacent and d < vdims[0]]
     post = [d for d in rest if d not in pre]
     p.shape = tuple(v.shape[d] for d in pre) + B + tuple(v.shape[d] for d in post)
-    p.pre = merge([v.shape[d] for d in pre], [v.strides[d] for d in pre])
-    p.post = merge([v.shape[d] for d in post], [v.strides[d] for d in post])
-    p.pre = (p.pre[0], p.pre[1][0])
-    p.post = (p.post[0], p.post[1][0])
-    p.rows = p.n_adv == 1 and not p.pre[0] and len(p.post[0]) <= 1   # an embedding lookup
+    pre_shape, (pre_strides,) = merge([v.shape[d] for d in pre], [v.strides[d] for d in pre])
+    post_shape, (post_strides,) = merge([v.shape[d] for d in post],
+                                        [v.strides[d] for d in post])
+    p.pre, p.post = (pre_shape, pre_strides), (post_shape, post_strides)
+    p.rows = p.n_adv == 1 and not pre_shape and len(post_shape) <= 1   # an embedding lookup
     return p
 
 
-def _device_rows(rows, on_host, axes, sizes, B):
-    """The index rows as one (K, |B|) int64 device array: (buffer's array, offset)."""
-    if len(rows) == 1 and rows[0].dtype == _INT and tuple(rows[0].shape) == B \
-            and rows[0].is_contiguous:
-        return rows[0], rows[0].offset                 # as given: no copy
+def _pack(rows, sizes, B):
+    """The index rows as one (K, |B|) int64 device array: (that array, its offset). Host
+    rows are checked here (numpy's IndexError), wrapped, and sent in one upload."""
+    arrays = [r.array for r in rows]
+    if all(isinstance(a, np.ndarray) for a in arrays):
+        packed = np.empty((len(rows),) + B, np.int64)
+        for j, (r, n) in enumerate(zip(rows, sizes)):
+            packed[j] = _host_checked(r.array, r.axis, n)
+        return from_host(packed), 0
+    if len(arrays) == 1 and arrays[0].dtype == _INT and tuple(arrays[0].shape) == B \
+            and arrays[0].is_contiguous:
+        return arrays[0], arrays[0].offset                    # as given: no copy
     packed = empty((len(rows),) + B, _INT)
-    for j, (r, host) in enumerate(zip(rows, on_host)):
-        if host:
-            r = basic_getitem(_host_rows([r], [axes[j]], [sizes[j]]), 0)
-        assign(basic_getitem(packed, j), r)              # broadcast, cast to int64
+    for j, (r, n) in enumerate(zip(rows, sizes)):
+        a = r.array
+        if isinstance(a, np.ndarray):
+            a = from_host(_host_checked(a, r.axis, n))
+        assign(basic_getitem(packed, j), a)                   # broadcast, cast to int64
     return packed, 0
+
+
+def _host_checked(a, axis, n):
+    """A host index array in range [-n, n) (else numpy's IndexError), wrapped to [0, n)."""
+    bad = (a < -n) | (a >= n)
+    if bad.any():
+        raise IndexError(f"index {int(a[bad].flat[0])} is out of bounds for axis {axis} with "
+                         f"size {n}")
+    return np.where(a < 0, a + n, a).astype(np.int64)
 
 
 # ---- host side: the primitives ------------------------------------------------------------------

@@ -16,7 +16,8 @@ From each block's four 32-bit words:
   rand float64:  2 values, 53 bits each from two words: u53 * 2^-53 in [0, 1)
   randn:         Box-Muller on pairs of uniforms (u1 in (0, 1], so log(u1) is finite):
                  r = sqrt(-2 log u1), z = r cos(2 pi u2), r sin(2 pi u2); float32 math in
-                 float32 kernels (4 values per block), float64 in float64 (2 per block)
+                 float32 kernels (4 values per block), float64 in float64 (2 per block);
+                 u1 >= 2^-24 (2^-53) bounds |z| by 5.8 in float32 (8.6 in float64)
   randint:       2 values from 64-bit draws: low + u64 % (high - low); the modulo bias is at
                  most (high - low) / 2^64 (negligible for any range a model draws from)
 """
