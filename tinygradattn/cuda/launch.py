@@ -32,6 +32,7 @@ GPU_TUNING = {
     "linalg_sum_chunk_rows": 256, "linalg_sum_max_chunks": 128,  # its row chunks (2 passes)
     "attn_block_q": 64, "attn_block_k": 64,                    # attention tiles
     "optim_threads": 256,
+    "indexing_mask_chunk": 32,   # boolean masks: mask elements one thread counts / compacts
 }
 SIM_TUNING = {
     "threads": 32, "max_blocks": 64, "row_threads": 8,
@@ -40,6 +41,7 @@ SIM_TUNING = {
     "linalg_sum_max_chunks": 4,
     "attn_block_q": 4, "attn_block_k": 4,
     "optim_threads": 32,
+    "indexing_mask_chunk": 4,
 }
 TUNING = {}         # filled on first use: GPU_TUNING or SIM_TUNING, then any overrides
 
