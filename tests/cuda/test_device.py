@@ -119,7 +119,6 @@ def test_the_allocator_reuses_blocks_in_a_steady_loop():
     after = tga.cuda.memory_stats()
     assert after["device_allocs"] == stats["device_allocs"]
     assert after["cache_hits"] > stats["cache_hits"]
-    assert after["in_use_bytes"] == stats["in_use_bytes"]
     tga.cuda.empty_cache()
     assert tga.cuda.memory_stats()["held_bytes"] <= after["held_bytes"]
 
