@@ -61,14 +61,14 @@ def _block_reduce(op, threads):
     """A device function reduce(value, scratch) -> op ('sum' or 'max') of every thread's
     value, returned to every thread of the block.
 
-    scratch: the calling kernel's shared array of threads + 1 entries of value's type
-    (_scratch). Every thread of the block must call it (it synchronises). A tree over a
-    power-of-two block: log2(threads) steps, each halving the live entries; the last step
-    writes the result into scratch[threads], which the next call writes only in its own last
-    step, after every thread has passed that call's first barrier (and so has read this
-    result): calls follow each other with no barrier between them. The max keeps the first
-    operand when the other is NaN (a NaN still poisons the sum of exps that follows, so rows
-    holding NaN come out NaN, as on the CPU)."""
+    scratch: the calling kernel's shared array of threads + 1 entries of value's type (one
+    per kernel, reused by every call). Every thread of the block must call it (it
+    synchronises). A tree over a power-of-two block: log2(threads) steps, each halving the
+    live entries; the last step writes the result into scratch[threads], which the next call
+    writes only in its own last step, after every thread has passed that call's first
+    barrier (and so has read this result): calls follow each other with no barrier between
+    them. The max keeps the first operand when the other is NaN (a NaN still poisons the
+    sum of exps that follows, so rows holding NaN come out NaN, as on the CPU)."""
     if threads < 1 or threads & (threads - 1):
         raise ValueError(f"row kernels need a power-of-two block, got row_threads={threads}")
     is_max = op == "max"
@@ -354,8 +354,8 @@ def cross_entropy_fwd_kernel(tune, dtype, with_probs):
 
 @kernels.define(served=[(dt,) for dt in FLOATS])
 def cross_entropy_bwd_kernel(tune, dtype):
+    """No reduction: each thread scales its entries of the row's softmax."""
     threads = tune["row_threads"]
-    n_scratch = threads + 1                         # _block_reduce's scratch
     T, NT = np.dtype(dtype).type, numba_type(dtype)
     zero, one = T(0), T(1)
 
@@ -608,8 +608,8 @@ def cross_entropy_fwd(logits, target, ignore_index, label_smoothing, with_probs=
     err, code = _bad_target(C)
     _launch_rows("cross_entropy_fwd_kernel", (dtype, with_probs), N, loss.buf, lse.buf,
                  (probs if with_probs else loss).buf, count.buf, x.buf, x.offset, x_rs,
-                 target.buf, target.offset, target.strides[0], int(ignore_index), dtype.type(label_smoothing), err,
-                 code, N, C)
+                 target.buf, target.offset, target.strides[0], int(ignore_index),
+                 dtype.type(label_smoothing), err, code, N, C)
     return loss, lse, count, probs
 
 
