@@ -16,22 +16,6 @@ from tinygradattn.backend import get_backend
 from tinygradattn.cuda import array as A
 from tinygradattn.cuda import driver, views
 from tinygradattn.cuda import elementwise as E
-from tinygradattn.cuda import random as cuda_random
-
-
-def _seedable():
-    try:
-        cuda_random.Philox().seed(0)
-    except NotImplementedError:
-        return False
-    return True
-
-
-# NOTE: on a branch where cuda/random.py is still a placeholder, conftest's autouse
-# tga.manual_seed(0) would fail every test once the cuda backend exists: seeding it is then a
-# no-op here (nothing in this file draws random numbers on the device). Inert once it lands.
-if not _seedable():
-    cuda_random.Philox.seed = lambda self, seed: None
 
 cpu = get_backend("cpu")
 cuda = get_backend("cuda")
@@ -43,10 +27,7 @@ TOLS = {np.float32: Tol(2e-5, 2e-6), np.float64: Tol(1e-12, 1e-13)}
 
 
 def dev(a):
-    a = np.asarray(a)
-    if a.ndim == 0:         # NOTE: from_host makes a 0-d array (1,) (np.ascontiguousarray)
-        return cuda.full((), a.item(), a.dtype)
-    return cuda.from_host(a)
+    return cuda.from_host(np.asarray(a))
 
 
 def host(x):
