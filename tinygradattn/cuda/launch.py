@@ -26,6 +26,8 @@ GPU_TUNING = {
     "threads": 256,          # 1-D kernels: threads per block
     "max_blocks": 65536,     # 1-D kernels: grid-stride loops beyond this many blocks
     "row_threads": 128,      # row kernels (softmax, layer norm, ...): threads per row block
+    "rows_colsum_chunks": 64,     # layer-norm dweight / dbias: at most this many row chunks
+    "rows_colsum_min_rows": 32,   # ... of at least this many rows each
     "gemm_tile_m": 64, "gemm_tile_n": 64, "gemm_tile_k": 16,   # GEMM block tile
     "gemm_micro_m": 4, "gemm_micro_n": 4,                      # GEMM per-thread register tile
     "linalg_sum_cols": 32, "linalg_sum_rows": 8,               # column sum (dbias) block
@@ -36,6 +38,7 @@ GPU_TUNING = {
 }
 SIM_TUNING = {
     "threads": 32, "max_blocks": 64, "row_threads": 8,
+    "rows_colsum_chunks": 3, "rows_colsum_min_rows": 2,
     "gemm_tile_m": 8, "gemm_tile_n": 8, "gemm_tile_k": 4, "gemm_micro_m": 2, "gemm_micro_n": 2,
     "linalg_sum_cols": 4, "linalg_sum_rows": 4, "linalg_sum_chunk_rows": 8,
     "linalg_sum_max_chunks": 4,

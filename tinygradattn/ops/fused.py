@@ -109,7 +109,9 @@ class CrossEntropy(Function):
     def forward(ctx, logits, target, ignore_index, label_smoothing):   # (N, C), (N,)
         loss, _, n_valid, probs = ctx.backend.cross_entropy_fwd(
             logits, target, ignore_index, label_smoothing, _wants_grad(ctx))   # (N,), (N, C)
-        ctx.count = n_valid if n_valid else float("nan")      # rows not ignored: a mean's n
+        # rows not ignored: a mean's n. A host int on the CPU (0 -> NaN: torch's mean over no
+        # rows); a 0-d device array on cuda (no host read; 0 / 0 is NaN there by itself)
+        ctx.count = (n_valid or float("nan")) if isinstance(n_valid, int) else n_valid
         ctx.ignore_index, ctx.label_smoothing = ignore_index, label_smoothing
         ctx.save_for_backward(target, probs)
         return loss
