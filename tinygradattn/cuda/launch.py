@@ -28,13 +28,14 @@ GPU_TUNING = {
     "row_threads": 128,      # row kernels (softmax, layer norm, ...): threads per row block
     "gemm_tile_m": 64, "gemm_tile_n": 64, "gemm_tile_k": 16,   # GEMM block tile
     "gemm_micro_m": 4, "gemm_micro_n": 4,                      # GEMM per-thread register tile
-    "attn_block_q": 64, "attn_block_k": 64,                    # attention tiles
+    "attn_block_q": 64, "attn_block_k": 64,                    # attention tiles (upper
+    "attn_threads": 256,                                       # bounds: see attention.py)
     "optim_threads": 256,
 }
 SIM_TUNING = {
     "threads": 32, "max_blocks": 64, "row_threads": 8,
     "gemm_tile_m": 8, "gemm_tile_n": 8, "gemm_tile_k": 4, "gemm_micro_m": 2, "gemm_micro_n": 2,
-    "attn_block_q": 4, "attn_block_k": 4,
+    "attn_block_q": 4, "attn_block_k": 4, "attn_threads": 8,
     "optim_threads": 32,
 }
 TUNING = {}         # filled on first use: GPU_TUNING or SIM_TUNING, then any overrides
