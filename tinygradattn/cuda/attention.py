@@ -476,7 +476,7 @@ def _forward(out, lse, q, k, v, mask, is_causal, scale):
     """Launch the forward: out (B, H, T, Dv) any strides, lse (B, H, T) new (offset 0)."""
     B, H, T, D = q.shape
     S, Dv = k.shape[2], v.shape[3]
-    kind, mask_args = _mask_operand(mask, q, k)
+    mask, kind, mask_args = _mask_operand(mask, q, k)     # mask: alive until launched
     if B * H * T == 0:
         return
     dm = _bucket("sdpa_fwd", D, Dv)
@@ -490,7 +490,7 @@ def _backward(dq, dk, dv, dout, q, k, v, out, lse, mask, is_causal, scale):
     """Launch delta, then dq (one block per query tile), then dk, dv (one per key tile)."""
     B, H, T, D = q.shape
     S, Dv = k.shape[2], v.shape[3]
-    kind, mask_args = _mask_operand(mask, q, k)
+    mask, kind, mask_args = _mask_operand(mask, q, k)     # mask: alive until launched
     if B * H == 0 or T + S == 0:
         return
     dm = _bucket("sdpa_bwd", D, Dv)
@@ -555,11 +555,13 @@ def _operand(x):
 
 
 def _mask_operand(mask, q, k):
-    """(kind, (buffer, offset, strides)): the mask read as (B, H, T, S) in place, stride 0
-    where it broadcasts; a non-bool mask in q's dtype (as the CPU backend). No mask: a dummy
-    buffer the "none" kernels never read."""
+    """(mask, kind, (buffer, offset, strides)): the mask read as (B, H, T, S) in place, stride
+    0 where it broadcasts; a non-bool mask in q's dtype (as the CPU backend). The caller holds
+    the returned mask (a cast is a new array) until its kernels are launched: dropped earlier,
+    its block could be handed out again first. No mask: a dummy buffer the "none" kernels
+    never read."""
     if mask is None:
-        return "none", (q.buf, 0, dims((), 0))
+        return None, "none", (q.buf, 0, dims((), 0))
     shape = q.shape[:3] + (k.shape[2],)
     if mask.ndim > 4 or broadcast_shapes(mask.shape, shape) != shape:
         raise ValueError(f"sdpa: mask of shape {mask.shape} cannot broadcast to the scores "
@@ -567,7 +569,7 @@ def _mask_operand(mask, q, k):
     if mask.dtype != _BOOL:
         mask = astype(mask, q.dtype)
     kind = "bool" if mask.dtype == _BOOL else "add"
-    return kind, (mask.buf, mask.offset, dims(broadcast_strides(mask, shape), 0))
+    return mask, kind, (mask.buf, mask.offset, dims(broadcast_strides(mask, shape), 0))
 
 
 def _merged_heads(x, n_head):

@@ -148,7 +148,11 @@ class KernelSet:
         cfg_key = (name, key, n_blocks, n_threads)
         config = self._configs.get(cfg_key)
         if config is None:
-            config = self._configs[cfg_key] = self.get(name, key)[n_blocks, n_threads]
+            config = self.get(name, key)[n_blocks, n_threads]
+            # NOTE: the simulator's kernel[grid, block] sets the grid on the kernel itself and
+            # returns the kernel: a cached configuration would run with the last grid set
+            if not driver.simulated():
+                self._configs[cfg_key] = config
         config(*args)
 
     def specs(self, tune=None):
