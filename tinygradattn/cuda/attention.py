@@ -29,7 +29,8 @@ different banks.
 
 Sizes: tune's attn_block_q / attn_block_k / attn_threads are upper bounds; `tiles` halves
 the tiles (the larger first) until a kernel's shared memory fits 48 KiB. At the GPU sizes,
-D = 64 float32 runs 64 x 32 forward tiles and 32 x 32 backward ones; D = 128 float64 16 x 16.
+D = 64 float32 runs 64 x 32 forward tiles and 32 x 32 backward ones; D = 128 float64 runs
+16 x 16 forward and 8 x 8 backward.
 
 Operands are read in place through their strides (the heads of a (B, T, H, D) buffer, the
 thirds of a packed qkv, a mask broadcast with stride 0); out is a (B, T, H, Dv) buffer viewed
