@@ -13,12 +13,18 @@ Buckets: a power of two up to 1 MiB, then steps of 1/8 of the power of two (wast
 Statistics (`stats()`): device allocations made, requests served from the cache, bytes held
 and in use; `empty_cache()` gives the free blocks back to the driver.
 """
+import os
+
 import numpy as np
 
 from . import driver
 
 MIN_BYTES = 512
 FINE_FROM_BYTES = 1 << 20
+# TGA_CUDA_POISON=1 (a debugging aid for kernel writers): every block handed out is first
+# filled with NaN (floats) or a large value (ints), so a kernel that reads memory it never
+# wrote gives visibly wrong results instead of whatever an earlier kernel left there
+POISON = os.environ.get("TGA_CUDA_POISON") == "1"
 
 
 def bucket_elements(n, itemsize):
@@ -67,6 +73,9 @@ class DevicePool:
             buf = self._device_alloc(size, dtype)
         self.in_use_bytes += size * dtype.itemsize
         self.peak_in_use_bytes = max(self.peak_in_use_bytes, self.in_use_bytes)
+        if POISON:
+            junk = np.nan if dtype.kind == "f" else (True if dtype.kind == "b" else 0x5A5A5A5A)
+            buf.copy_to_device(np.full(size, junk, dtype=dtype))     # not counted: a debug aid
         return Block(buf, dtype, size, self)
 
     def _device_alloc(self, size, dtype):

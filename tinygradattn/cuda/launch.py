@@ -32,7 +32,8 @@ GPU_TUNING = {
     "gemm_micro_m": 4, "gemm_micro_n": 4,                      # GEMM per-thread register tile
     "linalg_sum_cols": 32, "linalg_sum_rows": 8,               # column sum (dbias) block
     "linalg_sum_chunk_rows": 256, "linalg_sum_max_chunks": 128,  # its row chunks (2 passes)
-    "attn_block_q": 64, "attn_block_k": 64,                    # attention tiles
+    "attn_block_q": 64, "attn_block_k": 64,                    # attention tiles (upper
+    "attn_threads": 256,                                       # bounds: see attention.py)
     "optim_threads": 256,
     "indexing_mask_chunk": 32,   # boolean masks: mask elements one thread counts / compacts
 }
@@ -42,7 +43,7 @@ SIM_TUNING = {
     "gemm_tile_m": 8, "gemm_tile_n": 8, "gemm_tile_k": 4, "gemm_micro_m": 2, "gemm_micro_n": 2,
     "linalg_sum_cols": 4, "linalg_sum_rows": 4, "linalg_sum_chunk_rows": 8,
     "linalg_sum_max_chunks": 4,
-    "attn_block_q": 4, "attn_block_k": 4,
+    "attn_block_q": 4, "attn_block_k": 4, "attn_threads": 8,
     "optim_threads": 32,
     "indexing_mask_chunk": 4,
 }
