@@ -30,12 +30,22 @@ GPU_TUNING = {
     "gemm_micro_m": 4, "gemm_micro_n": 4,                      # GEMM per-thread register tile
     "attn_block_q": 64, "attn_block_k": 64,                    # attention tiles
     "optim_threads": 256,
+    "optim_items": 4,            # optimizer steps: elements per thread per block chunk
+    "optim_arrays": 8,           # optimizer steps: arrays per launch (tuples of buffers)
+    # reductions: threads per block; outputs per block when neighbouring threads own
+    # neighbouring outputs (column sums); most elements one lane folds before the reduced
+    # range is cut in chunks (two passes); fewest a lane gets when cut for parallelism;
+    # blocks wanted (about 2 per SM of an H100) before few outputs are cut for parallelism
+    "reduce_threads": 256, "reduce_outputs": 32, "reduce_items": 64, "reduce_min_items": 8,
+    "reduce_blocks": 264,
 }
 SIM_TUNING = {
     "threads": 32, "max_blocks": 64, "row_threads": 8,
     "gemm_tile_m": 8, "gemm_tile_n": 8, "gemm_tile_k": 4, "gemm_micro_m": 2, "gemm_micro_n": 2,
     "attn_block_q": 4, "attn_block_k": 4,
-    "optim_threads": 32,
+    "optim_threads": 32, "optim_items": 2, "optim_arrays": 4,
+    "reduce_threads": 8, "reduce_outputs": 4, "reduce_items": 2, "reduce_min_items": 1,
+    "reduce_blocks": 1,
 }
 TUNING = {}         # filled on first use: GPU_TUNING or SIM_TUNING, then any overrides
 
