@@ -2,7 +2,7 @@
 simulator (tests/conftest.py): sum / max / min over every axis subset with keepdims both ways,
 argmax / argmin, sum_to_shape and foreach_norm; odd shapes, every dtype the CPU takes,
 transposed / sliced / broadcast inputs read in place, both the one-pass and the two-pass path
-(the simulator's sizes are tiny: 8 threads a block, a lane folds 2 elements before a cut).
+(the simulator's sizes are tiny: 32 threads a block, a lane folds 2 elements before a cut).
 
 Tolerances: float32 sums round differently from numpy's pairwise sum, so a sum's error is
 bounded relative to sum(|x|) (rtol 1e-5 for float32, 1e-12 for float64); max, min, argmax,
@@ -10,21 +10,46 @@ integer and bool results are exact.
 """
 import itertools
 import math
+import sys
 
 import numpy as np
 import pytest
 
 from tinygradattn.backend import get_backend
-from tinygradattn.cuda import driver, views
+from tinygradattn.cuda import driver, launch, views
+from tinygradattn.cuda import reduce as R
 
 cuda = get_backend("cuda")
 cpu = get_backend("cpu")
+
+@pytest.fixture(autouse=True, scope="module")
+def _fast_thread_switches():
+    """The simulator runs each CUDA thread as a Python thread while the launching thread
+    busy-polls them: with Python's default 5 ms switch interval every barrier waits for
+    that poller's time slice. 0.1 ms makes these tests ~3x faster; restored after."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-4)
+    yield
+    sys.setswitchinterval(interval)
+
 
 @pytest.fixture(autouse=True)
 def _seed_everything():
     """Overrides conftest's: that one seeds the cuda generator too, still a placeholder
     (cuda/random.py); these tests draw from numpy generators of their own."""
     yield
+
+
+@pytest.fixture(autouse=True)
+def _only_served_keys(monkeypatch):
+    """Every kernel key a test launches is in its `served` list (what the compile report
+    compiles for the GPU)."""
+    launch_ = R.kernels.launch
+
+    def checked(name, key, *args):
+        assert key in R.kernels.served[name], f"{name}{key} is not in served"
+        return launch_(name, key, *args)
+    monkeypatch.setattr(R.kernels, "launch", checked)
 
 
 RTOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
@@ -132,11 +157,12 @@ def test_3d_transposed_and_sliced():
             check(f"sum {name}", cuda.sum(dx, axis, True), cpu.sum(hx, axis, True), hx)
 
 
-@pytest.mark.parametrize("shape, axis", [((150,), None), ((5, 40), (1,)), ((40, 5), (0,)),
-                                         ((40, 5), (1,))])
+@pytest.mark.parametrize("shape, axis", [((150,), None), ((5, 130), (1,)), ((130, 5), (0,)),
+                                         ((130, 5), (1,))])
 def test_larger_reductions_take_the_two_pass_and_column_paths(shape, axis):
-    """A full sum of 150 elements cuts its range into chunks over many blocks, then folds
-    the partials; (40, 5) over axis 0 has neighbouring threads own neighbouring columns."""
+    """A full sum of 150 elements cuts its range into chunks over several blocks, then folds
+    the partials; (130, 5) over axis 0 has neighbouring threads own neighbouring columns
+    (and two passes too); over axis 1, groups of 8 lanes, 4 rows a block."""
     x = data(shape, np.float32, np.random.default_rng(6)) * np.float32(100)
     dx = cuda.from_host(x)
     check("sum", cuda.sum(dx, axis, False), cpu.sum(x, axis, False), x)
@@ -293,3 +319,28 @@ def test_foreach_norm_nan():
     for ord in (2.0, math.inf, -math.inf, 1.0):
         got = cuda.to_host(cuda.foreach_norm([cuda.from_host(x)], ord)[0])
         assert np.isnan(got) and np.isnan(cpu.foreach_norm([x], ord)[0])
+
+
+# ---- the GPU's plans (host arithmetic only: nothing is compiled or launched) ----------------------
+@pytest.fixture
+def gpu_tuning(monkeypatch):
+    for key, value in launch.GPU_TUNING.items():
+        monkeypatch.setitem(launch.tuning(), key, value)
+
+
+@pytest.mark.parametrize("n_out, n_red, inner", [(1, 10**6, False), (1, 10**8, False),
+                                                 (768, 8192, True), (8192, 768, False),
+                                                 (10**6, 3, False), (3, 10**6, True)])
+def test_gpu_plans_fill_the_device_and_keep_serial_runs_short(gpu_tuning, n_out, n_red, inner):
+    """With the GPU's sizes: a lane folds at most reduce_items elements per pass, few outputs
+    are cut until reduce_blocks blocks have work, and the chunks cover the range once."""
+    tune = launch.tuning()
+    plan = R._Plan(n_out, n_red, inner)
+    per_block = tune["reduce_threads"] // plan.group
+    assert plan.chunk % plan.group == 0
+    assert plan.chunk // plan.group <= tune["reduce_items"]
+    assert (plan.n_split - 1) * plan.chunk < n_red <= plan.n_split * plan.chunk
+    n_busy = -(-n_out * plan.n_split // per_block)
+    if n_red >= tune["reduce_threads"] * tune["reduce_min_items"] * tune["reduce_blocks"]:
+        assert n_busy >= 0.9 * tune["reduce_blocks"]        # chunks round to whole lane rounds
+    assert plan.n_blocks == min(n_busy, tune["reduce_grid"])

@@ -37,15 +37,15 @@ GPU_TUNING = {
     # range is cut in chunks (two passes); fewest a lane gets when cut for parallelism;
     # blocks wanted (about 2 per SM of an H100) before few outputs are cut for parallelism
     "reduce_threads": 256, "reduce_outputs": 32, "reduce_items": 64, "reduce_min_items": 8,
-    "reduce_blocks": 264,
+    "reduce_blocks": 264, "reduce_grid": 65536,      # grid cap: blocks loop over the rest
 }
 SIM_TUNING = {
     "threads": 32, "max_blocks": 64, "row_threads": 8,
     "gemm_tile_m": 8, "gemm_tile_n": 8, "gemm_tile_k": 4, "gemm_micro_m": 2, "gemm_micro_n": 2,
     "attn_block_q": 4, "attn_block_k": 4,
     "optim_threads": 32, "optim_items": 2, "optim_arrays": 4,
-    "reduce_threads": 8, "reduce_outputs": 4, "reduce_items": 2, "reduce_min_items": 1,
-    "reduce_blocks": 1,
+    "reduce_threads": 32, "reduce_outputs": 8, "reduce_items": 2, "reduce_min_items": 1,
+    "reduce_blocks": 2, "reduce_grid": 2,
 }
 TUNING = {}         # filled on first use: GPU_TUNING or SIM_TUNING, then any overrides
 

@@ -35,8 +35,8 @@ from numba import cuda, types
 
 from .array import empty, view
 from .elementwise import _index_fn, astype, full
-from .launch import (DTYPES, FLOATS, MAX_DIMS, KernelSet, array_type, blocks_for, dims,
-                     dims_type, merge, numba_type, tuning)
+from .launch import (DTYPES, FLOATS, MAX_DIMS, KernelSet, array_type, dims, dims_type, merge,
+                     numba_type, tuning)
 
 kernels = KernelSet("reduce")
 
@@ -100,17 +100,18 @@ def _dev(fn):
 
 
 # ---- the kernels ----------------------------------------------------------------------------
-# norms: (op, pre, post) of each ord, and the second pass's (op, identity, post)
-_NORM_KEYS = [("sum", "square", "sqrt"), ("sum", "abs", "identity"), ("max", "abs", "identity"),
-              ("min", "abs", "identity"), ("sum", "nonzero", "identity"), ("sum", "pow", "root"),
-              ("sum", "identity", "sqrt"), ("sum", "identity", "root")]
+# the norms' (op, pre, post), one per kind of ord (see _norm_key)
+_NORMS = [("sum", "square", "sqrt"), ("sum", "abs", "identity"), ("max", "abs", "identity"),
+          ("min", "abs", "identity"), ("sum", "nonzero", "identity"), ("sum", "pow", "root")]
 
 
 def _reduce_served():
     keys = [("sum", "identity", "identity", dt, dt) for dt in FLOATS + (_INT,)]
     keys.append(("sum", "identity", "identity", _BOOL, _INT))           # numpy sums bools as int64
     keys += [(op, "identity", "identity", dt, dt) for op in ("max", "min") for dt in DTYPES]
-    keys += [(op, pre, post, dt, dt) for op, pre, post in _NORM_KEYS for dt in FLOATS]
+    for op, pre, post in _NORMS:       # one pass, and the first and last of two passes
+        for key in ((op, pre, post), (op, pre, "identity"), (op, "identity", post)):
+            keys += [key + (dt, dt) for dt in FLOATS]
     return list(dict.fromkeys(keys))
 
 
@@ -293,7 +294,8 @@ class _Plan:
         self.n_split = builtins.max(1, -(-n_red // self.chunk))
         self.n_virt = n_out * self.n_split
         self.threads = threads
-        self.n_blocks = blocks_for(self.n_virt, per_block)
+        self.n_blocks = builtins.max(1, builtins.min(-(-self.n_virt // per_block),
+                                                     tune["reduce_grid"]))
 
 
 def _partials_layout(n_out, n_split):
