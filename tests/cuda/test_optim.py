@@ -81,7 +81,7 @@ def test_the_simulator_splits_these_lists_into_several_launches():
     assert launch.tuning()["optim_arrays"] < len(SHAPES)
 
 
-# ---- SGD ------------------------------------------------------------------------------------------
+# ---- SGD -------------------------------------------------------------------------------------
 SGD_CASES = [  # momentum, dampening, nesterov, weight_decay
     (0.0, 0.0, False, 0.0), (0.0, 0.0, False, 0.01), (0.9, 0.0, False, 0.0),
     (0.9, 0.1, False, 0.01), (0.8, 0.0, True, 0.0), (0.9, 0.0, True, 0.05)]
@@ -106,7 +106,7 @@ def test_sgd_steps(momentum, dampening, nesterov, weight_decay, dtype):
         assert_same(bufs, d_bufs, "momentum_bufs")
 
 
-# ---- Adam / AdamW -----------------------------------------------------------------------------------
+# ---- Adam / AdamW ----------------------------------------------------------------------------
 ADAM_CASES = [  # beta1, beta2, weight_decay, decoupled
     (0.9, 0.999, 0.0, False), (0.9, 0.999, 0.01, False), (0.9, 0.99, 0.1, True),
     (0.3, 0.999, 0.01, True)]         # beta1 0.3: torch's lerp takes its other branch
@@ -184,7 +184,7 @@ def test_bad_arguments_raise_like_the_cpu():
     cuda.sgd_step([], [], None, 0.1, 0.0, 0.0, 0.0, False, True)        # nothing to do
 
 
-# ---- foreach_mul_ -------------------------------------------------------------------------------------
+# ---- foreach_mul_ ----------------------------------------------------------------------------
 @pytest.mark.parametrize("scale_dtype", [np.float32, np.float64])
 def test_foreach_mul_(scale_dtype):
     rng = np.random.default_rng(4)

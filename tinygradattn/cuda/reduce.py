@@ -37,8 +37,11 @@ from .array import empty, view
 from .elementwise import _index_fn, astype, full
 from .launch import (DTYPES, FLOATS, MAX_DIMS, KernelSet, array_type, dims, dims_type, merge,
                      numba_type, tuning)
+from .views import reshape
 
 kernels = KernelSet("reduce")
+
+_max, _min = builtins.max, builtins.min     # this module's max / min are the primitives
 
 _INT, _BOOL = np.dtype(np.int64), np.dtype(np.bool_)
 _F64 = np.dtype(np.float64)
@@ -268,7 +271,7 @@ class _Layout:
 
 
 def _pow2_at_least(n):
-    return 1 << builtins.max(int(n) - 1, 0).bit_length()
+    return 1 << _max(int(n) - 1, 0).bit_length()
 
 
 class _Plan:
@@ -278,24 +281,22 @@ class _Plan:
         tune = tuning()
         threads = tune["reduce_threads"]
         if outputs_inner:
-            per_block = builtins.min(threads, tune["reduce_outputs"], _pow2_at_least(n_out))
+            per_block = _min(threads, tune["reduce_outputs"], _pow2_at_least(n_out))
             self.group, self.lane_step = threads // per_block, per_block
         else:
-            self.group = builtins.min(threads, _pow2_at_least(n_red))
+            self.group = _min(threads, _pow2_at_least(n_red))
             per_block, self.lane_step = threads // self.group, 1
         per_lane = -(-n_red // self.group)
-        n_split = builtins.max(1, -(-per_lane // tune["reduce_items"]))     # a lane folds few elements
+        n_split = _max(1, -(-per_lane // tune["reduce_items"]))   # a lane folds few elements
         if -(-n_out * n_split // per_block) < tune["reduce_blocks"]:  # too few blocks: cut more
-            wanted = -(-tune["reduce_blocks"] * per_block // builtins.max(n_out, 1))
-            n_split = builtins.max(n_split, builtins.min(wanted,
-                                                         per_lane // tune["reduce_min_items"]))
+            wanted = -(-tune["reduce_blocks"] * per_block // _max(n_out, 1))
+            n_split = _max(n_split, _min(wanted, per_lane // tune["reduce_min_items"]))
         # chunks of whole lane rounds (a multiple of G elements)
-        self.chunk = -(-builtins.max(-(-n_red // n_split), 1) // self.group) * self.group
-        self.n_split = builtins.max(1, -(-n_red // self.chunk))
+        self.chunk = -(-_max(-(-n_red // n_split), 1) // self.group) * self.group
+        self.n_split = _max(1, -(-n_red // self.chunk))
         self.n_virt = n_out * self.n_split
         self.threads = threads
-        self.n_blocks = builtins.max(1, builtins.min(-(-self.n_virt // per_block),
-                                                     tune["reduce_grid"]))
+        self.n_blocks = _max(1, _min(-(-self.n_virt // per_block), tune["reduce_grid"]))
 
 
 def _partials_layout(n_out, n_split):
@@ -424,7 +425,6 @@ def argmin(x, axis, keepdims):
 def sum_to_shape(x, shape):
     """x summed over the axes broadcasting added to reach x.shape from shape (the CPU's
     rule: np.sum, so bools sum to int64), as shape."""
-    from .views import reshape
     shape = tuple(shape)
     n_lead = x.ndim - len(shape)
     axes = tuple(range(n_lead)) + tuple(
@@ -493,7 +493,7 @@ def _norms(arrays, ord, dtype):
     inv_p = np.reciprocal(p, dtype=T) if pre == "pow" else T(0)  # numpy's 1/ord, in dtype
     layouts = [_Layout.of(x, tuple(range(x.ndim)), ordered=False) for x in arrays]
     plans = [_Plan(1, lay.n_red, False) for lay in layouts]
-    n_chunks = builtins.max(plan.n_split for plan in plans)
+    n_chunks = _max(plan.n_split for plan in plans)
     out = empty((len(arrays),), dtype)
     if n_chunks == 1:                       # every array in one pass, straight into out
         for k, (x, lay, plan) in enumerate(zip(arrays, layouts, plans)):
