@@ -14,7 +14,6 @@ simulator with SIM_TUNING's 4 x 4 tiles (tests/conftest.py turns the simulator o
 - empty shapes (B, T or S of 0), bad input (the CPU backend's exception types);
 - the tile sizes at the GPU's tuning fit 48 KiB of shared memory for every served key.
 """
-import sys
 
 import numpy as np
 import pytest
@@ -32,17 +31,6 @@ from tinygradattn.cuda.launch import GPU_TUNING  # noqa: E402
 # the two sum in different orders: a few ulps of the largest value per reduction step
 TOL = {np.float32: Tol(rtol=2e-5, atol=2e-5), np.float64: Tol(rtol=1e-11, atol=1e-12)}
 DTYPES = (np.float32, np.float64)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _fast_simulator():
-    """The simulator runs each CUDA thread as a Python thread and polls them for barriers;
-    at the default 5 ms GIL switch interval a block waits most of its time. 0.5 ms runs
-    these tests several times faster; restored after."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(5e-4)
-    yield
-    sys.setswitchinterval(before)
 
 
 # ---- helpers -----------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ COPIES = {"host_to_device": 0, "device_to_host": 0, "bytes_to_device": 0, "bytes
 def numba_cuda():
     """numba.cuda, imported on first use; RuntimeError (one line, what is missing and how to
     install it) when it cannot run here."""
-    global _cuda, _error
+    global _error
     if _cuda is not None:
         return _cuda
     if _error is None:

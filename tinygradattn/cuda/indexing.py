@@ -135,7 +135,7 @@ def gather_rows(tune, dtype):
 @kernels.define(served=[()])
 def adv_winner(tune):
     adv = _adv_fn()
-    I, I64 = array_type(_INT), types.int64
+    I = array_type(_INT)
 
     def kernel(winner, use_winner, idx, idx_off, n_adv, n_b, sizes, strides, codes, err):
         for b in range(cuda.grid(1), n_b, cuda.gridsize(1)):

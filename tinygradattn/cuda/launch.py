@@ -36,6 +36,14 @@ GPU_TUNING = {
     "attn_threads": 256,                                       # bounds: see attention.py)
     "optim_threads": 256,
     "indexing_mask_chunk": 32,   # boolean masks: mask elements one thread counts / compacts
+    "optim_items": 4,            # optimizer steps: elements per thread per block chunk
+    "optim_arrays": 8,           # optimizer steps: arrays per launch (tuples of buffers)
+    # reductions: threads per block; outputs per block when neighbouring threads own
+    # neighbouring outputs (column sums); most elements one lane folds before the reduced
+    # range is cut in chunks (two passes); fewest a lane gets when cut for parallelism;
+    # blocks wanted (about 2 per SM of an H100) before few outputs are cut for parallelism
+    "reduce_threads": 256, "reduce_outputs": 32, "reduce_items": 64, "reduce_min_items": 8,
+    "reduce_blocks": 264, "reduce_grid": 65536,      # grid cap: blocks loop over the rest
 }
 SIM_TUNING = {
     "threads": 32, "max_blocks": 64, "row_threads": 8,
@@ -44,8 +52,10 @@ SIM_TUNING = {
     "linalg_sum_cols": 4, "linalg_sum_rows": 4, "linalg_sum_chunk_rows": 8,
     "linalg_sum_max_chunks": 4,
     "attn_block_q": 4, "attn_block_k": 4, "attn_threads": 8,
-    "optim_threads": 32,
+    "optim_threads": 32, "optim_items": 2, "optim_arrays": 4,
     "indexing_mask_chunk": 4,
+    "reduce_threads": 32, "reduce_outputs": 8, "reduce_items": 2, "reduce_min_items": 1,
+    "reduce_blocks": 2, "reduce_grid": 2,
 }
 TUNING = {}         # filled on first use: GPU_TUNING or SIM_TUNING, then any overrides
 
