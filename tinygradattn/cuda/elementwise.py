@@ -98,6 +98,8 @@ def _binary_served():
             dts = DTYPES
         elif name in scalar_ops.FLOAT_ONLY:
             dts = FLOATS
+        elif name in ("add", "mul", "maximum", "minimum"):
+            dts = DTYPES                        # bool too: or, and, or, and (as numpy)
         else:
             dts = FLOATS + (_INT,)
         for dt in dts:
