@@ -46,7 +46,7 @@ GPU_TUNING = {
     "reduce_blocks": 264, "reduce_grid": 65536,      # grid cap: blocks loop over the rest
 }
 SIM_TUNING = {
-    "threads": 32, "max_blocks": 64, "row_threads": 8,
+    "threads": 16, "max_blocks": 2, "row_threads": 8,
     "rows_colsum_chunks": 3, "rows_colsum_min_rows": 2,
     "gemm_tile_m": 8, "gemm_tile_n": 8, "gemm_tile_k": 4, "gemm_micro_m": 2, "gemm_micro_n": 2,
     "linalg_sum_cols": 4, "linalg_sum_rows": 4, "linalg_sum_chunk_rows": 8,
