@@ -14,8 +14,8 @@ from numba import cuda, types
 
 from . import scalar_ops
 from .array import CudaArray, contiguous_strides, empty, view
-from .launch import (DTYPES, FLOATS, MAX_DIMS, KernelSet, array_type, blocks_for, dims,
-                     dims_type, merge, numba_type, tuning)
+from .launch import (DTYPES, FLOATS, MAX_DIMS, KernelSet, array_type, blocks_for,
+                     device_function, dims, dims_type, merge, numba_type, tuning)
 
 kernels = KernelSet("elementwise")
 
@@ -60,14 +60,6 @@ def _index(i, shape, strides, ndim):
     return pos
 
 
-_index_dev = None
-
-
-def _index_fn():
-    global _index_dev
-    if _index_dev is None:
-        _index_dev = cuda.jit(device=True)(_index)
-    return _index_dev
 
 
 @kernels.define(served=_unary_served())
@@ -79,7 +71,7 @@ def map_(tune, op, in_dtype, out_dtype, strided):
             for i in range(cuda.grid(1), n, cuda.gridsize(1)):
                 out[out_off + i] = f(x[x_off + i])
         return kernel, (O, I64, A, I64, I64)
-    index = _index_fn()
+    index = device_function(_index)
 
     def kernel(out, out_off, out_strides, x, x_off, x_strides, shape, ndim, n):
         for i in range(cuda.grid(1), n, cuda.gridsize(1)):
@@ -117,7 +109,7 @@ def zip_(tune, op, dtype, out_dtype, strided):
             for i in range(cuda.grid(1), n, cuda.gridsize(1)):
                 out[out_off + i] = f(a[a_off + i], b[b_off + i])
         return kernel, (O, I64, A, I64, A, I64, I64)
-    index = _index_fn()
+    index = device_function(_index)
 
     def kernel(out, out_off, a, a_off, a_strides, b, b_off, b_strides, shape, ndim, n):
         for i in range(cuda.grid(1), n, cuda.gridsize(1)):        # out: contiguous
@@ -135,7 +127,7 @@ def where_(tune, dtype, strided):
             for i in range(cuda.grid(1), n, cuda.gridsize(1)):
                 out[i] = a[a_off + i] if c[c_off + i] else b[b_off + i]
         return kernel, (A, C, I64, A, I64, A, I64, I64)
-    index = _index_fn()
+    index = device_function(_index)
 
     def kernel(out, c, c_off, c_strides, a, a_off, a_strides, b, b_off, b_strides, shape,
                ndim, n):

@@ -15,6 +15,8 @@
 - **Sizes are parameters** (`TUNING`): the simulator runs every thread in Python, so there
   they are tiny; on a GPU they are what the kernels were tuned for.
 """
+import functools
+
 import numpy as np
 
 from . import driver
@@ -65,6 +67,13 @@ def tuning():
     if not TUNING:
         TUNING.update(SIM_TUNING if driver.simulated() else GPU_TUNING)
     return TUNING
+
+
+@functools.cache
+def device_function(fn):
+    """fn compiled as a numba device function, once per process (kernels call it)."""
+    from numba import cuda
+    return cuda.jit(device=True)(fn)
 
 
 def numba_type(dtype):

@@ -37,7 +37,7 @@ from numba import config, cuda, types
 
 from . import elementwise as E
 from .array import CudaArray
-from .launch import FLOATS, KernelSet, array_type, numba_type, tuning
+from .launch import FLOATS, KernelSet, array_type, device_function, numba_type, tuning
 
 kernels = KernelSet("optim")
 
@@ -60,21 +60,13 @@ def _find_array(vb, starts, n_arrays):
     return j
 
 
-_find_array_dev = None
-
-
-def _find_array_fn():
-    global _find_array_dev
-    if _find_array_dev is None:
-        _find_array_dev = cuda.jit(device=True)(_find_array)
-    return _find_array_dev
 
 
 @kernels.define(served=[(dt,) for dt in FLOATS])
 def sgd(tune, dtype):
     """One SGD step over up to K arrays: p, b (momentum buffers) in place, g read."""
     threads, chunk = tune["optim_threads"], tune["optim_threads"] * tune["optim_items"]
-    find = _find_array_fn()
+    find = device_function(_find_array)
 
     def kernel(ps, p_offs, gs, g_offs, bs, b_offs, sizes, starts, n_arrays, n_blocks, wd,
                momentum, one_minus_dampening, neg_lr, has_wd, has_momentum, first_step,
@@ -113,7 +105,7 @@ def _mul_rn(dtype):
 def adam(tune, dtype):
     """One Adam / AdamW step over up to K arrays: p, m, v in place, g read."""
     threads, chunk = tune["optim_threads"], tune["optim_threads"] * tune["optim_items"]
-    find = _find_array_fn()
+    find = device_function(_find_array)
     mul_rn = _mul_rn(dtype)
 
     def kernel(ps, p_offs, gs, g_offs, ms, m_offs, vs, v_offs, sizes, starts, n_arrays,
@@ -155,7 +147,7 @@ def mul_(tune, dtype, scale_dtype):
     """x *= scale (a 0-d device array, read on the device, cast to x's dtype) over up to K
     contiguous arrays."""
     threads, chunk = tune["optim_threads"], tune["optim_threads"] * tune["optim_items"]
-    find = _find_array_fn()
+    find = device_function(_find_array)
     T = np.dtype(dtype).type
 
     def kernel(xs, x_offs, sizes, starts, n_arrays, n_blocks, scale, scale_off):

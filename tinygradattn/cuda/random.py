@@ -28,7 +28,7 @@ import numpy as np
 from numba import cuda, types
 
 from .array import empty
-from .launch import FLOATS, KernelSet, array_type, blocks_for, tuning
+from .launch import FLOATS, KernelSet, array_type, blocks_for, device_function, tuning
 
 kernels = KernelSet("random")
 
@@ -54,14 +54,6 @@ def philox4x32_10(c0, c1, c2, c3, k0, k1):
     return c0, c1, c2, c3
 
 
-_philox_dev = None
-
-
-def _philox_fn():
-    global _philox_dev
-    if _philox_dev is None:
-        _philox_dev = cuda.jit(device=True)(philox4x32_10)
-    return _philox_dev
 
 
 def _sincos_turn(T):
@@ -105,7 +97,7 @@ def _sincos_turn(T):
 # offset + t (uint64, wrapping), split into the low and high 32 bits of the counter.
 @kernels.define(served=[(dt, dist) for dt in FLOATS for dist in ("uniform", "normal")])
 def floats(tune, dtype, dist):
-    philox = _philox_fn()
+    philox = device_function(philox4x32_10)
     T = np.dtype(dtype).type
     U64, I64 = types.uint64, types.int64
     PER = 4 if T is np.float32 else 2                   # values per block
@@ -162,7 +154,7 @@ def floats(tune, dtype, dist):
 
 @kernels.define(served=[()])
 def integers(tune):
-    philox = _philox_fn()
+    philox = device_function(philox4x32_10)
     U64, I64 = types.uint64, types.int64
 
     def kernel(out, n, low, span, k0, k1, offset):      # out[i] = low + u64 % span
