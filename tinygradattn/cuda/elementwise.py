@@ -50,7 +50,7 @@ def _unary_served():
     return keys
 
 
-def _index(i, shape, strides, ndim):
+def strided_index(i, shape, strides, ndim):
     """The position of output element i (C order over shape) in an operand with strides."""
     pos = 0
     for d in range(MAX_DIMS - 1, MAX_DIMS - 1 - ndim, -1):
@@ -71,7 +71,7 @@ def map_(tune, op, in_dtype, out_dtype, strided):
             for i in range(cuda.grid(1), n, cuda.gridsize(1)):
                 out[out_off + i] = f(x[x_off + i])
         return kernel, (O, I64, A, I64, I64)
-    index = device_function(_index)
+    index = device_function(strided_index)
 
     def kernel(out, out_off, out_strides, x, x_off, x_strides, shape, ndim, n):
         for i in range(cuda.grid(1), n, cuda.gridsize(1)):
@@ -109,7 +109,7 @@ def zip_(tune, op, dtype, out_dtype, strided):
             for i in range(cuda.grid(1), n, cuda.gridsize(1)):
                 out[out_off + i] = f(a[a_off + i], b[b_off + i])
         return kernel, (O, I64, A, I64, A, I64, I64)
-    index = device_function(_index)
+    index = device_function(strided_index)
 
     def kernel(out, out_off, a, a_off, a_strides, b, b_off, b_strides, shape, ndim, n):
         for i in range(cuda.grid(1), n, cuda.gridsize(1)):        # out: contiguous
@@ -127,7 +127,7 @@ def where_(tune, dtype, strided):
             for i in range(cuda.grid(1), n, cuda.gridsize(1)):
                 out[i] = a[a_off + i] if c[c_off + i] else b[b_off + i]
         return kernel, (A, C, I64, A, I64, A, I64, I64)
-    index = device_function(_index)
+    index = device_function(strided_index)
 
     def kernel(out, c, c_off, c_strides, a, a_off, a_strides, b, b_off, b_strides, shape,
                ndim, n):

@@ -26,10 +26,10 @@ from numba import cuda, types
 from . import driver
 from .array import CudaArray, empty, view
 from .transfer import from_host, to_host
-from .elementwise import (_index_fn, assign, astype, binary, broadcast_strides, full,
-                          scalar)
-from .launch import (DTYPES, FLOATS, MAX_DIMS, KernelSet, array_type, blocks_for, dims,
-                     dims_type, merge, tuning)
+from .elementwise import (assign, astype, binary, broadcast_strides, full, scalar,
+                          strided_index)
+from .launch import (DTYPES, FLOATS, MAX_DIMS, KernelSet, array_type, blocks_for,
+                     device_function, dims, dims_type, merge, tuning)
 from .views import basic_getitem, is_basic
 
 kernels = KernelSet("indexing")
@@ -51,31 +51,23 @@ def _tail(values, fill):
 # _adv_offset(b): v's offset of index tuple b = sum_j wrap(idx[j, b]) * adv_strides[j], and its
 # linear position in the indexed dims (for setitem's last-write-wins). An index out of range
 # flags the error word (its code names the axis) and reads position 0 instead.
-_adv_dev = None
-
-
-def _adv_fn():
-    global _adv_dev
-    if _adv_dev is None:
-        def _adv_offset(idx, idx_off, n_adv, n_b, b, sizes, strides, codes, err):
-            off = 0
-            lin = 0
-            ok = True
-            for j in range(n_adv):
-                r = idx[idx_off + j * n_b + b]
-                n = sizes[j]
-                if r < 0:
-                    r += n
-                if r < 0 or r >= n:
-                    if codes[j] != 0:
-                        err[0] = codes[j]
-                    ok = False
-                    r = 0
-                off += r * strides[j]
-                lin = lin * n + r
-            return off, lin, ok
-        _adv_dev = cuda.jit(device=True)(_adv_offset)
-    return _adv_dev
+def _adv_offset(idx, idx_off, n_adv, n_b, b, sizes, strides, codes, err):
+    off = 0
+    lin = 0
+    ok = True
+    for j in range(n_adv):
+        r = idx[idx_off + j * n_b + b]
+        n = sizes[j]
+        if r < 0:
+            r += n
+        if r < 0 or r >= n:
+            if codes[j] != 0:
+                err[0] = codes[j]
+            ok = False
+            r = 0
+        off += r * strides[j]
+        lin = lin * n + r
+    return off, lin, ok
 
 
 def _adv_types():
@@ -89,7 +81,7 @@ def _adv_types():
 # out contiguous); pre / post positions from their merged shapes and strides.
 @kernels.define(served=[(dt,) for dt in DTYPES])
 def gather(tune, dtype):
-    adv, index = _adv_fn(), _index_fn()
+    adv, index = device_function(_adv_offset), device_function(strided_index)
     A, I64, D = array_type(dtype), types.int64, dims_type()
 
     def kernel(out, x, x_off, idx, idx_off, n_adv, n_b, sizes, strides, codes, err,
@@ -134,7 +126,7 @@ def gather_rows(tune, dtype):
 # winner[lin] = max b (atomic max), and the write pass writes only the winner's values.
 @kernels.define(served=[()])
 def adv_winner(tune):
-    adv = _adv_fn()
+    adv = device_function(_adv_offset)
     I = array_type(_INT)
 
     def kernel(winner, use_winner, idx, idx_off, n_adv, n_b, sizes, strides, codes, err):
@@ -147,7 +139,7 @@ def adv_winner(tune):
 
 @kernels.define(served=[(dt, w) for dt in DTYPES for w in (False, True)])
 def scatter(tune, dtype, use_winner):
-    adv, index = _adv_fn(), _index_fn()
+    adv, index = device_function(_adv_offset), device_function(strided_index)
     A, I, I64, D = array_type(dtype), array_type(_INT), types.int64, dims_type()
 
     def kernel(dst, dst_off, value, value_off, value_step, winner, idx, idx_off, n_adv, n_b,
@@ -170,7 +162,7 @@ def scatter(tune, dtype, use_winner):
 # their order, and so float rounding, is the hardware's).
 @kernels.define(served=[(dt,) for dt in _ADDABLE])
 def scatter_add(tune, dtype):
-    adv, index = _adv_fn(), _index_fn()
+    adv, index = device_function(_adv_offset), device_function(strided_index)
     A, I64, D = array_type(dtype), types.int64, dims_type()
 
     def kernel(dst, dst_off, src, src_off, src_step, idx, idx_off, n_adv, n_b, sizes, strides,
@@ -214,7 +206,7 @@ def add_rows(tune, dtype):
 # atomics). elementwise.binary(out=...) writes contiguous outputs only.
 @kernels.define(served=[(dt,) for dt in _ADDABLE])
 def add_strided(tune, dtype):
-    index = _index_fn()
+    index = device_function(strided_index)
     A, I64, D = array_type(dtype), types.int64, dims_type()
 
     def kernel(out, out_off, out_strides, src, src_off, src_strides, shape, ndim, n):
@@ -233,7 +225,7 @@ def add_strided(tune, dtype):
 # so coordinates come out in C order, as numpy's nonzero.
 @kernels.define(served=[()])
 def mask_count(tune):
-    index, CHUNK = _index_fn(), tune["indexing_mask_chunk"]
+    index, CHUNK = device_function(strided_index), tune["indexing_mask_chunk"]
     I, M, I64, D = array_type(_INT), array_type(_BOOL), types.int64, dims_type()
 
     def kernel(counts, mask, m_off, m_shape, m_strides, ndim, n, n_chunks):
@@ -281,7 +273,7 @@ def mask_scan(tune):
 
 @kernels.define(served=[()])
 def mask_coords(tune):
-    index, CHUNK = _index_fn(), tune["indexing_mask_chunk"]
+    index, CHUNK = device_function(strided_index), tune["indexing_mask_chunk"]
     I, M, I64, D = array_type(_INT), array_type(_BOOL), types.int64, dims_type()
 
     def kernel(coords, count, starts, mask, m_off, m_shape, m_strides, ndim, n, n_chunks):

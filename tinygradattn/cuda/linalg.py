@@ -39,8 +39,9 @@ from numba import cuda, types, uint64
 
 from . import scalar_ops
 from .array import contiguous_strides, empty, view
-from .elementwise import _index_fn, astype, broadcast_shapes, broadcast_strides
-from .launch import FLOATS, KernelSet, array_type, dims, dims_type, merge, numba_type, tuning
+from .elementwise import astype, broadcast_shapes, broadcast_strides, strided_index
+from .launch import (FLOATS, KernelSet, array_type, device_function, dims, dims_type, merge,
+                     numba_type, tuning)
 
 kernels = KernelSet("linalg")
 
@@ -78,7 +79,7 @@ def gemm(tune, dtype, has_bias, post):
     POST = _POST_CODE[post]
     HAS_BIAS = bool(has_bias)
     act, act_grad = _gelu_pair(T, post)
-    index = _index_fn()
+    index = device_function(strided_index)
     zero = T(0)
     U = uint64                              # an index known >= 0: no negative-index code
 

@@ -34,9 +34,9 @@ import numpy as np
 from numba import cuda, types
 
 from .array import empty, view
-from .elementwise import _index_fn, astype, full
-from .launch import (DTYPES, FLOATS, MAX_DIMS, KernelSet, array_type, dims, dims_type, merge,
-                     numba_type, tuning)
+from .elementwise import astype, full, strided_index
+from .launch import (DTYPES, FLOATS, MAX_DIMS, KernelSet, array_type, device_function, dims,
+                     dims_type, merge, numba_type, tuning)
 from .views import reshape
 
 kernels = KernelSet("reduce")
@@ -128,7 +128,7 @@ def reduce_(tune, op, pre, post, dtype, acc_dtype):
     load = _dev((lambda v: v) if np.dtype(dtype) == np.dtype(acc_dtype) else (lambda v: A(v)))
     threads = tune["reduce_threads"]
     acc_type = numba_type(acc_dtype)
-    index = _index_fn()
+    index = device_function(strided_index)
     last = MAX_DIMS - 1
 
     def kernel(out, out_off, x, x_off, out_shape, out_strides, out_ndim, red_shape, red_strides,
@@ -179,7 +179,7 @@ def arg_reduce(tune, kind, dtype):
     better = _dev(_better_fn(kind, T))
     threads = tune["reduce_threads"]
     val_type = numba_type(dtype)
-    index = _index_fn()
+    index = device_function(strided_index)
     last = MAX_DIMS - 1
     zero = T(0)
 
