@@ -50,7 +50,7 @@ step() {   # step NAME TIMEOUT CMD...: run, append its tail to the report
 
 step build 240 "$PY" setup.py build_ext --inplace
 step tests 330 env TGA_TEST_REAL_GPU=1 "$PY" -m pytest -q -p no:cacheprovider tests/cuda \
-    --ignore=tests/cuda/test_compile.py -x
+    --ignore=tests/cuda/test_cuda_compile.py -x
 step bench 300 "$PY" -m benchmarks.gpu --quick --out "$OUT_DIR/gpu-quick.json"
 echo "report: $REPORT"
 exit $status

@@ -1,5 +1,5 @@
 """What every cuda test shares: a quicker simulator, and the check that every kernel a test
-launches is one its family lists in `served` (what tests/cuda/test_compile.py compiles for
+launches is one its family lists in `served` (what tests/cuda/test_cuda_compile.py compiles for
 the GPU: a key launched but not served would never be compiled before it meets a GPU)."""
 import sys
 

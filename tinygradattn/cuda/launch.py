@@ -7,7 +7,7 @@
   the machine code is cached on disk (numba's cache, under __pycache__ or
   NUMBA_CACHE_DIR), so a second process starts without compiling.
 - **Every kernel is listed.** `KernelSet.served` names the keys a kernel serves; the
-  compile test (tests/cuda/test_compile.py) compiles every one of them for sm_90 with
+  compile test (tests/cuda/test_cuda_compile.py) compiles every one of them for sm_90 with
   `compile_ptx` on a machine with no GPU.
 - **Launch configurations are cached** (`kernel[grid, block]` builds an object each time).
 - **Shapes and strides travel as fixed-length int tuples** (`dims`): one scalar argument

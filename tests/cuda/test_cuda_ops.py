@@ -12,7 +12,7 @@ from op_table import OPS
 
 pytestmark = pytest.mark.usefixtures("cuda_device")
 # entries bigger than this (input elements) are sized for the CPU kernels' tile edges: the
-# simulator runs them for minutes, and tests/cuda/test_linalg.py covers the GPU tile edges
+# simulator runs them for minutes, and tests/cuda/test_cuda_linalg.py covers the GPU tile edges
 SIMULATOR_MAX_ELEMENTS = 8000
 
 

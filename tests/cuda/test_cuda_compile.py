@@ -4,7 +4,7 @@ target lacks, resource overuse), the compiler does not.
 
 compile_kernels.py runs in a subprocess without the simulator and reports each kernel's
 float64 instructions, registers, spills, local and shared memory. The report is printed (see
-it with `pytest -s tests/cuda/test_compile.py`) and kept where TGA_COMPILE_REPORT points."""
+it with `pytest -s tests/cuda/test_cuda_compile.py`) and kept where TGA_COMPILE_REPORT points."""
 import json
 import os
 import subprocess
