@@ -231,3 +231,22 @@ def test_assign_into_a_view_and_casts():
                                                     np.int64)), [1, -2])
     np.testing.assert_array_equal(_host(cuda.arange(2, 11, 3, np.float32)),
                                   np.arange(2, 11, 3, dtype=np.float32))
+
+
+def test_accumulate_writes_in_place_only_when_nothing_else_sees_the_array():
+    cuda = get_backend("cuda")
+    a = cuda.from_host(np.ones(5, dtype=np.float32))
+    b = cuda.from_host(np.full(5, 2.0, dtype=np.float32))
+    kept = a                                        # a second reference: must stay unchanged
+    out = cuda.accumulate([a], b)
+    assert out.block is not kept.block
+    np.testing.assert_array_equal(_host(kept), np.ones(5))
+    view = cuda.getitem(kept, (slice(0, 3),))       # a view shares the block: no in place
+    del a
+    out = cuda.accumulate([kept], b)
+    assert out.block is not view.block
+    box = [cuda.from_host(np.ones(5, dtype=np.float32))]
+    buf = box[0].block.buf                          # (holding the block would count)
+    out = cuda.accumulate(box, b)                   # the only reference: written in place
+    assert out.block.buf is buf
+    np.testing.assert_array_equal(_host(out), np.full(5, 3.0))
