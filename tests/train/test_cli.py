@@ -198,7 +198,6 @@ def test_translate_and_sample(runs):
     (["train", "--out", "{out}", "--name", "numwords", "--resume", "--d-model", "24"],
      ["--resume", "another task or model"]),
     (["train", "--out", "{out}", "--name", "charlm", "--resume"], ["--resume"]),
-    (["train", "--device", "cuda", "--out", "{out}"], ["--device cuda"]),
 ])
 def test_error_paths_one_line_exit_2(runs, args, words):
     out, _, _ = runs
