@@ -295,6 +295,9 @@ def main(argv=None):
     parser.add_argument("--only", help="comma-separated cases: " + ",".join(n for n, _ in CASES))
     parser.add_argument("--out", type=pathlib.Path, help="results JSON (default: "
                         "benchmarks/results/gpu-<stamp>.json)")
+    parser.add_argument("--tune", action="append", default=[], metavar="KEY=N",
+                        help="override a kernel size of tinygradattn.cuda.launch.GPU_TUNING "
+                             "(e.g. --tune gemm_tile_m=128); repeatable")
     args = parser.parse_args(argv)
     try:
         import torch
@@ -303,6 +306,7 @@ def main(argv=None):
     if not tga.cuda.is_available():
         raise SystemExit("benchmarks.gpu: no cuda device here (a GPU with numba-cuda, or "
                          "NUMBA_ENABLE_CUDASIM=1 with --tiny)")
+    _apply_tuning(args.tune)
     tdev = "cuda" if torch.cuda.is_available() else "cpu"
     if tdev == "cpu" and not args.tiny:
         raise SystemExit("benchmarks.gpu: torch sees no GPU (a CPU torch build?): the ratios "
@@ -313,6 +317,7 @@ def main(argv=None):
                   min_time=0.0 if args.tiny else 0.05 if args.quick else 0.2)
     only = set(args.only.split(",")) if args.only else None
     meta = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
+            "tune": args.tune,
             "device": tga.cuda.get_device_name(), "torch": torch.__version__,
             "torch_device": torch.cuda.get_device_name() if tdev == "cuda" else "cpu",
             "numba_cuda": _version("numba-cuda"), "python": platform.python_version(),
@@ -333,6 +338,17 @@ def main(argv=None):
     out.write_text(json.dumps({"meta": meta, "rows": bench.rows, "markdown": table}, indent=1))
     print(f"\nwrote {out}")
     return 1 if any("error" in r for r in bench.rows) else 0
+
+
+def _apply_tuning(pairs):
+    """KEY=N overrides of the kernel sizes, before any kernel is compiled."""
+    from tinygradattn.cuda import launch
+    tune = launch.tuning()
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if key not in tune or not value.isdigit():
+            raise SystemExit(f"--tune {pair}: expected KEY=N with KEY one of {sorted(tune)}")
+        tune[key] = int(value)
 
 
 def _version(dist):

@@ -2,13 +2,14 @@
 # The GPU check: on a machine with an NVIDIA GPU where PyTorch, numba-cuda, Cython, pytest and
 # pytest-benchmark are already installed (no network needed), from the repository root:
 #
-#     bash benchmarks/gpu_check.sh [OUT_DIR]      # ~5-8 minutes on an H100
+#     bash benchmarks/gpu_check.sh [OUT_DIR]      # at most 8 minutes (each step has a limit)
 #
 # 1. builds the Cython extensions in place for this machine's Python (the CPU backend is the
 #    reference of the cuda tests);
 # 2. runs the cuda tests on the real GPU (TGA_TEST_REAL_GPU=1: no simulator; the compile test
 #    is skipped there, it is CI's);
-# 3. runs the quick GPU benchmark (python -m benchmarks.gpu --quick).
+# 3. runs the quick GPU benchmark (python -m benchmarks.gpu --quick), then its matmul rows
+#    again with larger GEMM tiles (a measurement to choose the default by).
 # Everything goes to ONE results file, OUT_DIR/gpu-check.md (default OUT_DIR: $OUT if set,
 # else benchmarks/results), plus the benchmark's JSON beside it. Exit status: nonzero if a
 # step failed.
@@ -48,9 +49,14 @@ step() {   # step NAME TIMEOUT CMD...: run, append its tail to the report
   echo "$name: exit $rc ($((SECONDS - start)) s)"
 }
 
-step build 240 "$PY" setup.py build_ext --inplace
-step tests 330 env TGA_TEST_REAL_GPU=1 "$PY" -m pytest -q -p no:cacheprovider tests/cuda \
+step build 90 "$PY" setup.py build_ext --inplace
+step tests 200 env TGA_TEST_REAL_GPU=1 "$PY" -m pytest -q -p no:cacheprovider tests/cuda \
     --ignore=tests/cuda/test_cuda_compile.py -x
-step bench 300 "$PY" -m benchmarks.gpu --quick --out "$OUT_DIR/gpu-quick.json"
+step bench 140 "$PY" -m benchmarks.gpu --quick --out "$OUT_DIR/gpu-quick.json"
+# the GEMM with larger tiles (128x128x8, 8x8 per thread: 143 registers, no spills for sm_90),
+# to choose GPU_TUNING's default from a measurement
+step gemm-128 50 "$PY" -m benchmarks.gpu --quick --only matmul --tune gemm_tile_m=128 \
+    --tune gemm_tile_n=128 --tune gemm_tile_k=8 --tune gemm_micro_m=8 --tune gemm_micro_n=8 \
+    --out "$OUT_DIR/gpu-gemm-128.json"
 echo "report: $REPORT"
 exit $status
