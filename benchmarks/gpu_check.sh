@@ -49,7 +49,7 @@ step() {   # step NAME TIMEOUT CMD...: run, append its tail to the report
   echo "$name: exit $rc ($((SECONDS - start)) s)"
 }
 
-step build 90 "$PY" setup.py build_ext --inplace
+step build 90 "$PY" setup.py build_ext --inplace -j 8
 step tests 200 env TGA_TEST_REAL_GPU=1 "$PY" -m pytest -q -p no:cacheprovider tests/cuda \
     --ignore=tests/cuda/test_cuda_compile.py -x
 step bench 140 "$PY" -m benchmarks.gpu --quick --out "$OUT_DIR/gpu-quick.json"
