@@ -74,11 +74,11 @@ PRIMITIVES = {
                       "dbias (C,); dweight is None when weight is None",
     "cross_entropy_fwd": "(logits (N, C), target (N,) int64, ignore_index, label_smoothing, "
                          "with_probs=False) -> loss (N,) (0 where ignored), lse (N,) = "
-                         "logsumexp(logits, -1), the number of rows not ignored (an int, or a 0-d "
-                         "array in logits' dtype where reading it back would cost a sync), "
-                         "softmax(logits) "
-                         "in a form of the backend's own if with_probs else None; IndexError "
-                         "for a target outside [0, C) that is not ignore_index",
+                         "logsumexp(logits, -1), the number of rows not ignored (an int, or a "
+                         "0-d array in logits' dtype where reading it back would cost a sync), "
+                         "softmax(logits) in a form of the backend's own if with_probs else "
+                         "None; IndexError for a target outside [0, C) that is not "
+                         "ignore_index (on a GPU: raised at the next host read)",
     "cross_entropy_bwd": "(dloss (N,) or a scalar for every row, probs from the forward, "
                          "target, ignore_index, label_smoothing) -> "
                          "dlogits (N, C) = dloss * (probs - smoothed one-hot), 0 rows ignored",
