@@ -125,7 +125,8 @@ def bench_matmul(b, sizes):
         b.check(f"matmul {n}", xa @ ya, xt @ yt, rtol=1e-3, atol=1e-3)
         ours = b.time(lambda: xa @ ya)
         theirs = b.time(lambda: xt @ yt)
-        extra = {"tflops_ours": 2 * n ** 3 / ours / 1e12, "tflops_torch": 2 * n ** 3 / theirs / 1e12}
+        flops = 2 * n ** 3
+        extra = {"tflops_ours": flops / ours / 1e12, "tflops_torch": flops / theirs / 1e12}
         if tf32 is not None and b.tdev == "cuda":
             tf32.allow_tf32 = True
             extra["torch_tf32_s"] = b.time(lambda: xt @ yt)

@@ -216,7 +216,7 @@ def add_strided(tune, dtype):
     return kernel, (A, I64, D, A, I64, D, D, I64, I64)
 
 
-# ---- kernels: a boolean mask's coordinates (nonzero) ----------------------------------------------
+# ---- kernels: a boolean mask's coordinates (nonzero) ------------------------------------
 # Three passes over chunks of `indexing_mask_chunk` mask elements (C order), one thread each:
 #   mask_count:  counts[c] = number of True in chunk c
 #   mask_scan:   counts -> exclusive prefix sums, total[0] = their sum (one block: each thread
