@@ -96,25 +96,17 @@ def _block_reduce(op, threads):
     return cuda.jit(device=True)(reduce)
 
 
-# ---- softmax and log-softmax ---------------------------------------------------------------
-_SOFTMAX_KEYS = [(dt, is_log) for dt in FLOATS for is_log in (False, True)]
-
-
-@kernels.define(served=_SOFTMAX_KEYS)
-def softmax_fwd_kernel(tune, dtype, is_log):
-    threads = tune["row_threads"]
-    n_scratch = threads + 1                         # _block_reduce's scratch
-    T, NT = np.dtype(dtype).type, numba_type(dtype)
+@functools.cache
+def _row_max_and_sum(threads, dtype):
+    """A device function stats(x, src, C, scratch) -> (m, s): the max of the row
+    x[src : src + C] and sum(exp(x - m)) over it, both returned to every thread (softmax's
+    and cross-entropy's first two passes; every thread of the block must call it)."""
+    T = np.dtype(dtype).type
     neg_inf, zero = T(-np.inf), T(0)
     block_max, block_sum = _block_reduce("max", threads), _block_reduce("sum", threads)
 
-    def kernel(y, x, x_off, x_rs, C):
-        # y (N, C) contiguous; x's row i at x_off + i * x_rs
-        scratch = cuda.shared.array(n_scratch, NT)
+    def stats(x, src, C, scratch):
         tid = cuda.threadIdx.x
-        row = cuda.blockIdx.x
-        src = x_off + row * x_rs
-        dst = row * C
         m = neg_inf
         for j in range(tid, C, threads):
             v = x[src + j]
@@ -124,7 +116,29 @@ def softmax_fwd_kernel(tune, dtype, is_log):
         s = zero
         for j in range(tid, C, threads):
             s += math.exp(x[src + j] - m)           # shifted by the max: <= 1, no overflow
-        s = block_sum(s, scratch)
+        return m, block_sum(s, scratch)
+    return cuda.jit(device=True)(stats)
+
+
+# ---- softmax and log-softmax ---------------------------------------------------------------
+_SOFTMAX_KEYS = [(dt, is_log) for dt in FLOATS for is_log in (False, True)]
+
+
+@kernels.define(served=_SOFTMAX_KEYS)
+def softmax_fwd_kernel(tune, dtype, is_log):
+    threads = tune["row_threads"]
+    n_scratch = threads + 1                         # _block_reduce's scratch
+    NT = numba_type(dtype)
+    row_stats = _row_max_and_sum(threads, np.dtype(dtype))
+
+    def kernel(y, x, x_off, x_rs, C):
+        # y (N, C) contiguous; x's row i at x_off + i * x_rs
+        scratch = cuda.shared.array(n_scratch, NT)
+        tid = cuda.threadIdx.x
+        row = cuda.blockIdx.x
+        src = x_off + row * x_rs
+        dst = row * C
+        m, s = row_stats(x, src, C, scratch)
         if is_log:
             log_s = math.log(s)
             for j in range(tid, C, threads):
@@ -295,8 +309,9 @@ def cross_entropy_fwd_kernel(tune, dtype, with_probs):
     threads = tune["row_threads"]
     n_scratch = threads + 1                         # _block_reduce's scratch
     T, NT = np.dtype(dtype).type, numba_type(dtype)
-    neg_inf, zero, one = T(-np.inf), T(0), T(1)
-    block_max, block_sum = _block_reduce("max", threads), _block_reduce("sum", threads)
+    zero, one = T(0), T(1)
+    block_sum = _block_reduce("sum", threads)
+    row_stats = _row_max_and_sum(threads, np.dtype(dtype))
 
     def kernel(loss, lse, probs, count, x, x_off, x_rs, target, t_off, t_rs, ignore_index,
                smoothing, err, code, N, C):
@@ -308,16 +323,7 @@ def cross_entropy_fwd_kernel(tune, dtype, with_probs):
         row = cuda.blockIdx.x
         src = x_off + row * x_rs
         t = target[t_off + row * t_rs]
-        m = neg_inf
-        for j in range(tid, C, threads):
-            v = x[src + j]
-            if v > m:
-                m = v
-        m = block_max(m, scratch)
-        s = zero
-        for j in range(tid, C, threads):
-            s += math.exp(x[src + j] - m)
-        s = block_sum(s, scratch)
+        m, s = row_stats(x, src, C, scratch)
         sxm = zero
         if smoothing != zero:                       # uniform: every thread reduces, or none
             for j in range(tid, C, threads):
