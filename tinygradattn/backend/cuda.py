@@ -31,7 +31,7 @@ class CUDABackend(Backend):
     name = "cuda"
 
     def __init__(self):
-        driver.numba_cuda()             # RuntimeError naming what is missing, before numba
+        # (backend.get_backend checked that numba-cuda runs here before importing this)
         self._rng = random.default_generator()     # the one tga.cuda.manual_seed seeds
 
     # ---- creation and conversion ------------------------------------------------------
