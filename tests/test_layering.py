@@ -40,6 +40,9 @@ LAYERS = [
         "cuda",                                       # tga.cuda: torch.cuda's functions
         "dtypes", "host",                             # dtype rules; host data -> numpy arrays
         "runtime",                                    # thread count, build facts of the kernels
+        "device",                                     # tga.device
+        "distributed",                                # torch.distributed's names, one process
+        "backends", "backends.cuda", "backends.cudnn", "backends.mps",   # torch.backends' flags
     ]),
     ("autograd", [
         "autograd", "autograd.function", "autograd.engine", "autograd.grad_mode",
@@ -52,12 +55,14 @@ LAYERS = [
     ("tensor", [
         "tensor",
         "creation", "functional", "serialization",    # above tensor.py, which imports none
+        "compiler",                                   # tga.compile: the identity
     ]),
     ("nn / optim", [
         "nn", "nn.activation", "nn.attention", "nn.container", "nn.embedding", "nn.functional",
         "nn.init", "nn.linear", "nn.module", "nn.norm", "nn.positional", "nn.reference",
         "nn.transformer", "nn.utils",
         "optim", "optim.adam", "optim.lr_scheduler", "optim.optimizer", "optim.sgd",
+        "nn.parallel", "amp", "cuda.amp",             # torch's wrappers for one float32 process
     ]),
     ("models", ["models", "models.gpt", "models.seq2seq"]),
     ("train", [
@@ -65,7 +70,8 @@ LAYERS = [
         "tasks", "tasks.charlm", "tasks.common", "tasks.moons", "tasks.numwords",   # the tasks
         "tasks.registry", "tasks.seq2seq",                                          # it runs
     ]),
-    ("cli", ["cli"]),
+    ("cli", ["cli",
+             "compat", "compat.hook", "compat.runner", "compat.coverage"]),  # torch -> us
     ("package", ["__init__", "__main__"]),          # the public surface: nothing imports it
 ]
 

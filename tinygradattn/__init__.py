@@ -3,13 +3,14 @@
 Public surface only: everything is defined in the modules below.
 """
 from . import _openmp_env  # noqa: F401  (first: sets the OpenMP wait policy before libgomp loads)
-from . import autograd, cuda, nn, optim
-from .autograd import enable_grad, is_grad_enabled, no_grad
+from . import autograd, backends, cuda, distributed, nn, optim
+from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .creation import (arange, empty, empty_like, from_numpy, full, full_like, manual_seed, ones,
                        ones_like, rand, rand_like, randint, randn, randn_like, tensor, zeros,
                        zeros_like)
+from .device import device
 from .dtypes import bool_ as bool
-from .dtypes import float32, float64, int64
+from .dtypes import bfloat16, float16, float32, float64, int8, int16, int32, int64, uint8
 from .functional import (abs, clamp, exp, log, logsumexp, maximum, mean, minimum, relu, sigmoid,
                          softmax, log_softmax, sqrt, sum, tanh, erf, argmax, split, chunk,
                          flatten, reshape, permute, transpose, unsqueeze, squeeze)
@@ -21,7 +22,12 @@ from .tensor import matmul_ as matmul
 float = float32
 double = float64
 long = int64
+half = float16
+int = int32
+short = int16
 
-from . import models   # last: models build on everything above
+from . import amp, models   # last: they build on everything above
+from .cuda import amp as _cuda_amp  # noqa: F401  (torch.cuda.amp.GradScaler after import torch)
+from .compiler import compile
 
 __version__ = "0.1.0"

@@ -6,6 +6,8 @@
     tinygradattn train --resume [--name NAME]
     tinygradattn translate --ckpt runs/numwords 40512 7
     tinygradattn sample --ckpt runs/charlm --prompt "ROMEO:" --max-new-tokens 200
+    tinygradattn run train.py --device=cpu   # an unmodified PyTorch script, on tinygradattn
+    tinygradattn run --check path/to/code    # the torch names it uses that tinygradattn lacks
     tinygradattn bench
 
 Importing this module is cheap: the tensor library, the task and matplotlib are imported only
@@ -92,6 +94,17 @@ def build_parser():
     t.add_argument("--beam", type=_positive(int), default=1,
                    help="beam size (default: 1 = greedy)")
     t.add_argument("numbers", nargs="+", metavar="NUMBER", help="integers in 0..999,999,999")
+    r = sub.add_parser("run", help="run an unmodified PyTorch script on tinygradattn",
+                       description="Run SCRIPT as `python SCRIPT ARGS...` would, with `torch` "
+                                   "and every torch.* module resolved to tinygradattn. A name "
+                                   "tinygradattn lacks is reported in one line. With --check, "
+                                   "nothing runs: the torch names SCRIPT (or every .py file "
+                                   "under a folder) uses are listed, the missing ones first.")
+    r.add_argument("--check", action="store_true",
+                   help="list the torch names used and which ones tinygradattn lacks")
+    r.add_argument("script", metavar="SCRIPT", help="a .py file (a folder with --check)")
+    r.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS",
+                   help="arguments passed to the script")
     sub.add_parser("bench", help="run the benchmark report (ours vs PyTorch)",
                    description="Run `python -m benchmarks.report` (needs the repository's "
                                "benchmarks/ folder and PyTorch); extra arguments are passed on.",
@@ -340,6 +353,20 @@ def _translate(args):
     return 0
 
 
+def _run(args):
+    if args.check:
+        if args.args:
+            raise UsageError(f"--check takes one SCRIPT_OR_FOLDER, got extra {args.args}")
+        if not os.path.exists(args.script):
+            raise UsageError(f"no such file or folder: {args.script}")
+        from .compat import coverage
+        return 1 if coverage.report(args.script) else 0
+    if not os.path.isfile(args.script):
+        raise UsageError(f"no such script: {args.script}")
+    from .compat import runner
+    return runner.run(args.script, args.args)
+
+
 def _bench(extra):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     if not os.path.isfile(os.path.join(root, "benchmarks", "report.py")):
@@ -361,8 +388,8 @@ def main(argv=None):
     else:
         args, extra = parser.parse_args(argv), []
     if args.command is None:
-        parser.error("missing command (one of: train, sample, translate, bench)")
-    commands = {"train": _train, "sample": _sample, "translate": _translate}
+        parser.error("missing command (one of: train, sample, translate, run, bench)")
+    commands = {"train": _train, "sample": _sample, "translate": _translate, "run": _run}
     try:
         if args.command == "bench":
             return _bench(extra)

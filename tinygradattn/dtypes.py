@@ -1,4 +1,5 @@
-"""Tensor dtypes (float32, float64, int64, bool) and PyTorch's type-promotion rules.
+"""Tensor dtypes (float32, float64, int64, bool; float16, bfloat16 and the small integer types
+named but not computable) and PyTorch's type-promotion rules.
 
 Sits below `tensor.py`: it knows dtype names and numpy's dtype objects, nothing about devices.
 """
@@ -8,13 +9,14 @@ import numpy as np
 class DType:
     """A tensor dtype. Compares equal to itself, to its name and to the matching numpy dtype."""
 
-    __slots__ = ("name", "np", "is_floating_point", "_rank")
+    __slots__ = ("name", "np", "is_floating_point", "_rank", "itemsize")
 
-    def __init__(self, name, np_dtype, is_floating_point, rank):
+    def __init__(self, name, np_dtype, is_floating_point, rank, itemsize=None):
         self.name = name
-        self.np = np.dtype(np_dtype)
+        self.np = None if np_dtype is None else np.dtype(np_dtype)
         self.is_floating_point = is_floating_point
         self._rank = rank                     # bool < int64 < float32 < float64
+        self.itemsize = self.np.itemsize if itemsize is None else itemsize
 
     def __repr__(self):
         return f"tinygradattn.{self.name}"
@@ -24,6 +26,8 @@ class DType:
             return self is other
         if isinstance(other, str):
             return other == self.name
+        if self.np is None:
+            return False
         try:
             return np.dtype(other) == self.np
         except TypeError:
@@ -37,6 +41,16 @@ float32 = DType("float32", np.float32, True, 2)
 float64 = DType("float64", np.float64, True, 3)
 int64 = DType("int64", np.int64, False, 1)
 bool_ = DType("bool", np.bool_, False, 0)
+
+# Named so that code mentioning them imports and compares (torch.float16 in a dtype table,
+# `dtype == torch.bfloat16`); a tensor of one cannot be made: as_dtype says so.
+float16 = DType("float16", np.float16, True, -1)
+bfloat16 = DType("bfloat16", None, True, -1, itemsize=2)
+int32 = DType("int32", np.int32, False, -1)
+int16 = DType("int16", np.int16, False, -1)
+int8 = DType("int8", np.int8, False, -1)
+uint8 = DType("uint8", np.uint8, False, -1)
+UNSUPPORTED = (float16, bfloat16, int32, int16, int8, uint8)
 
 _BY_NP = {d.np: d for d in (float32, float64, int64, bool_)}
 # Integer numpy dtypes other than int64 are widened on copy (torch.tensor would keep them).
@@ -59,6 +73,10 @@ def from_numpy_dtype(np_dtype, widen=False):
 def as_dtype(dtype):
     """Accept a DType, a name ('float32') or a numpy dtype; return the DType."""
     if isinstance(dtype, DType):
+        if dtype._rank < 0:
+            raise TypeError(f"tinygradattn has no {dtype.name} tensors: it computes in float32, "
+                            "float64, int64 and bool (use float32 where a script offers a "
+                            "choice, e.g. nanoGPT's --dtype=float32)")
         return dtype
     if isinstance(dtype, str) and dtype in ("float", "double", "long"):
         return {"float": float32, "double": float64, "long": int64}[dtype]

@@ -12,6 +12,7 @@ from . import dtypes, host
 from .autograd import engine
 from .autograd.grad_mode import is_grad_enabled
 from .backend import get_backend
+from .device import device as _device
 from .ops import elementwise as ew
 from .ops import fused, indexing, matmul, movement, reduce
 
@@ -115,7 +116,8 @@ class Tensor:
 
     @property
     def device(self):
-        return self._backend.name
+        """A tga.device ('cpu' or 'cuda'): it compares equal to its string and has .type."""
+        return _device(self._backend.name)
 
     @property
     def requires_grad(self):
@@ -247,6 +249,17 @@ class Tensor:
 
     def cuda(self):
         return self.to("cuda")
+
+    def pin_memory(self):
+        """self: there is no page-locked host memory here (copies to the GPU go through
+        numba's transfers); scripts that pin before `.to("cuda", non_blocking=True)` run."""
+        if self._backend.name != "cpu":
+            raise RuntimeError(f"cannot pin '{self._backend.name}' memory: only CPU tensors "
+                               "can be pinned")
+        return self
+
+    def is_pinned(self):
+        return False
 
     def float(self):
         return self._cast(dtypes.float32)

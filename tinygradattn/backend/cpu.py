@@ -25,7 +25,7 @@ class CPUBackend(Backend):
     # ---- creation and conversion ------------------------------------------------------
     asarray = staticmethod(lambda data, dtype: np.array(data, dtype=dtype))
     from_host = staticmethod(lambda array: array)
-    to_host = staticmethod(lambda x: x)
+    to_host = staticmethod(np.asarray)      # a 0-d result may be a numpy scalar: an array here
     empty = staticmethod(lambda shape, dtype: np.empty(shape, dtype=dtype))
     zeros = staticmethod(lambda shape, dtype: np.zeros(shape, dtype=dtype))
     full = staticmethod(lambda shape, value, dtype: np.full(shape, value, dtype=dtype))

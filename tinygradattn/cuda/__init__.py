@@ -71,7 +71,10 @@ def copy_stats():
 
 
 def manual_seed(seed):
-    """Seed the device generator (tga.manual_seed seeds it too)."""
+    """Seed the device generator (tga.manual_seed seeds it too). Without a usable device it
+    does nothing, as torch.cuda.manual_seed, so CPU scripts that seed "every device" run."""
+    if not driver.is_available():
+        return
     driver.numba_cuda()
     from . import random
     random.default_generator().seed(int(seed))
@@ -79,7 +82,20 @@ def manual_seed(seed):
 
 manual_seed_all = manual_seed
 
+
+def is_bf16_supported(including_emulation=True):
+    """False: tinygradattn has no bfloat16 kernels."""
+    return False
+
+
+def set_device(device):
+    """Select the GPU: only device 0 exists here (an int, 'cuda' or 'cuda:0')."""
+    index = device if isinstance(device, int) else (str(device).partition(":")[2] or "0")
+    if str(index) != "0" or (isinstance(device, str) and not device.startswith("cuda")):
+        raise ValueError(f"set_device({device!r}): tinygradattn drives one GPU, cuda:0")
+    driver.numba_cuda()
+
 __all__ = ["is_available", "device_count", "current_device", "get_device_name", "synchronize",
            "is_simulated", "memory_stats", "memory_allocated", "memory_reserved",
            "max_memory_allocated", "empty_cache", "copy_stats", "manual_seed",
-           "manual_seed_all"]
+           "manual_seed_all", "is_bf16_supported", "set_device"]
