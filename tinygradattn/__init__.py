@@ -27,6 +27,7 @@ int = int32
 short = int16
 
 from . import amp, models   # last: they build on everything above
+from .amp import autocast
 from .cuda import amp as _cuda_amp  # noqa: F401  (torch.cuda.amp.GradScaler after import torch)
 from .compiler import compile
 

@@ -25,6 +25,11 @@ _SKIP_FILES = (os.path.abspath(__file__), os.path.abspath(runpy.__file__))
 _FROM_IMPORT = re.compile(r"cannot import name '([^']+)' from '([\w.]+)'")
 
 
+def _runner_frame(filename):
+    """This module's and runpy's frames (runpy may be frozen: '<frozen runpy>')."""
+    return os.path.abspath(filename) in _SKIP_FILES or filename == "<frozen runpy>"
+
+
 def _ours(filename):
     return os.path.abspath(filename).startswith(_PACKAGE_DIR + os.sep)
 
@@ -34,8 +39,7 @@ def _script_frame(tb):
     found = None
     for frame, lineno in traceback.walk_tb(tb):
         name = frame.f_code.co_filename
-        if not _ours(name) and os.path.abspath(name) not in _SKIP_FILES \
-                and not name.startswith("<frozen"):
+        if not _ours(name) and not _runner_frame(name) and not name.startswith("<frozen"):
             found = (name, lineno)
     return found
 
@@ -103,7 +107,7 @@ def _report(exc, full_traceback):
               f"{exc}", file=sys.stderr)
     else:                    # the script's own error, or ours: the usual traceback, minus ours
         tb = exc.__traceback__
-        while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) in _SKIP_FILES:
+        while tb is not None and _runner_frame(tb.tb_frame.f_code.co_filename):
             tb = tb.tb_next
         traceback.print_exception(type(exc), exc, tb)
     return 1
