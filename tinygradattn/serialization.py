@@ -152,13 +152,15 @@ def _fsync_dir(directory):
 
 
 # ---- load ---------------------------------------------------------------------------------------
-def load(path, map_location=None):
+def load(path, map_location=None, *, weights_only=None, mmap=None):
     """Load a file written by tga.save (or any .safetensors file: a dict of tensors).
 
     Args:
         path: the file.
         map_location: None (each tensor back on the device it was saved from; cpu for a
             plain safetensors file) or a device ("cpu", "cuda") for every tensor.
+        weights_only, mmap: torch.load's switches, accepted for scripts that pass them: a
+            file is only ever parsed (safetensors and JSON), never unpickled, and read whole.
 
     Returns:
         the saved object with tga tensors in place of the saved ones (fresh, writable copies;
