@@ -56,6 +56,7 @@ LAYERS = [
         "tensor",
         "creation", "functional", "serialization",    # above tensor.py, which imports none
         "compiler",                                   # tga.compile: the identity
+        "defaults",                                   # default dtype, matmul precision, ...
     ]),
     ("nn / optim", [
         "nn", "nn.activation", "nn.attention", "nn.container", "nn.embedding", "nn.functional",

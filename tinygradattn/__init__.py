@@ -10,12 +10,16 @@ from .creation import (arange, empty, empty_like, from_numpy, full, full_like, m
                        zeros_like)
 from .device import device
 from .dtypes import bool_ as bool
-from .dtypes import bfloat16, float16, float32, float64, int8, int16, int32, int64, uint8
+from .dtypes import bfloat16, finfo, float16, float32, float64, iinfo, int8, int16, int32, int64, uint8
 from .functional import (abs, clamp, exp, log, logsumexp, maximum, mean, minimum, relu, sigmoid,
                          softmax, log_softmax, sqrt, sum, tanh, erf, argmax, split, chunk,
                          flatten, reshape, permute, transpose, unsqueeze, squeeze)
 from .runtime import backend_info, empty_cache, get_num_threads, set_num_threads
 from .serialization import load, save
+from .defaults import (are_deterministic_algorithms_enabled, get_default_dtype,
+                       get_float32_matmul_precision, is_floating_point, is_tensor, numel,
+                       set_default_dtype, set_float32_matmul_precision,
+                       use_deterministic_algorithms)
 from .tensor import Tensor, cat, stack, where
 from .tensor import matmul_ as matmul
 

@@ -111,3 +111,46 @@ def promote(a, a_priority, b, b_priority):
     if a_priority != b_priority:
         return a if a_priority > b_priority else b
     return a if a._rank >= b._rank else b
+
+
+class finfo:
+    """torch.finfo(dtype): the limits of a floating dtype (bits, eps, max, min, tiny,
+    resolution), float32 by default."""
+
+    def __init__(self, dtype=None):
+        dtype = float32 if dtype is None else dtype
+        if not isinstance(dtype, DType):
+            dtype = as_dtype(dtype)
+        if not dtype.is_floating_point:
+            raise TypeError(f"torch.finfo() requires a floating point input type, got "
+                            f"{dtype.name}")
+        info = np.finfo(np.float16 if dtype is bfloat16 else dtype.np)
+        self.dtype, self.bits = dtype.name, info.bits
+        if dtype is bfloat16:                      # 8 exponent bits, 7 mantissa bits
+            self.eps, self.max, self.tiny, self.resolution = 2.0 ** -7, 3.3895313892515355e38, \
+                2.0 ** -126, 0.01
+        else:
+            self.eps, self.max = float(info.eps), float(info.max)
+            self.tiny, self.resolution = float(info.tiny), 10.0 ** -info.precision
+        self.min = -self.max
+        self.smallest_normal = self.tiny
+
+    def __repr__(self):
+        return (f"finfo(resolution={self.resolution}, min={self.min:.6g}, max={self.max:.6g}, "
+                f"eps={self.eps:.6g}, tiny={self.tiny:.6g}, dtype={self.dtype})")
+
+
+class iinfo:
+    """torch.iinfo(dtype): bits, min and max of an integer dtype."""
+
+    def __init__(self, dtype):
+        if not isinstance(dtype, DType):
+            dtype = as_dtype(dtype)
+        if dtype.is_floating_point or dtype is bool_:
+            raise TypeError(f"torch.iinfo() requires an integer input type, got {dtype.name}")
+        info = np.iinfo(dtype.np)
+        self.dtype, self.bits, self.min, self.max = dtype.name, info.bits, int(info.min), \
+            int(info.max)
+
+    def __repr__(self):
+        return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"

@@ -200,3 +200,34 @@ def test_checkpoint_like_training_scripts_write(tmp_path):
     st = back["optimizer"]["state"][0]
     assert st["exp_avg"].tolist() == ckpt["optimizer"]["state"][0]["exp_avg"].tolist()
     assert back["optimizer"]["param_groups"] == ckpt["optimizer"]["param_groups"]
+
+
+@pytest.mark.parametrize("name", ["float32", "float64", "float16", "bfloat16"])
+def test_finfo_matches_torch(name):
+    torch = pytest.importorskip("torch", reason="PyTorch is the reference")
+    ours, theirs = tga.finfo(getattr(tga, name)), torch.finfo(getattr(torch, name))
+    for field in ("bits", "eps", "max", "min", "tiny", "resolution"):
+        assert getattr(ours, field) == getattr(theirs, field), field
+    with pytest.raises(TypeError, match="floating point"):
+        tga.finfo(tga.int64)
+
+
+def test_iinfo_and_process_settings():
+    assert (tga.iinfo(tga.int64).max, tga.iinfo(tga.int64).min) == (2 ** 63 - 1, -2 ** 63)
+    with pytest.raises(TypeError, match="integer"):
+        tga.iinfo(tga.float32)
+    assert tga.get_default_dtype() is tga.float32
+    tga.set_default_dtype(tga.float32)
+    with pytest.raises(NotImplementedError, match="cannot be changed"):
+        tga.set_default_dtype(tga.float64)
+    tga.set_float32_matmul_precision("high")
+    assert tga.get_float32_matmul_precision() == "high"
+    tga.set_float32_matmul_precision("highest")
+    with pytest.raises(RuntimeError, match="Invalid float32 matmul precision"):
+        tga.set_float32_matmul_precision("low")
+    tga.use_deterministic_algorithms(True)
+    assert tga.are_deterministic_algorithms_enabled()
+    tga.use_deterministic_algorithms(False)
+    x = tga.ones(2, 3)
+    assert tga.is_tensor(x) and not tga.is_tensor([1]) and tga.numel(x) == 6
+    assert tga.is_floating_point(x) and not tga.is_floating_point(tga.arange(2))
