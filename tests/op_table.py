@@ -541,3 +541,7 @@ op("norm_zero_row", lambda L, x: (x.norm(dim=1), x.norm(p=3, dim=1), x.norm(p=0.
    [_ZERO_ROW], covers=("VectorNorm",), tol="reduction")
 op("norm_noncontiguous_dtype", lambda L, x: x.T.norm(dim=0, dtype=L.float64), [(4, 3)],
    covers=("VectorNorm",), tol="reduction")
+op("linalg_vector_norm", lambda L, x: L.linalg.vector_norm(x, 3, dim=-1), [(3, 4)],
+   covers=("VectorNorm",), tol="reduction")
+op("linalg_vector_norm_default_keepdim", lambda L, x: L.linalg.vector_norm(x, keepdim=True),
+   [(2, 3)], covers=("VectorNorm",), tol="reduction")

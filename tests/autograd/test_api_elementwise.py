@@ -229,3 +229,20 @@ def test_norm_errors():
     assert tga.zeros(0, 3).norm(p=math.inf, dim=1).shape == (0,)
     assert tga.zeros(0, 3).norm().item() == 0.0
     assert tga.ones(2, 2).norm(dtype=tga.float64).dtype == tga.float64
+
+
+def test_linalg_vector_norm():
+    values = np.random.default_rng(4).standard_normal((3, 5)).astype(np.float32)
+    ours, theirs = _both(values)
+    for ord in (2, 1, 0, 3.5, math.inf, -math.inf):
+        for dim in (None, 0, (0, 1)):
+            _same(tga.linalg.vector_norm(ours, ord, dim),
+                  torch.linalg.vector_norm(theirs, ord, dim), f"vector_norm ord={ord} dim={dim}")
+    _same(tga.linalg.vector_norm(ours, dim=1, keepdim=True, dtype=tga.float64),
+          torch.linalg.vector_norm(theirs, dim=1, keepdim=True, dtype=torch.float64), "dtype")
+    with pytest.raises(TypeError, match="Tensor"):
+        tga.linalg.vector_norm([1.0, 2.0])
+    with pytest.raises(TypeError, match="order"):
+        tga.linalg.vector_norm(ours, "fro")
+    with pytest.raises(RuntimeError, match="floating point"):
+        tga.linalg.vector_norm(tga.tensor([1, 2]))
