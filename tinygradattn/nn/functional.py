@@ -331,7 +331,8 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
                            f"weight of shape {list(weight.shape)} and normalized_shape = "
                            f"{list(normalized_shape)}")
     if not input.is_floating_point():
-        raise RuntimeError(f"rms_norm: expected a floating point input, got {input.dtype.name}")
+        raise NotImplementedError(f"rms_norm: not implemented for '{input.dtype.name}' "
+                                  "tensors, only floating point ones")
     if eps is None:
         eps = _EPS[input.dtype.name]
     dims = tuple(range(input.ndim - n, input.ndim))
