@@ -305,10 +305,6 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     return LayerNorm.apply(x, w, b, eps).reshape(input.shape)
 
 
-# torch.finfo(dtype).eps: rms_norm's default eps
-_EPS = {"float32": 2.0 ** -23, "float64": 2.0 ** -52}
-
-
 def rms_norm(input, normalized_shape, weight=None, eps=None):
     """x / sqrt(mean(x^2 over the trailing normalized_shape dims) + eps) * weight
     (torch.nn.functional.rms_norm); eps None is torch.finfo(input.dtype).eps.
@@ -334,7 +330,7 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
         raise NotImplementedError(f"rms_norm: not implemented for '{input.dtype.name}' "
                                   "tensors, only floating point ones")
     if eps is None:
-        eps = _EPS[input.dtype.name]
+        eps = dtypes.finfo(input.dtype).eps
     dims = tuple(range(input.ndim - n, input.ndim))
     rstd = ((input * input).mean(dims, keepdim=True) + eps).rsqrt()        # (*, 1, ..., 1)
     out = input * rstd
