@@ -430,3 +430,118 @@ for _causal in (False, True):
        lambda L, qkv, c=_causal: L.nn.attention.qkv_attention(qkv, 2, is_causal=c),
        [(2, 5, 18)], covers=("QKVAttention",), tol="composite",
        torch_fn=lambda torch, qkv, c=_causal: _qkv_attention_split(torch, qkv, 2, c))
+
+# ---- more of torch's elementwise math and reductions (sin ... norm) ------------------------------
+_HALVES = np.array([[0.5, 1.5, 2.5, -0.5], [-1.5, -2.5, 3.5, 0.49], [2.51, -0.51, 0.0, -3.0]])
+_NONFINITE = np.array([[1.0, np.nan, -np.inf], [np.inf, -0.0, 2.5]])
+_ZEROS_IN_ROWS = np.array([[1.5, 0.0, -2.0, 0.5], [0.0, 3.0, 0.0, 1.25], [0.75, -1.0, 2.0, 1.5]])
+_ZERO_ROW = np.array([[0.0, 0.0, 0.0], [0.5, -1.5, 2.0]])
+_INT_34 = np.arange(-5, 7).reshape(3, 4)
+_INF = float("inf")
+op("sin", lambda L, x: x.sin(), [(3, 4)], covers=("Sin",))
+op("cos", lambda L, x: x.cos(), [(3, 4)], covers=("Cos",))
+op("rsqrt", lambda L, x: x.rsqrt(), [(3, 4)], domain="positive", covers=("Rsqrt",))
+op("free_sin_3d", lambda L, x: L.sin(x), [(2, 3, 5)], covers=("Sin",))
+op("free_cos_noncontiguous", lambda L, x: L.cos(x.T), [(4, 3)], covers=("Cos", "Permute"))
+op("free_rsqrt_3d", lambda L, x: L.rsqrt(x), [(2, 3, 5)], domain="positive", covers=("Rsqrt",))
+op("floor", lambda L, x: (x * 3.0).floor(), [(3, 4)], covers=("Floor",))
+op("ceil", lambda L, x: (x * 3.0).ceil(), [(3, 4)], covers=("Ceil",))
+op("round", lambda L, x: (x * 3.0).round(), [(3, 4)], covers=("Round",))
+op("free_floor_ceil_round", lambda L, x: L.floor(x * 2.0) + L.ceil(x) * L.round(x * 5.0),
+   [(2, 3, 5)], covers=("Floor", "Ceil", "Round"))
+op("round_halves_to_even", lambda L, x: x.round(), [_HALVES], covers=("Round",),
+   gradcheck=False)
+op("floor_ceil_halves", lambda L, x: x.floor() * 10.0 + x.ceil(), [_HALVES],
+   covers=("Floor", "Ceil"), gradcheck=False)
+op("round_decimals", lambda L, x: x.round(decimals=2), [(3, 4)], covers=("Round",))
+op("round_negative_decimals", lambda L, x: (x * 1000.0).round(decimals=-2), [(3, 4)],
+   covers=("Round",))
+op("floor_round_int", lambda L, x: x.floor() + x.round() * x.ceil(), [_INT_34], grad=False)
+op("sign", lambda L, x: x.sign() * x, [(3, 4)], domain="distinct", covers=("Sign", "Mul"))
+op("free_sign_zeros", lambda L, x: L.sign(x), [_ZERO_ROW], covers=("Sign",),
+   gradcheck=False)                                    # sign jumps at 0: no finite difference
+op("sign_int", lambda L, x: L.sign(x), [_INT_34], grad=False)
+op("isnan_isinf_isfinite", lambda L, x: (x.isnan(), L.isinf(x), L.isfinite(x), L.isnan(x)),
+   [_NONFINITE], grad=False)
+op("isfinite_int", lambda L, x: (L.isfinite(x), x.isinf(), x.isnan()), [_INT_34], grad=False)
+op("free_pow_tensors", lambda L, a, b: L.pow(a, b), [(3, 4), (4,)],
+   domain=("positive", "small"), covers=("Pow",))
+op("free_pow_scalar_exponent", lambda L, a: L.pow(a, 3), [(3, 4)], covers=("Pow",))
+op("free_pow_scalar_base", lambda L, a: L.pow(2.5, a), [(3, 4)], covers=("Pow",))
+op("F_silu", lambda L, x: L.nn.functional.silu(x), [(3, 4)], covers=("Silu",))
+op("F_silu_large", lambda L, x: L.nn.functional.silu(x * 40.0), [(2, 3, 5)], covers=("Silu",))
+op("nn_SiLU_noncontiguous", lambda L, x: L.nn.SiLU()(x.T), [(5, 3)], covers=("Silu",))
+op("F_tanh_sigmoid", lambda L, x: L.nn.functional.tanh(x) + L.nn.functional.sigmoid(x),
+   [(3, 4)], covers=("Tanh", "Sigmoid"))
+op("F_rms_norm", lambda L, x, w: L.nn.functional.rms_norm(x, (4,), w), [(3, 4), (4,)],
+   tol="composite")
+op("F_rms_norm_eps_3d", lambda L, x: L.nn.functional.rms_norm(x, (3, 4), eps=1e-3),
+   [(2, 3, 4)], covers=("Rsqrt", "Mean"), tol="composite")
+op("free_max_min_overall", lambda L, x: L.max(x) - L.min(x), [(3, 4)], domain="distinct",
+   covers=("MaxMin",))
+op("free_max_dim", lambda L, x: L.max(x, 1), [(3, 4)], domain="distinct", covers=("MaxMin",))
+op("free_min_dim_keepdim", lambda L, x: L.min(x, 0, keepdim=True), [(3, 4)], domain="distinct",
+   covers=("MaxMin",))
+op("free_max_values_indices", lambda L, x: L.max(x, dim=-1).values * L.min(x, -1).indices,
+   [(2, 3, 5)], domain="distinct", covers=("MaxMin",))
+op("free_max_min_of_two", lambda L, a, b: L.max(a, b) + L.min(a, b), [(3, 4), (4,)],
+   domain=("distinct", "distinct"), covers=("Maximum", "Minimum"))
+op("free_all_any_dims", lambda L, m: (L.all(m), L.any(m), L.all(m, 1), L.any(m, dim=0),
+                                       L.any(m, (0, 1)), L.all(m, -1, keepdim=True)),
+   [BOOL_34], grad=False)
+op("all_any_float", lambda L, x: (x.all(), x.any(1), L.all(x, 0)), [_ZEROS_IN_ROWS],
+   grad=False)
+op("cumsum_dim0", lambda L, x: x.cumsum(0), [(3, 4)], covers=("Cumsum",), tol="reduction")
+op("cumsum_last", lambda L, x: x.cumsum(-1), [(2, 3, 7)], covers=("Cumsum",), tol="reduction")
+op("free_cumsum_mid", lambda L, x: L.cumsum(x, 1), [(2, 5, 3)], covers=("Cumsum",),
+   tol="reduction")
+op("cumsum_noncontiguous", lambda L, x: x.transpose(0, 2).cumsum(1), [(4, 3, 2)],
+   covers=("Cumsum", "Permute"), tol="reduction")
+op("cumsum_0d", lambda L, x: x.cumsum(0), [()], covers=("Cumsum",))
+op("cumsum_empty", lambda L, x: x.cumsum(0), [(0, 3)], covers=("Cumsum",))
+op("cumsum_dtype", lambda L, x: x.cumsum(0, dtype=L.float64), [(5,)], covers=("Cumsum",),
+   tol="reduction")
+op("cumsum_int_bool", lambda L, x, m: (x.cumsum(1), L.cumsum(m, 0)), [_INT_34, BOOL_34],
+   grad=False)
+op("prod_all", lambda L, x: x.prod(), [(3, 4)], covers=("Prod",), tol="reduction")
+op("prod_dim", lambda L, x: x.prod(1), [(2, 3, 4)], covers=("Prod",), tol="reduction")
+op("free_prod_keepdim", lambda L, x: L.prod(x, -1, keepdim=True), [(3, 5)], covers=("Prod",),
+   tol="reduction")
+op("prod_noncontiguous", lambda L, x: x.T.prod(0), [(4, 3)], covers=("Prod",), tol="reduction")
+op("prod_zeros_dim", lambda L, x: x.prod(1), [_ZEROS_IN_ROWS], covers=("Prod",),
+   tol="reduction")
+op("prod_zeros_dim0", lambda L, x: x.prod(0, True), [_ZEROS_IN_ROWS], covers=("Prod",),
+   tol="reduction")
+op("prod_zeros_all", lambda L, x: x[1:].prod() + x[0].prod() + x[2:].prod(), [_ZEROS_IN_ROWS],
+   covers=("Prod",), tol="reduction")
+op("prod_empty", lambda L, x: (x.prod(), x.prod(0)), [(0, 3)], covers=("Prod",))
+op("prod_int_bool_dtype", lambda L, x, m, y: (x.prod(1), m.prod(), L.prod(y, dtype=L.float64)),
+   [_INT_34, BOOL_34, (3, 2)], grad=False)
+op("norm", lambda L, x: x.norm(), [(3, 4)], covers=("VectorNorm",), tol="reduction")
+op("norm_dim", lambda L, x: x.norm(dim=1), [(3, 4)], covers=("VectorNorm",), tol="reduction")
+op("norm_fro_dims_keepdim", lambda L, x: x.norm("fro", dim=(0, 2), keepdim=True), [(2, 3, 4)],
+   covers=("VectorNorm",), tol="reduction")
+op("free_norm_p1", lambda L, x: L.norm(x, p=1, dim=0), [(3, 4)], domain="distinct",
+   covers=("VectorNorm",), tol="reduction")
+op("norm_inf", lambda L, x: x.norm(p=_INF, dim=-1, keepdim=True), [(3, 4)], domain="distinct",
+   covers=("VectorNorm",), tol="reduction")
+op("norm_minus_inf", lambda L, x: x.norm(p=-_INF), [(3, 4)], domain="distinct",
+   covers=("VectorNorm",), tol="reduction")
+op("norm_inf_ties", lambda L, x: x.norm(p=_INF, dim=1), [_TIE2], covers=("VectorNorm",),
+   tol="reduction")
+op("norm_p0", lambda L, x: x.norm(p=0, dim=1), [_ZEROS_IN_ROWS], covers=("VectorNorm",),
+   tol="reduction")
+op("norm_p3", lambda L, x: x.norm(p=3, dim=(0, 1)), [(2, 3, 4)], covers=("VectorNorm",),
+   tol="reduction")
+op("norm_p_half", lambda L, x: x.norm(p=0.5, dim=0), [(3, 4)], domain="nonzero",
+   covers=("VectorNorm",), tol="reduction")
+op("norm_p1_5", lambda L, x: x.norm(p=1.5), [(3, 4)], domain="nonzero", covers=("VectorNorm",),
+   tol="reduction")
+op("norm_zero_row", lambda L, x: (x.norm(dim=1), x.norm(p=3, dim=1), x.norm(p=0.5, dim=1)),
+   [_ZERO_ROW], covers=("VectorNorm",), tol="reduction")
+op("norm_noncontiguous_dtype", lambda L, x: x.T.norm(dim=0, dtype=L.float64), [(4, 3)],
+   covers=("VectorNorm",), tol="reduction")
+op("linalg_vector_norm", lambda L, x: L.linalg.vector_norm(x, 3, dim=-1), [(3, 4)],
+   covers=("VectorNorm",), tol="reduction")
+op("linalg_vector_norm_default_keepdim", lambda L, x: L.linalg.vector_norm(x, keepdim=True),
+   [(2, 3)], covers=("VectorNorm",), tol="reduction")

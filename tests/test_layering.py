@@ -55,6 +55,7 @@ LAYERS = [
     ("tensor", [
         "tensor",
         "creation", "functional", "serialization",    # above tensor.py, which imports none
+        "linalg",                                     # tga.linalg (vector_norm)
         "compiler",                                   # tga.compile: the identity
         "defaults",                                   # default dtype, matmul precision, ...
     ]),

@@ -14,6 +14,9 @@ from .dtypes import bfloat16, finfo, float16, float32, float64, iinfo, int8, int
 from .functional import (abs, clamp, exp, log, logsumexp, maximum, mean, minimum, relu, sigmoid,
                          softmax, log_softmax, sqrt, sum, tanh, erf, argmax, split, chunk,
                          flatten, reshape, permute, transpose, unsqueeze, squeeze)
+from . import linalg
+from .functional import (sin, cos, rsqrt, floor, ceil, round, sign, isnan, isinf, isfinite,
+                         pow, max, min, all, any, cumsum, prod, norm)
 from .runtime import backend_info, empty_cache, get_num_threads, set_num_threads
 from .serialization import load, save
 from .defaults import (are_deterministic_algorithms_enabled, get_default_dtype,

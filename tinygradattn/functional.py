@@ -1,4 +1,6 @@
 """torch-style free functions (tga.exp(x), tga.sum(x, 1), ...): each calls the Tensor method."""
+import numbers
+
 from .tensor import Tensor
 
 
@@ -38,3 +40,40 @@ squeeze = _method("squeeze")
 flatten = _method("flatten")
 split = _method("split")
 chunk = _method("chunk")
+
+# more of torch's elementwise math and reductions
+sin = _method("sin")
+cos = _method("cos")
+rsqrt = _method("rsqrt")
+floor = _method("floor")
+ceil = _method("ceil")
+round = _method("round")
+sign = _method("sign")
+isnan = _method("isnan")
+isinf = _method("isinf")
+isfinite = _method("isfinite")
+max = _method("max")
+min = _method("min")
+all = _method("all")
+any = _method("any")
+cumsum = _method("cumsum")
+prod = _method("prod")
+norm = _method("norm")
+
+
+def pow(input, exponent):
+    """input ** exponent elementwise (torch.pow): a Tensor on either side, the other a Tensor
+    or a number.
+
+        >>> import tinygradattn as tga
+        >>> tga.pow(2, tga.tensor([1., 3.]))
+        tensor([2., 8.])
+    """
+    if isinstance(input, Tensor):
+        return input.pow(exponent)
+    if isinstance(exponent, Tensor) and isinstance(input, numbers.Number) and \
+            not isinstance(input, complex):
+        return exponent.__rpow__(input)
+    raise TypeError(f"pow() received an invalid combination of arguments: got "
+                    f"({type(input).__name__}, {type(exponent).__name__}); one of them must be "
+                    "a Tensor, the other a Tensor or a number")

@@ -661,6 +661,116 @@ class Tensor:
             raise RuntimeError(f"{name}: expected a floating point tensor, got {self.dtype.name}")
         return self
 
+    # ---- more of torch's elementwise math and reductions ----------------------------------------
+    def sin(self):
+        return self._float_unary(ew.Sin)
+
+    def cos(self):
+        return self._float_unary(ew.Cos)
+
+    def rsqrt(self):
+        """1 / sqrt(x) (torch.rsqrt); integer tensors give float32."""
+        return self._float_unary(ew.Rsqrt)
+
+    def _stepwise(self, cls, name, *args):
+        """floor / ceil / round: integer tensors come back as a copy, bool is refused
+        (torch's NotImplementedError)."""
+        if self._data.dtype.kind == "b":
+            raise NotImplementedError(f"{name}: not implemented for 'Bool' tensors")
+        if not self.is_floating_point():
+            return self.clone()
+        return cls.apply(self, *args)
+
+    def floor(self):
+        return self._stepwise(ew.Floor, "floor")
+
+    def ceil(self):
+        return self._stepwise(ew.Ceil, "ceil")
+
+    def round(self, *, decimals=0):
+        """Round half to even (torch.round); decimals > 0 rounds to that many decimal places,
+        < 0 to tens, hundreds, ... A zero gradient, as torch gives."""
+        if not isinstance(decimals, numbers.Integral) or isinstance(decimals, bool):
+            raise TypeError(f"round(): argument 'decimals' must be int, not "
+                            f"{type(decimals).__name__}")
+        return self._stepwise(ew.Round, "round", int(decimals))
+
+    def sign(self):
+        """-1, 0 or 1 elementwise, 0 for NaN (torch.sign); bool tensors come back as a copy."""
+        if self._data.dtype.kind == "b":
+            return self.clone()
+        return ew.Sign.apply(self)
+
+    def _classify(self, floats, others):
+        """A bool tensor outside the graph: floats(backend, data) for floating tensors, the
+        constant `others` for integer and bool ones (never NaN or inf)."""
+        be = self._backend
+        if self.is_floating_point():
+            return Tensor._wrap(floats(be, self._data), be)
+        return Tensor._wrap(be.full(self.shape, others, "bool"), be)
+
+    def isnan(self):
+        return self._classify(lambda be, x: be.ne(x, x), False)
+
+    def isinf(self):
+        return self._classify(lambda be, x: be.eq(be.abs(x), float("inf")), False)
+
+    def isfinite(self):
+        return self._classify(lambda be, x: be.lt(be.abs(x), float("inf")), True)
+
+    def cumsum(self, dim, *, dtype=None):
+        """Running sums along dim (torch.cumsum); bool and int64 sum as int64, dtype casts the
+        input first."""
+        x = self if dtype is None else self._cast(dtypes.as_dtype(dtype))
+        d = _check_dim(dim, x.ndim)
+        if x._data.dtype.kind == "b":
+            x = x._cast(dtypes.int64)
+        if x.ndim == 0:
+            return reduce.Cumsum.apply(x.reshape(1), 0).reshape(())
+        return reduce.Cumsum.apply(x, d)
+
+    def prod(self, dim=None, keepdim=False, *, dtype=None):
+        """The product of all elements, or along one dim (torch.prod: dim is an int); bool
+        multiplies as int64. The gradient is right with zeros in the input, as torch's."""
+        if dim is not None and (not isinstance(dim, numbers.Integral) or isinstance(dim, bool)):
+            raise TypeError(f"prod(): argument 'dim' must be int, not {type(dim).__name__}")
+        x = self if dtype is None else self._cast(dtypes.as_dtype(dtype))
+        if x._data.dtype.kind == "b":
+            x = x._cast(dtypes.int64)
+        if dim is None:
+            return reduce.Prod.apply(x, None, False)
+        return reduce.Prod.apply(x, _reduce_axes(dim, x.ndim), keepdim)
+
+    def norm(self, p="fro", dim=None, keepdim=False, dtype=None):
+        """torch.norm: 'fro' (or None) is the 2-norm over dim (all elements by default), a
+        number p the vector p-norm (inf: max |x|, -inf: min |x|, 0: the non-zero count).
+        'nuc' and other matrix norms are not implemented here."""
+        if p is None or p == "fro":
+            if isinstance(dim, (tuple, list)) and len(dim) > 2:
+                raise RuntimeError(f"norm: 'fro' takes at most 2 dims, got dim={dim}")
+            p = 2
+        elif isinstance(p, str):
+            raise NotImplementedError(f"norm: p={p!r} (a matrix norm) is not implemented; "
+                                      "'fro' and numbers are")
+        return self._vector_norm("norm", p, dim, keepdim, dtype)
+
+    def _vector_norm(self, name, ord, dim, keepdim, dtype):
+        if not isinstance(ord, numbers.Real) or isinstance(ord, bool):
+            raise TypeError(f"{name}: the order must be a number, got {type(ord).__name__}")
+        if not self.is_floating_point():
+            raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor "
+                               f"as input. Got {self.dtype.name}")
+        x = self if dtype is None else self._cast(dtypes.as_dtype(dtype))
+        axes = _reduce_axes(dim, x.ndim)
+        n_reduced = x.numel() if axes is None else 1
+        for a in axes or ():
+            n_reduced *= x.shape[a]
+        if n_reduced == 0 and (ord < 0 or ord == float("inf")):
+            raise RuntimeError(f"linalg.vector_norm cannot compute the {ord} norm on an empty "
+                               f"tensor of shape {tuple(x.shape)} (dim={dim}) because the "
+                               "operation does not have an identity")
+        return reduce.VectorNorm.apply(x, float(ord), axes, keepdim)
+
     # ---- shape ------------------------------------------------------------------------------------
     def reshape(self, *shape):
         shape = _shape_arg(shape)

@@ -53,9 +53,16 @@ def test_every_kernel_compiles_for_sm90(report):
     assert not errors, "\n".join(errors)
 
 
+# float64 instructions that are libdevice's, not ours: sinf / cosf reduce a huge argument
+# (|x| > 105615) with Payne-Hanek, which scales its 128-bit product by a float64 constant once
+# (the same code torch's float32 sin runs on a GPU); the fast path stays float32
+LIBDEVICE_F64 = {("map_", "sin"): 1, ("map_", "cos"): 1}
+
+
 def test_float32_kernels_do_no_float64_arithmetic(report):
     leaks = [f"{_label(r)}: {r['f64_ops']} float64 instructions" for r in report
-             if "error" not in r and "float64" not in r["key"] and r["f64_ops"]]
+             if "error" not in r and "float64" not in r["key"] and
+             r["f64_ops"] > LIBDEVICE_F64.get((r["kernel"], *r["key"][:1]), 0)]
     assert not leaks, "\n".join(leaks)
 
 

@@ -38,10 +38,16 @@ PRIMITIVES = {
     "logical_not": "(x) -> bool", "logical_and": "(a, b) -> bool", "logical_or": "(a, b) -> bool",
     "neg": "(x)", "exp": "(x)", "log": "(x)", "sqrt": "(x)", "tanh": "(x)", "sigmoid": "(x)",
     "relu": "(x)", "abs": "(x)", "sign": "(x)", "erf": "(x)",
+    "sin": "(x)", "cos": "(x)",
+    "floor": "(x) -> float x rounded down", "ceil": "(x) -> float x rounded up",
+    "round": "(x) -> float x rounded to the nearest integer, halves to even (torch.round)",
     "clip": "(x, lo, hi); lo or hi may be None",
     "where": "(cond, a, b)",
     # reductions; axis is None or a tuple of non-negative ints
     "sum": "(x, axis, keepdims)", "max": "(x, axis, keepdims)", "min": "(x, axis, keepdims)",
+    "prod": "(x, axis, keepdims); bool -> int64 (as sum)",
+    "cumsum": "(x, axis, reverse) -> running sums along one int axis, x's shape and dtype "
+              "(bool -> int64); from the last element back to the first when reverse",
     "argmax": "(x, axis, keepdims) -> int64; axis an int or None (flattened)",
     "argmin": "(x, axis, keepdims) -> int64",
     "sum_to_shape": "(x, shape) -> x summed over the axes that broadcasting added to shape",

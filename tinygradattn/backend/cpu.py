@@ -82,6 +82,11 @@ class CPUBackend(Backend):
     tanh = staticmethod(np.tanh)
     abs = staticmethod(np.abs)
     sign = staticmethod(np.sign)
+    sin = staticmethod(np.sin)
+    cos = staticmethod(np.cos)
+    floor = staticmethod(np.floor)
+    ceil = staticmethod(np.ceil)
+    round = staticmethod(np.rint)                 # halves to even, as torch.round
     where = staticmethod(np.where)
 
     @staticmethod
@@ -111,6 +116,15 @@ class CPUBackend(Backend):
                                                                     keepdims=keepdims))
     min = staticmethod(lambda x, axis, keepdims: np.minimum.reduce(x, axis=axis,
                                                                     keepdims=keepdims))
+    prod = staticmethod(lambda x, axis, keepdims: np.multiply.reduce(
+        x, axis=axis, keepdims=keepdims, dtype=np.int64 if x.dtype == np.bool_ else None))
+
+    @staticmethod
+    def cumsum(x, axis, reverse):
+        if not reverse:
+            return np.cumsum(x, axis=axis)
+        return np.ascontiguousarray(np.flip(np.cumsum(np.flip(x, axis), axis=axis), axis))
+
     argmax = staticmethod(lambda x, axis, keepdims: np.argmax(x, axis=axis, keepdims=keepdims))
     argmin = staticmethod(lambda x, axis, keepdims: np.argmin(x, axis=axis, keepdims=keepdims))
 

@@ -117,6 +117,11 @@ class CUDABackend(Backend):
     abs = staticmethod(lambda x: E.unary("abs", x))
     sign = staticmethod(lambda x: E.unary("sign", x))
     erf = staticmethod(lambda x: E.unary("erf", x))
+    sin = staticmethod(lambda x: E.unary("sin", x))
+    cos = staticmethod(lambda x: E.unary("cos", x))
+    floor = staticmethod(lambda x: E.unary("floor", x))
+    ceil = staticmethod(lambda x: E.unary("ceil", x))
+    round = staticmethod(lambda x: E.unary("round", x))
     where = staticmethod(E.where)
 
     @staticmethod
@@ -131,6 +136,8 @@ class CUDABackend(Backend):
     sum = staticmethod(reduce.sum)
     max = staticmethod(reduce.max)
     min = staticmethod(reduce.min)
+    prod = staticmethod(reduce.prod)
+    cumsum = staticmethod(reduce.cumsum)
     argmax = staticmethod(reduce.argmax)
     argmin = staticmethod(reduce.argmin)
     sum_to_shape = staticmethod(reduce.sum_to_shape)

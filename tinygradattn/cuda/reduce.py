@@ -1,7 +1,8 @@
-"""Reductions: sum / max / min over any axes, argmax / argmin, sum_to_shape, and the vector
-norms of foreach_norm, all through one strided reduction kernel (and its argmax twin).
+"""Reductions: sum / prod / max / min over any axes, argmax / argmin, sum_to_shape, and the
+vector norms of foreach_norm, all through one strided reduction kernel (and its argmax twin);
+cumsum, a running sum along one axis, through its own scan kernel (at the end).
 
-    out[o] = post(fold over r < n_red of pre(x[pos(o) + pos(r)]))      fold: +, max or min
+    out[o] = post(fold over r < n_red of pre(x[pos(o) + pos(r)]))      fold: +, *, max or min
 
 The reduced axes go last (a view: nothing is copied), then the kept axes and the reduced axes
 are each merged (launch.merge), so pos(o) and pos(r) come from x's own strides: transposed,
@@ -35,8 +36,8 @@ from numba import cuda, types
 
 from .array import empty, view
 from .elementwise import astype, full, strided_index
-from .launch import (DTYPES, FLOATS, MAX_DIMS, KernelSet, array_type, device_function, dims,
-                     dims_type, merge, numba_type, tuning)
+from .launch import (DTYPES, FLOATS, MAX_DIMS, KernelSet, array_type, blocks_for,
+                     device_function, dims, dims_type, merge, numba_type, tuning)
 from .views import reshape
 
 kernels = KernelSet("reduce")
@@ -51,6 +52,8 @@ _F64 = np.dtype(np.float64)
 def _fold_fn(op, T):
     if op == "sum":
         return lambda a, b: a + b
+    if op == "prod":
+        return lambda a, b: a * b
     if op == "max":
         return lambda a, b: a if (a > b or a != a) else b        # NaN wins, as numpy
     return lambda a, b: a if (a < b or a != a) else b
@@ -60,6 +63,8 @@ def _identity(op, T):
     """The fold's neutral element in T (what an empty lane contributes)."""
     if op == "sum":
         return T(0)
+    if op == "prod":
+        return T(1)
     if np.dtype(T).kind == "f":
         return T(-math.inf) if op == "max" else T(math.inf)
     if np.dtype(T).kind == "b":
@@ -109,8 +114,10 @@ _NORMS = [("sum", "square", "sqrt"), ("sum", "abs", "identity"), ("max", "abs", 
 
 
 def _reduce_served():
-    keys = [("sum", "identity", "identity", dt, dt) for dt in FLOATS + (_INT,)]
-    keys.append(("sum", "identity", "identity", _BOOL, _INT))           # numpy sums bools as int64
+    keys = [(op, "identity", "identity", dt, dt) for op in ("sum", "prod")
+            for dt in FLOATS + (_INT,)]
+    keys += [(op, "identity", "identity", _BOOL, _INT)                  # numpy sums bools as int64
+             for op in ("sum", "prod")]
     keys += [(op, "identity", "identity", dt, dt) for op in ("max", "min") for dt in DTYPES]
     for op, pre, post in _NORMS:       # one pass, and the first and last of two passes
         for key in ((op, pre, post), (op, pre, "identity"), (op, "identity", post)):
@@ -359,9 +366,9 @@ def _reduce(op, x, axis, keepdims):
     """sum / max / min of x over axis (None or a tuple); numpy's result dtype and errors."""
     _check_dtype(op, x)
     axes = _axes(axis, x.ndim)
-    acc = _INT if op == "sum" and x.dtype == _BOOL else x.dtype
+    acc = _INT if op in ("sum", "prod") and x.dtype == _BOOL else x.dtype
     layout = _Layout.of(x, axes, ordered=False)
-    if layout.n_red == 0 and op != "sum":
+    if layout.n_red == 0 and op not in ("sum", "prod"):
         name = "maximum" if op == "max" else "minimum"
         raise ValueError(f"zero-size array to reduction operation {name} which has no "
                          "identity")
@@ -382,6 +389,10 @@ def max(x, axis, keepdims):
 
 def min(x, axis, keepdims):
     return _reduce("min", x, axis, keepdims)
+
+
+def prod(x, axis, keepdims):
+    return _reduce("prod", x, axis, keepdims)
 
 
 def _arg(kind, x, axis, keepdims):
@@ -432,6 +443,55 @@ def sum_to_shape(x, shape):
     if axes:
         x = sum(x, axes, True)
     return reshape(x, shape)
+
+
+# ---- cumsum: a running sum along one axis ----------------------------------------------------
+@kernels.define(served=[(dt, dt) for dt in FLOATS + (_INT,)] + [(_BOOL, _INT)])
+def scan_(tune, dtype, out_dtype):
+    """out[line, r] = sum of x[line, :r + 1] (of x[line, r:] when reverse), a line being one
+    position of the kept dims: one thread per line, a serial sum along it (float32 in float32).
+
+        for line (parallel):
+            acc = 0;  for r along the axis:  acc += x[line, r];  out[line, r] = acc
+    """
+    A = np.dtype(out_dtype).type
+    load = _dev((lambda v: v) if np.dtype(dtype) == np.dtype(out_dtype) else (lambda v: A(v)))
+    index = device_function(strided_index)
+    zero = A(0)
+
+    def kernel(out, x, x_off, shape, x_strides, out_strides, ndim, x_step, out_step, n_lines,
+               n, reverse):
+        for line in range(cuda.grid(1), n_lines, cuda.gridsize(1)):
+            xo = x_off + index(line, shape, x_strides, ndim)
+            oo = index(line, shape, out_strides, ndim)
+            acc = zero
+            for k in range(n):
+                r = n - 1 - k if reverse else k
+                acc += load(x[xo + r * x_step])
+                out[oo + r * out_step] = acc
+    D, I64 = dims_type(), types.int64
+    return kernel, (array_type(out_dtype), array_type(dtype), I64, D, D, D, I64, I64, I64, I64,
+                    I64, I64)
+
+
+def cumsum(x, axis, reverse):
+    """Running sums of x along axis (an int), a new contiguous array; bool sums as int64."""
+    _check_dtype("cumsum", x)
+    axis, = _axes(axis, x.ndim)
+    out = empty(x.shape, _INT if x.dtype == _BOOL else x.dtype)
+    if out.size == 0:
+        return out
+    kept = [d for d in range(x.ndim) if d != axis]
+    shape, (x_strides, out_strides) = merge([x.shape[d] for d in kept],
+                                            [x.strides[d] for d in kept],
+                                            [out.strides[d] for d in kept])
+    n_lines = math.prod(shape)
+    threads = tuning()["threads"]
+    kernels.launch("scan_", (x.dtype, out.dtype), blocks_for(n_lines, threads), threads, out.buf,
+                   x.buf, x.offset, dims(shape, 1), dims(x_strides, 0), dims(out_strides, 0),
+                   len(shape), x.strides[axis], out.strides[axis], n_lines, x.shape[axis],
+                   int(bool(reverse)))
+    return out
 
 
 # ---- foreach_norm ----------------------------------------------------------------------------

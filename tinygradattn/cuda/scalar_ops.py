@@ -33,6 +33,49 @@ def erf(T):
     return lambda x: math.erf(x)
 
 
+def sin(T):
+    inf = T(math.inf)
+    # NaN for +-inf and NaN as given (x - x): the simulator's math.sin raises on them
+    return lambda x: math.sin(x) if abs(x) < inf else x - x
+
+
+def cos(T):
+    inf = T(math.inf)
+    return lambda x: math.cos(x) if abs(x) < inf else x - x
+
+
+# ---- rounding (floats only; integer tensors never reach these) --------------------------------
+def _integral_above(T):
+    """The magnitude from which every value of T is an integer (2^52, or 2^23 in float32)."""
+    return T(2.0 ** (np.finfo(T).nmant))
+
+
+def floor(T):
+    big = _integral_above(T)
+    # NOTE: math.floor is floorf / floor on a GPU but returns a Python int in the simulator,
+    # which inf and NaN cannot be: those (and all big values, integers already) pass through
+    return lambda x: T(math.floor(x)) if abs(x) < big else x
+
+
+def ceil(T):
+    big = _integral_above(T)
+    return lambda x: T(math.ceil(x)) if abs(x) < big else x
+
+
+def round_(T):
+    """Round half to even (torch.round): x - floor(x) is exact below 2^52 (2^23)."""
+    big, half, one, two = _integral_above(T), T(0.5), T(1), T(2)
+
+    def f(x):
+        if not abs(x) < big:
+            return x
+        r = T(math.floor(x))
+        d = x - r                                           # in [0, 1), exact
+        odd = r - two * T(math.floor(r * half)) != 0
+        return r + one if (d > half or (d == half and odd)) else r
+    return f
+
+
 def sigmoid(T):
     one = T(1)
 
@@ -175,10 +218,12 @@ def logical_or(T):
 
 
 UNARY = {"neg": neg, "exp": exp, "log": log, "sqrt": sqrt, "tanh": tanh, "erf": erf,
+         "sin": sin, "cos": cos, "floor": floor, "ceil": ceil, "round": round_,
          "sigmoid": sigmoid, "relu": relu, "abs": abs_, "sign": sign,
          "logical_not": logical_not, "identity": identity, "to_bool": to_bool}
 BINARY = {"add": add, "sub": sub, "mul": mul, "div": div, "pow": pow_, "maximum": maximum,
           "minimum": minimum, "eq": eq, "ne": ne, "lt": lt, "le": le, "gt": gt, "ge": ge,
           "logical_and": logical_and, "logical_or": logical_or}
 COMPARISONS = ("eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or")
-FLOAT_ONLY = ("exp", "log", "sqrt", "tanh", "erf", "sigmoid", "div")
+FLOAT_ONLY = ("exp", "log", "sqrt", "tanh", "erf", "sigmoid", "div", "sin", "cos", "floor", "ceil",
+              "round")

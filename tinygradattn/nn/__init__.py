@@ -1,19 +1,19 @@
 """Neural-network building blocks: Module, Parameter, layers, and nn.functional."""
 from . import functional, init, utils
-from .activation import GELU, Dropout, ReLU, Tanh
+from .activation import GELU, Dropout, ReLU, Sigmoid, SiLU, Tanh
 from .attention import KVCache, MultiheadAttention, generate_square_subsequent_mask
 from .positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
 from .transformer import (DecoderLayerCache, TransformerDecoder, TransformerDecoderLayer,
                           TransformerEncoder, TransformerEncoderLayer)
 from .container import ModuleDict, ModuleList, Sequential
 from .embedding import Embedding
-from .linear import Identity, Linear
+from .linear import Flatten, Identity, Linear
 from .module import Module, Parameter
-from .norm import LayerNorm
+from .norm import LayerNorm, RMSNorm
 
 __all__ = ["GELU", "Dropout", "Embedding", "Identity", "LayerNorm", "Linear", "Module",
            "ModuleDict", "ModuleList", "Parameter", "ReLU", "Sequential", "Tanh", "functional",
            "init", "KVCache", "MultiheadAttention", "generate_square_subsequent_mask",
            "LearnedPositionalEmbedding", "SinusoidalPositionalEncoding", "DecoderLayerCache",
            "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
-           "TransformerEncoderLayer", "utils"]
+           "TransformerEncoderLayer", "utils", "Flatten", "RMSNorm", "Sigmoid", "SiLU"]

@@ -1,4 +1,4 @@
-"""Activation and dropout modules: ReLU, GELU, Tanh, Dropout."""
+"""Activation and dropout modules: ReLU, GELU, Tanh, Sigmoid, SiLU, Dropout."""
 from . import functional as F
 from .module import Module
 
@@ -35,6 +35,25 @@ class GELU(Module):
 class Tanh(Module):
     def forward(self, x):
         return x.tanh()
+
+
+class Sigmoid(Module):
+    def forward(self, x):
+        return x.sigmoid()
+
+
+class SiLU(Module):
+    """x * sigmoid(x), as torch.nn.SiLU. inplace is accepted for torch's signature (see ReLU)."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, x):
+        return F.silu(x)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
 
 
 class Dropout(Module):

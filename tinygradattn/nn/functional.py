@@ -15,6 +15,7 @@ from ..creation import arange, rand, ones
 from ..ops.fused import CrossEntropy, CrossEntropyMean, Gelu, LayerNorm
 from ..ops.linear import GeluMLP, Linear
 from ..ops.attention import ScaledDotProductAttention
+from ..ops.elementwise import Silu
 from ..tensor import Tensor, where
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -100,6 +101,28 @@ def _linear_composed(input, weight, bias=None):
 def relu(input):
     _check_tensor("relu", "input", input)
     return input.relu()
+
+
+def tanh(input):
+    """torch.nn.functional.tanh."""
+    _check_tensor("tanh", "input", input)
+    return input.tanh()
+
+
+def sigmoid(input):
+    """torch.nn.functional.sigmoid: 1 / (1 + exp(-x))."""
+    _check_tensor("sigmoid", "input", input)
+    return input.sigmoid()
+
+
+def silu(input, inplace=False):
+    """x * sigmoid(x) (torch.nn.functional.silu). NOTE: inplace=True is accepted for torch's
+    signature but the result is computed out of place (as nn.ReLU)."""
+    _check_tensor("silu", "input", input)
+    if not input.is_floating_point():
+        raise NotImplementedError(f"silu: not implemented for '{input.dtype.name}' tensors, "
+                                  "only floating point ones")
+    return Silu.apply(input)
 
 
 def gelu(input, approximate="none"):
@@ -280,6 +303,38 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     w = None if weight is None else weight.reshape(C)
     b = None if bias is None else bias.reshape(C)
     return LayerNorm.apply(x, w, b, eps).reshape(input.shape)
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """x / sqrt(mean(x^2 over the trailing normalized_shape dims) + eps) * weight
+    (torch.nn.functional.rms_norm); eps None is torch.finfo(input.dtype).eps.
+
+        >>> import tinygradattn as tga
+        >>> tga.nn.functional.rms_norm(tga.tensor([[3., 4.]]), (2,))
+        tensor([[0.8485, 1.1314]])
+    """
+    _check_tensor("rms_norm", "input", input)
+    if isinstance(normalized_shape, int):
+        normalized_shape = (normalized_shape,)
+    normalized_shape = tuple(normalized_shape)
+    n = len(normalized_shape)
+    if n > input.ndim or tuple(input.shape[input.ndim - n:]) != normalized_shape:
+        raise RuntimeError(f"Given normalized_shape={list(normalized_shape)}, expected input "
+                           f"with shape [*, {', '.join(map(str, normalized_shape))}], but got "
+                           f"input of size {list(input.shape)}")
+    if weight is not None and tuple(weight.shape) != normalized_shape:
+        raise RuntimeError(f"Expected weight to be of same shape as normalized_shape, but got "
+                           f"weight of shape {list(weight.shape)} and normalized_shape = "
+                           f"{list(normalized_shape)}")
+    if not input.is_floating_point():
+        raise NotImplementedError(f"rms_norm: not implemented for '{input.dtype.name}' "
+                                  "tensors, only floating point ones")
+    if eps is None:
+        eps = dtypes.finfo(input.dtype).eps
+    dims = tuple(range(input.ndim - n, input.ndim))
+    rstd = ((input * input).mean(dims, keepdim=True) + eps).rsqrt()        # (*, 1, ..., 1)
+    out = input * rstd
+    return out if weight is None else out * weight
 
 
 def _layer_norm_check(input, normalized_shape, weight, bias):

@@ -1,4 +1,5 @@
-"""nn.Linear: y = x @ weight.T + bias, with torch's default initialisation."""
+"""nn.Linear: y = x @ weight.T + bias, with torch's default initialisation; nn.Identity and
+nn.Flatten, the two layers that only pass or reshape their input."""
 import math
 
 from .. import creation
@@ -38,5 +39,24 @@ class Linear(Module):
 
 
 class Identity(Module):
+    """Returns its input; any arguments are accepted and ignored (torch.nn.Identity)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
     def forward(self, x):
         return x
+
+
+class Flatten(Module):
+    """x.flatten(start_dim, end_dim), by default every dim but the batch one (torch.nn.Flatten)."""
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x):
+        return x.flatten(self.start_dim, self.end_dim)
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

@@ -197,6 +197,118 @@ class Erf(Function):
         return be.mul(dout, be.mul(be.exp(be.neg(be.mul(x, x))), 2.0 / math.sqrt(math.pi)))
 
 
+class Sin(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return ctx.backend.sin(x)
+
+    @staticmethod
+    def backward(ctx, dout):
+        x, = ctx.saved_tensors                # fwd: y = sin x  =>  dx = dout * cos x
+        return ctx.backend.mul(dout, ctx.backend.cos(x))
+
+
+class Cos(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return ctx.backend.cos(x)
+
+    @staticmethod
+    def backward(ctx, dout):
+        x, = ctx.saved_tensors                # fwd: y = cos x  =>  dx = -dout * sin x
+        be = ctx.backend
+        return be.mul(dout, be.neg(be.sin(x)))
+
+
+class Rsqrt(Function):
+    """1 / sqrt(x) (torch.rsqrt): NaN below 0, inf at 0."""
+
+    @staticmethod
+    def forward(ctx, x):
+        be = ctx.backend
+        out = be.div(1.0, be.sqrt(x))
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, dout):
+        out, = ctx.saved_tensors              # fwd: y = x^(-1/2)  =>  dx = -dout * y^3 / 2
+        be = ctx.backend
+        return be.mul(dout, be.mul(be.mul(out, be.mul(out, out)), -0.5))
+
+
+class Silu(Function):
+    """x * sigmoid(x) (torch.nn.functional.silu)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        be = ctx.backend
+        s = be.sigmoid(x)
+        ctx.save_for_backward(x, s)
+        return be.mul(x, s)
+
+    @staticmethod
+    def backward(ctx, dout):
+        # fwd: y = x s, s = sigmoid(x)  =>  dx = dout * s * (1 + x (1 - s))  (torch's form)
+        x, s = ctx.saved_tensors
+        be = ctx.backend
+        return be.mul(dout, be.mul(s, be.add(1, be.mul(x, be.sub(1, s)))))
+
+
+class _Stepwise(Function):
+    """floor / ceil / round / sign: piecewise constant, so a zero gradient (as torch gives)."""
+
+    pick = None   # the backend primitive name
+
+    @classmethod
+    def forward(cls, ctx, x):
+        return getattr(ctx.backend, cls.pick)(x)
+
+    @staticmethod
+    def backward(ctx, dout):
+        return ctx.backend.zeros(dout.shape, dout.dtype)
+
+
+class Floor(_Stepwise):
+    pick = "floor"
+
+
+class Ceil(_Stepwise):
+    pick = "ceil"
+
+
+class Sign(_Stepwise):
+    pick = "sign"
+
+    @classmethod
+    def forward(cls, ctx, x):
+        out = ctx.backend.sign(x)
+        if x.dtype.kind != "f":
+            return out
+        return ctx.backend.where(ctx.backend.ne(x, x), 0, out)     # torch: sign(NaN) = 0
+
+
+class Round(Function):
+    """Round half to even (torch.round); with decimals as torch computes it: round(x * 10^d)
+    / 10^d, or round(x / 10^-d) * 10^-d for negative d. A zero gradient, as torch gives."""
+
+    @staticmethod
+    def forward(ctx, x, decimals):
+        be = ctx.backend
+        if decimals == 0:
+            return be.round(x)
+        scale = float(10 ** abs(decimals))
+        if decimals > 0:
+            return be.div(be.round(be.mul(x, scale)), scale)
+        return be.mul(be.round(be.div(x, scale)), scale)
+
+    @staticmethod
+    def backward(ctx, dout):
+        return ctx.backend.zeros(dout.shape, dout.dtype), None
+
+
 class Clamp(Function):
     @staticmethod
     def forward(ctx, x, lo, hi):
