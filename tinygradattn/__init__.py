@@ -8,11 +8,13 @@ from .autograd import enable_grad, is_grad_enabled, no_grad
 from .creation import (arange, empty, empty_like, from_numpy, full, full_like, manual_seed, ones,
                        ones_like, rand, rand_like, randint, randn, randn_like, tensor, zeros,
                        zeros_like)
+from .creation import Generator, randperm
 from .dtypes import bool_ as bool
 from .dtypes import float32, float64, int64
 from .functional import (abs, clamp, exp, log, logsumexp, maximum, mean, minimum, relu, sigmoid,
                          softmax, log_softmax, sqrt, sum, tanh, erf, argmax, split, chunk,
                          flatten, reshape, permute, transpose, unsqueeze, squeeze)
+from .functional import argsort, multinomial, sort, topk
 from .runtime import backend_info, empty_cache, get_num_threads, set_num_threads
 from .serialization import load, save
 from .tensor import Tensor, cat, stack, where
