@@ -211,19 +211,22 @@ def multinomial_kernel(tune, dtype, replacement):
         # w (N, C) contiguous from w_off; scratch (N, C): the cdf (replacement) or the keys;
         # samples (N, S) int64 (replacement only)
         partial = cuda.shared.array(threads + 1, NT)
+        flag = cuda.shared.array(1, types.int32)    # 1: a bad weight somewhere in the row
         tid = cuda.threadIdx.x
         row = cuda.blockIdx.x
+        if tid == 0:
+            flag[0] = 0
+        cuda.syncthreads()
         src = w_off + row * C
         dst = row * C
         chunk = (C + threads - 1) // threads
         lo = min(tid * chunk, C)
         hi = min(lo + chunk, C)
         acc = zero
-        bad = False
         for j in range(lo, hi):                     # this thread's chunk: running sums
             v = w[src + j]
             if not (v >= zero and v < inf):         # negative, inf or NaN
-                bad = True
+                flag[0] = 1                         # (every writer writes the same value)
             acc += v
             if replacement:
                 scratch[dst + j] = acc
@@ -237,10 +240,11 @@ def multinomial_kernel(tune, dtype, replacement):
                 run += v
             partial[threads] = run
         cuda.syncthreads()
-        if bad:
-            err[0] = code_bad
-        elif tid == 0 and not partial[threads] > zero:
-            err[0] = code_zero
+        if tid == 0:                                # torch's order: bad weights first
+            if flag[0]:
+                err[0] = code_bad
+            elif not partial[threads] > zero:
+                err[0] = code_zero
         if replacement:
             shift = partial[tid]
             for j in range(lo, hi):
