@@ -205,13 +205,14 @@ def multinomial_kernel(tune, dtype, replacement):
     T, NT = np.dtype(dtype).type, numba_type(dtype)
     zero, one, inf = T(0), T(1), T(np.inf)
     uniform = _one_uniform(np.dtype(dtype))
-    U64, I64 = types.uint64, types.int64
+    U64, I64, I32 = types.uint64, types.int64, types.int32
+    n_partial = threads + 1                         # chunk totals, then the row's total
 
     def kernel(samples, scratch, w, w_off, C, S, err, code_bad, code_zero, k0, k1, offset):
         # w (N, C) contiguous from w_off; scratch (N, C): the cdf (replacement) or the keys;
         # samples (N, S) int64 (replacement only)
-        partial = cuda.shared.array(threads + 1, NT)
-        flag = cuda.shared.array(1, types.int32)    # 1: a bad weight somewhere in the row
+        partial = cuda.shared.array(n_partial, NT)
+        flag = cuda.shared.array(1, I32)    # 1: a bad weight somewhere in the row
         tid = cuda.threadIdx.x
         row = cuda.blockIdx.x
         if tid == 0:
@@ -280,8 +281,8 @@ def multinomial_kernel(tune, dtype, replacement):
                     key = v / e if e > zero else inf
                 scratch[dst + j] = key
     A = array_type(dtype)
-    return kernel, (array_type(np.int64), A, A, I64, I64, I64, array_type(np.int32),
-                    types.int32, types.int32, U64, U64, U64)
+    return kernel, (array_type(np.int64), A, A, I64, I64, I64, array_type(np.int32), I32, I32,
+                    U64, U64, U64)
 
 
 # ---- host side ------------------------------------------------------------------------------
