@@ -430,3 +430,13 @@ for _causal in (False, True):
        lambda L, qkv, c=_causal: L.nn.attention.qkv_attention(qkv, 2, is_causal=c),
        [(2, 5, 18)], covers=("QKVAttention",), tol="composite",
        torch_fn=lambda torch, qkv, c=_causal: _qkv_attention_split(torch, qkv, 2, c))
+
+# ---- sorting: the sorted values carry the gradient back to where they came from --------------
+op("sort_values_dim1_desc", lambda L, x: L.sort(x, 1, True).values, [(3, 5)], domain="distinct",
+   covers=("SortedValues",))
+op("sort_values_dim0_noncontiguous", lambda L, x: x.T.sort(0).values, [(4, 3)],
+   domain="distinct", covers=("SortedValues",))
+op("topk_values", lambda L, x: L.topk(x, 2, dim=-1).values, [(2, 3, 5)], domain="distinct",
+   covers=("SortedValues",))
+op("topk_values_smallest_dim0", lambda L, x: x.topk(2, 0, largest=False).values, [(4, 3)],
+   domain="distinct", covers=("SortedValues",))
