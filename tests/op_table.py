@@ -545,3 +545,12 @@ op("linalg_vector_norm", lambda L, x: L.linalg.vector_norm(x, 3, dim=-1), [(3, 4
    covers=("VectorNorm",), tol="reduction")
 op("linalg_vector_norm_default_keepdim", lambda L, x: L.linalg.vector_norm(x, keepdim=True),
    [(2, 3)], covers=("VectorNorm",), tol="reduction")
+# ---- sorting: the sorted values carry the gradient back to where they came from --------------
+op("sort_values_dim1_desc", lambda L, x: L.sort(x, 1, True).values, [(3, 5)], domain="distinct",
+   covers=("SortedValues",))
+op("sort_values_dim0_noncontiguous", lambda L, x: x.T.sort(0).values, [(4, 3)],
+   domain="distinct", covers=("SortedValues",))
+op("topk_values", lambda L, x: L.topk(x, 2, dim=-1).values, [(2, 3, 5)], domain="distinct",
+   covers=("SortedValues",))
+op("topk_values_smallest_dim0", lambda L, x: x.topk(2, 0, largest=False).values, [(4, 3)],
+   domain="distinct", covers=("SortedValues",))

@@ -32,7 +32,8 @@ LAYERS = [
         # then one module per kernel family
         "cuda.driver", "cuda.allocator", "cuda.array", "cuda.launch", "cuda.scalar_ops",
         "cuda.elementwise", "cuda.transfer", "cuda.views", "cuda.reduce", "cuda.indexing",
-        "cuda.linalg", "cuda.rows", "cuda.attention", "cuda.optim", "cuda.random",
+        "cuda.linalg", "cuda.rows", "cuda.attention", "cuda.optim", "cuda.sorting",
+        "cuda.random",
     ]),
     ("backend", [
         "backend", "backend.base", "backend.cpu", "backend.cpu_kernels", "backend.isa",
@@ -50,7 +51,7 @@ LAYERS = [
     ]),
     ("ops", [
         "ops", "ops.attention", "ops.elementwise", "ops.foreach", "ops.fused", "ops.indexing",
-        "ops.linear", "ops.matmul", "ops.movement", "ops.reduce",
+        "ops.linear", "ops.matmul", "ops.movement", "ops.reduce", "ops.sorting",
     ]),
     ("tensor", [
         "tensor",

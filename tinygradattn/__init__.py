@@ -9,6 +9,7 @@ from .creation import (arange, empty, empty_like, from_numpy, full, full_like, m
                        ones_like, rand, rand_like, randint, randn, randn_like, tensor, zeros,
                        zeros_like)
 from .device import device
+from .creation import Generator, randperm
 from .dtypes import bool_ as bool
 from .dtypes import bfloat16, finfo, float16, float32, float64, iinfo, int8, int16, int32, int64, uint8
 from .functional import (abs, clamp, exp, log, logsumexp, maximum, mean, minimum, relu, sigmoid,
@@ -17,6 +18,7 @@ from .functional import (abs, clamp, exp, log, logsumexp, maximum, mean, minimum
 from . import linalg
 from .functional import (sin, cos, rsqrt, floor, ceil, round, sign, isnan, isinf, isfinite,
                          pow, max, min, all, any, cumsum, prod, norm)
+from .functional import argsort, multinomial, sort, topk
 from .runtime import backend_info, empty_cache, get_num_threads, set_num_threads
 from .serialization import load, save
 from .defaults import (are_deterministic_algorithms_enabled, get_default_dtype,

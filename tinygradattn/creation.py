@@ -4,7 +4,9 @@ randint, *_like, and the global seed. PyTorch's names, argument orders and defau
 Sits just above `tensor.py` (which never imports this module): host data is turned into
 arrays by tensor.py's `_host_array` (dtype rules in host.py), arrays into Tensors here.
 """
+import copy
 import numbers
+import os
 
 from . import dtypes, host
 from .backend import all_backends, get_backend
@@ -88,20 +90,23 @@ def arange(start, end=None, step=1, dtype=None, device="cpu", requires_grad=Fals
                  requires_grad)
 
 
-def rand(*size, dtype=None, device="cpu", requires_grad=False):
-    """Uniform on [0, 1), from the global generator (seeded by manual_seed)."""
-    return _make(get_backend(device).rand(_size(size), _float_dtype(dtype)), device,
+def rand(*size, generator=None, dtype=None, device="cpu", requires_grad=False):
+    """Uniform on [0, 1), from `generator` or the global generator (seeded by manual_seed)."""
+    gen = _generator_for(generator, device)
+    return _make(get_backend(device).rand(_size(size), _float_dtype(dtype), gen), device,
                  requires_grad)
 
 
-def randn(*size, dtype=None, device="cpu", requires_grad=False):
-    """Standard normal, from the global generator (seeded by manual_seed)."""
-    return _make(get_backend(device).randn(_size(size), _float_dtype(dtype)), device,
+def randn(*size, generator=None, dtype=None, device="cpu", requires_grad=False):
+    """Standard normal, from `generator` or the global generator (seeded by manual_seed)."""
+    gen = _generator_for(generator, device)
+    return _make(get_backend(device).randn(_size(size), _float_dtype(dtype), gen), device,
                  requires_grad)
 
 
-def randint(low, high=None, size=None, dtype=None, device="cpu"):
-    """int64 uniform in [low, high) (torch.randint(low=0, high, size))."""
+def randint(low, high=None, size=None, *, generator=None, dtype=None, device="cpu"):
+    """int64 uniform in [low, high) (torch.randint(low=0, high, size)), from `generator` or
+    the global generator."""
     if size is None and isinstance(high, (tuple, list)):     # randint(high, size)
         low, high, size = 0, low, high
     if high is None:
@@ -111,7 +116,8 @@ def randint(low, high=None, size=None, dtype=None, device="cpu"):
     if high <= low:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} "
                            f">= to={high}")
-    out = _make(get_backend(device).randint(low, high, _size((size,))), device, False)
+    gen = _generator_for(generator, device)
+    out = _make(get_backend(device).randint(low, high, _size((size,)), gen), device, False)
     return out if dtype is None else out.to(dtype)
 
 
@@ -142,6 +148,102 @@ def rand_like(x, dtype=None, requires_grad=False):
 
 def randn_like(x, dtype=None, requires_grad=False):
     return _like(randn, x, dtype, requires_grad, x.shape)
+
+
+# ---- generators and permutations (torch.Generator, torch.randperm) ---------------------------
+_DEFAULT_SEED = 67280421310721      # torch's initial seed for a new Generator
+
+
+class Generator:
+    """An independent random number generator for one device (torch.Generator): pass it as
+    `generator=` to rand, randn, randint, randperm and Tensor.multinomial to draw from it
+    instead of the global generator that tga.manual_seed seeds.
+
+    NOTE: get_state() returns the device generator's state as a JSON-able dict (numpy's
+    PCG64 state on the CPU, the Philox seed and offset on cuda), not torch's uint8 tensor;
+    set_state takes what get_state returned. The streams differ from torch's: the same seed
+    gives the same draws here, not torch's draws.
+
+        >>> import tinygradattn as tga
+        >>> g = tga.Generator().manual_seed(0)
+        >>> a = tga.rand(3, generator=g)
+        >>> bool((a == tga.rand(3, generator=tga.Generator().manual_seed(0))).all())
+        True
+    """
+
+    def __init__(self, device="cpu"):
+        self.device = str(device).split(":")[0]
+        self._impl = get_backend(self.device).new_generator(_DEFAULT_SEED)
+        self._initial_seed = _DEFAULT_SEED
+
+    def manual_seed(self, seed):
+        """Seed this generator; returns it (torch.Generator.manual_seed)."""
+        if type(seed) is bool or not isinstance(seed, numbers.Integral):
+            raise TypeError(f"manual_seed expected an int seed, got {type(seed).__name__}")
+        seed = int(seed) % (1 << 64)            # torch wraps negative seeds the same way
+        self._impl.manual_seed(seed)
+        self._initial_seed = seed
+        return self
+
+    def seed(self):
+        """Seed from the OS's entropy and return the seed (torch.Generator.seed)."""
+        seed = int.from_bytes(os.urandom(8), "little") & ((1 << 63) - 1)
+        self.manual_seed(seed)
+        return seed
+
+    def initial_seed(self):
+        """The seed this generator was last seeded with (torch.Generator.initial_seed)."""
+        return self._initial_seed
+
+    def get_state(self):
+        """A JSON-able copy of the state (see the class's NOTE)."""
+        return copy.deepcopy(self._impl.get_state())
+
+    def set_state(self, new_state):
+        """Restore a state get_state returned; returns this generator."""
+        self._impl.set_state(copy.deepcopy(new_state))
+        return self
+
+    def _for(self, device):
+        """The backend generator, checked to belong to device."""
+        device = str(device).split(":")[0]
+        if device != self.device:
+            raise RuntimeError(f"Expected a '{device}' device type for generator but found "
+                               f"'{self.device}'")
+        return self._impl
+
+    def __repr__(self):
+        return f"<tinygradattn.Generator device={self.device!r}>"
+
+
+def _generator_for(generator, device):
+    """None (the global generator) or generator's backend generator for device."""
+    if generator is None:
+        return None
+    if not isinstance(generator, Generator):
+        raise TypeError(f"generator must be a tinygradattn.Generator, got "
+                        f"{type(generator).__name__}")
+    return generator._for(device)
+
+
+def randperm(n, *, generator=None, dtype=None, device="cpu", requires_grad=False):
+    """A random permutation of 0 .. n-1 (torch.randperm), int64 unless dtype says otherwise.
+
+    The order of n uniform float64 keys (drawn from `generator` or the global generator),
+    by the backend's stable sort: on cuda every step runs on the device.
+
+        >>> import tinygradattn as tga
+        >>> sorted(tga.randperm(5).tolist())
+        [0, 1, 2, 3, 4]
+    """
+    (n,) = _size((n,))
+    backend = get_backend(device)
+    keys = backend.rand((n,), "float64", _generator_for(generator, device))     # (n,)
+    _, order = backend.sort(backend.reshape(keys, (1, n)), False)                # (1, n)
+    out = _make(backend.reshape(order, (n,)), device, False)
+    if dtype is not None:
+        out = out.to(dtype)
+    return out.requires_grad_() if requires_grad else out
 
 
 def manual_seed(seed):

@@ -77,3 +77,7 @@ def pow(input, exponent):
     raise TypeError(f"pow() received an invalid combination of arguments: got "
                     f"({type(input).__name__}, {type(exponent).__name__}); one of them must be "
                     "a Tensor, the other a Tensor or a number")
+sort = _method("sort")
+argsort = _method("argsort")
+topk = _method("topk")
+multinomial = _method("multinomial")

@@ -23,13 +23,21 @@ PRIMITIVES = {
     "assign": "(dst, src) -> None; dst[...] = src in place, cast to dst's dtype",
     "accumulate": "(box, b) -> box.pop() + b, written into box.pop()'s own memory when the "
                   "caller held the only reference to it (as take_or_copy decides), else new",
-    # random (one global generator per backend, seeded by manual_seed)
+    # random (one global generator per backend, seeded by manual_seed; the draws below take
+    # generator=None, or a generator of new_generator's, to draw from that one instead)
     "manual_seed": "(seed) -> None",
-    "rand": "(shape, dtype) -> uniform [0, 1)",
-    "randn": "(shape, dtype) -> standard normal",
-    "randint": "(low, high, shape) -> int64 uniform in [low, high)",
+    "rand": "(shape, dtype, generator=None) -> uniform [0, 1)",
+    "randn": "(shape, dtype, generator=None) -> standard normal",
+    "randint": "(low, high, shape, generator=None) -> int64 uniform in [low, high)",
     "get_rng_state": "() -> JSON-able state of the generator",
     "set_rng_state": "(state) -> None",
+    "new_generator": "(seed) -> a generator of this device's kind, apart from the global one, "
+                     "with manual_seed(seed), get_state() (JSON-able) and set_state(state)",
+    "multinomial": "(probs (N, C) float, num_samples, replacement, generator=None) -> (N, "
+                   "num_samples) int64 columns drawn with probability proportional to each "
+                   "row's weights (without replacement: distinct columns, zero weights after "
+                   "every positive one); RuntimeError for a negative, inf or NaN weight or a "
+                   "row summing to 0 (on a GPU: at the next host read)",
     # elementwise, numpy broadcasting; both operands already share one dtype
     "add": "(a, b)", "sub": "(a, b)", "mul": "(a, b)", "div": "(a, b)", "pow": "(a, b)",
     "maximum": "(a, b)", "minimum": "(a, b)",
@@ -50,6 +58,9 @@ PRIMITIVES = {
               "(bool -> int64); from the last element back to the first when reverse",
     "argmax": "(x, axis, keepdims) -> int64; axis an int or None (flattened)",
     "argmin": "(x, axis, keepdims) -> int64",
+    "sort": "(x (N, C), descending) -> values (N, C), indices (N, C) int64: each row sorted, "
+            "stable (equal values keep their order), NaN above every number (torch's order); "
+            "float32, float64, int64",
     "sum_to_shape": "(x, shape) -> x summed over the axes that broadcasting added to shape",
     # movement (views where the device allows)
     "reshape": "(x, shape)", "permute": "(x, axes)", "broadcast_to": "(x, shape)",

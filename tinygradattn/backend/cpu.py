@@ -16,6 +16,31 @@ from .cpu_kernels import POOL
 __all__ = ["CPUBackend", "POOL"]     # POOL: the buffer pool, where tests and tools reach it
 
 
+class CPUGenerator:
+    """A numpy Generator (PCG64) behind the methods tga.Generator calls."""
+
+    def __init__(self, seed):
+        self.manual_seed(seed)
+
+    def manual_seed(self, seed):
+        self.rng = np.random.default_rng(seed)
+
+    def get_state(self):
+        return self.rng.bit_generator.state
+
+    def set_state(self, state):
+        self.rng.bit_generator.state = state
+
+
+def _stable_argsort(x, descending):
+    """Column order of each row of x (N, C), stable, NaN last ascending and first descending
+    (numpy's NaN-last sort, run on the reversed rows and read backwards when descending)."""
+    if not descending:
+        return np.argsort(x, axis=-1, kind="stable")
+    C = x.shape[-1]
+    return (C - 1 - np.argsort(x[:, ::-1], axis=-1, kind="stable")[:, ::-1]).astype(np.int64)
+
+
 class CPUBackend(Backend):
     name = "cpu"
 
@@ -43,20 +68,46 @@ class CPUBackend(Backend):
     def manual_seed(self, seed):
         self._rng = np.random.default_rng(seed)
 
-    def rand(self, shape, dtype):
-        return self._rng.random(shape, dtype=dtype)
+    def _gen(self, generator):
+        return self._rng if generator is None else generator.rng
 
-    def randn(self, shape, dtype):
-        return self._rng.standard_normal(shape, dtype=dtype)
+    def rand(self, shape, dtype, generator=None):
+        return self._gen(generator).random(shape, dtype=dtype)
 
-    def randint(self, low, high, shape):
-        return self._rng.integers(low, high, size=shape, dtype=np.int64)
+    def randn(self, shape, dtype, generator=None):
+        return self._gen(generator).standard_normal(shape, dtype=dtype)
+
+    def randint(self, low, high, shape, generator=None):
+        return self._gen(generator).integers(low, high, size=shape, dtype=np.int64)
 
     def get_rng_state(self):
         return self._rng.bit_generator.state
 
     def set_rng_state(self, state):
         self._rng.bit_generator.state = state
+
+    new_generator = staticmethod(lambda seed: CPUGenerator(seed))
+
+    def multinomial(self, probs, num_samples, replacement, generator=None):
+        """cdf + searchsorted with replacement; torch's exponential race without it."""
+        rng = self._gen(generator)
+        N, C = probs.shape
+        if N == 0 or num_samples == 0:
+            return np.empty((N, num_samples), np.int64)
+        if not np.isfinite(probs).all() or (probs < 0).any():
+            raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
+        if C == 0 or (probs.sum(-1) <= 0).any():
+            raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
+        if replacement:
+            cdf = np.cumsum(probs, axis=-1, dtype=np.float64)                  # (N, C)
+            target = rng.random((N, num_samples)) * cdf[:, -1:]                # (N, S)
+            out = np.stack([np.searchsorted(c, t, side="right") for c, t in zip(cdf, target)])
+            last = C - 1 - np.argmax(probs[:, ::-1] > 0, axis=-1)              # (N,)
+            return np.minimum(out, last[:, None]).astype(np.int64)   # u * total rounded up
+        e = rng.exponential(size=(N, C))                                       # (N, C)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            keys = np.where(probs > 0, probs / e, 0)
+        return np.ascontiguousarray(_stable_argsort(keys, True)[:, :num_samples])
 
     # ---- elementwise --------------------------------------------------------------------
     add = staticmethod(lambda a, b: K.pooled_binary(np.add, a, b))       # big ones: threaded
@@ -127,6 +178,11 @@ class CPUBackend(Backend):
 
     argmax = staticmethod(lambda x, axis, keepdims: np.argmax(x, axis=axis, keepdims=keepdims))
     argmin = staticmethod(lambda x, axis, keepdims: np.argmin(x, axis=axis, keepdims=keepdims))
+
+    @staticmethod
+    def sort(x, descending):
+        indices = _stable_argsort(x, descending)                               # (N, C)
+        return np.take_along_axis(x, indices, axis=-1), indices
 
     @staticmethod
     def sum_to_shape(x, shape):

@@ -14,7 +14,8 @@ import numpy as np
 
 from ..cuda import driver
 from ..cuda import array as A
-from ..cuda import attention, indexing, linalg, optim, random, reduce, rows, transfer, views
+from ..cuda import (attention, indexing, linalg, optim, random, reduce, rows, sorting, transfer,
+                    views)
 from ..cuda import elementwise as E
 from ..cuda.allocator import POOL
 from .base import Backend
@@ -75,20 +76,25 @@ class CUDABackend(Backend):
     def manual_seed(self, seed):
         self._rng.seed(seed)
 
-    def rand(self, shape, dtype):
-        return self._rng.rand(shape, dtype)
+    def rand(self, shape, dtype, generator=None):
+        return (generator or self._rng).rand(shape, dtype)
 
-    def randn(self, shape, dtype):
-        return self._rng.randn(shape, dtype)
+    def randn(self, shape, dtype, generator=None):
+        return (generator or self._rng).randn(shape, dtype)
 
-    def randint(self, low, high, shape):
-        return self._rng.randint(low, high, shape)
+    def randint(self, low, high, shape, generator=None):
+        return (generator or self._rng).randint(low, high, shape)
 
     def get_rng_state(self):
         return self._rng.get_state()
 
     def set_rng_state(self, state):
         self._rng.set_state(state)
+
+    new_generator = staticmethod(lambda seed: random.Philox(seed))
+
+    def multinomial(self, probs, num_samples, replacement, generator=None):
+        return (generator or self._rng).multinomial(probs, num_samples, replacement)
 
     # ---- elementwise --------------------------------------------------------------------
     add = staticmethod(lambda a, b: E.binary("add", a, b))
@@ -140,6 +146,7 @@ class CUDABackend(Backend):
     cumsum = staticmethod(reduce.cumsum)
     argmax = staticmethod(reduce.argmax)
     argmin = staticmethod(reduce.argmin)
+    sort = staticmethod(sorting.sort)
     sum_to_shape = staticmethod(reduce.sum_to_shape)
 
     # ---- movement (views where the strides allow) ---------------------------------------

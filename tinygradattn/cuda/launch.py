@@ -37,6 +37,7 @@ GPU_TUNING = {
     "attn_block_q": 64, "attn_block_k": 64,                    # attention tiles (upper
     "attn_threads": 256,                                       # bounds: see attention.py)
     "optim_threads": 256,
+    "sort_tile": 1024, "sort_threads": 256,      # row sort: columns per shared-memory tile
     "indexing_mask_chunk": 32,   # boolean masks: mask elements one thread counts / compacts
     "optim_items": 4,            # optimizer steps: elements per thread per block chunk
     "optim_arrays": 8,           # optimizer steps: arrays per launch (tuples of buffers)
@@ -56,6 +57,7 @@ SIM_TUNING = {
     "attn_block_q": 4, "attn_block_k": 4, "attn_threads": 8,
     "optim_threads": 32, "optim_items": 2, "optim_arrays": 4,
     "indexing_mask_chunk": 4,
+    "sort_tile": 8, "sort_threads": 4,
     "reduce_threads": 32, "reduce_outputs": 8, "reduce_items": 2, "reduce_min_items": 1,
     "reduce_blocks": 2, "reduce_grid": 2,
 }

@@ -20,15 +20,30 @@ From each block's four 32-bit words:
                  u1 >= 2^-24 (2^-53) bounds |z| by 5.8 in float32 (8.6 in float64)
   randint:       2 values from 64-bit draws: low + u64 % (high - low); the modulo bias is at
                  most (high - low) / 2^64 (negligible for any range a model draws from)
+  multinomial:   one uniform per block (its first word, or first two for float64), per row of
+                 weights w (N, C), one block of threads per row (multinomial_kernel):
+                 with replacement: cdf = cumsum(w) (each thread scans a contiguous chunk, a
+                   block scan of the chunk totals shifts them), then per sample s (block
+                   row * S + s) the first column with cdf > u * cdf[C - 1] (binary search);
+                 without: torch's exponential race, key_j = w_j / E_j with E_j = -log(1 - u)
+                   exponential(1) (block row * C + j), then the columns of the S largest keys
+                   (sorting.sort, descending and stable); zero weights get key 0 (last).
+                 Invalid weights (negative, inf, NaN) or a row summing to 0 set the device
+                 error word: RuntimeError at the next host read, as a CUDA device assert.
 """
+import functools
 import math
 import os
 
 import numpy as np
 from numba import cuda, types
 
+from . import driver, sorting
 from .array import empty
-from .launch import FLOATS, KernelSet, array_type, blocks_for, device_function, tuning
+from .elementwise import contiguous
+from .launch import (FLOATS, KernelSet, array_type, blocks_for, device_function, numba_type,
+                     tuning)
+from .views import basic_getitem
 
 kernels = KernelSet("random")
 
@@ -169,6 +184,107 @@ def integers(tune):
     return kernel, (array_type(np.int64), I64, I64, U64, U64, U64, U64)
 
 
+@functools.cache
+def _one_uniform(dtype):
+    """A device function u(k0, k1, ctr) -> one uniform in [0, 1) of dtype from block ctr: 24
+    bits of its first word (float32) or 53 of its first two (float64), as `floats` makes."""
+    philox = device_function(philox4x32_10)
+    T = np.dtype(dtype).type
+
+    def uniform(k0, k1, ctr):
+        w0, w1, w2, w3 = philox(ctr & _MASK, ctr >> _S32, _U64(0), _U64(0), k0, k1)
+        if T is np.float32:
+            return T(w0 >> _U64(8)) * T(2.0 ** -24)
+        return T(((w0 >> _U64(5)) << _U64(26)) | (w1 >> _U64(6))) * T(2.0 ** -53)
+    return cuda.jit(device=True)(uniform)
+
+
+@kernels.define(served=[(dt, rep) for dt in FLOATS for rep in (False, True)])
+def multinomial_kernel(tune, dtype, replacement):
+    threads = tune["row_threads"]
+    T, NT = np.dtype(dtype).type, numba_type(dtype)
+    zero, one, inf = T(0), T(1), T(np.inf)
+    uniform = _one_uniform(np.dtype(dtype))
+    U64, I64, I32 = types.uint64, types.int64, types.int32
+    n_partial = threads + 1                         # chunk totals, then the row's total
+
+    def kernel(samples, scratch, w, w_off, C, S, err, code_bad, code_zero, k0, k1, offset):
+        # w (N, C) contiguous from w_off; scratch (N, C): the cdf (replacement) or the keys;
+        # samples (N, S) int64 (replacement only)
+        partial = cuda.shared.array(n_partial, NT)
+        flag = cuda.shared.array(1, I32)    # 1: a bad weight somewhere in the row
+        tid = cuda.threadIdx.x
+        row = cuda.blockIdx.x
+        if tid == 0:
+            flag[0] = 0
+        cuda.syncthreads()
+        src = w_off + row * C
+        dst = row * C
+        chunk = (C + threads - 1) // threads
+        lo = min(tid * chunk, C)
+        hi = min(lo + chunk, C)
+        acc = zero
+        for j in range(lo, hi):                     # this thread's chunk: running sums
+            v = w[src + j]
+            if not (v >= zero and v < inf):         # negative, inf or NaN
+                flag[0] = 1                         # (every writer writes the same value)
+            acc += v
+            if replacement:
+                scratch[dst + j] = acc
+        partial[tid] = acc
+        cuda.syncthreads()
+        if tid == 0:                                # exclusive scan of the chunk totals
+            run = zero
+            for t in range(threads):
+                v = partial[t]
+                partial[t] = run
+                run += v
+            partial[threads] = run
+        cuda.syncthreads()
+        if tid == 0:                                # torch's order: bad weights first
+            if flag[0]:
+                err[0] = code_bad
+            elif not partial[threads] > zero:
+                err[0] = code_zero
+        if replacement:
+            shift = partial[tid]
+            for j in range(lo, hi):
+                scratch[dst + j] += shift
+            cuda.syncthreads()
+            last = scratch[dst + C - 1]
+            for s in range(tid, S, threads):
+                target = uniform(k0, k1, offset + U64(row * S + s)) * last
+                a = 0
+                b = C
+                while a < b:                        # the first column with cdf > target
+                    m = (a + b) // 2
+                    if scratch[dst + m] > target:
+                        b = m
+                    else:
+                        a = m + 1
+                if a == C:                          # u * last rounded up to last: the last
+                    a = 0                           # column of positive weight instead
+                    b = C
+                    while a < b:
+                        m = (a + b) // 2
+                        if scratch[dst + m] >= last:
+                            b = m
+                        else:
+                            a = m + 1
+                samples[row * S + s] = a
+        else:
+            for j in range(tid, C, threads):
+                v = w[src + j]
+                e = -math.log(one - uniform(k0, k1, offset + U64(dst + j)))   # exponential(1)
+                key = zero
+                if v > zero:
+                    key = v / e if e > zero else inf
+                scratch[dst + j] = key
+    A = array_type(dtype)
+    return kernel, (array_type(np.int64), A, A, I64, I64, I64, array_type(np.int32), I32, I32,
+                    U64, U64, U64)
+
+
 # ---- host side ------------------------------------------------------------------------------
 _PER_BLOCK = {("uniform", np.dtype(np.float32)): 4, ("normal", np.dtype(np.float32)): 4,
               ("uniform", np.dtype(np.float64)): 2, ("normal", np.dtype(np.float64)): 2}
@@ -184,6 +300,8 @@ class Philox:
     def seed(self, seed):
         self._seed = int(seed) % _TWO64
         self._offset = 0
+
+    manual_seed = seed              # the name tga.Generator calls
 
     def get_state(self):
         return {"seed": self._seed, "offset": self._offset}
@@ -239,6 +357,38 @@ class Philox:
             _launch("integers", (), n_blocks, out.buf, n, low, _U64(high - low),
                     *self._take(n_blocks))
         return out
+
+
+    def multinomial(self, probs, num_samples, replacement):
+        """(N, num_samples) int64: column draws from each row of weights probs (N, C), float32
+        or float64, with or without replacement (see the module's docstring). Bad weights or
+        a row summing to 0 raise RuntimeError at the next host read."""
+        N, C = probs.shape
+        dtype = np.dtype(probs.dtype)
+        if dtype not in FLOATS:
+            raise TypeError(f"multinomial: unsupported dtype {dtype} (float32 or float64)")
+        S = int(num_samples)
+        samples = empty((N, S), np.int64)                           # (N, S)
+        if N == 0 or S == 0:
+            return samples
+        if C == 0:
+            raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
+        w = contiguous(probs)
+        err, code_bad = driver.check_word(
+            RuntimeError, "probability tensor contains either `inf`, `nan` or element < 0 "
+            "(flagged by a cuda kernel, raised at the next host read)")
+        _, code_zero = driver.check_word(
+            RuntimeError, "invalid multinomial distribution (sum of probabilities <= 0) "
+            "(flagged by a cuda kernel, raised at the next host read)")
+        scratch = empty((N, C), dtype)                              # (N, C) cdf or keys
+        n_blocks = N * (S if replacement else C)
+        kernels.launch("multinomial_kernel", (dtype, bool(replacement)), N,
+                       tuning()["row_threads"], samples.buf, scratch.buf, w.buf, w.offset,
+                       C, S, err, code_bad, code_zero, *self._take(n_blocks))   # a block/row
+        if replacement:
+            return samples
+        _, order = sorting.sort(scratch, descending=True)          # (N, C) keys' columns
+        return contiguous(basic_getitem(order, (slice(None), slice(0, S))))
 
 
 def _shape(shape):
