@@ -14,6 +14,8 @@ from .dtypes import bfloat16, finfo, float16, float32, float64, iinfo, int8, int
 from .functional import (abs, clamp, exp, log, logsumexp, maximum, mean, minimum, relu, sigmoid,
                          softmax, log_softmax, sqrt, sum, tanh, erf, argmax, split, chunk,
                          flatten, reshape, permute, transpose, unsqueeze, squeeze)
+from .functional import (gather, scatter, scatter_add, index_select, index_fill, masked_fill,
+                         nonzero, roll, flip, t, tril, triu)
 from .runtime import backend_info, empty_cache, get_num_threads, set_num_threads
 from .serialization import load, save
 from .defaults import (are_deterministic_algorithms_enabled, get_default_dtype,
@@ -21,6 +23,7 @@ from .defaults import (are_deterministic_algorithms_enabled, get_default_dtype,
                        set_default_dtype, set_float32_matmul_precision,
                        use_deterministic_algorithms)
 from .tensor import Tensor, cat, stack, where
+from .tensor import bmm, mm
 from .tensor import matmul_ as matmul
 
 float = float32
