@@ -32,7 +32,7 @@ LAYERS = [
         # then one module per kernel family
         "cuda.driver", "cuda.allocator", "cuda.array", "cuda.launch", "cuda.scalar_ops",
         "cuda.elementwise", "cuda.transfer", "cuda.views", "cuda.reduce", "cuda.indexing",
-        "cuda.linalg", "cuda.rows", "cuda.attention", "cuda.optim", "cuda.random",
+        "cuda.linalg", "cuda.rows", "cuda.attention", "cuda.optim", "cuda.random", "cuda.scatter",
     ]),
     ("backend", [
         "backend", "backend.base", "backend.cpu", "backend.cpu_kernels", "backend.isa",

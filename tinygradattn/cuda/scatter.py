@@ -92,7 +92,7 @@ def scatter_add_dim(tune, dtype):
     return kernel, (A, I64, D, I64, I64, A, I64, D, I, I64, D, D, I64, I64, E, I64)
 
 
-# ---- host side ------------------------------------------------------------------------------------
+# ---- host side ----------------------------------------------------------------------------------
 def _launch(name, key, n, *args):
     threads = tuning()["threads"]
     kernels.launch(name, key, blocks_for(n, threads), threads, *args)
