@@ -798,6 +798,9 @@ class Tensor:
             tensor([[1., 1.],
                     [4., 3.]])
         """
+        if sparse_grad:
+            raise RuntimeError("gather(): sparse_grad=True is not supported (no sparse "
+                               "tensors here); the gradient is dense with sparse_grad=False")
         d = _check_dim(dim, self.ndim)
         idx = _dim_index(index, self, "gather")
         _check_index_shape(self, d, idx, None, "gather")
@@ -864,6 +867,13 @@ class Tensor:
                                src.reshape(1) if isinstance(src, Tensor) else src, None,
                                reduce, name, inplace)
             return self if inplace else out.reshape(())
+        if inplace and isinstance(src, Tensor) and src.requires_grad and is_grad_enabled():
+            # self (no grad: _check_inplace) becomes the output of a Scatter node, as in torch;
+            # safe here: no earlier op kept self as a graph input, since it needed no grad
+            out = indexing.Scatter.apply(self.detach(), d, idx, src, reduce)
+            self._backend.assign(self._data, out._data)
+            self._ctx, self._requires_grad = out._ctx, True
+            return self
         if inplace:
             raw = src._data if isinstance(src, Tensor) else src
             self._backend.scatter(self._data, d, idx, raw, reduce)

@@ -125,6 +125,23 @@ def test_inplace_on_leaf_requiring_grad_raises(name):
     assert x.detach().numpy().any()
 
 
+@pytest.mark.parametrize("name", ["scatter_", "scatter_add_"])
+def test_inplace_scatter_of_a_src_requiring_grad_joins_the_graph(name):
+    """x (no grad) takes src's values in place and becomes the output of the scatter, as in
+    torch: the gradient reaches src, and a view of x sees the values."""
+    results = {}
+    for L in (tga, pytest.importorskip("torch")):
+        w = L.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        x = L.zeros(2)
+        view = x[:]
+        out = getattr(x, name)(0, L.tensor([1, 0, 1] if "add" in name else [1, 0]),
+                               (w * w) if "add" in name else (w * w)[:2])
+        assert out is x and not x.is_leaf and x.requires_grad
+        (x * L.tensor([10.0, 100.0])).sum().backward()
+        results[L.__name__] = (w.grad.tolist(), view.tolist())
+    assert results["tinygradattn"] == results["torch"]
+
+
 def test_inplace_does_not_touch_a_graph_built_before():
     """Out-of-place results own their storage: writing into one later leaves the gradient of
     what was computed from the input unchanged."""
