@@ -389,6 +389,8 @@ op("gather_3d_negative_dim", lambda L, x, i: x.gather(-1, i), [(2, 3, 5), _G_3D]
    covers=("Gather",))
 op("gather_transposed_input", lambda L, x, i: x.T.gather(1, i), [(4, 3), _G_34],
    covers=("Gather", "Permute"))
+op("gather_transposed_index", lambda L, x, i: x.gather(1, i.T), [(3, 4), _G_34.T.copy()],
+   covers=("Gather",))
 op("gather_empty_index", lambda L, x, i: x.gather(1, i), [(3, 4), np.zeros((3, 0), np.int64)],
    covers=("Gather",))
 op("free_gather", lambda L, x, i: L.gather(x, 1, i), [(3, 4), _G_34], covers=("Gather",))
@@ -409,6 +411,8 @@ op("scatter_add_dim1_repeats", lambda L, x, i, s: x.scatter_add(1, i, s),
    [(3, 4), _G_34, (3, 2)], covers=("Scatter",))
 op("free_scatter_add", lambda L, x, i, s: L.scatter_add(x, -1, i, s), [(2, 3, 5), _G_3D,
    (2, 3, 4)], covers=("Scatter",))
+op("scatter_sliced_src", lambda L, x, i, s: x.scatter(1, i, s[:, ::2]), [(3, 5), _S_UNIQUE, (3, 3)],
+   covers=("Scatter", "Index"))
 op("scatter_add_of_transposed", lambda L, x, i, s: x.T.scatter_add(1, i, s.T),
    [(4, 3), _G_34, (2, 3)], covers=("Scatter", "Permute"))
 op("index_select_dim0_repeats", lambda L, x, i: x.index_select(0, i), [(3, 4), _SEL],
