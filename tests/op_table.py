@@ -338,6 +338,7 @@ op("cat_negative_dim", lambda L, a, b: L.cat((a, b), -1), [(2, 3, 1), (2, 3, 2)]
    covers=("Cat",))
 op("cat_same_tensor_twice", lambda L, a: L.cat([a, a * 2.0], 0), [(2, 3)], covers=("Cat",))
 op("cat_single", lambda L, a: L.cat([a], 0), [(2, 3)], covers=("Cat",))
+op("cat_skips_1d_empty", lambda L, a, b: L.cat([a, b, a], -1), [(2, 3), (0,)], covers=("Cat",))
 op("stack_dim0", lambda L, a, b: L.stack([a, b]), [(2, 3), (2, 3)], covers=("Cat", "Reshape"))
 op("stack_dim1", lambda L, a, b, c: L.stack([a, b, c], 1), [(2, 3), (2, 3), (2, 3)],
    covers=("Cat",))

@@ -1276,15 +1276,20 @@ def where(condition, input=None, other=None):
 
 
 def cat(tensors, dim=0):
-    """Concatenate along an existing dim (torch.cat)."""
+    """Concatenate along an existing dim (torch.cat). As torch, 1-D empty tensors (shape
+    (0,)) are skipped beside tensors of another rank, and 0-d tensors are refused."""
     tensors = list(tensors)
     if not tensors:
         raise ValueError("cat(): expected a non-empty list of Tensors")
+    dt = tensors[0].dtype
+    for i, t in enumerate(tensors):
+        if t.ndim == 0:
+            raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be "
+                               "concatenated")
+        dt = dtypes.promote(dt, 2, t.dtype, 2) if i else dt
+    tensors = [t for t in tensors if t.shape != (0,)] or tensors[:1]   # torch's legacy skip
     ref = tensors[0]
     d = _check_dim(dim, ref.ndim)
-    dt = ref.dtype
-    for t in tensors[1:]:
-        dt = dtypes.promote(dt, 2, t.dtype, 2)
     for i, t in enumerate(tensors):
         if t.ndim != ref.ndim or any(t.shape[j] != ref.shape[j]
                                      for j in range(ref.ndim) if j != d):

@@ -70,6 +70,8 @@ CASES = [
      r"\(3x4 and 3x3\)"),
     ("mm_dtypes", lambda L: L.mm(L.zeros(3, 4), L.zeros(4, 2, dtype=L.float64)), RuntimeError,
      r"same dtype"),
+    ("cat_0d", lambda L: L.cat([L.ones(2), L.tensor(1.0)]), RuntimeError,
+     r"zero-dimensional tensor \(at position 1\)"),
     ("bmm_2d", lambda L: L.bmm(L.zeros(3, 4), L.zeros(4, 2)), RuntimeError,
      r"batch1 must be a 3D tensor"),
     ("bmm_batch_mismatch", lambda L: L.bmm(L.zeros(2, 3, 4), L.zeros(3, 4, 5)), RuntimeError,
