@@ -394,6 +394,12 @@ op("gather_transposed_index", lambda L, x, i: x.gather(1, i.T), [(3, 4), _G_34.T
    covers=("Gather",))
 op("gather_empty_index", lambda L, x, i: x.gather(1, i), [(3, 4), np.zeros((3, 0), np.int64)],
    covers=("Gather",))
+op("gather_0d_index", lambda L, x, i: x.gather(0, i), [(3,), np.array(1)], covers=("Gather",))
+op("gather_0d_input", lambda L, x, i: x.gather(0, i), [(), np.array([0, 0])], covers=("Gather",))
+op("scatter_0d_input", lambda L, x, i, s: x.scatter(0, i, s), [(), np.array([0]), (1,)],
+   covers=("Scatter",))
+op("scatter_add_0d_src", lambda L, x, i, s: x.scatter_add(0, i, s), [(3,), np.array(2), ()],
+   covers=("Scatter",))
 op("free_gather", lambda L, x, i: L.gather(x, 1, i), [(3, 4), _G_34], covers=("Gather",))
 # src larger than index: its other elements are not read (gradient 0; torch's own backward
 # fails on this shape, so torch runs the sliced src)

@@ -803,11 +803,9 @@ class Tensor:
                                "tensors here); the gradient is dense with sparse_grad=False")
         d = _check_dim(dim, self.ndim)
         idx = _dim_index(index, self, "gather")
-        _check_index_shape(self, d, idx, None, "gather")
-        if self.ndim == 0:
-            return indexing.Gather.apply(self.reshape(1), 0, self._backend.reshape(idx, (1,))
-                                         ).reshape(())
-        return indexing.Gather.apply(self, d, idx)
+        x, idx = _at_least_1d(self), _at_least_1d(idx, self._backend)    # torch: 0-d as (1,)
+        _check_index_shape(x, d, idx, None, "gather")
+        return indexing.Gather.apply(x, d, idx).reshape(index.shape)
 
     def scatter(self, dim, index, src=None, value=None, *, reduce=None):
         """A copy of self with self[.., index[i], ..] = src[i] along dim (src a Tensor of
@@ -848,6 +846,7 @@ class Tensor:
             raise TypeError(f"{name}(): missing the src (a Tensor) or value (a number) argument")
         d = _check_dim(dim, self.ndim)
         idx = _dim_index(index, self, name)
+        x, idx = _at_least_1d(self), _at_least_1d(idx, self._backend)    # torch: 0-d as (1,)
         if isinstance(src, Tensor):
             if src.dtype != self.dtype:
                 raise RuntimeError(f"{name}(): Expected self.dtype to be equal to src.dtype, "
@@ -855,30 +854,25 @@ class Tensor:
             if src._backend is not self._backend:
                 raise RuntimeError(f"{name}(): Expected all tensors to be on the same device, "
                                    f"got {self.device} and {src.device}")
-            _check_index_shape(self, d, idx, src, name)
+            src = _at_least_1d(src)
+            _check_index_shape(x, d, idx, src, name)
         elif isinstance(src, numbers.Number) and not isinstance(src, complex):
-            _check_index_shape(self, d, idx, None, name)
+            _check_index_shape(x, d, idx, None, name)
         else:
             raise TypeError(f"{name}(): src must be a Tensor or a number, got "
                             f"{type(src).__name__}")
-        if self.ndim == 0:        # torch takes a 0-d self with 0-d (or 1-element) operands
-            one = self.reshape(1)
-            out = one._scatter(0, Tensor._wrap(self._backend.reshape(idx, (1,)), self._backend),
-                               src.reshape(1) if isinstance(src, Tensor) else src, None,
-                               reduce, name, inplace)
-            return self if inplace else out.reshape(())
-        if inplace and isinstance(src, Tensor) and src.requires_grad and is_grad_enabled():
+        if not inplace:
+            return indexing.Scatter.apply(x, d, idx, src, reduce).reshape(self.shape)
+        if isinstance(src, Tensor) and src.requires_grad and is_grad_enabled():
             # self (no grad: _check_inplace) becomes the output of a Scatter node, as in torch;
             # safe here: no earlier op kept self as a graph input, since it needed no grad
-            out = indexing.Scatter.apply(self.detach(), d, idx, src, reduce)
+            out = indexing.Scatter.apply(x.detach(), d, idx, src, reduce).reshape(self.shape)
             self._backend.assign(self._data, out._data)
             self._ctx, self._requires_grad = out._ctx, True
             return self
-        if inplace:
-            raw = src._data if isinstance(src, Tensor) else src
-            self._backend.scatter(self._data, d, idx, raw, reduce)
-            return self
-        return indexing.Scatter.apply(self, d, idx, src, reduce)
+        self._backend.scatter(x._data, d, idx, src._data if isinstance(src, Tensor) else src,
+                              reduce)
+        return self
 
     def index_select(self, dim, index):
         """The slices of self at index (a 1-D or 0-d int64 Tensor, values in
@@ -893,7 +887,7 @@ class Tensor:
         idx = _dim_index(index, self, "index_select")
         be, n = self._backend, index.numel()
         if self.ndim == 0:
-            return indexing.Gather.apply(self.reshape(1), 0, be.reshape(idx, (1,))).reshape(())
+            return self.gather(0, Tensor._wrap(idx, be)).reshape(())
         shape = self.shape[:d] + (n,) + self.shape[d + 1:]
         at = be.reshape(idx, (1,) * d + (n,) + (1,) * (self.ndim - d - 1))
         return indexing.Gather.apply(self, d, be.broadcast_to(at, shape))   # index: stride 0
@@ -1128,18 +1122,23 @@ def _dim_index(index, like, name):
     return like._backend.astype(index._data, "int64")
 
 
+def _at_least_1d(t, backend=None):
+    """A 0-d Tensor (or backend array, given its backend) viewed as shape (1,); others as
+    they are."""
+    if backend is None:
+        return t.reshape(1) if t.ndim == 0 else t
+    return backend.reshape(t, (1,)) if t.ndim == 0 else t
+
 def _check_index_shape(x, dim, index, src, name):
     """torch's gather / scatter shape rule: index has x's rank (and src's), is no larger than
     x apart from dim, and no larger than src anywhere."""
     ranks = {x.ndim, index.ndim} | ({src.ndim} if src is not None else set())
-    if len({max(r, 1) for r in ranks}) > 1:
+    if len(ranks) > 1:
         raise RuntimeError(f"{name}(): Index tensor must have the same number of dimensions as "
                            f"self tensor (index {tuple(index.shape)}, self {tuple(x.shape)}"
                            + (f", src {tuple(src.shape)})" if src is not None else ")"))
-    if index.ndim == 0:
-        return
     over = any(m > n for d, (m, n) in enumerate(zip(index.shape, x.shape)) if d != dim)
-    over_src = src is not None and src.ndim and any(
+    over_src = src is not None and any(
         m > n for m, n in zip(index.shape, src.shape))
     if over or over_src:
         raise RuntimeError(f"{name}(): Expected index {list(index.shape)} to be no larger than "
