@@ -436,6 +436,10 @@ op("free_index_fill", lambda L, x, i: L.index_fill(x, 0, i, 0.5), [(3, 4), np.ar
    covers=("Where",))
 op("free_masked_fill", lambda L, m, x: L.masked_fill(x, m, 3.0), [BOOL_34, (3, 4)],
    covers=("Where",))
+op("masked_fill_tensor_value", lambda L, m, x, v: x.masked_fill(m, v * 2.0),
+   [BOOL_4, (3, 4), ()], covers=("Where",))
+op("index_fill_tensor_value", lambda L, x, i, v: x.index_fill(0, i, v),
+   [(3, 4), np.array([0, 2]), ()], covers=("Where",))
 op("nonzero", lambda L, m: m.nonzero(), [BOOL_34], grad=False)
 op("nonzero_as_tuple", lambda L, m: m.nonzero(as_tuple=True), [BOOL_34], grad=False)
 op("nonzero_float", lambda L, x: (x > 0.0).float().nonzero(), [(2, 3, 4)], grad=False)

@@ -523,10 +523,13 @@ class Tensor:
             if value.numel() != 1:
                 raise RuntimeError("masked_fill only supports a 0-dimensional value tensor, "
                                    f"got shape {tuple(value.shape)}")
-            value = value.item()
+            if not (value.requires_grad and is_grad_enabled()):
+                value = value.item()
         if _broadcast_shape("masked_fill", self.shape, mask.shape) != self.shape:
             raise RuntimeError(f"masked_fill: mask of shape {tuple(mask.shape)} does not "
                                f"broadcast to the tensor's shape {tuple(self.shape)}")
+        if isinstance(value, Tensor):      # a value requiring grad gets one, as in torch
+            return where(mask, value.reshape(())._cast(self.dtype), self)
         return where(mask, self._backend_scalar(value), self)
 
     def _backend_scalar(self, value):
@@ -816,7 +819,8 @@ class Tensor:
         return self._scatter(dim, index, src, value, reduce, "scatter", False)
 
     def scatter_(self, dim, index, src=None, value=None, *, reduce=None):
-        """scatter in place (torch.Tensor.scatter_); outside the graph, as copy_."""
+        """scatter in place (torch.Tensor.scatter_); self may not require grad (as copy_); a
+        src requiring grad makes self part of the graph, as in torch."""
         return self._scatter(dim, index, src, value, reduce, "scatter_", True)
 
     def scatter_add(self, dim, index, src):
@@ -830,7 +834,8 @@ class Tensor:
         return self._scatter(dim, index, src, None, "add", "scatter_add", False)
 
     def scatter_add_(self, dim, index, src):
-        """scatter_add in place (torch.Tensor.scatter_add_); outside the graph, as copy_."""
+        """scatter_add in place (torch.Tensor.scatter_add_); self may not require grad (as
+        copy_); a src requiring grad makes self part of the graph, as in torch."""
         return self._scatter(dim, index, src, None, "add", "scatter_add_", True)
 
     def _scatter(self, dim, index, src, value, reduce, name, inplace):
@@ -864,12 +869,8 @@ class Tensor:
         if not inplace:
             return indexing.Scatter.apply(x, d, idx, src, reduce).reshape(self.shape)
         if isinstance(src, Tensor) and src.requires_grad and is_grad_enabled():
-            # self (no grad: _check_inplace) becomes the output of a Scatter node, as in torch;
-            # safe here: no earlier op kept self as a graph input, since it needed no grad
-            out = indexing.Scatter.apply(x.detach(), d, idx, src, reduce).reshape(self.shape)
-            self._backend.assign(self._data, out._data)
-            self._ctx, self._requires_grad = out._ctx, True
-            return self
+            return self._become(indexing.Scatter.apply(x.detach(), d, idx, src, reduce)
+                                .reshape(self.shape))
         self._backend.scatter(x._data, d, idx, src._data if isinstance(src, Tensor) else src,
                               reduce)
         return self
@@ -906,9 +907,12 @@ class Tensor:
                                              else hit, be), value)
 
     def index_fill_(self, dim, index, value):
-        """index_fill in place (torch.Tensor.index_fill_); outside the graph, as copy_."""
+        """index_fill in place (torch.Tensor.index_fill_); self may not require grad (as
+        copy_); a value Tensor requiring grad makes self part of the graph, as in torch."""
         self._check_inplace()
         d, idx, value = self._index_fill_args(dim, index, value, "index_fill_")
+        if isinstance(value, Tensor):      # requires grad: self joins the graph
+            return self._become(self.detach().index_fill(dim, index, value))
         data = self._data if self.ndim else self._backend.reshape(self._data, (1,))
         self._backend.setitem(data, (slice(None),) * d + (idx,), value)
         return self
@@ -930,15 +934,25 @@ class Tensor:
             if value.ndim != 0:
                 raise RuntimeError(f"{name} only supports a 0-dimensional value tensor, but got "
                                    f"tensor with {value.ndim} dimension(s).")
-            value = value.item()
+            if not (value.requires_grad and is_grad_enabled()):
+                value = value.item()
         return d, self._backend.reshape(index._data, (-1,)), value
 
     def masked_fill_(self, mask, value):
         """Set self to value where mask (bool, broadcast to self) is True, in place
-        (torch.Tensor.masked_fill_); outside the graph, as copy_."""
+        (torch.Tensor.masked_fill_); self may not require grad (as copy_); a value Tensor
+        requiring grad makes self part of the graph, as in torch."""
         self._check_inplace()
-        filled = self.detach().masked_fill(mask, value)
-        self._backend.assign(self._data, filled._data)
+        return self._become(self.detach().masked_fill(mask, value))
+
+    def _become(self, out):
+        """In place: self takes out's values (views of self see them). When out is in the
+        graph (an operand requires grad; self does not, _check_inplace saw to it), self
+        becomes out's node, as in torch: safe, since no earlier op kept self as a graph
+        input (it needed no grad)."""
+        self._backend.assign(self._data, out._data)
+        if out._ctx is not None:
+            self._ctx, self._requires_grad = out._ctx, True
         return self
 
     def nonzero(self, *, as_tuple=False):

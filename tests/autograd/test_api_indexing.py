@@ -127,21 +127,38 @@ def test_inplace_on_leaf_requiring_grad_raises(name):
     assert x.detach().numpy().any()
 
 
-@pytest.mark.parametrize("name", ["scatter_", "scatter_add_"])
-def test_inplace_scatter_of_a_src_requiring_grad_joins_the_graph(name):
-    """x (no grad) takes src's values in place and becomes the output of the scatter, as in
-    torch: the gradient reaches src, and a view of x sees the values."""
+# in place on a tensor without grad, an operand requiring grad: call(L, x, w)
+JOINS = {
+    "scatter_": lambda L, x, w: x.scatter_(0, L.tensor([1, 0]), (w * w)[:2]),
+    "scatter_add_": lambda L, x, w: x.scatter_add_(0, L.tensor([1, 0, 1]), w * w),
+    "masked_fill_": lambda L, x, w: x.masked_fill_(L.tensor([False, True]), w.sum()),
+    "index_fill_": lambda L, x, w: x.index_fill_(0, L.tensor([1]), w[2] * 3.0),
+}
+
+
+@pytest.mark.parametrize("name", list(JOINS))
+def test_inplace_with_an_operand_requiring_grad_joins_the_graph(name):
+    """x (no grad) takes the values in place and becomes the op's output, as in torch: the
+    gradient reaches the operand, and a view of x sees the values."""
     results = {}
     for L in (tga, pytest.importorskip("torch")):
         w = L.tensor([1.0, 2.0, 3.0], requires_grad=True)
-        x = L.zeros(2)
+        x = L.ones(2)
         view = x[:]
-        out = getattr(x, name)(0, L.tensor([1, 0, 1] if "add" in name else [1, 0]),
-                               (w * w) if "add" in name else (w * w)[:2])
-        assert out is x and not x.is_leaf and x.requires_grad
+        assert JOINS[name](L, x, w) is x
+        assert not x.is_leaf and x.requires_grad
         (x * L.tensor([10.0, 100.0])).sum().backward()
         results[L.__name__] = (w.grad.tolist(), view.tolist())
     assert results["tinygradattn"] == results["torch"]
+
+
+def test_inplace_under_no_grad_stays_outside_the_graph():
+    w = tga.tensor([1.0, 2.0], requires_grad=True)
+    x = tga.zeros(2)
+    with tga.no_grad():
+        x.scatter_(0, tga.tensor([1, 0]), w)
+        x.masked_fill_(tga.tensor([True, False]), w[0])
+    assert x.is_leaf and not x.requires_grad and x.tolist() == [1.0, 1.0]
 
 
 def test_inplace_does_not_touch_a_graph_built_before():

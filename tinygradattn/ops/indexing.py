@@ -1,4 +1,5 @@
-"""x[index]: ints, slices, None, Ellipsis, integer or boolean arrays (numpy's rules)."""
+"""x[index]: ints, slices, None, Ellipsis, integer or boolean arrays (numpy's rules); gather and
+scatter along one dim (torch.gather, torch.scatter, torch.scatter_add)."""
 from ..autograd.function import Function
 
 
