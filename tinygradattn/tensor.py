@@ -989,9 +989,10 @@ class Tensor:
                 out = cat([out[lead + (slice(n - s, n),)], out[lead + (slice(0, n - s),)]], d)
         return out if out is not self else self.clone()
 
-    def flip(self, *dims):
-        """A copy with the order of elements reversed along dims (torch.flip); differentiable."""
-        dims = _shape_arg(dims) if dims else ()
+    def flip(self, *args, dims=None):
+        """A copy with the order of elements reversed along dims (torch.flip: x.flip(0, 1),
+        x.flip((0, 1)) or x.flip(dims=(0, 1))); differentiable."""
+        dims = _shape_arg(args if dims is None else (dims,)) if args or dims is not None else ()
         axes = _reduce_axes(dims, self.ndim) if dims else ()
         index = tuple(slice(None, None, -1) if d in (axes or ()) else slice(None)
                       for d in range(self.ndim))
