@@ -338,6 +338,7 @@ op("cat_negative_dim", lambda L, a, b: L.cat((a, b), -1), [(2, 3, 1), (2, 3, 2)]
    covers=("Cat",))
 op("cat_same_tensor_twice", lambda L, a: L.cat([a, a * 2.0], 0), [(2, 3)], covers=("Cat",))
 op("cat_single", lambda L, a: L.cat([a], 0), [(2, 3)], covers=("Cat",))
+op("cat_skips_1d_empty", lambda L, a, b: L.cat([a, b, a], -1), [(2, 3), (0,)], covers=("Cat",))
 op("stack_dim0", lambda L, a, b: L.stack([a, b]), [(2, 3), (2, 3)], covers=("Cat", "Reshape"))
 op("stack_dim1", lambda L, a, b, c: L.stack([a, b, c], 1), [(2, 3), (2, 3), (2, 3)],
    covers=("Cat",))
@@ -374,6 +375,103 @@ for _name, _fn in _IDX.items():
     op(f"getitem_{_name}", _fn, [_shape], covers=("Index",))
 op("getitem_3d_ellipsis_none", lambda L, x: x[..., None, 0], [(2, 3, 4)], covers=("Index",))
 op("getitem_iter", lambda L, x: L.stack(list(x)), [(3, 2)], covers=("Index",))
+
+# ---- along a dim: gather, scatter, index_select, index_fill; nonzero, roll, flip, repeat, mm -----
+_G_34 = np.array([[0, 3], [1, 1], [2, 0]])                   # (3, 2) into dim 1 of (3, 4): repeats
+_G_DIM0 = np.array([[3, 0], [1, 3]])                          # (2, 2) into dim 0 of (4, 3)
+_G_3D = np.random.default_rng(3).integers(0, 5, (2, 3, 4))    # into dim -1 of (2, 3, 5)
+_S_UNIQUE = np.array([[0, 4], [1, 2], [3, 0]])                # (3, 2) into dim 1 of (3, 5)
+_S_DIM0 = np.array([[2, 0, 1, 1]])                            # (1, 4) into dim 0 of (3, 4)
+_SEL = np.array([2, 0, 2, 1])
+op("gather_dim1_repeats", lambda L, x, i: x.gather(1, i), [(3, 4), _G_34], covers=("Gather",))
+op("gather_dim0_smaller_index", lambda L, x, i: x.gather(0, i), [(4, 3), _G_DIM0],
+   covers=("Gather",))
+op("gather_3d_negative_dim", lambda L, x, i: x.gather(-1, i), [(2, 3, 5), _G_3D],
+   covers=("Gather",))
+op("gather_transposed_input", lambda L, x, i: x.T.gather(1, i), [(4, 3), _G_34],
+   covers=("Gather", "Permute"))
+op("gather_transposed_index", lambda L, x, i: x.gather(1, i.T), [(3, 4), _G_34.T.copy()],
+   covers=("Gather",))
+op("gather_empty_index", lambda L, x, i: x.gather(1, i), [(3, 4), np.zeros((3, 0), np.int64)],
+   covers=("Gather",))
+op("gather_0d_index", lambda L, x, i: x.gather(0, i), [(3,), np.array(1)], covers=("Gather",))
+op("gather_0d_input", lambda L, x, i: x.gather(0, i), [(), np.array([0, 0])], covers=("Gather",))
+op("scatter_0d_input", lambda L, x, i, s: x.scatter(0, i, s), [(), np.array([0]), (1,)],
+   covers=("Scatter",))
+op("scatter_add_0d_src", lambda L, x, i, s: x.scatter_add(0, i, s), [(3,), np.array(2), ()],
+   covers=("Scatter",))
+op("free_gather", lambda L, x, i: L.gather(x, 1, i), [(3, 4), _G_34], covers=("Gather",))
+# src larger than index: its other elements are not read (gradient 0; torch's own backward
+# fails on this shape, so torch runs the sliced src)
+op("scatter_src_larger_than_index", lambda L, x, i, s: x.scatter(1, i, s),
+   [(3, 5), _S_UNIQUE, (4, 3)], covers=("Scatter",),
+   torch_fn=lambda L, x, i, s: x.scatter(1, i, s[:3, :2]))
+op("scatter_value", lambda L, x, i: x.scatter(1, i, 2.5), [(3, 5), _S_UNIQUE],
+   covers=("Scatter",))
+op("scatter_value_keyword", lambda L, x, i: x.scatter(0, i, value=-1.0), [(3, 4), _S_DIM0[:, :3]],
+   covers=("Scatter",))
+op("free_scatter", lambda L, x, i, s: L.scatter(x, 1, i, s), [(3, 5), _S_UNIQUE, (3, 2)],
+   covers=("Scatter",))
+op("scatter_add_repeats", lambda L, x, i, s: x.scatter_add(0, i, s), [(3, 4), _S_DIM0, (2, 4)],
+   covers=("Scatter",), torch_fn=lambda L, x, i, s: x.scatter_add(0, i, s[:1]))
+op("scatter_add_dim1_repeats", lambda L, x, i, s: x.scatter_add(1, i, s),
+   [(3, 4), _G_34, (3, 2)], covers=("Scatter",))
+op("free_scatter_add", lambda L, x, i, s: L.scatter_add(x, -1, i, s), [(2, 3, 5), _G_3D,
+   (2, 3, 4)], covers=("Scatter",))
+op("scatter_sliced_src", lambda L, x, i, s: x.scatter(1, i, s[:, ::2]), [(3, 5), _S_UNIQUE, (3, 3)],
+   covers=("Scatter", "Index"))
+op("scatter_add_of_transposed", lambda L, x, i, s: x.T.scatter_add(1, i, s.T),
+   [(4, 3), _G_34, (2, 3)], covers=("Scatter", "Permute"))
+op("index_select_dim0_repeats", lambda L, x, i: x.index_select(0, i), [(3, 4), _SEL],
+   covers=("Gather",))
+op("index_select_dim1", lambda L, x, i: x.index_select(1, i), [(2, 4, 3), _SEL],
+   covers=("Gather",))
+op("index_select_0d_index", lambda L, x, i: x.index_select(-1, i), [(3, 4), np.array(3)],
+   covers=("Gather",))
+op("free_index_select", lambda L, x, i: L.index_select(x, 0, i), [(3, 2), _SEL[:2]],
+   covers=("Gather",))
+op("index_fill_negative_index", lambda L, x, i: x.index_fill(1, i, -2.0),
+   [(3, 4), np.array([-1, 0, -1])], covers=("Where",))
+op("free_index_fill", lambda L, x, i: L.index_fill(x, 0, i, 0.5), [(3, 4), np.array([2])],
+   covers=("Where",))
+op("free_masked_fill", lambda L, m, x: L.masked_fill(x, m, 3.0), [BOOL_34, (3, 4)],
+   covers=("Where",))
+op("masked_fill_tensor_value", lambda L, m, x, v: x.masked_fill(m, v * 2.0),
+   [BOOL_4, (3, 4), ()], covers=("Where",))
+op("index_fill_tensor_value", lambda L, x, i, v: x.index_fill(0, i, v),
+   [(3, 4), np.array([0, 2]), ()], covers=("Where",))
+op("nonzero", lambda L, m: m.nonzero(), [BOOL_34], grad=False)
+op("nonzero_as_tuple", lambda L, m: m.nonzero(as_tuple=True), [BOOL_34], grad=False)
+op("nonzero_float", lambda L, x: (x > 0.0).float().nonzero(), [(2, 3, 4)], grad=False)
+op("free_nonzero", lambda L, m: L.nonzero(m), [BOOL_4], grad=False)
+op("where_condition_only", lambda L, m: L.where(m), [BOOL_34], grad=False)
+op("where_two_numbers", lambda L, m: L.where(m, 1.0, 0.0), [BOOL_34], grad=False)
+op("roll_one_dim", lambda L, x: x.roll(1, 1), [(3, 4)], covers=("Cat", "Index"))
+op("roll_two_dims_negative", lambda L, x: x.roll((-1, 5), (0, -1)), [(3, 4)], covers=("Cat",))
+op("roll_flattened", lambda L, x: x.roll(5), [(3, 4)], covers=("Cat", "Reshape"))
+op("roll_zero_shift", lambda L, x: x.roll(4, 1), [(3, 4)], covers=("Clone",))
+op("free_roll", lambda L, x: L.roll(x, 2, 0), [(5, 2)], covers=("Cat",))
+op("flip_dim0", lambda L, x: x.flip(0), [(3, 4)], covers=("Index", "Clone"))
+op("flip_two_dims", lambda L, x: x.flip(0, 2), [(2, 3, 4)], covers=("Index", "Clone"))
+op("flip_transposed", lambda L, x: x.T.flip((-1,)), [(3, 4)], covers=("Index", "Clone"))
+op("free_flip", lambda L, x: L.flip(x, (1,)), [(3, 4)], covers=("Index", "Clone"))
+op("flip_dims_keyword", lambda L, x: L.flip(x, dims=[0, 1]), [(3, 4)], covers=("Index",))
+op("t_2d", lambda L, x: x.t(), [(3, 4)], covers=("Permute",))
+op("t_1d", lambda L, x: x.t() * 2.0, [(4,)], covers=("Mul",))
+op("free_t", lambda L, x: L.t(x), [(2, 5)], covers=("Permute",))
+op("repeat", lambda L, x: x.repeat(2, 3), [(3, 4)], covers=("Reshape", "Expand"))
+op("repeat_new_dims", lambda L, x: x.repeat(2, 1, 3), [(3, 2)], covers=("Reshape", "Expand"))
+op("repeat_ones_tuple", lambda L, x: x.repeat((1, 1)), [(3, 2)], covers=("Reshape",))
+op("repeat_zero", lambda L, x: x.repeat(0, 2), [(3, 2)], covers=("Reshape",))
+op("free_mm", lambda L, a, b: L.mm(a, b), [(3, 4), (4, 5)], covers=("MatMul",), tol="matmul")
+op("mm_method_transposed", lambda L, a, b: a.mm(b.t()), [(3, 4), (5, 4)], covers=("MatMul",),
+   tol="matmul")
+op("free_bmm", lambda L, a, b: L.bmm(a, b), [(2, 3, 4), (2, 4, 5)], covers=("MatMul",),
+   tol="matmul")
+op("bmm_method", lambda L, a, b: a.bmm(b.mT), [(3, 1, 4), (3, 2, 4)], covers=("MatMul",),
+   tol="matmul")
+op("free_tril", lambda L, x: L.tril(x, -1), [(3, 4)], covers=("Where",))
+op("free_triu", lambda L, x: L.triu(x), [(2, 4, 3)], covers=("Where",))
 
 # ---- zero-size tensors (shapes with 0, where meaningful) -----------------------------------------
 op("empty_add_broadcast", lambda L, a, b: a + b, [(0, 3), (3,)], covers=("Add",))

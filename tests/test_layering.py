@@ -33,7 +33,7 @@ LAYERS = [
         "cuda.driver", "cuda.allocator", "cuda.array", "cuda.launch", "cuda.scalar_ops",
         "cuda.elementwise", "cuda.transfer", "cuda.views", "cuda.reduce", "cuda.indexing",
         "cuda.linalg", "cuda.rows", "cuda.attention", "cuda.optim", "cuda.sorting",
-        "cuda.random",
+        "cuda.random", "cuda.scatter",
     ]),
     ("backend", [
         "backend", "backend.base", "backend.cpu", "backend.cpu_kernels", "backend.isa",

@@ -19,6 +19,8 @@ from . import linalg
 from .functional import (sin, cos, rsqrt, floor, ceil, round, sign, isnan, isinf, isfinite,
                          pow, max, min, all, any, cumsum, prod, norm)
 from .functional import argsort, multinomial, sort, topk
+from .functional import (gather, scatter, scatter_add, index_select, index_fill, masked_fill,
+                         nonzero, roll, flip, t, tril, triu)
 from .runtime import backend_info, empty_cache, get_num_threads, set_num_threads
 from .serialization import load, save
 from .defaults import (are_deterministic_algorithms_enabled, get_default_dtype,
@@ -26,6 +28,7 @@ from .defaults import (are_deterministic_algorithms_enabled, get_default_dtype,
                        set_default_dtype, set_float32_matmul_precision,
                        use_deterministic_algorithms)
 from .tensor import Tensor, cat, stack, where
+from .tensor import bmm, mm
 from .tensor import matmul_ as matmul
 
 float = float32

@@ -523,10 +523,13 @@ class Tensor:
             if value.numel() != 1:
                 raise RuntimeError("masked_fill only supports a 0-dimensional value tensor, "
                                    f"got shape {tuple(value.shape)}")
-            value = value.item()
+            if not (value.requires_grad and is_grad_enabled()):
+                value = value.item()
         if _broadcast_shape("masked_fill", self.shape, mask.shape) != self.shape:
             raise RuntimeError(f"masked_fill: mask of shape {tuple(mask.shape)} does not "
                                f"broadcast to the tensor's shape {tuple(self.shape)}")
+        if isinstance(value, Tensor):      # a value requiring grad gets one, as in torch
+            return where(mask, value.reshape(())._cast(self.dtype), self)
         return where(mask, self._backend_scalar(value), self)
 
     def _backend_scalar(self, value):
@@ -982,6 +985,248 @@ class Tensor:
         value = value.to(self.device)._data if isinstance(value, Tensor) else value
         self._backend.setitem(self._data, _raw_index(index, self), value)
 
+    # ---- indexing along a dim, flips, rolls, repeats (torch's gather, scatter, ...) -------------
+    def gather(self, dim, index, *, sparse_grad=False):
+        """out[i][j][k] = self[index[i][j][k]][j][k] for dim=0, and so on (torch.gather);
+        differentiable wrt self.
+
+        Args:
+            dim: the dim that index picks along.
+            index: int64 Tensor of self's rank, no larger than self apart from dim; values in
+                [0, self.size(dim)) (RuntimeError otherwise; on cuda at the next host read).
+
+            >>> import tinygradattn as tga
+            >>> tga.tensor([[1., 2.], [3., 4.]]).gather(1, tga.tensor([[0, 0], [1, 0]]))
+            tensor([[1., 1.],
+                    [4., 3.]])
+        """
+        if sparse_grad:
+            raise RuntimeError("gather(): sparse_grad=True is not supported (no sparse "
+                               "tensors here); the gradient is dense with sparse_grad=False")
+        d = _check_dim(dim, self.ndim)
+        idx = _dim_index(index, self, "gather")
+        x, idx = _at_least_1d(self), _at_least_1d(idx, self._backend)    # torch: 0-d as (1,)
+        _check_index_shape(x, d, idx, None, "gather")
+        return indexing.Gather.apply(x, d, idx).reshape(index.shape)
+
+    def scatter(self, dim, index, src=None, value=None, *, reduce=None):
+        """A copy of self with self[.., index[i], ..] = src[i] along dim (src a Tensor of
+        index's rank, at least its shape, self's dtype) or = value (a number) (torch.scatter);
+        differentiable wrt self and src. Of repeated targets one write wins (which one is
+        unspecified, as in torch). reduce='add' adds instead (as scatter_add); torch's
+        'multiply' is not supported (RuntimeError)."""
+        return self._scatter(dim, index, src, value, reduce, "scatter", False)
+
+    def scatter_(self, dim, index, src=None, value=None, *, reduce=None):
+        """scatter in place (torch.Tensor.scatter_); self may not require grad (as copy_); a
+        src requiring grad makes self part of the graph, as in torch."""
+        return self._scatter(dim, index, src, value, reduce, "scatter_", True)
+
+    def scatter_add(self, dim, index, src):
+        """A copy of self with src[i] added at self[.., index[i], ..] along dim, repeats
+        accumulating (torch.scatter_add); differentiable wrt self and src.
+
+            >>> import tinygradattn as tga
+            >>> tga.zeros(3).scatter_add(0, tga.tensor([0, 2, 0]), tga.tensor([1., 2., 3.]))
+            tensor([4., 0., 2.])
+        """
+        return self._scatter(dim, index, src, None, "add", "scatter_add", False)
+
+    def scatter_add_(self, dim, index, src):
+        """scatter_add in place (torch.Tensor.scatter_add_); self may not require grad (as
+        copy_); a src requiring grad makes self part of the graph, as in torch."""
+        return self._scatter(dim, index, src, None, "add", "scatter_add_", True)
+
+    def _scatter(self, dim, index, src, value, reduce, name, inplace):
+        if inplace:
+            self._check_inplace()
+        if reduce is not None and reduce != "add":
+            raise RuntimeError(f"{name}(): reduce={reduce!r} is not supported here (only 'add')")
+        if src is not None and value is not None:
+            raise TypeError(f"{name}(): give src or value, not both")
+        if src is None:
+            src = value
+        if src is None:
+            raise TypeError(f"{name}(): missing the src (a Tensor) or value (a number) argument")
+        d = _check_dim(dim, self.ndim)
+        idx = _dim_index(index, self, name)
+        x, idx = _at_least_1d(self), _at_least_1d(idx, self._backend)    # torch: 0-d as (1,)
+        if isinstance(src, Tensor):
+            if src.dtype != self.dtype:
+                raise RuntimeError(f"{name}(): Expected self.dtype to be equal to src.dtype, "
+                                   f"got {self.dtype.name} and {src.dtype.name}")
+            if src._backend is not self._backend:
+                raise RuntimeError(f"{name}(): Expected all tensors to be on the same device, "
+                                   f"got {self.device} and {src.device}")
+            src = _at_least_1d(src)
+            _check_index_shape(x, d, idx, src, name)
+        elif isinstance(src, numbers.Number) and not isinstance(src, complex):
+            _check_index_shape(x, d, idx, None, name)
+        else:
+            raise TypeError(f"{name}(): src must be a Tensor or a number, got "
+                            f"{type(src).__name__}")
+        if not inplace:
+            return indexing.Scatter.apply(x, d, idx, src, reduce).reshape(self.shape)
+        if isinstance(src, Tensor) and src.requires_grad and is_grad_enabled():
+            return self._become(indexing.Scatter.apply(x.detach(), d, idx, src, reduce)
+                                .reshape(self.shape))
+        self._backend.scatter(x._data, d, idx, src._data if isinstance(src, Tensor) else src,
+                              reduce)
+        return self
+
+    def index_select(self, dim, index):
+        """The slices of self at index (a 1-D or 0-d int64 Tensor, values in
+        [0, self.size(dim))) along dim, in index's order (torch.index_select); differentiable
+        wrt self (repeats accumulate)."""
+        d = _check_dim(dim, self.ndim)
+        if not isinstance(index, Tensor):
+            raise TypeError(f"index_select(): argument 'index' must be Tensor, not "
+                            f"{type(index).__name__}")
+        if index.ndim > 1:
+            raise IndexError("index_select(): Index is supposed to be a vector")
+        idx = _dim_index(index, self, "index_select")
+        be, n = self._backend, index.numel()
+        if self.ndim == 0:
+            return self.gather(0, Tensor._wrap(idx, be)).reshape(())
+        shape = self.shape[:d] + (n,) + self.shape[d + 1:]
+        at = be.reshape(idx, (1,) * d + (n,) + (1,) * (self.ndim - d - 1))
+        return indexing.Gather.apply(self, d, be.broadcast_to(at, shape))   # index: stride 0
+
+    def index_fill(self, dim, index, value):
+        """A copy of self with the slices at index (1-D or 0-d int64; negative values count
+        from the end; IndexError outside [-n, n)) along dim set to value (a number or a 0-d
+        Tensor, taken as a constant) (torch.index_fill); differentiable wrt self."""
+        d, idx, value = self._index_fill_args(dim, index, value, "index_fill")
+        be = self._backend
+        n = self.shape[d] if self.ndim else 1
+        keep = (1,) * d + (n,) + (1,) * max(self.ndim - d - 1, 0)
+        hit = be.zeros(keep, "bool")                   # True on the filled slices
+        be.setitem(hit, (0,) * d + (idx,), True)
+        return self.masked_fill(Tensor._wrap(be.reshape(hit, self.shape) if self.ndim == 0
+                                             else hit, be), value)
+
+    def index_fill_(self, dim, index, value):
+        """index_fill in place (torch.Tensor.index_fill_); self may not require grad (as
+        copy_); a value Tensor requiring grad makes self part of the graph, as in torch."""
+        self._check_inplace()
+        d, idx, value = self._index_fill_args(dim, index, value, "index_fill_")
+        if isinstance(value, Tensor):      # requires grad: self joins the graph
+            return self._become(self.detach().index_fill(dim, index, value))
+        data = self._data if self.ndim else self._backend.reshape(self._data, (1,))
+        self._backend.setitem(data, (slice(None),) * d + (idx,), value)
+        return self
+
+    def _index_fill_args(self, dim, index, value, name):
+        d = _check_dim(dim, self.ndim)
+        if not isinstance(index, Tensor):
+            raise TypeError(f"{name}(): argument 'index' must be Tensor, not "
+                            f"{type(index).__name__}")
+        if index.ndim > 1:
+            raise IndexError(f"{name}(): Index has to be a vector/scalar, got shape "
+                             f"{tuple(index.shape)}")
+        if index.dtype != dtypes.int64:
+            raise IndexError(f"{name}(): Expected dtype int64 for index, got {index.dtype.name}")
+        if index._backend is not self._backend:
+            raise RuntimeError(f"{name}(): Expected all tensors to be on the same device, got "
+                               f"{self.device} and {index.device}")
+        if isinstance(value, Tensor):
+            if value.ndim != 0:
+                raise RuntimeError(f"{name} only supports a 0-dimensional value tensor, but got "
+                                   f"tensor with {value.ndim} dimension(s).")
+            if not (value.requires_grad and is_grad_enabled()):
+                value = value.item()
+        return d, self._backend.reshape(index._data, (-1,)), value
+
+    def masked_fill_(self, mask, value):
+        """Set self to value where mask (bool, broadcast to self) is True, in place
+        (torch.Tensor.masked_fill_); self may not require grad (as copy_); a value Tensor
+        requiring grad makes self part of the graph, as in torch."""
+        self._check_inplace()
+        return self._become(self.detach().masked_fill(mask, value))
+
+    def _become(self, out):
+        """In place: self takes out's values (views of self see them). When out is in the
+        graph (an operand requires grad; self does not, _check_inplace saw to it), self
+        becomes out's node, as in torch: safe, since no earlier op kept self as a graph
+        input (it needed no grad)."""
+        self._backend.assign(self._data, out._data)
+        if out._ctx is not None:
+            self._ctx, self._requires_grad = out._ctx, True
+        return self
+
+    def nonzero(self, *, as_tuple=False):
+        """The indices of the nonzero elements (torch.nonzero): an int64 (count, ndim) Tensor
+        in C order, or with as_tuple=True one 1-D Tensor per dim (a 0-d self counts as 1-D).
+        On cuda the count is read back from the device (the result's shape depends on it)."""
+        be = self._backend
+        coords = be.nonzero(self._data if self.ndim else be.reshape(self._data, (1,)))
+        if as_tuple:
+            return tuple(Tensor._wrap(be.getitem(coords, i), be) for i in range(len(coords)))
+        if self.ndim == 0:
+            return Tensor._wrap(be.zeros((coords.shape[1], 0), "int64"), be)
+        return Tensor._wrap(be.contiguous(be.permute(coords, (1, 0))), be)   # (count, ndim)
+
+    def roll(self, shifts, dims=None):
+        """Shift elements along dims, wrapping around (torch.roll); with dims None, over the
+        flattened tensor, shape kept. Differentiable."""
+        shifts = shifts if isinstance(shifts, (tuple, list)) else (shifts,)
+        if dims is None:
+            if len(shifts) != 1:
+                raise RuntimeError(f"roll: with dims=None shifts must be one int, got {shifts}")
+            return self.flatten().roll(shifts, 0).view(self.shape)
+        dims = dims if isinstance(dims, (tuple, list)) else (dims,)
+        if len(shifts) != len(dims):
+            raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, "
+                               f"dims:{len(dims)}")
+        out = self
+        for s, dim in zip(shifts, dims):
+            d = _check_dim(dim, self.ndim)
+            n = self.shape[d] if self.ndim else 1
+            s = int(s) % n if n else 0
+            if s:
+                lead = (slice(None),) * d
+                out = cat([out[lead + (slice(n - s, n),)], out[lead + (slice(0, n - s),)]], d)
+        return out if out is not self else self.clone()
+
+    def flip(self, *args, dims=None):
+        """A copy with the order of elements reversed along dims (torch.flip: x.flip(0, 1),
+        x.flip((0, 1)) or x.flip(dims=(0, 1))); differentiable."""
+        dims = _shape_arg(args if dims is None else (dims,)) if args or dims is not None else ()
+        axes = _reduce_axes(dims, self.ndim) if dims else ()
+        index = tuple(slice(None, None, -1) if d in (axes or ()) else slice(None)
+                      for d in range(self.ndim))
+        return self[index].clone()
+
+    def t(self):
+        """The transpose of a tensor of at most 2 dims (torch.t): 0-d and 1-d come back
+        as they are."""
+        if self.ndim > 2:
+            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is "
+                               f"{self.ndim}D")
+        return self.transpose(0, 1) if self.ndim == 2 else self
+
+    def repeat(self, *sizes):
+        """self tiled sizes[i] times along dim i (torch.Tensor.repeat); extra leading sizes add
+        dims. One copy: each dim is viewed as (1, n), expanded to (r, n), then merged."""
+        sizes = _shape_arg(sizes)
+        if len(sizes) < self.ndim:
+            raise RuntimeError("Number of dimensions of repeat dims can not be smaller than "
+                               "number of dimensions of tensor")
+        shape = (1,) * (len(sizes) - self.ndim) + tuple(self.shape)
+        final = [r * n for r, n in zip(sizes, shape)]
+        if any(r < 0 for r in sizes):
+            bad = next(r * n for r, n in zip(sizes, shape) if r < 0)
+            raise RuntimeError(f"Trying to create tensor with negative dimension {bad}: {final}")
+        pairs = [v for n in shape for v in (1, n)]                    # (1, n0, 1, n1, ...)
+        wide = [v for r, n in zip(sizes, shape) for v in (r, n)]      # (r0, n0, r1, n1, ...)
+        return self.reshape(*pairs).expand(*wide).reshape(*final)
+
+    def mm(self, mat2):
+        return mm(self, mat2)
+
+    def bmm(self, mat2):
+        return bmm(self, mat2)
+
     # ---- in place, outside the graph ------------------------------------------------------------
     def _check_inplace(self):
         if self.requires_grad and is_grad_enabled():
@@ -1091,6 +1336,44 @@ def _raw_index(index, like):
     return tuple(raw)
 
 
+def _dim_index(index, like, name):
+    """gather / scatter / index_select's index Tensor as an int64 backend array on like's
+    device (int32 and other integer dtypes widened; torch takes int32 and int64)."""
+    if not isinstance(index, Tensor):
+        raise TypeError(f"{name}(): argument 'index' must be Tensor, not {type(index).__name__}")
+    if index._data.dtype.kind not in "iu":
+        raise RuntimeError(f"{name}(): Expected dtype int32/int64 for index, got "
+                           f"{index.dtype.name}")
+    if index._backend is not like._backend:
+        raise RuntimeError(f"{name}(): Expected all tensors to be on the same device, got "
+                           f"{like.device} and {index.device}")
+    return like._backend.astype(index._data, "int64")
+
+
+def _at_least_1d(t, backend=None):
+    """A 0-d Tensor (or backend array, given its backend) viewed as shape (1,); others as
+    they are."""
+    if backend is None:
+        return t.reshape(1) if t.ndim == 0 else t
+    return backend.reshape(t, (1,)) if t.ndim == 0 else t
+
+def _check_index_shape(x, dim, index, src, name):
+    """torch's gather / scatter shape rule: index has x's rank (and src's), is no larger than
+    x apart from dim, and no larger than src anywhere."""
+    ranks = {x.ndim, index.ndim} | ({src.ndim} if src is not None else set())
+    if len(ranks) > 1:
+        raise RuntimeError(f"{name}(): Index tensor must have the same number of dimensions as "
+                           f"self tensor (index {tuple(index.shape)}, self {tuple(x.shape)}"
+                           + (f", src {tuple(src.shape)})" if src is not None else ")"))
+    over = any(m > n for d, (m, n) in enumerate(zip(index.shape, x.shape)) if d != dim)
+    over_src = src is not None and any(
+        m > n for m, n in zip(index.shape, src.shape))
+    if over or over_src:
+        raise RuntimeError(f"{name}(): Expected index {list(index.shape)} to be no larger than "
+                           f"self {list(x.shape)} apart from dimension {dim}"
+                           + (f" and to be no larger size than src {list(src.shape)}"
+                              if src is not None else ""))
+
 def _to_tensor(value, like):
     """A Tensor on like's device from a Tensor, number, list or host array."""
     if isinstance(value, Tensor):
@@ -1164,11 +1447,49 @@ def matmul_(a, b):
     return out
 
 
-def where(condition, input, other):
-    """Elementwise choice: input where condition is True, else other (torch.where)."""
+def mm(input, mat2):
+    """The matrix product of two 2-D tensors (torch.mm): no broadcasting, one dtype."""
+    _check_matrices("mm", input, mat2, 2, ("self", "mat2"), "a matrix")
+    if input.shape[1] != mat2.shape[0]:
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({input.shape[0]}x"
+                           f"{input.shape[1]} and {mat2.shape[0]}x{mat2.shape[1]})")
+    return matmul_(input, mat2)
+
+
+def bmm(input, mat2):
+    """Batched matrix products of two 3-D tensors (torch.bmm): (B, M, K) @ (B, K, N) ->
+    (B, M, N), the same B on both sides (no broadcasting), one dtype."""
+    _check_matrices("bmm", input, mat2, 3, ("batch1", "batch2"), "a 3D tensor")
+    want = [input.shape[0], input.shape[2]]
+    if list(mat2.shape[:2]) != want:
+        raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
+                           f"{want} but got: {list(mat2.shape[:2])}.")
+    return matmul_(input, mat2)
+
+
+def _check_matrices(name, a, b, ndim, labels, what):
+    for t, label in zip((a, b), labels):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{name}(): argument '{label}' must be Tensor, not "
+                            f"{type(t).__name__}")
+        if t.ndim != ndim:
+            raise RuntimeError(f"{label} must be {what}, got shape {tuple(t.shape)}")
+    if a.dtype != b.dtype:
+        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: "
+                           f"{a.dtype.name} != {b.dtype.name}")
+
+def where(condition, input=None, other=None):
+    """Elementwise choice: input where condition is True, else other (torch.where); input and
+    other may both be numbers (Python floats give float32, ints int64). where(condition)
+    alone is condition.nonzero(as_tuple=True), as torch."""
+    if input is None and other is None and isinstance(condition, Tensor):
+        return condition.nonzero(as_tuple=True)
     like = input if isinstance(input, Tensor) else other
     if not isinstance(like, Tensor):
-        raise TypeError("where: input or other must be a Tensor")
+        like = condition
+    if not isinstance(like, Tensor) or input is None or other is None:
+        raise TypeError("where: expected where(condition) or where(condition, input, other) "
+                        "with a Tensor among them")
     cond = _to_tensor(condition, like)
     if cond.dtype != dtypes.bool_:
         raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor "
@@ -1182,15 +1503,20 @@ def where(condition, input, other):
 
 
 def cat(tensors, dim=0):
-    """Concatenate along an existing dim (torch.cat)."""
+    """Concatenate along an existing dim (torch.cat). As torch, 1-D empty tensors (shape
+    (0,)) are skipped beside tensors of another rank, and 0-d tensors are refused."""
     tensors = list(tensors)
     if not tensors:
         raise ValueError("cat(): expected a non-empty list of Tensors")
+    dt = tensors[0].dtype
+    for i, t in enumerate(tensors):
+        if t.ndim == 0:
+            raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be "
+                               "concatenated")
+        dt = dtypes.promote(dt, 2, t.dtype, 2) if i else dt
+    tensors = [t for t in tensors if t.shape != (0,)] or tensors[:1]   # torch's legacy skip
     ref = tensors[0]
     d = _check_dim(dim, ref.ndim)
-    dt = ref.dtype
-    for t in tensors[1:]:
-        dt = dtypes.promote(dt, 2, t.dtype, 2)
     for i, t in enumerate(tensors):
         if t.ndim != ref.ndim or any(t.shape[j] != ref.shape[j]
                                      for j in range(ref.ndim) if j != d):

@@ -18,7 +18,7 @@ import time
 import types as pytypes
 
 FAMILIES = ("elementwise", "reduce", "indexing", "linalg", "rows", "attention", "optim",
-            "sorting", "random")
+            "sorting", "random", "scatter")
 F64_OP = re.compile(r"^\s*(?:@%p\d+\s+)?(?!cvt|ld|st|mov)[a-z][\w.]*\.f64\b", re.M)
 
 

@@ -68,6 +68,17 @@ PRIMITIVES = {
     "index_add": "(dst, index, src) -> None; dst[index] += src in place, repeats accumulate",
     "setitem": "(dst, index, value) -> None; dst[index] = value in place (value an array or a "
                "number, broadcast and cast to dst's dtype; the last of repeated indices wins)",
+    "gather": "(x, dim, index) -> out shaped like index (int64, x's rank, any strides): out[i] = "
+              "x[i with its dim-th coordinate replaced by index[i]]; index no larger than x "
+              "apart from dim; RuntimeError for an index outside [0, x.shape[dim]) (on a GPU: "
+              "raised at the next host read)",
+    "scatter": "(dst, dim, index, src, reduce) -> None; IN PLACE dst[i with its dim-th "
+               "coordinate replaced by index[i]] = src[i] (reduce None: of repeated targets "
+               "any one wins, as torch) or += src[i] (reduce 'add': repeats accumulate); src "
+               "an array of index's rank at least its shape (read at index's coordinates, cast "
+               "to dst's dtype) or a number; index and errors as gather",
+    "nonzero": "(x) -> (x.ndim, count) int64: the coordinates of x's nonzero elements in C "
+               "order (x.ndim >= 1; on a GPU the count is read back)",
     "concatenate": "(xs, axis)",
     "contiguous": "(x) -> x if C-contiguous else a contiguous copy",
     # fused kernels

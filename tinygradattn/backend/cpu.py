@@ -206,6 +206,24 @@ class CPUBackend(Backend):
     def setitem(dst, index, value):
         dst[index] = value
 
+    @staticmethod
+    def gather(x, dim, index):
+        return x[_along_dim(x, dim, index)]
+
+    @staticmethod
+    def scatter(dst, dim, index, src, reduce):
+        at = _along_dim(dst, dim, index)
+        if isinstance(src, np.ndarray):
+            src = src[tuple(slice(0, n) for n in index.shape)]      # read at index's coordinates
+        if reduce == "add":
+            np.add.at(dst, at, src)         # repeated targets accumulate
+        else:
+            dst[at] = src
+
+    @staticmethod
+    def nonzero(x):
+        return np.stack(np.nonzero(x)).astype(np.int64, copy=False)   # (ndim, count)
+
     # ---- fused kernels (backend/cpu_kernels.py) ---------------------------------------------
     matmul = staticmethod(K.matmul)
     linear_fwd = staticmethod(K.linear_fwd)
@@ -259,3 +277,18 @@ class CPUBackend(Backend):
     get_num_threads = staticmethod(K.get_num_threads)
     info = staticmethod(K.info)
     empty_cache = staticmethod(K.empty_cache)
+
+
+def _along_dim(x, dim, index):
+    """The advanced index that reads x at index's coordinates with the dim-th one replaced
+    by index's values (gather / scatter); RuntimeError for a value outside [0, x.shape[dim]),
+    as torch (no wrapping of negative values)."""
+    n = x.shape[dim]
+    bad = (index < 0) | (index >= n)
+    if bad.any():
+        raise RuntimeError(f"index {int(index[bad].flat[0])} is out of bounds for dimension "
+                           f"{dim} with size {n}")
+    at = [np.arange(m).reshape((-1,) + (1,) * (index.ndim - d - 1))
+          for d, m in enumerate(index.shape)]
+    at[dim] = index
+    return tuple(at)

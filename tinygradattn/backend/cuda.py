@@ -17,6 +17,7 @@ from ..cuda import array as A
 from ..cuda import (attention, indexing, linalg, optim, random, reduce, rows, sorting, transfer,
                     views)
 from ..cuda import elementwise as E
+from ..cuda import scatter as S
 from ..cuda.allocator import POOL
 from .base import Backend
 
@@ -157,6 +158,9 @@ class CUDABackend(Backend):
     index_add = staticmethod(indexing.index_add)
     setitem = staticmethod(indexing.setitem)
     concatenate = staticmethod(indexing.concatenate)
+    gather = staticmethod(S.gather)
+    scatter = staticmethod(S.scatter)
+    nonzero = staticmethod(indexing.nonzero)
     contiguous = staticmethod(E.contiguous)
 
     # ---- fused kernels ----------------------------------------------------------------------

@@ -528,6 +528,12 @@ def getitem(x, index):
     return out
 
 
+
+def nonzero(x):
+    """The coordinates of x's nonzero elements (x.ndim >= 1), C order: (x.ndim, count) int64.
+    One device -> host read (the count)."""
+    return _nonzero(x if x.dtype == _BOOL else binary("ne", x, 0))
+
 def _check_only(p):
     """An empty result still checks its device index rows (numpy raises for x[[5]] with x of
     shape (3, 0)); host rows were checked on the host."""
