@@ -841,10 +841,13 @@ class Tensor:
         return self
 
     def fill_(self, value):
-        """Set every element to value (a number or a one-element Tensor) in place
+        """Set every element to value (a number or a 0-d Tensor) in place
         (torch.Tensor.fill_); outside the graph, as copy_."""
         self._check_inplace(value)
         if isinstance(value, Tensor):
+            if value.ndim:
+                raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor "
+                                   f"with {value.ndim} dimensions.")
             value = value.item()
         self._backend.assign(self._data, value)
         return self
@@ -985,16 +988,18 @@ class Tensor:
         if not self.is_floating_point():
             raise NotImplementedError(f'"{kernel}" not implemented for '
                                       f"'{_TORCH_NAMES[self.dtype.name]}'")
-        if generator is not None and not callable(getattr(generator, "_draw", None)):
-            raise TypeError(f"generator must be a tinygradattn Generator, got "
+        if generator is not None and not callable(getattr(generator, "_for", None)):
+            raise TypeError(f"generator must be a tinygradattn.Generator, got "
                             f"{type(generator).__name__}")
 
     def _random_like(self, kind, generator):
-        """Samples shaped like self in its dtype on its device: kind 'rand' or 'randn'."""
-        if generator is not None:
-            return generator._draw(kind, tuple(self.shape), self.dtype, self.device)
-        return Tensor._wrap(getattr(self._backend, kind)(self.shape, self._data.dtype),
-                            self._backend)
+        """Samples shaped like self in its dtype on its device: kind 'rand' or 'randn', from
+        generator (a tga.Generator of this device: its backend generator) or the global one."""
+        draw = getattr(self._backend, kind)
+        if generator is None:
+            return Tensor._wrap(draw(self.shape, self._data.dtype), self._backend)
+        return Tensor._wrap(draw(self.shape, self._data.dtype,
+                                 generator=generator._for(self.device)), self._backend)
 
     def type_as(self, other):
         """This tensor with other's dtype and device (torch.Tensor.type_as)."""

@@ -262,3 +262,22 @@ def test_inplace_on_cuda_matches_cpu():
     w = tga.zeros(2, device="cuda", requires_grad=True)
     with pytest.raises(RuntimeError, match="leaf Variable"):
         w.add_(1)
+
+
+def test_random_fill_generator():
+    with pytest.raises(TypeError, match="tinygradattn.Generator"):
+        tga.zeros(2).normal_(generator=object())
+    if not hasattr(tga, "Generator"):
+        pytest.skip("tga.Generator is not available on this branch (issue 15, sampling part)")
+    g = tga.Generator().manual_seed(11)
+    a = tga.zeros(5).normal_(generator=g).tolist()
+    b = tga.zeros(5).uniform_(generator=g).tolist()
+    g.manual_seed(11)
+    assert tga.zeros(5).normal_(generator=g).tolist() == a
+    assert tga.zeros(5).uniform_(generator=g).tolist() == b
+
+
+def test_copy_fill_errors_like_torch():
+    for call, match in [(lambda L: L.zeros(3).fill_(L.ones(1)), "0-dimension value tensor"),
+                        (lambda L: L.zeros(3).copy_(L.ones(2)), None)]:
+        check_raises_like_torch(call, call, RuntimeError, match)
