@@ -955,6 +955,29 @@ class Tensor:
     def relu_(self):
         return self._inplace("relu_", self.relu)
 
+    # x += y, x -= y, x *= y, x /= y: in place, as in torch. Where the in-place op would be
+    # refused because autograd is involved (x is part of the graph, or y requires grad; see
+    # _check_inplace) they are recorded out of place instead, which gives the right gradient.
+    # NOTE: then x is rebound to a new tensor, so views of the old x do not see the update.
+    def _augmented(self, inplace, outplace, other):
+        if is_grad_enabled() and ((self._requires_grad and self._ctx is not None) or
+                                  (isinstance(other, Tensor) and other._requires_grad)) and \
+                not (self._requires_grad and self._ctx is None):
+            return outplace(other)
+        return inplace(other)
+
+    def __iadd__(self, other):
+        return self._augmented(self.add_, self.__add__, other)
+
+    def __isub__(self, other):
+        return self._augmented(self.sub_, self.__sub__, other)
+
+    def __imul__(self, other):
+        return self._augmented(self.mul_, self.__mul__, other)
+
+    def __itruediv__(self, other):
+        return self._augmented(self.div_, self.__truediv__, other)
+
     def detach_(self):
         """Make this tensor a leaf that does not require grad, in place (torch.detach_)."""
         self._ctx = None

@@ -281,3 +281,40 @@ def test_copy_fill_errors_like_torch():
     for call, match in [(lambda L: L.zeros(3).fill_(L.ones(1)), "0-dimension value tensor"),
                         (lambda L: L.zeros(3).copy_(L.ones(2)), None)]:
         check_raises_like_torch(call, call, RuntimeError, match)
+
+
+def test_augmented_assignment_is_in_place_like_torch():
+    for L in (tga, torch):
+        x = L.tensor([1.0, 2.0])
+        alias = x
+        view = x[1:]
+        x += 1
+        x *= L.tensor([2.0, 3.0])
+        x -= 0.5
+        x /= 2
+        assert x is alias and view.tolist() == [(3 * 3 - 0.5) / 2]
+        assert x.tolist() == [(2 * 2 - 0.5) / 2, (3 * 3 - 0.5) / 2]
+    i = tga.tensor([1, 2])
+    with pytest.raises(RuntimeError, match="can't be cast"):
+        i /= 2
+    w = tga.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        w += 1
+    with tga.no_grad():
+        w -= 0.5                              # a hand-written SGD step
+    assert w.tolist() == [0.5, 0.5] and w.is_leaf
+
+
+def test_augmented_assignment_in_the_graph_keeps_gradients():
+    """y = f(x); y += g(x): recorded (out of place here), the gradient is torch's."""
+    grads = []
+    for L in (tga, torch):
+        x = L.tensor([0.5, -1.0, 2.0], requires_grad=True)
+        y = x * 2
+        y += x.exp() * 3
+        y *= 1.5
+        total = L.zeros(3)
+        total += y                            # a buffer accumulating a graph value
+        total.sum().backward()
+        grads.append(x.grad.tolist())
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-6)

@@ -293,3 +293,22 @@ def test_torch_layout_imports():
     from tinygradattn.utils.data.sampler import RandomSampler as RS
     assert DL is DataLoader and DS is Dataset and RS is RandomSampler
     assert tga.utils.data.RandomSampler is RandomSampler
+
+
+def test_classes_are_generic_like_torch():
+    class Typed(Dataset[tuple]):
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, i):
+            return (i, float(i))
+
+    class MySampler(tga.utils.data.Sampler[int]):
+        def __iter__(self):
+            return iter([1, 0])
+
+        def __len__(self):
+            return 2
+
+    batch = next(iter(DataLoader(Typed(), batch_size=2, sampler=MySampler())))
+    assert batch[0].tolist() == [1, 0] and batch[1].dtype == tga.float64

@@ -3,14 +3,18 @@ ConcatDataset, random_split, and the minimal IterableDataset."""
 import bisect
 import math
 import random
+import typing
 import warnings
 
 from ...tensor import Tensor
 from .sampler import draw_seed
 
+T_co = typing.TypeVar("T_co", covariant=True)
 
-class Dataset:
-    """A map-style dataset: subclasses define __getitem__(index) and usually __len__."""
+
+class Dataset(typing.Generic[T_co]):
+    """A map-style dataset: subclasses define __getitem__(index) and usually __len__
+    (generic like torch's: `class MyData(Dataset[tuple])` works)."""
 
     def __getitem__(self, index):
         raise NotImplementedError("Subclasses of Dataset should implement __getitem__.")
@@ -19,7 +23,7 @@ class Dataset:
         return ConcatDataset([self, other])
 
 
-class IterableDataset(Dataset):
+class IterableDataset(Dataset[T_co]):
     """A dataset read as a stream: subclasses define __iter__ (a DataLoader batches what it
     yields; samplers and shuffle do not apply)."""
 

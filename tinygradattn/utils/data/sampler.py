@@ -9,6 +9,7 @@ reproducible, as in torch (the orders themselves differ from torch's).
 """
 import numbers
 import random
+import typing
 
 from ...creation import randint
 
@@ -28,8 +29,12 @@ def _check_positive_int(name, value):
     return int(value)
 
 
-class Sampler:
-    """Base class: an iterable of indices (or of lists of indices, for a batch sampler)."""
+T_co = typing.TypeVar("T_co", covariant=True)
+
+
+class Sampler(typing.Generic[T_co]):
+    """Base class: an iterable of indices (or of lists of indices, for a batch sampler);
+    generic like torch's (Sampler[int])."""
 
     def __init__(self, data_source=None):
         pass
