@@ -312,3 +312,56 @@ def test_classes_are_generic_like_torch():
 
     batch = next(iter(DataLoader(Typed(), batch_size=2, sampler=MySampler())))
     assert batch[0].tolist() == [1, 0] and batch[1].dtype == tga.float64
+
+
+def test_mingpt_trainer_loop_runs_on_our_dataloader():
+    """minGPT's Trainer, unmodified (torch resolved to tinygradattn): DataLoader with
+    RandomSampler(replacement=True, num_samples=int(1e10)), pin_memory, num_workers=4."""
+    import os
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    clients = os.path.join(os.path.dirname(root), "shared", "clients", "minGPT")
+    if not os.path.isdir(clients):
+        pytest.skip("../shared/clients/minGPT is not beside the repository")
+    from tinygradattn.compat.hook import torch_as_tinygradattn
+
+    class Cycle(Dataset):
+        def __len__(self):
+            return 40
+
+        def __getitem__(self, i):
+            return (tga.tensor([i % 7, (i + 1) % 7]), tga.tensor([(i + 1) % 7, (i + 2) % 7]))
+
+    class Model(tga.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = tga.nn.Embedding(7, 7)
+
+        def forward(self, x, y):
+            logits = self.emb(x)
+            return logits, tga.nn.functional.cross_entropy(logits.view(-1, 7), y.view(-1))
+
+        def configure_optimizers(self, config):
+            return tga.optim.AdamW(self.parameters(), lr=0.1)
+
+    sys.path.insert(0, clients)
+    saved = {n: m for n, m in sys.modules.items() if n == "mingpt" or n.startswith("mingpt.")}
+    try:
+        with torch_as_tinygradattn(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for n in saved:
+                del sys.modules[n]
+            from mingpt.trainer import Trainer
+            config = Trainer.get_default_config()
+            config.max_iters, config.batch_size, config.device = 25, 8, "cpu"
+            trainer = Trainer(config, Model(), Cycle())
+            losses = []
+            trainer.add_callback("on_batch_end", lambda t: losses.append(t.loss.item()))
+            tga.manual_seed(0)
+            trainer.run()
+    finally:
+        sys.path.remove(clients)
+        for n in [n for n in sys.modules if n == "mingpt" or n.startswith("mingpt.")]:
+            del sys.modules[n]
+        sys.modules.update(saved)
+    assert len(losses) == 25 and losses[-1] < losses[0] - 0.5
