@@ -652,3 +652,27 @@ op("topk_values", lambda L, x: L.topk(x, 2, dim=-1).values, [(2, 3, 5)], domain=
    covers=("SortedValues",))
 op("topk_values_smallest_dim0", lambda L, x: x.topk(2, 0, largest=False).values, [(4, 3)],
    domain="distinct", covers=("SortedValues",))
+# ---- issue 15: losses and padding of nn.functional (tests/nn/test_api_losses.py has the rest) --
+_PROB = lambda rng, shape, slot: rng.uniform(0.05, 0.95, shape)        # noqa: E731
+# (torch does not differentiate pos_weight: a constant here; its gradient is gradchecked in
+# tests/nn/test_api_losses.py)
+op("bce_with_logits_pos_weight",
+   lambda L, x, t: L.nn.functional.binary_cross_entropy_with_logits(
+       x, t, pos_weight=L.tensor([0.5, 1.0, 2.0, 3.0], dtype=x.dtype, device=x.device)),
+   [(3, 4), (3, 4)], domain=["real", _PROB], covers=("BinaryCrossEntropyWithLogits",),
+   tol="composite")
+op("bce_with_logits_none",
+   lambda L, x, t: L.nn.functional.binary_cross_entropy_with_logits(x * 4.0, t,
+                                                                    reduction="none"),
+   [(2, 5), (2, 5)], domain=["real", _PROB], covers=("BinaryCrossEntropyWithLogits",))
+op("bce_sum", lambda L, x, t: L.nn.functional.binary_cross_entropy(x, t, reduction="sum"),
+   [(3, 4), (3, 4)], domain=[_PROB, _PROB], covers=("BinaryCrossEntropy",), tol="composite")
+op("kl_div_batchmean",
+   lambda L, x, t: L.nn.functional.kl_div(x.log_softmax(-1), t, reduction="batchmean"),
+   [(3, 5), (3, 5)], domain=["real", _PROB], covers=("LogSoftmax", "Where"), tol="composite")
+op("l1_loss_mean", lambda L, x, t: L.nn.functional.l1_loss(x, t), [(3, 4), (3, 4)],
+   domain="distinct", covers=("Abs",), tol="composite")
+op("pad_constant_2d", lambda L, x: L.nn.functional.pad(x, (1, 2, 0, 1), value=0.5),
+   [(2, 3, 4)], covers=("Cat",))
+op("pad_crop_and_pad", lambda L, x: L.nn.functional.pad(x, (-1, 2)), [(3, 4)],
+   covers=("Index", "Cat"))

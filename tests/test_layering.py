@@ -52,6 +52,7 @@ LAYERS = [
     ("ops", [
         "ops", "ops.attention", "ops.elementwise", "ops.foreach", "ops.fused", "ops.indexing",
         "ops.linear", "ops.matmul", "ops.movement", "ops.reduce", "ops.sorting",
+        "ops.loss",
     ]),
     ("tensor", [
         "tensor",
@@ -66,6 +67,10 @@ LAYERS = [
         "nn.transformer", "nn.utils",
         "optim", "optim.adam", "optim.lr_scheduler", "optim.optimizer", "optim.sgd",
         "nn.parallel", "amp", "cuda.amp",             # torch's wrappers for one float32 process
+        "nn.loss",
+        # torch.utils.data: datasets, samplers, DataLoader (tensors in, batches out)
+        "utils", "utils.data", "utils.data.collate", "utils.data.dataloader",
+        "utils.data.dataset", "utils.data.sampler",
     ]),
     ("models", ["models", "models.gpt", "models.seq2seq"]),
     ("train", [

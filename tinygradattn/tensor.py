@@ -10,7 +10,7 @@ import numbers
 
 from . import dtypes, host
 from .autograd import engine
-from .autograd.grad_mode import is_grad_enabled
+from .autograd.grad_mode import is_grad_enabled, no_grad
 from .backend import get_backend
 from .device import device as _device
 from .ops import elementwise as ew
@@ -318,6 +318,9 @@ class Tensor:
         requires_grad (torch's `param.data = ...`, as nn.Module.to does)."""
         if not isinstance(value, Tensor):
             raise TypeError(f"data: expected a Tensor, got {type(value).__name__}")
+        if self._requires_grad and not value.is_floating_point():
+            raise RuntimeError("data set to a tensor that requires gradients must be floating "
+                               f"point, got {value.dtype.name}")
         self._data, self._backend = value._data, value._backend
 
     @staticmethod
@@ -981,7 +984,7 @@ class Tensor:
 
     def __setitem__(self, index, value):
         """In-place write; only for tensors outside the graph (as torch forbids on leaves)."""
-        self._check_inplace()
+        self._check_inplace(value)
         value = value.to(self.device)._data if isinstance(value, Tensor) else value
         self._backend.setitem(self._data, _raw_index(index, self), value)
 
@@ -1228,10 +1231,32 @@ class Tensor:
         return bmm(self, mat2)
 
     # ---- in place, outside the graph ------------------------------------------------------------
-    def _check_inplace(self):
-        if self.requires_grad and is_grad_enabled():
-            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
-                               "operation.")
+    def _check_inplace(self, *operands):
+        """In-place writes are not recorded in the graph, so under grad mode they are refused
+        on a tensor that requires grad, and with an operand that does (torch would record
+        them; here the gradient would be lost). Under no_grad they run (nn.init's way).
+
+        NOTE: there is no version counter: an in-place write into a tensor some op saved for
+        backward (an input of a product that does not itself require grad) is not detected.
+        """
+        if not is_grad_enabled():
+            return
+        if self._requires_grad:
+            if self._ctx is None:
+                raise RuntimeError("a leaf Variable that requires grad is being used in an "
+                                   "in-place operation.")
+            raise RuntimeError(
+                f"in-place operation on a tensor that is part of the autograd graph (it requires "
+                f"grad and has grad_fn={self._ctx.fn.__name__}Backward): tinygradattn does not "
+                "record in-place ops (it has no version counter to protect saved tensors); use "
+                "the out-of-place form (y = y + x instead of y.add_(x)), or run it under "
+                "tga.no_grad()")
+        for o in operands:
+            if isinstance(o, Tensor) and o._requires_grad:
+                raise RuntimeError(
+                    "in-place operation with an operand that requires grad, into a tensor that "
+                    "does not: tinygradattn does not record in-place ops, so the gradient would "
+                    "be lost; use the out-of-place form, or run it under tga.no_grad()")
 
     def copy_(self, src, non_blocking=False):
         """Copy src's values into this tensor in place, cast to its dtype (torch.Tensor.copy_).
@@ -1247,7 +1272,7 @@ class Tensor:
             tensor([[1., 2.],
                     [1., 2.]])
         """
-        self._check_inplace()
+        self._check_inplace(src)
         if isinstance(src, Tensor):
             value = src.to(self.device)._data
         else:
@@ -1260,10 +1285,13 @@ class Tensor:
         return self
 
     def fill_(self, value):
-        """Set every element to value (a number or a one-element Tensor) in place
+        """Set every element to value (a number or a 0-d Tensor) in place
         (torch.Tensor.fill_); outside the graph, as copy_."""
-        self._check_inplace()
+        self._check_inplace(value)
         if isinstance(value, Tensor):
+            if value.ndim:
+                raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor "
+                                   f"with {value.ndim} dimensions.")
             value = value.item()
         self._backend.assign(self._data, value)
         return self
@@ -1272,10 +1300,228 @@ class Tensor:
         """Set every element to 0 in place (torch.Tensor.zero_); outside the graph, as copy_."""
         return self.fill_(0)
 
+    # ---- issue 15: in-place arithmetic and random fills, new_*, type_as, format, sizes -----
+    # In-place ops compute the out-of-place result (torch's promotion and broadcasting) under
+    # no_grad and write it into this tensor's storage (its views see it); see _check_inplace
+    # for when they are refused. The result must keep this tensor's shape and be castable to
+    # its dtype (float into an integer tensor is refused, as torch does).
+    def _write_inplace(self, result, name):
+        """Write result (a Tensor) into self, after torch's shape and dtype checks."""
+        if tuple(result.shape) != tuple(self.shape):
+            raise RuntimeError(f"{name}: output with shape {list(self.shape)} doesn't match the "
+                               f"broadcast shape {list(result.shape)}")
+        if _KIND_RANK[result._data.dtype.kind] > _KIND_RANK[self._data.dtype.kind]:
+            raise RuntimeError(f"{name}: result type {_TORCH_NAMES[result.dtype.name]} can't be "
+                               f"cast to the desired output type "
+                               f"{_TORCH_NAMES[self.dtype.name]}")
+        self._backend.assign(self._data, result._data)
+        return self
+
+    def _inplace(self, name, compute, *operands):
+        self._check_inplace(*operands)
+        with no_grad():
+            result = compute()
+        return self._write_inplace(result, name)
+
+    def _check_alpha(self, alpha, name):
+        if isinstance(alpha, float) and not self.is_floating_point():
+            raise RuntimeError(f"{name}: For integral input tensors, argument alpha must not be "
+                               "a floating point number.")
+
+    def add_(self, other, *, alpha=1):
+        """self += alpha * other in place (torch.Tensor.add_)."""
+        self._check_alpha(alpha, "add_")
+        return self._inplace("add_", lambda: self + (other if alpha == 1 else other * alpha),
+                             other)
+
+    def sub_(self, other, *, alpha=1):
+        """self -= alpha * other in place (torch.Tensor.sub_)."""
+        self._check_alpha(alpha, "sub_")
+        return self._inplace("sub_", lambda: self - (other if alpha == 1 else other * alpha),
+                             other)
+
+    def mul_(self, other):
+        return self._inplace("mul_", lambda: self * other, other)
+
+    def div_(self, other, *, rounding_mode=None):
+        """self /= other in place: true division (an integer tensor cannot hold it)."""
+        if rounding_mode is not None:
+            raise NotImplementedError(f"div_: rounding_mode={rounding_mode!r} is not supported "
+                                      "(only true division, rounding_mode=None)")
+        return self._inplace("div_", lambda: self / other, other)
+
+    def pow_(self, exponent):
+        return self._inplace("pow_", lambda: self ** exponent, exponent)
+
+    def clamp_(self, min=None, max=None):
+        return self._inplace("clamp_", lambda: self.clamp(min, max), min, max)
+
+    clip_ = clamp_
+
+    def masked_fill_(self, mask, value):
+        return self._inplace("masked_fill_", lambda: self.masked_fill(mask, value), value)
+
+    def addcmul_(self, tensor1, tensor2, *, value=1):
+        """self += value * tensor1 * tensor2 in place (torch.Tensor.addcmul_)."""
+        return self._inplace("addcmul_", lambda: self + tensor1 * tensor2 * value,
+                             tensor1, tensor2)
+
+    def addcdiv_(self, tensor1, tensor2, *, value=1):
+        """self += value * tensor1 / tensor2 in place (torch.Tensor.addcdiv_)."""
+        return self._inplace("addcdiv_", lambda: self + tensor1 / tensor2 * value,
+                             tensor1, tensor2)
+
+    def lerp_(self, end, weight):
+        """self += weight * (end - self) in place (torch.Tensor.lerp_)."""
+        return self._inplace("lerp_", lambda: self + (end - self) * weight, end, weight)
+
+    def neg_(self):
+        return self._inplace("neg_", lambda: -self)
+
+    def exp_(self):
+        return self._inplace("exp_", self.exp)
+
+    def log_(self):
+        return self._inplace("log_", self.log)
+
+    def sqrt_(self):
+        return self._inplace("sqrt_", self.sqrt)
+
+    def abs_(self):
+        return self._inplace("abs_", self.abs)
+
+    def tanh_(self):
+        return self._inplace("tanh_", self.tanh)
+
+    def sigmoid_(self):
+        return self._inplace("sigmoid_", self.sigmoid)
+
+    def relu_(self):
+        return self._inplace("relu_", self.relu)
+
+    # x += y, x -= y, x *= y, x /= y: in place, as in torch. Where the in-place op would be
+    # refused because autograd is involved (x is part of the graph, or y requires grad; see
+    # _check_inplace) they are recorded out of place instead, which gives the right gradient.
+    # NOTE: then x is rebound to a new tensor, so views of the old x do not see the update.
+    def _augmented(self, inplace, outplace, other):
+        if is_grad_enabled() and ((self._requires_grad and self._ctx is not None) or
+                                  (isinstance(other, Tensor) and other._requires_grad)) and \
+                not (self._requires_grad and self._ctx is None):
+            return outplace(other)
+        return inplace(other)
+
+    def __iadd__(self, other):
+        return self._augmented(self.add_, self.__add__, other)
+
+    def __isub__(self, other):
+        return self._augmented(self.sub_, self.__sub__, other)
+
+    def __imul__(self, other):
+        return self._augmented(self.mul_, self.__mul__, other)
+
+    def __itruediv__(self, other):
+        return self._augmented(self.div_, self.__truediv__, other)
+
+    def detach_(self):
+        """Make this tensor a leaf that does not require grad, in place (torch.detach_)."""
+        self._ctx = None
+        self._requires_grad = False
+        return self
+
+    def normal_(self, mean=0.0, std=1.0, *, generator=None):
+        """Fill with samples of N(mean, std^2) in place (torch.Tensor.normal_), drawn from
+        generator or the device's global generator (tga.manual_seed)."""
+        self._check_random("normal_kernel", generator)
+        if std < 0:
+            raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+        z = self._random_like("randn", generator)
+        return self._inplace("normal_", lambda: z * std + mean)
+
+    def uniform_(self, a=0.0, b=1.0, *, generator=None, **bounds):
+        """Fill with samples of U[a, b) in place (torch.Tensor.uniform_(from=0, to=1); `from`
+        and `to` are accepted as keywords too)."""
+        a, b = bounds.pop("from", a), bounds.pop("to", b)
+        if bounds:
+            raise TypeError(f"uniform_() got an unexpected keyword argument "
+                            f"'{next(iter(bounds))}'")
+        self._check_random("check_uniform_bounds", generator)
+        if a > b:
+            raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found "
+                               f"from={a} > to={b}")
+        u = self._random_like("rand", generator)
+        return self._inplace("uniform_", lambda: u * (b - a) + a)
+
+    def _check_random(self, kernel, generator):
+        if not self.is_floating_point():
+            raise NotImplementedError(f'"{kernel}" not implemented for '
+                                      f"'{_TORCH_NAMES[self.dtype.name]}'")
+        if generator is not None and not callable(getattr(generator, "_for", None)):
+            raise TypeError(f"generator must be a tinygradattn.Generator, got "
+                            f"{type(generator).__name__}")
+
+    def _random_like(self, kind, generator):
+        """Samples shaped like self in its dtype on its device: kind 'rand' or 'randn', from
+        generator (a tga.Generator of this device: its backend generator) or the global one."""
+        draw = getattr(self._backend, kind)
+        if generator is None:
+            return Tensor._wrap(draw(self.shape, self._data.dtype), self._backend)
+        return Tensor._wrap(draw(self.shape, self._data.dtype,
+                                 generator=generator._for(self.device)), self._backend)
+
+    def type_as(self, other):
+        """This tensor with other's dtype and device (torch.Tensor.type_as)."""
+        return self.to(other.device, other.dtype)
+
+    def _new(self, make, size, dtype, device, requires_grad):
+        backend = self._backend if device is None else get_backend(device)
+        np_dtype = (self.dtype if dtype is None else dtypes.as_dtype(dtype)).np
+        t = Tensor._wrap(make(backend, _shape_arg(size), np_dtype), backend)
+        return t.requires_grad_() if requires_grad else t
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        """zeros of size with this tensor's dtype and device unless given
+        (torch.Tensor.new_zeros; also new_ones, new_empty, new_full)."""
+        return self._new(lambda be, s, dt: be.zeros(s, dt), size, dtype, device, requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        return self._new(lambda be, s, dt: be.full(s, 1, dt), size, dtype, device,
+                         requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+        return self._new(lambda be, s, dt: be.empty(s, dt), size, dtype, device, requires_grad)
+
+    def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+        """size filled with fill_value, in this tensor's dtype (not fill_value's) and device."""
+        return self._new(lambda be, s, dt: be.full(s, fill_value, dt), (size,), dtype, device,
+                         requires_grad)
+
+    def __format__(self, format_spec):
+        """format(t, '.4f') / f'{t:.3f}' format a 0-d plain Tensor's value, as torch does; any
+        other tensor takes only an empty spec (TypeError otherwise)."""
+        if self.ndim == 0 and type(self) is Tensor:
+            return self.item().__format__(format_spec)
+        return object.__format__(self, format_spec)
+
+    def element_size(self):
+        """Bytes per element (torch.Tensor.element_size)."""
+        return self._data.dtype.itemsize
+
+    def nelement(self):
+        return self.numel()
+
+    @property
+    def is_cuda(self):
+        return self._backend.name == "cuda"
+
     def __iter__(self):
         if self.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(self.shape[0]))
+
+
+# torch's dtype names in its messages; the kinds in the order casts may go (no float -> int)
+_TORCH_NAMES = {"float32": "Float", "float64": "Double", "int64": "Long", "bool": "Bool"}
+_KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2}
 
 
 class MinMaxResult(tuple):

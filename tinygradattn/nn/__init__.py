@@ -8,6 +8,8 @@ from .transformer import (DecoderLayerCache, TransformerDecoder, TransformerDeco
 from .container import ModuleDict, ModuleList, Sequential
 from .embedding import Embedding
 from .linear import Flatten, Identity, Linear
+from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, KLDivLoss, L1Loss, MSELoss,
+                   NLLLoss)
 from .module import Module, Parameter
 from .norm import LayerNorm, RMSNorm
 
@@ -16,4 +18,6 @@ __all__ = ["GELU", "Dropout", "Embedding", "Identity", "LayerNorm", "Linear", "M
            "init", "KVCache", "MultiheadAttention", "generate_square_subsequent_mask",
            "LearnedPositionalEmbedding", "SinusoidalPositionalEncoding", "DecoderLayerCache",
            "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
-           "TransformerEncoderLayer", "utils", "Flatten", "RMSNorm", "Sigmoid", "SiLU"]
+           "TransformerEncoderLayer", "utils", "Flatten", "RMSNorm", "Sigmoid", "SiLU",
+           "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "KLDivLoss", "L1Loss", "MSELoss",
+           "NLLLoss"]

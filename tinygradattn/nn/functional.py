@@ -9,14 +9,16 @@ Every function checks its arguments and raises PyTorch's exception type with the
 fault in the message.
 """
 import math
+import warnings
 
 from .. import dtypes
-from ..creation import arange, rand, ones
+from ..creation import arange, full, ones, rand
 from ..ops.fused import CrossEntropy, CrossEntropyMean, Gelu, LayerNorm
 from ..ops.linear import GeluMLP, Linear
+from ..ops.loss import BinaryCrossEntropy, BinaryCrossEntropyWithLogits
 from ..ops.attention import ScaledDotProductAttention
 from ..ops.elementwise import Silu
-from ..tensor import Tensor, where
+from ..tensor import Tensor, cat, where
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -220,10 +222,14 @@ def _pick(logp, target, ignore_index, name):
     return picked * valid.to(logp.dtype), valid
 
 
-def nll_loss(input, target, ignore_index=-100, reduction="mean"):
-    """Negative log likelihood of class indices (torch.nn.functional.nll_loss)."""
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean"):
+    """Negative log likelihood of class indices (torch.nn.functional.nll_loss); class
+    weights are not supported (NotImplementedError)."""
     _check_tensor("nll_loss", "input", input)
     _check_tensor("nll_loss", "target", target)
+    _no_class_weight(weight, "nll_loss")
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     logp, target = _classes_last(input, target, "nll_loss")
     picked, valid = _pick(logp, target, ignore_index, "nll_loss")
     loss = -picked
@@ -238,16 +244,27 @@ def _target_shape(input, target):
     return (input.shape[0],) + tuple(input.shape[2:])
 
 
-def cross_entropy(input, target, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+def _no_class_weight(weight, name):
+    if weight is not None:
+        raise NotImplementedError(f"{name}: per-class weight is not supported by tinygradattn "
+                                  "(weight=None only); weigh the unreduced loss "
+                                  "(reduction='none') yourself")
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
+                  reduce=None, reduction="mean", label_smoothing=0.0):
     """Cross-entropy of logits against class indices or class probabilities.
 
     With label_smoothing e, the target distribution is (1 - e) one-hot + e / C, as in
     torch.nn.functional.cross_entropy; 'mean' divides by the number of non-ignored targets.
     Args: input (N, C) or (N, C, d1, ...) or (C,); target (N,) / (N, d1, ...) int64 indices,
-    or float probabilities shaped like input.
+    or float probabilities shaped like input. Arguments in torch's order; a per-class weight
+    raises NotImplementedError.
     """
     _check_tensor("cross_entropy", "input", input)
     _check_tensor("cross_entropy", "target", target)
+    _no_class_weight(weight, "cross_entropy")
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise RuntimeError(f"cross_entropy: label_smoothing must be between 0.0 and 1.0, got "
                          f"{label_smoothing}")
@@ -275,16 +292,6 @@ def _cross_entropy_probs(input, target, reduction, label_smoothing):
     if reduction == "mean" and input.ndim > 1:
         return loss.sum() / (loss.numel() if loss.numel() else float("nan"))
     return _reduce(loss, reduction, "cross_entropy")
-
-
-def mse_loss(input, target, reduction="mean"):
-    _check_tensor("mse_loss", "input", input)
-    _check_tensor("mse_loss", "target", target)
-    if tuple(input.shape) != tuple(target.shape):
-        raise RuntimeError(f"mse_loss: input {tuple(input.shape)} and target "
-                           f"{tuple(target.shape)} must have the same shape")
-    diff = input - target
-    return _reduce(diff * diff, reduction, "mse_loss")
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
@@ -492,3 +499,239 @@ def _sdpa_composed(query, key, value, attn_mask, dropout_p, is_causal, scale):
     if dropout_p > 0.0:
         weights = dropout(weights, dropout_p)
     return weights @ value                                                  # (..., T, Dv)
+
+
+# ---- issue 15: more losses, one_hot, pad (torch.nn.functional's) -----------------------------
+def _legacy_reduction(size_average, reduce, reduction):
+    """torch's deprecated size_average / reduce arguments, which override reduction when given."""
+    if size_average is None and reduce is None:
+        return reduction
+    reduction = "none" if reduce is False else ("sum" if size_average is False else "mean")
+    warnings.warn(f"size_average and reduce args will be deprecated, please use "
+                  f"reduction='{reduction}' instead.", UserWarning, stacklevel=3)
+    return reduction
+
+
+def _check_reduction(reduction, name, allowed=_REDUCTIONS):
+    if reduction not in allowed:
+        raise ValueError(f"{name}: {reduction} is not a valid value for reduction "
+                         f"(expected one of {allowed})")
+
+
+def _broadcast_pair(input, target, name):
+    """input and target broadcast together, warning as torch does when their sizes differ."""
+    if tuple(input.shape) == tuple(target.shape):
+        return input, target
+    warnings.warn(f"{name}: Using a target size ({tuple(target.shape)}) that is different to "
+                  f"the input size ({tuple(input.shape)}). This will likely lead to incorrect "
+                  "results due to broadcasting. Please ensure they have the same size.",
+                  UserWarning, stacklevel=3)
+    shape = _broadcast_shapes(name, input.shape, target.shape)
+    return input.expand(*shape), target.expand(*shape)
+
+
+def _broadcast_shapes(name, sa, sb):
+    n = max(len(sa), len(sb))
+    sa, sb = (1,) * (n - len(sa)) + tuple(sa), (1,) * (n - len(sb)) + tuple(sb)
+    for i, (a, b) in enumerate(zip(sa, sb)):
+        if a != b and 1 not in (a, b):
+            raise RuntimeError(f"{name}: the size of tensor a ({a}) must match the size of "
+                               f"tensor b ({b}) at non-singleton dimension {i}")
+    return tuple(max(a, b) if 0 not in (a, b) else 0 for a, b in zip(sa, sb))
+
+
+def _pointwise_loss(loss, weight, reduction, name):
+    """Reduce an elementwise loss; with weight (input's shape), 'mean' is sum(w l) / sum(w)."""
+    if weight is None:
+        return _reduce(loss, reduction, name)
+    if tuple(weight.shape) != tuple(loss.shape):
+        raise ValueError(f"{name}: Weights and input must have the same size (weight "
+                         f"{tuple(weight.shape)}, input {tuple(loss.shape)}).")
+    loss = loss * weight
+    return loss.sum() / weight.sum() if reduction == "mean" else _reduce(loss, reduction, name)
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """mean((input - target)^2) (torch.nn.functional.mse_loss): shapes broadcast (with
+    torch's warning); weight, input's shape, scales each term ('mean': sum(w l) / sum(w))."""
+    _check_tensor("mse_loss", "input", input)
+    _check_tensor("mse_loss", "target", target)
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction, "mse_loss")
+    input, target = _broadcast_pair(input, target, "mse_loss")
+    diff = input - target
+    return _pointwise_loss(diff * diff, weight, reduction, "mse_loss")
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """mean(|input - target|) (torch.nn.functional.l1_loss); shapes and weight as mse_loss.
+    The gradient at input == target is 0 (sign(0)), as torch's."""
+    _check_tensor("l1_loss", "input", input)
+    _check_tensor("l1_loss", "target", target)
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction, "l1_loss")
+    input, target = _broadcast_pair(input, target, "l1_loss")
+    return _pointwise_loss((input - target).abs(), weight, reduction, "l1_loss")
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    """KL(target || exp(input)) summed pointwise (torch.nn.functional.kl_div): input holds
+    log-probabilities; target probabilities (log-probabilities with log_target=True).
+
+    Pointwise: target (log target - input), 0 where target == 0 (torch's xlogy); 'batchmean'
+    divides the sum by input.size(0) (the KL divergence of each row, averaged); 'mean' by the
+    number of elements, with torch's warning.
+    """
+    _check_tensor("kl_div", "input", input)
+    _check_tensor("kl_div", "target", target)
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce, reduction)
+    elif reduction == "mean":
+        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the "
+                      "support size.'batchmean' divides only by the batch size, and aligns with "
+                      "the KL div math definition.'mean' will be changed to behave the same as "
+                      "'batchmean' in the next major release.", UserWarning, stacklevel=2)
+    _check_reduction(reduction, "kl_div", _REDUCTIONS + ("batchmean",))
+    if log_target:
+        loss = target.exp() * (target - input)
+    else:
+        positive = target > 0
+        safe_log = where(positive, target, ones((), dtype=target.dtype,
+                                                device=target.device)).log()
+        loss = target * safe_log - target * input     # target log target: 0 where target == 0
+    if reduction == "batchmean":
+        total = loss.sum()
+        return total / input.shape[0] if input.ndim else total
+    return _reduce(loss, reduction, "kl_div")
+
+
+def _check_same_size(input, target, name, message):
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(message.format(target=_torch_size(target), input=_torch_size(input)))
+
+
+def _torch_size(t):
+    return f"torch.Size({list(t.shape)})"
+
+
+def _weighted(loss, weight, name):
+    """loss * weight, weight broadcast to loss's shape (and no further), as torch expands it."""
+    if weight is None:
+        return loss
+    if _broadcast_shapes(name, loss.shape, weight.shape) != tuple(loss.shape):
+        raise RuntimeError(f"{name}: output with shape {list(loss.shape)} doesn't match the "
+                           f"broadcast shape {list(_broadcast_shapes(name, loss.shape, weight.shape))}")
+    return loss * weight
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
+                         reduction="mean"):
+    """-w (t log x + (1 - t) log(1 - x)), logs clamped at -100 (torch's
+    binary_cross_entropy). input: probabilities in [0, 1] (checked on the CPU: reading them
+    back from a GPU would stall it); target: input's shape; weight broadcasts to it."""
+    _check_tensor("binary_cross_entropy", "input", input)
+    _check_tensor("binary_cross_entropy", "target", target)
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction, "binary_cross_entropy")
+    _check_same_size(input, target, "binary_cross_entropy",
+                     "Using a target size ({target}) that is different to the input size "
+                     "({input}) is deprecated. Please ensure they have the same size.")
+    if not input.is_floating_point() or target.dtype != input.dtype:
+        raise RuntimeError(f"binary_cross_entropy: expected floating input and target of one "
+                           f"dtype, got {input.dtype.name} and {target.dtype.name}")
+    if input.device == "cpu" and input.numel() and bool(((input < 0) | (input > 1)).any()):
+        raise RuntimeError("all elements of input should be between 0 and 1")
+    loss = _weighted(BinaryCrossEntropy.apply(input, target), weight, "binary_cross_entropy")
+    return _reduce(loss, reduction, "binary_cross_entropy")
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
+                                     reduce=None, reduction="mean", pos_weight=None):
+    """binary_cross_entropy(sigmoid(input), target) computed from the logits without
+    overflow (torch.nn.functional.binary_cross_entropy_with_logits): (1 - t) x + l
+    softplus(-x), l = 1 + (pos_weight - 1) t. pos_weight (e.g. (C,)) weighs the positive
+    term and broadcasts against input; weight rescales each element."""
+    _check_tensor("binary_cross_entropy_with_logits", "input", input)
+    _check_tensor("binary_cross_entropy_with_logits", "target", target)
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction, "binary_cross_entropy_with_logits")
+    _check_same_size(input, target, "binary_cross_entropy_with_logits",
+                     "Target size ({target}) must be the same as input size ({input})")
+    if not input.is_floating_point() or target.dtype != input.dtype:
+        raise RuntimeError(f"binary_cross_entropy_with_logits: expected floating input and "
+                           f"target of one dtype, got {input.dtype.name} and "
+                           f"{target.dtype.name}")
+    if pos_weight is not None:
+        _weighted(input, pos_weight, "binary_cross_entropy_with_logits")   # shape check only
+    loss = BinaryCrossEntropyWithLogits.apply(input, target, pos_weight)
+    loss = _weighted(loss, weight, "binary_cross_entropy_with_logits")
+    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
+
+
+def one_hot(tensor, num_classes=-1):
+    """(*) int64 class indices -> (*, num_classes) int64 with a 1 at each index
+    (torch.nn.functional.one_hot); num_classes=-1 takes max + 1. Indices are checked on the
+    CPU (on a GPU only when num_classes is inferred, which reads the max back anyway)."""
+    _check_tensor("one_hot", "tensor", tensor)
+    if tensor.dtype != dtypes.int64:
+        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+    if num_classes == -1:
+        if tensor.numel() == 0:
+            raise RuntimeError("Can not infer total number of classes from empty tensor.")
+        num_classes = int(tensor.max()) + 1
+        check = True
+    else:
+        check = tensor.device == "cpu"
+    if check and tensor.numel():
+        if int(tensor.min()) < 0:
+            raise RuntimeError("Class values must be non-negative.")
+        if int(tensor.max()) >= num_classes:
+            raise RuntimeError("Class values must be smaller than num_classes.")
+    classes = arange(num_classes, device=tensor.device)                    # (C,)
+    return (tensor.unsqueeze(-1) == classes).long()                        # (*, C)
+
+
+_PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def pad(input, pad, mode="constant", value=None):
+    """Pad (or, with negative amounts, crop) the last len(pad) // 2 dims (torch's F.pad):
+    pad = (left, right) of the last dim, then (left, right) of the one before, ... Constant
+    mode only (value, default 0), differentiable; other modes raise NotImplementedError."""
+    _check_tensor("pad", "input", input)
+    pad = [int(p) for p in pad]
+    if len(pad) % 2:
+        raise RuntimeError("Padding length must be divisible by 2")
+    if len(pad) // 2 > input.ndim:
+        raise RuntimeError(f"Padding length should be less than or equal to two times the input "
+                           f"dimension but got padding length {len(pad)} and input of dimension "
+                           f"{input.ndim}")
+    if mode != "constant":
+        if mode in _PAD_MODES:
+            raise NotImplementedError(f"pad: mode={mode!r} is not supported by tinygradattn "
+                                      "(only mode='constant')")
+        raise NotImplementedError(f"Unrecognised padding mode {mode}")
+    value = 0 if value is None else value
+    out = input
+    for i in range(len(pad) // 2):
+        d = input.ndim - 1 - i
+        out = _pad_dim(out, d, pad[2 * i], pad[2 * i + 1], value)
+    return out
+
+
+def _pad_dim(x, d, before, after, value):
+    """x with `before` / `after` value-filled slices added on dim d (negative: cropped)."""
+    n = x.shape[d]
+    start, stop = max(-before, 0), n - max(-after, 0)
+    if stop - start < 0 or n + before + after < 0:
+        raise RuntimeError(f"pad: the padding ({before}, {after}) of dimension {d} (size {n}) "
+                           "gives a negative size")
+    if start or stop != n:
+        x = x[(slice(None),) * d + (slice(start, stop),)]
+    parts = []
+    for amount in (max(before, 0), max(after, 0)):
+        shape = list(x.shape)
+        shape[d] = amount
+        parts.append(full(tuple(shape), value, dtype=x.dtype, device=x.device) if amount else None)
+    pieces = [p for p in (parts[0], x, parts[1]) if p is not None]
+    return pieces[0] if len(pieces) == 1 else cat(pieces, d)
