@@ -1358,9 +1358,6 @@ class Tensor:
 
     clip_ = clamp_
 
-    def masked_fill_(self, mask, value):
-        return self._inplace("masked_fill_", lambda: self.masked_fill(mask, value), value)
-
     def addcmul_(self, tensor1, tensor2, *, value=1):
         """self += value * tensor1 * tensor2 in place (torch.Tensor.addcmul_)."""
         return self._inplace("addcmul_", lambda: self + tensor1 * tensor2 * value,
