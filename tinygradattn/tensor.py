@@ -1358,8 +1358,7 @@ class Tensor:
 
     clip_ = clamp_
 
-    def masked_fill_(self, mask, value):
-        return self._inplace("masked_fill_", lambda: self.masked_fill(mask, value), value)
+    # masked_fill_: with the indexing methods above (a value requiring grad joins the graph)
 
     def addcmul_(self, tensor1, tensor2, *, value=1):
         """self += value * tensor1 * tensor2 in place (torch.Tensor.addcmul_)."""
