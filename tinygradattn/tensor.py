@@ -1358,6 +1358,8 @@ class Tensor:
 
     clip_ = clamp_
 
+    # masked_fill_: with the indexing methods above (a value requiring grad joins the graph)
+
     def addcmul_(self, tensor1, tensor2, *, value=1):
         """self += value * tensor1 * tensor2 in place (torch.Tensor.addcmul_)."""
         return self._inplace("addcmul_", lambda: self + tensor1 * tensor2 * value,
