@@ -1,0 +1,87 @@
+"""nanoGPT's README CPU recipe, run twice on the same files: on PyTorch (`python train.py`)
+and on tinygradattn (`tinygradattn run train.py`), unmodified. Prints the final val loss
+and ms/iter of each (the median of train.py's own per-iteration times, evaluation
+iterations left out) and the ratio.
+
+    python -m benchmarks.nanogpt_recipe                   # the full recipe: 2000 iterations
+    python -m benchmarks.nanogpt_recipe --max-iters 200   # shorter (the loss is not final)
+
+Needs ../shared/clients/nanoGPT and ../shared/data/tinyshakespeare.txt beside the repository,
+and PyTorch for its half (--only tga skips it). The runs go one after the other in a
+temporary copy of nanoGPT; each log is kept in benchmarks/results/.
+"""
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+SHARED = os.path.join(os.path.dirname(ROOT), "shared")
+RECIPE = ["config/train_shakespeare_char.py", "--device=cpu", "--compile=False",
+          "--eval_iters=20", "--log_interval=1", "--block_size=64", "--batch_size=12",
+          "--n_layer=4", "--n_head=4", "--n_embd=128", "--dropout=0.0"]
+
+
+def run(impl, work, max_iters, log_path):
+    args = RECIPE + [f"--max_iters={max_iters}", f"--lr_decay_iters={max_iters}",
+                     f"--out_dir=out-{impl}"]
+    cmd = ([sys.executable, "train.py"] if impl == "torch"
+           else [sys.executable, "-m", "tinygradattn", "run", "train.py"]) + args
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    env.pop("NUMBA_ENABLE_CUDASIM", None)
+    start = time.time()
+    with open(log_path, "w") as log:
+        p = subprocess.run(cmd, cwd=work, stdout=log, stderr=subprocess.STDOUT, env=env)
+    wall = time.time() - start
+    text = open(log_path).read()
+    if p.returncode != 0:
+        raise SystemExit(f"{impl} failed (exit {p.returncode}); log: {log_path}\n{text[-2000:]}")
+    evals = {int(m.group(1)): (float(m.group(2)), float(m.group(3))) for m in re.finditer(
+        r"step (\d+): train loss ([\d.]+), val loss ([\d.]+)", text)}
+    times = {int(m.group(1)): float(m.group(2)) for m in re.finditer(
+        r"iter (\d+): loss [\d.]+, time ([\d.]+)ms", text)}
+    steady = [t for i, t in times.items() if i not in evals and i > 0]
+    return {"evals": evals, "ms_per_iter": statistics.median(steady), "wall_s": wall}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--max-iters", type=int, default=2000)
+    ap.add_argument("--only", choices=("tga", "torch"))
+    args = ap.parse_args(argv)
+    if not os.path.isdir(os.path.join(SHARED, "clients", "nanoGPT")):
+        raise SystemExit("../shared/clients/nanoGPT is not beside the repository")
+    results_dir = os.path.join(HERE, "results")
+    os.makedirs(results_dir, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = os.path.join(tmp, "nanoGPT")
+        shutil.copytree(os.path.join(SHARED, "clients", "nanoGPT"), work)
+        data = os.path.join(work, "data", "shakespeare_char")
+        shutil.copy(os.path.join(SHARED, "data", "tinyshakespeare.txt"),
+                    os.path.join(data, "input.txt"))
+        subprocess.run([sys.executable, os.path.join(data, "prepare.py")], check=True,
+                       stdout=subprocess.DEVNULL)
+        out = {}
+        for impl in ("torch", "tga"):
+            if args.only and impl != args.only:
+                continue
+            log = os.path.join(results_dir, f"{stamp}-nanogpt-{impl}.log")
+            out[impl] = run(impl, work, args.max_iters, log)
+            last = max(out[impl]["evals"])
+            print(f"{impl:6} step {last}: train loss {out[impl]['evals'][last][0]:.4f}, val loss "
+                  f"{out[impl]['evals'][last][1]:.4f}; {out[impl]['ms_per_iter']:.1f} ms/iter "
+                  f"(median); {out[impl]['wall_s']:.0f} s in all; log {log}", flush=True)
+    if len(out) == 2:
+        print(f"torch / ours ms/iter: {out['torch']['ms_per_iter'] / out['tga']['ms_per_iter']:.2f}"
+              f" (> 1: tinygradattn is faster)")
+
+
+if __name__ == "__main__":
+    main()
