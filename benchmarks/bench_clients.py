@@ -10,7 +10,6 @@ to agree. Needs ../shared/clients beside the repository (skipped otherwise).
 
     python -m pytest benchmarks/bench_clients.py
 """
-import importlib.util
 import math
 import os
 
@@ -18,7 +17,7 @@ import numpy as np
 import pytest
 
 import tinygradattn as tga
-from tinygradattn.compat.hook import torch_as_tinygradattn
+from tinygradattn.compat import hook
 
 from .common import require, torch
 
@@ -32,15 +31,7 @@ N_BATCHES = 4
 
 def _load(ours):
     """nanoGPT's model.py as a module, importing torch (ours: tinygradattn)."""
-    spec = importlib.util.spec_from_file_location(
-        "nanogpt_model_" + ("tga" if ours else "torch"), MODEL_PY)
-    module = importlib.util.module_from_spec(spec)
-    if ours:
-        with torch_as_tinygradattn():
-            spec.loader.exec_module(module)
-    else:
-        spec.loader.exec_module(module)
-    return module
+    return hook.load_module(MODEL_PY, "nanogpt_model_" + ("tga" if ours else "torch"), ours)
 
 
 class NanoGPTStep:

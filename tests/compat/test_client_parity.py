@@ -2,14 +2,13 @@
 tinygradattn through the import hook, from the same weights and batch. Losses, logits and
 every parameter's gradient must agree to float32 rounding (issue 15: "our results must match
 PyTorch's")."""
-import importlib.util
 import os
 import sys
 
 import numpy as np
 import pytest
 
-from tinygradattn.compat.hook import torch_as_tinygradattn
+from tinygradattn.compat import hook
 
 torch = pytest.importorskip("torch", reason="PyTorch is the reference for parity")
 
@@ -20,15 +19,7 @@ pytestmark = pytest.mark.skipif(not os.path.isdir(CLIENTS),
 
 
 def load_module(path, name, ours):
-    """Import the file at path as module `name`, on tinygradattn (ours) or PyTorch."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    if ours:
-        with torch_as_tinygradattn():
-            spec.loader.exec_module(module)
-    else:
-        spec.loader.exec_module(module)
-    return module
+    return hook.load_module(path, name, on_tinygradattn=ours)
 
 
 def copy_weights(src_model, dst_model):

@@ -95,3 +95,14 @@ def torch_as_tinygradattn():
     finally:
         uninstall()
         sys.modules.update(saved)
+
+
+def load_module(path, name, on_tinygradattn=True):
+    """The Python file at `path` imported as module `name` (not added to sys.modules), its
+    `import torch` meaning tinygradattn, or the real PyTorch with on_tinygradattn=False:
+    the same model code on both libraries in one process, for comparing them."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    with torch_as_tinygradattn() if on_tinygradattn else contextlib.nullcontext():
+        spec.loader.exec_module(module)
+    return module
