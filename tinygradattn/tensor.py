@@ -1230,15 +1230,23 @@ class Tensor:
     def bmm(self, mat2):
         return bmm(self, mat2)
 
-    # ---- in place, outside the graph ------------------------------------------------------------
+    # ---- in place ---------------------------------------------------------------------------------
+    # In-place ops compute the out-of-place result (torch's promotion and broadcasting) and
+    # write it into this tensor's storage (its views see it). The result must keep this
+    # tensor's shape and be castable to its dtype (float into an integer tensor is refused, as
+    # torch does). Under grad mode:
+    # - a leaf that requires grad is refused (torch's rule; under no_grad it is written, as
+    #   nn.init and optimizers do);
+    # - a non-leaf that requires grad (part of the graph) is refused too: there is no version
+    #   counter to protect the copies of it that ops saved for backward (torch has one);
+    # - a tensor that does not require grad, with an operand that does, joins the graph as the
+    #   result's node, as in torch (`buf.add_(w)`): nothing recorded before needed its grad.
+    # NOTE: with no version counter, an in-place write into a tensor that an op saved for
+    # backward without it requiring grad (`y = w * x; x.mul_(2)`) is not detected. And when a
+    # view joins the graph this way, the tensor it views does not (torch's CopySlices).
     def _check_inplace(self, *operands):
-        """In-place writes are not recorded in the graph, so under grad mode they are refused
-        on a tensor that requires grad, and with an operand that does (torch would record
-        them; here the gradient would be lost). Under no_grad they run (nn.init's way).
-
-        NOTE: there is no version counter: an in-place write into a tensor some op saved for
-        backward (an input of a product that does not itself require grad) is not detected.
-        """
+        """RuntimeError where an in-place write is refused (see above); operands given here
+        are refused too when they require grad (for writes that cannot join the graph)."""
         if not is_grad_enabled():
             return
         if self._requires_grad:
@@ -1247,16 +1255,39 @@ class Tensor:
                                    "in-place operation.")
             raise RuntimeError(
                 f"in-place operation on a tensor that is part of the autograd graph (it requires "
-                f"grad and has grad_fn={self._ctx.fn.__name__}Backward): tinygradattn does not "
-                "record in-place ops (it has no version counter to protect saved tensors); use "
-                "the out-of-place form (y = y + x instead of y.add_(x)), or run it under "
+                f"grad and has grad_fn={self._ctx.fn.__name__}Backward): tinygradattn has no "
+                "version counter to protect the copies of it saved for backward; use the "
+                "out-of-place form (y = y + x instead of y.add_(x)), or run it under "
                 "tga.no_grad()")
         for o in operands:
             if isinstance(o, Tensor) and o._requires_grad:
                 raise RuntimeError(
-                    "in-place operation with an operand that requires grad, into a tensor that "
-                    "does not: tinygradattn does not record in-place ops, so the gradient would "
-                    "be lost; use the out-of-place form, or run it under tga.no_grad()")
+                    "in-place write of a value that requires grad into a tensor that does not "
+                    "is not recorded here (the gradient would be lost): use an out-of-place op "
+                    "(torch.where, index_put, cat), or run it under tga.no_grad()")
+
+    def _inplace(self, name, compute, *operands):
+        """self = compute(self), in place; compute gets self (or, when an operand requires
+        grad and self joins the graph, a copy of it: no op may save self's storage, which is
+        overwritten) and returns a Tensor."""
+        self._check_inplace()
+        if is_grad_enabled() and any(isinstance(o, Tensor) and o._requires_grad
+                                     for o in operands):
+            return self._become(self._checked_result(compute(self.detach().clone()), name))
+        with no_grad():
+            result = self._checked_result(compute(self), name)
+        self._backend.assign(self._data, result._data)
+        return self
+
+    def _checked_result(self, result, name):
+        if tuple(result.shape) != tuple(self.shape):
+            raise RuntimeError(f"{name}: output with shape {list(self.shape)} doesn't match the "
+                               f"broadcast shape {list(result.shape)}")
+        if _KIND_RANK[result._data.dtype.kind] > _KIND_RANK[self._data.dtype.kind]:
+            raise RuntimeError(f"{name}: result type {_TORCH_NAMES[result.dtype.name]} can't be "
+                               f"cast to the desired output type "
+                               f"{_TORCH_NAMES[self.dtype.name]}")
+        return result
 
     def copy_(self, src, non_blocking=False):
         """Copy src's values into this tensor in place, cast to its dtype (torch.Tensor.copy_).
@@ -1264,15 +1295,15 @@ class Tensor:
         Args:
             src: a Tensor (any device) or host data (a numpy array, nested lists, a number),
                 broadcastable to this tensor's shape.
-        Not recorded in the graph: a tensor that requires grad takes it under tga.no_grad()
-        only (torch.nn.init's way), else RuntimeError.
+        A tensor that requires grad takes it under tga.no_grad() only (torch.nn.init's way);
+        a src that requires grad makes this tensor part of the graph, as in torch.
 
             >>> import tinygradattn as tga
             >>> tga.zeros(2, 2).copy_(tga.tensor([1, 2]))
             tensor([[1., 2.],
                     [1., 2.]])
         """
-        self._check_inplace(src)
+        self._check_inplace()
         if isinstance(src, Tensor):
             value = src.to(self.device)._data
         else:
@@ -1281,80 +1312,63 @@ class Tensor:
                 _broadcast_shape("copy_", self.shape, tuple(value.shape)) != self.shape:
             raise RuntimeError(f"copy_: source of shape {tuple(value.shape)} does not broadcast "
                                f"to the destination's shape {tuple(self.shape)}")
+        if isinstance(src, Tensor) and src._requires_grad and is_grad_enabled():
+            return self._become(src.to(self.device, self.dtype).expand(*self.shape).clone())
         self._backend.assign(self._data, value)
         return self
 
     def fill_(self, value):
         """Set every element to value (a number or a 0-d Tensor) in place
-        (torch.Tensor.fill_); outside the graph, as copy_."""
-        self._check_inplace(value)
+        (torch.Tensor.fill_); rules as copy_."""
+        self._check_inplace()
         if isinstance(value, Tensor):
             if value.ndim:
                 raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor "
                                    f"with {value.ndim} dimensions.")
+            if value._requires_grad and is_grad_enabled():
+                return self.copy_(value)
             value = value.item()
         self._backend.assign(self._data, value)
         return self
 
     def zero_(self):
-        """Set every element to 0 in place (torch.Tensor.zero_); outside the graph, as copy_."""
+        """Set every element to 0 in place (torch.Tensor.zero_); rules as copy_."""
         return self.fill_(0)
 
     # ---- issue 15: in-place arithmetic and random fills, new_*, type_as, format, sizes -----
-    # In-place ops compute the out-of-place result (torch's promotion and broadcasting) under
-    # no_grad and write it into this tensor's storage (its views see it); see _check_inplace
-    # for when they are refused. The result must keep this tensor's shape and be castable to
-    # its dtype (float into an integer tensor is refused, as torch does).
-    def _write_inplace(self, result, name):
-        """Write result (a Tensor) into self, after torch's shape and dtype checks."""
-        if tuple(result.shape) != tuple(self.shape):
-            raise RuntimeError(f"{name}: output with shape {list(self.shape)} doesn't match the "
-                               f"broadcast shape {list(result.shape)}")
-        if _KIND_RANK[result._data.dtype.kind] > _KIND_RANK[self._data.dtype.kind]:
-            raise RuntimeError(f"{name}: result type {_TORCH_NAMES[result.dtype.name]} can't be "
-                               f"cast to the desired output type "
-                               f"{_TORCH_NAMES[self.dtype.name]}")
-        self._backend.assign(self._data, result._data)
-        return self
-
-    def _inplace(self, name, compute, *operands):
-        self._check_inplace(*operands)
-        with no_grad():
-            result = compute()
-        return self._write_inplace(result, name)
-
     def _check_alpha(self, alpha, name):
         if isinstance(alpha, float) and not self.is_floating_point():
             raise RuntimeError(f"{name}: For integral input tensors, argument alpha must not be "
                                "a floating point number.")
 
     def add_(self, other, *, alpha=1):
-        """self += alpha * other in place (torch.Tensor.add_)."""
+        """self += alpha * other in place (torch.Tensor.add_); the rules above."""
         self._check_alpha(alpha, "add_")
-        return self._inplace("add_", lambda: self + (other if alpha == 1 else other * alpha),
+        return self._inplace("add_", lambda x: x + (other if alpha == 1 else other * alpha),
                              other)
 
     def sub_(self, other, *, alpha=1):
         """self -= alpha * other in place (torch.Tensor.sub_)."""
         self._check_alpha(alpha, "sub_")
-        return self._inplace("sub_", lambda: self - (other if alpha == 1 else other * alpha),
+        return self._inplace("sub_", lambda x: x - (other if alpha == 1 else other * alpha),
                              other)
 
     def mul_(self, other):
-        return self._inplace("mul_", lambda: self * other, other)
+        return self._inplace("mul_", lambda x: x * other, other)
 
     def div_(self, other, *, rounding_mode=None):
-        """self /= other in place: true division (an integer tensor cannot hold it)."""
+        """self /= other in place (torch.Tensor.div_): true division (an integer tensor
+        cannot hold it); rounding_mode is not supported (NotImplementedError)."""
         if rounding_mode is not None:
             raise NotImplementedError(f"div_: rounding_mode={rounding_mode!r} is not supported "
                                       "(only true division, rounding_mode=None)")
-        return self._inplace("div_", lambda: self / other, other)
+        return self._inplace("div_", lambda x: x / other, other)
 
     def pow_(self, exponent):
-        return self._inplace("pow_", lambda: self ** exponent, exponent)
+        return self._inplace("pow_", lambda x: x ** exponent, exponent)
 
     def clamp_(self, min=None, max=None):
-        return self._inplace("clamp_", lambda: self.clamp(min, max), min, max)
+        return self._inplace("clamp_", lambda x: x.clamp(min, max), min, max)
 
     clip_ = clamp_
 
@@ -1362,50 +1376,48 @@ class Tensor:
 
     def addcmul_(self, tensor1, tensor2, *, value=1):
         """self += value * tensor1 * tensor2 in place (torch.Tensor.addcmul_)."""
-        return self._inplace("addcmul_", lambda: self + tensor1 * tensor2 * value,
+        return self._inplace("addcmul_", lambda x: x + tensor1 * tensor2 * value,
                              tensor1, tensor2)
 
     def addcdiv_(self, tensor1, tensor2, *, value=1):
         """self += value * tensor1 / tensor2 in place (torch.Tensor.addcdiv_)."""
-        return self._inplace("addcdiv_", lambda: self + tensor1 / tensor2 * value,
+        return self._inplace("addcdiv_", lambda x: x + tensor1 / tensor2 * value,
                              tensor1, tensor2)
 
     def lerp_(self, end, weight):
         """self += weight * (end - self) in place (torch.Tensor.lerp_)."""
-        return self._inplace("lerp_", lambda: self + (end - self) * weight, end, weight)
+        return self._inplace("lerp_", lambda x: x + (end - x) * weight, end, weight)
 
     def neg_(self):
-        return self._inplace("neg_", lambda: -self)
+        return self._inplace("neg_", lambda x: -x)
 
     def exp_(self):
-        return self._inplace("exp_", self.exp)
+        return self._inplace("exp_", lambda x: x.exp())
 
     def log_(self):
-        return self._inplace("log_", self.log)
+        return self._inplace("log_", lambda x: x.log())
 
     def sqrt_(self):
-        return self._inplace("sqrt_", self.sqrt)
+        return self._inplace("sqrt_", lambda x: x.sqrt())
 
     def abs_(self):
-        return self._inplace("abs_", self.abs)
+        return self._inplace("abs_", lambda x: x.abs())
 
     def tanh_(self):
-        return self._inplace("tanh_", self.tanh)
+        return self._inplace("tanh_", lambda x: x.tanh())
 
     def sigmoid_(self):
-        return self._inplace("sigmoid_", self.sigmoid)
+        return self._inplace("sigmoid_", lambda x: x.sigmoid())
 
     def relu_(self):
-        return self._inplace("relu_", self.relu)
+        return self._inplace("relu_", lambda x: x.relu())
 
-    # x += y, x -= y, x *= y, x /= y: in place, as in torch. Where the in-place op would be
-    # refused because autograd is involved (x is part of the graph, or y requires grad; see
-    # _check_inplace) they are recorded out of place instead, which gives the right gradient.
-    # NOTE: then x is rebound to a new tensor, so views of the old x do not see the update.
+    # x += y, x -= y, x *= y, x /= y: in place, as in torch. Where that would be refused
+    # because x is part of the graph (see _check_inplace) they are recorded out of place
+    # instead, which gives the right gradient. NOTE: then x is rebound to a new tensor, so
+    # views of the old x do not see the update.
     def _augmented(self, inplace, outplace, other):
-        if is_grad_enabled() and ((self._requires_grad and self._ctx is not None) or
-                                  (isinstance(other, Tensor) and other._requires_grad)) and \
-                not (self._requires_grad and self._ctx is None):
+        if self._requires_grad and self._ctx is not None and is_grad_enabled():
             return outplace(other)
         return inplace(other)
 
@@ -1434,7 +1446,7 @@ class Tensor:
         if std < 0:
             raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
         z = self._random_like("randn", generator)
-        return self._inplace("normal_", lambda: z * std + mean)
+        return self._inplace("normal_", lambda x: z * std + mean)
 
     def uniform_(self, a=0.0, b=1.0, *, generator=None, **bounds):
         """Fill with samples of U[a, b) in place (torch.Tensor.uniform_(from=0, to=1); `from`
@@ -1448,7 +1460,7 @@ class Tensor:
             raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found "
                                f"from={a} > to={b}")
         u = self._random_like("rand", generator)
-        return self._inplace("uniform_", lambda: u * (b - a) + a)
+        return self._inplace("uniform_", lambda x: u * (b - a) + a)
 
     def _check_random(self, kernel, generator):
         if not self.is_floating_point():

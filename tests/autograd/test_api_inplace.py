@@ -126,17 +126,45 @@ def test_non_leaf_in_graph_is_refused_with_a_clear_error():
     np.testing.assert_allclose(x.grad.numpy(), np.exp(x.detach().numpy()), rtol=1e-6)
 
 
-def test_operand_requiring_grad_is_refused():
-    """buf.add_(w) with w requiring grad would lose w's gradient: refused under grad mode."""
-    w = tga.ones(3, requires_grad=True)
-    for call in (lambda: tga.zeros(3).add_(w), lambda: tga.zeros(3).copy_(w),
-                 lambda: tga.zeros(3).addcmul_(w, w)):
-        with pytest.raises(RuntimeError, match="operand that requires grad"):
-            call()
+JOIN = [
+    ("add_", lambda L, buf, w: buf.add_(w, alpha=2)),
+    ("mul_", lambda L, buf, w: buf.mul_(w)),            # Mul saves buf: a copy is used
+    ("div_", lambda L, buf, w: buf.div_(w + 3)),
+    ("addcmul_", lambda L, buf, w: buf.addcmul_(w, w, value=0.5)),
+    ("lerp_", lambda L, buf, w: buf.lerp_(w, 0.25)),
+    ("pow_", lambda L, buf, w: buf.pow_(w)),
+    ("copy_", lambda L, buf, w: buf.copy_(w.double()[:3])),
+    ("fill_", lambda L, buf, w: buf.fill_(w[1])),
+    ("iadd", lambda L, buf, w: buf.__iadd__(w)),
+]
+
+
+@pytest.mark.parametrize("name,fn", JOIN, ids=[n for n, _ in JOIN])
+def test_operand_requiring_grad_makes_self_join_the_graph(name, fn):
+    """buf.add_(w), w requiring grad: buf becomes the op's node and w gets torch's gradient."""
+    got = []
+    for L in (tga, torch):
+        w = L.tensor([0.5, 1.5, 2.0], requires_grad=True)
+        buf = L.tensor([1.0, 2.0, 3.0])
+        alias = buf
+        out = fn(L, buf, w)
+        assert out is alias and buf.requires_grad and not buf.is_leaf
+        (buf * L.tensor([1.0, -2.0, 3.0])).sum().backward()
+        got.append((buf.detach().numpy().copy(), w.grad.numpy().copy()))
+    np.testing.assert_allclose(got[0][0], got[1][0], rtol=1e-6)
+    np.testing.assert_allclose(got[0][1], got[1][1], rtol=1e-6)
+
+
+def test_setitem_of_a_value_requiring_grad_is_refused():
+    w = tga.ones(2, requires_grad=True)
+    buf = tga.zeros(3)
+    with pytest.raises(RuntimeError, match="not recorded here"):
+        buf[1:] = w
     with tga.no_grad():
-        assert tga.zeros(3).add_(w).tolist() == [1.0, 1.0, 1.0]
+        buf[1:] = w
+    assert buf.tolist() == [0.0, 1.0, 1.0]
     d = w.detach().mul_(3)                    # detach(): an alias outside the graph
-    assert w.tolist() == [3.0, 3.0, 3.0] and d.tolist() == [3.0, 3.0, 3.0]
+    assert w.tolist() == [3.0, 3.0] and d.tolist() == [3.0, 3.0]
 
 
 def test_detach_():
@@ -314,7 +342,8 @@ def test_augmented_assignment_in_the_graph_keeps_gradients():
         y += x.exp() * 3
         y *= 1.5
         total = L.zeros(3)
-        total += y                            # a buffer accumulating a graph value
+        total += y                            # a buffer accumulating a graph value (in place)
+        assert not total.is_leaf
         total.sum().backward()
         grads.append(x.grad.tolist())
     np.testing.assert_allclose(grads[0], grads[1], rtol=1e-6)

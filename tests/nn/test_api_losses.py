@@ -89,12 +89,41 @@ def test_legacy_size_average_reduce():
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
 
 
-def test_class_weight_is_not_supported():
-    for make in (lambda: tga.nn.CrossEntropyLoss(weight=tga.ones(3)),
-                 lambda: tga.nn.NLLLoss(weight=tga.ones(3)),
-                 lambda: F.cross_entropy(tga.ones(2, 3), tga.tensor([0, 1]), tga.ones(3))):
-        with pytest.raises(NotImplementedError, match="per-class weight"):
-            make()
+CLASS_W = np.array([0.5, 2.0, 1.0, 0.25, 3.0, 1.5])
+TARGET_2D = np.array([[0, 5, 1], [4, 4, 2]])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_class_weights_match_torch(reduction):
+    """Per-class weights (composed path): 'mean' divides by the weight of the targets."""
+    def w(L, x):
+        return L.tensor(CLASS_W, dtype=x.dtype)
+
+    cases = [
+        ("ce", lambda L, x, t: L.nn.functional.cross_entropy(x, t, w(L, x), reduction=reduction),
+         [(5, 6), TARGET]),
+        ("ce_ignore_smooth", lambda L, x, t: L.nn.CrossEntropyLoss(
+            weight=w(L, x), ignore_index=3, label_smoothing=0.2, reduction=reduction)(x, t),
+         [(5, 6), TARGET]),
+        ("ce_3d", lambda L, x, t: L.nn.functional.cross_entropy(
+            x, t, weight=w(L, x), reduction=reduction, label_smoothing=0.1),
+         [(2, 6, 3), TARGET_2D]),
+        ("ce_probs", lambda L, x, p: L.nn.functional.cross_entropy(
+            x, p.softmax(1), weight=w(L, x), reduction=reduction, label_smoothing=0.1),
+         [(4, 6), (4, 6)]),
+        ("nll", lambda L, x, t: L.nn.NLLLoss(weight=w(L, x), ignore_index=1,
+                                             reduction=reduction)(x.log_softmax(1), t),
+         [(5, 6), TARGET]),
+        ("nll_3d", lambda L, x, t: L.nn.functional.nll_loss(x.log_softmax(1), t, w(L, x),
+                                                            reduction=reduction),
+         [(2, 6, 3), TARGET_2D]),
+    ]
+    for name, fn, inputs in cases:
+        check_op(f"{name}_weighted_{reduction}", lambda *a, fn=fn: fn(tga, *a),
+                 lambda *a, fn=fn: fn(torch, *a), inputs, tol="composite")
+    call = lambda L: L.nn.functional.cross_entropy(L.ones(2, 3), L.tensor([0, 1]),  # noqa: E731
+                                                   L.ones(4))
+    check_raises_like_torch(call, call, RuntimeError, "weight tensor should be defined")
 
 
 def test_cross_entropy_takes_torch_positional_order():
@@ -253,10 +282,43 @@ def test_errors_like_torch(name, call, exc, match):
     check_raises_like_torch(call, call, exc, match)
 
 
+PAD_MODE_CASES = [((1, 2), (2, 3, 4)), ((2, 1, 1, 0), (2, 3, 4)), ((-1, 2), (3, 4)),
+                  ((1, 1, 0, 1, 1, 0), (1, 2, 3, 3, 2))]
+
+
 @pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
-def test_pad_other_modes_say_so(mode):
-    with pytest.raises(NotImplementedError, match=f"mode='{mode}' is not supported"):
-        F.pad(tga.ones(1, 2, 3), (1, 1), mode=mode)
+def test_pad_modes_match_torch(mode):
+    for pad, shape in PAD_MODE_CASES:
+        check_op(f"pad_{mode}_{pad}",
+                 lambda x, pad=pad: F.pad(x, pad, mode=mode),
+                 lambda x, pad=pad: tF.pad(x, pad, mode=mode), [shape])
+    view = tga.tensor(np.arange(24.0).reshape(2, 3, 4)).transpose(1, 2)      # non-contiguous
+    np.testing.assert_array_equal(
+        F.pad(view, (2, 1), mode=mode).numpy(),
+        tF.pad(torch.arange(24.0).reshape(2, 3, 4).transpose(1, 2), (2, 1), mode=mode).numpy())
+    for call, exc in [(lambda L: _fn(L).pad(L.ones(3), (1, 1), mode=mode), NotImplementedError),
+                      (lambda L: _fn(L).pad(L.ones(1, 2, 3), (1,) * 6, mode=mode),
+                       NotImplementedError)]:
+        check_raises_like_torch(call, call, exc, "not supported")
+    if mode != "replicate":
+        call = lambda L: _fn(L).pad(L.ones(1, 2, 3), (4, 0), mode=mode)     # noqa: E731
+        check_raises_like_torch(call, call, RuntimeError,
+                                "less than the corresponding" if mode == "reflect" else
+                                "wrapping around more than once")
+
+
+@pytest.mark.usefixtures("cuda_device")
+def test_pad_modes_on_cuda():
+    x = np.arange(12.0).reshape(1, 3, 4)
+    for mode in ("reflect", "replicate", "circular"):
+        outs = []
+        for device in ("cpu", "cuda"):
+            xt = tga.tensor(x, device=device, requires_grad=True)
+            y = F.pad(xt, (2, 1, 1, 0), mode=mode)
+            (y * y).sum().backward()
+            outs.append((y.detach().cpu().numpy(), xt.grad.cpu().numpy()))
+        np.testing.assert_allclose(outs[1][0], outs[0][0])
+        np.testing.assert_allclose(outs[1][1], outs[0][1], rtol=1e-6)
 
 
 # ---- one_hot, pad -----------------------------------------------------------------------------------
@@ -296,6 +358,9 @@ def test_losses_on_cuda_match_cpu():
         lambda L, x, t: L.nn.L1Loss()(x, t),
         lambda L, x, t: L.nn.MSELoss(reduction="sum")(x, t),
         lambda L, x, t: L.nn.functional.pad(x, (1, 1, 0, 1), value=0.5).sum() * t.sum(),
+        lambda L, x, t: L.nn.CrossEntropyLoss(
+            weight=L.tensor([1.0, 2.0, 0.5], device=x.device), label_smoothing=0.1)(
+                x, L.tensor([0, 2], device=x.device)),
     ]
     for fn in cases:
         outs, grads = [], []

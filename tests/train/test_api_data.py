@@ -365,3 +365,24 @@ def test_mingpt_trainer_loop_runs_on_our_dataloader():
             del sys.modules[n]
         sys.modules.update(saved)
     assert len(losses) == 25 and losses[-1] < losses[0] - 0.5
+
+
+def test_weighted_random_sampler():
+    from tinygradattn.utils.data import WeightedRandomSampler
+    tga.manual_seed(0)
+    draws = list(WeightedRandomSampler([0.0, 1.0, 3.0], 10000))
+    counts = np.bincount(draws, minlength=3)
+    assert counts[0] == 0 and abs(counts[2] / counts[1] - 3) < 0.3 and len(draws) == 10000
+    once = list(WeightedRandomSampler(tga.tensor([1.0, 2.0, 3.0, 4.0]), 4, replacement=False))
+    assert sorted(once) == [0, 1, 2, 3]
+    huge = WeightedRandomSampler([1.0, 1.0], int(1e10))
+    assert len(huge) == int(1e10) and len(list(itertools.islice(iter(huge), 5))) == 5
+    for call, exc, match in [
+            (lambda L: L.utils.data.WeightedRandomSampler([[1.0, 2.0]], 3), ValueError, "1d"),
+            (lambda L: L.utils.data.WeightedRandomSampler([1.0, 2.0], 0), ValueError,
+             "positive integer"),
+            (lambda L: L.utils.data.WeightedRandomSampler([1.0], 2, replacement=1), ValueError,
+             "boolean"),
+            (lambda L: list(L.utils.data.WeightedRandomSampler([1.0, 2.0], 3, replacement=False)),
+             RuntimeError, None)]:
+        check_raises_like_torch(call, call, exc, match)

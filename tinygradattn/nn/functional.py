@@ -13,6 +13,7 @@ import warnings
 
 from .. import dtypes
 from ..creation import arange, full, ones, rand
+from ..creation import tensor as _tensor
 from ..ops.fused import CrossEntropy, CrossEntropyMean, Gelu, LayerNorm
 from ..ops.linear import GeluMLP, Linear
 from ..ops.loss import BinaryCrossEntropy, BinaryCrossEntropyWithLogits
@@ -224,13 +225,19 @@ def _pick(logp, target, ignore_index, name):
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
              reduction="mean"):
-    """Negative log likelihood of class indices (torch.nn.functional.nll_loss); class
-    weights are not supported (NotImplementedError)."""
+    """Negative log likelihood of class indices (torch.nn.functional.nll_loss). weight (C,)
+    scales each class's terms; 'mean' then divides by the weight of the non-ignored targets."""
     _check_tensor("nll_loss", "input", input)
     _check_tensor("nll_loss", "target", target)
-    _no_class_weight(weight, "nll_loss")
     reduction = _legacy_reduction(size_average, reduce, reduction)
     logp, target = _classes_last(input, target, "nll_loss")
+    if weight is not None:
+        _check_reduction(reduction, "nll_loss")
+        weight = _class_weight(weight, logp, "nll_loss")
+        loss, w = _weighted_nll(logp, target, weight, ignore_index, "nll_loss")
+        if reduction == "mean":
+            return loss.sum() / w.sum()
+        return _reduce(loss.reshape(_target_shape(input, target)), reduction, "nll_loss")
     picked, valid = _pick(logp, target, ignore_index, "nll_loss")
     loss = -picked
     if reduction == "mean":
@@ -244,11 +251,39 @@ def _target_shape(input, target):
     return (input.shape[0],) + tuple(input.shape[2:])
 
 
-def _no_class_weight(weight, name):
-    if weight is not None:
-        raise NotImplementedError(f"{name}: per-class weight is not supported by tinygradattn "
-                                  "(weight=None only); weigh the unreduced loss "
-                                  "(reduction='none') yourself")
+def _class_weight(weight, logp, name):
+    """weight (C,) in logp's dtype, after torch's shape check."""
+    _check_tensor(name, "weight", weight)
+    C = logp.shape[1]
+    if weight.ndim != 1 or weight.shape[0] != C:
+        raise RuntimeError(f"{name}: weight tensor should be defined either for all {C} classes "
+                           f"or no classes but got weight tensor of shape: "
+                           f"{list(weight.shape)}")
+    return weight.to(logp.dtype)
+
+
+def _weighted_nll(logp, target, weight, ignore_index, name):
+    """-weight[t] logp[i, t] per row (N,), and the row weights weight[t] (N,); 0 where the
+    target is ignore_index."""
+    picked, valid = _pick(logp, target, ignore_index, name)
+    w = weight[where(valid, target, 0)] * valid.to(logp.dtype)                # (N,)
+    return -picked * w, w
+
+
+def _weighted_cross_entropy(logits, target, weight, ignore_index, reduction, eps, shape):
+    """torch's class-weighted cross-entropy, composed (the fused kernels take no weights):
+    (1 - eps) weighted nll + eps / C * -(sum_c weight_c logp_c); 'mean' divides both by the
+    weight of the non-ignored targets."""
+    C = logits.shape[1]
+    logp = logits.log_softmax(1)                                               # (N, C)
+    weight = _class_weight(weight, logp, "cross_entropy")
+    loss, w = _weighted_nll(logp, target, weight, ignore_index, "cross_entropy")
+    if eps > 0:
+        smooth = -(logp * weight).sum(1) * (target != ignore_index).to(logp.dtype)   # (N,)
+        loss = loss * (1 - eps) + smooth * (eps / C)
+    if reduction == "mean":
+        return loss.sum() / w.sum()
+    return _reduce(loss.reshape(shape), reduction, "cross_entropy")
 
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
@@ -258,12 +293,12 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     With label_smoothing e, the target distribution is (1 - e) one-hot + e / C, as in
     torch.nn.functional.cross_entropy; 'mean' divides by the number of non-ignored targets.
     Args: input (N, C) or (N, C, d1, ...) or (C,); target (N,) / (N, d1, ...) int64 indices,
-    or float probabilities shaped like input. Arguments in torch's order; a per-class weight
-    raises NotImplementedError.
+    or float probabilities shaped like input; weight (C,) scales each class (then 'mean'
+    divides by the weight of the non-ignored targets, as torch; probability targets divide
+    by N). Arguments in torch's order.
     """
     _check_tensor("cross_entropy", "input", input)
     _check_tensor("cross_entropy", "target", target)
-    _no_class_weight(weight, "cross_entropy")
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise RuntimeError(f"cross_entropy: label_smoothing must be between 0.0 and 1.0, got "
@@ -271,16 +306,19 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if reduction not in _REDUCTIONS:
         raise ValueError(f"cross_entropy: {reduction!r} is not a valid value for reduction")
     if target.is_floating_point():
-        return _cross_entropy_probs(input, target, reduction, label_smoothing)
+        return _cross_entropy_probs(input, target, reduction, label_smoothing, weight)
     logits, flat_target = _classes_last(input, target, "cross_entropy")
     _check_class_target("cross_entropy", flat_target, logits)
+    if weight is not None:
+        return _weighted_cross_entropy(logits, flat_target, weight, ignore_index, reduction,
+                                       label_smoothing, _target_shape(input, flat_target))
     if reduction == "mean":                                 # over non-ignored targets
         return CrossEntropyMean.apply(logits, flat_target, ignore_index, label_smoothing)
     loss = CrossEntropy.apply(logits, flat_target, ignore_index, label_smoothing)   # (N,)
     return _reduce(loss.reshape(_target_shape(input, flat_target)), reduction, "cross_entropy")
 
 
-def _cross_entropy_probs(input, target, reduction, label_smoothing):
+def _cross_entropy_probs(input, target, reduction, label_smoothing, weight=None):
     if tuple(target.shape) != tuple(input.shape):
         raise RuntimeError(f"cross_entropy: probability target {tuple(target.shape)} must have "
                            f"the input's shape {tuple(input.shape)}")
@@ -288,7 +326,11 @@ def _cross_entropy_probs(input, target, reduction, label_smoothing):
     C = input.shape[dim]
     if label_smoothing > 0:
         target = target * (1 - label_smoothing) + label_smoothing / C
-    loss = -(input.log_softmax(dim) * target).sum(dim)
+    logp = input.log_softmax(dim)
+    if weight is not None:                      # (C,) along the class dim
+        weight = _class_weight(weight, logp if dim == 1 else logp.unsqueeze(0), "cross_entropy")
+        logp = logp * weight.reshape(C, *([1] * (input.ndim - dim - 1)))
+    loss = -(logp * target).sum(dim)
     if reduction == "mean" and input.ndim > 1:
         return loss.sum() / (loss.numel() if loss.numel() else float("nan"))
     return _reduce(loss, reduction, "cross_entropy")
@@ -696,8 +738,15 @@ _PAD_MODES = ("constant", "reflect", "replicate", "circular")
 
 def pad(input, pad, mode="constant", value=None):
     """Pad (or, with negative amounts, crop) the last len(pad) // 2 dims (torch's F.pad):
-    pad = (left, right) of the last dim, then (left, right) of the one before, ... Constant
-    mode only (value, default 0), differentiable; other modes raise NotImplementedError."""
+    pad = (left, right) of the last dim, then (left, right) of the one before, ...
+    Differentiable in every mode.
+
+    Modes: 'constant' (value, default 0; any rank); 'reflect' (mirrored, the edge not
+    repeated; each pad smaller than its dim), 'replicate' (the edge repeated), 'circular'
+    (wrapped; each pad at most its dim): as torch, these pad the last 1, 2 or 3 dims of an
+    input with one or two more dims (2-D or 3-D input for 2 numbers, ...), negative amounts
+    cropping first.
+    """
     _check_tensor("pad", "input", input)
     pad = [int(p) for p in pad]
     if len(pad) % 2:
@@ -706,17 +755,58 @@ def pad(input, pad, mode="constant", value=None):
         raise RuntimeError(f"Padding length should be less than or equal to two times the input "
                            f"dimension but got padding length {len(pad)} and input of dimension "
                            f"{input.ndim}")
-    if mode != "constant":
-        if mode in _PAD_MODES:
-            raise NotImplementedError(f"pad: mode={mode!r} is not supported by tinygradattn "
-                                      "(only mode='constant')")
+    if mode not in _PAD_MODES:
         raise NotImplementedError(f"Unrecognised padding mode {mode}")
+    if mode != "constant":
+        k = len(pad) // 2
+        if k not in (1, 2, 3) or input.ndim not in (k + 1, k + 2):
+            raise NotImplementedError(
+                f"Padding size {len(pad)} is not supported for {input.ndim}D input tensor. "
+                "Supported combinations for non-constant padding: 2D or 3D input with "
+                "padding size 2, 3D or 4D with 4, 4D or 5D with 6")
     value = 0 if value is None else value
     out = input
     for i in range(len(pad) // 2):
         d = input.ndim - 1 - i
-        out = _pad_dim(out, d, pad[2 * i], pad[2 * i + 1], value)
+        if mode == "constant":
+            out = _pad_dim(out, d, pad[2 * i], pad[2 * i + 1], value)
+        else:
+            out = _pad_dim_indexed(out, d, pad[2 * i], pad[2 * i + 1], mode, input.shape)
     return out
+
+
+def _pad_dim_indexed(x, d, before, after, mode, input_shape):
+    """Dim d of x cropped by the negative amounts, then extended by picking its own slices:
+    mirrored, edge or wrapped indices, through index_select (its gradient adds the copies
+    back up)."""
+    n = x.shape[d]
+    if mode == "reflect" and (before >= n or after >= n):
+        raise RuntimeError(f"Argument #4: Padding size should be less than the corresponding "
+                           f"input dimension, but got: padding ({before}, {after}) at dimension "
+                           f"{d} of input {list(input_shape)}")
+    if mode == "circular" and (before > n or after > n):
+        raise RuntimeError("Padding value causes wrapping around more than once.")
+    if n == 0:
+        raise RuntimeError(f"pad: mode={mode!r} needs a non-empty dimension {d}, got input "
+                           f"{list(input_shape)}")
+    start, stop = max(-before, 0), n - max(-after, 0)
+    if stop - start <= 0:
+        raise RuntimeError(f"pad: the padding ({before}, {after}) of dimension {d} (size {n}) "
+                           "crops it to nothing")
+    if start or stop != n:
+        x = x[(slice(None),) * d + (slice(start, stop),)]
+    m = stop - start
+    lo, hi = max(before, 0), max(after, 0)
+    if not lo and not hi:
+        return x
+    if mode == "reflect":
+        pick = [abs(i) if i < 0 else (2 * (m - 1) - i if i >= m else i)
+                for i in range(-lo, m + hi)]
+    elif mode == "replicate":
+        pick = [min(max(i, 0), m - 1) for i in range(-lo, m + hi)]
+    else:
+        pick = [i % m for i in range(-lo, m + hi)]
+    return x.index_select(d, _tensor(pick, device=x.device))
 
 
 def _pad_dim(x, d, before, after, value):

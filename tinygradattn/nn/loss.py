@@ -3,8 +3,8 @@
 CrossEntropyLoss, NLLLoss, MSELoss, L1Loss, KLDivLoss, BCELoss, BCEWithLogitsLoss, with
 torch's constructor arguments in torch's order (the deprecated size_average / reduce too,
 which override reduction). Per-element weights (BCE) and pos_weight are buffers, as in torch
-(they move with .to() and are saved in state_dict); per-class weights of CrossEntropyLoss and
-NLLLoss are not supported (NotImplementedError at construction).
+(they move with .to() and are saved in state_dict), and so are the per-class weights of
+CrossEntropyLoss and NLLLoss (which take a composed path: the fused kernels have no weights).
 """
 from . import functional as F
 from .module import Module
@@ -26,33 +26,32 @@ class _WeightedLoss(_Loss):
 
 
 class CrossEntropyLoss(_WeightedLoss):
-    """F.cross_entropy(input, target, ignore_index, reduction, label_smoothing):
+    """F.cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing):
     input (N, C) / (N, C, d1, ...) / (C,) logits; target int64 class indices or float
     probabilities shaped like input."""
 
     def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None,
                  reduction="mean", label_smoothing=0.0):
-        F._no_class_weight(weight, "CrossEntropyLoss")
         super().__init__(weight, size_average, reduce, reduction)
         self.ignore_index = ignore_index
         self.label_smoothing = label_smoothing
 
     def forward(self, input, target):
-        return F.cross_entropy(input, target, ignore_index=self.ignore_index,
+        return F.cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
                                reduction=self.reduction, label_smoothing=self.label_smoothing)
 
 
 class NLLLoss(_WeightedLoss):
-    """F.nll_loss: input (N, C) / (N, C, d1, ...) log-probabilities, target class indices."""
+    """F.nll_loss: input (N, C) / (N, C, d1, ...) log-probabilities, target class indices;
+    weight (C,) scales each class."""
 
     def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None,
                  reduction="mean"):
-        F._no_class_weight(weight, "NLLLoss")
         super().__init__(weight, size_average, reduce, reduction)
         self.ignore_index = ignore_index
 
     def forward(self, input, target):
-        return F.nll_loss(input, target, ignore_index=self.ignore_index,
+        return F.nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index,
                           reduction=self.reduction)
 
 

@@ -11,7 +11,7 @@ import numbers
 import random
 import typing
 
-from ...creation import randint
+from ...creation import randint, tensor
 
 _SEED_HIGH = 2 ** 62
 
@@ -117,6 +117,42 @@ class SubsetRandomSampler(Sampler):
 
     def __len__(self):
         return len(self.indices)
+
+
+class WeightedRandomSampler(Sampler):
+    """num_samples indices drawn with probability proportional to weights (a 1-D sequence)
+    (torch.utils.data.WeightedRandomSampler), through tga.multinomial; with replacement
+    (the default) they are drawn lazily, a block at a time."""
+
+    _BLOCK = 4096
+
+    def __init__(self, weights, num_samples, replacement=True, generator=None):
+        self.num_samples = _check_positive_int("num_samples", num_samples)
+        if not isinstance(replacement, bool):
+            raise ValueError(f"replacement should be a boolean value, but got "
+                             f"replacement={replacement}")
+        self.weights = tensor(weights, dtype="float64")
+        if self.weights.ndim != 1:
+            raise ValueError(f"weights should be a 1d sequence but given weights have shape "
+                             f"{tuple(self.weights.shape)}")
+        self.replacement = replacement
+        self.generator = generator
+
+    def __iter__(self):
+        if not self.replacement:
+            return iter(self.weights.multinomial(self.num_samples, False,
+                                                 generator=self.generator).tolist())
+        return self._blocks()
+
+    def _blocks(self):
+        left = self.num_samples
+        while left > 0:
+            n = min(left, self._BLOCK)
+            yield from self.weights.multinomial(n, True, generator=self.generator).tolist()
+            left -= n
+
+    def __len__(self):
+        return self.num_samples
 
 
 class BatchSampler(Sampler):
