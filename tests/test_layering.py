@@ -71,6 +71,7 @@ LAYERS = [
         # torch.utils.data: datasets, samplers, DataLoader (tensors in, batches out)
         "utils", "utils.data", "utils.data.collate", "utils.data.dataloader",
         "utils.data.dataset", "utils.data.sampler",
+        "utils.tensorboard",                          # SummaryWriter: scalar event files
     ]),
     ("models", ["models", "models.gpt", "models.seq2seq"]),
     ("train", [
