@@ -30,6 +30,8 @@ from .defaults import (are_deterministic_algorithms_enabled, get_default_dtype,
 from .tensor import Tensor, cat, stack, where
 from .tensor import bmm, mm
 from .tensor import matmul_ as matmul
+from .legacy import BoolTensor, DoubleTensor, FloatTensor, LongTensor
+from . import multiprocessing
 
 float = float32
 double = float64

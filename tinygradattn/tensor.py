@@ -273,7 +273,27 @@ class Tensor:
     def bool(self):
         return self._cast(dtypes.bool_)
 
-    def type(self, dtype):
+    _LEGACY_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTensor",
+                     "bool": "BoolTensor"}
+
+    def type(self, dtype=None, non_blocking=False):
+        """torch.Tensor.type: with no argument the type's name ('torch.FloatTensor',
+        'torch.cuda.LongTensor'); else this tensor cast to dtype, given as a dtype, a legacy
+        type (torch.LongTensor) or its name ('torch.LongTensor', 'torch.cuda.FloatTensor',
+        which also moves it to that device)."""
+        if dtype is None:
+            where = "cuda." if self.device.type == "cuda" else ""
+            return f"torch.{where}{self._LEGACY_NAMES[self.dtype.name]}"
+        if isinstance(dtype, str) and dtype.startswith("torch."):
+            name, device = dtype[len("torch."):], "cpu"
+            if name.startswith("cuda."):
+                name, device = name[len("cuda."):], "cuda"
+            by_name = {v: k for k, v in self._LEGACY_NAMES.items()}
+            if name not in by_name:
+                raise ValueError(f"invalid type: '{dtype}'")
+            return self.to(device)._cast(dtypes.as_dtype(by_name[name]))
+        if isinstance(getattr(dtype, "dtype", None), dtypes.DType):      # torch.LongTensor
+            return self.to("cpu")._cast(dtype.dtype)
         return self._cast(dtypes.as_dtype(dtype))
 
     def _cast(self, dtype):
