@@ -7,6 +7,7 @@ errors, with PyTorch's exception types), promote dtypes, then `SomeFunction.appl
 """
 import copy
 import numbers
+import warnings
 
 from . import dtypes, host
 from .autograd import engine
@@ -1677,8 +1678,33 @@ def _tensors_to_lists(seq):
 
 
 # ---- module-level ops (re-exported by tinygradattn/__init__.py) ------------------------------------
-def matmul_(a, b):
-    """a @ b with torch.matmul's rules for 1-D operands and broadcast batch dims."""
+def write_out(result, out, name):
+    """torch's `out=` argument: result written into out (cast to out's dtype) and out returned.
+    As torch: not under autograd (RuntimeError when the result requires grad), and an out of
+    another shape is resized (with torch's warning unless it was empty)."""
+    if out is None:
+        return result
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{name}(): argument 'out' must be Tensor, not {type(out).__name__}")
+    if result.requires_grad:
+        raise RuntimeError(f"{name}(): functions with out=... arguments don't support automatic "
+                           "differentiation, but one of the arguments requires grad.")
+    if tuple(out.shape) != tuple(result.shape):
+        if out.numel() != 0:
+            warnings.warn(f"An output with one or more elements was resized since it had shape "
+                          f"{list(out.shape)}, which does not match the required output shape "
+                          f"{list(result.shape)}.", UserWarning, stacklevel=3)
+        out.data = result.to(out.dtype).detach().clone()
+        return out
+    out.copy_(result)
+    return out
+
+
+def matmul_(a, b, *, out=None):
+    """a @ b with torch.matmul's rules for 1-D operands and broadcast batch dims; out= as
+    torch's (see write_out)."""
+    if out is not None:
+        return write_out(matmul_(a, b), out, "matmul")
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         x, y = a._data, b._data
         xs, ys = x.shape, y.shape
