@@ -200,7 +200,7 @@ class CPUBackend(Backend):
     reshape = staticmethod(lambda x, shape: x.reshape(shape))       # backend arrays: ndarrays
     permute = staticmethod(lambda x, axes: np.transpose(x, axes))
     broadcast_to = staticmethod(lambda x, shape: np.broadcast_to(x, shape))
-    getitem = staticmethod(lambda x, index: _getitem(x, index))
+    getitem = staticmethod(lambda x, index: x[index])
     concatenate = staticmethod(lambda xs, axis: np.concatenate(xs, axis=axis))
     contiguous = staticmethod(np.ascontiguousarray)
     index_add = staticmethod(K.index_add)
@@ -295,16 +295,6 @@ def _along_dim(x, dim, index):
           for d, m in enumerate(index.shape)]
     at[dim] = index
     return tuple(at)
-
-
-def _getitem(x, index):
-    """x[index], where one element (all-int index) is a 0-d view, not a numpy scalar (a copy):
-    torch's `v = t[0, 1]; v.add_(1)` writes into t."""
-    out = x[index]
-    if isinstance(out, np.ndarray):
-        return out
-    index = index if isinstance(index, tuple) else (index,)
-    return x[index + (Ellipsis,)] if Ellipsis not in index else np.asarray(out)
 
 
 def _array_result(fn):
