@@ -43,6 +43,7 @@ LAYERS = [
         "runtime",                                    # thread count, build facts of the kernels
         "device",                                     # tga.device
         "distributed",                                # torch.distributed's names, one process
+        "multiprocessing",                            # torch.multiprocessing: stdlib + spawn
         "backends", "backends.cuda", "backends.cudnn", "backends.mps",   # torch.backends' flags
     ]),
     ("autograd", [
@@ -60,6 +61,7 @@ LAYERS = [
         "linalg",                                     # tga.linalg (vector_norm)
         "compiler",                                   # tga.compile: the identity
         "defaults",                                   # default dtype, matmul precision, ...
+        "legacy",                                     # torch.FloatTensor, LongTensor, ...
     ]),
     ("nn / optim", [
         "nn", "nn.activation", "nn.attention", "nn.container", "nn.embedding", "nn.functional",
@@ -70,7 +72,8 @@ LAYERS = [
         "nn.loss",
         # torch.utils.data: datasets, samplers, DataLoader (tensors in, batches out)
         "utils", "utils.data", "utils.data.collate", "utils.data.dataloader",
-        "utils.data.dataset", "utils.data.sampler",
+        "utils.data.dataset", "utils.data.sampler", "utils.data.distributed",
+        "utils.tensorboard",                          # SummaryWriter: scalar event files
     ]),
     ("models", ["models", "models.gpt", "models.seq2seq"]),
     ("train", [

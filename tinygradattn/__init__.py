@@ -10,6 +10,8 @@ from .creation import (arange, empty, empty_like, from_numpy, full, full_like, m
                        zeros_like)
 from .device import device
 from .creation import Generator, randperm
+from .creation import eye
+from .functional import add, sub, mul, multiply
 from .dtypes import bool_ as bool
 from .dtypes import bfloat16, finfo, float16, float32, float64, iinfo, int8, int16, int32, int64, uint8
 from .functional import (abs, clamp, exp, log, logsumexp, maximum, mean, minimum, relu, sigmoid,
@@ -30,6 +32,8 @@ from .defaults import (are_deterministic_algorithms_enabled, get_default_dtype,
 from .tensor import Tensor, cat, stack, where
 from .tensor import bmm, mm
 from .tensor import matmul_ as matmul
+from .legacy import BoolTensor, DoubleTensor, FloatTensor, LongTensor
+from . import multiprocessing
 
 float = float32
 double = float64

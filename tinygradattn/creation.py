@@ -90,6 +90,21 @@ def arange(start, end=None, step=1, dtype=None, device="cpu", requires_grad=Fals
                  requires_grad)
 
 
+def eye(n, m=None, *, dtype=None, device="cpu", requires_grad=False):
+    """The n x m (m defaults to n) identity: ones on the main diagonal (torch.eye), float32
+    unless dtype says otherwise."""
+    m = n if m is None else m
+    for name, v in (("n", n), ("m", m)):
+        if not isinstance(v, numbers.Integral) or isinstance(v, bool):
+            raise TypeError(f"eye(): argument '{name}' must be int, not {type(v).__name__}")
+        if v < 0:
+            raise RuntimeError(f"{name} must be greater or equal to 0, got {v}")
+    rows = arange(n, device=device).reshape(n, 1)                       # (n, 1)
+    cols = arange(m, device=device).reshape(1, m)                       # (1, m)
+    out = (rows == cols).to(_float_dtype(dtype) if dtype is None else dtypes.as_dtype(dtype))
+    return out.requires_grad_() if requires_grad else out
+
+
 def rand(*size, generator=None, dtype=None, device="cpu", requires_grad=False):
     """Uniform on [0, 1), from `generator` or the global generator (seeded by manual_seed)."""
     gen = _generator_for(generator, device)

@@ -1,7 +1,7 @@
 """torch-style free functions (tga.exp(x), tga.sum(x, 1), ...): each calls the Tensor method."""
 import numbers
 
-from .tensor import Tensor
+from .tensor import Tensor, write_out
 
 
 def _method(name):
@@ -93,3 +93,30 @@ flip = _method("flip")
 t = _method("t")
 tril = _method("tril")
 triu = _method("triu")
+
+
+# ---- torch.add / sub / mul with torch's keywords (alpha=, out=) -----------------------------
+def _check_input(name, input):
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{name}(): argument 'input' must be Tensor, not {type(input).__name__}")
+
+
+def add(input, other, *, alpha=1, out=None):
+    """input + alpha * other (torch.add); out= as torch's."""
+    _check_input("add", input)
+    return write_out(input + (other if alpha == 1 else other * alpha), out, "add")
+
+
+def sub(input, other, *, alpha=1, out=None):
+    """input - alpha * other (torch.sub); out= as torch's."""
+    _check_input("sub", input)
+    return write_out(input - (other if alpha == 1 else other * alpha), out, "sub")
+
+
+def mul(input, other, *, out=None):
+    """input * other (torch.mul, torch.multiply); out= as torch's."""
+    _check_input("mul", input)
+    return write_out(input * other, out, "mul")
+
+
+multiply = mul

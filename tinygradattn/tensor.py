@@ -7,6 +7,7 @@ errors, with PyTorch's exception types), promote dtypes, then `SomeFunction.appl
 """
 import copy
 import numbers
+import warnings
 
 from . import dtypes, host
 from .autograd import engine
@@ -273,7 +274,27 @@ class Tensor:
     def bool(self):
         return self._cast(dtypes.bool_)
 
-    def type(self, dtype):
+    _LEGACY_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTensor",
+                     "bool": "BoolTensor"}
+
+    def type(self, dtype=None, non_blocking=False):
+        """torch.Tensor.type: with no argument the type's name ('torch.FloatTensor',
+        'torch.cuda.LongTensor'); else this tensor cast to dtype, given as a dtype, a legacy
+        type (torch.LongTensor) or its name ('torch.LongTensor', 'torch.cuda.FloatTensor',
+        which also moves it to that device)."""
+        if dtype is None:
+            where = "cuda." if self.device.type == "cuda" else ""
+            return f"torch.{where}{self._LEGACY_NAMES[self.dtype.name]}"
+        if isinstance(dtype, str) and dtype.startswith("torch."):
+            name, device = dtype[len("torch."):], "cpu"
+            if name.startswith("cuda."):
+                name, device = name[len("cuda."):], "cuda"
+            by_name = {v: k for k, v in self._LEGACY_NAMES.items()}
+            if name not in by_name:
+                raise ValueError(f"invalid type: '{dtype}'")
+            return self.to(device)._cast(dtypes.as_dtype(by_name[name]))
+        if isinstance(getattr(dtype, "dtype", None), dtypes.DType):      # torch.LongTensor
+            return self.to("cpu")._cast(dtype.dtype)
         return self._cast(dtypes.as_dtype(dtype))
 
     def _cast(self, dtype):
@@ -1671,8 +1692,33 @@ def _tensors_to_lists(seq):
 
 
 # ---- module-level ops (re-exported by tinygradattn/__init__.py) ------------------------------------
-def matmul_(a, b):
-    """a @ b with torch.matmul's rules for 1-D operands and broadcast batch dims."""
+def write_out(result, out, name):
+    """torch's `out=` argument: result written into out (cast to out's dtype) and out returned.
+    As torch: not under autograd (RuntimeError when the result requires grad), and an out of
+    another shape is resized (with torch's warning unless it was empty)."""
+    if out is None:
+        return result
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{name}(): argument 'out' must be Tensor, not {type(out).__name__}")
+    if result.requires_grad:
+        raise RuntimeError(f"{name}(): functions with out=... arguments don't support automatic "
+                           "differentiation, but one of the arguments requires grad.")
+    if tuple(out.shape) != tuple(result.shape):
+        if out.numel() != 0:
+            warnings.warn(f"An output with one or more elements was resized since it had shape "
+                          f"{list(out.shape)}, which does not match the required output shape "
+                          f"{list(result.shape)}.", UserWarning, stacklevel=3)
+        out.data = result.to(out.dtype).detach().clone()
+        return out
+    out.copy_(result)
+    return out
+
+
+def matmul_(a, b, *, out=None):
+    """a @ b with torch.matmul's rules for 1-D operands and broadcast batch dims; out= as
+    torch's (see write_out)."""
+    if out is not None:
+        return write_out(matmul_(a, b), out, "matmul")
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         x, y = a._data, b._data
         xs, ys = x.shape, y.shape

@@ -162,13 +162,16 @@ class CPUBackend(Backend):
 
     # ---- reductions -----------------------------------------------------------------------
     # the ufuncs' reduce directly: np.sum / np.max add argument handling to every call
-    sum = staticmethod(lambda x, axis, keepdims: np.add.reduce(x, axis=axis, keepdims=keepdims))
-    max = staticmethod(lambda x, axis, keepdims: np.maximum.reduce(x, axis=axis,
-                                                                    keepdims=keepdims))
-    min = staticmethod(lambda x, axis, keepdims: np.minimum.reduce(x, axis=axis,
-                                                                    keepdims=keepdims))
-    prod = staticmethod(lambda x, axis, keepdims: np.multiply.reduce(
-        x, axis=axis, keepdims=keepdims, dtype=np.int64 if x.dtype == np.bool_ else None))
+    # (a reduction to one value gives a numpy scalar: np.asarray makes it the 0-d array every
+    # backend array must be, so that in-place ops on it work: `total = x.sum(); total += y`)
+    sum = staticmethod(lambda x, axis, keepdims: np.asarray(
+        np.add.reduce(x, axis=axis, keepdims=keepdims)))
+    max = staticmethod(lambda x, axis, keepdims: np.asarray(
+        np.maximum.reduce(x, axis=axis, keepdims=keepdims)))
+    min = staticmethod(lambda x, axis, keepdims: np.asarray(
+        np.minimum.reduce(x, axis=axis, keepdims=keepdims)))
+    prod = staticmethod(lambda x, axis, keepdims: np.asarray(np.multiply.reduce(
+        x, axis=axis, keepdims=keepdims, dtype=np.int64 if x.dtype == np.bool_ else None)))
 
     @staticmethod
     def cumsum(x, axis, reverse):
@@ -292,3 +295,20 @@ def _along_dim(x, dim, index):
           for d, m in enumerate(index.shape)]
     at[dim] = index
     return tuple(at)
+
+
+def _array_result(fn):
+    """fn with a numpy scalar result made a 0-d array: numpy's ufuncs give scalars for 0-d
+    inputs, and a backend array must be an array (in-place ops write into it)."""
+    def wrapped(*args):
+        out = fn(*args)
+        return out if type(out) is np.ndarray else np.asarray(out)
+    wrapped.__name__ = getattr(fn, "__name__", "op")
+    return wrapped
+
+
+for _name in ("add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le",
+              "gt", "ge", "logical_not", "logical_and", "logical_or", "neg", "exp", "log",
+              "sqrt", "tanh", "abs", "sign", "sin", "cos", "floor", "ceil", "round", "where",
+              "erf", "clip", "relu", "sigmoid"):
+    setattr(CPUBackend, _name, staticmethod(_array_result(getattr(CPUBackend, _name))))

@@ -1,6 +1,6 @@
 """Neural-network building blocks: Module, Parameter, layers, and nn.functional."""
 from . import functional, init, utils
-from .activation import GELU, Dropout, ReLU, Sigmoid, SiLU, Tanh
+from .activation import GELU, Dropout, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Tanh
 from .attention import KVCache, MultiheadAttention, generate_square_subsequent_mask
 from .positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
 from .transformer import (DecoderLayerCache, TransformerDecoder, TransformerDecoderLayer,
@@ -13,7 +13,8 @@ from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, KLDivLoss, L1Lo
 from .module import Module, Parameter
 from .norm import LayerNorm, RMSNorm
 
-__all__ = ["GELU", "Dropout", "Embedding", "Identity", "LayerNorm", "Linear", "Module",
+__all__ = ["Softmax", "LogSoftmax",
+           "GELU", "Dropout", "Embedding", "Identity", "LayerNorm", "Linear", "Module",
            "ModuleDict", "ModuleList", "Parameter", "ReLU", "Sequential", "Tanh", "functional",
            "init", "KVCache", "MultiheadAttention", "generate_square_subsequent_mask",
            "LearnedPositionalEmbedding", "SinusoidalPositionalEncoding", "DecoderLayerCache",

@@ -1,4 +1,7 @@
-"""Activation and dropout modules: ReLU, GELU, Tanh, Sigmoid, SiLU, Dropout."""
+"""Activation and dropout modules: ReLU, GELU, Tanh, Sigmoid, SiLU, Softmax, LogSoftmax,
+Dropout."""
+import warnings
+
 from . import functional as F
 from .module import Module
 
@@ -54,6 +57,44 @@ class SiLU(Module):
 
     def extra_repr(self):
         return "inplace=True" if self.inplace else ""
+
+
+def _implicit_softmax_dim(name, ndim):
+    """torch's choice for a softmax module built without dim: 0 for 0-, 1- and 3-D inputs,
+    else 1, with its deprecation warning."""
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call "
+                  "to include dim=X as an argument.", UserWarning, stacklevel=3)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+class Softmax(Module):
+    """softmax along dim (torch.nn.Softmax(dim=None)); dim=None picks torch's legacy dim."""
+
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        dim = self.dim if self.dim is not None else _implicit_softmax_dim("softmax", x.ndim)
+        return F.softmax(x, dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Module):
+    """log_softmax along dim (torch.nn.LogSoftmax(dim=None)), as Softmax."""
+
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        dim = self.dim if self.dim is not None else _implicit_softmax_dim("log_softmax", x.ndim)
+        return F.log_softmax(x, dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
 
 
 class Dropout(Module):
