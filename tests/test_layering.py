@@ -80,6 +80,7 @@ LAYERS = [
         "train", "train.checkpoint", "train.trainer",
         "tasks", "tasks.charlm", "tasks.common", "tasks.moons", "tasks.numwords",   # the tasks
         "tasks.registry", "tasks.seq2seq",                                          # it runs
+        "train.memory",                               # a training step's memory estimate
     ]),
     ("cli", ["cli",
              "compat", "compat.hook", "compat.runner", "compat.coverage"]),  # torch -> us

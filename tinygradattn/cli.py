@@ -12,8 +12,10 @@
 
 Importing this module is cheap: the tensor library, the task and matplotlib are imported only
 when a command runs. Bad arguments (an unknown task, a missing file, a bad number, a
-checkpoint of another model or a damaged one) give one line on stderr and exit code 2, never a
-traceback. Ctrl-C during training saves a checkpoint and exits with code 130.
+checkpoint of another model or a damaged one, an --out that is a file or not writable, a
+--batch-size whose estimated memory exceeds the machine's) give one line on stderr and exit
+code 2, never a traceback. `train --resume` of a run that already reached its last step says
+the run is complete (with its last evaluation) and exits 0 without training. Ctrl-C during training saves a checkpoint and exits with code 130.
 """
 import argparse
 import math
@@ -56,6 +58,14 @@ def _integer(text):
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def _non_negative_int(text):
+    """An argparse type: an integer >= 0 (a count of steps that may be zero)."""
+    value = _integer(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return value
 
 
 def _probability(text):
@@ -135,8 +145,8 @@ def _add_train(sub):
     train.add_argument("--lr", type=_positive(float), help="peak learning rate")
     train.add_argument("--steps", type=_positive(int), help="optimizer steps")
     train.add_argument("--batch-size", type=_positive(int), help="examples per step")
-    train.add_argument("--warmup", type=_integer, help="linear warm-up steps before the cosine "
-                                                       "decay")
+    train.add_argument("--warmup", type=_non_negative_int,
+                       help="linear warm-up steps (>= 0) before the cosine decay")
     train.add_argument("--eval-interval", type=_positive(int), help="steps between evaluations")
     train.add_argument("--ckpt-interval", type=_positive(int), default=500,
                        help="steps between checkpoints (default: %(default)s; one is always "
@@ -149,7 +159,8 @@ def _add_train(sub):
     train.add_argument("--name", help="run name: the run is written to OUT/NAME (default: the "
                                       "task's name, numbered if taken)")
     train.add_argument("--resume", action="store_true",
-                       help="continue the run OUT/NAME from its newest checkpoint")
+                       help="continue the run OUT/NAME from its newest checkpoint (a run that "
+                            "already reached --steps: says so and exits 0, training nothing)")
     train.add_argument("--seed", type=_integer, default=0,
                        help="seed of the data and the initial weights (default: %(default)s)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -195,6 +206,7 @@ def _train(args):
             raise UsageError(f"--data {args.data}: no such file")
     elif args.data:
         raise UsageError(f"--data is for --task charlm, not --task {args.task}")
+    _check_out(args.out)
     from .creation import manual_seed
     from .optim import AdamW
     from .optim.lr_scheduler import warmup_cosine
@@ -214,6 +226,7 @@ def _train(args):
         model = task.build_model().to(args.device)
     except (ValueError, UnicodeDecodeError) as e:
         raise UsageError(str(e)) from None
+    _check_memory(args, task, model)
     d = {**DEFAULTS[args.task], **(task.preset if args.task == "charlm" else {})}
     steps = args.steps or d["steps"]
     lr = args.lr or d["lr"]
@@ -233,6 +246,8 @@ def _train(args):
             trainer.resume()
         except (ValueError, RuntimeError, KeyError) as e:
             raise UsageError(f"--resume: {_first_line(e)}") from None
+        if trainer.step >= steps:
+            return _already_complete(args, trainer, steps)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"training {args.task} ({n_params / 1e6:.2f}M parameters) for {steps} steps, batch "
           f"{task.batch_size}, lr {lr:g}, on {args.device} -> {out_dir}", flush=True)
@@ -246,6 +261,53 @@ def _train(args):
               f"{os.path.basename(out_dir)} --out {args.out} --resume", file=sys.stderr)
         return 130
     return _final_report(args, task, model, trainer, out_dir)
+
+
+def _check_out(out):
+    """--out must be a folder this process can write in (created if missing): checked before
+    anything is built or trained. UsageError naming the fault otherwise."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UsageError(f"--out {out}: is a file, not a folder")
+    try:
+        os.makedirs(out, exist_ok=True)
+        probe = os.path.join(out, f".tinygradattn-write-check-{os.getpid()}")
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot write there ({e.strerror or e})") from None
+
+
+def _check_memory(args, task, model):
+    """Refuse a training step that cannot fit in this machine's memory, with the figures."""
+    from .train.memory import estimate_training_bytes, physical_memory_bytes
+    available = physical_memory_bytes()
+    if available is None or not hasattr(task, "model_config"):
+        return
+    n_params = sum(p.numel() for p in model.parameters())
+    need, activations, state = estimate_training_bytes(task.model_config(), n_params,
+                                                       task.batch_size)
+    if need > available:
+        gib = 2.0 ** 30
+        raise UsageError(
+            f"--batch-size {task.batch_size}: one training step needs about {need / gib:,.1f} "
+            f"GiB (activations {activations / gib:,.1f} GiB, weights + gradients + Adam state "
+            f"{state / gib:,.2f} GiB), more than this machine's {available / gib:,.1f} GiB of "
+            f"memory; pass a smaller --batch-size")
+
+
+def _already_complete(args, trainer, steps):
+    """--resume of a run at (or past) its last step: say so, train nothing, exit 0."""
+    print(f"the run {trainer.out_dir} is complete: its checkpoint {trainer.last_ckpt} is at "
+          f"step {trainer.step} of {steps}; nothing to train (pass a larger --steps to "
+          f"continue it)")
+    evals = [r for r in trainer.read_metrics() if "val_loss" in r]
+    if evals:
+        last = evals[-1]
+        shown = "  ".join(f"{k} {v:.4f}" for k, v in last.items()
+                          if isinstance(v, float) and k != "time")
+        print(f"final: task {args.task}  {shown}  (step {last['step']})")
+    return 0
 
 
 def _final_report(args, task, model, trainer, out_dir):

@@ -139,6 +139,20 @@ PRIMITIVES = {
 }
 
 
+def check_arg_reduce(name, shape, axis):
+    """Raise torch 2.13's IndexError when argmax / argmin (name) has nothing to reduce: a
+    size-0 input without a dim, or a size-0 reduction dim. shape: the input's; axis: an int
+    (the Tensor normalizes it to >= 0) or None (flattened); an axis out of range is left to the
+    backend's own error."""
+    if axis is None:
+        if 0 in shape:
+            raise IndexError(f"{name}(): Expected reduction dim to be specified for "
+                             f"input.numel() == 0 (input of shape {tuple(shape)}).")
+    elif -len(shape) <= axis < len(shape) and shape[axis] == 0:     # a bad axis: numpy's error
+        raise IndexError(f"{name}(): Expected reduction dim {axis} to have non-zero size "
+                         f"(input of shape {tuple(shape)}).")
+
+
 class Backend:
     """One object per device. Subclasses implement every name in PRIMITIVES."""
 

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from . import cpu_kernels as K
-from .base import Backend
+from .base import Backend, check_arg_reduce
 from .cpu_kernels import POOL
 
 __all__ = ["CPUBackend", "POOL"]     # POOL: the buffer pool, where tests and tools reach it
@@ -179,8 +179,15 @@ class CPUBackend(Backend):
             return np.cumsum(x, axis=axis)
         return np.ascontiguousarray(np.flip(np.cumsum(np.flip(x, axis), axis=axis), axis))
 
-    argmax = staticmethod(lambda x, axis, keepdims: np.argmax(x, axis=axis, keepdims=keepdims))
-    argmin = staticmethod(lambda x, axis, keepdims: np.argmin(x, axis=axis, keepdims=keepdims))
+    @staticmethod
+    def argmax(x, axis, keepdims):
+        check_arg_reduce("argmax", x.shape, axis)
+        return np.argmax(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def argmin(x, axis, keepdims):
+        check_arg_reduce("argmin", x.shape, axis)
+        return np.argmin(x, axis=axis, keepdims=keepdims)
 
     @staticmethod
     def sort(x, descending):

@@ -252,10 +252,11 @@ def linear_bwd(dout, x, weight, needs_dx, needs_dweight, needs_dbias, dx_mul=Non
 def _row_kernel(kernel, out_like, *arrays):
     """Run a last-axis row kernel on arrays viewed as (N, C); returns the output."""
     C = out_like.shape[-1] if out_like.ndim else 1
-    rows = [np.ascontiguousarray(x).reshape(-1, C) for x in arrays]
     out = POOL.empty(out_like.shape, dtype=out_like.dtype)
-    if out.size:
-        kernel(out.reshape(-1, C), *rows)
+    if out.size == 0:                     # a size-0 dim: nothing to compute (and -1 is ambiguous)
+        return out
+    rows = [np.ascontiguousarray(x).reshape(-1, C) for x in arrays]
+    kernel(out.reshape(-1, C), *rows)
     return out
 
 
@@ -276,7 +277,10 @@ def log_softmax_bwd(y, dout):
 
 
 def layer_norm_fwd(x, weight, bias, eps):
-    """x (N, C) -> y (N, C), mean (N,), rstd (N,)."""
+    """x (N, C) -> y (N, C), mean (N,), rstd (N,). N = 0 or C = 0: an empty y, zero stats."""
+    if x.size == 0:
+        return (POOL.empty(x.shape, dtype=x.dtype), np.zeros(x.shape[:1], x.dtype),
+                np.zeros(x.shape[:1], x.dtype))
     x = np.ascontiguousarray(x)
     w = None if weight is None else np.ascontiguousarray(weight)
     b = None if bias is None else np.ascontiguousarray(bias)
@@ -288,8 +292,11 @@ def layer_norm_fwd(x, weight, bias, eps):
 
 
 def layer_norm_bwd(dout, x, weight, mean, rstd):
-    """-> dx (N, C), dweight (C,) or None without weight, dbias (C,)."""
+    """-> dx (N, C), dweight (C,) or None without weight, dbias (C,) (zeros when N = 0)."""
     C = x.shape[1]
+    if x.size == 0:
+        dweight = np.zeros(C, x.dtype) if weight is not None else None
+        return np.empty(x.shape, x.dtype), dweight, np.zeros(C, x.dtype)
     w = None if weight is None else np.ascontiguousarray(weight)
     dx = POOL.empty(x.shape, dtype=x.dtype)
     dweight = POOL.empty(C, dtype=x.dtype)
@@ -359,6 +366,8 @@ def gelu_bwd(dout, x, approximate):
 # (out.transpose(1, 2).reshape(B, T, H * Dv)) and its gradient are views too.
 def sdpa_fwd(q, k, v, mask, is_causal, scale):
     """q (B, H, T, D), k (B, H, S, D), v (B, H, S, Dv) -> out (B, H, T, Dv), lse (B, H, T)."""
+    if _attention_is_empty(q, k, v):
+        return empty_sdpa_fwd(q, v)
     q, k, v = _heads(q), _heads(k), _heads(v)
     B, H, T, _ = q.shape
     out = POOL.empty((B, T, H, v.shape[3]), q.dtype).transpose(0, 2, 1, 3)  # (B, H, T, Dv)
@@ -370,11 +379,27 @@ def sdpa_fwd(q, k, v, mask, is_causal, scale):
 
 def sdpa_bwd(dout, q, k, v, out, lse, mask, is_causal, scale):
     """-> dq, dk, dv shaped (and laid out) like q (B, H, T, D), k (B, H, S, D), v."""
+    if _attention_is_empty(q, k, v):
+        return np.zeros(q.shape, q.dtype), np.zeros(k.shape, k.dtype), np.zeros(v.shape, v.dtype)
     q, k, v, out, dout = (_heads(a) for a in (q, k, v, out, dout))
     dq, dk, dv = _empty_heads_like(q), _empty_heads_like(k), _empty_heads_like(v)
     _attention.sdpa_bwd(dq, dk, dv, dout, q, k, v, out, np.ascontiguousarray(lse),
                         _additive_mask(mask, q, k), bool(is_causal), float(scale))
     return dq, dk, dv
+
+
+def _attention_is_empty(q, k, v):
+    """B, H, T, S or Dv is 0: nothing to compute (the kernels do not take such shapes)."""
+    return 0 in q.shape[:3] or k.shape[2] == 0 or v.shape[3] == 0
+
+
+def empty_sdpa_fwd(q, v):
+    """sdpa with a size-0 dim, as torch 2.13 computes it: out (B, H, T, Dv) zeros (a row with
+    no key attends to nothing), lse (B, H, T) -inf."""
+    B, H, T = q.shape[:3]
+    out = np.zeros((B, H, T, v.shape[3]), q.dtype)
+    lse = np.full((B, H, T), -np.inf, q.dtype)
+    return out, lse
 
 
 def qkv_attention_fwd(qkv, n_head, is_causal, scale):

@@ -19,7 +19,7 @@ from ..cuda import (attention, indexing, linalg, optim, random, reduce, rows, so
 from ..cuda import elementwise as E
 from ..cuda import scatter as S
 from ..cuda.allocator import POOL
-from .base import Backend
+from .base import Backend, check_arg_reduce
 
 
 def _sole_owner(x):
@@ -145,8 +145,15 @@ class CUDABackend(Backend):
     min = staticmethod(reduce.min)
     prod = staticmethod(reduce.prod)
     cumsum = staticmethod(reduce.cumsum)
-    argmax = staticmethod(reduce.argmax)
-    argmin = staticmethod(reduce.argmin)
+    @staticmethod
+    def argmax(x, axis, keepdims):
+        check_arg_reduce("argmax", x.shape, axis)
+        return reduce.argmax(x, axis, keepdims)
+
+    @staticmethod
+    def argmin(x, axis, keepdims):
+        check_arg_reduce("argmin", x.shape, axis)
+        return reduce.argmin(x, axis, keepdims)
     sort = staticmethod(sorting.sort)
     sum_to_shape = staticmethod(reduce.sum_to_shape)
 

@@ -4,6 +4,8 @@ logits and GELU over (N, C) rows or flat buffers.
 The kernels work on the last axis; another dim is moved there and back (a permuted view
 that the backend makes contiguous once).
 """
+import math
+
 from ..autograd.function import Function
 
 
@@ -73,7 +75,8 @@ class LayerNorm(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, eps):                   # x: (*, C); weight, bias: (C,)|None
         be = ctx.backend
-        rows = be.reshape(x, (-1, x.shape[-1]))                                     # (N, C)
+        C = x.shape[-1]
+        rows = be.reshape(x, (math.prod(x.shape[:-1]), C))      # (N, C); not -1: C may be 0
         y, mean, rstd = be.layer_norm_fwd(rows, weight, bias, eps)    # (N, C), (N,), (N,)
         ctx.save_for_backward(rows, weight, mean, rstd)
         return be.reshape(y, x.shape)                                               # (*, C)
