@@ -56,6 +56,12 @@ LAYERS = [
         "ops.loss",
     ]),
     ("tensor", [
+        "tensor_args",                                # argument checks and helpers, then the
+        "tensor_functions",                           # module-level ops (cat, where, matmul_)
+        "tensor_methods", "tensor_methods.math",      # Tensor's themed method mixins, below
+        "tensor_methods.reductions", "tensor_methods.sorting",   # the tensor.py that
+        "tensor_methods.shape", "tensor_methods.indexing",       # inherits them
+        "tensor_methods.inplace",
         "tensor",
         "creation", "functional", "serialization",    # above tensor.py, which imports none
         "linalg",                                     # tga.linalg (vector_norm)
