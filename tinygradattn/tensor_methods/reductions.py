@@ -1,4 +1,5 @@
-"""Reduction methods of Tensor: sum, mean, max, min, argmax, argmin.
+"""Reduction methods of Tensor: sum, mean, max, min, argmax, argmin, var, std, logsumexp, and
+the row-wise softmax and log_softmax.
 
 A mixin that tensor.py's Tensor inherits (the methods moved out of tensor.py as they were).
 It never imports tensor.py: Tensors are made through `self._wrap` and recognised by
@@ -6,7 +7,7 @@ autograd's is_tensor.
 """
 from .. import dtypes
 from ..autograd.function import is_tensor
-from ..ops import reduce
+from ..ops import fused, reduce
 from ..tensor_args import MinMaxResult, _check_dim, _reduce_axes
 
 
@@ -65,3 +66,36 @@ class ReductionMethods:
             axis = None
         return self._wrap(self._backend.argmin(self._data, axis, keepdim and axis is not None),
                             self._backend)
+
+    def var(self, dim=None, keepdim=False, *, correction=1, unbiased=None):
+        """Variance; correction=1 (Bessel) by default as in torch, 0 for the population one."""
+        if unbiased is not None:
+            correction = int(unbiased)
+        axes = _reduce_axes(dim, self.ndim)
+        n = self.numel() if axes is None else 1
+        for a in axes or ():
+            n *= self.shape[a]
+        diff = self - self.mean(dim if axes is not None else None, keepdim=True)
+        return (diff * diff).sum(dim, keepdim) / max(n - correction, 0)
+
+    def std(self, dim=None, keepdim=False, *, correction=1, unbiased=None):
+        return self.var(dim, keepdim, correction=correction, unbiased=unbiased).sqrt()
+
+    def logsumexp(self, dim, keepdim=False):
+        """log(sum(exp(x), dim)), shifted by the max so exp cannot overflow."""
+        m = self._wrap(self._backend.max(self._data, _reduce_axes(dim, self.ndim), True),
+                         self._backend)                          # the max, outside the graph
+        m = m.masked_fill(m.abs() == float("inf"), 0.0)   # all -inf rows stay -inf, not nan
+        out = (self - m).exp().sum(dim, keepdim=True).log() + m
+        return out if keepdim else out.squeeze(dim)
+
+    def softmax(self, dim):
+        return fused.Softmax.apply(self._float_for("softmax"), _check_dim(dim, self.ndim))
+
+    def log_softmax(self, dim):
+        return fused.LogSoftmax.apply(self._float_for("log_softmax"), _check_dim(dim, self.ndim))
+
+    def _float_for(self, name):
+        if not self.is_floating_point():
+            raise RuntimeError(f"{name}: expected a floating point tensor, got {self.dtype.name}")
+        return self
