@@ -42,7 +42,7 @@ class Tensor(MathMethods, ReductionMethods, SortingMethods, ShapeMethods, Indexi
     """
 
     __slots__ = ("_data", "_backend", "_requires_grad", "grad", "_ctx", "_hooks",
-                 "_retains_grad", "__weakref__")
+                 "_retains_grad", "_version", "__weakref__")
     __array_priority__ = 1000     # numpy defers `ndarray * Tensor` to our reflected methods
 
     def __init__(self, data, requires_grad=False, device="cpu"):
@@ -54,6 +54,7 @@ class Tensor(MathMethods, ReductionMethods, SortingMethods, ShapeMethods, Indexi
         self._ctx = None
         self._hooks = ()
         self._retains_grad = False
+        self._version = [0]         # the storage's version counter: shared by its aliases
         if requires_grad:
             self.requires_grad_(True)
 
@@ -73,6 +74,7 @@ class Tensor(MathMethods, ReductionMethods, SortingMethods, ShapeMethods, Indexi
         t._ctx = None
         t._hooks = ()
         t._retains_grad = False
+        t._version = [0]
         return t
 
     # ---- attributes ------------------------------------------------------------------
@@ -299,12 +301,18 @@ class Tensor(MathMethods, ReductionMethods, SortingMethods, ShapeMethods, Indexi
         engine.run_backward(self, dout, retain_graph)
 
     def detach(self):
-        return Tensor._wrap(self._data, self._backend)
+        return self._alias()
+
+    def _alias(self, cls=None):
+        """A new Tensor on this one's storage, sharing its version counter."""
+        t = Tensor._wrap(self._data, self._backend, cls)
+        t._version = self._version
+        return t
 
     @property
     def data(self):
         """This tensor's storage as a new tensor outside the graph (torch.Tensor.data)."""
-        return Tensor._wrap(self._data, self._backend)
+        return self._alias()
 
     @data.setter
     def data(self, value):
@@ -316,12 +324,12 @@ class Tensor(MathMethods, ReductionMethods, SortingMethods, ShapeMethods, Indexi
             raise RuntimeError("data set to a tensor that requires gradients must be floating "
                                f"point, got {value.dtype.name}")
         self._data, self._backend = value._data, value._backend
-
+        self._version = value._version
     @staticmethod
     def _make_subclass(cls, data, require_grad=False):
         """A new leaf of Tensor subclass cls sharing data's storage and device
         (torch.Tensor._make_subclass: how nn.Parameter is made)."""
-        t = Tensor._wrap(data._data, data._backend, cls)
+        t = data._alias(cls)
         t.requires_grad = require_grad
         return t
 

@@ -39,7 +39,7 @@ def is_tensor(obj):
 
 
 _ESSENTIAL = frozenset(("fn", "inputs", "backend", "needs_input_grad", "saved", "is_freed",
-                        "is_recording", "output_backend"))
+                        "is_recording", "output_backend", "versions"))
 
 
 class Context:
@@ -59,6 +59,8 @@ class Context:
         self.is_freed = False
         self.output_backend = None            # set by a forward whose output lives on
                                               # another device (ToDevice)
+        self.versions = ()                    # (counter, version at save, array, what) per
+                                              # saved array that is an input or the output
 
     def save_for_backward(self, *arrays):
         if self.is_recording:
@@ -71,7 +73,29 @@ class Context:
                 f"Trying to backward through the graph a second time ({self.fn.__name__}): its "
                 "saved arrays were freed after the first backward. Specify retain_graph=True "
                 "in the first backward() call if you need to backward twice.")
+        for counter, version, array, what in self.versions:
+            if counter[0] != version:
+                raise RuntimeError(
+                    f"one of the variables needed for gradient computation has been modified "
+                    f"by an inplace operation: [{array.dtype} {list(array.shape)}], {what} "
+                    f"{self.fn.__name__}, is at version {counter[0]}; expected version "
+                    f"{version} instead. Hint: compute it anew, or write out of place "
+                    f"(y = y * 2, not y.mul_(2))")
         return self.saved
+
+    def _record_versions(self, args, raw, out, result):
+        """Note the version of every saved array that is one of the tensor arguments' or the
+        output's storage: an in-place write into it before backward is an error then."""
+        versions = []
+        for array in self.saved:
+            if array is out:
+                versions.append((result._version, result._version[0], array, "output 0 of"))
+                continue
+            for a, r in zip(args, raw):
+                if array is r and r is not None and hasattr(a, "_version"):
+                    versions.append((a._version, a._version[0], array, "an input of"))
+                    break
+        self.versions = versions
 
     def release(self):
         """Drop saved arrays and attributes set in forward (after a backward pass)."""
@@ -119,6 +143,8 @@ class Function:
         [6.0]
     """
 
+    is_view = False      # True where forward may return a view of its first argument
+
     @staticmethod
     def forward(ctx, *args):
         raise NotImplementedError
@@ -158,6 +184,10 @@ class Function:
         ctx = Context(cls, backend, None, needs, is_recording)
         out = cls.forward(ctx, *raw)
         result = first._wrap(out, ctx.output_backend or backend)
+        if cls.is_view and backend.same_storage(out, raw[0]):
+            result._version = first._version     # a view: one storage, one version counter
+        if is_recording and ctx.saved:
+            ctx._record_versions(args, raw, out, result)
         if is_recording and out.dtype.kind == "f":
             # the graph keeps the inputs that take a gradient; None for the rest
             ctx.inputs = tuple([a if n else None for a, n in zip(args, needs)])

@@ -81,6 +81,8 @@ PRIMITIVES = {
                "order (x.ndim >= 1; on a GPU the count is read back)",
     "concatenate": "(xs, axis)",
     "contiguous": "(x) -> x if C-contiguous else a contiguous copy",
+    "same_storage": "(a, b) -> True when a and b may share memory (a view of the other, or "
+                    "both of one storage): the version counter follows views by it",
     # fused kernels
     "matmul": "(a (*Ba, M, K), b (*Bb, K, N)) -> (*broadcast(Ba, Bb), M, N); one dtype",
     "linear_fwd": "(x (N, C_in) any strides, weight (C_out, C_in), bias (C_out,) | None, "

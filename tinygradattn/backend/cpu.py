@@ -210,6 +210,7 @@ class CPUBackend(Backend):
     getitem = staticmethod(lambda x, index: x[index])
     concatenate = staticmethod(lambda xs, axis: np.concatenate(xs, axis=axis))
     contiguous = staticmethod(np.ascontiguousarray)
+    same_storage = staticmethod(np.may_share_memory)
     index_add = staticmethod(K.index_add)
 
     @staticmethod

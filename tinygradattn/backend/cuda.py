@@ -169,6 +169,7 @@ class CUDABackend(Backend):
     scatter = staticmethod(S.scatter)
     nonzero = staticmethod(indexing.nonzero)
     contiguous = staticmethod(E.contiguous)
+    same_storage = staticmethod(lambda a, b: a.block is b.block)
 
     # ---- fused kernels ----------------------------------------------------------------------
     matmul = staticmethod(linalg.matmul)

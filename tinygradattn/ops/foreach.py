@@ -67,6 +67,14 @@ def foreach_mul_(tensors, scalar):
     backend = tensors[0]._backend
     scale = _arrays([scalar], backend, "foreach_mul_")[0]
     backend.foreach_mul_(_arrays(tensors, backend, "foreach_mul_"), scale)
+    _bump(tensors)
+
+
+def _bump(tensors):
+    """Count an in-place write in each tensor's version counter (see autograd/function.py):
+    a step between forward and backward makes backward refuse the stale saved weights."""
+    for t in tensors:
+        t._version[0] += 1
 
 
 # ---- optimizer steps: one fused kernel call per device ------------------------------------------
@@ -125,6 +133,7 @@ def sgd_step_(params, grads, momentum_bufs, lr, momentum, dampening, weight_deca
     kernels = [backend.sgd_step for backend, *_ in groups]     # NotImplementedError here
     for kernel, (_, ps, gs, bufs) in zip(kernels, groups):
         kernel(ps, gs, bufs, lr, momentum, dampening, weight_decay, nesterov, first_step)
+    _bump(params)
 
 
 def adam_step_(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1, beta2, eps,
@@ -142,3 +151,4 @@ def adam_step_(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1, beta2, eps
     kernels = [backend.adam_step for backend, *_ in groups]    # NotImplementedError here
     for kernel, (_, ps, gs, ms, vs) in zip(kernels, groups):
         kernel(ps, gs, ms, vs, step, lr, beta1, beta2, eps, weight_decay, decoupled)
+    _bump(params)

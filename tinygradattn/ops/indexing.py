@@ -3,10 +3,23 @@ scatter along one dim (torch.gather, torch.scatter, torch.scatter_add)."""
 from ..autograd.function import Function
 
 
+def _kept(ctx, index):
+    """The index arrays backward will use: copies when recording, so that an in-place write
+    into the caller's index tensor cannot change the gradient (torch raises there, through
+    its version counter; a copy keeps the gradient right)."""
+    if not ctx.is_recording:
+        return index
+    if isinstance(index, tuple):
+        return tuple(ctx.backend.copy(i) if hasattr(i, "shape") else i for i in index)
+    return ctx.backend.copy(index)
+
+
 class Index(Function):
+    is_view = True                  # basic indexing gives a view, advanced a copy
+
     @staticmethod
     def forward(ctx, x, index):
-        ctx.shape, ctx.index = x.shape, index
+        ctx.shape, ctx.index = x.shape, _kept(ctx, index)
         return ctx.backend.getitem(x, index)
 
     @staticmethod
@@ -22,7 +35,7 @@ class Gather(Function):
 
     @staticmethod
     def forward(ctx, x, dim, index):                # index: int64, x's rank; out: index.shape
-        ctx.shape, ctx.dim, ctx.index = x.shape, dim, index
+        ctx.shape, ctx.dim, ctx.index = x.shape, dim, _kept(ctx, index)
         return ctx.backend.gather(x, dim, index)
 
     @staticmethod
@@ -39,7 +52,7 @@ class Scatter(Function):
 
     @staticmethod
     def forward(ctx, x, dim, index, src, reduce):   # x: (...); index, src: x's rank
-        ctx.dim, ctx.index, ctx.reduce = dim, index, reduce
+        ctx.dim, ctx.index, ctx.reduce = dim, _kept(ctx, index), reduce
         ctx.src_shape = getattr(src, "shape", None)
         out = ctx.backend.copy(x)
         ctx.backend.scatter(out, dim, index, src, reduce)

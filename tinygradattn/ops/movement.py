@@ -3,6 +3,7 @@ from ..autograd.function import Function
 
 
 class Reshape(Function):
+    is_view = True
     @staticmethod
     def forward(ctx, x, shape):
         ctx.shape = x.shape
@@ -14,6 +15,7 @@ class Reshape(Function):
 
 
 class Permute(Function):
+    is_view = True
     @staticmethod
     def forward(ctx, x, axes):
         ctx.axes = axes
@@ -28,6 +30,7 @@ class Permute(Function):
 
 
 class Expand(Function):
+    is_view = True
     """Broadcast to a larger shape (a view); the engine sums the gradient back down."""
 
     @staticmethod
@@ -40,6 +43,7 @@ class Expand(Function):
 
 
 class Contiguous(Function):
+    is_view = True
     @staticmethod
     def forward(ctx, x):
         return ctx.backend.contiguous(x)

@@ -27,13 +27,16 @@ class InPlaceMethods:
     #   counter to protect the copies of it that ops saved for backward (torch has one);
     # - a tensor that does not require grad, with an operand that does, joins the graph as the
     #   result's node, as in torch (`buf.add_(w)`): nothing recorded before needed its grad.
-    # NOTE: with no version counter, an in-place write into a tensor that an op saved for
-    # backward without it requiring grad (`y = w * x; x.mul_(2)`) is not detected. And when a
-    # view joins the graph this way, the tensor it views does not (torch's CopySlices).
+    # Every in-place write passes here and bumps the storage's version counter (shared by
+    # views and detach() aliases): backward refuses a saved tensor whose version moved
+    # (autograd/function.py), as torch does. When a view joins the graph as above, the
+    # tensor it views does not (torch's CopySlices).
     def _check_inplace(self, *operands):
         """RuntimeError where an in-place write is refused (see above); operands given here
-        are refused too when they require grad (for writes that cannot join the graph)."""
+        are refused too when they require grad (for writes that cannot join the graph).
+        Otherwise counts the write in the version counter."""
         if not is_grad_enabled():
+            self._version[0] += 1
             return
         if self._requires_grad:
             if self._ctx is None:
@@ -41,16 +44,16 @@ class InPlaceMethods:
                                    "in-place operation.")
             raise RuntimeError(
                 f"in-place operation on a tensor that is part of the autograd graph (it requires "
-                f"grad and has grad_fn={self._ctx.fn.__name__}Backward): tinygradattn has no "
-                "version counter to protect the copies of it saved for backward; use the "
-                "out-of-place form (y = y + x instead of y.add_(x)), or run it under "
-                "tga.no_grad()")
+                f"grad and has grad_fn={self._ctx.fn.__name__}Backward): tinygradattn does not "
+                "record in-place ops on a tensor in the graph; use the out-of-place form "
+                "(y = y + x instead of y.add_(x)), or run it under tga.no_grad()")
         for o in operands:
             if is_tensor(o) and o._requires_grad:
                 raise RuntimeError(
                     "in-place write of a value that requires grad into a tensor that does not "
                     "is not recorded here (the gradient would be lost): use an out-of-place op "
                     "(torch.where, index_put, cat), or run it under tga.no_grad()")
+        self._version[0] += 1
 
     def _inplace(self, name, compute, *operands):
         """self = compute(self), in place; compute gets self (or, when an operand requires
