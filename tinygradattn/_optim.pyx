@@ -103,9 +103,39 @@ cdef char *_data(name, Py_ssize_t i, obj, int typenum, bint writable, ref) excep
     return <char *>cnp.PyArray_DATA(arr)
 
 
-cdef Chunk *_work_list(names, lists, writable, Py_ssize_t *n_chunks, Py_ssize_t *n_total,
-                       int *typenum) except NULL:
-    """Check the arrays (lists[0] are the params) and build the chunk list (caller frees)."""
+cdef object _check_apart(str fn, names, lists, writable):
+    """The kernels' overlap rule (_support.check_apart) over every array of a step: an array
+    written (a param, a state buffer) may share no byte with any other array of the call;
+    arrays only read (grads) may overlap each other. One sort of the byte ranges, then a sweep
+    that keeps the furthest-reaching range so far and the furthest-reaching written one."""
+    spans = []
+    for j in range(len(lists)):
+        for i, arr in enumerate(lists[j]):
+            if arr.nbytes:
+                lo = arr.__array_interface__["data"][0]
+                spans.append((lo, j, i, lo + arr.nbytes, bool(writable[j]), arr))
+    spans.sort(key=lambda s: (s[0], s[1], s[2]))
+    reach_any = reach_out = None
+    for span in spans:
+        lo, hi, out = span[0], span[3], span[4]
+        met = (reach_any if out and reach_any is not None and lo < reach_any[3] else
+               reach_out if reach_out is not None and lo < reach_out[3] else None)
+        if met is not None:
+            first, second = (span, met) if out and not met[4] else (met, span)
+            raise ValueError(
+                f"{fn}: {names[first[1]]}[{first[2]}] {first[5].shape} overlaps "
+                f"{names[second[1]]}[{second[2]}] {second[5].shape}; an array the step writes "
+                f"may share no memory with another array, pass separate arrays")
+        if reach_any is None or hi > reach_any[3]:
+            reach_any = span
+        if out and (reach_out is None or hi > reach_out[3]):
+            reach_out = span
+
+
+cdef Chunk *_work_list(str fn, names, lists, writable, Py_ssize_t *n_chunks,
+                       Py_ssize_t *n_total, int *typenum) except NULL:
+    """Check the arrays (lists[0] are the params; none overlapping where one is written) and
+    build the chunk list (caller frees)."""
     cdef list params = list(lists[0])
     cdef Py_ssize_t n_arrays = len(params), i, j, k, off, size, itemsize, total = 0, count = 0
     cdef Chunk *chunks
@@ -128,6 +158,9 @@ cdef Chunk *_work_list(names, lists, writable, Py_ssize_t *n_chunks, Py_ssize_t 
         _data(names[0], i, params[i], typenum[0], True, None)
         size = (<cnp.ndarray>params[i]).size
         count += (size + CHUNK - 1) // CHUNK
+        for j in range(1, len(lists)):
+            _data(names[j], i, lists[j][i], typenum[0], writable[j], params[i])
+    _check_apart(fn, names, lists, writable)
     chunks = <Chunk *>malloc(max(count, 1) * sizeof(Chunk))
     if chunks == NULL:
         raise MemoryError()
@@ -194,11 +227,11 @@ def sgd_step(params, grads, momentum_bufs, double lr, double momentum, double da
     if a.has_momentum and momentum_bufs is None:
         raise ValueError("sgd_step: momentum != 0 needs momentum_bufs")
     if a.has_momentum:
-        chunks = _work_list(("params", "grads", "momentum_bufs"),
+        chunks = _work_list("sgd_step", ("params", "grads", "momentum_bufs"),
                             (params, grads, momentum_bufs), (True, False, True),
                             &n_chunks, &total, &typenum)
     else:
-        chunks = _work_list(("params", "grads"), (params, grads), (True, False),
+        chunks = _work_list("sgd_step", ("params", "grads"), (params, grads), (True, False),
                             &n_chunks, &total, &typenum)
     nt = _threads(n_threads, total)
     try:
@@ -254,7 +287,7 @@ def adam_step(params, grads, exp_avgs, exp_avg_sqs, step, double lr, double beta
     a.eps = eps
     a.decoupled = decoupled
     a.has_wd = weight_decay != 0
-    chunks = _work_list(("params", "grads", "exp_avgs", "exp_avg_sqs"),
+    chunks = _work_list("adam_step", ("params", "grads", "exp_avgs", "exp_avg_sqs"),
                         (params, grads, exp_avgs, exp_avg_sqs), (True, False, True, True),
                         &n_chunks, &total, &typenum)
     nt = _threads(n_threads, total)
