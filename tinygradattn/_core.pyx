@@ -30,7 +30,7 @@ from libc.math cimport exp, log
 from libc.string cimport memcpy, memset
 
 
-from ._support cimport (FAMILY_GEMM, TGA_ISA_GENERIC, byte_extent, check_dtypes,
+from ._support cimport (FAMILY_GEMM, TGA_ISA_GENERIC, byte_extent, check_apart, check_dtypes,
                        check_out, check_same_or_apart, isa_level, resolve_threads,
                        tga_aligned_free, tga_aligned_malloc, tuning_value)
 from ._support cimport cdiv as _cdiv, min_ssize as _min, round_up as _round_up
@@ -1285,8 +1285,7 @@ def column_sum(out, x, int n_threads=0):
     if not x.flags.c_contiguous:
         raise ValueError(f"column_sum: x {x.shape} must be C-contiguous (strides {x.strides})")
     check_out("column_sum", "out", out)
-    if np.may_share_memory(out, x):
-        raise ValueError(f"column_sum: out {out.shape} overlaps x {x.shape}")
+    check_apart("column_sum", ("out",), (out,), ("x",), (x,))
     if dtype == np.float32:
         _colsum_typed[float](out, x, n_threads)
     else:

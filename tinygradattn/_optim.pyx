@@ -7,8 +7,10 @@
 """Fused optimizer steps (SGD with momentum, Adam / AdamW), in place, over LISTS of arrays.
 
 One call updates every parameter of a parameter group: the Python wrapper checks the arrays
-under the GIL and cuts them into chunks of CHUNK elements; the chunks run with `prange`
-(many small tensors and a few large ones balance alike), each chunk one tight C loop.
+under the GIL (dtype, shape, contiguity, and the kernels' overlap rule: an array the step
+writes, a param or a state buffer, shares no memory with any other array of the call; grads
+may overlap each other) and cuts them into chunks of CHUNK elements; the chunks run with
+`prange` (many small tensors and a few large ones balance alike), each chunk one tight C loop.
 
 Per element, the arithmetic is torch's single-tensor (foreach=False) CPU implementation, in
 its order and with its roundings, so float32 trajectories match torch to the last bit where

@@ -14,7 +14,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from tinygradattn import _core, _elementwise, _optim, _rows
+from tinygradattn import _core, _elementwise, _indexing, _optim, _rows
 
 
 N, C = 4, 7
@@ -211,6 +211,21 @@ def test_optimizers_accept_a_grad_shared_by_two_params():
     np.testing.assert_allclose(p[1], np.full(8, 0.95))
 
 
+# -------------------------------------------------------------------- indexing, column sum
+
+def test_add_rows_refuses_dst_over_its_row_indices():
+    dst = np.zeros((4, 2))
+    rows = dst.reshape(-1)[:2].view(np.int64)             # the index array inside dst's bytes
+    with pytest.raises(ValueError, match="output dst .* overlaps input rows"):
+        _indexing.add_rows(dst, rows, np.ones((2, 2)))
+
+
+def test_column_sum_names_the_overlap_like_the_other_kernels():
+    x = np.ones((3, 4))
+    with pytest.raises(ValueError, match="output out .* overlaps input x"):
+        _core.column_sum(x.reshape(-1)[:4], x)
+
+
 # ---------------------------------------------------------------------------------- tuning
 
 BAD_CORE_TUNING = [
@@ -248,7 +263,7 @@ def test_other_set_tuning_refuse_bad_values(module, name):
 def test_no_tuning_setting_crashes_a_gemm():
     """Run in a subprocess: before the fix _set_tuning(nc_max_bytes=100) let the next GEMM
     divide by zero (SIGFPE), which would take pytest down with it."""
-    script = textwrap.dedent(f"""
+    script = textwrap.dedent("""
         import numpy as np
         from tinygradattn import _core
         default = _core._set_tuning()
