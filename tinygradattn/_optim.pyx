@@ -42,7 +42,7 @@ import numpy as np
 
 cimport numpy as cnp
 from cython.parallel cimport prange
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport free, malloc, qsort
 
 from ._support cimport FAMILY_OPTIM, isa_level, resolve_threads
 
@@ -105,33 +105,76 @@ cdef char *_data(name, Py_ssize_t i, obj, int typenum, bint writable, ref) excep
     return <char *>cnp.PyArray_DATA(arr)
 
 
+cdef struct Span:
+    char *lo                    # the bytes [lo, hi) of one array
+    char *hi
+    int list_index              # which list (names[j]) and which array of it
+    Py_ssize_t array_index
+    bint written
+
+
+cdef int _span_order(const void *a, const void *b) noexcept nogil:
+    cdef const Span *x = <const Span *>a
+    cdef const Span *y = <const Span *>b
+    if x.lo != y.lo:
+        return -1 if x.lo < y.lo else 1
+    if x.list_index != y.list_index:
+        return x.list_index - y.list_index
+    return -1 if x.array_index < y.array_index else (x.array_index > y.array_index)
+
+
 cdef object _check_apart(str fn, names, lists, writable):
     """The kernels' overlap rule (_support.check_apart) over every array of a step: an array
     written (a param, a state buffer) may share no byte with any other array of the call;
-    arrays only read (grads) may overlap each other. One sort of the byte ranges, then a sweep
-    that keeps the furthest-reaching range so far and the furthest-reaching written one."""
-    spans = []
-    for j in range(len(lists)):
-        for i, arr in enumerate(lists[j]):
-            if arr.nbytes:
-                lo = arr.__array_interface__["data"][0]
-                spans.append((lo, j, i, lo + arr.nbytes, bool(writable[j]), arr))
-    spans.sort(key=lambda s: (s[0], s[1], s[2]))
-    reach_any = reach_out = None
-    for span in spans:
-        lo, hi, out = span[0], span[3], span[4]
-        met = (reach_any if out and reach_any is not None and lo < reach_any[3] else
-               reach_out if reach_out is not None and lo < reach_out[3] else None)
-        if met is not None:
-            first, second = (span, met) if out and not met[4] else (met, span)
-            raise ValueError(
-                f"{fn}: {names[first[1]]}[{first[2]}] {first[5].shape} overlaps "
-                f"{names[second[1]]}[{second[2]}] {second[5].shape}; an array the step writes "
-                f"may share no memory with another array, pass separate arrays")
-        if reach_any is None or hi > reach_any[3]:
-            reach_any = span
-        if out and (reach_out is None or hi > reach_out[3]):
-            reach_out = span
+    arrays only read (grads) may overlap each other. The byte ranges sorted (qsort), then one
+    sweep that keeps the furthest-reaching range so far and the furthest-reaching written one.
+    The arrays were checked by _data (C-contiguous ndarrays)."""
+    cdef Py_ssize_t n = 0, i, k, total = sum(len(lst) for lst in lists)
+    cdef Span *spans = <Span *>malloc(max(total, 1) * sizeof(Span))
+    cdef Span *reach_any = NULL
+    cdef Span *reach_out = NULL
+    cdef Span *met
+    cdef cnp.ndarray arr
+    cdef int j
+    if spans == NULL:
+        raise MemoryError()
+    try:
+        for j in range(len(lists)):
+            for i in range(len(lists[j])):
+                arr = <cnp.ndarray>lists[j][i]
+                if cnp.PyArray_NBYTES(arr) == 0:
+                    continue
+                spans[n].lo = <char *>cnp.PyArray_DATA(arr)
+                spans[n].hi = spans[n].lo + cnp.PyArray_NBYTES(arr)
+                spans[n].list_index, spans[n].array_index = j, i
+                spans[n].written = writable[j]
+                n += 1
+        qsort(spans, n, sizeof(Span), _span_order)
+        for k in range(n):
+            met = NULL
+            if spans[k].written and reach_any != NULL and spans[k].lo < reach_any.hi:
+                met = reach_any
+            elif reach_out != NULL and spans[k].lo < reach_out.hi:
+                met = reach_out
+            if met != NULL:
+                _overlap_error(fn, names, lists, met, &spans[k])
+            if reach_any == NULL or spans[k].hi > reach_any.hi:
+                reach_any = &spans[k]
+            if spans[k].written and (reach_out == NULL or spans[k].hi > reach_out.hi):
+                reach_out = &spans[k]
+    finally:
+        free(spans)
+
+
+cdef object _overlap_error(str fn, names, lists, const Span *a, const Span *b):
+    """ValueError naming both arrays, the written one first."""
+    if b.written and not a.written:
+        a, b = b, a
+    first = lists[a.list_index][a.array_index]
+    second = lists[b.list_index][b.array_index]
+    raise ValueError(f"{fn}: {names[a.list_index]}[{a.array_index}] {first.shape} overlaps "
+                     f"{names[b.list_index]}[{b.array_index}] {second.shape}; an array the "
+                     f"step writes may share no memory with another array, pass separate arrays")
 
 
 cdef Chunk *_work_list(str fn, names, lists, writable, Py_ssize_t *n_chunks,
