@@ -203,9 +203,6 @@ cdef Chunk *_work_list(str fn, names, lists, writable, Py_ssize_t *n_chunks,
         _data(names[0], i, params[i], typenum[0], True, None)
         size = (<cnp.ndarray>params[i]).size
         count += (size + CHUNK - 1) // CHUNK
-        for j in range(1, len(lists)):
-            _data(names[j], i, lists[j][i], typenum[0], writable[j], params[i])
-    _check_apart(fn, names, lists, writable)
     chunks = <Chunk *>malloc(max(count, 1) * sizeof(Chunk))
     if chunks == NULL:
         raise MemoryError()
@@ -228,6 +225,7 @@ cdef Chunk *_work_list(str fn, names, lists, writable, Py_ssize_t *n_chunks,
                 chunks[k].n = min(CHUNK, size - off)
                 off += CHUNK
                 k += 1
+        _check_apart(fn, names, lists, writable)        # every array passed _data above
     except BaseException:
         free(chunks)
         raise
