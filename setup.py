@@ -8,7 +8,13 @@
   from one CPU probe (``_cpu_features.h``, ``__builtin_cpu_supports``), held in ``_support``.
 - OpenMP: a tiny OpenMP program is compiled and linked with the compiler's flag; if that fails,
   or ``TGA_NO_OPENMP=1``, we warn once and build single-threaded (``prange`` runs serially).
-- ``TGA_CYTHON_DEBUG=1`` turns Cython's ``boundscheck`` and ``wraparound`` on.
+- ``TGA_CYTHON_DEBUG=1`` turns Cython's ``boundscheck``, ``wraparound`` and
+  ``initializedcheck`` on, and glibc's checked string/memory functions
+  (``-D_FORTIFY_SOURCE=2``) and the stack protector in the C.
+- ``TGA_SANITIZE=address,undefined`` (any of address, undefined, leak) compiles and links with
+  ``-fsanitize=...`` (and frame pointers, debug info); python must then run with the sanitizer
+  runtime preloaded: ``tests/kernels/sanitized.py`` builds a copy that way and runs the kernel
+  tests under it. Changing either switch needs ``build_ext --force``.
 
 Works for ``pip install .``, ``pip install -e .`` and ``python setup.py build_ext --inplace``.
 """
@@ -43,6 +49,28 @@ OPENMP_PROBE = textwrap.dedent(
 
 def _env_flag(name):
     return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+SANITIZERS = ("address", "undefined", "leak")
+
+
+def _sanitize_flags():
+    """-fsanitize flags from $TGA_SANITIZE (comma-separated), [] when unset."""
+    names = [n.strip() for n in os.environ.get("TGA_SANITIZE", "").split(",") if n.strip()]
+    bad = [n for n in names if n not in SANITIZERS]
+    if bad:
+        sys.exit(f"setup.py: TGA_SANITIZE: unknown sanitizer {bad[0]!r}; choose from "
+                 f"{', '.join(SANITIZERS)}")
+    if not names:
+        return []
+    return [f"-fsanitize={','.join(names)}", "-fno-omit-frame-pointer", "-g"]
+
+
+def _debug_c_flags():
+    """C checks of the TGA_CYTHON_DEBUG build: glibc's fortified calls, the stack protector."""
+    if not _env_flag("TGA_CYTHON_DEBUG"):
+        return []
+    return ["-D_FORTIFY_SOURCE=2", "-fstack-protector-strong"]
 
 
 def _openmp_flag_candidates(compiler):
@@ -93,8 +121,11 @@ class BuildExt(build_ext):
             if omp is None:
                 warnings.warn("tinygradattn: the compiler cannot build OpenMP code, building "
                               "_core without OpenMP (kernels run on one thread)", stacklevel=1)
+        checks = [] if is_msvc else _debug_c_flags() + _sanitize_flags()
         for ext in self.extensions:
-            ext.extra_compile_args = opt_args + list(ext.extra_compile_args)
+            ext.extra_compile_args = opt_args + list(ext.extra_compile_args) + checks
+            ext.extra_link_args = list(ext.extra_link_args) + [
+                f for f in checks if f.startswith("-fsanitize")]
             if omp is not None:
                 ext.extra_compile_args += omp[0]
                 ext.extra_link_args = list(ext.extra_link_args) + omp[1]

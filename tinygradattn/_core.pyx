@@ -30,9 +30,9 @@ from libc.math cimport exp, log
 from libc.string cimport memcpy, memset
 
 
-from ._support cimport (FAMILY_GEMM, TGA_ISA_GENERIC, byte_extent, check_dtypes,
+from ._support cimport (FAMILY_GEMM, TGA_ISA_GENERIC, byte_extent, check_apart, check_dtypes,
                        check_out, check_same_or_apart, isa_level, resolve_threads,
-                       tga_aligned_free, tga_aligned_malloc)
+                       tga_aligned_free, tga_aligned_malloc, tuning_value)
 from ._support cimport cdiv as _cdiv, min_ssize as _min, round_up as _round_up
 from ._rows_kernel cimport rows_isa_sync, tga_rm, tga_rm_gelu_for, tga_rm_gelu_t
 
@@ -200,33 +200,58 @@ def _set_tuning(kc_f32=None, kc_f64=None, nc_max_bytes=None, mt_max_bytes=None,
                 direct_b_max_m=None, colsum_min_elems_per_thread=None):
     """Tuning hook for tests and benchmarks: block sizes and the one-thread thresholds.
 
-    Returns the current values as a dict (pass it back as keywords to restore them).
+    Returns the current values as a dict (pass it back as keywords to restore them). Every
+    value is checked before any is set (ValueError naming the argument): block sizes are
+    integers, kc_* in [1, MAX_KC], the byte budgets at least one K block of float64
+    (8 * kc_f64) and float32 (4 * kc_f32) and at most MAX_BLOCK_BYTES, the direct-read limits
+    integers >= 0, the thresholds finite numbers >= 0 (0: threads on any work). So no setting
+    can give the GEMM a zero-sized tile.
     """
     global KC_F32, KC_F64, NC_MAX_BYTES, MT_MAX_BYTES, GEMM_MIN_FLOPS_PER_THREAD
     global ROW_MIN_ELEMS_PER_THREAD, DIRECT_A_MAX_N, DIRECT_B_MAX_M, COLSUM_MIN_ELEMS_PER_THREAD
-    if direct_a_max_n is not None:
-        DIRECT_A_MAX_N = int(direct_a_max_n)
-    if direct_b_max_m is not None:
-        DIRECT_B_MAX_M = int(direct_b_max_m)
-    if kc_f32 is not None:
-        KC_F32 = max(1, int(kc_f32))
-    if kc_f64 is not None:
-        KC_F64 = max(1, int(kc_f64))
-    if nc_max_bytes is not None:
-        NC_MAX_BYTES = max(1, int(nc_max_bytes))
-    if mt_max_bytes is not None:
-        MT_MAX_BYTES = max(1, int(mt_max_bytes))
-    if min_flops_per_thread is not None:
-        GEMM_MIN_FLOPS_PER_THREAD = float(min_flops_per_thread)
-    if row_min_elems_per_thread is not None:
-        ROW_MIN_ELEMS_PER_THREAD = float(row_min_elems_per_thread)
-    if colsum_min_elems_per_thread is not None:
-        COLSUM_MIN_ELEMS_PER_THREAD = float(colsum_min_elems_per_thread)
+    new = _checked_tuning(dict(
+        kc_f32=kc_f32, kc_f64=kc_f64, nc_max_bytes=nc_max_bytes, mt_max_bytes=mt_max_bytes,
+        min_flops_per_thread=min_flops_per_thread,
+        row_min_elems_per_thread=row_min_elems_per_thread, direct_a_max_n=direct_a_max_n,
+        direct_b_max_m=direct_b_max_m, colsum_min_elems_per_thread=colsum_min_elems_per_thread))
+    KC_F32, KC_F64 = new["kc_f32"], new["kc_f64"]
+    NC_MAX_BYTES, MT_MAX_BYTES = new["nc_max_bytes"], new["mt_max_bytes"]
+    GEMM_MIN_FLOPS_PER_THREAD = new["min_flops_per_thread"]
+    ROW_MIN_ELEMS_PER_THREAD = new["row_min_elems_per_thread"]
+    DIRECT_A_MAX_N, DIRECT_B_MAX_M = new["direct_a_max_n"], new["direct_b_max_m"]
+    COLSUM_MIN_ELEMS_PER_THREAD = new["colsum_min_elems_per_thread"]
+    return _tuning()
+
+
+MAX_KC = 65536                          # K block limit of _set_tuning
+MAX_BLOCK_BYTES = 1 << 30               # nc_max_bytes / mt_max_bytes limit of _set_tuning
+
+
+def _tuning():
     return dict(kc_f32=KC_F32, kc_f64=KC_F64, nc_max_bytes=NC_MAX_BYTES, mt_max_bytes=MT_MAX_BYTES,
                 min_flops_per_thread=GEMM_MIN_FLOPS_PER_THREAD,
                 row_min_elems_per_thread=ROW_MIN_ELEMS_PER_THREAD, direct_a_max_n=DIRECT_A_MAX_N,
                 direct_b_max_m=DIRECT_B_MAX_M,
                 colsum_min_elems_per_thread=COLSUM_MIN_ELEMS_PER_THREAD)
+
+
+def _checked_tuning(given):
+    """The current settings with the given (non-None) ones checked and merged in."""
+    fn = "_core._set_tuning"
+    limits = dict(kc_f32=(1, MAX_KC, True), kc_f64=(1, MAX_KC, True),
+                  nc_max_bytes=(1, MAX_BLOCK_BYTES, True), mt_max_bytes=(1, MAX_BLOCK_BYTES, True),
+                  direct_a_max_n=(0, 1 << 62, True), direct_b_max_m=(0, 1 << 62, True))
+    new = _tuning()
+    for name, value in given.items():
+        if value is not None:
+            lo, hi, integer = limits.get(name, (0, 1e18, False))
+            new[name] = tuning_value(fn, name, value, lo, hi, integer)
+    k_block = max(4 * new["kc_f32"], 8 * new["kc_f64"])     # one K row of the widest block
+    for name in ("nc_max_bytes", "mt_max_bytes"):
+        if new[name] < k_block:
+            raise ValueError(f"{fn}: {name} = {new[name]} is below one K block (max(4 * kc_f32, "
+                             f"8 * kc_f64) = {k_block} bytes): the GEMM tile would be empty")
+    return new
 
 cdef tga_gemm_isa_t _isa                 # the micro-kernel set of level _gemm_level
 cdef int _gemm_level = -1
@@ -265,11 +290,17 @@ cdef Py_ssize_t _busiest_thread_tiles(Py_ssize_t n_batch, Py_ssize_t m, Py_ssize
     return busiest
 
 
+cdef inline Py_ssize_t _max1(Py_ssize_t a) noexcept nogil:
+    return a if a > 1 else 1
+
+
 cdef int _plan_blocks(GemmPlan *plan, Py_ssize_t itemsize, int n_threads) noexcept nogil:
     """Choose KC, NC, the task tile MT x NT, and the task grid."""
     cdef Py_ssize_t kc_max = KC_F32 if itemsize == 4 else KC_F64
-    cdef Py_ssize_t nc_max = _round_up(NC_MAX_BYTES // (kc_max * itemsize), plan.nr)
-    cdef Py_ssize_t mt_max = _round_up(MT_MAX_BYTES // (kc_max * itemsize), plan.mr)
+    # NOTE: at least one micro-tile each (_set_tuning refuses smaller budgets; this keeps a
+    # zero tile, a division by zero below, out of reach whatever the globals hold)
+    cdef Py_ssize_t nc_max = _round_up(_max1(NC_MAX_BYTES // (kc_max * itemsize)), plan.nr)
+    cdef Py_ssize_t mt_max = _round_up(_max1(MT_MAX_BYTES // (kc_max * itemsize)), plan.mr)
     cdef Py_ssize_t n_mt = _cdiv(plan.m, mt_max)
     cdef Py_ssize_t n_nt = 1
     cdef Py_ssize_t want, mt_m, mt_n, nt_n
@@ -1254,8 +1285,7 @@ def column_sum(out, x, int n_threads=0):
     if not x.flags.c_contiguous:
         raise ValueError(f"column_sum: x {x.shape} must be C-contiguous (strides {x.strides})")
     check_out("column_sum", "out", out)
-    if np.may_share_memory(out, x):
-        raise ValueError(f"column_sum: out {out.shape} overlaps x {x.shape}")
+    check_apart("column_sum", ("out",), (out,), ("x",), (x,))
     if dtype == np.float32:
         _colsum_typed[float](out, x, n_threads)
     else:

@@ -27,9 +27,9 @@ cimport numpy as cnp
 cnp.import_array()
 
 from ._rows_kernel cimport rows_isa_sync, tga_rm, tga_rm_gelu_for, tga_rm_gelu_t
-from ._support cimport (cdiv as _cdiv, check_arrays, check_dtypes, check_out,
+from ._support cimport (cdiv as _cdiv, check_apart, check_arrays, check_dtypes, check_out,
                        check_same_or_apart, min_ssize as _min, resolve_threads,
-                       round_up as _round_up)
+                       round_up as _round_up, tuning_value)
 
 
 cdef double MIN_ELEMS_PER_THREAD = 16384.0        # GELU (counted as GELU_WORK each) and erf
@@ -41,10 +41,14 @@ def _set_tuning(min_elems_per_thread=None, binary_min_elems_per_thread=None):
     global MIN_ELEMS_PER_THREAD, BINARY_MIN_ELEMS_PER_THREAD
     saved = dict(min_elems_per_thread=MIN_ELEMS_PER_THREAD,
                  binary_min_elems_per_thread=BINARY_MIN_ELEMS_PER_THREAD)
-    if min_elems_per_thread is not None:
-        MIN_ELEMS_PER_THREAD = float(min_elems_per_thread)
-    if binary_min_elems_per_thread is not None:
-        BINARY_MIN_ELEMS_PER_THREAD = float(binary_min_elems_per_thread)
+    fn = "_elementwise._set_tuning"
+    values = [None if v is None else tuning_value(fn, name, v, 0, 1e18, False)
+              for name, v in (("min_elems_per_thread", min_elems_per_thread),
+                              ("binary_min_elems_per_thread", binary_min_elems_per_thread))]
+    if values[0] is not None:
+        MIN_ELEMS_PER_THREAD = values[0]
+    if values[1] is not None:
+        BINARY_MIN_ELEMS_PER_THREAD = values[1]
     return saved
 
 
@@ -151,6 +155,7 @@ def _vec_erf_tanh(out, x, bint tanh):
     """Test hook: out = erf(x) (or tanh(x)) by _elementwise_kernel.h's loops; 1-D float32."""
     rows_isa_sync()
     check_arrays("_vec_erf_tanh", ("out", "x"), (out, x), (x.shape, x.shape), 1)
+    check_same_or_apart("_vec_erf_tanh", "out", out, "x", x)
     cdef float[::1] o = out
     cdef const float[::1] xv = x
     cdef const tga_rm_gelu_t *vec = tga_rm_gelu_for(tga_rm.isa)
@@ -176,10 +181,9 @@ def gelu_fwd(out, x, bint approximate_tanh, int n_threads=0, grad=None):
     with_grad = grad is not None
     if with_grad:
         dtype = check_arrays("gelu_fwd", ("out", "grad", "x"), (out, grad, x), (x.shape,) * 3, 2)
-        if np.may_share_memory(grad, x) or np.may_share_memory(grad, out):
-            raise ValueError("gelu_fwd: grad overlaps x or out; pass a separate array")
     else:
         dtype = check_arrays("gelu_fwd", ("out", "x"), (out, x), (x.shape, x.shape), 1)
+    check_apart("gelu_fwd", ("out", "grad"), (out, grad), ("x",), (x,), (("out", "x"),))
     if dtype == np.float32:
         _gelu_fwd[float](out, grad if with_grad else out, with_grad, x, approximate_tanh,
                          n_threads)
@@ -189,13 +193,16 @@ def gelu_fwd(out, x, bint approximate_tanh, int n_threads=0, grad=None):
 
 
 def gelu_bwd(dx, dout, x, bint approximate_tanh, int n_threads=0):
-    """dx = dout * gelu'(x) elementwise; all 1-D C-contiguous of one length (dx may be dout)."""
+    """dx = dout * gelu'(x) elementwise; all 1-D C-contiguous of one length (dx may be dout
+    or x itself: each element is read before it is written; a partial overlap raises)."""
     rows_isa_sync()
     if not isinstance(x, np.ndarray):
         raise TypeError(f"gelu_bwd: x must be a numpy.ndarray, got {type(x).__name__}")
     if x.ndim != 1:
         raise ValueError(f"gelu_bwd: x must be 1-D (a flat buffer), got shape {x.shape}")
     dtype = check_arrays("gelu_bwd", ("dx", "dout", "x"), (dx, dout, x), (x.shape,) * 3, 1)
+    check_apart("gelu_bwd", ("dx",), (dx,), ("dout", "x"), (dout, x),
+                (("dx", "dout"), ("dx", "x")))
     if dtype == np.float32:
         _gelu_bwd[float](dx, dout, x, approximate_tanh, n_threads)
     else:
@@ -223,11 +230,13 @@ cdef object _erf_typed(floating[::1] out, const floating[::1] x, int n_threads):
 
 
 def erf(out, x, int n_threads=0):
-    """out = erf(x) elementwise; out and x 1-D C-contiguous, same length and float dtype."""
+    """out = erf(x) elementwise; out and x 1-D C-contiguous, same length and float dtype
+    (out may be x itself; a partial overlap raises ValueError)."""
     dtype = check_dtypes("erf", ("out", "x"), (out, x))
     if out.ndim != 1 or x.ndim != 1 or out.shape != x.shape:
         raise ValueError(f"erf: out {out.shape} and x {x.shape} must be 1-D of the same length")
     check_out("erf", "out", out)
+    check_same_or_apart("erf", "out", out, "x", x)
     if dtype == np.float32:
         _erf_typed[float](out, x, n_threads)
     else:

@@ -11,7 +11,7 @@ import numpy as np
 
 from cython cimport floating
 
-from ._support cimport check_dtypes, check_out
+from ._support cimport check_apart, check_dtypes, check_out
 
 
 # ==============================================================================================
@@ -43,7 +43,7 @@ def add_rows(dst, rows, src):
     Args:
         dst: IN/OUT (V, C) C-contiguous float32 or float64.
         rows: IN (N,) int64, C-contiguous, each in [-V, V) (negatives count from the end).
-        src: IN (N, C) C-contiguous, dst's dtype, not overlapping dst.
+        src: IN (N, C) C-contiguous, dst's dtype. Neither rows nor src may overlap dst.
     """
     dtype = check_dtypes("add_rows", ("dst", "src"), (dst, src))
     if not isinstance(rows, np.ndarray) or rows.dtype != np.int64 or rows.ndim != 1:
@@ -60,8 +60,7 @@ def add_rows(dst, rows, src):
             raise ValueError(f"add_rows: {name} {arr.shape} must be C-contiguous (strides "
                              f"{arr.strides})")
     check_out("add_rows", "dst", dst)
-    if np.may_share_memory(dst, src):
-        raise ValueError(f"add_rows: dst {dst.shape} overlaps src {src.shape}")
+    check_apart("add_rows", ("dst",), (dst,), ("rows", "src"), (rows, src))
     if rows.shape[0] == 0 or dst.shape[1] == 0:
         return
     lo, hi = int(rows.min()), int(rows.max())

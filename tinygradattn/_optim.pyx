@@ -7,8 +7,10 @@
 """Fused optimizer steps (SGD with momentum, Adam / AdamW), in place, over LISTS of arrays.
 
 One call updates every parameter of a parameter group: the Python wrapper checks the arrays
-under the GIL and cuts them into chunks of CHUNK elements; the chunks run with `prange`
-(many small tensors and a few large ones balance alike), each chunk one tight C loop.
+under the GIL (dtype, shape, contiguity, and the kernels' overlap rule: an array the step
+writes, a param or a state buffer, shares no memory with any other array of the call; grads
+may overlap each other) and cuts them into chunks of CHUNK elements; the chunks run with
+`prange` (many small tensors and a few large ones balance alike), each chunk one tight C loop.
 
 Per element, the arithmetic is torch's single-tensor (foreach=False) CPU implementation, in
 its order and with its roundings, so float32 trajectories match torch to the last bit where
@@ -40,7 +42,7 @@ import numpy as np
 
 cimport numpy as cnp
 from cython.parallel cimport prange
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport free, malloc, qsort
 
 from ._support cimport FAMILY_OPTIM, isa_level, resolve_threads
 
@@ -103,9 +105,82 @@ cdef char *_data(name, Py_ssize_t i, obj, int typenum, bint writable, ref) excep
     return <char *>cnp.PyArray_DATA(arr)
 
 
-cdef Chunk *_work_list(names, lists, writable, Py_ssize_t *n_chunks, Py_ssize_t *n_total,
-                       int *typenum) except NULL:
-    """Check the arrays (lists[0] are the params) and build the chunk list (caller frees)."""
+cdef struct Span:
+    char *lo                    # the bytes [lo, hi) of one array
+    char *hi
+    int list_index              # which list (names[j]) and which array of it
+    Py_ssize_t array_index
+    bint written
+
+
+cdef int _span_order(const void *a, const void *b) noexcept nogil:
+    cdef const Span *x = <const Span *>a
+    cdef const Span *y = <const Span *>b
+    if x.lo != y.lo:
+        return -1 if x.lo < y.lo else 1
+    if x.list_index != y.list_index:
+        return x.list_index - y.list_index
+    return -1 if x.array_index < y.array_index else (x.array_index > y.array_index)
+
+
+cdef object _check_apart(str fn, names, lists, writable):
+    """The kernels' overlap rule (_support.check_apart) over every array of a step: an array
+    written (a param, a state buffer) may share no byte with any other array of the call;
+    arrays only read (grads) may overlap each other. The byte ranges sorted (qsort), then one
+    sweep that keeps the furthest-reaching range so far and the furthest-reaching written one.
+    The arrays were checked by _data (C-contiguous ndarrays)."""
+    cdef Py_ssize_t n = 0, i, k, total = sum(len(lst) for lst in lists)
+    cdef Span *spans = <Span *>malloc(max(total, 1) * sizeof(Span))
+    cdef Span *reach_any = NULL
+    cdef Span *reach_out = NULL
+    cdef Span *met
+    cdef cnp.ndarray arr
+    cdef int j
+    if spans == NULL:
+        raise MemoryError()
+    try:
+        for j in range(len(lists)):
+            for i in range(len(lists[j])):
+                arr = <cnp.ndarray>lists[j][i]
+                if cnp.PyArray_NBYTES(arr) == 0:
+                    continue
+                spans[n].lo = <char *>cnp.PyArray_DATA(arr)
+                spans[n].hi = spans[n].lo + cnp.PyArray_NBYTES(arr)
+                spans[n].list_index, spans[n].array_index = j, i
+                spans[n].written = writable[j]
+                n += 1
+        qsort(spans, n, sizeof(Span), _span_order)
+        for k in range(n):
+            met = NULL
+            if spans[k].written and reach_any != NULL and spans[k].lo < reach_any.hi:
+                met = reach_any
+            elif reach_out != NULL and spans[k].lo < reach_out.hi:
+                met = reach_out
+            if met != NULL:
+                _overlap_error(fn, names, lists, met, &spans[k])
+            if reach_any == NULL or spans[k].hi > reach_any.hi:
+                reach_any = &spans[k]
+            if spans[k].written and (reach_out == NULL or spans[k].hi > reach_out.hi):
+                reach_out = &spans[k]
+    finally:
+        free(spans)
+
+
+cdef object _overlap_error(str fn, names, lists, const Span *a, const Span *b):
+    """ValueError naming both arrays, the written one first."""
+    if b.written and not a.written:
+        a, b = b, a
+    first = lists[a.list_index][a.array_index]
+    second = lists[b.list_index][b.array_index]
+    raise ValueError(f"{fn}: {names[a.list_index]}[{a.array_index}] {first.shape} overlaps "
+                     f"{names[b.list_index]}[{b.array_index}] {second.shape}; an array the "
+                     f"step writes may share no memory with another array, pass separate arrays")
+
+
+cdef Chunk *_work_list(str fn, names, lists, writable, Py_ssize_t *n_chunks,
+                       Py_ssize_t *n_total, int *typenum) except NULL:
+    """Check the arrays (lists[0] are the params; none overlapping where one is written) and
+    build the chunk list (caller frees)."""
     cdef list params = list(lists[0])
     cdef Py_ssize_t n_arrays = len(params), i, j, k, off, size, itemsize, total = 0, count = 0
     cdef Chunk *chunks
@@ -150,6 +225,7 @@ cdef Chunk *_work_list(names, lists, writable, Py_ssize_t *n_chunks, Py_ssize_t 
                 chunks[k].n = min(CHUNK, size - off)
                 off += CHUNK
                 k += 1
+        _check_apart(fn, names, lists, writable)        # every array passed _data above
     except BaseException:
         free(chunks)
         raise
@@ -194,11 +270,11 @@ def sgd_step(params, grads, momentum_bufs, double lr, double momentum, double da
     if a.has_momentum and momentum_bufs is None:
         raise ValueError("sgd_step: momentum != 0 needs momentum_bufs")
     if a.has_momentum:
-        chunks = _work_list(("params", "grads", "momentum_bufs"),
+        chunks = _work_list("sgd_step", ("params", "grads", "momentum_bufs"),
                             (params, grads, momentum_bufs), (True, False, True),
                             &n_chunks, &total, &typenum)
     else:
-        chunks = _work_list(("params", "grads"), (params, grads), (True, False),
+        chunks = _work_list("sgd_step", ("params", "grads"), (params, grads), (True, False),
                             &n_chunks, &total, &typenum)
     nt = _threads(n_threads, total)
     try:
@@ -254,7 +330,7 @@ def adam_step(params, grads, exp_avgs, exp_avg_sqs, step, double lr, double beta
     a.eps = eps
     a.decoupled = decoupled
     a.has_wd = weight_decay != 0
-    chunks = _work_list(("params", "grads", "exp_avgs", "exp_avg_sqs"),
+    chunks = _work_list("adam_step", ("params", "grads", "exp_avgs", "exp_avg_sqs"),
                         (params, grads, exp_avgs, exp_avg_sqs), (True, False, True, True),
                         &n_chunks, &total, &typenum)
     nt = _threads(n_threads, total)

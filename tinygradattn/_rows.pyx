@@ -34,7 +34,7 @@ cimport numpy as cnp
 cnp.import_array()
 
 from ._rows_kernel cimport rows_isa_sync, tga_rm
-from ._support cimport check_arrays, resolve_threads
+from ._support cimport check_apart, check_arrays, resolve_threads, tuning_value
 from ._support cimport data_ptr as _ptr
 
 # ==============================================================================================
@@ -56,7 +56,8 @@ def _set_tuning(min_elems_per_thread=None):
     global MIN_ELEMS_PER_THREAD
     saved = dict(min_elems_per_thread=MIN_ELEMS_PER_THREAD)
     if min_elems_per_thread is not None:
-        MIN_ELEMS_PER_THREAD = float(min_elems_per_thread)
+        MIN_ELEMS_PER_THREAD = tuning_value("_rows._set_tuning", "min_elems_per_thread",
+                                            min_elems_per_thread, 0, 1e18, False)
     return saved
 
 
@@ -224,6 +225,8 @@ def layer_norm_fwd(y, mean, rstd, x, weight, bias, double eps, int n_threads=0):
     b = bias if has_b else np.zeros(C, dtype=dt)
     dtype = check_arrays("layer_norm_fwd", ("y", "mean", "rstd", "x", "weight", "bias"),
                    (y, mean, rstd, x, w, b), ((N, C), (N,), (N,), (N, C), (C,), (C,)), 3)
+    check_apart("layer_norm_fwd", ("y", "mean", "rstd"), (y, mean, rstd),
+                ("x", "weight", "bias"), (x, weight, bias))
     if dtype == np.float32:
         _ln_fwd[float](<float *>_ptr(y), <float *>_ptr(mean), <float *>_ptr(rstd),
                        <const float *>_ptr(x), <const float *>_ptr(w), <const float *>_ptr(b), eps,
@@ -253,6 +256,8 @@ def layer_norm_bwd(dx, dweight, dbias, dout, x, weight, mean, rstd, int n_thread
         (("weight", weight, (C,)),) if has_w else ()) + (("mean", mean, (N,)), ("rstd", rstd, (N,)))
     names, arrays, shapes = zip(*(outs + ins))
     dtype = check_arrays("layer_norm_bwd", names, arrays, shapes, len(outs))
+    check_apart("layer_norm_bwd", names[:len(outs)], arrays[:len(outs)], names[len(outs):],
+                arrays[len(outs):])
     w = weight if has_w else np.ones(C, dtype=dtype)
     if N == 0 or C == 0:
         if need_wb:
@@ -525,12 +530,12 @@ def cross_entropy_fwd(loss, lse, logits, target, long long ignore_index,
         dtype = check_arrays("cross_entropy_fwd", ("loss", "lse", "logits"), (loss, lse, logits),
                        ((N,), (N,), (N, C)), 2)
     n_valid = _check_target("cross_entropy_fwd", target, N, C, ignore_index)
+    check_apart("cross_entropy_fwd", ("loss", "lse", "probs", "inv_sum"),
+                (loss, lse, probs, inv_sum), ("logits", "target"), (logits, target))
     if N == 0:
         return 0
     if C == 0:
         raise ValueError(f"cross_entropy_fwd: logits ({N}, 0) have no classes")
-    if with_probs and np.may_share_memory(probs, logits):
-        raise ValueError("cross_entropy_fwd: probs overlaps logits; pass a separate array")
     if dtype == np.float32:
         _ce_fwd[float](<float *>_ptr(loss), <float *>_ptr(lse),
                        <float *>(_ptr(probs) if with_probs else NULL),
@@ -566,12 +571,11 @@ def cross_entropy_bwd_probs(dlogits, dloss, probs, target, long long ignore_inde
         names, arrays, shapes = names + ("inv_sum",), arrays + (inv_sum,), shapes + ((N,),)
     dtype = check_arrays("cross_entropy_bwd_probs", names, arrays, shapes, 1)
     _check_target("cross_entropy_bwd_probs", target, N, C, ignore_index)
+    check_apart("cross_entropy_bwd_probs", ("dlogits",), (dlogits,),
+                ("dloss", "probs", "inv_sum", "target"), (dloss, probs, inv_sum, target),
+                (("dlogits", "probs"),))
     if N == 0 or C == 0:
         return
-    if (np.may_share_memory(dlogits, probs)
-            and dlogits.__array_interface__["data"][0] != probs.__array_interface__["data"][0]):
-        raise ValueError("cross_entropy_bwd_probs: dlogits partially overlaps probs; pass the "
-                         "same array for in-place use or separate arrays")
     if scalar:
         dloss = dloss.reshape(1)
     if dtype == np.float32:
@@ -604,6 +608,9 @@ def cross_entropy_bwd(dlogits, dloss, logits, target, lse, long long ignore_inde
                    (dlogits, dloss, logits, lse), ((N, C), () if scalar else (N,), (N, C), (N,)),
                    1)
     _check_target("cross_entropy_bwd", target, N, C, ignore_index)
+    check_apart("cross_entropy_bwd", ("dlogits",), (dlogits,),
+                ("dloss", "logits", "lse", "target"), (dloss, logits, lse, target),
+                (("dlogits", "logits"),))
     if N == 0 or C == 0:
         return
     if scalar:

@@ -5,9 +5,9 @@ Declared here, defined once in _support.pyx (the process-wide state lives there 
 else): the thread count (set_num_threads, $OMP_NUM_THREADS, OpenMP's default), the ISA level
 of each kernel family (tinygradattn.backend.isa, $TGA_ISA_<FAMILY>, $TGA_ISA), the array
 checks (check_arrays and its error path, check_dtypes, check_out, check_same_or_apart,
-check_strided). Inline here, compiled into each module: the thread resolver, the byte-extent
-overlap test; C helpers come from _support.h (OpenMP queries,
-aligned scratch) and _cpu_features.h (the CPU probe).
+check_apart, check_strided), the _set_tuning argument check (tuning_value). Inline here,
+compiled into each module: the thread resolver, the byte-extent overlap test; C helpers come
+from _support.h (OpenMP queries, aligned scratch) and _cpu_features.h (the CPU probe).
 """
 cimport numpy as cnp
 
@@ -39,7 +39,10 @@ cdef int isa_level(int family) noexcept nogil       # TGA_ISA_* level the family
 cdef object check_dtypes(str fn, tuple names, tuple arrays)
 cdef object check_out(str fn, str name, object out)
 cdef object check_same_or_apart(str fn, str out_name, object out, str name, object arr)
+cdef object check_apart(str fn, tuple out_names, tuple outs, tuple in_names, tuple ins,
+                        tuple may_alias=*)
 cdef object check_arrays(str fn, tuple names, tuple arrays, tuple shapes, int n_out)
+cdef object tuning_value(str fn, str name, object value, double lo, double hi, bint integer)
 cdef object check_strided(str fn, tuple names, tuple arrays, tuple shapes)
 cdef object check_fail(str fn, tuple names, tuple arrays, tuple shapes, int n_out,
                        bint c_order=*)

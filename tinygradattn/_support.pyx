@@ -16,9 +16,16 @@ declarations reach, so nothing is copied between modules:
               at each call with isa_level(); set at import from $TGA_ISA_<FAMILY> or $TGA_ISA.
               The public face is tinygradattn.backend.isa.
     checks    check_arrays / check_fail (numpy arrays, one float dtype, shapes, C order),
-              check_dtypes, check_out, check_same_or_apart, check_strided.
+              check_dtypes, check_out, check_same_or_apart, check_apart, check_strided.
+
+    The overlap rule every kernel applies (check_apart): an output may not overlap another
+    output, nor any input, except that it may be the very same array as an input the kernel
+    documents as safe to alias (an elementwise or row kernel that reads each element before
+    writing it). Any other overlap raises ValueError naming both arrays.
 """
 
+import math
+import numbers
 import os
 
 import numpy as np
@@ -239,7 +246,65 @@ cdef object check_out(str fn, str name, object out):
 cdef object check_same_or_apart(str fn, str out_name, object out, str name, object arr):
     """An elementwise kernel's out may be arr itself (each element read before it is
     written), or memory apart from it; a partial overlap would read written elements."""
-    if (np.may_share_memory(out, arr)
-            and out.__array_interface__["data"][0] != arr.__array_interface__["data"][0]):
+    if bounds_meet(out, arr) and not _same_array(out, arr):
         raise ValueError(f"{fn}: {out_name} partially overlaps {name}; pass the same array "
                          f"for in-place use or separate arrays")
+
+
+cdef bint _same_array(cnp.ndarray a, cnp.ndarray b) noexcept:
+    """Whether a and b are the very same elements: one data pointer, shape and strides."""
+    cdef int d, nd = cnp.PyArray_NDIM(a)
+    if (cnp.PyArray_DATA(a) != cnp.PyArray_DATA(b) or cnp.PyArray_NDIM(b) != nd
+            or cnp.PyArray_ITEMSIZE(a) != cnp.PyArray_ITEMSIZE(b)):
+        return False
+    for d in range(nd):
+        if (cnp.PyArray_DIMS(a)[d] != cnp.PyArray_DIMS(b)[d]
+                or cnp.PyArray_STRIDES(a)[d] != cnp.PyArray_STRIDES(b)[d]):
+            return False
+    return True
+
+
+cdef object check_apart(str fn, tuple out_names, tuple outs, tuple in_names, tuple ins,
+                        tuple may_alias=()):
+    """The overlap rule of every kernel that writes outputs (raises ValueError).
+
+    outs / ins: numpy arrays (None entries skipped), already checked to be arrays. An output
+    may not share memory with another output, nor with an input, unless (out name, in name) is
+    in may_alias and the two are the very same array (in-place use the kernel documents as
+    safe); a partial overlap of such a pair gets the message of check_same_or_apart.
+    """
+    cdef Py_ssize_t i, j
+    for i in range(len(outs)):
+        out = outs[i]
+        if out is None:
+            continue
+        for j in range(i + 1, len(outs)):
+            other = outs[j]
+            if other is not None and bounds_meet(out, other):
+                raise ValueError(f"{fn}: output {out_names[i]} {out.shape} overlaps output "
+                                 f"{out_names[j]} {other.shape}; pass separate arrays")
+        for j in range(len(ins)):
+            arr = ins[j]
+            if arr is None or not bounds_meet(out, arr):
+                continue
+            if (out_names[i], in_names[j]) in may_alias:
+                if not _same_array(out, arr):
+                    raise ValueError(f"{fn}: {out_names[i]} partially overlaps {in_names[j]}; "
+                                     f"pass the same array for in-place use or separate arrays")
+            else:
+                raise ValueError(f"{fn}: output {out_names[i]} {out.shape} overlaps input "
+                                 f"{in_names[j]} {arr.shape}; pass separate arrays")
+
+
+
+cdef object tuning_value(str fn, str name, object value, double lo, double hi, bint integer):
+    """A _set_tuning argument checked: a real number (an integer if asked) in [lo, hi], else
+    ValueError naming it. Returns it as int or float, so no setting can reach a kernel as a
+    zero tile or a NaN threshold."""
+    ok = (isinstance(value, numbers.Real) and not isinstance(value, bool)
+          and math.isfinite(value) and lo <= value <= hi
+          and (not integer or isinstance(value, numbers.Integral) or float(value).is_integer()))
+    if not ok:
+        kind = "an integer" if integer else "a number"
+        raise ValueError(f"{fn}: {name} must be {kind} in [{lo:g}, {hi:g}], got {value!r}")
+    return int(value) if integer else float(value)
