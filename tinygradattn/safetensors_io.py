@@ -121,7 +121,7 @@ def _check_metadata(path, metadata):
 def _check_entry(path, name, info):
     """Entry of one header item: types, dtype support, and size == numel * itemsize."""
     def bad(what):
-        return CheckpointError(path, f"is damaged: tensor {name!r}: {what}")
+        return CheckpointError(path, f"is damaged: {_tensor(name)}: {what}")
     if not isinstance(info, dict):
         raise bad(f"expected an object with dtype, shape and data_offsets, got {_short(info)}")
     dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
@@ -129,9 +129,9 @@ def _check_entry(path, name, info):
         raise bad(f"dtype must be a string, got {_short(dtype)}")
     if dtype not in _DTYPES:
         kind = _REFUSED.get(dtype)
-        fault = (f"is unsupported: tensor {name!r} has dtype {dtype} ({kind}); tinygradattn "
+        fault = (f"is unsupported: {_tensor(name)} has dtype {dtype} ({kind}); tinygradattn "
                  f"loads float64/32/16, bfloat16, integer and bool tensors" if kind else
-                 f"is damaged: tensor {name!r}: unknown dtype {_short(dtype)}")
+                 f"is damaged: {_tensor(name)}: unknown dtype {_short(dtype)}")
         raise CheckpointError(path, fault)
     if not _is_int_list(shape) or len(shape) > _MAX_NDIM or any(d < 0 for d in shape):
         raise bad(f"shape must be a list of at most {_MAX_NDIM} integers >= 0, "
@@ -141,11 +141,11 @@ def _check_entry(path, name, info):
                   f"got {_short(offsets)}")
     raw, out = _DTYPES[dtype]
     if math.prod(d for d in shape if d) * np.dtype(out).itemsize > sys.maxsize:
-        raise bad(f"shape {shape} is too large")
+        raise bad(f"shape {_short(shape)} is too large")
     nbytes = math.prod(shape) * np.dtype(raw).itemsize
     if nbytes != offsets[1] - offsets[0]:
-        raise bad(f"shape {shape} of {dtype} needs {nbytes} bytes, data_offsets {offsets} "
-                  f"hold {offsets[1] - offsets[0]}")
+        raise bad(f"shape {_short(shape)} of {dtype} needs {nbytes} bytes, data_offsets "
+                  f"{_short(offsets)} hold {offsets[1] - offsets[0]}")
     return Entry(name, dtype, tuple(shape), offsets[0], offsets[1])
 
 
@@ -163,13 +163,17 @@ def _check_layout(path, entries, data_start, size):
     expected = 0
     for e in sorted(entries, key=lambda e: (e.begin, e.end)):
         if e.begin != expected:
-            raise CheckpointError(path, f"is damaged: tensor {e.name!r} starts at data offset "
+            raise CheckpointError(path, f"is damaged: {_tensor(e.name)} starts at data offset "
                                         f"{e.begin}, expected {expected} (tensors overlap or "
                                         f"leave a gap)")
         expected = e.end
     if data_start + expected != size:
         raise CheckpointError(path, f"is damaged: {size - data_start - expected} bytes follow "
                                     f"its last tensor")
+
+
+def _tensor(name):
+    return f"tensor {_short(repr(name))}"
 
 
 def _short(x, limit=80):
@@ -223,10 +227,10 @@ def read_array(f, path, header, entry, checksums=None):
     buf = np.empty(entry.end - entry.begin, np.uint8)
     f.seek(header.data_start + entry.begin)
     if f.readinto(memoryview(buf)) != buf.size:
-        raise CheckpointError(path, f"is truncated: tensor {entry.name!r} was cut short "
+        raise CheckpointError(path, f"is truncated: {_tensor(entry.name)} was cut short "
                                     f"while reading")
     if checksums is not None and zlib.crc32(buf) != checksums[entry.name]:
-        raise CheckpointError(path, f"is damaged: the bytes of tensor {entry.name!r} do not "
+        raise CheckpointError(path, f"is damaged: the bytes of {_tensor(entry.name)} do not "
                                     f"match their checksum")
     return _convert(path, entry, buf)
 
@@ -235,7 +239,7 @@ def _convert(path, entry, buf):
     raw, out = _DTYPES[entry.dtype]
     if entry.dtype == "BOOL":
         if buf.size and buf.max() > 1:
-            raise CheckpointError(path, f"is damaged: bool tensor {entry.name!r} holds bytes "
+            raise CheckpointError(path, f"is damaged: bool {_tensor(entry.name)} holds bytes "
                                         f"other than 0 and 1")
         return buf.view(np.bool_).reshape(entry.shape)
     if entry.dtype == "BF16":                         # bfloat16 = the top half of a float32
