@@ -40,6 +40,7 @@ LAYERS = [
         "backend.pool", "backend.cuda",
         "cuda",                                       # tga.cuda: torch.cuda's functions
         "dtypes", "host",                             # dtype rules; host data -> numpy arrays
+        "safetensors_io",                             # the checkpoint file's bytes -> arrays
         "runtime",                                    # thread count, build facts of the kernels
         "device",                                     # tga.device
         "distributed",                                # torch.distributed's names, one process

@@ -348,19 +348,28 @@ def _first_line(e):
 
 def _load_run(ckpt, want):
     """(task, model) of a run directory / checkpoint file; UsageError on anything wrong."""
-    from .serialization import load
+    import warnings
+    from .serialization import CheckpointError, load
     from .train.checkpoint import load_latest
     from .tasks import task_from_config
+
+    def say(message):                   # a skipped damaged checkpoint: one line, then go on
+        print(f"tinygradattn: {message}", file=sys.stderr)
     try:
-        if os.path.isdir(ckpt):
-            sub = os.path.join(ckpt, "ckpt")
-            state, path = load_latest(sub if os.path.isdir(sub) else ckpt)
-            if state is None:
-                raise UsageError(f"--ckpt {ckpt}: no checkpoint in it")
-        elif os.path.isfile(ckpt):
-            state = load(ckpt)
-        else:
-            raise UsageError(f"--ckpt {ckpt}: no such file or directory")
+        with warnings.catch_warnings(record=True) as caught:    # shown once the run loads
+            warnings.simplefilter("always")
+            if os.path.isdir(ckpt):
+                sub = os.path.join(ckpt, "ckpt")
+                state, path = load_latest(sub if os.path.isdir(sub) else ckpt, on_skip=say)
+                if state is None:
+                    raise UsageError(f"--ckpt {ckpt}: no checkpoint in it")
+            elif os.path.exists(ckpt):
+                state = load(ckpt)
+            else:
+                raise UsageError(f"--ckpt {ckpt}: no such file or directory")
+    except CheckpointError as e:
+        raise UsageError(f"--ckpt {e.path} {_first_line(e.fault)} (a damaged or unsupported "
+                         f"checkpoint)") from None
     except (OSError, ValueError, RuntimeError) as e:
         raise UsageError(f"--ckpt {ckpt}: damaged checkpoint: {_first_line(e)}") from None
     try:
@@ -377,6 +386,8 @@ def _load_run(ckpt, want):
         model.load_state_dict(state["model"])
     except (KeyError, ValueError, RuntimeError, TypeError) as e:
         raise UsageError(f"--ckpt {ckpt}: damaged checkpoint: {_first_line(e)}") from None
+    for w in caught:
+        say(f"warning: {_first_line(w.message)}")
     model.eval()
     return task, model
 

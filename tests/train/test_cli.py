@@ -220,6 +220,28 @@ def test_damaged_newest_checkpoint_is_skipped_by_translate(runs, tmp_path):
     (run / "ckpt" / "step_99999999.safetensors").write_bytes(newest.read_bytes()[:100])
     proc = run_cli("translate", "--ckpt", str(run), "5")
     assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "skipped checkpoint" in lines[0], proc.stderr
+    assert "step_99999999.safetensors: it is truncated" in lines[0]
+
+
+def test_translate_refuses_a_damaged_or_unsupported_file_in_one_line(runs, tmp_path):
+    import numpy as np
+    from safetensors.numpy import save_file
+    out, _, _ = runs
+    flipped = tmp_path / "flipped.safetensors"
+    data = bytearray(sorted((out / "numwords" / "ckpt").glob("step_*"))[-1].read_bytes())
+    data[-5] ^= 0x01
+    flipped.write_bytes(bytes(data))
+    save_file({"w": np.ones(2, np.float16)}, str(tmp_path / "half.safetensors"))
+    save_file({"w": np.ones(2, np.complex64)}, str(tmp_path / "cplx.safetensors"))
+    for name, words in [("flipped", "do not match their checksum"),
+                        ("half", "not a tinygradattn training checkpoint"),
+                        ("cplx", "complex64")]:
+        proc = run_cli("translate", "--ckpt", str(tmp_path / f"{name}.safetensors"), "5")
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+        assert words in lines[0] and f"{name}.safetensors" in lines[0]
 
 
 def test_nan_loss_exits_1_naming_the_step(tmp_path, monkeypatch, capsys):

@@ -187,6 +187,58 @@ def test_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path):
         load_latest(str(ckpt))
 
 
+def _flip_weight_bit(path):
+    """A bit flipped in the last tensor byte of a checkpoint (a bad disk): it still parses."""
+    data = bytearray(pathlib.Path(path).read_bytes())
+    data[-2] ^= 0x04
+    pathlib.Path(path).write_bytes(bytes(data))
+
+
+def test_resume_skips_a_checkpoint_that_fails_its_checksum_and_says_so(tmp_path):
+    t = make_trainer("seq2seq", tmp_path, 4, ckpt_interval=2)
+    t.fit()
+    newest = list_checkpoints(tmp_path / "ckpt")[-1][1]
+    _flip_weight_bit(newest)
+    lines = []
+    again = make_trainer("seq2seq", tmp_path, 4)
+    again.log = lines.append
+    assert again.resume()
+    assert again.step == 2
+    skipped = [line for line in lines if "skipped" in line]
+    assert len(skipped) == 1 and "\n" not in skipped[0]
+    assert "step_00000004.safetensors" in skipped[0] and "checksum" in skipped[0]
+
+
+def test_a_save_after_a_fallback_removes_the_skipped_newer_checkpoint(tmp_path):
+    ckpt = str(tmp_path / "ckpt")
+    for step in (1, 2, 9):
+        save_checkpoint(ckpt, step, {"w": tga.ones(4), "step": step}, keep_last=3)
+    _flip_weight_bit(list_checkpoints(ckpt)[-1][1])        # step 9 damaged: resume took 2 ...
+    save_checkpoint(ckpt, 2, {"w": tga.ones(4), "step": 2}, keep_last=1)   # ... and went on
+    assert [s for s, _ in list_checkpoints(ckpt)] == [2]    # the good one is the one kept
+
+
+def test_nan_stop_never_calls_a_damaged_checkpoint_good(tmp_path):
+    t = make_trainer("seq2seq", tmp_path, 20, ckpt_interval=3)
+    loss_fn = t.task.loss
+    calls = []
+
+    def poisoned(model, batch):
+        loss, n = loss_fn(model, batch)
+        calls.append(1)
+        if len(calls) == 7:                                 # the step-6 file goes bad on disk
+            _flip_weight_bit(list_checkpoints(tmp_path / "ckpt")[-1][1])
+        return (loss * float("nan") if len(calls) == 8 else loss), n
+
+    t.task.loss = poisoned
+    with pytest.raises(TrainingDiverged, match="at step 8") as exc:
+        t.fit()
+    message = str(exc.value)
+    assert "last good checkpoint is kept" not in message and "\n" not in message
+    assert "step_00000006.safetensors is not good" in message and "checksum" in message
+    assert message.endswith("step_00000003.safetensors")
+
+
 SAVER = """
 import sys, tinygradattn as tga
 from tinygradattn.train.checkpoint import save_checkpoint

@@ -25,7 +25,8 @@ from dataclasses import asdict, dataclass
 
 from ..creation import get_rng_state, set_rng_state
 from ..nn.utils import clip_grad_norm_
-from .checkpoint import load_latest, save_checkpoint
+from ..serialization import CheckpointError, verify
+from .checkpoint import load_latest, fault_of, save_checkpoint, verified_latest
 
 
 class TrainingDiverged(RuntimeError):
@@ -84,8 +85,9 @@ class Trainer:
         return self.last_ckpt
 
     def resume(self):
-        """Load the newest checkpoint of out_dir; False when there is none."""
-        state, path = load_latest(self.ckpt_dir)
+        """Load the newest checkpoint of out_dir that verifies (a damaged newer one is skipped,
+        with one line through log naming it and why); False when there is none."""
+        state, path = load_latest(self.ckpt_dir, on_skip=self.log)
         if state is None:
             return False
         if state["task"] != self.task.config():
@@ -193,9 +195,8 @@ class Trainer:
         loss, n_tokens = self.task.loss(self.model, batch)
         value = loss.item()
         if not math.isfinite(value):
-            kept = self.last_ckpt or "none saved yet"
-            raise TrainingDiverged(f"loss is {value} at step {self.step + 1}; stopping. The "
-                                   f"last good checkpoint is kept: {kept}")
+            raise TrainingDiverged(f"loss is {value} at step {self.step + 1}; stopping. "
+                                   f"{self._kept_checkpoint()}")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.grad_clip:
@@ -204,6 +205,20 @@ class Trainer:
         if self.scheduler:
             self.scheduler.step()
         return value, n_tokens
+
+    def _kept_checkpoint(self):
+        """One sentence on the checkpoint a diverged run leaves: the last one saved or resumed
+        from, checked first, since only a file that verifies is called good."""
+        if self.last_ckpt is None:
+            return "No checkpoint was saved yet."
+        try:
+            verify(self.last_ckpt)
+            return f"The last good checkpoint is kept: {self.last_ckpt}"
+        except (CheckpointError, OSError) as e:
+            fault = fault_of(e)
+        good = verified_latest(self.ckpt_dir)
+        return (f"The last checkpoint {self.last_ckpt} is not good ({fault}); the newest that "
+                f"verifies: {good or 'none'}")
 
     def _evaluate(self, bar, final):
         self.model.eval()
