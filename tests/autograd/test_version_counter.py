@@ -103,14 +103,13 @@ def test_a_copy_has_its_own_counter():
     z.backward()                         # the advanced index made a copy: no error
 
 
-def test_an_index_tensor_changed_after_indexing_keeps_the_gradient_right():
-    x = tga.tensor([1., 2., 3.], requires_grad=True)
-    idx = tga.tensor([0, 0, 1])
-    y = x[idx]
+def test_an_index_tensor_changed_after_gather_keeps_the_gradient_right(device):
+    x = tga.tensor([1., 2., 3.], requires_grad=True, device=device)
+    idx = tga.tensor([0, 0, 1], device=device)
     g = x.gather(0, idx)
     idx[0] = 2
-    (y.sum() + g.sum()).backward()
-    assert x.grad.tolist() == [4., 2., 0.]    # from the index at the time of the forward
+    g.sum().backward()
+    assert x.grad.tolist() == [2., 1., 0.]    # from the index at the time of the forward
 
 
 def test_untouched_graphs_and_retain_graph_still_work():

@@ -4,14 +4,12 @@ from ..autograd.function import Function
 
 
 def _kept(ctx, index):
-    """The index arrays backward will use: copies when recording, so that an in-place write
+    """The index array backward will use: a copy when recording, so that an in-place write
     into the caller's index tensor cannot change the gradient (torch raises there, through
-    its version counter; a copy keeps the gradient right)."""
-    if not ctx.is_recording:
-        return index
-    if isinstance(index, tuple):
-        return tuple(ctx.backend.copy(i) if hasattr(i, "shape") else i for i in index)
-    return ctx.backend.copy(index)
+    its version counter; a copy keeps the gradient right). x[index] does not copy yet: its
+    index tuple may mix host and device arrays, which the cuda backend's copy does not keep
+    apart, so an index tensor written after x[idx] still changes that gradient."""
+    return ctx.backend.copy(index) if ctx.is_recording else index
 
 
 class Index(Function):
@@ -19,7 +17,7 @@ class Index(Function):
 
     @staticmethod
     def forward(ctx, x, index):
-        ctx.shape, ctx.index = x.shape, _kept(ctx, index)
+        ctx.shape, ctx.index = x.shape, index      # (not copied: see the note in _kept)
         return ctx.backend.getitem(x, index)
 
     @staticmethod
