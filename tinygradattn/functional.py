@@ -59,6 +59,22 @@ any = _method("any")
 cumsum = _method("cumsum")
 prod = _method("prod")
 norm = _method("norm")
+sort = _method("sort")
+argsort = _method("argsort")
+topk = _method("topk")
+multinomial = _method("multinomial")
+gather = _method("gather")
+scatter = _method("scatter")
+scatter_add = _method("scatter_add")
+index_select = _method("index_select")
+index_fill = _method("index_fill")
+masked_fill = _method("masked_fill")
+nonzero = _method("nonzero")
+roll = _method("roll")
+flip = _method("flip")
+t = _method("t")
+tril = _method("tril")
+triu = _method("triu")
 
 
 def pow(input, exponent):
@@ -77,22 +93,6 @@ def pow(input, exponent):
     raise TypeError(f"pow() received an invalid combination of arguments: got "
                     f"({type(input).__name__}, {type(exponent).__name__}); one of them must be "
                     "a Tensor, the other a Tensor or a number")
-sort = _method("sort")
-argsort = _method("argsort")
-topk = _method("topk")
-multinomial = _method("multinomial")
-gather = _method("gather")
-scatter = _method("scatter")
-scatter_add = _method("scatter_add")
-index_select = _method("index_select")
-index_fill = _method("index_fill")
-masked_fill = _method("masked_fill")
-nonzero = _method("nonzero")
-roll = _method("roll")
-flip = _method("flip")
-t = _method("t")
-tril = _method("tril")
-triu = _method("triu")
 
 
 # ---- torch.add / sub / mul with torch's keywords (alpha=, out=) -----------------------------
