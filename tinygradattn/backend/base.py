@@ -66,6 +66,8 @@ PRIMITIVES = {
     "reshape": "(x, shape)", "permute": "(x, axes)", "broadcast_to": "(x, shape)",
     "getitem": "(x, index) -> x[index]; index holds ints, slices, None, Ellipsis, int arrays",
     "index_add": "(dst, index, src) -> None; dst[index] += src in place, repeats accumulate",
+    "copy_index": "(index) -> the index tuple with every array in it copied where it lives "
+                  "(host arrays on the host, device arrays on the device)",
     "setitem": "(dst, index, value) -> None; dst[index] = value in place (value an array or a "
                "number, broadcast and cast to dst's dtype; the last of repeated indices wins)",
     "gather": "(x, dim, index) -> out shaped like index (int64, x's rank, any strides): out[i] = "

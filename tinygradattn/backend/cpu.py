@@ -212,6 +212,8 @@ class CPUBackend(Backend):
     contiguous = staticmethod(np.ascontiguousarray)
     same_storage = staticmethod(np.may_share_memory)
     index_add = staticmethod(K.index_add)
+    copy_index = staticmethod(lambda index: tuple(
+        np.array(i, copy=True) if isinstance(i, np.ndarray) else i for i in index))
 
     @staticmethod
     def setitem(dst, index, value):

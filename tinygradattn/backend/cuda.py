@@ -163,6 +163,9 @@ class CUDABackend(Backend):
     broadcast_to = staticmethod(E.broadcast_to)
     getitem = staticmethod(indexing.getitem)
     index_add = staticmethod(indexing.index_add)
+    copy_index = staticmethod(lambda index: tuple(
+        E.copy(i) if isinstance(i, A.CudaArray) else
+        np.array(i, copy=True) if isinstance(i, np.ndarray) else i for i in index))
     setitem = staticmethod(indexing.setitem)
     concatenate = staticmethod(indexing.concatenate)
     gather = staticmethod(S.gather)
