@@ -11,10 +11,9 @@ import pytest
 import tinygradattn as tga
 from tinygradattn.utils import dlpack as tga_dlpack
 
-from helpers import TORCH_REASON
-
 SUPPORTED = [np.float32, np.float64, np.int64, np.bool_]
 REQUIRES_GRAD = "Can't export tensors that require gradient, use tensor.detach()"
+TORCH_REASON = "torch is not installed: the PyTorch side of the DLPack exchange is skipped"
 
 
 def _torch():
@@ -172,6 +171,19 @@ def test_copy_and_device_arguments():
     assert a[1] == 9.
 
 
+def test_numpy_consumer_arguments_copy_and_stream():
+    t = tga.arange(3.)
+    copied = np.from_dlpack(t, copy=True)               # numpy passes copy= to __dlpack__
+    copied[0] = 9.
+    assert t[0].item() == 0.
+    shared = np.from_dlpack(t, copy=False, device="cpu")
+    shared[0] = 9.
+    assert t[0].item() == 9.
+    assert t.__dlpack__(stream=-1) is not None            # torch's "no synchronization"
+    with pytest.raises(BufferError, match="stream must be None on the cpu, got 5"):
+        t.__dlpack__(stream=5)
+
+
 def test_dlpack_device_of_a_cpu_tensor():
     device_type, index = tga.zeros(2).__dlpack_device__()
     assert (device_type, index) == (1, 0)
@@ -297,6 +309,14 @@ def test_torch_names_reach_ours_through_the_compat_hook():
 
 
 # ---- cuda (numba's simulator in CI) -------------------------------------------------------
+def test_both_backends_implement_the_dlpack_primitives(cuda_device):
+    from tinygradattn.backend import PRIMITIVES, get_backend
+    for name in ("from_dlpack", "to_dlpack", "dlpack_device"):
+        assert name in PRIMITIVES
+        for device in ("cpu", cuda_device):
+            assert callable(getattr(type(get_backend(device)), name, None)), (device, name)
+
+
 def test_cuda_tensor_names_its_device_and_refuses_export(cuda_device):
     t = tga.ones(3, device=cuda_device)
     assert t.__dlpack_device__() == (2, 0)
