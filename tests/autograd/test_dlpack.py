@@ -7,9 +7,13 @@ type and message. Torch parts skip without torch; the cuda parts run in numba's 
 """
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import tinygradattn as tga
 from tinygradattn.utils import dlpack as tga_dlpack
+
+from strategies import shapes, views
 
 SUPPORTED = [np.float32, np.float64, np.int64, np.bool_]
 REQUIRES_GRAD = "Can't export tensors that require gradient, use tensor.detach()"
@@ -22,7 +26,7 @@ def _torch():
 
 def _sample(dtype, shape=(2, 3)):
     values = np.arange(int(np.prod(shape))).reshape(shape) % 3
-    return values.astype(dtype)
+    return np.asarray(values.astype(dtype))            # an array even for shape ()
 
 
 class _Capsule:
@@ -105,6 +109,41 @@ def test_a_read_only_producer_stays_read_only():
     np.testing.assert_array_equal(t.numpy(), a)
     with pytest.raises(ValueError, match="read-only"):
         t[0] = 1.
+
+
+@st.composite
+def _numpy_views(draw):
+    """(base, view): a numpy base array of a supported dtype and a permuted / sliced with
+    steps / expanded view of it (shapes with 1, primes and 0)."""
+    shape = draw(shapes(max_dims=3, allow_zero=True))
+    recipe = draw(views(shape))
+    dtype = draw(st.sampled_from(SUPPORTED))
+    base = _sample(dtype, recipe.base_shape)
+    return base, recipe.apply(base)
+
+
+@given(_numpy_views())
+def test_any_numpy_view_round_trips_through_us_on_the_same_memory(case):
+    base, view = case
+    t = tga.from_dlpack(view)
+    assert tuple(t.shape) == view.shape and t.dtype == view.dtype
+    np.testing.assert_array_equal(t.numpy(), view)
+    back = np.from_dlpack(t)
+    assert back.strides == view.strides or view.size <= 1
+    np.testing.assert_array_equal(back, view)
+    if view.size:
+        assert np.shares_memory(back, base)
+
+
+@given(_numpy_views())
+def test_any_numpy_view_reaches_torch_through_us_on_the_same_memory(case):
+    torch = _torch()
+    base, view = case
+    x = torch.from_dlpack(tga.from_dlpack(view))
+    assert tuple(x.shape) == view.shape
+    np.testing.assert_array_equal(x.numpy(), view)
+    if view.size:
+        assert np.shares_memory(x.numpy(), base)
 
 
 @pytest.mark.parametrize("shape", [(), (0,), (3, 0), (0, 2, 5)])
