@@ -79,11 +79,12 @@ class _DLManagedTensorVersioned(ctypes.Structure):
                 ("flags", ctypes.c_uint64), ("dl_tensor", _DLTensor)]
 
 
-_api = ctypes.pythonapi
-_api.PyCapsule_IsValid.restype = ctypes.c_int
-_api.PyCapsule_IsValid.argtypes = [ctypes.py_object, ctypes.c_char_p]
-_api.PyCapsule_GetPointer.restype = ctypes.c_void_p
-_api.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+# our own prototypes of the C API (setting restype on ctypes.pythonapi's shared function
+# objects would change them for every other user in the process)
+_capsule_is_valid = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.py_object, ctypes.c_char_p)(
+    ("PyCapsule_IsValid", ctypes.pythonapi))
+_capsule_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
+    ("PyCapsule_GetPointer", ctypes.pythonapi))
 
 
 def is_capsule(obj):
@@ -94,11 +95,11 @@ def is_capsule(obj):
 def _header(capsule):
     """The DLTensor of an unconsumed DLPack capsule (read in place; the capsule stays whole).
     BufferError for a capsule already consumed or not a DLPack one."""
-    if _api.PyCapsule_IsValid(capsule, _NAME_VERSIONED):
-        ptr = _api.PyCapsule_GetPointer(capsule, _NAME_VERSIONED)
+    if _capsule_is_valid(capsule, _NAME_VERSIONED):
+        ptr = _capsule_pointer(capsule, _NAME_VERSIONED)
         return _DLManagedTensorVersioned.from_address(ptr).dl_tensor
-    if _api.PyCapsule_IsValid(capsule, _NAME):
-        return _DLTensor.from_address(_api.PyCapsule_GetPointer(capsule, _NAME))   # offset 0
+    if _capsule_is_valid(capsule, _NAME):
+        return _DLTensor.from_address(_capsule_pointer(capsule, _NAME))   # offset 0
     raise BufferError("from_dlpack: the capsule is not an unconsumed DLPack capsule (a DLPack "
                       "capsule can be imported only once)")
 
@@ -192,7 +193,7 @@ def cpu_from_dlpack(obj):
         raise BufferError("from_dlpack: the capsule's memory is on device type "
                           f"{header.device.device_type}, not the CPU")
     check_dtype(capsule)
-    is_legacy = bool(_api.PyCapsule_IsValid(capsule, _NAME))
+    is_legacy = bool(_capsule_is_valid(capsule, _NAME))
     array = np.from_dlpack(_Holder(capsule))
     if is_legacy and not array.flags.writeable:
         array = np.asarray(_Writable(array))
