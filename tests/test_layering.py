@@ -36,6 +36,7 @@ LAYERS = [
         "cuda.random", "cuda.scatter",
     ]),
     ("backend", [
+        "backend.dlpack",                             # DLPack: device codes, capsules, cpu
         "backend", "backend.base", "backend.cpu", "backend.cpu_kernels", "backend.isa",
         "backend.pool", "backend.cuda",
         "cuda",                                       # tga.cuda: torch.cuda's functions
@@ -81,6 +82,7 @@ LAYERS = [
         "utils", "utils.data", "utils.data.collate", "utils.data.dataloader",
         "utils.data.dataset", "utils.data.sampler", "utils.data.distributed",
         "utils.tensorboard",                          # SummaryWriter: scalar event files
+        "utils.dlpack",                               # torch.utils.dlpack: to_dlpack, ...
     ]),
     ("models", ["models", "models.gpt", "models.seq2seq"]),
     ("train", [
