@@ -130,7 +130,7 @@ def render_svg(graph, title="autograd graph"):
            '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
            'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
            'fill="#444"/></marker></defs>',
-           f'<rect width="100%" height="100%" fill="white"/>']
+           '<rect width="100%" height="100%" fill="white"/>']
     out += [_cluster(key, label, graph, place) for key, label in graph.clusters.items()]
     out += [_edge(e, place) for e in graph.edges]
     out += [_node(n, place[n.key]) for n in graph.nodes]
