@@ -72,7 +72,19 @@ def _order_rows(graph, rank):
             above = (lambda k: row_of[k] < r) if sweep % 2 == 0 else (lambda k: row_of[k] > r)
             rows[r].sort(key=lambda k: _barycenter(k, near, pos, above))
             pos.update({k: (i + 0.5) / len(rows[r]) for i, k in enumerate(rows[r])})
-    return rows
+    group = {n.key: n.group for n in graph.nodes}
+    return [_keep_groups_together(row, group) for row in rows]
+
+
+def _keep_groups_together(row, group):
+    """row reordered so that the members of a cluster sit side by side (at their mean
+    place): a cluster's band in a row then holds no other node."""
+    index = {k: i for i, k in enumerate(row)}
+    members = {}
+    for k in row:
+        members.setdefault(group[k], []).append(index[k])
+    mean = {g: sum(ix) / len(ix) for g, ix in members.items() if g is not None}
+    return sorted(row, key=lambda k: (mean.get(group[k], index[k]), index[k]))
 
 
 def _barycenter(key, near, pos, wanted):
@@ -121,7 +133,9 @@ def render_svg(graph, title="autograd graph"):
     """The SVG text of graph (a Graph from autograd_graph / collapse)."""
     rows = _order_rows(graph, _ranks(graph))
     place = _place(graph, rows)
-    width = max(cx + w / 2 for cx, _, w, _ in place.values()) + MARGIN + 120
+    bands = {key: _bands(key, graph, rows, place) for key in graph.clusters}
+    right = max(cx + w / 2 for cx, _, w, _ in place.values()) + 10   # loops run past it
+    width = max(cx + w / 2 for cx, _, w, _ in place.values()) + MARGIN + 160
     height = max(cy + h / 2 for _, cy, _, h in place.values()) + MARGIN
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
            f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="Helvetica, Arial, sans-serif" '
@@ -131,11 +145,31 @@ def render_svg(graph, title="autograd graph"):
            'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
            'fill="#444"/></marker></defs>',
            '<rect width="100%" height="100%" fill="white"/>']
-    out += [_cluster(key, label, graph, place) for key, label in graph.clusters.items()]
-    out += [_edge(e, place) for e in graph.edges]
+    out += [_cluster(key, label, bands[key]) for key, label in graph.clusters.items()]
+    n_loops = 0
+    for e in graph.edges:
+        if e.style == "repeat":
+            n_loops += 1
+            out.append(_loop(e, place, right + 14 * n_loops))
+        else:
+            out.append(_edge(e, place))
     out += [_node(n, place[n.key]) for n in graph.nodes]
     out.append("</svg>")
     return "\n".join(s for s in out if s)
+
+
+def _bands(key, graph, rows, place):
+    """[(y0, x0, x1, y1)] one box per row holding members of cluster key."""
+    members = {n.key for n in graph.nodes if n.group == key}
+    out = []
+    for row in rows:
+        boxes = [place[k] for k in row if k in members]
+        if boxes:
+            top = min(cy - h / 2 for _, cy, _, h in boxes) - GAP_Y / 2 + 2
+            bottom = max(cy + h / 2 for _, cy, _, h in boxes) + GAP_Y / 2 - 2
+            out.append((top, min(cx - w / 2 for cx, _, w, _ in boxes) - 10,
+                        max(cx + w / 2 for cx, _, w, _ in boxes) + 10, bottom))
+    return out
 
 
 def _node(node, where):
@@ -154,35 +188,40 @@ def _node(node, where):
 
 
 def _edge(edge, place):
+    """A curve from the bottom of src to the top of dst."""
     x1, y1, _, h1 = place[edge.src]
-    x2, y2, w2, h2 = place[edge.dst]
-    if edge.style == "repeat":                 # from the block's output back up to its input
-        sx, sy, ex, ey = x1 + 4, y1 + h1 / 2, x2 + w2 / 2, y2
-        bend = max(sx, ex) + 60
-        d = f"M{sx:.1f},{sy:.1f} C{bend:.1f},{sy + 40:.1f} {bend:.1f},{ey:.1f} {ex:.1f},{ey:.1f}"
-        attrs = 'stroke="firebrick" stroke-dasharray="6,4"'
-        label = (f'<text x="{bend + 4:.1f}" y="{(sy + ey) / 2:.1f}" fill="firebrick">'
-                 f'{escape(edge.label)}</text>') if edge.label else ""
-    else:
-        sy, ey = y1 + h1 / 2, y2 - h2 / 2
-        dy = (ey - sy) / 2
-        d = f"M{x1:.1f},{sy:.1f} C{x1:.1f},{sy + dy:.1f} {x2:.1f},{ey - dy:.1f} {x2:.1f},{ey:.1f}"
-        attrs = 'stroke="#444"' + (' stroke-dasharray="2,3"' if edge.style == "more" else "")
-        label = ""
+    x2, y2, _, h2 = place[edge.dst]
+    sy, ey = y1 + h1 / 2, y2 - h2 / 2
+    dy = (ey - sy) / 2
+    d = f"M{x1:.1f},{sy:.1f} C{x1:.1f},{sy + dy:.1f} {x2:.1f},{ey - dy:.1f} {x2:.1f},{ey:.1f}"
+    dash = ' stroke-dasharray="2,3"' if edge.style == "more" else ""
     return (f'<g class="edge"><title>{edge.src}-&gt;{edge.dst}</title>'
-            f'<path d="{d}" fill="none" {attrs} marker-end="url(#arrow)"/>{label}</g>')
+            f'<path d="{d}" fill="none" stroke="#444"{dash} marker-end="url(#arrow)"/></g>')
 
 
-def _cluster(key, label, graph, place):
-    boxes = [place[n.key] for n in graph.nodes if n.group == key]
-    if not boxes:
+def _loop(edge, place, x_out):
+    """A "repeat" edge, in the gaps between rows: down out of src, right to x_out (past the
+    cluster), up, left above dst, down into it."""
+    x1, y1, _, h1 = place[edge.src]
+    x2, y2, _, h2 = place[edge.dst]
+    below, above = y1 + h1 / 2 + GAP_Y / 3, y2 - h2 / 2 - GAP_Y / 3
+    d = (f"M{x1 + 6:.1f},{y1 + h1 / 2:.1f} V{below:.1f} H{x_out:.1f} V{above:.1f} "
+         f"H{x2 + 6:.1f} V{y2 - h2 / 2:.1f}")
+    label = (f'<text x="{x_out + 4:.1f}" y="{(below + above) / 2:.1f}" fill="firebrick">'
+             f'{escape(edge.label)}</text>') if edge.label else ""
+    return (f'<g class="edge"><title>{edge.src}-&gt;{edge.dst}</title>'
+            f'<path d="{d}" fill="none" stroke="firebrick" stroke-dasharray="6,4" '
+            f'marker-end="url(#arrow)"/>{label}</g>')
+
+
+def _cluster(key, label, bands):
+    """The cluster's rows as one tinted shape (a box per row), its label over the first."""
+    if not bands:
         return ""
-    x0 = min(cx - w / 2 for cx, _, w, _ in boxes) - 10
-    y0 = min(cy - h / 2 for _, cy, _, h in boxes) - 22
-    x1 = max(cx + w / 2 for cx, _, w, _ in boxes) + 10
-    y1 = max(cy + h / 2 for _, cy, _, h in boxes) + 10
-    return (f'<g class="cluster"><title>{escape(key)}</title>'
-            f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{x1 - x0:.1f}" height="{y1 - y0:.1f}" '
-            f'rx="8" fill="#f3f8fd" stroke="steelblue" stroke-dasharray="5,3"/>'
-            f'<text x="{x0 + 6:.1f}" y="{y0 + 14:.1f}" fill="steelblue">{escape(label)}</text>'
+    rects = "".join(f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{x1 - x0:.1f}" '
+                    f'height="{y1 - y0:.1f}" fill="#e8f1fb" stroke="none"/>'
+                    for y0, x0, x1, y1 in bands)
+    y0, x0, _, _ = bands[0]
+    return (f'<g class="cluster"><title>{escape(key)}</title>{rects}'
+            f'<text x="{x0 + 4:.1f}" y="{y0 + 10:.1f}" fill="steelblue">{escape(label)}</text>'
             f'</g>')
