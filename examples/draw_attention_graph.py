@@ -1,6 +1,7 @@
-"""Draw the autograd graph of one causal single-head attention layer (docs/graph_attention.svg).
+"""Draw the autograd graph of one causal single-head attention layer (docs/graph_attention.svg),
+and of a 4-layer GPT's loss with its identical blocks collapsed (docs/graph_gpt_nano.svg).
 
-    python examples/draw_attention_graph.py [OUT.svg]
+    python examples/draw_attention_graph.py [OUT_DIR]
 
 The layer is written out op by op so each step is a node of the graph:
 
@@ -21,8 +22,9 @@ import sys
 
 import tinygradattn as tga
 from tinygradattn import nn
+from tinygradattn.models import GPT, GPTConfig
 
-OUT = pathlib.Path(__file__).resolve().parent.parent / "docs" / "graph_attention.svg"
+DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs"
 
 
 class SingleHeadAttention(nn.Module):
@@ -54,15 +56,29 @@ def attention_graph(B=2, T=5, C=8, D=4, seed=0):
     return tga.viz.draw_graph(loss, layer), layer, loss
 
 
+def gpt_graphs(seed=0):
+    """(full Graph, collapsed Digraph) of a nano GPT's loss after backward: 4 layers."""
+    tga.manual_seed(seed)
+    config = GPTConfig(vocab_size=65, block_size=16, n_layer=4, n_head=4, n_embd=32)
+    model = GPT(config)
+    idx = tga.randint(0, config.vocab_size, (2, config.block_size))
+    _, loss = model(idx, idx)
+    loss.backward()
+    return tga.viz.autograd_graph(loss, model), tga.viz.draw_graph(loss, model, collapse=True)
+
+
 def main(argv):
-    out = pathlib.Path(argv[1]) if len(argv) > 1 else OUT
+    out_dir = pathlib.Path(argv[1]) if len(argv) > 1 else DOCS
     dot, _, _ = attention_graph()
     graph = dot.tga_graph
-    print(f"{graph.n_nodes} nodes, {graph.n_edges} edges:")
+    print(f"attention: {graph.n_nodes} nodes, {graph.n_edges} edges:")
     for node in graph.nodes:
         print("  " + " | ".join(node.lines()))
-    tga.viz.save_svg(dot, out)
-    print(f"wrote {out}")
+    print("wrote", tga.viz.save_svg(dot, out_dir / "graph_attention.svg"))
+    full, small = gpt_graphs()
+    print(f"GPT nano (4 layers): {full.n_nodes} nodes, {full.n_edges} edges; collapsed: "
+          f"{small.tga_graph.n_nodes} nodes, {small.tga_graph.n_edges} edges")
+    print("wrote", tga.viz.save_svg(small, out_dir / "graph_gpt_nano.svg"))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ pure-Python SVG), and the messages when an optional package is missing.
 graphviz (the Python package) is in the [test] extra; tests that need it skip without it.
 """
 import math
+import os
+import pathlib
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -18,6 +20,7 @@ from tinygradattn import nn, viz
 from tinygradattn.models import GPT, GPTConfig
 
 SVG = "{http://www.w3.org/2000/svg}"
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def small_graph():
@@ -256,7 +259,7 @@ def test_import_tinygradattn_does_not_import_graphviz():
 
 
 def test_the_attention_example_draws_its_graph(graphviz, tmp_path):
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent.parent / "examples"))
+    sys.path.insert(0, str(ROOT / "examples"))
     try:
         import draw_attention_graph as example
     finally:
@@ -280,3 +283,13 @@ def test_a_tie_goes_to_a_block_then_to_the_later_block():
     assert group[g.nodes[1].key] == "blocks.1"               # out.sum(): 3 edges from both
     mixed = viz.collapse(viz.autograd_graph((top * 4) + (w0 * 5), {"blocks.0.w": w0, "top": top}))
     assert mixed.nodes[0].group == "blocks.0"                # a block over a top-level name
+
+
+def test_the_example_script_writes_both_drawings(tmp_path):
+    out = subprocess.run([sys.executable, str(ROOT / "examples" / "draw_attention_graph.py"),
+                          str(tmp_path)], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr
+    assert "collapsed: " in out.stdout
+    for name in ("graph_attention.svg", "graph_gpt_nano.svg"):
+        assert svg_groups((tmp_path / name).read_text(), "node")

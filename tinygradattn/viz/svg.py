@@ -135,7 +135,8 @@ def render_svg(graph, title="autograd graph"):
     place = _place(graph, rows)
     bands = {key: _bands(key, graph, rows, place) for key in graph.clusters}
     right = max(cx + w / 2 for cx, _, w, _ in place.values()) + 10   # loops run past it
-    width = max(cx + w / 2 for cx, _, w, _ in place.values()) + MARGIN + 160
+    has_loops = any(e.style == "repeat" for e in graph.edges)
+    width = right - 10 + MARGIN + (160 if has_loops else 0)        # room for the loops' label
     height = max(cy + h / 2 for _, cy, _, h in place.values()) + MARGIN
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
            f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="Helvetica, Arial, sans-serif" '
