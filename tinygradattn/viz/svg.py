@@ -11,7 +11,6 @@ Layered layout, simple but readable:
 Each node is one `<g class="node">` (a rect and its label lines), each edge one
 `<g class="edge">` (a cubic curve with an arrow head), each cluster one `<g class="cluster">`.
 """
-from xml.sax.saxutils import escape
 
 FONT = 11                        # px
 CHAR_W = 6.4                     # px per character of FONT (Helvetica-ish average)
@@ -20,6 +19,12 @@ PAD_X, PAD_Y = 8, 5
 GAP_X, GAP_Y = 16, 34
 MARGIN = 20
 FILL = {"op": "#d3d3d3", "leaf": "#add8e6", "more": "#ffffff", "root": "#caff70"}
+
+
+def escape(text):
+    """text safe inside an XML element or a double-quoted attribute."""
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;"))
 
 
 def _ranks(graph):
