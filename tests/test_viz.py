@@ -146,6 +146,20 @@ def test_collapse_draws_a_gpts_identical_blocks_once(gpt_loss):
     assert full.n_nodes == len({n.key for n in full.nodes})         # collapse copied, not cut
 
 
+def test_collapse_draws_each_stack_of_a_seq2seq_once():
+    from tinygradattn.models import Seq2SeqConfig, Seq2SeqTransformer
+    config = Seq2SeqConfig(11, 13, d_model=8, nhead=2, num_encoder_layers=3,
+                           num_decoder_layers=2, dim_feedforward=16, dropout=0.0)
+    model = Seq2SeqTransformer(config)
+    loss = model(tga.randint(3, 11, (2, 5)), tga.randint(3, 13, (2, 4))).mean()
+    full = viz.autograd_graph(loss, model)
+    small = viz.collapse(full)
+    assert small.clusters == {
+        "decoder.layers.0": "decoder.layers.0 .. decoder.layers.1  (x 2, identical: drawn once)",
+        "encoder.layers.0": "encoder.layers.0 .. encoder.layers.2  (x 3, identical: drawn once)"}
+    assert small.n_nodes < full.n_nodes / 2
+
+
 def test_max_depth_shrinks_a_gpt_graph(gpt_loss):
     model, loss = gpt_loss
     g = viz.autograd_graph(loss, model, max_depth=4)
@@ -226,6 +240,8 @@ def test_rendering_without_dot_falls_back(graphviz, tmp_path, monkeypatch):
     assert out.endswith("g.svg") and len(svg_groups(open(out).read(), "node")) == 4
     assert (tmp_path / "g").read_text() == dot.source      # the DOT source is saved too
     assert viz.save_svg(dot, tmp_path / "s.svg") == tmp_path / "s.svg"
+    assert dot.render(outfile=tmp_path / "o.svg") == str(tmp_path / "o.svg")
+    assert (tmp_path / "o.gv").read_text() == dot.source
     with pytest.raises(RuntimeError, match="pip install pygraphviz") as err:
         dot.pipe(format="png")
     assert isinstance(err.value.__cause__, graphviz.ExecutableNotFound)
