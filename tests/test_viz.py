@@ -301,7 +301,7 @@ def test_a_tie_goes_to_a_block_then_to_the_later_block():
     assert mixed.nodes[0].group == "blocks.0"                # a block over a top-level name
 
 
-def test_the_example_script_writes_both_drawings(tmp_path):
+def test_the_example_script_writes_both_drawings(graphviz, tmp_path):
     out = subprocess.run([sys.executable, str(ROOT / "examples" / "draw_attention_graph.py"),
                           str(tmp_path)], capture_output=True, text=True, timeout=300,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
