@@ -309,3 +309,10 @@ def test_the_example_script_writes_both_drawings(graphviz, tmp_path):
     assert "collapsed: " in out.stdout
     for name in ("graph_attention.svg", "graph_gpt_nano.svg"):
         assert svg_groups((tmp_path / name).read_text(), "node")
+
+
+def test_docstring_examples_run(graphviz):
+    import doctest
+    for module in (viz.graph, viz.dot):
+        failures, tried = doctest.testmod(module)
+        assert tried and not failures, module.__name__
