@@ -7,7 +7,8 @@ it is installed. Without it the Digraph we return falls back, in this order, on
 - pygraphviz (`pip install pygraphviz`, tinygradattn[viz-render]): its manylinux wheel
   bundles Graphviz's libraries and the dot layout plugin: any format, the same drawing;
 - for SVG only, the small pure-Python renderer of svg.py (a layered layout).
-A PNG or PDF asked for with neither raises a RuntimeError naming what to install.
+A PNG or PDF asked for with neither raises graphviz.ExecutableNotFound (a RuntimeError)
+naming what to install.
 """
 import functools
 import os
@@ -147,7 +148,20 @@ def fallback_render(dot, fmt, err=None):
     if fmt == "svg" and dot.tga_graph is not None:
         from .svg import render_svg
         return render_svg(dot.tga_graph).encode("utf-8")
-    raise RuntimeError(f"cannot render the graph as {fmt}: {INSTALL_RENDERER}") from err
+    not_found = _not_found_class(import_graphviz())
+    raise not_found(f"cannot render the graph as {fmt}: {INSTALL_RENDERER}") from err
+
+
+@functools.cache
+def _not_found_class(graphviz):
+    """graphviz.ExecutableNotFound (a RuntimeError) with our message: code that catches
+    graphviz's error still catches it."""
+
+    class RendererNotFound(graphviz.ExecutableNotFound):
+        def __init__(self, message):
+            RuntimeError.__init__(self, message)
+
+    return RendererNotFound
 
 
 def _render_without_dot(dot, filename, err, directory=None, view=False, cleanup=False,
@@ -155,7 +169,8 @@ def _render_without_dot(dot, filename, err, directory=None, view=False, cleanup=
     """What graphviz's render does (save the source, write filename.format or outfile), with
     fallback_render in place of the `dot` program; `view` is not supported there."""
     if view:
-        raise RuntimeError(f"render(view=True): {INSTALL_RENDERER}") from err
+        raise _not_found_class(import_graphviz())(f"render(view=True): {INSTALL_RENDERER}") \
+            from err
     fmt = format
     if outfile is not None:
         outfile = os.fspath(outfile)
