@@ -83,6 +83,9 @@ LAYERS = [
         "utils.data.dataset", "utils.data.sampler", "utils.data.distributed",
         "utils.tensorboard",                          # SummaryWriter: scalar event files
         "utils.dlpack",                               # torch.utils.dlpack: to_dlpack, ...
+        # tga.viz: the autograd graph of a tensor (and a module's parameter names) drawn as
+        # a graphviz.Digraph or, without graphviz, a pure-Python SVG
+        "viz", "viz.graph", "viz.collapse", "viz.dot", "viz.svg",
     ]),
     ("models", ["models", "models.gpt", "models.seq2seq"]),
     ("train", [
