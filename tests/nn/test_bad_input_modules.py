@@ -846,6 +846,15 @@ CASES = [
         stream(L), shuffle=True), ValueError, r"shuffle"),
     C("DataLoader.iterable_with_sampler", lambda L: L.utils.data.DataLoader(
         stream(L), sampler=[0]), ValueError, r"sampler"),
+    C("DataLoader.len_of_stream_without_len", lambda L: len(L.utils.data.DataLoader(
+        stream(L), batch_size=2)), TypeError, r"len"),
+    # torch: RuntimeError from randint(0, 0); ours a ValueError naming the empty source
+    C("RandomSampler.replacement_from_empty", lambda L: list(L.utils.data.RandomSampler(
+        [], replacement=True, num_samples=2)), ValueError, r"empty", torch=False),
+    C("BatchSampler.sampler_not_iterable", lambda L: list(L.utils.data.BatchSampler(5, 2, False)),
+      TypeError, r"int.*iterable"),
+    C("StepLR.load_state_dict_none", lambda L: sched(L, "StepLR", 2).load_state_dict(None),
+      TypeError, r"NoneType"),
     C("Dataset.getitem_not_implemented", lambda L: L.utils.data.Dataset()[0],
       NotImplementedError, r"__getitem__"),
     C("TensorDataset.not_tensor", lambda L: L.utils.data.TensorDataset([1, 2]), TypeError,

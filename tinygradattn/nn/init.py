@@ -64,7 +64,7 @@ def ones_(tensor):
 
 
 def _calculate_fan_in_and_fan_out(tensor):
-    _check_tensor("fan in / fan out", tensor)
+    _check_tensor("xavier_* / kaiming_*", tensor)
     if tensor.ndim < 2:
         raise ValueError(f"Fan in and fan out can not be computed for tensor with fewer than 2 "
                          f"dimensions, got shape {tuple(tensor.shape)}")
