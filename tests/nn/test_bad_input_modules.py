@@ -56,10 +56,6 @@ def C(name, call, expected, match, torch=True, isolate=False):
 
 
 # ---- small builders (each takes the library L: tinygradattn or torch) -------------------------
-def nn(L):
-    return L.nn
-
-
 def param(L, *shape):
     return L.nn.Parameter(L.ones(*shape))
 
@@ -147,10 +143,6 @@ def mha(L, **kw):
 
 def x3(L, B=2, T=3, E=8, dtype=None):
     return L.randn(B, T, E) if dtype is None else L.randn(B, T, E).to(dtype)
-
-
-def data(L):
-    return L.utils.data
 
 
 def tds(L, n=4):
@@ -1088,12 +1080,22 @@ def test_bad_input(case):
 
 
 # -- the isolated batch: one subprocess runs every case that reaches a kernel ------------------
+def _crash(L):
+    os._exit(134)                   # as a kernel's abort would end it (no core file left)
+
+
+SELFTEST_ENV = "TGA_BAD_INPUT_SELFTEST"      # child runs one crashing case instead
+
+
 def _isolated_main():
     """Child: run ISOLATED in order, one JSON line before and after each (flushed), so the
     parent knows which case was running if the process dies."""
     import warnings
     warnings.simplefilter("ignore")
-    for case in ISOLATED:
+    cases = ISOLATED
+    if os.environ.get(SELFTEST_ENV) == "1":
+        cases = [ISOLATED[0], C("selftest.crash", _crash, RuntimeError, "")]
+    for case in cases:
         print(json.dumps({"start": case.name}), flush=True)
         exc_type, message = run_case(case)
         print(json.dumps({"name": case.name, "exc": exc_type and exc_type.__name__,
@@ -1101,9 +1103,10 @@ def _isolated_main():
               flush=True)
 
 
-def _run_isolated_batch():
+def _run_isolated_batch(selftest=False):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(pathlib.Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]))
+    env[SELFTEST_ENV] = "1" if selftest else "0"
     try:
         proc = subprocess.run([sys.executable, __file__, "--isolated"], capture_output=True,
                               text=True, timeout=ISOLATED_TIMEOUT_S, env=env)
@@ -1147,6 +1150,14 @@ def test_bad_input_isolated(case, isolated_results):
         pytest.fail(f"{case.name}: the subprocess died {where} ({died})")
     rec = results[case.name]
     check_outcome(case, _exception_class(rec), rec["message"])
+
+
+def test_isolated_batch_reports_a_crash_under_its_case():
+    """The harness itself: a case that aborts the child is named as the one running, and the
+    cases before it keep their results."""
+    results, running, died = _run_isolated_batch(selftest=True)
+    assert ISOLATED[0].name in results
+    assert running == "selftest.crash" and died and "exit code" in died
 
 
 # -- torch raises the same class -------------------------------------------------------------
