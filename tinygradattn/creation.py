@@ -238,7 +238,7 @@ class Generator:
         """Seed this generator; returns it (torch.Generator.manual_seed)."""
         if type(seed) is bool or not isinstance(seed, numbers.Integral):
             raise TypeError(f"manual_seed expected an int seed, got {type(seed).__name__}")
-        seed = int(seed) % (1 << 64)            # torch wraps negative seeds the same way
+        seed = _seed_in_range(int(seed))
         self._impl.manual_seed(seed)
         self._initial_seed = seed
         return self
@@ -304,10 +304,20 @@ def randperm(n, *, generator=None, dtype=None, device="cpu", requires_grad=False
     return out.requires_grad_() if requires_grad else out
 
 
+def _seed_in_range(seed):
+    """A seed in [-2**63, 2**64) as the unsigned 64-bit one torch uses (negative seeds wrap);
+    ValueError outside, as torch's "Overflow when unpacking long"."""
+    if not -(1 << 63) <= seed < (1 << 64):
+        raise ValueError(f"Overflow when unpacking long: seed {seed} is outside "
+                         f"[-2**63, 2**64)")
+    return seed % (1 << 64)
+
+
 def manual_seed(seed):
-    """Seed the global generator of every device (torch.manual_seed)."""
+    """Seed the global generator of every device (torch.manual_seed: int(seed), so a float
+    is truncated and a non-number string raises ValueError; negative seeds wrap)."""
     get_backend("cpu")
-    seed_backends(int(seed))
+    seed_backends(_seed_in_range(int(seed)))
 
 
 def get_rng_state():

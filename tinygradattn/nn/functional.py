@@ -410,6 +410,8 @@ def dropout(input, p=0.5, training=True):
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
         return input
+    if not input.is_floating_point():
+        raise RuntimeError(f"dropout: input must be floating point, got {input.dtype.name}")
     if p == 1.0:
         return input * 0.0
     keep = rand(*input.shape, dtype=input.dtype, device=input.device) >= p
@@ -681,7 +683,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     if not input.is_floating_point() or target.dtype != input.dtype:
         raise RuntimeError(f"binary_cross_entropy: expected floating input and target of one "
                            f"dtype, got {input.dtype.name} and {target.dtype.name}")
-    if input.device == "cpu" and input.numel() and bool(((input < 0) | (input > 1)).any()):
+    if input.device == "cpu" and input.numel() and bool(~((input >= 0) & (input <= 1)).all()):
         raise RuntimeError("all elements of input should be between 0 and 1")
     loss = _weighted(BinaryCrossEntropy.apply(input, target), weight, "binary_cross_entropy")
     return _reduce(loss, reduction, "binary_cross_entropy")
