@@ -36,6 +36,7 @@ LAYERS = [
         "cuda.random", "cuda.scatter",
     ]),
     ("backend", [
+        "backend.dlpack",                             # DLPack: device codes, capsules, cpu
         "backend", "backend.base", "backend.cpu", "backend.cpu_kernels", "backend.isa",
         "backend.pool", "backend.cuda",
         "cuda",                                       # tga.cuda: torch.cuda's functions
@@ -81,6 +82,10 @@ LAYERS = [
         "utils", "utils.data", "utils.data.collate", "utils.data.dataloader",
         "utils.data.dataset", "utils.data.sampler", "utils.data.distributed",
         "utils.tensorboard",                          # SummaryWriter: scalar event files
+        "utils.dlpack",                               # torch.utils.dlpack: to_dlpack, ...
+        # tga.viz: the autograd graph of a tensor (and a module's parameter names) drawn as
+        # a graphviz.Digraph or, without graphviz, a pure-Python SVG
+        "viz", "viz.graph", "viz.collapse", "viz.dot", "viz.svg",
     ]),
     ("models", ["models", "models.gpt", "models.seq2seq"]),
     ("train", [

@@ -5,9 +5,9 @@ Public surface only: everything is defined in the modules below.
 from . import _openmp_env  # noqa: F401  (first: sets the OpenMP wait policy before libgomp loads)
 from . import autograd, backends, cuda, distributed, nn, optim, utils
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
-from .creation import (Generator, arange, empty, empty_like, eye, from_numpy, full, full_like,
-                       manual_seed, ones, ones_like, rand, rand_like, randint, randn, randn_like,
-                       randperm, tensor, zeros, zeros_like)
+from .creation import (Generator, arange, empty, empty_like, eye, from_dlpack, from_numpy, full,
+                       full_like, manual_seed, ones, ones_like, rand, rand_like, randint, randn,
+                       randn_like, randperm, tensor, zeros, zeros_like)
 from .device import device
 from .dtypes import bool_ as bool
 from .dtypes import bfloat16, finfo, float16, float32, float64, iinfo, int8, int16, int32, int64, uint8
@@ -44,5 +44,6 @@ from . import amp, models   # last: they build on everything above
 from .amp import autocast
 from .cuda import amp as _cuda_amp  # noqa: F401  (torch.cuda.amp.GradScaler after import torch)
 from .compiler import compile
+from . import viz      # tga.viz.draw_graph (graphviz is imported when a graph is drawn)
 
 __version__ = "0.1.0"

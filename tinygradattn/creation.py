@@ -1,5 +1,6 @@
-"""Tensor factories: tensor, from_numpy, zeros, ones, full, empty, arange, rand, randn,
-randint, *_like, and the global seed. PyTorch's names, argument orders and default dtypes.
+"""Tensor factories: tensor, from_numpy, from_dlpack, zeros, ones, full, empty, arange, rand,
+randn, randint, *_like, and the global seed. PyTorch's names, argument orders and default
+dtypes.
 
 Sits just above `tensor.py` (which never imports this module): host data is turned into
 arrays by tensor.py's `_host_array` (dtype rules in host.py), arrays into Tensors here.
@@ -10,7 +11,7 @@ import numbers
 import os
 
 from . import dtypes, host
-from .backend import all_backends, get_backend
+from .backend import all_backends, dlpack_backend, get_backend
 from .backend import manual_seed as seed_backends
 from .tensor import Tensor, _host_array
 from .tensor_args import _check_fill_value, _check_int_arg, _check_numel, _check_tensor_arg
@@ -43,6 +44,48 @@ def from_numpy(array):
         raise TypeError(f"from_numpy expects an np.ndarray, got {type(array).__name__}")
     dtypes.from_numpy_dtype(array.dtype)
     return _make(get_backend("cpu").from_host(array), "cpu", False)
+
+
+def from_dlpack(ext_tensor, *, device=None, copy=None):
+    """A tensor on ext_tensor's memory, without a copy (torch.from_dlpack).
+
+    ext_tensor: anything with __dlpack__ (a numpy array, a torch tensor, one of ours) or a
+    DLPack capsule (torch.utils.dlpack.to_dlpack's; a capsule can be imported once). Any
+    strides, 0-d and size-0 tensors are taken as they are. The dtype must be one we compute
+    in (float32, float64, int64, bool, as from_numpy): since memory is shared, any other is a
+    TypeError naming it, never a silent converting copy. Memory on a device other than the
+    cpu is a BufferError (cuda memory cannot be imported yet); an object without __dlpack__
+    is a TypeError naming its type.
+
+    The result is a leaf that does not require grad (`requires_grad_()` afterwards works as
+    for any tensor). NOTE: in-place writes made by the other library are not seen by our
+    version counter (torch's own caveat for from_dlpack): do not change the memory while a
+    graph that saved this tensor waits for backward. One of our own tensors comes back as a
+    detach()ed alias, sharing its version counter too.
+
+    Args: device: where the result goes (a copy when it is not where the memory is; with
+    copy=False that is a ValueError); copy: True for a copy, None or False for shared memory.
+
+        >>> import numpy as np
+        >>> a = np.arange(3.)
+        >>> t = from_dlpack(a); t[0] = 7.
+        >>> a
+        array([7., 1., 2.])
+    """
+    if isinstance(ext_tensor, Tensor):
+        if ext_tensor.requires_grad:        # what ext_tensor.__dlpack__ says, as torch does
+            raise BufferError("Can't export tensors that require gradient, use "
+                              "tensor.detach()")
+        t = ext_tensor.detach()
+    else:
+        backend = dlpack_backend(ext_tensor)
+        t = Tensor._wrap(backend.from_dlpack(ext_tensor), backend)
+    if device is not None and get_backend(device) is not t._backend:
+        if copy is False:
+            raise ValueError(f"from_dlpack: cannot move the tensor from {t.device} to {device} "
+                             "without copying; pass copy=None or copy=True")
+        return t.to(device)
+    return t.clone() if copy else t
 
 
 def _size(size):

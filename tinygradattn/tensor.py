@@ -194,6 +194,33 @@ class Tensor(MathMethods, ReductionMethods, SortingMethods, ShapeMethods, Indexi
                             "to an index")
         return int(self.item())
 
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        """A DLPack capsule sharing this tensor's memory (torch.Tensor.__dlpack__): what
+        `np.from_dlpack(t)` and `torch.from_dlpack(t)` call. A write on either side is seen
+        on the other, but not by this tensor's version counter (as in torch).
+
+        Args: stream: None or -1 on the cpu (BufferError otherwise); max_version: the
+        consumer's highest DLPack version, (1, 0) or more for a versioned capsule; dl_device,
+        copy: the array API's, as numpy's ndarray.__dlpack__ takes them.
+
+        BufferError, as torch, for a tensor that requires grad (export t.detach()), for
+        negative strides (a flip view: export t.contiguous()), and for a cuda tensor (DLPack
+        export of cuda tensors is not supported yet).
+
+            >>> import numpy as np, tinygradattn as tga
+            >>> t = tga.zeros(3)
+            >>> a = np.from_dlpack(t); a[0] = 5.
+            >>> t
+            tensor([5., 0., 0.])
+        """
+        if self.requires_grad:
+            raise BufferError("Can't export tensors that require gradient, use tensor.detach()")
+        return self._backend.to_dlpack(self._data, stream, max_version, dl_device, copy)
+
+    def __dlpack_device__(self):
+        """(DLPack device type, index): (1, 0) for the cpu, (2, 0) for cuda (kDLCUDA)."""
+        return self._backend.dlpack_device(self._data)
+
     def to(self, *args, dtype=None, device=None):
         """to(device), to(dtype) or to(device, dtype); returns self when nothing changes."""
         for a in args:

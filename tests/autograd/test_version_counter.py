@@ -112,6 +112,18 @@ def test_an_index_tensor_changed_after_gather_keeps_the_gradient_right(device):
     assert x.grad.tolist() == [2., 1., 0.]    # from the index at the time of the forward
 
 
+def test_an_index_tensor_changed_after_getitem_keeps_the_gradient_right(device):
+    x = tga.tensor([1., 2., 3.], requires_grad=True, device=device)
+    idx = tga.tensor([0, 0, 1], device=device)
+    rows = tga.tensor([True, False, True], device=device)
+    g = x[idx]
+    h = x[rows]
+    idx[0] = 2
+    rows[1] = True
+    (g.sum() + 10 * h.sum()).backward()
+    assert x.grad.tolist() == [12., 1., 10.]  # from the indices at the time of the forward
+
+
 def test_untouched_graphs_and_retain_graph_still_work():
     x = tga.tensor([1., 2., 3.], requires_grad=True)
     b = tga.tensor([4., 5., 6.])

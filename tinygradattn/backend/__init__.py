@@ -27,6 +27,14 @@ def get_backend(device):
     return backend
 
 
+def dlpack_backend(obj):
+    """The backend of the device holding obj's memory: obj has __dlpack__ (a numpy array, a
+    torch tensor) or is a DLPack capsule. TypeError naming obj's type for anything else;
+    BufferError for a device other than cpu / cuda."""
+    from .dlpack import device_name, source_device
+    return get_backend(device_name(*source_device(obj)))
+
+
 def manual_seed(seed):
     """Seed every backend's generator, and those created later (torch.manual_seed)."""
     _SEED[:] = [seed]
@@ -39,4 +47,5 @@ def all_backends():
     return list(_BACKENDS.values())
 
 
-__all__ = ["Backend", "PRIMITIVES", "get_backend", "all_backends", "manual_seed"]
+__all__ = ["Backend", "PRIMITIVES", "get_backend", "all_backends", "manual_seed",
+           "dlpack_backend"]

@@ -23,6 +23,12 @@ PRIMITIVES = {
     "assign": "(dst, src) -> None; dst[...] = src in place, cast to dst's dtype",
     "accumulate": "(box, b) -> box.pop() + b, written into box.pop()'s own memory when the "
                   "caller held the only reference to it (as take_or_copy decides), else new",
+    "from_dlpack": "(obj) -> array on obj's memory, no copy (obj: an object with __dlpack__ "
+                   "or a DLPack capsule, on this device); TypeError naming a dtype other than "
+                   "float32 / float64 / int64 / bool; BufferError where the device cannot",
+    "to_dlpack": "(x, stream, max_version, dl_device, copy) -> DLPack capsule sharing x's "
+                 "memory (a copy only if copy=True); BufferError where it cannot be exported",
+    "dlpack_device": "(x) -> (DLPack device type, device index): (1, 0) cpu, (2, i) cuda",
     # random (one global generator per backend, seeded by manual_seed; the draws below take
     # generator=None, or a generator of new_generator's, to draw from that one instead)
     "manual_seed": "(seed) -> None",
@@ -66,6 +72,8 @@ PRIMITIVES = {
     "reshape": "(x, shape)", "permute": "(x, axes)", "broadcast_to": "(x, shape)",
     "getitem": "(x, index) -> x[index]; index holds ints, slices, None, Ellipsis, int arrays",
     "index_add": "(dst, index, src) -> None; dst[index] += src in place, repeats accumulate",
+    "copy_index": "(index) -> the index tuple with every array in it copied where it lives "
+                  "(host arrays on the host, device arrays on the device)",
     "setitem": "(dst, index, value) -> None; dst[index] = value in place (value an array or a "
                "number, broadcast and cast to dst's dtype; the last of repeated indices wins)",
     "gather": "(x, dim, index) -> out shaped like index (int64, x's rank, any strides): out[i] = "

@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from . import cpu_kernels as K
+from . import dlpack
 from .base import Backend, check_arg_reduce
 from .cpu_kernels import POOL
 
@@ -59,6 +60,9 @@ class CPUBackend(Backend):
     copy = staticmethod(lambda x: np.array(x, order="C", copy=True))
     take_or_copy = staticmethod(K.take_or_copy)
     accumulate = staticmethod(K.accumulate)
+    from_dlpack = staticmethod(dlpack.cpu_from_dlpack)
+    to_dlpack = staticmethod(dlpack.cpu_to_dlpack)
+    dlpack_device = staticmethod(lambda x: (dlpack.DLDeviceType.kDLCPU, 0))
 
     @staticmethod
     def assign(dst, src):
@@ -212,6 +216,8 @@ class CPUBackend(Backend):
     contiguous = staticmethod(np.ascontiguousarray)
     same_storage = staticmethod(np.may_share_memory)
     index_add = staticmethod(K.index_add)
+    copy_index = staticmethod(lambda index: tuple(
+        np.array(i, copy=True) if isinstance(i, np.ndarray) else i for i in index))
 
     @staticmethod
     def setitem(dst, index, value):

@@ -19,6 +19,7 @@ from ..cuda import (attention, indexing, linalg, optim, random, reduce, rows, so
 from ..cuda import elementwise as E
 from ..cuda import scatter as S
 from ..cuda.allocator import POOL
+from . import dlpack
 from .base import Backend, check_arg_reduce
 
 
@@ -72,6 +73,22 @@ class CUDABackend(Backend):
                 and a.dtype == b.dtype:
             return E.binary("add", a, b, out=a)
         return E.binary("add", a, b)
+
+    # ---- DLPack: the device is named honestly; the exchange itself is not implemented --
+    @staticmethod
+    def from_dlpack(obj):
+        raise BufferError("from_dlpack: importing cuda memory through DLPack is not supported "
+                          "yet: bring it to the cpu on the producer's side (torch: x.cpu()), "
+                          "import that, then .to('cuda')")
+
+    @staticmethod
+    def to_dlpack(x, stream=None, max_version=None, dl_device=None, copy=None):
+        raise BufferError("__dlpack__: DLPack export of cuda tensors is not supported yet: "
+                          "export t.cpu() instead")
+
+    @staticmethod
+    def dlpack_device(x):
+        return dlpack.DLDeviceType.kDLCUDA, 0      # one GPU: tga.cuda.current_device() is 0
 
     # ---- random (a counter-based generator on the device) -----------------------------
     def manual_seed(self, seed):
@@ -163,6 +180,9 @@ class CUDABackend(Backend):
     broadcast_to = staticmethod(E.broadcast_to)
     getitem = staticmethod(indexing.getitem)
     index_add = staticmethod(indexing.index_add)
+    copy_index = staticmethod(lambda index: tuple(
+        E.copy(i) if isinstance(i, A.CudaArray) else
+        np.array(i, copy=True) if isinstance(i, np.ndarray) else i for i in index))
     setitem = staticmethod(indexing.setitem)
     concatenate = staticmethod(indexing.concatenate)
     gather = staticmethod(S.gather)

@@ -6,9 +6,7 @@ from ..autograd.function import Function
 def _kept(ctx, index):
     """The index array backward will use: a copy when recording, so that an in-place write
     into the caller's index tensor cannot change the gradient (torch raises there, through
-    its version counter; a copy keeps the gradient right). x[index] does not copy yet: its
-    index tuple may mix host and device arrays, which the cuda backend's copy does not keep
-    apart, so an index tensor written after x[idx] still changes that gradient."""
+    its version counter; a copy keeps the gradient right)."""
     return ctx.backend.copy(index) if ctx.is_recording else index
 
 
@@ -17,7 +15,10 @@ class Index(Function):
 
     @staticmethod
     def forward(ctx, x, index):
-        ctx.shape, ctx.index = x.shape, index      # (not copied: see the note in _kept)
+        # the arrays in index copied when recording, as _kept does (it may mix host and device
+        # arrays on a GPU, which copy_index keeps apart)
+        ctx.shape = x.shape
+        ctx.index = ctx.backend.copy_index(index) if ctx.is_recording else index
         return ctx.backend.getitem(x, index)
 
     @staticmethod

@@ -1,5 +1,5 @@
 """torch.utils's names that PyTorch programs reach for: `utils.data` (datasets, samplers,
-DataLoader)."""
-from . import data
+DataLoader), `utils.dlpack` (from_dlpack, to_dlpack)."""
+from . import data, dlpack
 
-__all__ = ["data"]
+__all__ = ["data", "dlpack"]
