@@ -115,6 +115,14 @@ CREATION = [
       r"complex", torch=False),      # torch has complex64: ours refuses it
     C("tga.from_numpy/object", lambda L: L.from_numpy(np.array([None, 1])), TypeError,
       r"object"),
+    # torch: RuntimeError ("invalid capsule") for anything without __dlpack__, and it has
+    # complex64; ours TypeError naming the type / dtype
+    C("tga.from_dlpack/list", lambda L: L.from_dlpack([1.0]), TypeError, r"got list",
+      torch=False),
+    C("tga.from_dlpack/none", lambda L: L.from_dlpack(None), TypeError, r"got NoneType",
+      torch=False),
+    C("tga.from_dlpack/complex", lambda L: L.from_dlpack(np.ones(2, np.complex64)), TypeError,
+      r"complex64", torch=False),
     C("tga.manual_seed/str", lambda L: L.manual_seed("a"), (TypeError, ValueError),
       r"'a'|str|seed"),
     C("tga.manual_seed/none", lambda L: L.manual_seed(None), TypeError, r"NoneType|seed"),
