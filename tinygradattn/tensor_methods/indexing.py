@@ -33,6 +33,8 @@ class IndexingMethods:
         try:
             self._backend.setitem(self._data, raw, value)
         except ValueError as e:       # numpy's broadcast failure: torch's RuntimeError
+            if "broadcast" not in str(e):
+                raise                     # (a read-only destination stays numpy's ValueError)
             shape = tuple(getattr(value, "shape", ()))
             raise RuntimeError(f"__setitem__: value of shape {shape} cannot be broadcast to "
                                f"the indexed part of the tensor of shape "
