@@ -131,6 +131,7 @@ def full(size, fill_value, dtype=None, device="cpu", requires_grad=False):
 def arange(start, end=None, step=1, dtype=None, device="cpu", requires_grad=False):
     if end is None:
         start, end = 0, start
+    start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
     _check_range(start, end, step)
     if dtype is None:
         is_int = all(isinstance(v, numbers.Integral) for v in (start, end, step))
@@ -143,7 +144,7 @@ def _check_range(start, end, step):
     """arange's bounds: real numbers (TypeError), finite, a nonzero step whose sign agrees
     with end - start, and a length that fits (RuntimeError, as torch)."""
     for arg, v in (("start", start), ("end", end), ("step", step)):
-        if not isinstance(v, numbers.Real) or isinstance(v, bool):
+        if not isinstance(v, numbers.Real):
             raise TypeError(f"arange(): argument '{arg}' must be Number, not {type(v).__name__}")
     if not all(math.isfinite(v) for v in (start, end, step)):
         raise RuntimeError(f"arange: unsupported range: {start} -> {end} (step {step}): "

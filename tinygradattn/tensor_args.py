@@ -247,11 +247,11 @@ def _check_tensor_arg(name, arg, value):
 
 
 def _check_fill_value(name, arg, value):
-    """A fill value: a real number or a Tensor (TypeError naming the argument otherwise, as
-    torch; numpy would raise ValueError for a string)."""
+    """A fill value: a real number (numpy scalars too) or a Tensor (TypeError naming the
+    argument otherwise, as torch; numpy would raise ValueError for a string)."""
     if is_tensor(value):
         return value
-    if not isinstance(value, numbers.Real):
+    if not (isinstance(value, numbers.Real) or hasattr(type(value), "__float__")):
         raise TypeError(f"{name}(): argument '{arg}' must be Number, not {type(value).__name__}")
     return value
 

@@ -27,7 +27,9 @@ class IndexingMethods:
     def __setitem__(self, index, value):
         """In-place write; only for tensors outside the graph (as torch forbids on leaves)."""
         self._check_inplace(value)
-        _check_fill_value("__setitem__", "value", value)
+        if value is None or isinstance(value, (str, bytes)):    # (lists, arrays are taken)
+            raise TypeError(f"can't assign a {type(value).__name__} to a tensor: the value "
+                            "must be a number, a Tensor or array-like")
         value = value.to(self.device)._data if is_tensor(value) else value
         raw = _raw_index(_check_steps(index), self)
         try:
