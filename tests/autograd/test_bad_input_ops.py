@@ -214,3 +214,21 @@ def test_table_breadth():
     assert len(table.CASES) >= 250
     assert len(covered_names()) >= 80
     assert len({c.name for c in table.CASES}) == len(table.CASES), "duplicate case names"
+
+
+# ---- the checks refuse no input torch takes ---------------------------------------------------
+def test_the_checks_keep_what_torch_accepts():
+    """The argument checks added for the table stay as wide as torch: lists and arrays in
+    []=, numpy scalars as fill values, a 0-d tensor as arange's end, a generator for cat."""
+    x = tga.zeros(2, 3)
+    x[0] = [1.0, 2.0, 3.0]
+    x[1] = np.arange(3.0)
+    assert x.tolist() == [[1.0, 2.0, 3.0], [0.0, 1.0, 2.0]]
+    assert tga.zeros(2).fill_(np.float32(2.0)).tolist() == [2.0, 2.0]
+    assert tga.zeros(2).masked_fill(tga.ones(2) > 0, np.int64(3)).tolist() == [3.0, 3.0]
+    assert tga.full((2,), np.float64(1.5)).tolist() == [1.5, 1.5]
+    assert tga.arange(tga.tensor(3)).tolist() == [0, 1, 2]
+    assert tga.arange(5, 0, -2).tolist() == [5, 3, 1]
+    assert tga.cat(t for t in (tga.ones(1), tga.zeros(1))).tolist() == [1.0, 0.0]
+    assert tga.ones(3).flip(0).tolist() == [1.0, 1.0, 1.0]      # flip steps backwards inside
+    assert tga.ones(2).new_zeros(0).shape == (0,)
