@@ -121,32 +121,49 @@ def accuracy(model, k, n, seed):
     return float((model(tokens).argmax(-1) == target).float().mean())
 
 
-def accuracy_sweep(ks, args, budget_embd):
-    """Train both models at each k; returns a row of numbers per k and the two models trained
-    at the last k."""
-    rows = []
-    for k in ks:
-        tga.manual_seed(args.seed)
-        gpt = TransformerModel(budget_embd, block_size=max(ks) + 1)
-        rnn = RNNModel(rnn_hidden_for(n_params(gpt)))
+def train_pair(k, seed, args, budget_embd, block_size):
+    """Both models, made from one seed (the transformer first, then the RNN sized to its
+    parameter count), trained at lag k; returns the models and their numbers."""
+    tga.manual_seed(seed)
+    gpt = TransformerModel(budget_embd, block_size=block_size)
+    rnn = RNNModel(rnn_hidden_for(n_params(gpt)))
+    numbers = {}
+    for name, model, lr in (("rnn", rnn, args.lr_rnn), ("transformer", gpt, args.lr_transformer)):
         t0 = time.perf_counter()
-        rnn_loss, rnn_learned = train(rnn, k, args.steps, args.batch_size, args.lr_rnn,
-                                      args.seed)
-        t1 = time.perf_counter()
-        gpt_loss, gpt_learned = train(gpt, k, args.steps, args.batch_size,
-                                      args.lr_transformer, args.seed)
-        t2 = time.perf_counter()
-        row = dict(k=k, rnn_acc=accuracy(rnn, k, args.n_eval, args.seed),
-                   transformer_acc=accuracy(gpt, k, args.n_eval, args.seed),
-                   rnn_loss=rnn_loss, transformer_loss=gpt_loss,
-                   rnn_learned_at=rnn_learned, transformer_learned_at=gpt_learned,
-                   rnn_train_s=t1 - t0, transformer_train_s=t2 - t1)
+        loss, learned_at = train(model, k, args.steps, args.batch_size, lr, seed)
+        numbers[name] = dict(acc=accuracy(model, k, args.n_eval, seed), loss=loss,
+                             learned_at=learned_at, train_s=time.perf_counter() - t0)
+    return rnn, gpt, numbers
+
+
+def accuracy_sweep(ks, args, budget_embd):
+    """Train both models at each k from each seed; returns a row of numbers per k (means over
+    the seeds, and each seed's) and the two models of the first seed at the last k."""
+    rows, kept = [], None
+    seeds = [args.seed + i for i in range(args.seeds)]
+    for k in ks:
+        row = dict(k=k)
+        for i, seed in enumerate(seeds):
+            rnn, gpt, numbers = train_pair(k, seed, args, budget_embd, max(ks) + 1)
+            if i == 0:
+                kept = (rnn, gpt)
+            for name, values in numbers.items():
+                for key, value in values.items():
+                    row.setdefault(f"{name}_{key}s", []).append(value)
+        for name in ("rnn", "transformer"):
+            row[f"{name}_acc"] = statistics.fmean(row[f"{name}_accs"])
         rows.append(row)
         print(f"k={k:3d}  accuracy  RNN {row['rnn_acc']:6.1%}  transformer "
-              f"{row['transformer_acc']:6.1%}   90% after {_steps(rnn_learned)} / "
-              f"{_steps(gpt_learned)} steps   (train {t1 - t0:5.1f} s / {t2 - t1:5.1f} s)",
+              f"{row['transformer_acc']:6.1%}   steps to 90%: RNN "
+              f"{', '.join(map(_steps, row['rnn_learned_ats']))}; transformer "
+              f"{', '.join(map(_steps, row['transformer_learned_ats']))}   (train "
+              f"{sum(row['rnn_train_ss']):5.1f} s / {sum(row['transformer_train_ss']):5.1f} s)",
               flush=True)
-    return rows, rnn, gpt
+    return rows, kept[0], kept[1]
+
+
+def _accs(values):
+    return f"{statistics.fmean(values):.1%} (" + ", ".join(f"{v:.0%}" for v in values) + ")"
 
 
 def _steps(learned_at):
@@ -267,30 +284,35 @@ def plot_all(results, out):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
     paths = []
     acc = results["accuracy"]
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(8.4, 3.4), dpi=100)
     ks = [r["k"] for r in acc]
-    ax.plot(ks, [r["rnn_acc"] for r in acc], "o-", label=f"RNN ({results['rnn_params']:,} "
-            f"params)")
-    ax.plot(ks, [r["transformer_acc"] for r in acc], "s-",
-            label=f"transformer ({results['transformer_params']:,} params)")
+    steps = results["config"]["steps"]
+    n_seeds = len(acc[0]["rnn_accs"])
+    for name, marker, color, label in (
+            ("rnn", "o", "C0", f"RNN ({results['rnn_params']:,} params)"),
+            ("transformer", "s", "C1", f"transformer ({results['transformer_params']:,} "
+                                       f"params)")):
+        ax.plot(ks, [r[f"{name}_acc"] for r in acc], marker + "-", color=color,
+                label=f"{label}, mean of {n_seeds} seeds")
+        for r in acc:
+            ax.plot([r["k"]] * n_seeds, r[f"{name}_accs"], marker, color=color, alpha=0.3,
+                    markersize=4)
+            learned = [steps * 1.05 if s is None else s for s in r[f"{name}_learned_ats"]]
+            ax2.plot([r["k"]] * n_seeds, learned, marker, color=color, alpha=0.6)
+        ax2.plot([], [], marker, color=color, label=label.split(" (")[0])
     ax.axhline(1 / VOCAB, color="gray", linestyle=":", label="chance")
     ax.set(xscale="log", xlabel="k (steps between the token and the answer)",
-           ylabel="held-out accuracy", ylim=(0, 1.05),
-           title=f"accuracy after {results['config']['steps']} steps")
-    ax.legend(fontsize=8)
-    steps = results["config"]["steps"]
-    for key, marker, label in (("rnn_learned_at", "o-", "RNN"),
-                               ("transformer_learned_at", "s-", "transformer")):
-        ys = [steps + 1 if r[key] is None else r[key] for r in acc]
-        ax2.plot(ks, ys, marker, label=label)
+           ylabel="held-out accuracy", ylim=(0, 1.05), title=f"accuracy after {steps} steps")
+    ax.legend(fontsize=7)
     ax2.axhline(steps, color="gray", linestyle=":", label="budget (above: never)")
-    ax2.set(xscale="log", xlabel="k", ylabel="training steps", ylim=(0, steps * 1.1),
-            title="steps until 90% batch accuracy")
-    ax2.legend(fontsize=8)
+    ax2.set(xscale="log", xlabel="k", ylabel="training steps", ylim=(0, steps * 1.12),
+            title="steps until 90% batch accuracy (each seed)")
+    ax2.legend(fontsize=7)
     for a in (ax, ax2):
-        a.set_xticks(ks, [str(k) for k in ks])
+        _log_ticks(a.xaxis, ks)
     paths.append(_save(fig, plt, out, "accuracy"))
 
     g = results["gradients"]
@@ -313,16 +335,25 @@ def plot_all(results, out):
     ax1.plot(Ts, [r["rnn_ms"] for r in tm], "o-", label="RNN")
     ax1.plot(Ts, [r["transformer_ms"] for r in tm], "s-", label="transformer")
     ax1.set(xscale="log", yscale="log", xlabel="sequence length T", ylabel="ms per training step",
-            title="time per step (CPU)")
+            title="time per step (CPU, one thread)")
     ax2.plot(Ts, [r["rnn_ops"] for r in tm], "o-", label="RNN")
     ax2.plot(Ts, [r["transformer_ops"] for r in tm], "s-", label="transformer")
     ax2.set(xscale="log", yscale="log", xlabel="sequence length T",
             ylabel="ops in the forward pass", title="ops per step (backward: as many)")
     for ax in (ax1, ax2):
-        ax.set_xticks(Ts, [str(t) for t in Ts])
+        _log_ticks(ax.xaxis, Ts)
+        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.legend(fontsize=8)
     paths.append(_save(fig, plt, out, "time"))
     return paths
+
+
+def _log_ticks(axis, values):
+    """Ticks at the measured values, labelled as plain numbers; no minor labels."""
+    from matplotlib.ticker import NullFormatter, NullLocator
+    axis.set_minor_locator(NullLocator())
+    axis.set_minor_formatter(NullFormatter())
+    axis.set_ticks(values, [str(v) for v in values])
 
 
 def _save(fig, plt, out, name):
@@ -337,19 +368,22 @@ def markdown_tables(results):
     lines = [f"RNN: {results['rnn_params']:,} parameters (hidden {results['rnn_hidden']}); "
              f"transformer: {results['transformer_params']:,} parameters "
              f"(n_embd {results['transformer_n_embd']}, 1 layer, 2 heads).", "",
-             "| k | RNN accuracy | transformer accuracy | RNN: steps to 90% | "
-             "transformer: steps to 90% |", "| ---: | ---: | ---: | ---: | ---: |"]
-    lines += [f"| {r['k']} | {r['rnn_acc']:.1%} | {r['transformer_acc']:.1%} | "
-              f"{_steps(r['rnn_learned_at'])} | {_steps(r['transformer_learned_at'])} |"
+             "| k | RNN accuracy (each seed) | transformer accuracy (each seed) | "
+             "RNN: steps to 90% | transformer: steps to 90% |",
+             "| ---: | ---: | ---: | ---: | ---: |"]
+    lines += [f"| {r['k']} | {_accs(r['rnn_accs'])} | {_accs(r['transformer_accs'])} | "
+              f"{', '.join(map(_steps, r['rnn_learned_ats']))} | "
+              f"{', '.join(map(_steps, r['transformer_learned_ats']))} |"
               for r in results["accuracy"]]
     g = results["gradients"]
-    lines += ["", f"|dLoss/dh_t| of the RNN at k = {g['k']} (t = 0 is the token to recall):", "",
-              "| t | RNN, initial | RNN, trained | transformer |dL/dx_t|, trained |",
-              "| ---: | ---: | ---: | ---: |"]
+    lines += ["", f"Gradient norms per step at k = {g['k']} (batch means; t = 0 is the token "
+              "to recall, the loss is at the last step):", "",
+              "| t | RNN dL/dh_t, initial | RNN dL/dh_t, trained | transformer dL/dx_t, "
+              "initial | transformer dL/dx_t, trained |", "| ---: | ---: | ---: | ---: | ---: |"]
     T = len(g["rnn_init"])
     for t in sorted({0, 1, T // 4, T // 2, 3 * T // 4, T - 2, T - 1}):
         lines.append(f"| {t} | {g['rnn_init'][t]:.2e} | {g['rnn_trained'][t]:.2e} | "
-                     f"{g['transformer_trained'][t]:.2e} |")
+                     f"{g['transformer_init'][t]:.2e} | {g['transformer_trained'][t]:.2e} |")
     lines += ["", "| T | RNN ms/step | RNN ops/step | transformer ms/step | "
               "transformer ops/step |", "| ---: | ---: | ---: | ---: | ---: |"]
     lines += [f"| {r['T']} | {r['rnn_ms']:.1f} | {r['rnn_ops']} | {r['transformer_ms']:.1f} | "
@@ -368,6 +402,7 @@ def parse_args(argv=None):
                    "hidden size is chosen for the same parameter count")
     p.add_argument("--lr-rnn", type=float, default=3e-3)
     p.add_argument("--lr-transformer", type=float, default=3e-3)
+    p.add_argument("--seeds", type=int, default=3, help="models trained per k and kind")
     p.add_argument("--n-eval", type=int, default=2000)
     p.add_argument("--repeats", type=int, default=5, help="timed steps per length")
     p.add_argument("--threads", type=int, default=1, help="kernel threads (1: steady timings "
@@ -378,7 +413,7 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.quick:
         args.ks, args.lengths, args.steps = [2, 8], [8, 16], 20
-        args.n_eval, args.repeats, args.n_embd = 200, 1, 8
+        args.n_eval, args.repeats, args.n_embd, args.seeds = 200, 1, 8, 1
     return args
 
 
