@@ -3,6 +3,7 @@ task whose answer lies k steps back.
 
     python examples/rnn_vs_attention.py                  # a few minutes on 2 cores; docs/
     python examples/rnn_vs_attention.py --quick --out /tmp/rva      # seconds: a smoke run
+    python examples/rnn_vs_attention.py --replot         # redraw docs/ from its JSON
 
 The task: a sequence of k + 1 random tokens (vocabulary 8); at the last position, name the
 first one, k steps back. Chance is 1/8. Two models with the same parameter budget learn it:
@@ -238,9 +239,9 @@ class count_ops:
 
 
 def time_step(model, T, batch_size, repeats):
-    """Seconds of one training step (forward, backward, Adam) at length T, the fastest of
-    `repeats` (the least disturbed on a shared machine) after a
-    warm-up step; and the ops its forward runs (backward runs one node for each)."""
+    """Seconds of one training step (forward, backward, Adam) at length T after a warm-up
+    step, the fastest of `repeats` (the least disturbed on a shared machine); and the ops its
+    forward runs (backward runs one node for each)."""
     opt = tga.optim.Adam(model.parameters(), lr=1e-3)
     gen = tga.Generator().manual_seed(T)
     tokens, target = make_batch(batch_size, T - 1, gen)
@@ -307,7 +308,7 @@ def plot_all(results, out):
     ax.axhline(1 / VOCAB, color="gray", linestyle=":", label="chance")
     ax.set(xscale="log", xlabel="k (steps between the token and the answer)",
            ylabel="held-out accuracy", ylim=(0, 1.05), title=f"accuracy after {steps} steps")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="lower left", bbox_to_anchor=(0.0, 0.3))
     ax2.axhline(steps, color="gray", linestyle=":", label="budget (above: never)")
     ax2.set(xscale="log", xlabel="k", ylabel="training steps", ylim=(0, steps * 1.12),
             title="steps until 90% batch accuracy (each seed)")
@@ -320,10 +321,13 @@ def plot_all(results, out):
     fig, ax = plt.subplots(figsize=(5.2, 3.4), dpi=100)
     steps = range(len(g["rnn_init"]))
     ax.plot(steps, g["rnn_init"], label="RNN |dL/dh_t|, initial", color="C0", linestyle="--")
-    ax.plot(steps, g["rnn_trained"], label="RNN |dL/dh_t|, trained", color="C0")
+    last = acc[-1]                                  # the trained models: first seed, last k
+    ax.plot(steps, g["rnn_trained"], color="C0",
+            label=f"RNN |dL/dh_t|, trained ({last['rnn_accs'][0]:.0%} accuracy)")
     ax.plot(steps, g["transformer_init"], label="transformer |dL/dx_t|, initial", color="C1",
             linestyle="--")
-    ax.plot(steps, g["transformer_trained"], label="transformer |dL/dx_t|, trained", color="C1")
+    ax.plot(steps, g["transformer_trained"], color="C1",
+            label=f"transformer |dL/dx_t|, trained ({last['transformer_accs'][0]:.0%})")
     ax.set(yscale="log", xlabel="t (the loss is at the last step)",
            ylabel="gradient norm (batch mean)",
            title=f"gradient reaching step t (k = {g['k']})")
@@ -411,6 +415,8 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="docs")
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run in seconds")
+    p.add_argument("--replot", action="store_true", help="redraw the figures and tables from "
+                   "the rnn_vs_attention.json in --out, without training")
     args = p.parse_args(argv)
     if args.quick:
         args.ks, args.lengths, args.steps = [2, 8], [8, 16], 20
@@ -418,8 +424,24 @@ def parse_args(argv=None):
     return args
 
 
+def write_outputs(results, out):
+    """The figures, rnn_vs_attention.json and rnn_vs_attention_tables.md into out."""
+    paths = plot_all(results, out)
+    paths.append(os.path.join(out, "rnn_vs_attention.json"))
+    with open(paths[-1], "w") as f:
+        json.dump(results, f, indent=1)
+    paths.append(os.path.join(out, "rnn_vs_attention_tables.md"))
+    with open(paths[-1], "w") as f:
+        f.write(markdown_tables(results))
+    print("wrote " + ", ".join(paths))
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.replot:
+        with open(os.path.join(args.out, "rnn_vs_attention.json")) as f:
+            write_outputs(json.load(f), args.out)
+        return
     tga.set_num_threads(args.threads)
     os.makedirs(args.out, exist_ok=True)
     t0 = time.perf_counter()
@@ -436,13 +458,7 @@ def main(argv=None):
           f"{g['rnn_trained'][-1]:.2e} -> {g['rnn_trained'][0]:.2e} (trained)")
     results["timing"] = timing_sweep(args.lengths, args, args.n_embd, rnn.rnn.hidden_size)
     results["seconds"] = time.perf_counter() - t0
-    paths = plot_all(results, args.out)
-    with open(os.path.join(args.out, "rnn_vs_attention.json"), "w") as f:
-        json.dump(results, f, indent=1)
-    with open(os.path.join(args.out, "rnn_vs_attention_tables.md"), "w") as f:
-        f.write(markdown_tables(results))
-    print("wrote " + ", ".join(paths + [os.path.join(args.out, "rnn_vs_attention.json"),
-                                         os.path.join(args.out, "rnn_vs_attention_tables.md")]))
+    write_outputs(results, args.out)
     print(f"total {results['seconds']:.0f} s")
 
 

@@ -25,6 +25,14 @@ def run_quick(out):
                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
 
 
+def _load_example():
+    """The example as a module, to call its main() in this process."""
+    spec = importlib.util.spec_from_file_location("rnn_vs_attention", SCRIPT)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    return example
+
+
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     pytest.importorskip("matplotlib", reason="the example draws its figures with matplotlib")
@@ -76,9 +84,7 @@ def test_vanishing_gradient_and_ops_visible(quick_run):
 def test_deterministic(quick_run, tmp_path):
     """Same seed, same numbers (all but the timings): run again, in this process."""
     out, _ = quick_run
-    spec = importlib.util.spec_from_file_location("rnn_vs_attention", SCRIPT)
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
+    example = _load_example()
     try:
         example.main(["--quick", "--out", str(tmp_path)])
     finally:
@@ -88,3 +94,16 @@ def test_deterministic(quick_run, tmp_path):
     assert untimed == [{k: v for k, v in r.items() if not k.endswith("_ss")}
                        for r in b["accuracy"]]
     assert a["gradients"] == b["gradients"]
+
+
+def test_replot_redraws_from_the_json(quick_run, tmp_path):
+    """--replot reads rnn_vs_attention.json in --out and writes the figures and tables again,
+    without training."""
+    out, _ = quick_run
+    (tmp_path / "rnn_vs_attention.json").write_text((out / "rnn_vs_attention.json").read_text())
+    example = _load_example()
+    example.main(["--replot", "--out", str(tmp_path)])
+    for name in FIGURES:
+        assert (tmp_path / f"rnn_vs_attention_{name}.png").stat().st_size > 5000
+    assert (tmp_path / "rnn_vs_attention_tables.md").read_text() == \
+        (out / "rnn_vs_attention_tables.md").read_text()
