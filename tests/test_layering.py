@@ -78,6 +78,7 @@ LAYERS = [
         "optim", "optim.adam", "optim.lr_scheduler", "optim.optimizer", "optim.sgd",
         "nn.parallel", "amp", "cuda.amp",             # torch's wrappers for one float32 process
         "nn.loss",
+        "nn.rnn",                                     # nn.RNN / nn.RNNCell from our ops
         # torch.utils.data: datasets, samplers, DataLoader (tensors in, batches out)
         "utils", "utils.data", "utils.data.collate", "utils.data.dataloader",
         "utils.data.dataset", "utils.data.sampler", "utils.data.distributed",
