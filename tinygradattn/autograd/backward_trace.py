@@ -58,14 +58,15 @@ class trace:
         self.events = []
 
     def __enter__(self):
-        instruments.attach(self._observe)
+        instruments.attach(self)
         return self
 
     def __exit__(self, *exc):
-        instruments.detach(self._observe)
+        instruments.detach(self)
         return False
 
-    def _observe(self, event):
+    def __call__(self, event):
+        """The observer: note one node's backward."""
         if event.phase != "backward":
             return
         needs = event.ctx.needs_input_grad          # one flag per forward argument
