@@ -18,7 +18,8 @@ CATEGORIES = ("forward", "backward", "user_annotation")
 
 @dataclass
 class FunctionEvent:
-    """One op run or region. Times are microseconds from the profile's start."""
+    """One op run or region. Times are microseconds from a fixed origin of this process (the
+    Chrome trace starts at its first event)."""
     name: str
     category: str                     # 'forward', 'backward' or 'user_annotation'
     start_us: float
@@ -203,13 +204,14 @@ def chrome_trace(events):
     """The events as a Chrome trace dict: one complete ('X') event each, in microseconds."""
     pid = os.getpid()
     trace = []
+    origin = min((e.start_us for e in events), default=0.0)      # the first event at ts 0
     for e in sorted(events, key=lambda e: e.start_us):
         args = {"bytes": e.nbytes}
         if e.input_shapes:
             args["Input Dims"] = e.input_shapes
         if e.stack:
             args["Call stack"] = ";".join(e.stack)
-        trace.append({"name": e.name, "cat": e.category, "ph": "X", "ts": round(e.start_us, 3),
+        trace.append({"name": e.name, "cat": e.category, "ph": "X", "ts": round(e.start_us - origin, 3),
                       "dur": round(e.cpu_time_total, 3), "pid": pid, "tid": e.thread,
                       "args": args})
     return {"traceEvents": trace, "displayTimeUnit": "ms"}

@@ -16,6 +16,8 @@ from ..autograd import instruments
 from .events import EventList, FunctionEvent, write_chrome_trace
 
 _recording = []           # the profiles recording now: record_function reports to each
+_ORIGIN_NS = time.perf_counter_ns()     # event times count from here: the events of several
+                                        # profiles can be merged into one EventList
 
 
 class ProfilerActivity(enum.Enum):
@@ -182,7 +184,6 @@ class profile:
                                          #  thread, stack) of the cycle being recorded
         self._events = EventList()       # the last finished cycle's events
         self._is_recording = False
-        self._t0 = time.perf_counter_ns()
         self._step_start = None
 
     # ---- recording ------------------------------------------------------------------------
@@ -224,8 +225,8 @@ class profile:
             self.on_trace_ready(self)
 
     def _event(self, name, category, start, end, nbytes, shapes, thread, stack):
-        return FunctionEvent(name, category, (start - self._t0) / 1e3, (end - self._t0) / 1e3,
-                             thread, nbytes, shapes, stack)
+        return FunctionEvent(name, category, (start - _ORIGIN_NS) / 1e3,
+                             (end - _ORIGIN_NS) / 1e3, thread, nbytes, shapes, stack)
 
     # ---- steps ----------------------------------------------------------------------------
     def _transit(self, previous, current):
@@ -250,7 +251,6 @@ class profile:
 
     def start(self):
         """Begin profiling (what entering the `with` block does)."""
-        self._t0 = time.perf_counter_ns()
         self._transit(ProfilerAction.NONE, self.current_action)
         self._open_step()
 
