@@ -283,3 +283,29 @@ def test_detect_anomaly_as_a_decorator():
         with pytest.raises(RuntimeError, match="'Log' returned nan"):
             f(tga.tensor([-1.0]))
     assert not tga.autograd.is_anomaly_enabled()
+
+
+def test_readme_examples_of_the_instruments_run(tmp_path, monkeypatch, capsys):
+    """The python blocks of README.md's 'Watching autograd run' run and print what they say."""
+    import pathlib
+    import re
+    readme = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Watching autograd run", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 3
+    monkeypatch.chdir(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for block in blocks:
+            exec(compile(block, "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert "MatMulBackward" in out and "Function 'SqrtBackward' returned inf" in out
+    assert "SoftmaxBackward" in out and (tmp_path / "trace.json").exists()
+
+
+def test_anomaly_forward_lets_a_nan_carried_in_pass_and_flags_one_made_from_infs():
+    with tga.autograd.detect_anomaly():
+        (tga.tensor([float("nan"), 1.0]) * 2.0).exp()      # nan was there before: no error
+    row = tga.full((1, 3), float("-inf"))                   # a fully masked row
+    message = _anomaly(lambda: row.softmax(-1))             # -inf in, nan out: made here
+    assert message.startswith("Function 'Softmax' returned nan values in its output")

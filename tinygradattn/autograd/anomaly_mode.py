@@ -3,15 +3,17 @@ makes a NaN or an infinity, naming the op and the user's line that created it.
 
 While on, an observer (autograd/instruments.py) sees every op:
 - forward: it keeps the user's stack (the frames outside tinygradattn/) on the op's Context,
-  and checks the output: NaN anywhere is an error; so is an infinity when no argument held
-  one (an infinity the op made: log(0), exp(1000); not one it passed on, as a -inf mask
-  through masked_fill or softmax's input). NOTE: torch checks no forward output; we do.
+  and checks the output: a NaN or an infinity is an error when no argument held one of its
+  kind (one the op made: log(-1), log(0), exp(1000), softmax of a row all -inf; not one it
+  passed on, as a -inf mask through masked_fill). NOTE: torch checks no forward output.
 - backward: every gradient the op returns is checked for NaN and infinity (torch checks NaN
   only), and the error names the forward line kept above, as torch prints the forward
   traceback.
 With check_nan=False only the stacks are kept (torch's meaning). Off, nothing is checked or
 kept. The checks read every output back from the device: slow, as torch's anomaly mode is.
 """
+import math
+
 from . import instruments
 
 _observer = None             # the attached _AnomalyObserver, or None when the mode is off
@@ -122,19 +124,28 @@ def _count_nonfinite(backend, x):
     return n_nan, n_inf
 
 
-def _has_inf(backend, arg):
-    """True when a forward argument (an array or a Python number) holds an infinity."""
-    if isinstance(arg, float):
-        return arg in (float("inf"), float("-inf"))
-    return _count_nonfinite(backend, arg)[1] > 0
+def _carried_in(backend, args):
+    """(any argument holds NaN, any holds an infinity): arrays and Python floats."""
+    has_nan = has_inf = False
+    for a in args:
+        if isinstance(a, float):
+            has_nan, has_inf = has_nan or a != a, has_inf or a in (math.inf, -math.inf)
+        else:
+            n_nan, n_inf = _count_nonfinite(backend, a)
+            has_nan, has_inf = has_nan or n_nan > 0, has_inf or n_inf > 0
+    return has_nan, has_inf
 
 
 def _check_forward(event, stack):
+    """RuntimeError when the output holds a NaN or an infinity that no argument carried in."""
     out = event.outputs[0]
     n_nan, n_inf = _count_nonfinite(event.ctx.backend, out)
-    if n_nan:
+    if not (n_nan or n_inf):
+        return
+    had_nan, had_inf = _carried_in(event.ctx.backend, event.inputs)
+    if n_nan and not had_nan:
         what = "nan"
-    elif n_inf and not any(_has_inf(event.ctx.backend, a) for a in event.inputs):
+    elif n_inf and not had_inf:
         what = "inf"
     else:
         return
