@@ -10,7 +10,8 @@ TINY = ["--task", "copy", "--d-model", "16", "--n-head", "2", "--n-layer", "1",
 
 
 def test_train_profile_prints_the_table_and_writes_a_chrome_trace(tmp_path, capsys):
-    code = cli.main(["train", *TINY, "--steps", "4", "--profile", "2", "--out", str(tmp_path)])
+    # 3 steps, --profile 5: step 1 warms up, steps 2 and 3 are profiled, then the run ends
+    code = cli.main(["train", *TINY, "--steps", "3", "--profile", "5", "--out", str(tmp_path)])
     assert code == 0
     out = capsys.readouterr().out
     trace_path = tmp_path / "copy" / "profile.json"
