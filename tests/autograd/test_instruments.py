@@ -309,3 +309,29 @@ def test_anomaly_forward_lets_a_nan_carried_in_pass_and_flags_one_made_from_infs
     row = tga.full((1, 3), float("-inf"))                   # a fully masked row
     message = _anomaly(lambda: row.softmax(-1))             # -inf in, nan out: made here
     assert message.startswith("Function 'Softmax' returned nan values in its output")
+
+
+def _without_times(table):
+    """A trace table with its time figures starred: what must match from run to run."""
+    import re
+    rows = []
+    for line in table.strip().splitlines():
+        cells = re.split(r"\s{2,}", line.strip())
+        if len(cells) == 6 and re.fullmatch(r"[\d.]+", cells[4]):
+            cells[4] = "*"
+        rows.append(re.sub(r", [\d.]+ us,", ", * us,", "  ".join(cells)))
+    return rows
+
+
+def test_docs_instruments_traces_match_the_library(capsys):
+    """docs/instruments.md: each python block followed by a text block prints that text
+    (times aside), so the page cannot drift from the code."""
+    import pathlib
+    import re
+    doc = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "instruments.md").read_text()
+    pairs = re.findall(r"```python\n(.*?)```\n\n```text\n(.*?)```", doc, re.S)
+    assert len(pairs) == 2
+    for code, shown in pairs:
+        exec(compile(code, "docs/instruments.md", "exec"), {})
+        printed = capsys.readouterr().out
+        assert _without_times(printed) == _without_times(shown)
