@@ -196,3 +196,18 @@ def test_profile_and_trace_together_see_the_same_backward():
         _program(2, 1, x)
     bwd = [e.name for e in prof.events() if e.category == "backward"]
     assert bwd == [e.name for e in t.events]
+
+
+def test_cuda_activity_synchronizes_after_each_op_and_cpu_alone_does_not(monkeypatch):
+    """ProfilerActivity.CUDA: the profile calls the backend's synchronize after each op, so
+    a GPU op's time holds its kernels; with CPU alone it never does."""
+    backend = tga.ones(1)._backend
+    calls = []
+    monkeypatch.setattr(type(backend), "synchronize", lambda *a: calls.append(1), raising=False)
+    x = tga.randn(4, 4, requires_grad=True)
+    with tga.profiler.profile(activities=[ProfilerActivity.CPU]):
+        _program(1, 1, x)
+    assert calls == []
+    with tga.profiler.profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]):
+        _program(1, 1, x)
+    assert len(calls) == 6                       # 3 ops forward, 3 backward
