@@ -3,7 +3,9 @@
 Sits below `tensor.py` (which imports this module, never the reverse) and above backend/.
 `Function.apply` is where the graph is recorded: it unwraps tensors to backend arrays, runs
 `forward`, and (when grad mode is on and an input requires grad) links the output tensor to
-a Context holding the inputs and whatever the forward saved.
+a Context holding the inputs and whatever the forward saved. While an instrument is on (the
+backward trace, anomaly mode, the profiler: autograd/instruments.py), forward runs through
+`instruments.run_forward`, which times it and shows it to them; otherwise it costs one test.
 
 A tensor, to this layer, is any object whose type has `_wrap(array, backend)` (a new tensor
 around a backend array) and whose instances carry `_data` (the array), `_backend`,
