@@ -357,3 +357,18 @@ def test_instruments_on_each_device(device):
         (z * 2.0).sum().backward()
     assert {r.key: r.count for r in prof.key_averages()} == {
         "Mul": 1, "Sum": 1, "SumBackward": 1, "MulBackward": 1}
+
+
+def test_anomaly_an_error_inside_backward_warns_with_the_forward_line():
+    """As torch: 'Error detected in ...' with the line that made the op, then the error."""
+    w = tga.ones(3, requires_grad=True)
+    a = tga.ones(3)
+    with tga.autograd.detect_anomaly():
+        y = w * a                            # MUL-SAVES-A
+        a.mul_(2.0)                          # Mul saved a: backward must refuse
+        with pytest.warns(UserWarning) as record:
+            with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+                y.sum().backward()
+    message = str(record[0].message)
+    assert message.startswith("Error detected in MulBackward, created at ")
+    assert f":{_line_of('# MUL-SAVES-A')}: y = w * a" in message

@@ -8,11 +8,13 @@ While on, an observer (autograd/instruments.py) sees every op:
   passed on, as a -inf mask through masked_fill). NOTE: torch checks no forward output.
 - backward: every gradient the op returns is checked for NaN and infinity (torch checks NaN
   only), and the error names the forward line kept above, as torch prints the forward
-  traceback.
+  traceback. An error raised inside a backward (an in-place write into a saved tensor) is
+  preceded by a warning naming that line, as torch's "Error detected in ...".
 With check_nan=False only the stacks are kept (torch's meaning). Off, nothing is checked or
 kept. The checks read every output back from the device: slow, as torch's anomaly mode is.
 """
 import math
+import warnings
 
 from . import instruments
 
@@ -112,6 +114,12 @@ class _AnomalyObserver:
                 _check_forward(event, stack)
         elif self.check_nan:
             _check_backward(event)
+
+    def backward_failed(self, ctx, error):
+        """An error inside a backward: warn with the forward line that made the op, as torch
+        does ("Error detected in ..."), before the error goes on."""
+        warnings.warn(f"Error detected in {ctx.fn.__name__}Backward"
+                      f"{_created_at(getattr(ctx, 'anomaly_stack', None))}", stacklevel=2)
 
 
 def _count_nonfinite(backend, x):

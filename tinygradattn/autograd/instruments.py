@@ -68,10 +68,18 @@ def run_forward(cls, ctx, raw):
 
 
 def run_backward(ctx, dout):
-    """ctx.fn.backward(ctx, dout), timed and shown to every observer; returns its result."""
+    """ctx.fn.backward(ctx, dout), timed and shown to every observer; returns its result.
+    When it raises, each observer with a `backward_failed(ctx, error)` method hears of it
+    first (anomaly mode names the forward line), then the error goes on."""
     watching = observers
     start = time.perf_counter_ns()
-    grads = ctx.fn.backward(ctx, dout)
+    try:
+        grads = ctx.fn.backward(ctx, dout)
+    except Exception as error:
+        for observer in watching:
+            if hasattr(observer, "backward_failed"):
+                observer.backward_failed(ctx, error)
+        raise
     end = time.perf_counter_ns()
     event = OpEvent("backward", ctx.fn, ctx, (dout,),
                     grads if isinstance(grads, tuple) else (grads,), start, end)
