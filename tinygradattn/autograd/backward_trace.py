@@ -30,13 +30,6 @@ class BackwardRecord:
         return self.grad_in, self.grads_out
 
 
-class Table(str):
-    """A str that shows as itself at a prompt (no quotes, real newlines)."""
-
-    def __repr__(self):
-        return str(self)
-
-
 class trace:
     """Context manager recording the backward pass (no PyTorch counterpart).
 
@@ -96,7 +89,7 @@ class trace:
         lines = [line(header), rule] + [line(r) for r in rows] + [
             rule, f"{len(self.events)} nodes, {total_time:.1f} us, {total_bytes:,} bytes of "
                   f"gradient"]
-        return Table("\n".join(lines))
+        return instruments.Table("\n".join(lines))
 
 
 def _shape_text(shape):

@@ -113,6 +113,14 @@ def bytes_made(event):
     return total
 
 
+class Table(str):
+    """The text of an instrument's table: a str that shows as itself at a prompt (no quotes,
+    real newlines), so `t.table()` alone prints in a REPL or a notebook."""
+
+    def __repr__(self):
+        return str(self)
+
+
 # ---- the user's stack ---------------------------------------------------------------------
 _is_user_file = {}                    # co_filename -> True when outside tinygradattn/
 

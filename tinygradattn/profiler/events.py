@@ -13,6 +13,8 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from ..autograd import instruments
+
 CATEGORIES = ("forward", "backward", "user_annotation")
 
 
@@ -86,13 +88,6 @@ SORT_KEYS = {
 }
 
 
-class Table(str):
-    """A str that shows as itself at a prompt (no quotes, real newlines)."""
-
-    def __repr__(self):
-        return str(self)
-
-
 class EventList(list):
     """A list of FunctionEvent (or FunctionEventAvg after key_averages)."""
 
@@ -130,8 +125,8 @@ class EventList(list):
             rows.sort(key=lambda r: getattr(r, SORT_KEYS[sort_by]), reverse=True)
         if row_limit is not None and row_limit >= 0:
             rows = rows[:row_limit]
-        return Table(_format_table(rows, self.self_cpu_time_total, max_name_column_width,
-                                   header))
+        text = _format_table(rows, self.self_cpu_time_total, max_name_column_width, header)
+        return instruments.Table(text)
 
     def export_chrome_trace(self, path):
         """Write the events as Chrome trace JSON (gzip when path ends in .gz)."""
