@@ -206,9 +206,9 @@ def chrome_trace(events):
             args["Input Dims"] = e.input_shapes
         if e.stack:
             args["Call stack"] = ";".join(e.stack)
-        trace.append({"name": e.name, "cat": e.category, "ph": "X", "ts": round(e.start_us - origin, 3),
-                      "dur": round(e.cpu_time_total, 3), "pid": pid, "tid": e.thread,
-                      "args": args})
+        trace.append({"name": e.name, "cat": e.category, "ph": "X",      # a complete event
+                      "ts": round(e.start_us - origin, 3), "dur": round(e.cpu_time_total, 3),
+                      "pid": pid, "tid": e.thread, "args": args})
     return {"traceEvents": trace, "displayTimeUnit": "ms"}
 
 
