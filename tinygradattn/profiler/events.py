@@ -8,7 +8,6 @@ What `tga.profiler.profile` hands back (torch.autograd.profiler_util's shapes, w
   `export_chrome_trace(path)` writes chrome://tracing / Perfetto JSON.
 Self time is an event's time less the time of the events nested directly in it, per thread.
 """
-import gzip
 import json
 import os
 from dataclasses import dataclass, field
@@ -214,6 +213,7 @@ def chrome_trace(events):
 
 def write_chrome_trace(events, path):
     """Write chrome_trace(events) as JSON to path (gzip-compressed when it ends in .gz)."""
+    import gzip
     data = json.dumps(chrome_trace(events))
     opener = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "wt") as f:

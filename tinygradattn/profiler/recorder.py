@@ -8,7 +8,6 @@ recording, record_function costs one empty-list test and ops run untouched.
 """
 import enum
 import os
-import socket
 import threading
 import time
 
@@ -86,6 +85,7 @@ def tensorboard_trace_handler(dir_name, worker_name=None, use_gzip=False, **igno
     (Chrome trace JSON, the file TensorBoard's profiler plugin reads); worker defaults to
     'host_pid'. The directory is made when missing."""
     def handler(prof):
+        import socket                    # here: a few ms that `import tinygradattn` skips
         os.makedirs(dir_name, exist_ok=True)
         worker = worker_name or f"{socket.gethostname()}_{os.getpid()}"
         name = f"{worker}.{time.time_ns() // 1_000_000}.pt.trace.json"
