@@ -62,6 +62,7 @@ class CPUBackend(Backend):
 
     @staticmethod
     def assign(dst, src):
+        _check_writable(dst)
         dst[...] = src
 
     # ---- random -----------------------------------------------------------------------
@@ -207,14 +208,17 @@ class CPUBackend(Backend):
     reshape = staticmethod(lambda x, shape: x.reshape(shape))       # backend arrays: ndarrays
     permute = staticmethod(lambda x, axes: np.transpose(x, axes))
     broadcast_to = staticmethod(lambda x, shape: np.broadcast_to(x, shape))
-    getitem = staticmethod(lambda x, index: x[index])
+    getitem = staticmethod(lambda x, index: _getitem_view(x, index))
     concatenate = staticmethod(lambda xs, axis: np.concatenate(xs, axis=axis))
-    contiguous = staticmethod(np.ascontiguousarray)
+    # np.ascontiguousarray makes a 0-d array 1-d: reshape back
+    contiguous = staticmethod(lambda x: x if x.flags.c_contiguous else
+                              np.ascontiguousarray(x).reshape(x.shape))
     same_storage = staticmethod(np.may_share_memory)
     index_add = staticmethod(K.index_add)
 
     @staticmethod
     def setitem(dst, index, value):
+        _check_writable(dst)
         dst[index] = value
 
     @staticmethod
@@ -288,6 +292,31 @@ class CPUBackend(Backend):
     get_num_threads = staticmethod(K.get_num_threads)
     info = staticmethod(K.info)
     empty_cache = staticmethod(K.empty_cache)
+
+
+def _check_writable(dst):
+    """torch's error for a write into an expanded tensor (numpy's broadcast_to views are
+    read-only; numpy would raise ValueError)."""
+    if dst.flags.writeable:
+        return
+    if any(step == 0 and n > 1 for step, n in zip(dst.strides, dst.shape)):
+        raise RuntimeError("unsupported operation: more than one element of the written-to "
+                           "tensor refers to a single memory location. Please clone() the "
+                           "tensor before performing the operation.")
+    raise RuntimeError(f"in-place write into a read-only tensor of shape {list(dst.shape)} "
+                       "(its memory is a read-only buffer): clone() it first")
+
+
+def _getitem_view(x, index):
+    """x[index], an ndarray: where numpy gives a scalar (every dim indexed by an int or a 0-d
+    integer array, which torch takes as an int too), the 0-d view of that element instead, so
+    that in-place writes into it reach x."""
+    items = tuple(int(i) if isinstance(i, np.ndarray) and i.ndim == 0 and i.dtype.kind in "iu"
+                  else i for i in (index if isinstance(index, tuple) else (index,)))
+    out = x[items]
+    if isinstance(out, np.ndarray):
+        return out
+    return x[items + (None,)].reshape(())
 
 
 def _along_dim(x, dim, index):

@@ -348,7 +348,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     C = math.prod(normalized_shape)
     if len(normalized_shape) == 1 and input.ndim >= 1:        # (*, C), (C,): one node, the
         return LayerNorm.apply(input, weight, bias, eps)       # kernel folds the leading dims
-    x = input.reshape(-1, C)                                                 # (N, C)
+    N = math.prod(input.shape[:input.ndim - len(normalized_shape)])    # not -1: C may be 0
+    x = input.reshape(N, C)                                                  # (N, C)
     w = None if weight is None else weight.reshape(C)
     b = None if bias is None else bias.reshape(C)
     return LayerNorm.apply(x, w, b, eps).reshape(input.shape)

@@ -37,7 +37,7 @@ class ShapeMethods:
             return self
         return movement.Reshape.apply(self, shape)
 
-    view = reshape
+    view = reshape      # NOTE: copies where torch's view raises (the data loader relies on it)
 
     def flatten(self, start_dim=0, end_dim=-1):
         if self.ndim == 0:
@@ -98,7 +98,10 @@ class ShapeMethods:
         return self.expand(*other.shape)
 
     def contiguous(self):
-        return movement.Contiguous.apply(self)
+        """This tensor if it is contiguous already (torch returns self too), else a
+        contiguous copy."""
+        out = movement.Contiguous.apply(self)
+        return self if out._data is self._data else out
 
     def split(self, split_size_or_sections, dim=0):
         d = _check_dim(dim, self.ndim)
