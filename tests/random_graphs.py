@@ -325,17 +325,17 @@ class _Drawing:
 
 
 # ---- one drawer per op family: D is the _Drawing; each adds one node (and fresh leaves) ----
-def draw_unary(D):
+def draw_unary(D, op=None):
     x = D.any_value()
-    return D.add(Node("unary", D.draw(st.sampled_from(sorted(UNARY))), (x,)))
+    return D.add(Node("unary", op or D.draw(st.sampled_from(sorted(UNARY))), (x,)))
 
 
-def draw_binary(D):
+def draw_binary(D, op=None):
     a = D.any_value()
     sa = D.shapes[a]
     b = D.partner(lambda s: _broadcast(s, sa) is not None, lambda: D.variant(sa))
     ins = (a, b) if D.draw(st.booleans()) else (b, a)
-    return D.add(Node("binary", D.draw(st.sampled_from(sorted(BINARY))), ins))
+    return D.add(Node("binary", op or D.draw(st.sampled_from(sorted(BINARY))), ins))
 
 
 def _reduced_count(shape, dim):
@@ -343,11 +343,13 @@ def _reduced_count(shape, dim):
     return math.prod(shape[d] for d in dims) if shape else 1
 
 
-def draw_reduce(D):
+REDUCE_OPS = ["sum", "mean", "max", "min", "logsumexp", "var", "std", "prod", "cumsum"]
+
+
+def draw_reduce(D, op=None):
     from strategies import reduction_dims
     d = D.draw
-    op = d(st.sampled_from(["sum", "mean", "max", "min", "logsumexp", "var", "std", "prod",
-                            "cumsum"]))
+    op = op or d(st.sampled_from(REDUCE_OPS))
     x = D.any_value((lambda s: len(s) >= 1) if op in ("logsumexp", "cumsum") else
                     (lambda s: True))
     if x is None:
@@ -387,9 +389,9 @@ def _new_shape(D, shape):
     return tuple(out)
 
 
-def draw_shape(D):
+def draw_shape(D, op=None):
     d = D.draw
-    op = d(st.sampled_from(sorted(SHAPE)))
+    op = op or d(st.sampled_from(sorted(SHAPE)))
     need = {"permute": 2, "mT": 2, "transpose": 1, "split": 1, "chunk": 1}.get(op, 0)
     x = D.any_value(lambda s: len(s) >= need)
     if x is None:
@@ -428,9 +430,9 @@ def draw_shape(D):
     return D.add(Node("shape", op, (x,), p))
 
 
-def draw_join(D):
+def draw_join(D, op=None):
     d = D.draw
-    op = d(st.sampled_from(["cat", "stack"]))
+    op = op or d(st.sampled_from(["cat", "stack"]))
     x = D.any_value(lambda s: len(s) >= 1) if op == "cat" else D.any_value()
     if x is None:
         return None
@@ -455,7 +457,7 @@ def _basic_index(D, shape, allow_none=True):
     items, k = [], d(st.integers(0, len(shape)))
     ellipsis = d(st.sampled_from(["no", "no", "first", "last"]))
     for n in (shape[len(shape) - k:] if ellipsis == "first" else shape[:k]):
-        kind = d(st.sampled_from(["int", "slice", "slice", "full"]))
+        kind = d(st.sampled_from(["int", "slice", "slice", "full"] if n else ["slice"]))
         if kind == "int":
             items.append(("int", d(st.integers(-n, n - 1))))
         elif kind == "slice":
@@ -470,9 +472,12 @@ def _basic_index(D, shape, allow_none=True):
     return tuple(items)
 
 
-def draw_index(D):
+INDEX_OPS = ["getitem", "getitem_long", "getitem_bool", "gather", "index_select"]
+
+
+def draw_index(D, op=None):
     d = D.draw
-    op = d(st.sampled_from(["getitem", "getitem", "getitem_long", "getitem_bool", "gather",
+    op = op or d(st.sampled_from(["getitem", "getitem", "getitem_long", "getitem_bool", "gather",
                             "index_select"]))
     x = D.any_value(lambda s: len(s) >= 1 and (op == "getitem" or 0 not in s))
     if x is None:
@@ -503,7 +508,7 @@ def draw_index(D):
     return D.add(Node("index", op, (x,), {"dim": dim, "index": arr}))
 
 
-def draw_matmul(D):
+def draw_matmul(D, op=None):
     d = D.draw
     a = D.any_value(lambda s: len(s) >= 1)
     if a is None:
@@ -521,9 +526,12 @@ def draw_matmul(D):
     return D.add(Node("fused", "matmul", (a, b)))
 
 
-def draw_fused(D):
+FUSED_OPS = ["softmax", "log_softmax", "layer_norm", "cross_entropy", "sdpa", "matmul"]
+
+
+def draw_fused(D, op=None):
     d = D.draw
-    op = d(st.sampled_from(["softmax", "log_softmax", "layer_norm", "cross_entropy", "sdpa",
+    op = op or d(st.sampled_from(["softmax", "log_softmax", "layer_norm", "cross_entropy", "sdpa",
                             "matmul", "matmul"]))
     if op == "matmul":
         return draw_matmul(D)
@@ -573,9 +581,9 @@ INPLACE_OPS = ["add_", "sub_", "mul_", "copy_", "setitem", "setitem", "clamp_", 
                "zero_", "masked_fill_", "relu_", "tanh_", "exp_", "neg_"]
 
 
-def draw_inplace(D):
+def draw_inplace(D, op=None):
     d = D.draw
-    op = d(st.sampled_from(INPLACE_OPS))
+    op = op or d(st.sampled_from(INPLACE_OPS))
     t = D.any_value()
     s = D.shapes[t]
     view = None
@@ -613,10 +621,28 @@ DRAWERS = {"unary": draw_unary, "binary": draw_binary, "reduce": draw_reduce,
            "inplace": draw_inplace}
 
 
+# every op the drawers know, as (family, name): the CI test forces each one into a few graphs
+ALL_OPS = ([("unary", k) for k in sorted(UNARY)] + [("binary", k) for k in sorted(BINARY)] +
+           [("reduce", k) for k in REDUCE_OPS] + [("shape", k) for k in sorted(SHAPE)] +
+           [("join", k) for k in sorted(JOIN)] + [("index", k) for k in INDEX_OPS] +
+           [("fused", k) for k in FUSED_OPS] + [("inplace", k) for k in sorted(set(INPLACE_OPS))])
+
+
+def _force(D, force):
+    """Add the op force = (family, name) to the graph; a fresh (3, 2, 5) leaf first where no
+    value fits its shape needs."""
+    kind, op = force
+    for _ in range(2):
+        if DRAWERS[kind](D, op=op) is not None or D.raised:
+            return
+        D.leaf((3, 2, 5))
+
+
 @st.composite
-def graphs(draw, torch, min_ops=3, max_ops=15):
+def graphs(draw, torch, min_ops=3, max_ops=15, force=None):
     """A Graph: 1-3 leaves (requires_grad mostly; plain or a non-contiguous view of a base),
-    then min_ops..max_ops ops; the loss weights the last value and up to two others."""
+    then min_ops..max_ops ops (the first one `force` = (family, name) when given); the loss
+    weights the last value and up to two others."""
     from strategies import broadcastable_pairs
     seed = draw(st.integers(0, 2**31 - 1))
     D = _Drawing(draw, torch, seed)
@@ -627,6 +653,9 @@ def graphs(draw, torch, min_ops=3, max_ops=15):
     n_ops = draw(st.integers(min_ops, max_ops))
     kinds = sorted(DRAWERS)
     done = 0
+    if force is not None:
+        _force(D, force)
+        done = 1
     while done < n_ops and not D.raised:
         kind = draw(st.sampled_from(kinds))
         if DRAWERS[kind](D) is not None or D.raised:
@@ -657,9 +686,14 @@ def _to_np(t):
     return t.detach().cpu().numpy().copy() if hasattr(t, "cpu") else t.detach().numpy().copy()
 
 
-def run(L, graph, dtype):
+def run(L, graph, dtype, save_copies=False):
     """Run graph on library L (tinygradattn or torch) in dtype ("float64" / "float32"), then
-    backward of the weighted sum of graph.outputs. Never raises: a raising op ends the run."""
+    backward of the weighted sum of graph.outputs. Never raises: a raising op ends the run.
+    save_copies (torch only): autograd saves copies, so that a later in-place write cannot
+    reach them (the reference where ours saved a copy and torch's version check raises)."""
+    if save_copies:
+        with L.autograd.graph.saved_tensors_hooks(lambda t: t.clone(), lambda t: t):
+            return run(L, graph, dtype)
     res, vals, leaves = Result(), [], []
     for k, node in enumerate(graph.nodes):
         if node.kind == "leaf":
@@ -694,15 +728,15 @@ def _root(t):
 
 
 def _backward(L, graph, vals, res):
-    terms = []
-    for j in graph.outputs:
-        v = vals[j]
-        if v.requires_grad:
-            w = np.random.default_rng([graph.seed, 7, j]).standard_normal(tuple(v.shape))
-            terms.append((v * L.tensor(w, dtype=v.dtype)).sum())
-    if not terms:
-        return
     try:
+        terms = []
+        for j in graph.outputs:
+            v = vals[j]
+            if v.requires_grad:
+                w = np.random.default_rng([graph.seed, 7, j]).standard_normal(tuple(v.shape))
+                terms.append((v * L.tensor(w, dtype=v.dtype)).sum())
+        if not terms:
+            return
         loss = terms[0]
         for t in terms[1:]:
             loss = loss + t
@@ -734,6 +768,14 @@ OVERLAP = "more than one element of the written-to tensor refers to a single mem
 KNOWN_OVERLAP = "known: ours refuses fill-like writes into an expanded tensor"
 # ours' view is reshape: it copies where torch's view refuses a non-contiguous tensor
 KNOWN_VIEW_COPIES = "known: view of a non-viewable tensor copies (torch raises)"
+# torch's backward raises a version error where ours saved a copy of the tensor (e.g. a
+# non-contiguous input made contiguous): ours' gradients equal torch's run with its saved
+# tensors copied (saved_tensors_hooks), which compare() checks
+KNOWN_SAVED_COPY = "known: ours saved a copy where torch's version check raises (grads checked)"
+# x.T.mul_(x): torch refuses an operand that partly overlaps the written tensor; ours computes
+# the out-of-place result first, then writes it (well defined)
+PARTIAL_OVERLAP = "some elements of the input tensor and the written-to tensor refer to"
+KNOWN_PARTIAL_OVERLAP = "known: ours accepts an operand partly overlapping the written tensor"
 KNOWN_MULTI_VIEW = "known: torch refuses in-place on split/chunk outputs"
 
 
@@ -741,9 +783,11 @@ class Mismatch(AssertionError):
     pass
 
 
-def compare(graph, ours, theirs, tol):
+def compare(graph, ours, theirs, tol, torch_saving_copies=None):
     """'match' / 'both raise ...' / a known difference's label / 'non-finite', or Mismatch
-    with the graph as a reproducer."""
+    with the graph as a reproducer. torch_saving_copies() runs torch with its saved tensors
+    copied: where torch's backward raises a version error and ours does not, ours must have
+    saved a copy, and its gradients must be those."""
     if ours.raised_at is not None and (theirs.raised_at is None
                                        or theirs.raised_at > ours.raised_at):
         for msg, label in KNOWN_REFUSALS.items():
@@ -757,18 +801,31 @@ def compare(graph, ours, theirs, tol):
     if OVERLAP in str(ours.error) and (theirs.raised_at is None or
                                        theirs.raised_at > ours.raised_at):
         return KNOWN_OVERLAP
-    if "function that returns multiple views" in str(theirs.error) and (
+    if PARTIAL_OVERLAP in str(theirs.error) and (
             ours.raised_at is None or ours.raised_at > theirs.raised_at):
+        return KNOWN_PARTIAL_OVERLAP
+    if "function that returns multiple views" in str(theirs.error) and (
+            ours.raised_at is None or ours.raised_at > theirs.raised_at) or \
+            "function that returns multiple views" in str(theirs.backward_error):
         return KNOWN_MULTI_VIEW
     fail = _Failure(graph, ours, theirs)
     if ours.raised_at != theirs.raised_at:
         fail(f"op raised in one library only: ours at node {ours.raised_at} "
              f"({ours.error!r}), torch at node {theirs.raised_at} ({theirs.error!r})")
     if ours.raised_at is not None:
-        return "both raise at an op"
+        a, b = type(ours.error), type(theirs.error)
+        if issubclass(a, b) or issubclass(b, a):
+            return "both raise at an op"
+        return f"both raise at an op, types differ: ours {a.__name__}, torch {b.__name__}"
     label = _known_backward_difference(ours, theirs)
     if label:
         return label
+    if MODIFIED in str(theirs.backward_error) and ours.backward_error is None and \
+            torch_saving_copies is not None:
+        copied = torch_saving_copies()
+        if copied.backward_error is None:
+            compare(graph, ours, copied, tol)
+            return KNOWN_SAVED_COPY
     if (ours.backward_error is None) != (theirs.backward_error is None):
         fail(f"backward raised in one library only: ours {ours.backward_error!r}, "
              f"torch {theirs.backward_error!r}")

@@ -463,7 +463,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     if is_causal and attn_mask is not None:
         raise RuntimeError("scaled_dot_product_attention: explicit attn_mask should not be set "
                            "when is_causal=True")
-    scale = 1.0 / math.sqrt(D) if scale is None else scale
+    if scale is None:      # D = 0: every score is 0 whatever the scale (torch: uniform weights)
+        scale = 1.0 / math.sqrt(D) if D else 1.0
     if dropout_p > 0.0 or not _sdpa_fusable(query, key, value, attn_mask):
         return _sdpa_composed(query, key, value, attn_mask, dropout_p, is_causal, scale)
     Dv = value.shape[-1]

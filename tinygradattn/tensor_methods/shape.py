@@ -5,6 +5,7 @@ A mixin that tensor.py's Tensor inherits (the methods moved out of tensor.py as 
 It never imports tensor.py: Tensors are made through `self._wrap` and recognised by
 autograd's is_tensor.
 """
+import math
 import numbers
 
 from ..ops import movement
@@ -45,7 +46,9 @@ class ShapeMethods:
         s, e = _check_dim(start_dim, self.ndim), _check_dim(end_dim, self.ndim)
         if s > e:
             raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
-        return self.reshape(*self.shape[:s], -1, *self.shape[e + 1:])
+        # the merged size, not -1: -1 cannot be inferred when another dim is 0
+        return self.reshape(*self.shape[:s], math.prod(self.shape[s:e + 1]),
+                            *self.shape[e + 1:])
 
     def permute(self, *dims):
         dims = tuple(_check_dim(d, self.ndim) for d in _shape_arg(dims))
