@@ -150,13 +150,19 @@ def test_softmax_output_saved_as_a_view_is_under_the_version_counter():
         y.sum().backward()
 
 
-def test_write_into_an_expanded_tensor_is_a_runtime_error():
-    """numpy's read-only broadcast view raised ValueError; torch's message and type now."""
-    x = tga.zeros(1, 3).expand(4, 3)
-    with pytest.raises(RuntimeError, match="refers to a single memory location"):
-        x.clamp_(0.0, 1.0)
-    with pytest.raises(RuntimeError, match="refers to a single memory location"):
-        x[1:] = 2.0
+def test_write_into_an_expanded_tensor_as_torch():
+    """numpy's read-only broadcast view raised ValueError for every write; torch writes
+    where the written elements do not overlap, and raises RuntimeError where they do."""
+    for L in (tga, torch):
+        base = L.zeros(1, 3)
+        x = base.expand(4, 3)
+        x[0].add_(1.0)
+        x[1, 2:] = 5.0
+        assert base.tolist() == [[1.0, 1.0, 5.0]] and x.tolist()[3] == [1.0, 1.0, 5.0]
+        with pytest.raises(RuntimeError, match="refers to a single memory location"):
+            x.clamp_(0.0, 1.0)
+        with pytest.raises(RuntimeError, match="refers to a single memory location"):
+            x[1:] = 2.0
 
 
 def test_flatten_of_a_zero_size_tensor():

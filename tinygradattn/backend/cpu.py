@@ -62,8 +62,7 @@ class CPUBackend(Backend):
 
     @staticmethod
     def assign(dst, src):
-        _check_writable(dst)
-        dst[...] = src
+        _writable(dst)[...] = src
 
     # ---- random -----------------------------------------------------------------------
     def manual_seed(self, seed):
@@ -218,8 +217,12 @@ class CPUBackend(Backend):
 
     @staticmethod
     def setitem(dst, index, value):
-        _check_writable(dst)
-        dst[index] = value
+        if not dst.flags.writeable:       # an expanded tensor: write into the region, if a view
+            region = dst[index]
+            if isinstance(region, np.ndarray) and np.may_share_memory(region, dst):
+                _writable(region)[...] = value
+                return
+        _writable(dst)[index] = value
 
     @staticmethod
     def gather(x, dim, index):
@@ -294,15 +297,23 @@ class CPUBackend(Backend):
     empty_cache = staticmethod(K.empty_cache)
 
 
-def _check_writable(dst):
-    """torch's error for a write into an expanded tensor (numpy's broadcast_to views are
-    read-only; numpy would raise ValueError)."""
+def _writable(dst):
+    """dst, or a writable alias of it where it is a view of an expanded tensor (numpy's
+    broadcast_to views are read-only) whose own elements do not overlap (torch writes there:
+    x.expand(2, 3)[0].add_(1)); torch's RuntimeError where they do."""
     if dst.flags.writeable:
-        return
+        return dst
     if any(step == 0 and n > 1 for step, n in zip(dst.strides, dst.shape)):
         raise RuntimeError("unsupported operation: more than one element of the written-to "
                            "tensor refers to a single memory location. Please clone() the "
                            "tensor before performing the operation.")
+    root = dst
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    if root.flags.writeable and root.flags.owndata:
+        offset = dst.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+        return np.ndarray(dst.shape, dst.dtype, buffer=root, offset=offset,
+                          strides=dst.strides)
     raise RuntimeError(f"in-place write into a read-only tensor of shape {list(dst.shape)} "
                        "(its memory is a read-only buffer): clone() it first")
 
