@@ -2,7 +2,8 @@
 `attention_isa` (each attention kernel set the CPU runs, forced in turn).
 
 Hypothesis profiles: "ci" (the default: deadline=None because the first call of a kernel
-pays for thread-pool warm-up, and few examples) and "thorough" (TGA_HYPOTHESIS=thorough).
+pays for thread-pool warm-up, and few examples) and "thorough" (TGA_HYPOTHESIS=thorough);
+"graphs-ci" / "graphs-thorough" for the random expression graphs, chosen the same way.
 """
 import os
 import random
@@ -26,7 +27,16 @@ settings.register_profile("ci", deadline=None, max_examples=25,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("thorough", deadline=None, max_examples=400,
                           suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("thorough" if os.environ.get("TGA_HYPOTHESIS") == "thorough" else "ci")
+PROFILE = "thorough" if os.environ.get("TGA_HYPOTHESIS") == "thorough" else "ci"
+settings.load_profile(PROFILE)
+# tests/autograd/test_random_graphs.py: CI runs a fixed set of examples (derandomized: the same
+# graphs every run); thorough runs TGA_GRAPH_EXAMPLES (default 5000) random ones, minutes
+_GRAPH_HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+settings.register_profile("graphs-ci", deadline=None, max_examples=150, derandomize=True,
+                          database=None, suppress_health_check=_GRAPH_HEALTH)
+settings.register_profile("graphs-thorough", deadline=None,
+                          max_examples=int(os.environ.get("TGA_GRAPH_EXAMPLES", "5000")),
+                          suppress_health_check=_GRAPH_HEALTH)
 
 
 @pytest.fixture(autouse=True)

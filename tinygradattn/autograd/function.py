@@ -91,14 +91,25 @@ class Context:
         output's storage: an in-place write into it before backward is an error then."""
         versions = []
         for array in self.saved:
-            if array is out:
-                versions.append((result._version, result._version[0], array, "output 0 of"))
-                continue
-            for a, r in zip(args, raw):
-                if array is r and r is not None and hasattr(a, "_version"):
-                    versions.append((a._version, a._version[0], array, "an input of"))
-                    break
+            owner = self._owner(array, args, raw, out, result, lambda a, b: a is b)
+            if owner is None and getattr(array, "shape", None) is not None:
+                # a view of an input or of the output (softmax saves y before moving its
+                # dim back): the same storage, the same counter
+                owner = self._owner(array, args, raw, out, result, self.backend.same_storage)
+            if owner is not None:
+                versions.append((owner[0]._version, owner[0]._version[0], array, owner[1]))
         self.versions = versions
+
+    @staticmethod
+    def _owner(array, args, raw, out, result, same):
+        """(tensor, what) whose storage the saved array is, by `same`; None if none is."""
+        if same(array, out):
+            return result, "output 0 of"
+        for a, r in zip(args, raw):
+            if r is not None and hasattr(a, "_version") and \
+                    getattr(r, "shape", None) is not None and same(array, r):
+                return a, "an input of"
+        return None
 
     def release(self):
         """Drop saved arrays and attributes set in forward (after a backward pass)."""

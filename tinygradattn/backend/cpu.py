@@ -66,7 +66,7 @@ class CPUBackend(Backend):
 
     @staticmethod
     def assign(dst, src):
-        dst[...] = src
+        _writable(dst)[...] = src
 
     # ---- random -----------------------------------------------------------------------
     def manual_seed(self, seed):
@@ -211,9 +211,11 @@ class CPUBackend(Backend):
     reshape = staticmethod(lambda x, shape: x.reshape(shape))       # backend arrays: ndarrays
     permute = staticmethod(lambda x, axes: np.transpose(x, axes))
     broadcast_to = staticmethod(lambda x, shape: np.broadcast_to(x, shape))
-    getitem = staticmethod(lambda x, index: x[index])
+    getitem = staticmethod(lambda x, index: _getitem_view(x, index))
     concatenate = staticmethod(lambda xs, axis: np.concatenate(xs, axis=axis))
-    contiguous = staticmethod(np.ascontiguousarray)
+    # np.ascontiguousarray makes a 0-d array 1-d: reshape back
+    contiguous = staticmethod(lambda x: x if x.flags.c_contiguous else
+                              np.ascontiguousarray(x).reshape(x.shape))
     same_storage = staticmethod(np.may_share_memory)
     index_add = staticmethod(K.index_add)
     copy_index = staticmethod(lambda index: tuple(
@@ -221,7 +223,12 @@ class CPUBackend(Backend):
 
     @staticmethod
     def setitem(dst, index, value):
-        dst[index] = value
+        if not dst.flags.writeable:       # an expanded tensor: write into the region, if a view
+            region = dst[index]
+            if isinstance(region, np.ndarray) and np.may_share_memory(region, dst):
+                _writable(region)[...] = value
+                return
+        _writable(dst)[index] = value
 
     @staticmethod
     def gather(x, dim, index):
@@ -294,6 +301,39 @@ class CPUBackend(Backend):
     get_num_threads = staticmethod(K.get_num_threads)
     info = staticmethod(K.info)
     empty_cache = staticmethod(K.empty_cache)
+
+
+def _writable(dst):
+    """dst, or a writable alias of it where it is a view of an expanded tensor (numpy's
+    broadcast_to views are read-only) whose own elements do not overlap (torch writes there:
+    x.expand(2, 3)[0].add_(1)); torch's RuntimeError where they do."""
+    if dst.flags.writeable:
+        return dst
+    if any(step == 0 and n > 1 for step, n in zip(dst.strides, dst.shape)):
+        raise RuntimeError("unsupported operation: more than one element of the written-to "
+                           "tensor refers to a single memory location. Please clone() the "
+                           "tensor before performing the operation.")
+    root = dst
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    if root.flags.writeable and root.flags.owndata:
+        offset = dst.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+        return np.ndarray(dst.shape, dst.dtype, buffer=root, offset=offset,
+                          strides=dst.strides)
+    raise RuntimeError(f"in-place write into a read-only tensor of shape {list(dst.shape)} "
+                       "(its memory is a read-only buffer): clone() it first")
+
+
+def _getitem_view(x, index):
+    """x[index], an ndarray: where numpy gives a scalar (every dim indexed by an int or a 0-d
+    integer array, which torch takes as an int too), the 0-d view of that element instead, so
+    that in-place writes into it reach x."""
+    items = tuple(int(i) if isinstance(i, np.ndarray) and i.ndim == 0 and i.dtype.kind in "iu"
+                  else i for i in (index if isinstance(index, tuple) else (index,)))
+    out = x[items]
+    if isinstance(out, np.ndarray):
+        return out
+    return x[items + (None,)].reshape(())
 
 
 def _along_dim(x, dim, index):

@@ -352,7 +352,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     C = math.prod(normalized_shape)
     if len(normalized_shape) == 1 and input.ndim >= 1:        # (*, C), (C,): one node, the
         return LayerNorm.apply(input, weight, bias, eps)       # kernel folds the leading dims
-    x = input.reshape(-1, C)                                                 # (N, C)
+    N = math.prod(input.shape[:input.ndim - len(normalized_shape)])    # not -1: C may be 0
+    x = input.reshape(N, C)                                                  # (N, C)
     w = None if weight is None else weight.reshape(C)
     b = None if bias is None else bias.reshape(C)
     return LayerNorm.apply(x, w, b, eps).reshape(input.shape)
@@ -476,7 +477,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     if is_causal and attn_mask is not None:
         raise RuntimeError("scaled_dot_product_attention: explicit attn_mask should not be set "
                            "when is_causal=True")
-    scale = 1.0 / math.sqrt(D) if scale is None else scale
+    if scale is None:      # D = 0: every score is 0 whatever the scale (torch: uniform weights)
+        scale = 1.0 / math.sqrt(D) if D else 1.0
     if dropout_p > 0.0 or not _sdpa_fusable(query, key, value, attn_mask):
         return _sdpa_composed(query, key, value, attn_mask, dropout_p, is_causal, scale)
     Dv = value.shape[-1]

@@ -83,8 +83,11 @@ class ReductionMethods:
 
     def logsumexp(self, dim, keepdim=False):
         """log(sum(exp(x), dim)), shifted by the max so exp cannot overflow."""
-        m = self._wrap(self._backend.max(self._data, _reduce_axes(dim, self.ndim), True),
-                         self._backend)                          # the max, outside the graph
+        if self.numel():
+            m = self._wrap(self._backend.max(self._data, _reduce_axes(dim, self.ndim), True),
+                           self._backend)                        # the max, outside the graph
+        else:      # empty: no max; zeros of the reduced shape (an empty sum's log is -inf)
+            m = self.detach().sum(dim, keepdim=True)
         m = m.masked_fill(m.abs() == float("inf"), 0.0)   # all -inf rows stay -inf, not nan
         out = (self - m).exp().sum(dim, keepdim=True).log() + m
         return out if keepdim else out.squeeze(dim)

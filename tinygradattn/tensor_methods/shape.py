@@ -5,6 +5,7 @@ A mixin that tensor.py's Tensor inherits (the methods moved out of tensor.py as 
 It never imports tensor.py: Tensors are made through `self._wrap` and recognised by
 autograd's is_tensor.
 """
+import math
 import numbers
 
 from ..ops import movement
@@ -37,7 +38,7 @@ class ShapeMethods:
             return self
         return movement.Reshape.apply(self, shape)
 
-    view = reshape
+    view = reshape      # NOTE: copies where torch's view raises (the data loader relies on it)
 
     def flatten(self, start_dim=0, end_dim=-1):
         if self.ndim == 0:
@@ -45,7 +46,9 @@ class ShapeMethods:
         s, e = _check_dim(start_dim, self.ndim), _check_dim(end_dim, self.ndim)
         if s > e:
             raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
-        return self.reshape(*self.shape[:s], -1, *self.shape[e + 1:])
+        # the merged size, not -1: -1 cannot be inferred when another dim is 0
+        return self.reshape(*self.shape[:s], math.prod(self.shape[s:e + 1]),
+                            *self.shape[e + 1:])
 
     def permute(self, *dims):
         dims = tuple(_check_dim(d, self.ndim) for d in _shape_arg(dims))
@@ -102,7 +105,10 @@ class ShapeMethods:
         return self.expand(*other.shape)
 
     def contiguous(self):
-        return movement.Contiguous.apply(self)
+        """This tensor if it is contiguous already (torch returns self too), else a
+        contiguous copy."""
+        out = movement.Contiguous.apply(self)
+        return self if out._data is self._data else out
 
     def split(self, split_size_or_sections, dim=0):
         d = _check_dim(dim, self.ndim)
