@@ -215,6 +215,7 @@ class CPUBackend(Backend):
     concatenate = staticmethod(lambda xs, axis: np.concatenate(xs, axis=axis))
     contiguous = staticmethod(np.ascontiguousarray)
     same_storage = staticmethod(np.may_share_memory)
+    storage = staticmethod(K.storage)
     index_add = staticmethod(K.index_add)
     copy_index = staticmethod(lambda index: tuple(
         np.array(i, copy=True) if isinstance(i, np.ndarray) else i for i in index))

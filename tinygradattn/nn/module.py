@@ -50,6 +50,8 @@ class Module:
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())   # id -> (hook, kwargs?)
+        object.__setattr__(self, "_forward_hooks", OrderedDict())       # id -> (hook, kwargs?)
 
     # ---- registration ------------------------------------------------------------------
     def __setattr__(self, name, value):
@@ -286,7 +288,49 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args, **kwargs):
+        if self._forward_pre_hooks or self._forward_hooks:
+            return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)
+
+    # ---- forward hooks (torch.nn.Module.register_forward_pre_hook / register_forward_hook) ----
+    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
+        """Call hook(module, args) before each forward; a non-None return replaces args (a
+        non-tuple is wrapped in one). with_kwargs=True: hook(module, args, kwargs) returns
+        None or (args, kwargs). Returns a handle whose remove() unregisters the hook.
+
+            >>> import tinygradattn as tga
+            >>> lin = tga.nn.Linear(2, 2)
+            >>> handle = lin.register_forward_pre_hook(lambda m, args: print("in", args[0].shape))
+            >>> _ = lin(tga.zeros(3, 2))
+            in (3, 2)
+            >>> handle.remove()
+        """
+        return _add_hook(self._forward_pre_hooks, (hook, with_kwargs), prepend)
+
+    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False):
+        """Call hook(module, args, output) after each forward; a non-None return replaces the
+        output. with_kwargs=True: hook(module, args, kwargs, output). Returns a handle whose
+        remove() unregisters the hook."""
+        return _add_hook(self._forward_hooks, (hook, with_kwargs), prepend)
+
+    def _call_with_hooks(self, args, kwargs):
+        """forward between the pre-hooks and the hooks, in registration order (as torch)."""
+        for hook, with_kwargs in list(self._forward_pre_hooks.values()):
+            if with_kwargs:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    args, kwargs = result
+            else:
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
+        output = self.forward(*args, **kwargs)
+        for hook, with_kwargs in list(self._forward_hooks.values()):
+            result = hook(self, args, kwargs, output) if with_kwargs else \
+                hook(self, args, output)
+            if result is not None:
+                output = result
+        return output
 
     def extra_repr(self):
         return ""
@@ -297,6 +341,37 @@ class Module:
         if not lines:
             return head + ")"
         return head + "\n  " + "\n  ".join(lines) + "\n)"
+
+
+class RemovableHandle:
+    """What register_forward_(pre_)hook returns (torch.utils.hooks.RemovableHandle): remove()
+    unregisters the hook; usable as a context manager that removes it on exit."""
+
+    _next_id = 0
+
+    def __init__(self, hooks_dict):
+        self.hooks_dict = hooks_dict
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self):
+        self.hooks_dict.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+        return False
+
+
+def _add_hook(hooks, entry, prepend):
+    """hooks[new id] = entry, first when prepend; returns the entry's handle."""
+    handle = RemovableHandle(hooks)
+    hooks[handle.id] = entry
+    if prepend:
+        hooks.move_to_end(handle.id, last=False)
+    return handle
 
 
 def _shape_of(value):
