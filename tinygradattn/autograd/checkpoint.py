@@ -32,7 +32,8 @@ class Recompute(Function):
     def forward(ctx, plan, *arrays):
         out = plan.run()
         ctx.plan = plan
-        ctx.save_for_backward(*[a for a in arrays if a is not None])
+        n_args = len(plan.tensors)              # the anchor, after them, is not kept
+        ctx.save_for_backward(*[a for a in arrays[:n_args] if a is not None])
         ctx.output_backend = out._backend       # the anchor tensor may sit on the cpu
         return out._data
 
