@@ -88,8 +88,8 @@ def main(argv):
     if len(argv) == 2:
         print(json.dumps(_child(*argv)))
         return 0
-    print(f"| size | checkpointing | saved for backward MiB | step peak MiB | peak RSS MiB "
-          f"| step ms | time ratio | peak ratio |")
+    print("| size | checkpointing | saved for backward MiB | step peak MiB | peak RSS MiB "
+          "| step ms | time ratio | peak ratio |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for size in SIZES:
         off = measure(size, "off")

@@ -5,6 +5,7 @@ import pytest
 
 import tinygradattn as tga
 from tinygradattn.models import GPT, GPTConfig
+from tinygradattn.nn import module
 from tinygradattn.utils.memory import LOSS_ROW, activation_report
 
 F32 = 4                                         # bytes per float32
@@ -33,12 +34,15 @@ def test_forward_hooks_see_args_and_output_and_can_replace_them():
 def test_forward_hooks_order_prepend_and_kwargs():
     net = tga.nn.Linear(2, 2)
     order = []
-    net.register_forward_hook(lambda m, a, o: order.append("a"))
-    net.register_forward_hook(lambda m, a, o: order.append("b"), prepend=True)
-    net.register_forward_pre_hook(lambda m, a, kw: order.append(("kw", sorted(kw))),
-                                  with_kwargs=True)
+    handles = [net.register_forward_hook(lambda m, a, o: order.append("a")),
+               net.register_forward_hook(lambda m, a, o: order.append("b"), prepend=True),
+               net.register_forward_pre_hook(lambda m, a, kw: order.append(("kw", sorted(kw))),
+                                             with_kwargs=True)]
     net(tga.zeros(1, 2))
     assert order == [("kw", []), "b", "a"]
+    for h in handles:
+        h.remove()
+    assert module._n_forward_hooks == 0             # Module.__call__ is forward alone again
 
 
 def test_forward_hooks_match_torch_order():
@@ -47,10 +51,15 @@ def test_forward_hooks_match_torch_order():
     for lib in (tga, torch):
         order = []
         seq = lib.nn.Sequential(lib.nn.Linear(2, 2), lib.nn.Tanh())
+        handles = []
         for name, m in seq.named_modules():
-            m.register_forward_pre_hook(lambda mod, a, name=name: order.append("pre " + name))
-            m.register_forward_hook(lambda mod, a, o, name=name: order.append("post " + name))
+            handles.append(m.register_forward_pre_hook(
+                lambda mod, a, name=name: order.append("pre " + name)))
+            handles.append(m.register_forward_hook(
+                lambda mod, a, o, name=name: order.append("post " + name)))
         seq(lib.zeros(1, 2))
+        for h in handles:
+            h.remove()
         got[lib.__name__] = order
     assert got["tinygradattn"] == got["torch"]
 
@@ -133,3 +142,17 @@ def test_backend_storage_names_the_allocation_once_for_its_views(device, request
         assert be.storage(be.getitem(a, (slice(1, 3),)))[0] == key
         assert be.storage(be.reshape(a, (-1,)))[0] == key
         assert be.storage(tga.randn(*shape, device=device)._data)[0] != key
+
+
+def test_a_deep_copy_keeps_its_hooks_running_after_the_original_ones_are_removed():
+    import copy
+    calls = []
+    lin = tga.nn.Linear(2, 2)
+    handle = lin.register_forward_hook(lambda m, a, o: calls.append(1))
+    twin = copy.deepcopy(lin)
+    handle.remove()
+    lin(tga.zeros(1, 2))
+    twin(tga.zeros(1, 2))
+    assert calls == [1]
+    twin._forward_hooks.clear()
+    module._n_forward_hooks -= 1                    # the test's own bookkeeping

@@ -317,6 +317,13 @@ class Module:
         remove() unregisters the hook."""
         return _add_hook(self._forward_hooks, (hook, with_kwargs), prepend)
 
+    def __setstate__(self, state):
+        """A copy (copy.deepcopy, pickle) keeps its hooks, and they count as registered."""
+        global _n_forward_hooks
+        self.__dict__.update(state)
+        _n_forward_hooks += len(state.get("_forward_pre_hooks", ())) + \
+            len(state.get("_forward_hooks", ()))
+
     def _call_with_hooks(self, args, kwargs):
         """forward between the pre-hooks and the hooks, in registration order (as torch)."""
         for hook, with_kwargs in list(self._forward_pre_hooks.values()):
