@@ -1,5 +1,6 @@
-"""What a recorded graph keeps alive for backward: its nodes between some tensors, and the
-storages (allocations) their saved arrays lie in.
+"""What a recorded graph keeps alive for backward: its nodes between some tensors, the
+storages (allocations) their saved arrays lie in, and the tensors the nodes made (a node's
+inputs hold them).
 
 An instrument reads this after a forward pass (tga.utils.memory.activation_report); nothing
 here runs during forward or backward. A storage is named by the backend's `storage`
@@ -9,23 +10,33 @@ base, or two views of one buffer, count once.
 from .function import _ESSENTIAL
 
 
-def claim_nodes(outputs, stop_ids, claimed):
-    """The nodes (Contexts) recorded between `outputs` and the tensors named in stop_ids.
+def claim_nodes(outputs, stop_ids, claimed, since=0):
+    """The nodes (Contexts) recorded between `outputs` and the tensors named in stop_ids that
+    no one has claimed yet.
 
-    Walks back from each tensor in outputs through the nodes' inputs; stops at leaves, at a
-    tensor whose id is in stop_ids (a module's arguments), and at nodes already in
-    `claimed` (a set of node ids, updated here). Returns the newly claimed nodes, outputs'
-    side first.
+    Walks back from each tensor in outputs through the nodes' inputs; stops at leaves and at
+    a tensor whose id is in stop_ids (a module's arguments). `claimed` maps the id of each
+    node claimed so far to its rank (len(claimed) when it was claimed) and is updated here:
+    a node ranked `since` or later (claimed by a module called inside this one) is walked
+    through, not claimed again; one ranked before `since` ends the walk there. Returns
+    (tensor, node) pairs, the newly claimed nodes with the tensor each made, outputs' side
+    first. Every such tensor stays alive until backward: the node that consumes it holds it
+    in its inputs (or it is one of the outputs).
     """
-    found = []
+    found, seen = [], set()
     stack = [t for t in outputs if t is not None]
     while stack:
         t = stack.pop()
         ctx = t._ctx
-        if ctx is None or id(t) in stop_ids or id(ctx) in claimed:
+        if ctx is None or id(t) in stop_ids or id(ctx) in seen:
             continue
-        claimed.add(id(ctx))
-        found.append(ctx)
+        seen.add(id(ctx))
+        rank = claimed.get(id(ctx))
+        if rank is None:
+            claimed[id(ctx)] = len(claimed)
+            found.append((t, ctx))
+        elif rank < since:
+            continue
         stack.extend(inp for inp in (ctx.inputs or ()) if inp is not None)
     return found
 
