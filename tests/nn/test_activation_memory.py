@@ -168,3 +168,10 @@ def test_a_deep_copy_keeps_its_hooks_running_after_the_original_ones_are_removed
     assert calls == [1]
     twin._forward_hooks.clear()
     module._n_forward_hooks -= 1                    # the test's own bookkeeping
+
+
+def test_arrays_a_node_keeps_as_attributes_count_as_saved():
+    emb = tga.nn.Embedding(10, 4)               # its node keeps the ids for the scatter-add
+    rep = activation_report(emb, tga.tensor([[1, 2, 3]]), verbose=False)
+    assert rep.row("").saved_bytes == 3 * 8     # (1, 3) int64
+    assert rep.row("").kept_bytes == 3 * 4 * F32
