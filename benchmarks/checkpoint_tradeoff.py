@@ -1,19 +1,21 @@
 """Activation checkpointing's trade-off, measured: memory and time of a GPT training step with
 and without `gradient_checkpointing` (tga.utils.checkpoint on every block).
 
-    python -m benchmarks.checkpoint_tradeoff              # the table (each case in a child)
+    python -m benchmarks.checkpoint_tradeoff [--repeat N]   # the table (each case a child)
     python -m benchmarks.checkpoint_tradeoff nano on      # one case: prints JSON
 
 A step is forward + cross-entropy, backward, AdamW (nanoGPT's two groups). Each case runs in
 a fresh interpreter, after one warm-up step:
-- "saved": activation_report's count of the arrays the forward keeps for backward;
+- "activations": activation_report's count of what the forward keeps for backward (saved
+  arrays, and the tensors the graph holds);
 - "step peak": tracemalloc's peak above the start of one step (numpy reports its allocations
   to tracemalloc; the buffer pool is emptied first, so every buffer the step needs is
   allocated inside it); the weights, gradients and Adam state of the warm-up are there before
   the start and not counted; the gradients are set to None first, so they are;
 - "RSS": the process's peak resident set (ru_maxrss) after the steps, the interpreter and
   the library included;
-- "step ms": the median of STEPS timed steps, tracemalloc off.
+- "step ms": the median of STEPS timed steps, tracemalloc off; the fastest of --repeat
+  children (default 2), run alternately with and without checkpointing.
 """
 import gc
 import json
@@ -55,8 +57,8 @@ def _child(size, mode):
         return loss.item()
 
     step()                                                   # warm-up
-    saved = activation_report(model, idx, targets, loss_fn=lambda out: out[1],
-                              verbose=False).total_saved_bytes
+    activations = activation_report(model, idx, targets, loss_fn=lambda out: out[1],
+                                    verbose=False).total_bytes
     opt.zero_grad(set_to_none=True)
     gc.collect()
     tga.empty_cache()
@@ -71,7 +73,7 @@ def _child(size, mode):
         step()
         times.append(time.perf_counter() - t0)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"saved_mib": saved / 2 ** 20, "peak_mib": peak / 2 ** 20, "rss_mib": rss,
+    return {"activations_mib": activations / 2 ** 20, "peak_mib": peak / 2 ** 20, "rss_mib": rss,
             "step_ms": 1e3 * statistics.median(times), "loss": loss}
 
 
@@ -85,20 +87,24 @@ def measure(size, mode, timeout=600):
 
 
 def main(argv):
-    if len(argv) == 2:
+    if len(argv) == 2 and argv[0] in SIZES:
         print(json.dumps(_child(*argv)))
         return 0
-    print("| size | checkpointing | saved for backward MiB | step peak MiB | peak RSS MiB "
+    repeat = int(argv[argv.index("--repeat") + 1]) if "--repeat" in argv else 2
+    print("| size | checkpointing | activations MiB | step peak MiB | peak RSS MiB "
           "| step ms | time ratio | peak ratio |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for size in SIZES:
-        off = measure(size, "off")
-        on = measure(size, "on")
+        runs = {"off": [], "on": []}
+        for _ in range(repeat):                 # alternated: a load change hits both
+            for mode in runs:
+                runs[mode].append(measure(size, mode))
+        off, on = (min(runs[m], key=lambda r: r["step_ms"]) for m in ("off", "on"))
         assert off["loss"] == on["loss"], (off["loss"], on["loss"])   # the same step
         for mode, r in (("off", off), ("on", on)):
             ratios = "| | |" if mode == "off" else \
                 f"| {r['step_ms'] / off['step_ms']:.2f}x | {r['peak_mib'] / off['peak_mib']:.2f}x |"
-            print(f"| {size} | {mode} | {r['saved_mib']:.1f} | {r['peak_mib']:.1f} | "
+            print(f"| {size} | {mode} | {r['activations_mib']:.1f} | {r['peak_mib']:.1f} | "
                   f"{r['rss_mib']:.0f} | {r['step_ms']:.1f} {ratios}", flush=True)
     return 0
 

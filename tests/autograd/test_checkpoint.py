@@ -208,3 +208,18 @@ def test_matches_torch_checkpoint_gradients():
 
     for ours, theirs in zip(grads(tga, checkpoint), grads(torch, torch_checkpoint)):
         np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("use_reentrant", [True, False])
+def test_on_cuda_the_gradients_match_the_plain_ones(cuda_device, use_reentrant):
+    tga.manual_seed(0)
+    lin = tga.nn.Linear(3, 3).to(cuda_device)
+    x = tga.randn(2, 3, device=cuda_device, requires_grad=True)
+    y = checkpoint(lambda t: lin(t).tanh(), x, use_reentrant=use_reentrant)
+    assert y.device == cuda_device                  # the cpu anchor does not move the output
+    y.sum().backward()
+    got = [t.grad.cpu().numpy() for t in (x, lin.weight)]
+    x.grad = lin.weight.grad = None
+    lin(x).tanh().sum().backward()
+    for a, t in zip(got, (x, lin.weight)):
+        assert np.array_equal(a, t.grad.cpu().numpy())
