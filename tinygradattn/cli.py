@@ -202,9 +202,6 @@ def _check_device(device):
 def _train(args):
     _check_device(args.device)
     if args.task == "moons":
-        if args.grad_checkpoint:
-            raise UsageError("--grad-checkpoint is for the GPT of --task charlm, not --task "
-                             "moons")
         return _train_moons(args)
     if args.task == "charlm":
         if not args.data:
@@ -346,6 +343,8 @@ def _final_report(args, task, model, trainer, out_dir):
 
 
 def _train_moons(args):
+    if args.grad_checkpoint:
+        raise UsageError("--grad-checkpoint is for the GPT of --task charlm, not --task moons")
     from .tasks.moons import train_moons
     metrics = train_moons(steps=args.steps or 300, hidden=args.hidden, lr=args.lr or 0.02,
                           seed=args.seed, log=print, device=args.device)

@@ -135,6 +135,9 @@ def test_use_reentrant_not_given_warns_and_kwargs_need_use_reentrant_false():
     y = checkpoint(lambda t, scale: t * scale, x, use_reentrant=False, scale=3.0)
     y.sum().backward()
     assert np.array_equal(x.grad.numpy(), np.full((2, 3), 3.0, np.float32))
+    s = tga.full((2, 3), 2.0, requires_grad=True)   # a tensor keyword argument gets its grad
+    checkpoint(lambda t, scale: t * scale, x, use_reentrant=False, scale=s).sum().backward()
+    assert np.array_equal(s.grad.numpy(), x.detach().numpy())
 
 
 def test_tuple_outputs_and_non_tensor_arguments():
@@ -223,3 +226,12 @@ def test_on_cuda_the_gradients_match_the_plain_ones(cuda_device, use_reentrant):
     lin(x).tanh().sum().backward()
     for a, t in zip(got, (x, lin.weight)):
         assert np.array_equal(a, t.grad.cpu().numpy())
+
+
+def test_docstring_examples_run():
+    import doctest
+    import importlib
+    for name in ("tinygradattn.utils.checkpoint", "tinygradattn.utils.memory",
+                 "tinygradattn.nn.module"):
+        failures, tried = doctest.testmod(importlib.import_module(name))
+        assert failures == 0 and tried > 0, name

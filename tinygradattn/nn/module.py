@@ -354,6 +354,17 @@ class Module:
         return head + "\n  " + "\n  ".join(lines) + "\n)"
 
 
+def _shape_of(value):
+    return value.shape
+
+
+def _check_name(what, name):
+    if not isinstance(name, str):
+        raise TypeError(f"{what}: name must be a str, got {type(name).__name__}")
+    if "." in name or name == "":
+        raise KeyError(f"{what}: a name must not contain a dot or be empty, got {name!r}")
+
+
 class RemovableHandle:
     """What register_forward_(pre_)hook returns (torch.utils.hooks.RemovableHandle): remove()
     unregisters the hook; usable as a context manager that removes it on exit."""
@@ -387,14 +398,3 @@ def _add_hook(hooks, entry, prepend):
     if prepend:
         hooks.move_to_end(handle.id, last=False)
     return handle
-
-
-def _shape_of(value):
-    return value.shape
-
-
-def _check_name(what, name):
-    if not isinstance(name, str):
-        raise TypeError(f"{what}: name must be a str, got {type(name).__name__}")
-    if "." in name or name == "":
-        raise KeyError(f"{what}: a name must not contain a dot or be empty, got {name!r}")

@@ -34,7 +34,8 @@ def checkpoint(function, *args, use_reentrant=None, preserve_rng_state=True, **k
         function: a callable (a Module, a block's forward) returning a Tensor, or a tuple /
             list whose tensors are outputs (float tensors of one dtype are differentiable
             outputs; anything else passes through as the first run made it).
-        *args: its positional arguments; the tensors among them are kept for backward.
+        *args: its positional arguments; the tensors among them (and among kwargs' values)
+            are kept for backward and get their gradients.
         use_reentrant: as torch. None warns, as torch does, and means True.
             True: kwargs are refused (ValueError) and, when no tensor argument requires
             grad, a warning says gradients will be None (the output does not require
@@ -82,7 +83,12 @@ class _Plan:
 
     def __init__(self, function, args, kwargs, preserve_rng_state):
         self.function, self.args, self.kwargs = function, args, kwargs
-        self.tensors = [a if isinstance(a, Tensor) else None for a in args]
+        # the tensors: positional arguments, then keyword arguments' values (not inside
+        # containers: a tensor in a list passes as is, and gets no gradient, as in torch's
+        # reentrant checkpoint)
+        self.names = list(kwargs)
+        self.tensors = [a if isinstance(a, Tensor) else None
+                        for a in (*args, *kwargs.values())]
         self.rng_state = get_rng_state() if preserve_rng_state else None
         self.layout = None                  # set by run(): see _pack
 
@@ -96,13 +102,16 @@ class _Plan:
     def rerun(self, inputs):
         """The call again with grad on, on inputs in the tensors' slots and the generators
         as they were at the first call (then put back as they are now)."""
-        args = [a if t is None else t for a, t in zip(self.args, inputs)]
+        values = [a if t is None else t
+                  for a, t in zip((*self.args, *self.kwargs.values()), inputs)]
+        n_args = len(self.args)
+        args, kwargs = values[:n_args], dict(zip(self.names, values[n_args:]))
         now = get_rng_state() if self.rng_state is not None else None
         try:
             if now is not None:
                 set_rng_state(self.rng_state)
             with enable_grad():
-                return self._pack(self.function(*args, **self.kwargs))
+                return self._pack(self.function(*args, **kwargs))
         finally:
             if now is not None:
                 set_rng_state(now)
