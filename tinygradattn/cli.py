@@ -156,9 +156,9 @@ def _add_train(sub):
     train.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                        help="where to train (default: %(default)s)")
     train.add_argument("--grad-checkpoint", action="store_true",
-                       help="charlm only: recompute each transformer block's activations in "
-                            "backward instead of keeping them (less memory, about one more "
-                            "forward pass of time)")
+                       help="recompute each transformer layer's activations in backward "
+                            "instead of keeping them (less memory, about one more forward pass "
+                            "of time; not for --task moons)")
     train.add_argument("--out", default="runs", help="folder of the runs (default: %(default)s)")
     train.add_argument("--name", help="run name: the run is written to OUT/NAME (default: the "
                                       "task's name, numbered if taken)")
@@ -232,7 +232,7 @@ def _train(args):
         raise UsageError(str(e)) from None
     if args.grad_checkpoint:
         if not hasattr(model, "gradient_checkpointing_enable"):
-            raise UsageError(f"--grad-checkpoint is for the GPT of --task charlm, not --task "
+            raise UsageError(f"--grad-checkpoint is for the transformer tasks, not --task "
                              f"{args.task}")
         model.gradient_checkpointing_enable()
     _check_memory(args, task, model)
@@ -344,7 +344,7 @@ def _final_report(args, task, model, trainer, out_dir):
 
 def _train_moons(args):
     if args.grad_checkpoint:
-        raise UsageError("--grad-checkpoint is for the GPT of --task charlm, not --task moons")
+        raise UsageError("--grad-checkpoint is for the transformer tasks, not --task moons")
     from .tasks.moons import train_moons
     metrics = train_moons(steps=args.steps or 300, hidden=args.hidden, lr=args.lr or 0.02,
                           seed=args.seed, log=print, device=args.device)
