@@ -51,6 +51,9 @@ LAYERS = [
     ("autograd", [
         "autograd", "autograd.function", "autograd.engine", "autograd.grad_mode",
         "autograd.gradcheck",
+        # the instruments: the observer hook apply and the engine call, then its observers
+        "autograd.instruments", "autograd.backward_trace", "autograd.anomaly_mode",
+        "profiler", "profiler.events", "profiler.recorder",   # tga.profiler: torch.profiler
         "autograd.checkpoint",                        # Recompute: activation checkpointing's node
         "autograd.graph_memory",                      # a graph's nodes and saved storages
     ]),
@@ -80,6 +83,7 @@ LAYERS = [
         "optim", "optim.adam", "optim.lr_scheduler", "optim.optimizer", "optim.sgd",
         "nn.parallel", "amp", "cuda.amp",             # torch's wrappers for one float32 process
         "nn.loss",
+        "nn.rnn",                                     # nn.RNN / nn.RNNCell from our ops
         # torch.utils.data: datasets, samplers, DataLoader (tensors in, batches out)
         "utils", "utils.data", "utils.data.collate", "utils.data.dataloader",
         "utils.data.dataset", "utils.data.sampler", "utils.data.distributed",
