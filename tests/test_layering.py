@@ -54,6 +54,8 @@ LAYERS = [
         # the instruments: the observer hook apply and the engine call, then its observers
         "autograd.instruments", "autograd.backward_trace", "autograd.anomaly_mode",
         "profiler", "profiler.events", "profiler.recorder",   # tga.profiler: torch.profiler
+        "autograd.checkpoint",                        # Recompute: activation checkpointing's node
+        "autograd.graph_memory",                      # a graph's nodes and saved storages
     ]),
     ("ops", [
         "ops", "ops.attention", "ops.elementwise", "ops.foreach", "ops.fused", "ops.indexing",
@@ -87,6 +89,8 @@ LAYERS = [
         "utils.data.dataset", "utils.data.sampler", "utils.data.distributed",
         "utils.tensorboard",                          # SummaryWriter: scalar event files
         "utils.dlpack",                               # torch.utils.dlpack: to_dlpack, ...
+        "utils.checkpoint",                           # torch.utils.checkpoint: recompute
+        "utils.memory",                               # activation memory per module
         # tga.viz: the autograd graph of a tensor (and a module's parameter names) drawn as
         # a graphviz.Digraph or, without graphviz, a pure-Python SVG
         "viz", "viz.graph", "viz.collapse", "viz.dot", "viz.svg",

@@ -155,6 +155,10 @@ def _add_train(sub):
                        help="moons only: width of each hidden layer (default: %(default)s)")
     train.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                        help="where to train (default: %(default)s)")
+    train.add_argument("--grad-checkpoint", action="store_true",
+                       help="recompute each transformer layer's activations in backward "
+                            "instead of keeping them (less memory, about one more forward pass "
+                            "of time; not for --task moons)")
     train.add_argument("--out", default="runs", help="folder of the runs (default: %(default)s)")
     train.add_argument("--name", help="run name: the run is written to OUT/NAME (default: the "
                                       "task's name, numbered if taken)")
@@ -233,6 +237,11 @@ def _train(args):
         model = task.build_model().to(args.device)
     except (ValueError, UnicodeDecodeError) as e:
         raise UsageError(str(e)) from None
+    if args.grad_checkpoint:
+        if not hasattr(model, "gradient_checkpointing_enable"):
+            raise UsageError(f"--grad-checkpoint is for the transformer tasks, not --task "
+                             f"{args.task}")
+        model.gradient_checkpointing_enable()
     _check_memory(args, task, model)
     d = {**DEFAULTS[args.task], **(task.preset if args.task == "charlm" else {})}
     steps = args.steps or d["steps"]
@@ -293,7 +302,8 @@ def _check_memory(args, task, model):
         return
     n_params = sum(p.numel() for p in model.parameters())
     need, activations, state = estimate_training_bytes(task.model_config(), n_params,
-                                                       task.batch_size)
+                                                       task.batch_size,
+                                                       checkpointing=args.grad_checkpoint)
     if need > available:
         gib = 2.0 ** 30
         raise UsageError(
@@ -340,6 +350,8 @@ def _final_report(args, task, model, trainer, out_dir):
 
 
 def _train_moons(args):
+    if args.grad_checkpoint:
+        raise UsageError("--grad-checkpoint is for the transformer tasks, not --task moons")
     from .tasks.moons import train_moons
     metrics = train_moons(steps=args.steps or 300, hidden=args.hidden, lr=args.lr or 0.02,
                           seed=args.seed, log=print, device=args.device)

@@ -91,6 +91,8 @@ PRIMITIVES = {
     "contiguous": "(x) -> x if C-contiguous else a contiguous copy",
     "same_storage": "(a, b) -> True when a and b may share memory (a view of the other, or "
                     "both of one storage): the version counter follows views by it",
+    "storage": "(a) -> (key, n_bytes): the allocation a's memory lies in (a hashable id, its "
+               "size in bytes); views of one buffer give one key, so memory counts it once",
     # fused kernels
     "matmul": "(a (*Ba, M, K), b (*Bb, K, N)) -> (*broadcast(Ba, Bb), M, N); one dtype",
     "linear_fwd": "(x (N, C_in) any strides, weight (C_out, C_in), bias (C_out,) | None, "

@@ -217,6 +217,7 @@ class CPUBackend(Backend):
     contiguous = staticmethod(lambda x: x if x.flags.c_contiguous else
                               np.ascontiguousarray(x).reshape(x.shape))
     same_storage = staticmethod(np.may_share_memory)
+    storage = staticmethod(K.storage)
     index_add = staticmethod(K.index_add)
     copy_index = staticmethod(lambda index: tuple(
         np.array(i, copy=True) if isinstance(i, np.ndarray) else i for i in index))

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 
 from . import isa
-from .pool import BufferPool
+from .pool import ALIGN, BufferPool
 
 
 class _Extension:
@@ -127,6 +127,18 @@ def pooled_binary(ufunc, a, b):
 
 
 # ---- creation, elementwise, indexing -------------------------------------------------------
+def storage(x):
+    """(key, n_bytes) of the allocation x's memory lies in: the last ndarray of its .base
+    chain (a pooled buffer, an array a view was taken of), so views of it count once. A
+    pooled buffer's size leaves out its alignment margin (the bytes handed out, as torch's
+    storage nbytes)."""
+    while isinstance(x.base, np.ndarray):
+        x = x.base
+    if x.nbytes >= POOL.min_bytes and POOL.holds(x):
+        return id(x), x.nbytes - ALIGN
+    return id(x), x.nbytes
+
+
 def _own_memory(x):
     """x is contiguous, writable, and its memory is its own, or a base array only x (and
     the pool's list) refers to; views of views always point at the owning base. The

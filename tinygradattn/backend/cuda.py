@@ -190,6 +190,7 @@ class CUDABackend(Backend):
     nonzero = staticmethod(indexing.nonzero)
     contiguous = staticmethod(E.contiguous)
     same_storage = staticmethod(lambda a, b: a.block is b.block)
+    storage = staticmethod(lambda a: (id(a.block), a.block.n * a.block.dtype.itemsize))
 
     # ---- fused kernels ----------------------------------------------------------------------
     matmul = staticmethod(linalg.matmul)

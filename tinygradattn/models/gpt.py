@@ -15,7 +15,7 @@ import numbers
 from dataclasses import dataclass
 
 from .. import creation, dtypes
-from ..autograd.grad_mode import no_grad
+from ..autograd.grad_mode import is_grad_enabled, no_grad
 from ..tensor import Tensor, cat
 from ..nn import functional as F
 from ..nn import init
@@ -27,6 +27,7 @@ from ..nn.linear import Linear
 from ..nn.module import Module
 from ..nn.norm import LayerNorm
 from ..optim import AdamW
+from ..utils.checkpoint import checkpoint
 
 
 def _passes_through(dropout):
@@ -40,6 +41,8 @@ class GPTConfig:
     """Sizes of a GPT (nanoGPT's GPTConfig; the defaults are GPT-2 small's).
 
     bias=False drops the biases of every Linear and LayerNorm (nanoGPT's option).
+    gradient_checkpointing=True recomputes each block's activations in backward instead of
+    keeping them (tga.utils.checkpoint; GPT.gradient_checkpointing_enable, HuggingFace's name).
     """
 
     vocab_size: int = 50304
@@ -49,6 +52,7 @@ class GPTConfig:
     n_embd: int = 768
     dropout: float = 0.0
     bias: bool = True
+    gradient_checkpointing: bool = False
 
     def __post_init__(self):
         self.validate()
@@ -195,8 +199,17 @@ class Block(Module):
         self.attn = CausalSelfAttention(config)
         self.ln_2 = LayerNorm(config.n_embd, bias=config.bias)
         self.mlp = MLP(config)
+        self.gradient_checkpointing = bool(getattr(config, "gradient_checkpointing", False))
 
     def forward(self, x, use_cache=False):
+        """The block; with gradient_checkpointing (while training, with grad on and no
+        cache) only x is kept for backward, which runs the block again."""
+        if self.gradient_checkpointing and self.training and not use_cache \
+                and is_grad_enabled():
+            return checkpoint(self._forward, x, use_reentrant=False)
+        return self._forward(x, use_cache)
+
+    def _forward(self, x, use_cache=False):
         x = self.attn(self.ln_1(x), use_cache=use_cache, residual=x)        # x + attn(...)
         return self.mlp(self.ln_2(x), residual=x)                            # x + mlp(...)
 
@@ -250,6 +263,19 @@ class GPT(Module):
         if non_embedding:
             n -= self.transformer["wpe"].weight.numel()
         return n
+
+    def gradient_checkpointing_enable(self):
+        """Recompute each block in backward instead of keeping its activations (HuggingFace's
+        name; torch has none): memory for about one more forward pass of compute."""
+        self._set_checkpointing(True)
+
+    def gradient_checkpointing_disable(self):
+        self._set_checkpointing(False)
+
+    def _set_checkpointing(self, on):
+        self.config.gradient_checkpointing = on
+        for block in self.transformer["h"]:
+            block.gradient_checkpointing = on
 
     # ---- forward --------------------------------------------------------------------------
     def forward(self, idx, targets=None, use_cache=False):

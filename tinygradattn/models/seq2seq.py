@@ -91,6 +91,18 @@ class Seq2SeqTransformer(nn.Module):
         self.generator = nn.Linear(d, c.tgt_vocab_size)
         self.last_cross_attention = None
 
+    def gradient_checkpointing_enable(self):
+        """Recompute each encoder and decoder layer in backward instead of keeping its
+        activations (HuggingFace's name; torch has none)."""
+        self._set_checkpointing(True)
+
+    def gradient_checkpointing_disable(self):
+        self._set_checkpointing(False)
+
+    def _set_checkpointing(self, on):
+        for layer in (*self.encoder.layers, *self.decoder.layers):
+            layer.gradient_checkpointing = on
+
     # ---- building blocks ------------------------------------------------------------------
     def _check_tokens(self, x, name):
         if not isinstance(x, Tensor):

@@ -13,6 +13,10 @@ from ..tensor import Tensor
 # what load_state_dict returns (torch's _IncompatibleKeys): a tuple with named fields
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
+# Forward hooks registered on all modules together. While 0, Module.__call__ is forward alone:
+# one global read, cheaper than looking at a module's two hook tables on every call.
+_n_forward_hooks = 0
+
 
 class Parameter(Tensor):
     """A Tensor that a Module registers as a learnable parameter (torch.nn.Parameter).
@@ -50,6 +54,8 @@ class Module:
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())   # id -> (hook, kwargs?)
+        object.__setattr__(self, "_forward_hooks", OrderedDict())       # id -> (hook, kwargs?)
 
     # ---- registration ------------------------------------------------------------------
     def __setattr__(self, name, value):
@@ -303,7 +309,56 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args, **kwargs):
+        if _n_forward_hooks:            # a module somewhere has a hook: look at this one's
+            return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)
+
+    # ---- forward hooks (torch.nn.Module.register_forward_pre_hook / register_forward_hook) ----
+    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
+        """Call hook(module, args) before each forward; a non-None return replaces args (a
+        non-tuple is wrapped in one). with_kwargs=True: hook(module, args, kwargs) returns
+        None or (args, kwargs). Returns a handle whose remove() unregisters the hook.
+
+            >>> import tinygradattn as tga
+            >>> lin = tga.nn.Linear(2, 2)
+            >>> handle = lin.register_forward_pre_hook(lambda m, args: print("in", args[0].shape))
+            >>> _ = lin(tga.zeros(3, 2))
+            in (3, 2)
+            >>> handle.remove()
+        """
+        return _add_hook(self._forward_pre_hooks, (hook, with_kwargs), prepend)
+
+    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False):
+        """Call hook(module, args, output) after each forward; a non-None return replaces the
+        output. with_kwargs=True: hook(module, args, kwargs, output). Returns a handle whose
+        remove() unregisters the hook."""
+        return _add_hook(self._forward_hooks, (hook, with_kwargs), prepend)
+
+    def __setstate__(self, state):
+        """A copy (copy.deepcopy, pickle) keeps its hooks, and they count as registered."""
+        global _n_forward_hooks
+        self.__dict__.update(state)
+        _n_forward_hooks += len(state.get("_forward_pre_hooks", ())) + \
+            len(state.get("_forward_hooks", ()))
+
+    def _call_with_hooks(self, args, kwargs):
+        """forward between the pre-hooks and the hooks, in registration order (as torch)."""
+        for hook, with_kwargs in list(self._forward_pre_hooks.values()):
+            if with_kwargs:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    args, kwargs = result
+            else:
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
+        output = self.forward(*args, **kwargs)
+        for hook, with_kwargs in list(self._forward_hooks.values()):
+            result = hook(self, args, kwargs, output) if with_kwargs else \
+                hook(self, args, output)
+            if result is not None:
+                output = result
+        return output
 
     def extra_repr(self):
         return ""
@@ -335,3 +390,38 @@ def _check_name(what, name):
         raise TypeError(f"{what}: name must be a str, got {type(name).__name__}")
     if "." in name or name == "":
         raise KeyError(f"{what}: a name must not contain a dot or be empty, got {name!r}")
+
+
+class RemovableHandle:
+    """What register_forward_(pre_)hook returns (torch.utils.hooks.RemovableHandle): remove()
+    unregisters the hook; usable as a context manager that removes it on exit."""
+
+    _next_id = 0
+
+    def __init__(self, hooks_dict):
+        self.hooks_dict = hooks_dict
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self):
+        global _n_forward_hooks
+        if self.hooks_dict.pop(self.id, None) is not None:
+            _n_forward_hooks -= 1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+        return False
+
+
+def _add_hook(hooks, entry, prepend):
+    """hooks[new id] = entry, first when prepend; returns the entry's handle."""
+    global _n_forward_hooks
+    handle = RemovableHandle(hooks)
+    hooks[handle.id] = entry
+    _n_forward_hooks += 1
+    if prepend:
+        hooks.move_to_end(handle.id, last=False)
+    return handle

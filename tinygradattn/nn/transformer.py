@@ -2,7 +2,9 @@
 TransformerEncoder / TransformerDecoder stacks (same submodule names, signatures, numerics).
 
 Ours, beyond torch: the decoder layer takes a `cache` (DecoderLayerCache) for incremental
-decoding and can keep its cross-attention weights (`keep_cross_attention`) for plotting.
+decoding and can keep its cross-attention weights (`keep_cross_attention`) for plotting; a
+layer whose `gradient_checkpointing` is True (HuggingFace's attribute) recomputes its
+activations in backward while training (tga.utils.checkpoint).
 """
 import copy
 
@@ -13,6 +15,8 @@ from .container import ModuleList
 from .linear import Linear
 from .module import Module
 from .norm import LayerNorm
+from ..autograd.grad_mode import is_grad_enabled
+from ..utils.checkpoint import checkpoint
 
 
 def _get_activation(activation):
@@ -23,6 +27,11 @@ def _get_activation(activation):
     if callable(activation):
         return activation
     raise RuntimeError(f"activation should be relu/gelu, not {activation}")
+
+
+def _recomputes(layer):
+    """True when layer's forward runs under activation checkpointing now."""
+    return layer.gradient_checkpointing and layer.training and is_grad_enabled()
 
 
 def _get_clones(module, n):
@@ -71,8 +80,15 @@ class TransformerEncoderLayer(Module):
         _add_sublayers(self, 2, d_model, nhead, dim_feedforward, dropout, activation,
                        layer_norm_eps, batch_first, bias, dict(device=device, dtype=dtype))
         self.norm_first = norm_first
+        self.gradient_checkpointing = False
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
+        if _recomputes(self):
+            return checkpoint(self._forward, src, src_mask, src_key_padding_mask, is_causal,
+                              use_reentrant=False)
+        return self._forward(src, src_mask, src_key_padding_mask, is_causal)
+
+    def _forward(self, src, src_mask, src_key_padding_mask, is_causal):
         x = src
         if self.norm_first:
             x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
@@ -126,12 +142,21 @@ class TransformerDecoderLayer(Module):
         self.norm_first = norm_first
         self.keep_cross_attention = False
         self.cross_attn_weights = None
+        self.gradient_checkpointing = False
 
     def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
                 memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False,
                 cache=None):
         """cache (ours): a DecoderLayerCache; tgt then holds only the new positions, and
         tgt_is_causal=True without tgt_mask masks them causally after the cached ones."""
+        args = (tgt, memory, tgt_mask, memory_mask, tgt_key_padding_mask,
+                memory_key_padding_mask, tgt_is_causal, memory_is_causal, cache)
+        if cache is None and not self.keep_cross_attention and _recomputes(self):
+            return checkpoint(self._forward, *args, use_reentrant=False)
+        return self._forward(*args)
+
+    def _forward(self, tgt, memory, tgt_mask, memory_mask, tgt_key_padding_mask,
+                 memory_key_padding_mask, tgt_is_causal, memory_is_causal, cache):
         x = tgt
         sa = (tgt_mask, tgt_key_padding_mask, tgt_is_causal, cache)
         ca = (memory, memory_mask, memory_key_padding_mask, memory_is_causal, cache)

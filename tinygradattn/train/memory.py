@@ -7,7 +7,11 @@ refused before the first step instead of running until the operating system kill
                                                           softmax statistics; logits, their
                                                           softmax and gradient
 float32 throughout. L counts a seq2seq decoder layer as 1.5 (its cross-attention) on top of the
-encoder's. An order of magnitude, not a promise: it is used to refuse sizes far too big.
+encoder's. With activation checkpointing (GPT's gradient_checkpointing) a layer keeps only its
+input, C floats per token, and one layer's activations live at a time, during its recompute:
+L * (20 * C + 2 * H * T) becomes L * C + (20 * C + 2 * H * T). An order of magnitude, not a
+promise: it is used to refuse sizes far too big. (tga.utils.memory.activation_report counts
+what a real forward keeps, per module.)
 """
 import os
 
@@ -24,11 +28,14 @@ def model_sizes(config):
     return config.max_len, config.d_model, config.nhead, n_layers, vocab
 
 
-def estimate_training_bytes(config, n_params, batch_size):
+def estimate_training_bytes(config, n_params, batch_size, checkpointing=False):
     """-> (total, activations, state) in bytes of one training step of batch_size sequences:
-    activations kept for backward, and weights + gradients + Adam state."""
+    activations kept for backward, and weights + gradients + Adam state. checkpointing: the
+    layers recompute their activations in backward (see the module's docstring)."""
     T, C, H, L, V = model_sizes(config)
-    per_token = L * (20 * C + 2 * H * T) + 3 * V                       # floats
+    per_layer = 20 * C + 2 * H * T                                     # floats per token
+    kept = L * C + per_layer if checkpointing else L * per_layer
+    per_token = kept + 3 * V
     activations = BYTES_PER_FLOAT * batch_size * T * per_token
     state = BYTES_PER_FLOAT * 4 * n_params
     return activations + state, activations, state
