@@ -29,7 +29,7 @@ def global_batches(steps=STEPS, batch=B):
 
 def train(model, batches, rank=0, world=1):
     """Losses of the global batch per step (each rank its shard; the mean of the shards)."""
-    opt = tga.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)
+    opt = tga.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)   # SGD: the grad scale shows
     losses = []
     for x, y in batches:
         n = x.shape[0] // world

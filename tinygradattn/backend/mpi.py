@@ -20,6 +20,8 @@ import numpy as np
 
 DEFAULT_TIMEOUT_S = 300.0
 TIMEOUT_ENV = "TGA_DIST_TIMEOUT"
+SPIN_S = 0.002              # wait() polls without sleeping this long: each Test moves the
+                            # collective a step (no progress thread), sleeping would delay it
 _STATUS_TAG = 7177          # the side communicator's only tag: "I am alive, at collective k"
 _ARRAY_DTYPES = ("float32", "float64", "int64", "int32", "uint8", "bool")
 
@@ -121,13 +123,15 @@ class Comm:
         """Block until the collective completes; past the deadline, name suspects and abort."""
         request, what, seq = entry
         if not request.Test():
-            deadline = time.monotonic() + self.timeout
-            pause = 0.0
+            start = time.monotonic()
+            deadline, spin_until, pause = start + self.timeout, start + SPIN_S, 0.0
             while not request.Test():
-                if time.monotonic() > deadline:
+                now = time.monotonic()
+                if now > deadline:
                     self._timed_out(what, seq)
-                time.sleep(pause)              # 0 first (a yield), then up to 0.2 ms: the
-                pause = min(2e-4, pause + 2e-5)  # peers' compute gets the cores back
+                if now > spin_until:               # a long wait (a slower rank): give the
+                    time.sleep(pause)              # cores back, checking every 0.2 ms at most
+                    pause = min(2e-4, pause + 2e-5)
         if entry in self.pending:
             self.pending.remove(entry)
 
