@@ -97,3 +97,19 @@ def test_a_leaf_whose_hook_refers_to_it_is_freed():
     del w
     gc.collect()
     assert ref() is None
+
+
+def test_a_failed_pass_drops_its_queued_callbacks():
+    w = tga.ones(2, requires_grad=True)
+    ran = []
+
+    def fail(g):
+        engine.queue_callback(lambda: ran.append("stale"))
+        raise ValueError("hook failed")
+    handle = w.register_hook(fail)
+    with pytest.raises(ValueError, match="hook failed"):
+        (w * 2).sum().backward()
+    del handle
+    v = tga.ones(2, requires_grad=True)
+    (v * 2).sum().backward()
+    assert ran == []

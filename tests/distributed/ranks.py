@@ -68,6 +68,9 @@ def collectives(rank, world):
     parts = [tga.zeros(2, dtype=tga.int64) for _ in range(world)]
     dist.all_gather(parts, tga.tensor([rank, 10 * rank]))
     found["all_gather"] = [p.tolist() for p in parts]
+    objects = [{"run": "out/1", "step": 7}, None] if rank == 0 else [None, None]
+    dist.broadcast_object_list(objects, src=0)
+    found["objects"] = objects
     t0 = time.monotonic()
     if rank == 1:
         time.sleep(0.3)

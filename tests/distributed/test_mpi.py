@@ -71,6 +71,7 @@ def test_collectives_semantics_and_dtypes(two_ranks):
         assert c["broadcast"] == [1.0, 1.0, 1.0]                         # rank 1's
         assert c["async_is_work"] is True
         assert c["all_gather"] == [[0, 0], [1, 10]]
+        assert c["objects"] == [{"run": "out/1", "step": 7}, None]
     assert two_ranks[0]["collectives"]["barrier_waited"] > 0.25           # rank 1 slept 0.3 s
 
 

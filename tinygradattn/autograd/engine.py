@@ -119,6 +119,10 @@ def run_backward(root, dout, retain_graph):
             _accumulate_leaf(root, dout)
         else:
             _backward_pass(root, dout, retain_graph)
+    except BaseException:
+        if _depth[0] == 1:           # the pass failed: its callbacks must not run at the
+            _queued_callbacks.clear()   # end of the next one
+        raise
     finally:
         _depth[0] -= 1
     if not _depth[0] and _queued_callbacks:

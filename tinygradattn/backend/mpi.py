@@ -207,6 +207,21 @@ def to_contiguous(x):
     return np.ascontiguousarray(x), True
 
 
+def to_bytes_array(obj):
+    """obj pickled, as a uint8 array (n,)."""
+    import pickle
+    return np.frombuffer(pickle.dumps(obj), dtype=np.uint8).copy()
+
+
+def from_bytes_array(buf):
+    import pickle
+    return pickle.loads(buf.tobytes())
+
+
+def int64_array(values):
+    return np.array(values, dtype=np.int64)
+
+
 def copy_into(dst, src):
     dst[...] = src
 

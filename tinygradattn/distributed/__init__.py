@@ -238,6 +238,26 @@ def all_gather(tensor_list, tensor, group=None, async_op=False):
     return _run(comm.iallgather(out, buf), finish, async_op)
 
 
+def broadcast_object_list(object_list, src=0, group=None, device=None):
+    """object_list[:] = rank src's objects, pickled (torch.distributed.broadcast_object_list):
+    e.g. a run directory or a resume step that rank 0 decided."""
+    comm = _comm()
+    if not isinstance(src, int) or not 0 <= src < comm.size:
+        raise ValueError(f"broadcast_object_list: src must be a rank in [0, {comm.size - 1}], "
+                         f"got {src!r}")
+    payload = _mpi.to_bytes_array(list(object_list)) if comm.rank == src else None
+    size = _mpi.int64_array([0 if payload is None else payload.size])
+    comm.wait(comm.ibcast(size, src))
+    if payload is None:
+        payload = _mpi.flat_buffer(int(size[0]), "uint8")
+    comm.wait(comm.ibcast(payload, src))
+    received = _mpi.from_bytes_array(payload)
+    if len(received) != len(object_list):
+        raise ValueError(f"broadcast_object_list: rank {src} sent {len(received)} objects, this "
+                         f"rank's list holds {len(object_list)}")
+    object_list[:] = received
+
+
 def barrier(group=None, async_op=False, device_ids=None):
     """Return once every rank has reached it (or abort the job past the timeout)."""
     return _run(_comm().ibarrier(), lambda: None, async_op)
@@ -265,4 +285,4 @@ reduce = _needs_group("reduce")
 __all__ = ["ReduceOp", "Work", "is_available", "is_initialized", "is_mpi_available",
            "is_torchelastic_launched", "init", "init_process_group", "destroy_process_group",
            "get_rank", "get_world_size", "get_backend", "get_timeout", "barrier", "all_reduce",
-           "broadcast", "all_gather", "reduce"]
+           "broadcast", "all_gather", "broadcast_object_list", "reduce"]
