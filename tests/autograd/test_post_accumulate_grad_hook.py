@@ -21,19 +21,22 @@ def test_hook_sees_final_grad_before_backward_ends_and_values_are_unchanged():
     plain = _net()
     _loss(plain, x).backward()
     net = _net()
-    seen = []
-    first, last = net[0], net[2]
-    for p in net.parameters():
+    events = []
+    for name, p in net.named_parameters():
         p.register_post_accumulate_grad_hook(
-            lambda p: seen.append((p, p.grad.clone(), first.weight.grad is None)))
-    loss = _loss(net, x)
+            lambda p, name=name: events.append((name, p.grad.clone())))
+    h = net[1](net[0](x))                        # the first layer's output: its gradient is
+    h.register_hook(lambda g: events.append(("h", None)))   # computed mid-backward
+    loss = (net[2](h) ** 2).mean()
     loss.backward()
-    assert len(seen) == 4 and {id(p) for p, _, _ in seen} == {id(p) for p in net.parameters()}
-    # the last layer's gradients are handed over while the first layer's are not computed yet
-    early = [still_none for p, _, still_none in seen if p is last.weight or p is last.bias]
-    assert early == [True, True]
-    for p, g, _ in seen:                         # the value the hook saw is the final .grad
-        assert g.tolist() == p.grad.tolist()
+    names = [name for name, _ in events]
+    assert sorted(names) == sorted(["h", "0.weight", "0.bias", "2.weight", "2.bias"])
+    # the last layer's gradients are handed over before backward reaches h
+    assert names.index("2.weight") < names.index("h") and names.index("2.bias") < names.index("h")
+    params = dict(net.named_parameters())
+    for name, g in events:                       # the value the hook saw is the final .grad
+        if g is not None:
+            assert g.tolist() == params[name].grad.tolist()
     for a, b in zip(plain.parameters(), net.parameters()):
         assert a.grad.tolist() == b.grad.tolist()
 

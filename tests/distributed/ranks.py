@@ -82,10 +82,17 @@ def collectives(rank, world):
 def ddp(rank, world):
     tga.manual_seed(rank)                             # different weights: DDP must broadcast
     model = DDP(GPT(GPTConfig(**CONFIG)), bucket_cap_mb=0.004)   # several buckets
-    n_buckets = len(model._reducer.buckets)
+    reducer = model._reducer
+    n_buckets, started_before_end, finalize = len(reducer.buckets), [], reducer.finalize
+
+    def spy():                                    # how many buckets backward itself started
+        started_before_end.append(reducer.next_start)
+        finalize()
+    reducer.finalize = spy
     losses = train(model, global_batches(), rank, world)
     params = {k: v.detach().numpy().tobytes().hex() for k, v in model.state_dict().items()}
-    return {"losses": losses, "params": params, "n_buckets": n_buckets}
+    return {"losses": losses, "params": params, "n_buckets": n_buckets,
+            "started_before_end": started_before_end}
 
 
 def no_sync(rank, world):

@@ -79,6 +79,9 @@ def test_collectives_semantics_and_dtypes(two_ranks):
 def test_ddp_parameters_bitwise_identical_across_ranks(two_ranks):
     a, b = (found["ddp"] for found in two_ranks)
     assert a["n_buckets"] > 1                   # several buckets were started and finished
+    # overlap: every bucket was started by backward's hooks (the engine hands a leaf's
+    # gradient over when its last node has run), before the pass ended
+    assert a["started_before_end"] == [a["n_buckets"]] * 4, a["started_before_end"]
     assert a["params"].keys() == b["params"].keys()
     differ = [k for k in a["params"] if a["params"][k] != b["params"][k]]
     assert not differ, f"parameters differ across ranks: {differ}"
