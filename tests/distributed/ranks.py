@@ -141,7 +141,7 @@ SCENARIOS = {"collectives": collectives, "ddp": ddp, "no_sync": no_sync, "kill":
 def main(names, out):
     dist.init_process_group(backend="mpi")
     rank, world = dist.get_rank(), dist.get_world_size()
-    found = {"world": world}
+    found = {"world": world, "launched": dist.is_mpi_launched()}
     for name in names.split(","):
         found[name] = SCENARIOS[name](rank, world)
     with open(os.path.join(out, f"rank{rank}.json"), "w") as f:

@@ -60,7 +60,7 @@ def two_ranks(tmp_path_factory):
 def test_collectives_semantics_and_dtypes(two_ranks):
     for rank, found in enumerate(two_ranks):
         c = found["collectives"]
-        assert found["world"] == 2
+        assert found["world"] == 2 and found["launched"] is True
         assert c["sum_tinygradattn.float32"] == [3.0, 6.0, 9.0]
         assert c["sum_tinygradattn.float64"] == [3.0, 6.0, 9.0]
         assert c["sum_tinygradattn.int64"] == [3, 6, 9]
@@ -133,7 +133,7 @@ def test_one_process_needs_no_mpi4py_and_answers_as_before():
         "import sys, tinygradattn as tga\n"
         "from tinygradattn.nn.parallel import DistributedDataParallel\n"
         "dist = tga.distributed\n"
-        "assert dist.is_initialized() is False\n"
+        "assert dist.is_initialized() is False and dist.is_mpi_launched() is False\n"
         "for f in (dist.get_rank, dist.get_world_size, dist.barrier):\n"
         "    try: f(); raise SystemExit(f.__name__ + ' did not raise')\n"
         "    except RuntimeError as e: assert 'not been initialized' in str(e)\n"
