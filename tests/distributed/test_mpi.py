@@ -51,7 +51,7 @@ def launch(scenarios, out, timeout=60, env=None):
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory):
     out = tmp_path_factory.mktemp("mpi")
-    proc, _, found = launch("collectives,ddp,no_sync", out)
+    proc, _, found = launch("collectives,ddp,no_sync,unused", out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return found
 
@@ -110,6 +110,15 @@ def test_no_sync_keeps_gradients_local_then_averages_the_sums(two_ranks):
     assert a["local_after_no_sync"] == [[3.0] * 3]      # x = 1 + 2 on rank 0
     assert b["local_after_no_sync"] == [[5.0] * 3]      # x = 2 + 3 on rank 1
     assert a["synced"] == b["synced"] == [[7.5] * 3]     # ((3 + 3) + (5 + 4)) / 2
+
+
+@needs_mpi
+def test_unused_parameters(two_ranks):
+    for found in two_ranks:
+        grads = found["unused"]
+        assert grads["a.weight"] == [[1.0, 1.0]] and grads["a.bias"] == [1.0]   # both ranks
+        assert grads["b.weight"] == [[2.0, 2.0]] and grads["b.bias"] == [2.0]   # (4 + 0) / 2
+        assert grads["never.weight"] is None and grads["never.bias"] is None
 
 
 @needs_mpi
