@@ -148,9 +148,16 @@ def hang(rank, world):
     return {}
 
 
+def raises(rank, world):
+    """Rank 1 raises (run without `-m mpi4py`: init()'s excepthook must end the job)."""
+    if rank == 1:
+        raise ValueError("rank 1 fails on purpose")
+    dist.barrier()
+    return {}
+
+
 SCENARIOS = {"collectives": collectives, "ddp": ddp, "no_sync": no_sync, "unused": unused,
-             "kill": kill,
-             "hang": hang}
+             "kill": kill, "hang": hang, "raises": raises}
 
 
 def main(names, out):
