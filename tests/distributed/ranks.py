@@ -123,6 +123,27 @@ def unused(rank, world):
             for name, p in net.named_parameters()}
 
 
+def stale(rank, world):
+    """w gets gradient twice in one backward (inside a reentrant checkpoint, and outside it):
+    its bucket starts after the first and must be reduced again from the final gradient."""
+    from tinygradattn.utils.checkpoint import checkpoint
+
+    class Net(tga.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = tga.nn.Parameter(tga.ones(2))
+
+        def forward(self, x):
+            inner = checkpoint(lambda a: a * self.w, x, use_reentrant=True)
+            return (inner + x * self.w).sum()
+
+    net = Net()
+    model = DDP(net)
+    x = (tga.ones(2) * (rank + 1)).requires_grad_()
+    model(x).backward()
+    return {"grad": net.w.grad.tolist(), "stale": [b.stale for b in model._reducer.buckets]}
+
+
 def kill(rank, world):
     """Rank 1 dies (SIGKILL) in the middle of training; rank 0 must not hang."""
     model = DDP(GPT(GPTConfig(**CONFIG)))
@@ -157,7 +178,7 @@ def raises(rank, world):
 
 
 SCENARIOS = {"collectives": collectives, "ddp": ddp, "no_sync": no_sync, "unused": unused,
-             "kill": kill, "hang": hang, "raises": raises}
+             "stale": stale, "kill": kill, "hang": hang, "raises": raises}
 
 
 def main(names, out):

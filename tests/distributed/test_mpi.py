@@ -51,7 +51,7 @@ def launch(scenarios, out, timeout=60, env=None, runner=("-m", "mpi4py")):
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory):
     out = tmp_path_factory.mktemp("mpi")
-    proc, _, found = launch("collectives,ddp,no_sync,unused", out)
+    proc, _, found = launch("collectives,ddp,no_sync,unused,stale", out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return found
 
@@ -119,6 +119,13 @@ def test_unused_parameters(two_ranks):
         assert grads["a.weight"] == [[1.0, 1.0]] and grads["a.bias"] == [1.0]   # both ranks
         assert grads["b.weight"] == [[2.0, 2.0]] and grads["b.bias"] == [2.0]   # (4 + 0) / 2
         assert grads["never.weight"] is None and grads["never.bias"] is None
+
+
+@needs_mpi
+def test_a_gradient_that_grows_after_its_bucket_started_is_reduced_again(two_ranks):
+    for found in two_ranks:
+        assert found["stale"]["stale"] == [True]
+        assert found["stale"]["grad"] == [3.0, 3.0]      # ((1 + 1) + (2 + 2)) / 2
 
 
 @needs_mpi
