@@ -48,10 +48,11 @@ def attention_weights(backend, q, k, lse, scale, mask=None, is_causal=False, hea
         rows = backend.reshape(backend.arange(0, T, 1, lse.dtype), (T, 1))
         cols = backend.reshape(backend.arange(0, S, 1, lse.dtype), (1, S))
         scores = backend.where(backend.ge(rows, cols), scores, neg_inf)    # top-left aligned
+    # a fully masked row has lse = -inf and every score -inf: with lse 0 there it gives
+    # exp(-inf) = 0, as the fused output is 0, where exp(-inf - -inf) would be NaN
+    lse = backend.where(backend.eq(lse, neg_inf), backend.full((), 0.0, lse.dtype), lse)
     lse = backend.reshape(lse, lse.shape + (1,))                           # (B, h, T, 1)
-    p = backend.exp(backend.sub(scores, lse))                              # (B, h, T, S)
-    # a fully masked row has lse = -inf: exp(-inf - -inf) is NaN, the fused output 0
-    return backend.where(backend.eq(lse, neg_inf), backend.full((), 0.0, p.dtype), p)
+    return backend.exp(backend.sub(scores, lse))                           # (B, h, T, S)
 
 
 def packed_qk(backend, qkv, n_head):
