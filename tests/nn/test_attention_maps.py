@@ -6,6 +6,10 @@ and gradients as they were and never forms an unrequested head's matrix; attenti
 GPT and Seq2SeqTransformer (names, shapes, rows summing to 1, causal maps lower-triangular,
 cross-attention equal to MultiheadAttention's own need_weights=True path); the plot.
 """
+import os
+import pathlib
+import re
+import subprocess
 import sys
 
 import numpy as np
@@ -346,3 +350,19 @@ def test_weights_on_device(device):
         attn_mask=tga.tensor(mask, device=device), heads=[2, 0])
     assert_close(w.cpu().numpy(), softmax_oracle(q, k, D ** -0.5, mask)[:, [2, 0]],
                  TOL["float32"], what=f"weights on {device}")
+
+
+# ---- the example that draws docs/attention_maps.png -------------------------------------------
+def test_attention_maps_example(tmp_path):
+    pytest.importorskip("matplotlib", reason="matplotlib is not installed: plot not tested")
+    root = pathlib.Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(root)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    out = tmp_path / "maps.png"
+    proc = subprocess.run([sys.executable, str(root / "examples" / "attention_maps.py"),
+                           "--steps", "2", "--layers", "1", "--digits", "2718", "--out",
+                           str(out)], capture_output=True, text=True, cwd=root, env=env,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"decoder.layers.0.multihead_attn +\(1, 4, 5, 5\)", proc.stdout), proc.stdout
+    assert out.read_bytes()[:4] == b"\x89PNG"

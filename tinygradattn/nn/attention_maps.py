@@ -206,14 +206,14 @@ def attention_maps(model, *inputs, heads=None, **kwargs):
 
 # ---- plotting --------------------------------------------------------------------------------
 def plot_attention_maps(maps, tokens=None, key_tokens=None, batch_index=0, path=None,
-                        cmap="viridis", cell_inches=2.2):
+                        title=None, cmap="viridis", cell_inches=2.2):
     """A grid of heatmaps, one row per layer and one column per head (matplotlib).
 
     Args: maps {name: weights (B, H, T, S) or (H, T, S)} (attention_maps' result, or any
     subset); tokens: labels of the query positions (rows), a list of T strings used for
     every map, or {name: (query labels, key labels)} per map; key_tokens: labels of the key
     positions (default: tokens); batch_index: which sample; path: where to save (PNG, SVG,
-    ... by the suffix). Returns the matplotlib Figure (shown inline in Jupyter).
+    ... by the suffix); title: the figure's. Returns the matplotlib Figure (shown inline in Jupyter).
     matplotlib is imported here only; ImportError naming it when it is absent.
     """
     try:
@@ -243,6 +243,8 @@ def plot_attention_maps(maps, tokens=None, key_tokens=None, batch_index=0, path=
             if c == 0:
                 ax.set_ylabel(name, fontsize=8)
     fig.colorbar(image, ax=axes, shrink=0.6, label="attention weight")
+    if title:
+        fig.suptitle(title)
     if path is not None:
         fig.savefig(path, dpi=120)
     return fig
