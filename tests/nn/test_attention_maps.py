@@ -366,3 +366,11 @@ def test_attention_maps_example(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert re.search(r"decoder.layers.0.multihead_attn +\(1, 4, 5, 5\)", proc.stdout), proc.stdout
     assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import tinygradattn.nn.attention_maps as module
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 3 and result.failed == 0, result
