@@ -374,3 +374,27 @@ def test_docstring_examples_run():
     import tinygradattn.nn.attention_maps as module
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 3 and result.failed == 0, result
+
+
+def test_qkv_weights_on_device(device):
+    B, T, H, D = 2, 5, 3, 4
+    qkv = rows_with_outliers((B, T, 3 * H * D), 5, np.float32, scale=1.0)
+    with capture_attention(heads=[2, 1]) as maps:
+        qkv_attention(tga.tensor(qkv, device=device), H, is_causal=True)
+    q, k = (qkv[:, :, i * H * D:(i + 1) * H * D].reshape(B, T, H, D).transpose(0, 2, 1, 3)
+            for i in range(2))
+    assert_close(maps[0].cpu().numpy(), softmax_oracle(q, k, D ** -0.5, None, True)[:, [2, 1]],
+                 TOL["float32"], what=f"qkv_attention weights on {device}")
+
+
+def test_docs_snippet_runs(tmp_path, monkeypatch):
+    """The python block of docs/attention_maps.md runs as written (in a scratch directory)."""
+    pytest.importorskip("matplotlib", reason="matplotlib is not installed: plot not tested")
+    root = pathlib.Path(__file__).resolve().parents[2]
+    text = (root / "docs" / "attention_maps.md").read_text()
+    snippet = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    scope = {}
+    exec(compile(snippet, "docs/attention_maps.md", "exec"), scope)
+    assert list(scope["maps"]) == ["transformer.h.0.attn", "transformer.h.1.attn"]
+    assert len(scope["captured"]) == 2 and (tmp_path / "maps.png").exists()
