@@ -79,12 +79,16 @@ LAYERS = [
         "optim", "optim.adam", "optim.lr_scheduler", "optim.optimizer", "optim.sgd",
         "nn.parallel", "amp", "cuda.amp",             # torch's wrappers for one float32 process
         "nn.loss",
+        "nn.rnn",                                     # nn.RNN / nn.RNNCell from our ops
         "nn.attention_maps",                          # capture / collect / plot attention maps
         # torch.utils.data: datasets, samplers, DataLoader (tensors in, batches out)
         "utils", "utils.data", "utils.data.collate", "utils.data.dataloader",
         "utils.data.dataset", "utils.data.sampler", "utils.data.distributed",
         "utils.tensorboard",                          # SummaryWriter: scalar event files
         "utils.dlpack",                               # torch.utils.dlpack: to_dlpack, ...
+        # tga.viz: the autograd graph of a tensor (and a module's parameter names) drawn as
+        # a graphviz.Digraph or, without graphviz, a pure-Python SVG
+        "viz", "viz.graph", "viz.collapse", "viz.dot", "viz.svg",
     ]),
     ("models", ["models", "models.gpt", "models.seq2seq"]),
     ("train", [

@@ -44,5 +44,6 @@ from . import amp, models   # last: they build on everything above
 from .amp import autocast
 from .cuda import amp as _cuda_amp  # noqa: F401  (torch.cuda.amp.GradScaler after import torch)
 from .compiler import compile
+from . import viz      # tga.viz.draw_graph (graphviz is imported when a graph is drawn)
 
 __version__ = "0.1.0"

@@ -6,6 +6,7 @@ Sits just above `tensor.py` (which never imports this module): host data is turn
 arrays by tensor.py's `_host_array` (dtype rules in host.py), arrays into Tensors here.
 """
 import copy
+import math
 import numbers
 import os
 
@@ -13,6 +14,8 @@ from . import dtypes, host
 from .backend import all_backends, dlpack_backend, get_backend
 from .backend import manual_seed as seed_backends
 from .tensor import Tensor, _host_array
+from .tensor_args import _check_fill_value, _check_int_arg, _check_numel, _check_tensor_arg
+from .tensor_args import _size_arg
 
 
 def _make(data, device, requires_grad):
@@ -86,14 +89,17 @@ def from_dlpack(ext_tensor, *, device=None, copy=None):
 
 
 def _size(size):
-    if len(size) == 1 and isinstance(size[0], (tuple, list)):
-        size = tuple(size[0])
-    for n in size:
-        if not isinstance(n, numbers.Integral) or isinstance(n, bool):
-            raise TypeError(f"sizes must be ints, got {size}")
-        if n < 0:
-            raise RuntimeError(f"Trying to create tensor with negative dimension {n}: {list(size)}")
-    return tuple(int(n) for n in size)
+    """f(2, 3) or f((2, 3)): ints, none negative, the byte count representable."""
+    return _size_arg(size)
+
+
+def _random_float_dtype(dtype, name):
+    """rand / randn's dtype: floating point only (RuntimeError naming it, as torch)."""
+    np_dtype = _float_dtype(dtype)
+    if dtypes.from_numpy_dtype(np_dtype) not in (dtypes.float32, dtypes.float64):
+        raise RuntimeError(f"{name}(): expected a floating point dtype, got "
+                           f"{dtypes.from_numpy_dtype(np_dtype).name}")
+    return np_dtype
 
 
 def _float_dtype(dtype):
@@ -115,6 +121,7 @@ def empty(*size, dtype=None, device="cpu", requires_grad=False):
 
 
 def full(size, fill_value, dtype=None, device="cpu", requires_grad=False):
+    _check_fill_value("full", "fill_value", fill_value)
     if dtype is None:
         dtype = dtypes.scalar_dtype(fill_value)     # torch: full(s, 1) is int64, 1.0 float32
     return _make(get_backend(device).full(_size((size,)), fill_value, dtypes.as_dtype(dtype).np),
@@ -124,13 +131,30 @@ def full(size, fill_value, dtype=None, device="cpu", requires_grad=False):
 def arange(start, end=None, step=1, dtype=None, device="cpu", requires_grad=False):
     if end is None:
         start, end = 0, start
-    if step == 0:
-        raise RuntimeError("arange: step must be nonzero")
+    start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
+    _check_range(start, end, step)
     if dtype is None:
         is_int = all(isinstance(v, numbers.Integral) for v in (start, end, step))
         dtype = dtypes.int64 if is_int else dtypes.float32
     return _make(get_backend(device).arange(start, end, step, dtypes.as_dtype(dtype).np), device,
                  requires_grad)
+
+
+def _check_range(start, end, step):
+    """arange's bounds: real numbers (TypeError), finite, a nonzero step whose sign agrees
+    with end - start, and a length that fits (RuntimeError, as torch)."""
+    for arg, v in (("start", start), ("end", end), ("step", step)):
+        if not isinstance(v, numbers.Real):
+            raise TypeError(f"arange(): argument '{arg}' must be Number, not {type(v).__name__}")
+    if not all(math.isfinite(v) for v in (start, end, step)):
+        raise RuntimeError(f"arange: unsupported range: {start} -> {end} (step {step}): "
+                           "bounds must be finite")
+    if step == 0:
+        raise RuntimeError("arange: step must be nonzero")
+    if (end - start) * step < 0:
+        raise RuntimeError(f"arange: upper bound and lower bound inconsistent with step sign "
+                           f"(start {start}, end {end}, step {step})")
+    _check_numel((math.ceil((end - start) / step),))
 
 
 def eye(n, m=None, *, dtype=None, device="cpu", requires_grad=False):
@@ -151,14 +175,16 @@ def eye(n, m=None, *, dtype=None, device="cpu", requires_grad=False):
 def rand(*size, generator=None, dtype=None, device="cpu", requires_grad=False):
     """Uniform on [0, 1), from `generator` or the global generator (seeded by manual_seed)."""
     gen = _generator_for(generator, device)
-    return _make(get_backend(device).rand(_size(size), _float_dtype(dtype), gen), device,
+    return _make(get_backend(device).rand(_size(size), _random_float_dtype(dtype, "rand"), gen),
+                 device,
                  requires_grad)
 
 
 def randn(*size, generator=None, dtype=None, device="cpu", requires_grad=False):
     """Standard normal, from `generator` or the global generator (seeded by manual_seed)."""
     gen = _generator_for(generator, device)
-    return _make(get_backend(device).randn(_size(size), _float_dtype(dtype), gen), device,
+    return _make(get_backend(device).randn(_size(size), _random_float_dtype(dtype, "randn"),
+                                           gen), device,
                  requires_grad)
 
 
@@ -180,32 +206,34 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device="cp
 
 
 def _like(fn, x, dtype, requires_grad, *args):
+    """fn(x.shape, *args) with x's dtype (unless given) and device; x must be a Tensor."""
+    _check_tensor_arg(fn.__name__ + "_like", "input", x)
     dtype = x.dtype if dtype is None else dtype
-    return fn(*args, dtype=dtype, device=x.device, requires_grad=requires_grad)
+    return fn(x.shape, *args, dtype=dtype, device=x.device, requires_grad=requires_grad)
 
 
 def zeros_like(x, dtype=None, requires_grad=False):
-    return _like(zeros, x, dtype, requires_grad, x.shape)
+    return _like(zeros, x, dtype, requires_grad)
 
 
 def ones_like(x, dtype=None, requires_grad=False):
-    return _like(ones, x, dtype, requires_grad, x.shape)
+    return _like(ones, x, dtype, requires_grad)
 
 
 def empty_like(x, dtype=None, requires_grad=False):
-    return _like(empty, x, dtype, requires_grad, x.shape)
+    return _like(empty, x, dtype, requires_grad)
 
 
 def full_like(x, fill_value, dtype=None, requires_grad=False):
-    return _like(full, x, dtype, requires_grad, x.shape, fill_value)
+    return _like(full, x, dtype, requires_grad, fill_value)
 
 
 def rand_like(x, dtype=None, requires_grad=False):
-    return _like(rand, x, dtype, requires_grad, x.shape)
+    return _like(rand, x, dtype, requires_grad)
 
 
 def randn_like(x, dtype=None, requires_grad=False):
-    return _like(randn, x, dtype, requires_grad, x.shape)
+    return _like(randn, x, dtype, requires_grad)
 
 
 # ---- generators and permutations (torch.Generator, torch.randperm) ---------------------------
@@ -238,7 +266,7 @@ class Generator:
         """Seed this generator; returns it (torch.Generator.manual_seed)."""
         if type(seed) is bool or not isinstance(seed, numbers.Integral):
             raise TypeError(f"manual_seed expected an int seed, got {type(seed).__name__}")
-        seed = int(seed) % (1 << 64)            # torch wraps negative seeds the same way
+        seed = _seed_in_range(int(seed))
         self._impl.manual_seed(seed)
         self._initial_seed = seed
         return self
@@ -294,7 +322,7 @@ def randperm(n, *, generator=None, dtype=None, device="cpu", requires_grad=False
         >>> sorted(tga.randperm(5).tolist())
         [0, 1, 2, 3, 4]
     """
-    (n,) = _size((n,))
+    (n,) = _size((_check_int_arg("randperm", "n", n),))
     backend = get_backend(device)
     keys = backend.rand((n,), "float64", _generator_for(generator, device))     # (n,)
     _, order = backend.sort(backend.reshape(keys, (1, n)), False)                # (1, n)
@@ -304,10 +332,20 @@ def randperm(n, *, generator=None, dtype=None, device="cpu", requires_grad=False
     return out.requires_grad_() if requires_grad else out
 
 
+def _seed_in_range(seed):
+    """A seed in [-2**63, 2**64) as the unsigned 64-bit one torch uses (negative seeds wrap);
+    ValueError outside, as torch's "Overflow when unpacking long"."""
+    if not -(1 << 63) <= seed < (1 << 64):
+        raise ValueError(f"Overflow when unpacking long: seed {seed} is outside "
+                         f"[-2**63, 2**64)")
+    return seed % (1 << 64)
+
+
 def manual_seed(seed):
-    """Seed the global generator of every device (torch.manual_seed)."""
+    """Seed the global generator of every device (torch.manual_seed: int(seed), so a float
+    is truncated and a non-number string raises ValueError; negative seeds wrap)."""
     get_backend("cpu")
-    seed_backends(int(seed))
+    seed_backends(_seed_in_range(int(seed)))
 
 
 def get_rng_state():

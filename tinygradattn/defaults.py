@@ -11,6 +11,7 @@ What is stored and what it changes:
 """
 from . import dtypes
 from .tensor import Tensor
+from .tensor_args import _check_tensor_arg
 
 _MATMUL_PRECISIONS = ("highest", "high", "medium")
 _state = {"matmul_precision": "highest", "deterministic": False}
@@ -21,6 +22,9 @@ def get_default_dtype():
 
 
 def set_default_dtype(d):
+    if not dtypes.as_dtype(d).is_floating_point:
+        raise TypeError(f"set_default_dtype({d}): only floating-point types are supported as "
+                        "the default type")
     if dtypes.as_dtype(d) is not dtypes.float32:
         raise NotImplementedError(f"set_default_dtype({d}): tinygradattn's default dtype is "
                                   "float32 and cannot be changed yet; pass dtype= to the "
@@ -54,10 +58,12 @@ def is_tensor(obj):
 
 
 def is_floating_point(input):
+    _check_tensor_arg("is_floating_point", "input", input)
     return input.is_floating_point()
 
 
 def numel(input):
+    _check_tensor_arg("numel", "input", input)
     return input.numel()
 
 

@@ -31,11 +31,28 @@ def host_array(data, dtype=None):
     except ValueError as e:
         raise ValueError(f"tensor(): could not build a tensor from the data ({e})") from None
     if arr.dtype == object or arr.dtype.kind not in "biuf":
-        raise TypeError(f"tensor(): could not infer the dtype of {type(data).__name__} data "
-                        "(expected numbers or nested lists of numbers)")
+        bad = _first_non_number(data)
+        if isinstance(bad, str):              # torch: TypeError for strings
+            raise TypeError(f"tensor(): invalid data type 'str' ({bad!r}); expected numbers "
+                            "or nested lists of numbers")
+        raise RuntimeError(f"tensor(): could not infer the dtype of {type(bad).__name__} "
+                           "(expected numbers or nested lists of numbers)")
     if dtype is None:
         dtype = {"b": dtypes.bool_, "f": dtypes.float32}.get(arr.dtype.kind, dtypes.int64)
     return arr.astype(dtype.np, copy=False)
+
+
+def _first_non_number(data):
+    """The first leaf of nested lists that is not a number (data itself if not a list);
+    data when every leaf is a number (the lists are ragged, say)."""
+    stack = [data]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, (list, tuple)):
+            stack.extend(reversed(x))
+        elif not isinstance(x, (int, float, bool, np.generic)):
+            return x
+    return data
 
 
 def is_host_array(data):

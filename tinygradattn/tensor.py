@@ -228,6 +228,12 @@ class Tensor(MathMethods, ReductionMethods, SortingMethods, ShapeMethods, Indexi
                 device = a
             else:
                 dtype = a
+                if isinstance(a, str):
+                    try:
+                        dtypes.as_dtype(a)
+                    except TypeError:
+                        raise RuntimeError(f"to(): {a!r} is neither a device (cpu, cuda) nor "
+                                           "a dtype") from None
         out = self
         if dtype is not None:
             out = out._cast(dtypes.as_dtype(dtype))
@@ -378,6 +384,8 @@ class Tensor(MathMethods, ReductionMethods, SortingMethods, ShapeMethods, Indexi
         return self
 
     def retain_grad(self):
+        if not self._requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
         self._retains_grad = True
 
     def register_hook(self, hook):
@@ -408,6 +416,10 @@ class Tensor(MathMethods, ReductionMethods, SortingMethods, ShapeMethods, Indexi
         else:
             b = _to_tensor(other, self)
             return a._binary(cls, b, name, reverse, true_div)
+        if name == "sub" and a._data.dtype.kind == "b" and \
+                (isinstance(b, bool) or (isinstance(b, Tensor) and b._data.dtype.kind == "b")):
+            raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not "
+                               "supported. Use the `^` or `logical_xor()` operator instead.")
         if true_div and not a.is_floating_point():
             a = a._cast(dtypes.float32)
             b = b._cast(dtypes.float32) if isinstance(b, Tensor) else b
@@ -450,6 +462,9 @@ class Tensor(MathMethods, ReductionMethods, SortingMethods, ShapeMethods, Indexi
         return matmul_(_to_tensor(other, self), self)
 
     def __neg__(self):
+        if self._data.dtype.kind == "b":
+            raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported; "
+                               "use the `~` or `logical_not()` operator to invert a mask")
         return ew.Neg.apply(self)
 
     def __abs__(self):

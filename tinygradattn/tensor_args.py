@@ -118,6 +118,16 @@ def _raw_index(index, like):
     return tuple(raw)
 
 
+def _check_steps(index):
+    """index, after checking its slices step forward (torch: ValueError for a zero or
+    negative step; numpy would reverse)."""
+    for i in (index if isinstance(index, tuple) else (index,)):
+        if isinstance(i, slice) and i.step is not None:
+            if isinstance(i.step, numbers.Integral) and i.step <= 0:
+                raise ValueError(f"step must be greater than zero, got slice step {i.step}")
+    return index
+
+
 def _dim_index(index, like, name):
     """gather / scatter / index_select's index Tensor as an int64 backend array on like's
     device (int32 and other integer dtypes widened; torch takes int32 and int64)."""
@@ -157,9 +167,11 @@ def _check_index_shape(x, dim, index, src, name):
                               if src is not None else ""))
 
 def _to_tensor(value, like):
-    """A Tensor on like's device from a Tensor, number, list or host array."""
+    """A Tensor on like's device from a Tensor, number, list or host array (None: TypeError)."""
     if is_tensor(value):
         return value
+    if value is None:
+        raise TypeError("expected a Tensor or a number as the other operand, got NoneType")
     if isinstance(value, numbers.Number) and like.is_floating_point() and \
             not isinstance(value, bool):
         return _from_data(value, like.dtype, like._backend, like._wrap)
@@ -194,3 +206,58 @@ def _has_tensor(seq):
 def _tensors_to_lists(seq):
     return [x.tolist() if is_tensor(x) else
             (_tensors_to_lists(x) if isinstance(x, (list, tuple)) else x) for x in seq]
+
+
+# ---- issue 16: argument checks shared by the factories, fills and Tensor-only arguments ----
+_MAX_BYTES = (1 << 63) - 1
+
+
+def _size_arg(size, itemsize=8):
+    """A new tensor's sizes as a tuple of ints, given as f(2, 3) or f((2, 3)): ints only
+    (TypeError), none negative and the byte count representable (RuntimeError, as torch)."""
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    for n in size:
+        if not isinstance(n, numbers.Integral) or isinstance(n, bool):
+            raise TypeError(f"sizes must be ints, got {type(n).__name__} in {tuple(size)}")
+        if n < 0:
+            raise RuntimeError(f"Trying to create tensor with negative dimension {n}: "
+                               f"{list(size)}")
+    size = tuple(int(n) for n in size)
+    _check_numel(size, itemsize)
+    return size
+
+
+def _check_numel(shape, itemsize=8):
+    """RuntimeError when shape's byte count overflows a signed 64-bit int (numpy would raise
+    ValueError 'array is too big')."""
+    n_bytes = itemsize
+    for n in shape:
+        n_bytes *= n
+    if n_bytes > _MAX_BYTES:
+        raise RuntimeError(f"Storage size calculation overflowed with sizes={list(shape)}")
+
+
+def _check_tensor_arg(name, arg, value):
+    """TypeError naming the argument unless value is a Tensor (torch refuses lists, numbers,
+    None, strings where a Tensor is needed)."""
+    if not is_tensor(value):
+        raise TypeError(f"{name}(): argument '{arg}' must be Tensor, not {type(value).__name__}")
+    return value
+
+
+def _check_fill_value(name, arg, value):
+    """A fill value: a real number (numpy scalars too) or a Tensor (TypeError naming the
+    argument otherwise, as torch; numpy would raise ValueError for a string)."""
+    if is_tensor(value):
+        return value
+    if not (isinstance(value, numbers.Real) or hasattr(type(value), "__float__")):
+        raise TypeError(f"{name}(): argument '{arg}' must be Number, not {type(value).__name__}")
+    return value
+
+
+def _check_int_arg(name, arg, value):
+    """An int argument (bools and floats refused with TypeError naming it)."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise TypeError(f"{name}(): argument '{arg}' must be int, not {type(value).__name__}")
+    return int(value)

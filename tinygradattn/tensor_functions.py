@@ -9,7 +9,7 @@ from . import dtypes
 from .autograd.function import is_tensor
 from .ops import elementwise as ew
 from .ops import matmul, movement
-from .tensor_args import _broadcast_shape, _check_dim, _priority, _to_tensor
+from .tensor_args import _broadcast_shape, _check_dim, _check_tensor_arg, _priority, _to_tensor
 
 
 # ---- module-level ops (re-exported by tinygradattn/__init__.py) ------------------------------------
@@ -114,7 +114,7 @@ def where(condition, input=None, other=None):
     if not is_tensor(like) or input is None or other is None:
         raise TypeError("where: expected where(condition) or where(condition, input, other) "
                         "with a Tensor among them")
-    cond = _to_tensor(condition, like)
+    cond = _check_tensor_arg("where", "condition", condition)
     if cond.dtype != dtypes.bool_:
         raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor "
                         f"with dtype {cond.dtype.name}")
@@ -126,10 +126,24 @@ def where(condition, input=None, other=None):
     return ew.Where.apply(cond, a, b)
 
 
+def _tensor_list(tensors, name):
+    """cat / stack's sequence of Tensors as a list: a Tensor or a non-Tensor element is a
+    TypeError naming it (torch's)."""
+    if is_tensor(tensors) or not hasattr(tensors, "__iter__"):
+        raise TypeError(f"{name}(): argument 'tensors' must be tuple of Tensors, not "
+                        f"{type(tensors).__name__}")
+    tensors = list(tensors)
+    for i, t in enumerate(tensors):
+        if not is_tensor(t):
+            raise TypeError(f"{name}(): expected Tensor as element {i} in argument 'tensors', "
+                            f"but got {type(t).__name__}")
+    return tensors
+
+
 def cat(tensors, dim=0):
     """Concatenate along an existing dim (torch.cat). As torch, 1-D empty tensors (shape
     (0,)) are skipped beside tensors of another rank, and 0-d tensors are refused."""
-    tensors = list(tensors)
+    tensors = _tensor_list(tensors, "cat")
     if not tensors:
         raise ValueError("cat(): expected a non-empty list of Tensors")
     dt = tensors[0].dtype
@@ -152,7 +166,7 @@ def cat(tensors, dim=0):
 
 def stack(tensors, dim=0):
     """Join along a new dim (torch.stack)."""
-    tensors = list(tensors)
+    tensors = _tensor_list(tensors, "stack")
     if not tensors:
         raise RuntimeError("stack expects a non-empty TensorList")
     for i, t in enumerate(tensors):

@@ -11,6 +11,7 @@ positions a sliding cache would see every position shift, so it cannot be reused
 """
 import heapq
 import math
+import numbers
 from dataclasses import dataclass
 
 from .. import creation, dtypes
@@ -54,13 +55,47 @@ class GPTConfig:
 
     def validate(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            if int(getattr(self, name)) <= 0:
-                raise ValueError(f"GPTConfig: {name} must be positive, got {getattr(self, name)}")
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise TypeError(f"GPTConfig: {name} must be an int, got {type(value).__name__} "
+                                f"{value!r}")
+            if value <= 0:
+                raise ValueError(f"GPTConfig: {name} must be positive, got {value}")
         if self.n_embd % self.n_head:
             raise ValueError(f"GPTConfig: n_embd ({self.n_embd}) must be divisible by n_head "
                              f"({self.n_head})")
         if not 0.0 <= self.dropout <= 1.0:
             raise ValueError(f"GPTConfig: dropout must be in [0, 1], got {self.dropout}")
+
+
+def _check_idx(where, idx):
+    """idx must be a (B, T) Tensor (its dtype and values are checked by the embedding)."""
+    if not isinstance(idx, Tensor):
+        raise TypeError(f"{where}: idx must be a (B, T) tensor of token ids, got "
+                        f"{type(idx).__name__}")
+    if idx.ndim != 2:
+        raise ValueError(f"{where}: idx must be a (B, T) tensor of token ids, got "
+                         f"{tuple(idx.shape)}")
+
+
+def _check_sampling(max_new_tokens, temperature, top_k):
+    """generate's arguments: an int count >= 0, a temperature > 0 (not NaN), top_k None or
+    an int >= 1."""
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, numbers.Integral):
+        raise TypeError(f"GPT.generate: max_new_tokens must be an int, got "
+                        f"{type(max_new_tokens).__name__} {max_new_tokens!r}")
+    if max_new_tokens < 0:
+        raise ValueError(f"GPT.generate: max_new_tokens must be >= 0, got {max_new_tokens}")
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
+        raise TypeError(f"GPT.generate: temperature must be a number, got "
+                        f"{type(temperature).__name__} {temperature!r}")
+    if not temperature > 0:
+        raise ValueError(f"GPT.generate: temperature must be positive, got {temperature}")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral)):
+        raise TypeError(f"GPT.generate: top_k must be an int or None, got "
+                        f"{type(top_k).__name__} {top_k!r}")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"GPT.generate: top_k must be at least 1, got {top_k}")
 
 
 class CausalSelfAttention(Module):
@@ -220,9 +255,7 @@ class GPT(Module):
     def forward(self, idx, targets=None, use_cache=False):
         """idx (B, T) int64 -> (logits (B, T, V), loss); with use_cache the tokens continue
         the cached ones (positions start after them) and the cache grows by T."""
-        if not isinstance(idx, Tensor) or idx.ndim != 2:
-            raise ValueError(f"GPT: idx must be a (B, T) tensor of token ids, got "
-                             f"{tuple(idx.shape) if isinstance(idx, Tensor) else type(idx)}")
+        _check_idx("GPT", idx)
         B, T = idx.shape
         past = self.transformer["h"][0].attn.cache_length() if use_cache else 0
         if past + T > self.config.block_size:
@@ -256,8 +289,8 @@ class GPT(Module):
         (tga.manual_seed): one uniform (B, V) draw per token (Gumbel-max sampling), so
         cached and uncached generation consume the same random numbers.
         """
-        if idx.ndim != 2:
-            raise ValueError(f"GPT.generate: idx must be (B, T), got {tuple(idx.shape)}")
+        _check_idx("GPT.generate", idx)
+        _check_sampling(max_new_tokens, temperature, top_k)
         block_size = self.config.block_size
         if idx.shape[1] > block_size:
             raise ValueError(f"GPT.generate: prompt of length {idx.shape[1]} is longer than "
@@ -304,6 +337,8 @@ class GPT(Module):
     def configure_optimizers(self, weight_decay, learning_rate, betas=(0.9, 0.999), eps=1e-8):
         """AdamW with two groups: 2-D weights (matmuls, embeddings) decayed, biases and
         LayerNorm parameters not (nanoGPT's configure_optimizers)."""
+        if not weight_decay >= 0.0:          # a group's decay is not checked by AdamW
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
         params = list(self.named_parameters())
         decay = [p for _, p in params if p.ndim >= 2]
         no_decay = [p for _, p in params if p.ndim < 2]

@@ -12,7 +12,7 @@ from .. import nn
 from ..autograd import no_grad
 from ..creation import full, tensor, zeros
 from ..dtypes import bool_, int64
-from ..tensor import cat, where
+from ..tensor import Tensor, cat, where
 
 
 @dataclass
@@ -34,10 +34,18 @@ class Seq2SeqConfig:
     activation: str = "gelu"
 
     def __post_init__(self):
+        for name in ("src_vocab_size", "tgt_vocab_size", "d_model", "nhead",
+                     "num_encoder_layers", "num_decoder_layers", "dim_feedforward", "max_len",
+                     "pad_id", "bos_id", "eos_id"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"Seq2SeqConfig: {name} must be an int, got "
+                                f"{type(value).__name__} {value!r}")
         if self.d_model <= 0 or self.nhead <= 0 or self.d_model % self.nhead:
             raise ValueError(f"Seq2SeqConfig: d_model ({self.d_model}) must be a positive "
                              f"multiple of nhead ({self.nhead})")
-        for name in ("src_vocab_size", "tgt_vocab_size", "max_len", "dim_feedforward"):
+        for name in ("src_vocab_size", "tgt_vocab_size", "max_len", "dim_feedforward",
+                     "num_encoder_layers", "num_decoder_layers"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"Seq2SeqConfig: {name} must be positive, got "
                                  f"{getattr(self, name)}")
@@ -85,6 +93,9 @@ class Seq2SeqTransformer(nn.Module):
 
     # ---- building blocks ------------------------------------------------------------------
     def _check_tokens(self, x, name):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name} must be a Tensor of int64 token ids (B, L), got "
+                            f"{type(x).__name__}")
         if x.ndim != 2 or x.dtype != int64:
             raise ValueError(f"{name} must be int64 token ids of shape (B, L), got "
                              f"{tuple(x.shape)} {x.dtype.name}")
@@ -118,6 +129,7 @@ class Seq2SeqTransformer(nn.Module):
         return self.generator(y)                                              # (B, T, V)
 
     def forward(self, src, tgt_in):
+        self._check_tokens(src, "src")
         self._check_tokens(tgt_in, "tgt_in")
         if tgt_in.shape[0] != src.shape[0]:
             raise ValueError(f"src {tuple(src.shape)} and tgt_in {tuple(tgt_in.shape)} have "

@@ -12,6 +12,7 @@ from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, KLDivLoss, L1Lo
                    NLLLoss)
 from .module import Module, Parameter
 from .norm import LayerNorm, RMSNorm
+from .rnn import RNN, RNNCell
 
 __all__ = ["Softmax", "LogSoftmax",
            "GELU", "Dropout", "Embedding", "Identity", "LayerNorm", "Linear", "Module",
@@ -21,4 +22,4 @@ __all__ = ["Softmax", "LogSoftmax",
            "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
            "TransformerEncoderLayer", "utils", "Flatten", "RMSNorm", "Sigmoid", "SiLU",
            "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "KLDivLoss", "L1Loss", "MSELoss",
-           "NLLLoss"]
+           "NLLLoss", "RNN", "RNNCell"]

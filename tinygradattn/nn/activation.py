@@ -37,12 +37,12 @@ class GELU(Module):
 
 class Tanh(Module):
     def forward(self, x):
-        return x.tanh()
+        return F.tanh(x)
 
 
 class Sigmoid(Module):
     def forward(self, x):
-        return x.sigmoid()
+        return F.sigmoid(x)
 
 
 class SiLU(Module):

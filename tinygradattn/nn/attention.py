@@ -55,6 +55,16 @@ class KVCache:
 
     def update(self, k, v):
         """Append k, v (B, H, T_new, D) along the sequence axis; return the whole k, v."""
+        for name, x in (("k", k), ("v", v)):
+            if not isinstance(x, Tensor):
+                raise TypeError(f"KVCache.update: {name} must be a Tensor (B, H, T, D), got "
+                                f"{type(x).__name__}")
+            if x.ndim != 4:
+                raise ValueError(f"KVCache.update: {name} must be (B, H, T, D), got "
+                                 f"{tuple(x.shape)}")
+        if k.shape[:3] != v.shape[:3]:
+            raise ValueError(f"KVCache.update: k {tuple(k.shape)} and v {tuple(v.shape)} must "
+                             f"agree in (B, H, T)")
         if self.k is None:
             self.k, self.v = k, v
         else:
@@ -223,6 +233,11 @@ class MultiheadAttention(Module):
         projects key/value once and reuses them. With a cache, is_causal=True and no
         attn_mask means: query i (absolute position S_past + i) sees keys 0..S_past + i.
         """
+        reused = cache is not None and cache.static and cache.filled     # key, value unused
+        for name, x in (("query", query), ("key", key), ("value", value)):
+            if not isinstance(x, Tensor) and not (reused and name != "query" and x is None):
+                raise TypeError(f"MultiheadAttention: {name} must be a Tensor, got "
+                                f"{type(x).__name__}")
         batched = query.ndim == 3
         query, key, value, key_padding_mask, attn_mask = self._batch_inputs(
             batched, query, key, value, key_padding_mask, attn_mask)
@@ -331,8 +346,9 @@ class MultiheadAttention(Module):
                     raise RuntimeError(f"The shape of the 3D attn_mask is "
                                        f"{tuple(mask.shape)}, but should be {(B * H, T, S)}.")
                 mask = mask.reshape(B, H, T, S)
-            else:
-                raise RuntimeError(f"attn_mask's dimension {mask.ndim} is not supported")
+            else:                                       # torch's class for this check
+                raise AssertionError(f"expected attn_mask to be None, 2-D or 3-D but found "
+                                     f"{mask.ndim}-D tensor instead")
         kpm = _canonical_mask(key_padding_mask, "key_padding_mask", dtype)
         if kpm is not None:
             if tuple(kpm.shape) != (B, S):

@@ -4,6 +4,22 @@ from collections import OrderedDict
 from .module import Module
 
 
+def _item(kind, modules, i):
+    """modules[i] for an int index, with torch's IndexError naming the index."""
+    try:
+        return modules[i]
+    except IndexError:
+        raise IndexError(f"{kind}: index {i} is out of range (length {len(modules)})") from None
+
+
+def _iterable(kind, modules):
+    try:
+        return iter(modules)
+    except TypeError:
+        raise TypeError(f"{kind} should be called with an iterable of modules, but got "
+                        f"{type(modules).__name__}") from None
+
+
 class Sequential(Module):
     """Calls its modules in order: Sequential(a, b)(x) == b(a(x))."""
 
@@ -19,7 +35,7 @@ class Sequential(Module):
     def __getitem__(self, i):
         if isinstance(i, slice):                    # a Sequential keeping the names
             return Sequential(OrderedDict(list(self._modules.items())[i]))
-        return list(self._modules.values())[i]
+        return _item("Sequential", list(self._modules.values()), i)
 
     def __len__(self):
         return len(self._modules)
@@ -40,7 +56,7 @@ class Sequential(Module):
 class ModuleList(Module):
     def __init__(self, modules=()):
         super().__init__()
-        for m in modules:
+        for m in _iterable("ModuleList", modules):
             self.append(m)
 
     def append(self, module):
@@ -48,13 +64,13 @@ class ModuleList(Module):
         return self
 
     def extend(self, modules):
-        for m in modules:
+        for m in _iterable("ModuleList.extend", modules):
             self.append(m)
         return self
 
     def __getitem__(self, i):
         items = list(self._modules.values())
-        return ModuleList(items[i]) if isinstance(i, slice) else items[i]
+        return ModuleList(items[i]) if isinstance(i, slice) else _item("ModuleList", items, i)
 
     def __len__(self):
         return len(self._modules)
@@ -79,10 +95,19 @@ class ModuleList(Module):
 
 
 class ModuleDict(Module):
+    """name -> Module; built from a mapping or an iterable of (name, module) pairs."""
+
     def __init__(self, modules=None):
         super().__init__()
-        for name, m in (modules or {}).items():
-            self.add_module(name, m)
+        if modules is None:
+            return
+        pairs = modules.items() if hasattr(modules, "items") else _iterable(
+            "ModuleDict", modules)
+        for pair in pairs:
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise TypeError(f"ModuleDict: expected (name, module) pairs, got "
+                                f"{type(pair).__name__}")
+            self.add_module(*pair)
 
     def __getitem__(self, name):
         return self._modules[name]

@@ -9,6 +9,7 @@ Every function checks its arguments and raises PyTorch's exception type with the
 fault in the message.
 """
 import math
+import numbers
 import warnings
 
 from .. import dtypes
@@ -299,6 +300,9 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     """
     _check_tensor("cross_entropy", "input", input)
     _check_tensor("cross_entropy", "target", target)
+    if not input.is_floating_point():
+        raise RuntimeError(f"cross_entropy: expected a floating point input, got "
+                           f"{input.dtype.name}")
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise RuntimeError(f"cross_entropy: label_smoothing must be between 0.0 and 1.0, got "
@@ -363,9 +367,7 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
         tensor([[0.8485, 1.1314]])
     """
     _check_tensor("rms_norm", "input", input)
-    if isinstance(normalized_shape, int):
-        normalized_shape = (normalized_shape,)
-    normalized_shape = tuple(normalized_shape)
+    normalized_shape = _normalized_shape("rms_norm", normalized_shape)
     n = len(normalized_shape)
     if n > input.ndim or tuple(input.shape[input.ndim - n:]) != normalized_shape:
         raise RuntimeError(f"Given normalized_shape={list(normalized_shape)}, expected input "
@@ -386,12 +388,22 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
     return out if weight is None else out * weight
 
 
+def _normalized_shape(name, normalized_shape):
+    """An int or a sequence of ints as a tuple (TypeError naming the argument otherwise)."""
+    if isinstance(normalized_shape, numbers.Integral) and not isinstance(normalized_shape, bool):
+        return (int(normalized_shape),)
+    if isinstance(normalized_shape, str) or not hasattr(normalized_shape, "__iter__") or not all(
+            isinstance(n, numbers.Integral) and not isinstance(n, bool)
+            for n in normalized_shape):
+        raise TypeError(f"{name}(): argument 'normalized_shape' must be tuple of ints, got "
+                        f"{normalized_shape!r}")
+    return tuple(normalized_shape)
+
+
 def _layer_norm_check(input, normalized_shape, weight, bias):
     """normalized_shape as a tuple, after checking it and the affine shapes against input."""
     _check_tensor("layer_norm", "input", input)
-    if isinstance(normalized_shape, int):
-        normalized_shape = (normalized_shape,)
-    normalized_shape = tuple(normalized_shape)
+    normalized_shape = _normalized_shape("layer_norm", normalized_shape)
     n = len(normalized_shape)
     if n == 0 or tuple(input.shape[input.ndim - n:]) != normalized_shape or n > input.ndim:
         raise RuntimeError(f"layer_norm: normalized_shape {list(normalized_shape)} does not "
@@ -410,6 +422,8 @@ def dropout(input, p=0.5, training=True):
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
         return input
+    if not input.is_floating_point():
+        raise RuntimeError(f"dropout: input must be floating point, got {input.dtype.name}")
     if p == 1.0:
         return input * 0.0
     keep = rand(*input.shape, dtype=input.dtype, device=input.device) >= p
@@ -681,7 +695,9 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     if not input.is_floating_point() or target.dtype != input.dtype:
         raise RuntimeError(f"binary_cross_entropy: expected floating input and target of one "
                            f"dtype, got {input.dtype.name} and {target.dtype.name}")
-    if input.device == "cpu" and input.numel() and bool(((input < 0) | (input > 1)).any()):
+    # written so that NaN fails the range check too, as in torch
+    if input.device == "cpu" and input.numel() and \
+            not bool(((input >= 0) & (input <= 1)).all()):
         raise RuntimeError("all elements of input should be between 0 and 1")
     loss = _weighted(BinaryCrossEntropy.apply(input, target), weight, "binary_cross_entropy")
     return _reduce(loss, reduction, "binary_cross_entropy")
@@ -748,6 +764,8 @@ def pad(input, pad, mode="constant", value=None):
     cropping first.
     """
     _check_tensor("pad", "input", input)
+    if not all(isinstance(p, numbers.Integral) and not isinstance(p, bool) for p in pad):
+        raise TypeError(f"pad(): argument 'pad' must be tuple of ints, got {tuple(pad)!r}")
     pad = [int(p) for p in pad]
     if len(pad) % 2:
         raise RuntimeError("Padding length must be divisible by 2")

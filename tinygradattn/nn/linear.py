@@ -56,6 +56,7 @@ class Flatten(Module):
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x):
+        F._check_tensor("flatten", "input", x)
         return x.flatten(self.start_dim, self.end_dim)
 
     def extra_repr(self):

@@ -105,11 +105,14 @@ class Module:
         self._register("register_parameter", self._parameters, name, param, Parameter)
 
     def _register(self, fn, store, name, value, cls):
-        """store[name] = value (a cls or None), after the checks torch makes."""
+        """store[name] = value (a cls or None), after the checks torch makes (an attribute
+        of another kind under that name is a KeyError, as in torch)."""
         if value is not None and not isinstance(value, cls):
             raise TypeError(f"{fn}: {name!r} must be a {cls.__name__} or None, got "
                             f"{type(value).__name__}")
         _check_name(fn, name)
+        if name not in store and hasattr(self, name):
+            raise KeyError(f"{fn}: attribute '{name}' already exists")
         self._forget(name)
         store[name] = value
 
@@ -199,7 +202,16 @@ class Module:
         Tensors or host arrays (numpy, or torch CPU tensors); they are cast to the
         parameter's dtype.
         """
+        if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
+            raise TypeError(f"Expected state_dict to be dict-like, got "
+                            f"{type(state_dict).__name__}")
         own = self.state_dict()
+        not_tensors = [f"{k!r} is a {type(state_dict[k]).__name__}" for k in own
+                       if k in state_dict and not hasattr(state_dict[k], "shape")]
+        if not_tensors:
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}: "
+                               f"expected a tensor (or a host array) for each key, but "
+                               + ", ".join(not_tensors))
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         mismatched = [f"{k}: checkpoint {tuple(_shape_of(state_dict[k]))}, model "
@@ -254,6 +266,11 @@ class Module:
                 device = a
             else:
                 dtype = a
+        if isinstance(dtype, str) and not _is_dtype_name(dtype):
+            device, dtype = dtype, None         # neither a dtype nor a known device
+        if device is not None and str(device).split(":")[0] not in ("cpu", "cuda"):
+            raise RuntimeError(f"nn.Module.to: expected a device 'cpu' or 'cuda', got "
+                               f"{device!r}")
         if dtype is not None:
             dtype = dtypes.as_dtype(dtype)
             if not dtype.is_floating_point:
@@ -297,6 +314,16 @@ class Module:
         if not lines:
             return head + ")"
         return head + "\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _is_dtype_name(name):
+    """False for a string that names no dtype at all (e.g. a device 'tpu'): those are refused
+    as a device; a dtype we do not support ('float16') keeps its own TypeError."""
+    try:
+        dtypes.as_dtype(name)
+    except TypeError as e:
+        return "not understood" not in str(e)
+    return True
 
 
 def _shape_of(value):

@@ -6,8 +6,25 @@ import math
 
 from ..creation import empty, tensor
 from ..dtypes import float32, float64
+from ..tensor import Tensor
 from . import init
 from .module import Module, Parameter
+
+
+def _check_sizes(name, **sizes):
+    for arg, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name}: {arg} must be a positive int, got {type(value).__name__}")
+        if value <= 0:
+            raise ValueError(f"{name}: {arg} must be a positive int, got {value}")
+
+
+def _check_input(name, x):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: x must be a Tensor (B, T, d_model), got {type(x).__name__}")
+    if x.ndim < 2:
+        raise ValueError(f"{name}: x must be (B, T, d_model) or (T, d_model), got "
+                         f"{tuple(x.shape)}")
 
 
 def _check_length(T, offset, max_len, name):
@@ -25,6 +42,7 @@ class SinusoidalPositionalEncoding(Module):
 
     def __init__(self, d_model, max_len=5000, dtype=None, device="cpu"):
         super().__init__()
+        _check_sizes("SinusoidalPositionalEncoding", d_model=d_model, max_len=max_len)
         self.d_model, self.max_len = d_model, max_len
         # NOTE: no sin/cos primitive: the table is built once, in float64, with the C
         # library's sin and cos (max_len * d_model calls; ~0.3 s for 5000 x 512)
@@ -36,6 +54,7 @@ class SinusoidalPositionalEncoding(Module):
         self.register_buffer("pe", table, persistent=False)
 
     def forward(self, x, offset=0):
+        _check_input("SinusoidalPositionalEncoding", x)
         T = x.shape[-2]
         _check_length(T, offset, self.max_len, "SinusoidalPositionalEncoding")
         return x + self.pe[offset:offset + T].to(x.dtype)
@@ -50,11 +69,13 @@ class LearnedPositionalEmbedding(Module):
 
     def __init__(self, max_len, d_model, init_std=0.02, dtype=None, device="cpu"):
         super().__init__()
+        _check_sizes("LearnedPositionalEmbedding", max_len=max_len, d_model=d_model)
         self.max_len, self.d_model = max_len, d_model
         self.weight = Parameter(empty(max_len, d_model, dtype=dtype, device=device))
         init.normal_(self.weight, 0.0, init_std)
 
     def forward(self, x, offset=0):
+        _check_input("LearnedPositionalEmbedding", x)
         T = x.shape[-2]
         _check_length(T, offset, self.max_len, "LearnedPositionalEmbedding")
         return x + self.weight[offset:offset + T]

@@ -27,7 +27,14 @@ def _get_activation(activation):
 
 def _get_clones(module, n):
     """n deep copies (torch starts every layer of a stack from the same weights); each tensor
-    copies its storage onto the same device (Tensor.__deepcopy__)."""
+    copies its storage onto the same device (Tensor.__deepcopy__). n must be positive (torch
+    builds an empty stack and fails at the first forward)."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"num_layers must be a positive int, got {type(n).__name__} {n!r}")
+    if n <= 0:
+        raise ValueError(f"num_layers must be a positive int, got {n}")
+    if not isinstance(module, Module):
+        raise TypeError(f"the layer to stack must be a Module, got {type(module).__name__}")
     return ModuleList([copy.deepcopy(module) for _ in range(n)])
 
 

@@ -40,8 +40,17 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     """
     if isinstance(parameters, Tensor):
         parameters = [parameters]
-    max_norm = float(max_norm)
-    norm_type = float(norm_type)
+    max_norm = _as_float("max_norm", max_norm)
+    norm_type = _as_float("norm_type", norm_type)
+    try:
+        parameters = list(parameters)
+    except TypeError:
+        raise TypeError(f"clip_grad_norm_: parameters must be a Tensor or an iterable of "
+                        f"Tensors, got {type(parameters).__name__}") from None
+    for p in parameters:
+        if not isinstance(p, Tensor):
+            raise TypeError(f"clip_grad_norm_: parameters must hold Tensors, got "
+                            f"{type(p).__name__}")
     grads = [p.grad for p in parameters if p.grad is not None]
     if not grads:
         return tensor(0.0)
@@ -56,3 +65,12 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         clip_coef = (max_norm / (total_norm + 1e-6)).clamp(max=1.0)
         foreach.foreach_mul_(grads, clip_coef)
     return total_norm
+
+
+def _as_float(name, value):
+    """float(value), with the argument named when it is not a number (torch's classes:
+    TypeError for None, ValueError for a string)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"clip_grad_norm_: {name} must be a number, got {value!r}") from None

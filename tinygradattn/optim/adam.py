@@ -14,7 +14,7 @@ per (group, step count, device); `_adam_composed` is its plain twin in Tensor ar
 """
 from ..creation import zeros_like
 from ..ops import foreach
-from .optimizer import Optimizer
+from .optimizer import Optimizer, check_hyper
 
 
 class Adam(Optimizer):
@@ -42,16 +42,17 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, *,
                  fused=None):
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        if not 0.0 <= betas[0] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-        if not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        check_hyper("learning rate", lr, lambda v: v >= 0.0)
+        check_hyper("epsilon value", eps, lambda v: v >= 0.0)
+        if not isinstance(betas, (tuple, list)):
+            raise TypeError(f"Invalid betas: expected a pair of numbers, got "
+                            f"{type(betas).__name__}")
+        if len(betas) != 2:
+            raise IndexError(f"Invalid betas: expected 2 values (beta1, beta2), got "
+                             f"{len(betas)}")
+        for i in (0, 1):
+            check_hyper(f"beta parameter at index {i}", betas[i], lambda v: 0.0 <= v < 1.0)
+        check_hyper("weight_decay value", weight_decay, lambda v: v >= 0.0)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                         fused=fused)
         super().__init__(params, defaults)

@@ -7,7 +7,10 @@ A scheduler rewrites `group['lr']` of its optimizer's groups on each `step()` (c
 the optimizer, so a resumed run continues the same sequence.
 """
 import math
+import numbers
 import types
+
+from .optimizer import Optimizer
 
 
 class LRScheduler:
@@ -21,6 +24,7 @@ class LRScheduler:
     """
 
     def __init__(self, optimizer, last_epoch=-1):
+        _check_optimizer(optimizer)
         self.optimizer = optimizer
         if last_epoch == -1:
             for group in optimizer.param_groups:
@@ -87,8 +91,8 @@ class StepLR(LRScheduler):
     """
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
-        self.step_size = step_size
-        self.gamma = gamma
+        self.step_size = _positive_int("StepLR", "step_size", step_size)
+        self.gamma = _real("StepLR", "gamma", gamma)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -111,8 +115,8 @@ class CosineAnnealingLR(LRScheduler):
     """
 
     def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
-        self.T_max = T_max
-        self.eta_min = eta_min
+        self.T_max = _positive_int("CosineAnnealingLR", "T_max", T_max, numbers.Real)
+        self.eta_min = _real("CosineAnnealingLR", "eta_min", eta_min)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -149,6 +153,7 @@ class LambdaLR(LRScheduler):
     """
 
     def __init__(self, optimizer, lr_lambda, last_epoch=-1):
+        _check_optimizer(optimizer)
         self.optimizer = optimizer
         if not isinstance(lr_lambda, (list, tuple)):
             self.lr_lambdas = [lr_lambda] * len(optimizer.param_groups)
@@ -157,6 +162,10 @@ class LambdaLR(LRScheduler):
                 raise ValueError(f"Expected {len(optimizer.param_groups)} lr_lambdas, but got "
                                  f"{len(lr_lambda)}")
             self.lr_lambdas = list(lr_lambda)
+        for fn in self.lr_lambdas:
+            if not callable(fn):
+                raise TypeError(f"LambdaLR: lr_lambda must be callable (or a list of them), "
+                                f"got {type(fn).__name__}")
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -222,6 +231,7 @@ def warmup_cosine(optimizer, warmup_steps, total_steps, min_lr=0.0):
         >>> lrs
         [0.5, 1.0, 1.0, 0.5, 0.0]
     """
+    _check_optimizer(optimizer)
     if warmup_steps < 0 or total_steps < warmup_steps:
         raise ValueError(f"warmup_cosine: need 0 <= warmup_steps <= total_steps, got "
                          f"warmup_steps={warmup_steps}, total_steps={total_steps}")
@@ -232,3 +242,26 @@ def warmup_cosine(optimizer, warmup_steps, total_steps, min_lr=0.0):
             raise ValueError(f"warmup_cosine: min_lr={min_lr} must be in [0, lr={base}]")
         lambdas.append(_WarmupCosine(warmup_steps, total_steps, min_lr / base if base else 0.0))
     return LambdaLR(optimizer, lambdas)
+
+
+def _check_optimizer(optimizer):
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+
+
+def _positive_int(cls, name, value, kind=numbers.Integral):
+    """A step count: a positive int (or real, for kind=numbers.Real); torch divides by it, so
+    0 is a ZeroDivisionError there."""
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise TypeError(f"{cls}: {name} must be a positive number, got "
+                        f"{type(value).__name__} {value!r}")
+    if not value > 0:
+        raise ValueError(f"{cls}: {name} must be positive, got {value}")
+    return value
+
+
+def _real(cls, name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{cls}: {name} must be a number, got {type(value).__name__} "
+                        f"{value!r}")
+    return value

@@ -14,6 +14,8 @@ Subclasses implement `_step_group(group)`; the math lives in the foreach ops of 
 (`sgd_step_`, `adam_step_`: one fused backend call per list of parameters), never numpy and
 never a tensor's array: optim/ sits above ops/ and tensor.py.
 """
+import numbers
+
 from ..autograd.grad_mode import enable_grad, no_grad
 from ..tensor import Tensor
 
@@ -38,7 +40,11 @@ class Optimizer:
         if isinstance(params, Tensor):
             raise TypeError("params argument given to the optimizer should be an iterable of "
                             f"Tensors or dicts, but got {type(params).__name__}")
-        param_groups = list(params)
+        try:
+            param_groups = list(params)
+        except TypeError:
+            raise TypeError("params argument given to the optimizer should be an iterable of "
+                            f"Tensors or dicts, but got {type(params).__name__}") from None
         if len(param_groups) == 0:
             raise ValueError("optimizer got an empty parameter list")
         if not isinstance(param_groups[0], dict):
@@ -150,7 +156,10 @@ class Optimizer:
         """Restore state and hyper-parameters saved by state_dict() (of an optimizer over the
         same parameters in the same order). Tensors are copied, cast to each parameter's
         dtype and device; 'step' may be a tensor or a number."""
-        if not isinstance(state_dict, dict) or "param_groups" not in state_dict:
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"load_state_dict: expected the state_dict to be a dict, got "
+                            f"{type(state_dict).__name__}")
+        if "param_groups" not in state_dict:
             raise ValueError("load_state_dict: expected a dict with 'state' and 'param_groups'")
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
@@ -167,7 +176,10 @@ class Optimizer:
         saved_state = state_dict.get("state", {})
         new_state = {}
         for key, st in saved_state.items():
-            key = int(key)                      # JSON turns int keys into strings
+            key = _state_key(key)
+            if not isinstance(st, dict):
+                raise TypeError(f"loaded state dict: the state of parameter {key} must be a "
+                                f"dict, got {type(st).__name__}")
             if key not in id_map:
                 raise ValueError(f"loaded state dict has state for parameter {key}, which no "
                                  f"parameter group lists")
@@ -201,3 +213,23 @@ def _load_value(name, value, p, key):
                          f"{tuple(value.shape)}, but the parameter has shape {tuple(p.shape)}")
     with no_grad():
         return value.detach().to(p.device, p.dtype).clone()
+
+
+def _state_key(key):
+    """A saved state's parameter index: an int, or its string (JSON turns int keys into
+    strings)."""
+    try:
+        return int(key)
+    except (TypeError, ValueError):
+        raise ValueError(f"loaded state dict: state key {key!r} is not a parameter index") \
+            from None
+
+
+def check_hyper(name, value, valid):
+    """value must be a real number (or a Tensor) with valid(value) true; else TypeError /
+    ValueError in torch's words, "Invalid <name>: <value>". NaN fails every range."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, Tensor)):
+        raise TypeError(f"Invalid {name}: expected a number, got {type(value).__name__} "
+                        f"{value!r}")
+    if not valid(value):
+        raise ValueError(f"Invalid {name}: {value}")

@@ -14,7 +14,7 @@ and the path for a backend without the primitive (or `fused=False`).
 """
 from ..creation import zeros_like
 from ..ops import foreach
-from .optimizer import Optimizer
+from .optimizer import Optimizer, check_hyper
 
 
 class SGD(Optimizer):
@@ -41,12 +41,10 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
                  nesterov=False, *, fused=None):
-        if lr < 0.0:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if momentum < 0.0:
-            raise ValueError(f"Invalid momentum value: {momentum}")
-        if weight_decay < 0.0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        check_hyper("learning rate", lr, lambda v: v >= 0.0)
+        check_hyper("momentum value", momentum, lambda v: v >= 0.0)
+        check_hyper("dampening value", dampening, lambda v: v == v)
+        check_hyper("weight_decay value", weight_decay, lambda v: v >= 0.0)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening,

@@ -11,8 +11,9 @@ from .. import dtypes
 from ..autograd.function import is_tensor
 from ..autograd.grad_mode import is_grad_enabled
 from ..ops import indexing
-from ..tensor_args import (_at_least_1d, _check_dim, _check_index_shape, _dim_index, _raw_index,
-                           _reduce_axes, _shape_arg)
+from ..tensor_args import (_at_least_1d, _check_dim, _check_fill_value, _check_index_shape,
+                           _check_int_arg, _check_numel, _check_steps, _check_tensor_arg,
+                           _dim_index, _raw_index, _reduce_axes, _shape_arg)
 from ..tensor_functions import bmm, cat, mm
 
 
@@ -21,13 +22,25 @@ class IndexingMethods:
 
     # ---- indexing ---------------------------------------------------------------------------------
     def __getitem__(self, index):
-        return indexing.Index.apply(self, _raw_index(index, self))
+        return indexing.Index.apply(self, _raw_index(_check_steps(index), self))
 
     def __setitem__(self, index, value):
         """In-place write; only for tensors outside the graph (as torch forbids on leaves)."""
         self._check_inplace(value)
+        if value is None or isinstance(value, (str, bytes)):    # (lists, arrays are taken)
+            raise TypeError(f"can't assign a {type(value).__name__} to a tensor: the value "
+                            "must be a number, a Tensor or array-like")
         value = value.to(self.device)._data if is_tensor(value) else value
-        self._backend.setitem(self._data, _raw_index(index, self), value)
+        raw = _raw_index(_check_steps(index), self)
+        try:
+            self._backend.setitem(self._data, raw, value)
+        except ValueError as e:       # numpy's broadcast failure: torch's RuntimeError
+            if "broadcast" not in str(e):
+                raise                     # (a read-only destination stays numpy's ValueError)
+            shape = tuple(getattr(value, "shape", ()))
+            raise RuntimeError(f"__setitem__: value of shape {shape} cannot be broadcast to "
+                               f"the indexed part of the tensor of shape "
+                               f"{tuple(self.shape)} ({e})") from None
 
     # ---- indexing along a dim, flips, rolls, repeats (torch's gather, scatter, ...) -------------
     def gather(self, dim, index, *, sparse_grad=False):
@@ -74,11 +87,13 @@ class IndexingMethods:
             >>> tga.zeros(3).scatter_add(0, tga.tensor([0, 2, 0]), tga.tensor([1., 2., 3.]))
             tensor([4., 0., 2.])
         """
+        _check_tensor_arg("scatter_add", "src", src)
         return self._scatter(dim, index, src, None, "add", "scatter_add", False)
 
     def scatter_add_(self, dim, index, src):
         """scatter_add in place (torch.Tensor.scatter_add_); self may not require grad (as
         copy_); a src requiring grad makes self part of the graph, as in torch."""
+        _check_tensor_arg("scatter_add_", "src", src)
         return self._scatter(dim, index, src, None, "add", "scatter_add_", True)
 
     def _scatter(self, dim, index, src, value, reduce, name, inplace):
@@ -173,6 +188,7 @@ class IndexingMethods:
         if index._backend is not self._backend:
             raise RuntimeError(f"{name}(): Expected all tensors to be on the same device, got "
                                f"{self.device} and {index.device}")
+        _check_fill_value(name, "value", value)
         if is_tensor(value):
             if value.ndim != 0:
                 raise RuntimeError(f"{name} only supports a 0-dimensional value tensor, but got "
@@ -214,6 +230,7 @@ class IndexingMethods:
         """Shift elements along dims, wrapping around (torch.roll); with dims None, over the
         flattened tensor, shape kept. Differentiable."""
         shifts = shifts if isinstance(shifts, (tuple, list)) else (shifts,)
+        shifts = tuple(_check_int_arg("roll", "shifts", s) for s in shifts)
         if dims is None:
             if len(shifts) != 1:
                 raise RuntimeError(f"roll: with dims=None shifts must be one int, got {shifts}")
@@ -239,7 +256,7 @@ class IndexingMethods:
         axes = _reduce_axes(dims, self.ndim) if dims else ()
         index = tuple(slice(None, None, -1) if d in (axes or ()) else slice(None)
                       for d in range(self.ndim))
-        return self[index].clone()
+        return indexing.Index.apply(self, index).clone()    # (negative steps: not via [])
 
     def t(self):
         """The transpose of a tensor of at most 2 dims (torch.t): 0-d and 1-d come back
@@ -260,7 +277,9 @@ class IndexingMethods:
         final = [r * n for r, n in zip(sizes, shape)]
         if any(r < 0 for r in sizes):
             bad = next(r * n for r, n in zip(sizes, shape) if r < 0)
-            raise RuntimeError(f"Trying to create tensor with negative dimension {bad}: {final}")
+            raise RuntimeError(f"Trying to create tensor with negative dimension {bad}: {final} "
+                               f"(repeats {list(sizes)})")
+        _check_numel(final, self._data.dtype.itemsize)
         pairs = [v for n in shape for v in (1, n)]                    # (1, n0, 1, n1, ...)
         wide = [v for r, n in zip(sizes, shape) for v in (r, n)]      # (r0, n0, r1, n1, ...)
         return self.reshape(*pairs).expand(*wide).reshape(*final)

@@ -10,7 +10,8 @@ from .. import dtypes
 from ..autograd.function import is_tensor
 from ..autograd.grad_mode import is_grad_enabled, no_grad
 from ..backend import get_backend
-from ..tensor_args import _KIND_RANK, _TORCH_NAMES, _broadcast_shape, _shape_arg
+from ..tensor_args import (_KIND_RANK, _TORCH_NAMES, _broadcast_shape, _check_fill_value,
+                           _check_tensor_arg, _size_arg)
 
 
 class InPlaceMethods:
@@ -93,6 +94,8 @@ class InPlaceMethods:
                     [1., 2.]])
         """
         self._check_inplace()
+        if src is None or isinstance(src, (str, bytes)):
+            raise TypeError(f"copy_(): argument 'src' must be Tensor, not {type(src).__name__}")
         if is_tensor(src):
             value = src.to(self.device)._data
         else:
@@ -110,6 +113,7 @@ class InPlaceMethods:
         """Set every element to value (a number or a 0-d Tensor) in place
         (torch.Tensor.fill_); rules as copy_."""
         self._check_inplace()
+        _check_fill_value("fill_", "value", value)
         if is_tensor(value):
             if value.ndim:
                 raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor "
@@ -232,7 +236,7 @@ class InPlaceMethods:
         """Fill with samples of N(mean, std^2) in place (torch.Tensor.normal_), drawn from
         generator or the device's global generator (tga.manual_seed)."""
         self._check_random("normal_kernel", generator)
-        if std < 0:
+        if not std >= 0:          # NaN too
             raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
         z = self._random_like("randn", generator)
         return self._inplace("normal_", lambda x: z * std + mean)
@@ -270,12 +274,13 @@ class InPlaceMethods:
 
     def type_as(self, other):
         """This tensor with other's dtype and device (torch.Tensor.type_as)."""
+        _check_tensor_arg("type_as", "other", other)
         return self.to(other.device, other.dtype)
 
     def _new(self, make, size, dtype, device, requires_grad):
         backend = self._backend if device is None else get_backend(device)
         np_dtype = (self.dtype if dtype is None else dtypes.as_dtype(dtype)).np
-        t = self._wrap(make(backend, _shape_arg(size), np_dtype), backend)
+        t = self._wrap(make(backend, _size_arg(size, np_dtype.itemsize), np_dtype), backend)
         return t.requires_grad_() if requires_grad else t
 
     def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
@@ -292,6 +297,7 @@ class InPlaceMethods:
 
     def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
         """size filled with fill_value, in this tensor's dtype (not fill_value's) and device."""
+        _check_fill_value("new_full", "fill_value", fill_value)
         return self._new(lambda be, s, dt: be.full(s, fill_value, dt), (size,), dtype, device,
                          requires_grad)
 

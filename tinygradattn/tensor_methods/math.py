@@ -13,7 +13,8 @@ from ..autograd.function import is_tensor
 from ..autograd.grad_mode import is_grad_enabled
 from ..ops import elementwise as ew
 from ..ops import reduce
-from ..tensor_args import _broadcast_shape, _check_dim, _reduce_axes, _to_tensor
+from ..tensor_args import (_broadcast_shape, _check_dim, _check_fill_value, _check_int_arg,
+                           _check_tensor_arg, _reduce_axes, _to_tensor)
 from ..tensor_functions import where
 
 
@@ -67,7 +68,8 @@ class MathMethods:
 
     def masked_fill(self, mask, value):
         """Where mask (bool, broadcast to self) is True, value; elsewhere self."""
-        mask = _to_tensor(mask, self)
+        mask = _check_tensor_arg("masked_fill", "mask", mask)
+        _check_fill_value("masked_fill", "value", value)
         if mask.dtype != dtypes.bool_:
             raise RuntimeError(f"masked_fill only supports boolean masks, but got mask with "
                             f"dtype {mask.dtype.name}")
@@ -96,6 +98,7 @@ class MathMethods:
         return where(self._triangle(diagonal, lower=False), self, self._backend_scalar(0))
 
     def _triangle(self, diagonal, lower):
+        _check_int_arg("tril" if lower else "triu", "diagonal", diagonal)
         if self.ndim < 2:
             raise RuntimeError(f"tril/triu: input tensor must have at least 2 dimensions, got "
                                f"{tuple(self.shape)}")

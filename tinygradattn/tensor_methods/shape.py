@@ -8,7 +8,7 @@ autograd's is_tensor.
 import numbers
 
 from ..ops import movement
-from ..tensor_args import _check_dim, _shape_arg
+from ..tensor_args import _check_dim, _check_tensor_arg, _shape_arg
 
 
 class ShapeMethods:
@@ -81,6 +81,9 @@ class ShapeMethods:
         shape = []
         for i, n in enumerate(sizes):
             old = self.shape[i - lead] if i >= lead else None
+            if n < -1:
+                raise RuntimeError(f"expand: the expanded size {n} at dimension {i} is "
+                                   f"negative (only -1 keeps a size); sizes {list(sizes)}")
             if n == -1:
                 if old is None:
                     raise RuntimeError("expand: -1 is not allowed in a leading, new dimension")
@@ -95,6 +98,7 @@ class ShapeMethods:
         return self if shape == self.shape else movement.Expand.apply(self, shape)
 
     def expand_as(self, other):
+        _check_tensor_arg("expand_as", "other", other)
         return self.expand(*other.shape)
 
     def contiguous(self):

@@ -16,6 +16,7 @@ stops the run with the step named, leaving the last good checkpoint alone.
 """
 import json
 import math
+import numbers
 import os
 import signal
 import threading
@@ -43,6 +44,25 @@ class TrainConfig:
     keep_last: int = 3
     progress: bool = True
 
+    def __post_init__(self):
+        """Counts are ints: steps >= 0; the intervals and keep_last >= 1 (the loop takes
+        step % interval; keep_last 0 would keep every checkpoint). grad_clip: a number >= 0,
+        or 0 / None for no clipping."""
+        for name, low in (("steps", 0), ("log_interval", 1), ("eval_interval", 1),
+                          ("ckpt_interval", 1), ("keep_last", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise TypeError(f"TrainConfig: {name} must be an int, got "
+                                f"{type(value).__name__} {value!r}")
+            if value < low:
+                raise ValueError(f"TrainConfig: {name} must be >= {low}, got {value}")
+        clip = self.grad_clip
+        if clip is not None and (isinstance(clip, bool) or not isinstance(clip, numbers.Real)):
+            raise TypeError(f"TrainConfig: grad_clip must be a number or None, got "
+                            f"{type(clip).__name__} {clip!r}")
+        if clip is not None and not clip >= 0:
+            raise ValueError(f"TrainConfig: grad_clip must be >= 0 (0: no clipping), got {clip}")
+
 
 class Trainer:
     """Trains task's model with optimizer and scheduler, writing into out_dir.
@@ -56,6 +76,10 @@ class Trainer:
     """
 
     def __init__(self, task, model, optimizer, scheduler, config, out_dir, log=print):
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"Trainer: config must be a TrainConfig, got {type(config).__name__}")
+        if not isinstance(out_dir, (str, os.PathLike)):
+            raise TypeError(f"Trainer: out_dir must be a path, got {type(out_dir).__name__}")
         self.task, self.model = task, model
         self.optimizer, self.scheduler = optimizer, scheduler
         self.cfg, self.out_dir, self.log = config, out_dir, log

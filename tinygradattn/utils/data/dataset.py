@@ -100,6 +100,9 @@ class ConcatDataset(Dataset):
             if -idx > len(self):
                 raise ValueError("absolute value of index should not exceed dataset length")
             idx += len(self)
+        if idx >= len(self):
+            raise IndexError(f"ConcatDataset: index {idx} is out of range for a dataset of "
+                             f"length {len(self)}")
         which = bisect.bisect_right(self.cumulative_sizes, idx)
         start = self.cumulative_sizes[which - 1] if which else 0
         return self.datasets[which][idx - start]
@@ -120,6 +123,9 @@ def random_split(dataset, lengths, generator=None):
                 warnings.warn(f"Length of split at index {i} is 0. This might result in an "
                               "empty dataset.", UserWarning, stacklevel=2)
         lengths = sizes
+    negative = [x for x in lengths if x < 0]
+    if negative:
+        raise ValueError(f"random_split: lengths must not be negative, got {negative[0]}")
     if sum(lengths) != n:
         raise ValueError("Sum of input lengths does not equal the length of the input dataset!")
     order = list(range(n))
