@@ -79,7 +79,7 @@ MASKS = {
 HEADS = [None, [2, 0], [1], [1, 2], [-1]]
 
 
-# ---- sdpa: the fused kernel's rebuilt weights ------------------------------------------------------
+# ---- sdpa: the fused kernel's rebuilt weights ----------------------------------------------------
 @pytest.mark.parametrize("heads", HEADS, ids=str)
 @pytest.mark.parametrize("case", list(MASKS))
 @pytest.mark.parametrize("T,S", [(5, 5), (7, 3), (3, 11)])
@@ -148,11 +148,17 @@ def test_with_weights_keeps_the_leading_dims(shape):
     want = softmax_oracle(q.numpy(), q.numpy(), shape[-1] ** -0.5, is_causal=True)
     assert_close(w.numpy(), want, TOL["float32"], what=f"weights of {shape}")
     if len(shape) > 2:
-        _, w1 = scaled_dot_product_attention_with_weights(q, q, q, heads=[0])
-        assert tuple(w1.shape) == shape[:-3] + (1, shape[-2], shape[-2])
+        for dropout_p in (0.0, 0.5):                 # the fused path, then the composed one
+            _, w1 = scaled_dot_product_attention_with_weights(q, q, q, dropout_p=dropout_p,
+                                                              heads=[1, 0][:shape[-3]])
+            h = min(2, shape[-3])
+            assert tuple(w1.shape) == shape[:-3] + (h, shape[-2], shape[-2])
+            want = softmax_oracle(q.numpy(), q.numpy(), shape[-1] ** -0.5)
+            assert_close(w1.numpy(), want[..., [1, 0][:h], :, :] if len(shape) > 3 else
+                         want[[1, 0][:h]], TOL["float32"], what=f"heads of {shape}")
 
 
-# ---- qkv_attention ---------------------------------------------------------------------------------
+# ---- qkv_attention -------------------------------------------------------------------------------
 @pytest.mark.parametrize("heads", HEADS, ids=str)
 @pytest.mark.parametrize("causal", [True, False])
 @pytest.mark.parametrize("T", [1, 7])
@@ -170,7 +176,7 @@ def test_qkv_attention_weights_equal_composed_softmax(causal, heads, T):
     assert np.array_equal(y.numpy(), qkv_attention(tga.tensor(qkv), H, is_causal=causal).numpy())
 
 
-# ---- the capture costs nothing it should not -------------------------------------------------------
+# ---- the capture costs nothing it should not -----------------------------------------------------
 class SpyBackend:
     """The cpu backend, recording the shapes of the matmuls asked of it."""
 
@@ -308,6 +314,21 @@ def test_seq2seq_cross_attention_equals_need_weights_path():
                      layer.cross_attn_weights.numpy(), TOL["float32"], what=f"cross {i}")
 
 
+def test_a_layer_run_twice_and_the_model_itself_get_numbered_names():
+    class TwoCalls(tga.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attn = tga.nn.MultiheadAttention(8, 2, batch_first=True)
+
+        def forward(self, x):
+            y = self.attn(x, x, x, need_weights=False)[0]
+            y = self.attn(y, y, y, need_weights=False)[0]
+            return F.scaled_dot_product_attention(y, y, y)
+
+    maps = attention_maps(TwoCalls(), tga.randn(1, 3, 8))
+    assert list(maps) == ["attn", "attn#1", "TwoCalls"]
+
+
 def test_no_fused_attention_is_an_error():
     model = tga.nn.Linear(3, 3)
     with pytest.raises(RuntimeError, match="no fused attention op ran in Linear"):
@@ -340,7 +361,7 @@ def test_plot_without_matplotlib_says_what_to_install(monkeypatch):
         plot_attention_maps({"a": tga.ones(1, 1, 2, 2)})
 
 
-# ---- every device ----------------------------------------------------------------------------------
+# ---- every device --------------------------------------------------------------------------------
 def test_weights_on_device(device):
     B, H, T, S, D = 1, 3, 5, 7, 4
     q, k, v = _qkv(B, H, T, S, D, np.float32)

@@ -138,7 +138,7 @@ def scaled_dot_product_attention_with_weights(query, key, value, attn_mask=None,
     else:
         scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
         weights = _composed_weights(query, key, attn_mask, is_causal, scale, heads, batch)
-    h = weights.shape[-3] if weights.ndim == 4 else 1
+    h = weights.shape[-3] if weights.ndim >= 3 else 1
     if not batch:
         shape = (T, S) if heads is None else (h, T, S)
     else:
@@ -160,9 +160,9 @@ def _composed_weights(query, key, attn_mask, is_causal, scale, heads, batch):
             scores = scores + attn_mask
         scores = scores.expand(*batch, T, S) if batch else scores
         w = scores.softmax(-1)
+        heads = _weights.check_heads(heads, batch[-1] if batch else 1)
         if heads is not None and batch:
-            heads = _weights.check_heads(heads, batch[-1])
-            w = w[..., list(heads), :, :]
+            w = w[..., list(heads), :, :]                                  # (..., h, T, S)
         return w
 
 
@@ -197,9 +197,10 @@ def attention_maps(model, *inputs, heads=None, **kwargs):
                            f"run the composed path, which is not captured)")
     out = {}
     for name, w in maps.named():
-        key, n = name or type(model).__name__, 1
+        base = name or type(model).__name__       # a map made by the model's own forward
+        key, n = base, 1
         while key in out:
-            key, n = f"{name}#{n}", n + 1
+            key, n = f"{base}#{n}", n + 1
         out[key] = w
     return out
 
@@ -213,7 +214,8 @@ def plot_attention_maps(maps, tokens=None, key_tokens=None, batch_index=0, path=
     subset); tokens: labels of the query positions (rows), a list of T strings used for
     every map, or {name: (query labels, key labels)} per map; key_tokens: labels of the key
     positions (default: tokens); batch_index: which sample; path: where to save (PNG, SVG,
-    ... by the suffix); title: the figure's. Returns the matplotlib Figure (shown inline in Jupyter).
+    ... by the suffix); title: the figure's. Returns the matplotlib Figure (shown inline
+    in Jupyter).
     matplotlib is imported here only; ImportError naming it when it is absent.
     """
     try:
