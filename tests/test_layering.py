@@ -51,6 +51,9 @@ LAYERS = [
     ("autograd", [
         "autograd", "autograd.function", "autograd.engine", "autograd.grad_mode",
         "autograd.gradcheck",
+        # the instruments: the observer hook apply and the engine call, then its observers
+        "autograd.instruments", "autograd.backward_trace", "autograd.anomaly_mode",
+        "profiler", "profiler.events", "profiler.recorder",   # tga.profiler: torch.profiler
     ]),
     ("ops", [
         "ops", "ops.attention", "ops.elementwise", "ops.foreach", "ops.fused", "ops.indexing",

@@ -3,7 +3,7 @@
 Public surface only: everything is defined in the modules below.
 """
 from . import _openmp_env  # noqa: F401  (first: sets the OpenMP wait policy before libgomp loads)
-from . import autograd, backends, cuda, distributed, nn, optim, utils
+from . import autograd, backends, cuda, distributed, nn, optim, profiler, utils
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .creation import (Generator, arange, empty, empty_like, eye, from_dlpack, from_numpy, full,
                        full_like, manual_seed, ones, ones_like, rand, rand_like, randint, randn,

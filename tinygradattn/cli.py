@@ -164,6 +164,11 @@ def _add_train(sub):
     train.add_argument("--seed", type=_integer, default=0,
                        help="seed of the data and the initial weights (default: %(default)s)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--profile", nargs="?", type=_positive(int), const=5, default=0,
+                       metavar="N", help="profile N training steps (default N: 5) after a "
+                                         "warm-up step: the table of time per op is printed "
+                                         "at the end, profile.json (a Chrome trace) written "
+                                         "into the run's folder")
 
 
 # ---- train ----------------------------------------------------------------------------------------
@@ -198,6 +203,8 @@ def _check_device(device):
 def _train(args):
     _check_device(args.device)
     if args.task == "moons":
+        if args.profile:
+            raise UsageError("--profile is for the Trainer's tasks, not --task moons")
         return _train_moons(args)
     if args.task == "charlm":
         if not args.data:
@@ -238,7 +245,7 @@ def _train(args):
     scheduler = warmup_cosine(optimizer, warmup, steps, min_lr=min(d["min_lr"], lr))
     cfg = TrainConfig(steps=steps, eval_interval=args.eval_interval or d["eval_interval"],
                       log_interval=d["log_interval"], ckpt_interval=args.ckpt_interval,
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, profile_steps=args.profile)
     out_dir = _run_dir(args)
     trainer = Trainer(task, model, optimizer, scheduler, cfg, out_dir)
     if args.resume:

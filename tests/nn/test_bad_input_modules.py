@@ -203,6 +203,28 @@ CASES = [
       r"(?i)indices|long|int", isolate=True),
     C("Embedding.fwd_list", lambda L: L.nn.Embedding(5, 3)([1, 2]), TypeError, NOT_TENSOR),
     C("Embedding.fwd_none", lambda L: L.nn.Embedding(5, 3)(None), TypeError, NOT_TENSOR),
+    # -- nn.RNN / nn.RNNCell ----------------------------------------------------------------------
+    C("RNN.ctor_zero_hidden", lambda L: L.nn.RNN(3, 0), ValueError, r"hidden_size"),
+    C("RNN.ctor_bad_nonlinearity", lambda L: L.nn.RNN(3, 4, nonlinearity="gelu"), ValueError,
+      r"nonlinearity 'gelu'"),
+    C("RNN.ctor_zero_layers", lambda L: L.nn.RNN(3, 4, num_layers=0), ValueError, r"num_layers"),
+    C("RNN.ctor_dropout_above_1", lambda L: L.nn.RNN(3, 4, dropout=1.5), ValueError, r"dropout"),
+    C("RNN.fwd_wrong_input_size", lambda L: L.nn.RNN(3, 4)(L.ones(5, 2, 7)), RuntimeError,
+      r"input_size. Expected 3, got 7"),
+    C("RNN.fwd_4d", lambda L: L.nn.RNN(3, 4)(L.ones(5, 2, 3, 1)), ValueError, r"4D"),
+    C("RNN.fwd_h0_shape", lambda L: L.nn.RNN(3, 4)(L.ones(5, 2, 3), L.zeros(1, 3, 4)),
+      RuntimeError, r"\(1, 2, 4\), got \[1, 3, 4\]"),
+    C("RNN.fwd_list", lambda L: L.nn.RNN(3, 4)([[1.0, 2.0, 3.0]]), TypeError, NOT_TENSOR,
+      torch=False),                                   # torch: AttributeError
+    C("RNNCell.fwd_wrong_input_size", lambda L: L.nn.RNNCell(3, 4)(L.ones(2, 5)), RuntimeError,
+      r"got 5 expected 3"),
+    C("RNNCell.fwd_h_batch", lambda L: L.nn.RNNCell(3, 4)(L.ones(2, 3), L.zeros(3, 4)),
+      RuntimeError, r"batch size 2 .* batch size 3"),
+    C("RNNCell.fwd_none_input", lambda L: L.nn.RNNCell(3, 4)(None), TypeError, NOT_TENSOR,
+      torch=False),                                   # torch: AttributeError
+    C("RNNCell.ctor_bad_nonlinearity", lambda L: L.nn.RNNCell(3, 4, nonlinearity="x"),
+      ValueError, r"nonlinearity 'x'", torch=False),  # torch accepts it until forward
+
     # -- nn.LayerNorm / nn.RMSNorm ----------------------------------------------------------------
     C("LayerNorm.ctor_negative", lambda L: L.nn.LayerNorm(-1), RuntimeError, r"-1"),
     C("LayerNorm.ctor_str", lambda L: L.nn.LayerNorm("a"), TypeError, SIZES),

@@ -3,8 +3,10 @@ Function's backward and adding gradients up per tensor.
 
 The order comes from an iterative depth-first search (no recursion: a chain of 100,000 ops
 is fine). Inputs are visited in argument order, so gradients accumulate in a fixed order and
-rounding is reproducible. Broadcasting is undone here, once, for every op.
+rounding is reproducible. Broadcasting is undone here, once, for every op. Instruments
+(autograd/instruments.py) see each node's backward only when one is on.
 """
+from . import instruments
 
 
 def _topological_order(root):
@@ -72,7 +74,10 @@ def run_backward(root, dout, retain_graph):
         ctx = t._ctx
         if ctx.is_freed:
             ctx.saved_tensors          # raises the retain_graph error
-        in_grads = ctx.fn.backward(ctx, g)
+        if instruments.observers:    # an instrument is on: trace, anomaly, profiler
+            in_grads = instruments.run_backward(ctx, g)
+        else:
+            in_grads = ctx.fn.backward(ctx, g)
         if not isinstance(in_grads, tuple):
             in_grads = (in_grads,)
         if len(in_grads) < len(ctx.inputs):

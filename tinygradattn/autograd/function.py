@@ -3,13 +3,16 @@
 Sits below `tensor.py` (which imports this module, never the reverse) and above backend/.
 `Function.apply` is where the graph is recorded: it unwraps tensors to backend arrays, runs
 `forward`, and (when grad mode is on and an input requires grad) links the output tensor to
-a Context holding the inputs and whatever the forward saved.
+a Context holding the inputs and whatever the forward saved. While an instrument is on (the
+backward trace, anomaly mode, the profiler: autograd/instruments.py), forward runs through
+`instruments.run_forward`, which times it and shows it to them; otherwise it costs one test.
 
 A tensor, to this layer, is any object whose type has `_wrap(array, backend)` (a new tensor
 around a backend array) and whose instances carry `_data` (the array), `_backend`,
 `_requires_grad` and `_ctx`: tinygradattn.Tensor is one. Outputs are made by the first tensor
 argument's `_wrap`, so autograd never imports the Tensor class.
 """
+from . import instruments
 from .grad_mode import is_grad_enabled
 
 # Argument types are sorted on first sight. A tensor type adds the class of its MRO that
@@ -182,7 +185,10 @@ class Function:
         needs = tuple(needs)
         is_recording = True in needs and is_grad_enabled()
         ctx = Context(cls, backend, None, needs, is_recording)
-        out = cls.forward(ctx, *raw)
+        if instruments.observers:                # an instrument is on: trace, anomaly, profiler
+            out = instruments.run_forward(cls, ctx, raw)
+        else:
+            out = cls.forward(ctx, *raw)
         result = first._wrap(out, ctx.output_backend or backend)
         if cls.is_view and backend.same_storage(out, raw[0]):
             result._version = first._version     # a view: one storage, one version counter

@@ -208,6 +208,9 @@ class RNN(Module):
 
     def _prepare(self, input, hx):
         """Checks as torch's, then the input time-major (T, B, I) and hx (L * D, B, H)."""
+        F._check_tensor("RNN", "input", input)
+        if hx is not None:
+            F._check_tensor("RNN", "hx", hx)
         if input.ndim not in (2, 3):
             raise ValueError(f"RNN: Expected input to be 2D or 3D, got {input.ndim}D tensor "
                              f"instead")
@@ -289,6 +292,9 @@ class RNNCell(Module):
         _uniform_all(self, self.hidden_size)
 
     def forward(self, input, hx=None):
+        F._check_tensor("RNNCell", "input", input)
+        if hx is not None:
+            F._check_tensor("RNNCell", "hx", hx)
         if input.ndim not in (1, 2):
             raise ValueError(f"RNNCell: Expected input to be 1D or 2D, got {input.ndim}D instead")
         if hx is not None and hx.ndim not in (1, 2):

@@ -12,7 +12,9 @@ state and the task's sampler state, so N steps + resume + N steps gives the loss
 straight steps (evaluation must not consume either: the tasks see to that). Ctrl-C lets the
 step in flight finish, saves a checkpoint and returns "interrupted" (a second Ctrl-C stops at
 once, saving nothing: a half-done optimizer step must not be checkpointed); a NaN/inf loss
-stops the run with the step named, leaving the last good checkpoint alone.
+stops the run with the step named, leaving the last good checkpoint alone. With
+profile_steps = N, the N steps after this run's first (a warm-up) are profiled: the table is
+logged at the end and profile.json (a Chrome trace) written into out_dir.
 """
 import json
 import math
@@ -26,6 +28,7 @@ from dataclasses import asdict, dataclass
 
 from ..creation import get_rng_state, set_rng_state
 from ..nn.utils import clip_grad_norm_
+from ..profiler import EventList, profile, record_function
 from ..serialization import CheckpointError, verify
 from .checkpoint import load_latest, fault_of, save_checkpoint, verified_latest
 
@@ -43,6 +46,7 @@ class TrainConfig:
     ckpt_interval: int = 500
     keep_last: int = 3
     progress: bool = True
+    profile_steps: int = 0          # profile this many steps after the first (0: none)
 
     def __post_init__(self):
         """Counts are ints: steps >= 0; the intervals and keep_last >= 1 (the loop takes
@@ -89,6 +93,9 @@ class Trainer:
         self.last_ckpt = None
         self.last_metrics = {}
         self.t_start = time.perf_counter()
+        self.profile_events = EventList()    # the profiled steps' ops (profile_steps)
+        self.profile_path = None
+        self.n_profiled = 0
         os.makedirs(out_dir, exist_ok=True)
 
     # ---- checkpoint state -------------------------------------------------------------
@@ -162,9 +169,11 @@ class Trainer:
         restore = self._install_sigint(bar)
         tokens, t_window = 0, time.perf_counter()
         self.t_start = time.perf_counter()
+        n_done = 0                                   # steps of this fit (profile window)
         try:
             while self.step < cfg.steps:
-                loss_value, n_tokens = self._train_step()
+                loss_value, n_tokens = self._step_maybe_profiled(n_done)
+                n_done += 1
                 self.step += 1
                 tokens += n_tokens
                 bar.update(1)
@@ -191,6 +200,7 @@ class Trainer:
         finally:
             bar.close()
             restore()
+            self._write_profile()
         self.save()
         self.plot()
         return "done"
@@ -224,11 +234,37 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.grad_clip:
-            clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
-        self.optimizer.step()
+            with record_function("clip_grad_norm_"):      # regions of the profile (--profile)
+                clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        with record_function("optimizer.step"):
+            self.optimizer.step()
         if self.scheduler:
             self.scheduler.step()
         return value, n_tokens
+
+    # ---- profiling (--profile) ---------------------------------------------------------------
+    def _step_maybe_profiled(self, n_done):
+        """_train_step(); steps 1..profile_steps of this fit run under the profiler (step 0
+        warms up: first-call costs stay out of the figures)."""
+        if not 1 <= n_done <= self.cfg.profile_steps:
+            return self._train_step()
+        with profile() as prof:
+            with record_function("train_step"):
+                result = self._train_step()
+        self.profile_events.extend(prof.events())
+        self.n_profiled += 1
+        return result
+
+    def _write_profile(self):
+        """profile.json (Chrome trace) into out_dir and the table through log, once."""
+        if not self.profile_events or self.profile_path is not None:
+            return
+        self.profile_path = os.path.join(self.out_dir, "profile.json")
+        self.profile_events.export_chrome_trace(self.profile_path)
+        table = self.profile_events.key_averages().table(sort_by="self_cpu_time_total",
+                                                         row_limit=20)
+        self.log(f"profile of {self.n_profiled} training steps (after a warm-up step), "
+                 f"Chrome trace: {self.profile_path}\n{table}")
 
     def _kept_checkpoint(self):
         """One sentence on the checkpoint a diverged run leaves: the last one saved or resumed
