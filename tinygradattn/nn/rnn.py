@@ -234,6 +234,8 @@ class RNN(Module):
         if x.shape[-1] != self.input_size:
             raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected "
                                f"{self.input_size}, got {x.shape[-1]}")
+        if x.shape[0] == 0:         # (torch's message; _halves would recurse for ever)
+            raise RuntimeError("Expected sequence length to be larger than 0 in RNN")
         expected = (self.num_layers * (2 if self.bidirectional else 1), x.shape[1],
                     self.hidden_size)
         if hx is None:
