@@ -6,6 +6,7 @@ Sits below tensor.py and never imports it: a Tensor is recognised by autograd's 
 and made through a tensor's (or the given) `_wrap`.
 """
 import numbers
+import operator
 
 from . import host
 from .autograd.function import is_tensor
@@ -257,7 +258,14 @@ def _check_fill_value(name, arg, value):
 
 
 def _check_int_arg(name, arg, value):
-    """An int argument (bools and floats refused with TypeError naming it)."""
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-        raise TypeError(f"{name}(): argument '{arg}' must be int, not {type(value).__name__}")
-    return int(value)
+    """An int argument: an int, a numpy integer or a one-element integer Tensor (what has
+    __index__, as torch takes them); bools, floats and the rest refused with TypeError
+    naming it."""
+    if type(value) is int:
+        return value
+    if not isinstance(value, bool) and hasattr(type(value), "__index__"):
+        try:
+            return operator.index(value)
+        except TypeError:                   # a float Tensor's __index__ refuses
+            pass
+    raise TypeError(f"{name}(): argument '{arg}' must be int, not {type(value).__name__}")

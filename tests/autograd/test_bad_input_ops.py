@@ -232,3 +232,18 @@ def test_the_checks_keep_what_torch_accepts():
     assert tga.cat(t for t in (tga.ones(1), tga.zeros(1))).tolist() == [1.0, 0.0]
     assert tga.ones(3).flip(0).tolist() == [1.0, 1.0, 1.0]      # flip steps backwards inside
     assert tga.ones(2).new_zeros(0).shape == (0,)
+
+
+def test_int_arguments_take_zero_d_int_tensors():
+    """An int argument checked for the table takes what torch does: a 0-d integer Tensor or
+    a numpy integer (both have __index__); a float Tensor stays a TypeError."""
+    x = tga.arange(3)
+    assert x.roll(tga.tensor(1)).tolist() == [2, 0, 1]
+    assert x.roll(np.int64(1)).tolist() == [2, 0, 1]
+    assert tga.ones(2, 2).triu(tga.tensor(1)).tolist() == [[0.0, 1.0], [0.0, 0.0]]
+    assert sorted(tga.randperm(tga.tensor(3)).tolist()) == [0, 1, 2]
+    assert tga.nn.functional.pad(tga.ones(2), (tga.tensor(1), 0)).tolist() == [0.0, 1.0, 1.0]
+    with pytest.raises(TypeError, match="shifts"):
+        x.roll(tga.tensor(1.0))
+    with pytest.raises(TypeError, match="tuple of ints"):
+        tga.nn.functional.pad(tga.ones(2), (tga.tensor(1.0), 0))
