@@ -100,11 +100,15 @@ def _shape_arg(shape):
 
 
 def _raw_index(index, like):
-    """Replace Tensors in an index by backend arrays; lists of ints become arrays."""
+    """Replace Tensors in an index by backend arrays; lists of ints become arrays. A slice
+    must step forward (torch: ValueError for a zero or negative step; numpy would reverse)."""
     items = index if isinstance(index, tuple) else (index,)
     raw = []
     for i in items:
-        if is_tensor(i):
+        if type(i) is slice:
+            if i.step is not None:
+                _check_step(i.step)
+        elif is_tensor(i):
             if i._data.dtype.kind not in "iub":
                 raise IndexError(f"tensors used as indices must be long, int or bool tensors, "
                                  f"got {i.dtype.name}")
@@ -119,14 +123,11 @@ def _raw_index(index, like):
     return tuple(raw)
 
 
-def _check_steps(index):
-    """index, after checking its slices step forward (torch: ValueError for a zero or
-    negative step; numpy would reverse)."""
-    for i in (index if isinstance(index, tuple) else (index,)):
-        if isinstance(i, slice) and i.step is not None:
-            if isinstance(i.step, numbers.Integral) and i.step <= 0:
-                raise ValueError(f"step must be greater than zero, got slice step {i.step}")
-    return index
+def _check_step(step):
+    """ValueError for a slice step (an int, or what has __index__: a 0-d int Tensor) that is
+    zero or negative; any other step is left to the backend."""
+    if hasattr(type(step), "__index__") and operator.index(step) <= 0:
+        raise ValueError(f"step must be greater than zero, got slice step {step}")
 
 
 def _dim_index(index, like, name):

@@ -247,3 +247,13 @@ def test_int_arguments_take_zero_d_int_tensors():
         x.roll(tga.tensor(1.0))
     with pytest.raises(TypeError, match="tuple of ints"):
         tga.nn.functional.pad(tga.ones(2), (tga.tensor(1.0), 0))
+
+
+def test_slice_step_given_as_a_tensor_is_checked_too():
+    """A 0-d int Tensor step <= 0 is torch's ValueError (numpy would reverse); > 0 works."""
+    x = tga.arange(5)
+    assert x[::tga.tensor(2)].tolist() == [0, 2, 4]
+    with pytest.raises(ValueError, match="step must be greater than zero"):
+        x[::tga.tensor(-1)]
+    with pytest.raises(ValueError, match="step must be greater than zero"):
+        x[::np.int64(0)] = 1
