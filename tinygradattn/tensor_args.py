@@ -220,12 +220,12 @@ def _size_arg(size, itemsize=8):
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
     for n in size:
-        if not isinstance(n, numbers.Integral) or isinstance(n, bool):
+        if type(n) is not int and (not isinstance(n, numbers.Integral) or isinstance(n, bool)):
             raise TypeError(f"sizes must be ints, got {type(n).__name__} in {tuple(size)}")
         if n < 0:
             raise RuntimeError(f"Trying to create tensor with negative dimension {n}: "
                                f"{list(size)}")
-    size = tuple(int(n) for n in size)
+    size = tuple(map(int, size))
     _check_numel(size, itemsize)
     return size
 
@@ -251,7 +251,7 @@ def _check_tensor_arg(name, arg, value):
 def _check_fill_value(name, arg, value):
     """A fill value: a real number (numpy scalars too) or a Tensor (TypeError naming the
     argument otherwise, as torch; numpy would raise ValueError for a string)."""
-    if is_tensor(value):
+    if type(value) is float or type(value) is int or is_tensor(value):
         return value
     if not (isinstance(value, numbers.Real) or hasattr(type(value), "__float__")):
         raise TypeError(f"{name}(): argument '{arg}' must be Number, not {type(value).__name__}")
