@@ -486,11 +486,19 @@ class Tensor(MathMethods, ReductionMethods, SortingMethods, ShapeMethods, Indexi
             b = _to_tensor(b, self)._data
         return Tensor._wrap(getattr(self._backend, prim)(a._data, b), self._backend)
 
-    def __eq__(self, other):
+    def eq(self, other):
         return self._compare(other, "eq", "eq")
 
-    def __ne__(self, other):
+    def ne(self, other):
         return self._compare(other, "ne", "ne")
+
+    def __eq__(self, other):
+        # NOTE: as torch, `t == None` is False and `t != None` True (Python's identity
+        # fallback, so `t in [None, t]` works); t.eq(None) stays a TypeError
+        return NotImplemented if other is None else self._compare(other, "eq", "eq")
+
+    def __ne__(self, other):
+        return NotImplemented if other is None else self._compare(other, "ne", "ne")
 
     def __lt__(self, other):
         return self._compare(other, "lt", "lt")
@@ -505,7 +513,7 @@ class Tensor(MathMethods, ReductionMethods, SortingMethods, ShapeMethods, Indexi
         return self._compare(other, "ge", "ge")
 
     __hash__ = object.__hash__
-    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
+    lt, le, gt, ge = __lt__, __le__, __gt__, __ge__
 
     def logical_not(self):
         return Tensor._wrap(self._backend.logical_not(self._data), self._backend)

@@ -257,3 +257,17 @@ def test_slice_step_given_as_a_tensor_is_checked_too():
         x[::tga.tensor(-1)]
     with pytest.raises(ValueError, match="step must be greater than zero"):
         x[::np.int64(0)] = 1
+
+
+def test_comparing_with_none_is_pythons_identity_as_in_torch():
+    """torch: `t == None` is False, `t != None` True (so `t in [None, t]` works); the
+    methods t.eq(None) / t.ne(None) are TypeErrors."""
+    t = tga.ones(2)
+    assert (t == None) is False        # noqa: E711 - the operator is what is tested
+    assert (t != None) is True         # noqa: E711
+    assert (None == t) is False        # noqa: E711
+    assert t in [None, t]
+    for method in (t.eq, t.ne):
+        with pytest.raises(TypeError):
+            method(None)
+    assert (t == tga.ones(2)).tolist() == [True, True]
