@@ -258,6 +258,19 @@ def _check_fill_value(name, arg, value):
     return value
 
 
+def _bool_sub_error(a, b):
+    """Raise torch's RuntimeError for `a - b` where an operand is bool (a bool tensor or a
+    Python bool): a is a Tensor, b the other operand as given, before promotion."""
+    a_bool = a._data.dtype.kind == "b"
+    b_bool = isinstance(b, bool) or (is_tensor(b) and b._data.dtype.kind == "b")
+    if a_bool and b_bool:
+        raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not "
+                           "supported. Use the `^` or `logical_xor()` operator instead.")
+    raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. "
+                       "If you are trying to invert a mask, use the `~` or `logical_not()` "
+                       "operator instead.")
+
+
 def _check_int_arg(name, arg, value):
     """An int argument: an int, a numpy integer or a one-element integer Tensor (what has
     __index__, as torch takes them); bools, floats and the rest refused with TypeError

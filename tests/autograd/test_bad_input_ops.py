@@ -271,3 +271,24 @@ def test_comparing_with_none_is_pythons_identity_as_in_torch():
         with pytest.raises(TypeError):
             method(None)
     assert (t == tga.ones(2)).tolist() == [True, True]
+
+
+@pytest.mark.parametrize("call", [
+    lambda L: L.tensor([True]) - L.tensor([True]),
+    lambda L: L.tensor([True]) - True,
+    lambda L: True - L.tensor([True]),
+    lambda L: L.tensor([True]) - 1,
+    lambda L: 1 - L.tensor([True]),
+    lambda L: L.tensor([1]) - L.tensor([True]),
+    lambda L: L.tensor([True]) - L.tensor([1.0]),
+    lambda L: L.tensor([1]) - True,
+    lambda L: L.tensor([True]).sub(1),
+])
+def test_subtraction_with_any_bool_operand_is_refused_as_in_torch(call):
+    """torch refuses `-` when either operand is bool (a bool tensor or a Python bool), before
+    any promotion; the message says which case it is."""
+    with pytest.raises(RuntimeError, match="Subtraction, the `-` operator, with"):
+        call(tga)
+    torch = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError, match="Subtraction, the `-` operator, with"):
+        call(torch)
