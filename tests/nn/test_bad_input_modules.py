@@ -1297,3 +1297,17 @@ def test_counts_reported():
 
 if __name__ == "__main__" and "--isolated" in sys.argv:
     _isolated_main()
+
+
+def test_the_checks_keep_what_torch_accepts():
+    """Arguments torch takes stay taken: a float StepLR step_size (epochs / 3), and
+    ModuleList(None) (torch's default argument)."""
+    opt = tga.optim.SGD([tga.nn.Parameter(tga.ones(1))], lr=1.0)
+    sched = tga.optim.lr_scheduler.StepLR(opt, step_size=2.0, gamma=0.5)
+    lrs = []
+    for _ in range(4):
+        opt.step()
+        sched.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    assert lrs == [1.0, 0.5, 0.5, 0.25]
+    assert len(tga.nn.ModuleList(None)) == 0
