@@ -28,6 +28,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import pytest
 
 import tinygradattn as tga
@@ -1311,3 +1312,5 @@ def test_the_checks_keep_what_torch_accepts():
         lrs.append(opt.param_groups[0]["lr"])
     assert lrs == [1.0, 0.5, 0.5, 0.25]
     assert len(tga.nn.ModuleList(None)) == 0
+    layer = tga.nn.TransformerEncoderLayer(4, 2, batch_first=True)
+    assert len(tga.nn.TransformerEncoder(layer, np.int64(2)).layers) == 2

@@ -5,6 +5,7 @@ Ours, beyond torch: the decoder layer takes a `cache` (DecoderLayerCache) for in
 decoding and can keep its cross-attention weights (`keep_cross_attention`) for plotting.
 """
 import copy
+import numbers
 
 from . import functional as F
 from .activation import Dropout
@@ -29,7 +30,7 @@ def _get_clones(module, n):
     """n deep copies (torch starts every layer of a stack from the same weights); each tensor
     copies its storage onto the same device (Tensor.__deepcopy__). n must be positive (torch
     builds an empty stack and fails at the first forward)."""
-    if isinstance(n, bool) or not isinstance(n, int):
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):     # (numpy ints too)
         raise TypeError(f"num_layers must be a positive int, got {type(n).__name__} {n!r}")
     if n <= 0:
         raise ValueError(f"num_layers must be a positive int, got {n}")
