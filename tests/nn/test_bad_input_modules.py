@@ -1314,3 +1314,4 @@ def test_the_checks_keep_what_torch_accepts():
     assert len(tga.nn.ModuleList(None)) == 0
     layer = tga.nn.TransformerEncoderLayer(4, 2, batch_first=True)
     assert len(tga.nn.TransformerEncoder(layer, np.int64(2)).layers) == 2
+    assert tga.nn.RNN(3, 4, num_layers=2, dropout=np.float32(0.5)).dropout == 0.5

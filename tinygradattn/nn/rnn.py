@@ -20,6 +20,7 @@ O(T log T) instead of O(T^2).
 Names, shapes, initialisation and errors follow torch.nn.RNN / torch.nn.RNNCell.
 """
 import math
+import numbers
 import warnings
 
 from .. import creation
@@ -129,7 +130,7 @@ class RNN(Module):
     def _check_args(input_size, hidden_size, num_layers, nonlinearity, bias, batch_first,
                     dropout):
         _activation(nonlinearity)
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
+        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) \
                 or not 0 <= dropout <= 1:
             raise ValueError("dropout should be a number in range [0, 1] representing the "
                              "probability of an element being zeroed")
