@@ -215,19 +215,28 @@ _MAX_BYTES = (1 << 63) - 1
 
 
 def _size_arg(size, itemsize=8):
-    """A new tensor's sizes as a tuple of ints, given as f(2, 3) or f((2, 3)): ints only
+    """A new tensor's sizes as a tuple of ints, given as f(2, 3) or f((2, 3)): ints, numpy
+    ints or one-element int Tensors (`zeros(lengths.max())`, as torch) and nothing else
     (TypeError), none negative and the byte count representable (RuntimeError, as torch)."""
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
+    size = tuple([n if type(n) is int else _size_int(n, size) for n in size])
     for n in size:
-        if type(n) is not int and (not isinstance(n, numbers.Integral) or isinstance(n, bool)):
-            raise TypeError(f"sizes must be ints, got {type(n).__name__} in {tuple(size)}")
         if n < 0:
             raise RuntimeError(f"Trying to create tensor with negative dimension {n}: "
                                f"{list(size)}")
-    size = tuple(map(int, size))
     _check_numel(size, itemsize)
     return size
+
+
+def _size_int(n, size):
+    """One size that is not an int, as an int through __index__ (TypeError otherwise)."""
+    if not isinstance(n, bool) and hasattr(type(n), "__index__"):
+        try:
+            return operator.index(n)
+        except TypeError:                   # a float Tensor's __index__ refuses
+            pass
+    raise TypeError(f"sizes must be ints, got {type(n).__name__} in {tuple(size)}")
 
 
 def _check_numel(shape, itemsize=8):

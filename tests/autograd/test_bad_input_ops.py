@@ -292,3 +292,16 @@ def test_subtraction_with_any_bool_operand_is_refused_as_in_torch(call):
     torch = pytest.importorskip("torch")
     with pytest.raises(RuntimeError, match="Subtraction, the `-` operator, with"):
         call(torch)
+
+
+def test_sizes_take_zero_d_int_tensors_as_torch():
+    """torch.zeros(lengths.max()): a one-element int Tensor (and a numpy int) is a size; a
+    float Tensor or a float is not."""
+    lengths = tga.tensor([2, 3])
+    assert tga.zeros(lengths.max()).shape == (3,)
+    assert tga.ones(2, lengths.max()).shape == (2, 3)
+    assert tga.zeros((np.int64(2), 1)).shape == (2, 1)
+    assert tga.ones(2).new_zeros(lengths.max()).shape == (3,)
+    for bad in (tga.tensor(2.0), 2.0, True):
+        with pytest.raises(TypeError, match="sizes must be ints"):
+            tga.zeros(bad)
