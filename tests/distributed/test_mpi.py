@@ -140,7 +140,7 @@ def test_a_hung_rank_is_named_and_the_job_aborted_within_the_timeout(tmp_path):
     proc, seconds, found = launch("hang", tmp_path, env={"TGA_DIST_TIMEOUT": "2"})
     assert proc.returncode != 0 and found == [None, None]
     assert "rank 0 of 2: collective #" in proc.stderr, proc.stderr
-    assert "suspected dead or hung rank(s): 1;" in proc.stderr, proc.stderr
+    assert "suspected dead or hung rank(s): 1\n" in proc.stderr, proc.stderr
     assert seconds < 2 + 8, f"the job took {seconds:.1f} s to stop"
 
 
