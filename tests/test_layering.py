@@ -44,7 +44,7 @@ LAYERS = [
         "safetensors_io",                             # the checkpoint file's bytes -> arrays
         "runtime",                                    # thread count, build facts of the kernels
         "device",                                     # tga.device
-        "distributed",                                # torch.distributed's names, one process
+        "backend.mpi",                                # MPI collectives on arrays (mpi4py, lazily)
         "multiprocessing",                            # torch.multiprocessing: stdlib + spawn
         "backends", "backends.cuda", "backends.cudnn", "backends.mps",   # torch.backends' flags
     ]),
@@ -76,6 +76,8 @@ LAYERS = [
         "compiler",                                   # tga.compile: the identity
         "defaults",                                   # default dtype, matmul precision, ...
         "legacy",                                     # torch.FloatTensor, LongTensor, ...
+        "distributed", "distributed.reducer",         # tga.distributed: collectives on tensors;
+                                                      # DDP's gradient buckets
     ]),
     ("nn / optim", [
         "nn", "nn.activation", "nn.attention", "nn.container", "nn.embedding", "nn.functional",

@@ -42,7 +42,7 @@ class Tensor(MathMethods, ReductionMethods, SortingMethods, ShapeMethods, Indexi
     """
 
     __slots__ = ("_data", "_backend", "_requires_grad", "grad", "_ctx", "_hooks",
-                 "_retains_grad", "_version", "__weakref__")
+                 "_retains_grad", "_version", "_post_accumulate_hooks", "__weakref__")
     __array_priority__ = 1000     # numpy defers `ndarray * Tensor` to our reflected methods
 
     def __init__(self, data, requires_grad=False, device="cpu"):
@@ -394,6 +394,16 @@ class Tensor(MathMethods, ReductionMethods, SortingMethods, ShapeMethods, Indexi
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         self._hooks = self._hooks + (hook,)
         return hook
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """hook(tensor) -> None, called after this leaf's .grad got a backward pass's gradient
+        (torch.Tensor.register_post_accumulate_grad_hook); returns a handle with remove()."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self._ctx is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf "
+                               "tensors")
+        return engine.register_post_accumulate_grad_hook(self, hook)
 
     def clone(self):
         return movement.Clone.apply(self)

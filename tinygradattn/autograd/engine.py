@@ -5,8 +5,60 @@ The order comes from an iterative depth-first search (no recursion: a chain of 1
 is fine). Inputs are visited in argument order, so gradients accumulate in a fixed order and
 rounding is reproducible. Broadcasting is undone here, once, for every op. Instruments
 (autograd/instruments.py) see each node's backward only when one is on.
+
+Two extension points, torch's names, both free when unused:
+- `register_post_accumulate_grad_hook(leaf, hook)`: hook(leaf) runs right after leaf.grad
+  got this pass's gradient. While any is registered, each leaf's gradient is accumulated as
+  soon as it is final (after the last node that feeds it) instead of at the end of the pass,
+  so a hook sees it while the rest of backward still runs (DistributedDataParallel starts
+  its gradient Allreduce there). The values are the same either way.
+- `queue_callback(fn)`: fn() runs once the outermost backward pass in progress has finished.
 """
+import weakref
+
 from . import instruments
+
+# id -> weakref of each leaf with post-accumulate hooks. The hooks themselves live on the leaf
+# (its _post_accumulate_hooks slot), so a hook that refers to its leaf dies with it.
+_hooked_leaves = {}
+_queued_callbacks = []        # run at the end of the outermost backward
+_depth = [0]                  # run_backward calls in progress (nested: activation checkpointing)
+
+
+class HookHandle:
+    """remove() unregisters the hook (torch.utils.hooks.RemovableHandle's shape)."""
+
+    def __init__(self, leaf, hook):
+        self._leaf, self._hook = weakref.ref(leaf), hook
+
+    def remove(self):
+        leaf = self._leaf()
+        if leaf is None:
+            return
+        hooks = tuple(h for h in _post_hooks_of(leaf) if h is not self._hook)
+        leaf._post_accumulate_hooks = hooks
+        if not hooks:
+            _hooked_leaves.pop(id(leaf), None)
+
+
+def _post_hooks_of(leaf):
+    return getattr(leaf, "_post_accumulate_hooks", ())     # the slot is unset until a hook
+
+
+def register_post_accumulate_grad_hook(leaf, hook):
+    """hook(leaf) after each accumulation of a gradient into leaf.grad; a HookHandle."""
+    leaf._post_accumulate_hooks = _post_hooks_of(leaf) + (hook,)
+    key = id(leaf)
+    _hooked_leaves[key] = weakref.ref(leaf, lambda _, key=key, table=_hooked_leaves:
+                                      table.pop(key, None))
+    return HookHandle(leaf, hook)
+
+
+def queue_callback(fn):
+    """Run fn() when the backward pass in progress (the outermost one) ends."""
+    if not _depth[0]:
+        raise RuntimeError("queue_callback: no backward pass is running")
+    _queued_callbacks.append(fn)
 
 
 def _topological_order(root):
@@ -44,6 +96,9 @@ def _accumulate_leaf(t, g):
         t.grad = t._wrap(t._backend.take_or_copy(box), t._backend)
     else:
         t.grad._data = t._backend.add(t.grad._data, g)
+    if _hooked_leaves:
+        for hook in _post_hooks_of(t):
+            hook(t)
 
 
 def _run_hook(hook, t, g):
@@ -58,12 +113,44 @@ def _run_hook(hook, t, g):
 
 def run_backward(root, dout, retain_graph):
     """Backpropagate dout (an array shaped like root) to every leaf that requires grad."""
-    if root._ctx is None:            # a leaf: its gradient is dout itself
-        _accumulate_leaf(root, dout)
-        return
+    _depth[0] += 1
+    try:
+        if root._ctx is None:        # a leaf: its gradient is dout itself
+            _accumulate_leaf(root, dout)
+        else:
+            _backward_pass(root, dout, retain_graph)
+    except BaseException:
+        if _depth[0] == 1:           # the pass failed: its callbacks must not run at the
+            _queued_callbacks.clear()   # end of the next one
+        raise
+    finally:
+        _depth[0] -= 1
+    if not _depth[0] and _queued_callbacks:
+        callbacks = _queued_callbacks[:]
+        _queued_callbacks.clear()
+        for fn in callbacks:
+            fn()
+
+
+def _leaf_flush_points(order):
+    """{index in order: [ids of the leaves whose gradient is final after that node]}."""
+    last = {}
+    for i, t in enumerate(order):
+        for inp in t._ctx.inputs:
+            if inp is not None and inp._ctx is None and inp._requires_grad:
+                last[id(inp)] = i
+    points = {}
+    for key, i in last.items():
+        points.setdefault(i, []).append(key)
+    return points
+
+
+def _backward_pass(root, dout, retain_graph):
     grads = {id(root): dout}
     leaves = {}                      # id -> leaf tensor, in the order gradients reach them
-    for t in _topological_order(root):
+    order = _topological_order(root)
+    flush_points = _leaf_flush_points(order) if _hooked_leaves else None
+    for i, t in enumerate(order):
         g = grads.pop(id(t), None)
         if g is None:                # no path carried a gradient here
             continue
@@ -102,6 +189,12 @@ def run_backward(root, dout, retain_graph):
                 grads[id(inp)] = backend.accumulate(box, ig)
         if not retain_graph:
             ctx.release()
+        if flush_points and i in flush_points:   # some leaves' gradients are final: hand
+            in_grads = ig = None                 # them over now (post-accumulate hooks)
+            for key in flush_points[i]:
+                leaf = leaves.pop(key, None)
+                if leaf is not None:
+                    _accumulate_leaf(leaf, grads.pop(key))
     g = in_grads = ig = None         # no stray references: leaf gradients may be taken as is
     for key, leaf in leaves.items():
         _accumulate_leaf(leaf, grads.pop(key))
