@@ -109,6 +109,20 @@ def no_sync(rank, world):
     return {"local_after_no_sync": local, "synced": lin.weight.grad.tolist()}
 
 
+def unused(rank, world):
+    """A parameter no rank uses keeps grad None; one only rank 1 uses gets half its grad."""
+    tga.manual_seed(0)
+    net = tga.nn.ModuleDict({"a": tga.nn.Linear(2, 1), "b": tga.nn.Linear(2, 1),
+                             "never": tga.nn.Linear(2, 1)})
+    model = DDP(net)
+    x = tga.ones(1, 2)
+    model._reducer.arm()                      # what DDP's forward does (ModuleDict has none)
+    out = net["a"](x) + (net["b"](x) * 4 if rank == 1 else 0)
+    out.sum().backward()
+    return {name: None if p.grad is None else p.grad.tolist()
+            for name, p in net.named_parameters()}
+
+
 def kill(rank, world):
     """Rank 1 dies (SIGKILL) in the middle of training; rank 0 must not hang."""
     model = DDP(GPT(GPTConfig(**CONFIG)))
@@ -134,14 +148,15 @@ def hang(rank, world):
     return {}
 
 
-SCENARIOS = {"collectives": collectives, "ddp": ddp, "no_sync": no_sync, "kill": kill,
+SCENARIOS = {"collectives": collectives, "ddp": ddp, "no_sync": no_sync, "unused": unused,
+             "kill": kill,
              "hang": hang}
 
 
 def main(names, out):
     dist.init_process_group(backend="mpi")
     rank, world = dist.get_rank(), dist.get_world_size()
-    found = {"world": world}
+    found = {"world": world, "launched": dist.is_mpi_launched()}
     for name in names.split(","):
         found[name] = SCENARIOS[name](rank, world)
     with open(os.path.join(out, f"rank{rank}.json"), "w") as f:

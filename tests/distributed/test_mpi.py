@@ -51,7 +51,7 @@ def launch(scenarios, out, timeout=60, env=None):
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory):
     out = tmp_path_factory.mktemp("mpi")
-    proc, _, found = launch("collectives,ddp,no_sync", out)
+    proc, _, found = launch("collectives,ddp,no_sync,unused", out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return found
 
@@ -60,7 +60,7 @@ def two_ranks(tmp_path_factory):
 def test_collectives_semantics_and_dtypes(two_ranks):
     for rank, found in enumerate(two_ranks):
         c = found["collectives"]
-        assert found["world"] == 2
+        assert found["world"] == 2 and found["launched"] is True
         assert c["sum_tinygradattn.float32"] == [3.0, 6.0, 9.0]
         assert c["sum_tinygradattn.float64"] == [3.0, 6.0, 9.0]
         assert c["sum_tinygradattn.int64"] == [3, 6, 9]
@@ -113,6 +113,15 @@ def test_no_sync_keeps_gradients_local_then_averages_the_sums(two_ranks):
 
 
 @needs_mpi
+def test_unused_parameters(two_ranks):
+    for found in two_ranks:
+        grads = found["unused"]
+        assert grads["a.weight"] == [[1.0, 1.0]] and grads["a.bias"] == [1.0]   # both ranks
+        assert grads["b.weight"] == [[2.0, 2.0]] and grads["b.bias"] == [2.0]   # (4 + 0) / 2
+        assert grads["never.weight"] is None and grads["never.bias"] is None
+
+
+@needs_mpi
 def test_a_killed_rank_stops_the_whole_job(tmp_path):
     proc, seconds, found = launch("kill", tmp_path, env={"TGA_DIST_TIMEOUT": "10"})
     assert proc.returncode != 0 and found == [None, None]
@@ -133,7 +142,7 @@ def test_one_process_needs_no_mpi4py_and_answers_as_before():
         "import sys, tinygradattn as tga\n"
         "from tinygradattn.nn.parallel import DistributedDataParallel\n"
         "dist = tga.distributed\n"
-        "assert dist.is_initialized() is False\n"
+        "assert dist.is_initialized() is False and dist.is_mpi_launched() is False\n"
         "for f in (dist.get_rank, dist.get_world_size, dist.barrier):\n"
         "    try: f(); raise SystemExit(f.__name__ + ' did not raise')\n"
         "    except RuntimeError as e: assert 'not been initialized' in str(e)\n"

@@ -57,6 +57,17 @@ def is_torchelastic_launched():
     return False
 
 
+# what mpiexec puts in each rank's environment: Open MPI, PMIx launchers, MPICH (Hydra)
+_LAUNCHER_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE", "PMI_RANK")
+
+
+def is_mpi_launched():
+    """True when this process is a rank started by mpiexec (from its environment; nothing is
+    imported): the test a program uses to decide whether to call init()."""
+    import os
+    return any(name in os.environ for name in _LAUNCHER_VARIABLES)
+
+
 def init(timeout=None):
     """Join the MPI job (MPI_Init through mpi4py): every rank of `mpiexec -n N` calls it once.
 
@@ -283,6 +294,6 @@ def _needs_group(name):
 reduce = _needs_group("reduce")
 
 __all__ = ["ReduceOp", "Work", "is_available", "is_initialized", "is_mpi_available",
-           "is_torchelastic_launched", "init", "init_process_group", "destroy_process_group",
+           "is_torchelastic_launched", "is_mpi_launched", "init", "init_process_group", "destroy_process_group",
            "get_rank", "get_world_size", "get_backend", "get_timeout", "barrier", "all_reduce",
            "broadcast", "all_gather", "broadcast_object_list", "reduce"]
