@@ -237,13 +237,21 @@ def _init_distributed(args):
     return _RANK, dist.get_world_size()
 
 
-def _on_rank0(value, world):
-    """Rank 0's value on every rank (a run directory every rank must agree on)."""
+def _on_rank0(fn, rank, world):
+    """fn() as rank 0 computes it, on every rank (a run directory every rank must agree on);
+    a UsageError of rank 0's is raised on every rank, so that none waits for the others."""
     if world == 1:
-        return value
+        return fn()
     from . import distributed as dist
-    box = [value]
+    box = [None, None]
+    if rank == 0:
+        try:
+            box[0] = fn()
+        except UsageError as e:
+            box[1] = str(e)
     dist.broadcast_object_list(box, src=0)
+    if box[1] is not None:
+        raise UsageError(box[1])
     return box[0]
 
 
@@ -315,7 +323,7 @@ def _train(args):
                       log_interval=args.log_interval or d["log_interval"],
                       ckpt_interval=args.ckpt_interval,
                       progress=not args.no_progress, profile_steps=args.profile)
-    out_dir = _on_rank0(_run_dir(args) if rank == 0 else None, world)
+    out_dir = _on_rank0(lambda: _run_dir(args), rank, world)
     trainer = Trainer(task, model, optimizer, scheduler, cfg, out_dir)
     if args.resume:
         try:

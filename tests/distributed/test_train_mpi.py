@@ -158,3 +158,17 @@ def test_one_process_training_imports_no_mpi4py(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@needs_mpi
+def test_an_error_only_rank_0_finds_stops_every_rank(runs, tmp_path):
+    """The run directory is rank 0's decision: its refusal (a taken --name) must reach rank 1,
+    which would otherwise wait for the directory until the collective timeout."""
+    run = runs["two"][0]
+    task = run.name
+    args = tiny(task, tmp_path) + ["--out", str(run.parent)]
+    proc = train(args, ranks=2, timeout=40)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if "error" in line]
+    assert errors == [f"tinygradattn train: error: {run} already holds a run: pass --resume "
+                      f"to continue it, or another --name"], proc.stderr
