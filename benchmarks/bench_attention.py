@@ -73,6 +73,32 @@ def test_sdpa_causal_fwd_bwd(benchmark, impl, shape):
         assert_close(dq, to_numpy(tq.grad).astype(np.float64), rtol=1e-4, what="dq vs torch")
 
 
+# ---- the attention map's own cost: the fused forward inside capture_attention ----------------
+@pytest.mark.parametrize("heads", ["none", "one", "all"])
+@pytest.mark.parametrize("shape", SHAPES[:3], ids=lambda s: "x".join(map(str, s)))
+def test_sdpa_causal_fwd_map(benchmark, heads, shape):
+    """Forward alone ("none": no capture open, the op's hot path), then with the map of head 0
+    or of every head rebuilt from lse (nn.attention_maps.capture_attention)."""
+    from tinygradattn.nn.attention_maps import capture_attention
+    q, k, v, _, _ = _operands("tga", shape, False)
+    fn = _sdpa("tga")
+    chosen = {"one": [0], "all": None}.get(heads)
+
+    def step():
+        if heads == "none":
+            return fn(q, k, v)
+        with capture_attention(chosen) as maps:
+            fn(q, k, v)
+        return maps[0]
+
+    benchmark.group = f"sdpa causal fwd + map {'x'.join(map(str, shape))}"
+    benchmark.extra_info.update(impl="tga", heads=heads)
+    out = benchmark(step)
+    if heads != "none":
+        assert_close(to_numpy(out.sum(-1)), np.ones(out.shape[:-1]), rtol=1e-4,
+                     what="map rows sum to 1")
+
+
 # ---- memory: peak RSS of one forward + backward, each library in its own process -----------
 _MEMORY_CHILD = """
 import resource, sys

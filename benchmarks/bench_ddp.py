@@ -24,8 +24,8 @@ from tinygradattn.tasks.charlm import CHARLM_PRESETS, gpt_config
 
 WARMUP, STEPS = 5, 30
 # (overlap_backward, bucket_cap_mb, a timed barrier before the final wait)
-MODES = [(False, 25, False), (True, 25, False), (True, 0.5, False), (False, 25, True), (True, 25, True),
-         (True, 0.5, True)]
+MODES = [(False, 25, False), (True, 25, False), (True, 0.5, False), (False, 25, True),
+         (True, 25, True), (True, 0.5, True)]
 V = 65                                   # shakespeare_char's vocabulary
 
 

@@ -61,6 +61,7 @@ LAYERS = [
         "ops", "ops.attention", "ops.elementwise", "ops.foreach", "ops.fused", "ops.indexing",
         "ops.linear", "ops.matmul", "ops.movement", "ops.reduce", "ops.sorting",
         "ops.loss",
+        "ops.attention_weights",                      # attention maps rebuilt from lse
     ]),
     ("tensor", [
         "tensor_args",                                # argument checks and helpers, then the
@@ -86,6 +87,7 @@ LAYERS = [
         "nn.parallel", "amp", "cuda.amp",             # torch's wrappers for one float32 process
         "nn.loss",
         "nn.rnn",                                     # nn.RNN / nn.RNNCell from our ops
+        "nn.attention_maps",                          # capture / collect / plot attention maps
         # torch.utils.data: datasets, samplers, DataLoader (tensors in, batches out)
         "utils", "utils.data", "utils.data.collate", "utils.data.dataloader",
         "utils.data.dataset", "utils.data.sampler", "utils.data.distributed",

@@ -88,9 +88,7 @@ def from_dlpack(ext_tensor, *, device=None, copy=None):
     return t.clone() if copy else t
 
 
-def _size(size):
-    """f(2, 3) or f((2, 3)): ints, none negative, the byte count representable."""
-    return _size_arg(size)
+_size = _size_arg      # f(2, 3) or f((2, 3)): ints, none negative, the byte count representable
 
 
 def _random_float_dtype(dtype, name):
@@ -131,7 +129,8 @@ def full(size, fill_value, dtype=None, device="cpu", requires_grad=False):
 def arange(start, end=None, step=1, dtype=None, device="cpu", requires_grad=False):
     if end is None:
         start, end = 0, start
-    start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
+    if isinstance(start, Tensor) or isinstance(end, Tensor) or isinstance(step, Tensor):
+        start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
     _check_range(start, end, step)
     if dtype is None:
         is_int = all(isinstance(v, numbers.Integral) for v in (start, end, step))
@@ -143,12 +142,14 @@ def arange(start, end=None, step=1, dtype=None, device="cpu", requires_grad=Fals
 def _check_range(start, end, step):
     """arange's bounds: real numbers (TypeError), finite, a nonzero step whose sign agrees
     with end - start, and a length that fits (RuntimeError, as torch)."""
-    for arg, v in (("start", start), ("end", end), ("step", step)):
-        if not isinstance(v, numbers.Real):
-            raise TypeError(f"arange(): argument '{arg}' must be Number, not {type(v).__name__}")
-    if not all(math.isfinite(v) for v in (start, end, step)):
-        raise RuntimeError(f"arange: unsupported range: {start} -> {end} (step {step}): "
-                           "bounds must be finite")
+    if not (type(start) is int and type(end) is int and type(step) is int):   # ints: fine
+        for arg, v in (("start", start), ("end", end), ("step", step)):
+            if not isinstance(v, numbers.Real):
+                raise TypeError(f"arange(): argument '{arg}' must be Number, not "
+                                f"{type(v).__name__}")
+        if not all(math.isfinite(v) for v in (start, end, step)):
+            raise RuntimeError(f"arange: unsupported range: {start} -> {end} (step {step}): "
+                               "bounds must be finite")
     if step == 0:
         raise RuntimeError("arange: step must be nonzero")
     if (end - start) * step < 0:

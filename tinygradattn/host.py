@@ -32,7 +32,9 @@ def host_array(data, dtype=None):
         raise ValueError(f"tensor(): could not build a tensor from the data ({e})") from None
     if arr.dtype == object or arr.dtype.kind not in "biuf":
         bad = _first_non_number(data)
-        if isinstance(bad, str):              # torch: TypeError for strings
+        # NOTE: torch: TypeError for 'abc' or [1, 'a']; for a list of strings only (['a'])
+        # it says ValueError ("too many dimensions 'str'"): ours is TypeError there too
+        if isinstance(bad, str):
             raise TypeError(f"tensor(): invalid data type 'str' ({bad!r}); expected numbers "
                             "or nested lists of numbers")
         raise RuntimeError(f"tensor(): could not infer the dtype of {type(bad).__name__} "

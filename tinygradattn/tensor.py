@@ -20,8 +20,8 @@ from .backend import get_backend
 from .device import device as _device
 from .ops import elementwise as ew
 from .ops import movement
-from .tensor_args import (_broadcast_shape, _check_dim, _from_data, _host_array, _priority,
-                          _to_tensor)
+from .tensor_args import (_broadcast_shape, _bool_sub_error, _check_dim, _from_data,
+                          _host_array, _priority, _to_tensor)
 from .tensor_functions import bmm, cat, matmul_, mm, stack, where, write_out
 from .tensor_methods.indexing import IndexingMethods
 from .tensor_methods.inplace import InPlaceMethods
@@ -414,22 +414,24 @@ class Tensor(MathMethods, ReductionMethods, SortingMethods, ShapeMethods, Indexi
         if isinstance(other, Tensor):
             b = other
             if a._data.dtype != b._data.dtype:
+                if name == "sub" and "b" in (a._data.dtype.kind, b._data.dtype.kind):
+                    _bool_sub_error(a, b)       # torch refuses `-` with a bool operand
                 dt = dtypes.promote(a.dtype, _priority(a), b.dtype, _priority(b))
                 a, b = a._cast(dt), b._cast(dt)
+            elif name == "sub" and a._data.dtype.kind == "b":
+                _bool_sub_error(a, b)
             if a._data.shape != b._data.shape:
                 _broadcast_shape(name, a.shape, b.shape)
         elif isinstance(other, (numbers.Number,)) and not isinstance(other, complex):
             sdt = dtypes.scalar_dtype(other)
+            if name == "sub" and (sdt is dtypes.bool_ or a._data.dtype.kind == "b"):
+                _bool_sub_error(a, other)
             b = float(other) if sdt is dtypes.float32 else int(other)
             dt = dtypes.promote(a.dtype, _priority(a), sdt, 0)
             a = a._cast(dt)
         else:
             b = _to_tensor(other, self)
             return a._binary(cls, b, name, reverse, true_div)
-        if name == "sub" and a._data.dtype.kind == "b" and \
-                (isinstance(b, bool) or (isinstance(b, Tensor) and b._data.dtype.kind == "b")):
-            raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not "
-                               "supported. Use the `^` or `logical_xor()` operator instead.")
         if true_div and not a.is_floating_point():
             a = a._cast(dtypes.float32)
             b = b._cast(dtypes.float32) if isinstance(b, Tensor) else b
@@ -496,11 +498,19 @@ class Tensor(MathMethods, ReductionMethods, SortingMethods, ShapeMethods, Indexi
             b = _to_tensor(b, self)._data
         return Tensor._wrap(getattr(self._backend, prim)(a._data, b), self._backend)
 
-    def __eq__(self, other):
+    def eq(self, other):
         return self._compare(other, "eq", "eq")
 
-    def __ne__(self, other):
+    def ne(self, other):
         return self._compare(other, "ne", "ne")
+
+    def __eq__(self, other):
+        # NOTE: as torch, `t == None` is False and `t != None` True (Python's identity
+        # fallback, so `t in [None, t]` works); t.eq(None) stays a TypeError
+        return NotImplemented if other is None else self._compare(other, "eq", "eq")
+
+    def __ne__(self, other):
+        return NotImplemented if other is None else self._compare(other, "ne", "ne")
 
     def __lt__(self, other):
         return self._compare(other, "lt", "lt")
@@ -515,7 +525,7 @@ class Tensor(MathMethods, ReductionMethods, SortingMethods, ShapeMethods, Indexi
         return self._compare(other, "ge", "ge")
 
     __hash__ = object.__hash__
-    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
+    lt, le, gt, ge = __lt__, __le__, __gt__, __ge__
 
     def logical_not(self):
         return Tensor._wrap(self._backend.logical_not(self._data), self._backend)

@@ -6,6 +6,7 @@ Sits below tensor.py and never imports it: a Tensor is recognised by autograd's 
 and made through a tensor's (or the given) `_wrap`.
 """
 import numbers
+import operator
 
 from . import host
 from .autograd.function import is_tensor
@@ -99,11 +100,15 @@ def _shape_arg(shape):
 
 
 def _raw_index(index, like):
-    """Replace Tensors in an index by backend arrays; lists of ints become arrays."""
+    """Replace Tensors in an index by backend arrays; lists of ints become arrays. A slice
+    must step forward (torch: ValueError for a zero or negative step; numpy would reverse)."""
     items = index if isinstance(index, tuple) else (index,)
     raw = []
     for i in items:
-        if is_tensor(i):
+        if type(i) is slice:
+            if i.step is not None:
+                _check_step(i.step)
+        elif is_tensor(i):
             if i._data.dtype.kind not in "iub":
                 raise IndexError(f"tensors used as indices must be long, int or bool tensors, "
                                  f"got {i.dtype.name}")
@@ -118,14 +123,11 @@ def _raw_index(index, like):
     return tuple(raw)
 
 
-def _check_steps(index):
-    """index, after checking its slices step forward (torch: ValueError for a zero or
-    negative step; numpy would reverse)."""
-    for i in (index if isinstance(index, tuple) else (index,)):
-        if isinstance(i, slice) and i.step is not None:
-            if isinstance(i.step, numbers.Integral) and i.step <= 0:
-                raise ValueError(f"step must be greater than zero, got slice step {i.step}")
-    return index
+def _check_step(step):
+    """ValueError for a slice step (an int, or what has __index__: a 0-d int Tensor) that is
+    zero or negative; any other step is left to the backend."""
+    if hasattr(type(step), "__index__") and operator.index(step) <= 0:
+        raise ValueError(f"step must be greater than zero, got slice step {step}")
 
 
 def _dim_index(index, like, name):
@@ -213,19 +215,28 @@ _MAX_BYTES = (1 << 63) - 1
 
 
 def _size_arg(size, itemsize=8):
-    """A new tensor's sizes as a tuple of ints, given as f(2, 3) or f((2, 3)): ints only
+    """A new tensor's sizes as a tuple of ints, given as f(2, 3) or f((2, 3)): ints, numpy
+    ints or one-element int Tensors (`zeros(lengths.max())`, as torch) and nothing else
     (TypeError), none negative and the byte count representable (RuntimeError, as torch)."""
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
+    size = tuple([n if type(n) is int else _size_int(n, size) for n in size])
     for n in size:
-        if not isinstance(n, numbers.Integral) or isinstance(n, bool):
-            raise TypeError(f"sizes must be ints, got {type(n).__name__} in {tuple(size)}")
         if n < 0:
             raise RuntimeError(f"Trying to create tensor with negative dimension {n}: "
                                f"{list(size)}")
-    size = tuple(int(n) for n in size)
     _check_numel(size, itemsize)
     return size
+
+
+def _size_int(n, size):
+    """One size that is not an int, as an int through __index__ (TypeError otherwise)."""
+    if not isinstance(n, bool) and hasattr(type(n), "__index__"):
+        try:
+            return operator.index(n)
+        except TypeError:                   # a float Tensor's __index__ refuses
+            pass
+    raise TypeError(f"sizes must be ints, got {type(n).__name__} in {tuple(size)}")
 
 
 def _check_numel(shape, itemsize=8):
@@ -249,15 +260,35 @@ def _check_tensor_arg(name, arg, value):
 def _check_fill_value(name, arg, value):
     """A fill value: a real number (numpy scalars too) or a Tensor (TypeError naming the
     argument otherwise, as torch; numpy would raise ValueError for a string)."""
-    if is_tensor(value):
+    if type(value) is float or type(value) is int or is_tensor(value):
         return value
     if not (isinstance(value, numbers.Real) or hasattr(type(value), "__float__")):
         raise TypeError(f"{name}(): argument '{arg}' must be Number, not {type(value).__name__}")
     return value
 
 
+def _bool_sub_error(a, b):
+    """Raise torch's RuntimeError for `a - b` where an operand is bool (a bool tensor or a
+    Python bool): a is a Tensor, b the other operand as given, before promotion."""
+    a_bool = a._data.dtype.kind == "b"
+    b_bool = isinstance(b, bool) or (is_tensor(b) and b._data.dtype.kind == "b")
+    if a_bool and b_bool:
+        raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not "
+                           "supported. Use the `^` or `logical_xor()` operator instead.")
+    raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. "
+                       "If you are trying to invert a mask, use the `~` or `logical_not()` "
+                       "operator instead.")
+
+
 def _check_int_arg(name, arg, value):
-    """An int argument (bools and floats refused with TypeError naming it)."""
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-        raise TypeError(f"{name}(): argument '{arg}' must be int, not {type(value).__name__}")
-    return int(value)
+    """An int argument: an int, a numpy integer or a one-element integer Tensor (what has
+    __index__, as torch takes them); bools, floats and the rest refused with TypeError
+    naming it."""
+    if type(value) is int:
+        return value
+    if not isinstance(value, bool) and hasattr(type(value), "__index__"):
+        try:
+            return operator.index(value)
+        except TypeError:                   # a float Tensor's __index__ refuses
+            pass
+    raise TypeError(f"{name}(): argument '{arg}' must be int, not {type(value).__name__}")

@@ -142,7 +142,8 @@ def _tensor_list(tensors, name):
 
 def cat(tensors, dim=0):
     """Concatenate along an existing dim (torch.cat). As torch, 1-D empty tensors (shape
-    (0,)) are skipped beside tensors of another rank, and 0-d tensors are refused."""
+    (0,)) are skipped beside tensors of another rank (beside 1-D ones they join, and the
+    result requires grad if one of them does), and 0-d tensors are refused."""
     tensors = _tensor_list(tensors, "cat")
     if not tensors:
         raise ValueError("cat(): expected a non-empty list of Tensors")
@@ -152,7 +153,8 @@ def cat(tensors, dim=0):
             raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be "
                                "concatenated")
         dt = dtypes.promote(dt, 2, t.dtype, 2) if i else dt
-    tensors = [t for t in tensors if t.shape != (0,)] or tensors[:1]   # torch's legacy skip
+    if any(t.ndim != 1 for t in tensors):                               # torch's legacy skip
+        tensors = [t for t in tensors if t.shape != (0,)] or tensors[:1]
     ref = tensors[0]
     d = _check_dim(dim, ref.ndim)
     for i, t in enumerate(tensors):

@@ -232,3 +232,76 @@ def test_the_checks_keep_what_torch_accepts():
     assert tga.cat(t for t in (tga.ones(1), tga.zeros(1))).tolist() == [1.0, 0.0]
     assert tga.ones(3).flip(0).tolist() == [1.0, 1.0, 1.0]      # flip steps backwards inside
     assert tga.ones(2).new_zeros(0).shape == (0,)
+
+
+def test_int_arguments_take_zero_d_int_tensors():
+    """An int argument checked for the table takes what torch does: a 0-d integer Tensor or
+    a numpy integer (both have __index__); a float Tensor stays a TypeError."""
+    x = tga.arange(3)
+    assert x.roll(tga.tensor(1)).tolist() == [2, 0, 1]
+    assert x.roll(np.int64(1)).tolist() == [2, 0, 1]
+    assert tga.ones(2, 2).triu(tga.tensor(1)).tolist() == [[0.0, 1.0], [0.0, 0.0]]
+    assert sorted(tga.randperm(tga.tensor(3)).tolist()) == [0, 1, 2]
+    assert tga.nn.functional.pad(tga.ones(2), (tga.tensor(1), 0)).tolist() == [0.0, 1.0, 1.0]
+    with pytest.raises(TypeError, match="shifts"):
+        x.roll(tga.tensor(1.0))
+    with pytest.raises(TypeError, match="tuple of ints"):
+        tga.nn.functional.pad(tga.ones(2), (tga.tensor(1.0), 0))
+
+
+def test_slice_step_given_as_a_tensor_is_checked_too():
+    """A 0-d int Tensor step <= 0 is torch's ValueError (numpy would reverse); > 0 works."""
+    x = tga.arange(5)
+    assert x[::tga.tensor(2)].tolist() == [0, 2, 4]
+    with pytest.raises(ValueError, match="step must be greater than zero"):
+        x[::tga.tensor(-1)]
+    with pytest.raises(ValueError, match="step must be greater than zero"):
+        x[::np.int64(0)] = 1
+
+
+def test_comparing_with_none_is_pythons_identity_as_in_torch():
+    """torch: `t == None` is False, `t != None` True (so `t in [None, t]` works); the
+    methods t.eq(None) / t.ne(None) are TypeErrors."""
+    t = tga.ones(2)
+    assert (t == None) is False        # noqa: E711 - the operator is what is tested
+    assert (t != None) is True         # noqa: E711
+    assert (None == t) is False        # noqa: E711
+    assert t in [None, t]
+    for method in (t.eq, t.ne):
+        with pytest.raises(TypeError):
+            method(None)
+    assert (t == tga.ones(2)).tolist() == [True, True]
+
+
+@pytest.mark.parametrize("call", [
+    lambda L: L.tensor([True]) - L.tensor([True]),
+    lambda L: L.tensor([True]) - True,
+    lambda L: True - L.tensor([True]),
+    lambda L: L.tensor([True]) - 1,
+    lambda L: 1 - L.tensor([True]),
+    lambda L: L.tensor([1]) - L.tensor([True]),
+    lambda L: L.tensor([True]) - L.tensor([1.0]),
+    lambda L: L.tensor([1]) - True,
+    lambda L: L.tensor([True]).sub(1),
+])
+def test_subtraction_with_any_bool_operand_is_refused_as_in_torch(call):
+    """torch refuses `-` when either operand is bool (a bool tensor or a Python bool), before
+    any promotion; the message says which case it is."""
+    with pytest.raises(RuntimeError, match="Subtraction, the `-` operator, with"):
+        call(tga)
+    torch = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError, match="Subtraction, the `-` operator, with"):
+        call(torch)
+
+
+def test_sizes_take_zero_d_int_tensors_as_torch():
+    """torch.zeros(lengths.max()): a one-element int Tensor (and a numpy int) is a size; a
+    float Tensor or a float is not."""
+    lengths = tga.tensor([2, 3])
+    assert tga.zeros(lengths.max()).shape == (3,)
+    assert tga.ones(2, lengths.max()).shape == (2, 3)
+    assert tga.zeros((np.int64(2), 1)).shape == (2, 1)
+    assert tga.ones(2).new_zeros(lengths.max()).shape == (3,)
+    for bad in (tga.tensor(2.0), 2.0, True):
+        with pytest.raises(TypeError, match="sizes must be ints"):
+            tga.zeros(bad)

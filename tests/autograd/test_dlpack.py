@@ -107,7 +107,7 @@ def test_a_read_only_producer_stays_read_only():
     a.flags.writeable = False             # a DLPack 1.0 capsule carries the flag
     t = tga.from_dlpack(a)
     np.testing.assert_array_equal(t.numpy(), a)
-    with pytest.raises(ValueError, match="read-only"):
+    with pytest.raises(RuntimeError, match="read-only"):
         t[0] = 1.
 
 
@@ -174,11 +174,23 @@ def test_an_object_without_dlpack_is_a_type_error_naming_its_type(obj):
 
 def test_a_tensor_that_requires_grad_is_refused():
     w = tga.ones(3, requires_grad=True)
-    for consume in (np.from_dlpack, tga.from_dlpack, tga_dlpack.to_dlpack):
+    for consume in (np.from_dlpack, tga.from_dlpack):
         with pytest.raises(BufferError, match=REQUIRES_GRAD.replace("(", r"\(").replace(
                 ")", r"\)")):
             consume(w)
     np.testing.assert_array_equal(np.from_dlpack(w.detach()), np.ones(3))
+
+
+def test_to_dlpack_exports_a_tensor_that_requires_grad_as_torch_does():
+    """torch.utils.dlpack.to_dlpack takes a tensor that requires grad (only __dlpack__
+    refuses it): the capsule shares the data, without the graph."""
+    w = tga.ones(3, requires_grad=True)
+    t = tga.from_dlpack(tga_dlpack.to_dlpack(w))
+    assert not t.requires_grad
+    t[0] = 5.0
+    assert w.tolist() == [5.0, 1.0, 1.0]
+    torch = pytest.importorskip("torch")
+    torch.utils.dlpack.to_dlpack(torch.ones(3, requires_grad=True))      # torch: no error
 
 
 def test_gradient_flows_through_an_imported_tensor():

@@ -89,3 +89,13 @@ def test_empty_results_match_torch():
     assert torch.all(out == 0)
     with pytest.raises(IndexError, match="Expected reduction dim 1 to have non-zero size"):
         torch.randn(2, 0).argmax(1)
+
+
+def test_cat_of_an_empty_1d_tensor_that_requires_grad_requires_grad():
+    # found by the random graphs: the legacy skip of (0,) tensors dropped it from the graph
+    x = tga.ones(3, requires_grad=True)
+    c = tga.cat([x[0:0], tga.ones(1)])
+    assert c.requires_grad and c.tolist() == [1.0]
+    c.sum().backward()
+    assert x.grad.tolist() == [0.0, 0.0, 0.0]
+    assert tuple(tga.cat([tga.ones(0), tga.ones(2, 3)]).shape) == (2, 3)   # still skipped

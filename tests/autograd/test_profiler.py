@@ -150,8 +150,13 @@ def test_schedule_matches_torch():
                dict(wait=5, warmup=1, active=2, skip_first=2, skip_first_wait=1)):
         ours, theirs = tga.profiler.schedule(**kw), torch.profiler.schedule(**kw)
         assert [ours(s).name for s in range(30)] == [theirs(s).name for s in range(30)], kw
-    with pytest.raises(ValueError, match="active"):
-        tga.profiler.schedule(wait=0, warmup=0, active=0)
+    for lib in (tga, torch):         # torch asserts: AssertionError, not ValueError
+        with pytest.raises(AssertionError, match="active"):
+            lib.profiler.schedule(wait=0, warmup=0, active=0)
+        with pytest.raises(AssertionError, match="wait"):
+            lib.profiler.schedule(wait=-1, warmup=0, active=1)
+    with pytest.raises(TypeError, match="warmup"):
+        tga.profiler.schedule(wait=0, warmup="1", active=1)
 
 
 def test_tensorboard_trace_handler_writes_chrome_json_into_the_dir(tmp_path):

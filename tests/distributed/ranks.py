@@ -123,6 +123,27 @@ def unused(rank, world):
             for name, p in net.named_parameters()}
 
 
+def stale(rank, world):
+    """w gets gradient twice in one backward (inside a reentrant checkpoint, and outside it):
+    its bucket starts after the first and must be reduced again from the final gradient."""
+    from tinygradattn.utils.checkpoint import checkpoint
+
+    class Net(tga.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = tga.nn.Parameter(tga.ones(2))
+
+        def forward(self, x):
+            inner = checkpoint(lambda a: a * self.w, x, use_reentrant=True)
+            return (inner + x * self.w).sum()
+
+    net = Net()
+    model = DDP(net)
+    x = (tga.ones(2) * (rank + 1)).requires_grad_()
+    model(x).backward()
+    return {"grad": net.w.grad.tolist(), "stale": [b.stale for b in model._reducer.buckets]}
+
+
 def kill(rank, world):
     """Rank 1 dies (SIGKILL) in the middle of training; rank 0 must not hang."""
     model = DDP(GPT(GPTConfig(**CONFIG)))
@@ -148,9 +169,16 @@ def hang(rank, world):
     return {}
 
 
+def raises(rank, world):
+    """Rank 1 raises (run without `-m mpi4py`: init()'s excepthook must end the job)."""
+    if rank == 1:
+        raise ValueError("rank 1 fails on purpose")
+    dist.barrier()
+    return {}
+
+
 SCENARIOS = {"collectives": collectives, "ddp": ddp, "no_sync": no_sync, "unused": unused,
-             "kill": kill,
-             "hang": hang}
+             "stale": stale, "kill": kill, "hang": hang, "raises": raises}
 
 
 def main(names, out):

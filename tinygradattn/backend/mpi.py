@@ -141,8 +141,8 @@ class Comm:
         message = (f"tga.distributed: rank {self.rank} of {self.size}: collective #{seq} "
                    f"({what}) did not complete within {self.timeout:g} s "
                    f"({TIMEOUT_ENV} / init(timeout=...)); suspected dead or hung rank(s): "
-                   f"{named}; " + "; ".join(f"rank {r} is at collective #{s}"
-                                            for r, s in sorted(where.items())))
+                   f"{named}")
+        message += "".join(f"; rank {r} is at collective #{s}" for r, s in sorted(where.items()))
         self.abort(message)
 
     def exchange_status(self, seq, grace):

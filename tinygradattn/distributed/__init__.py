@@ -294,6 +294,7 @@ def _needs_group(name):
 reduce = _needs_group("reduce")
 
 __all__ = ["ReduceOp", "Work", "is_available", "is_initialized", "is_mpi_available",
-           "is_torchelastic_launched", "is_mpi_launched", "init", "init_process_group", "destroy_process_group",
+           "is_torchelastic_launched", "is_mpi_launched", "init", "init_process_group",
+           "destroy_process_group",
            "get_rank", "get_world_size", "get_backend", "get_timeout", "barrier", "all_reduce",
            "broadcast", "all_gather", "broadcast_object_list", "reduce"]

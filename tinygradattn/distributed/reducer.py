@@ -2,7 +2,8 @@
 
 Parameters are grouped into buckets in reverse registration order (roughly the order
 backward finishes their gradients), one dtype per bucket, each up to `bucket_cap_bytes`
-(the first one up to `first_bucket_bytes` when smaller, so communication starts early; torch's 1 MiB).
+(the first one up to `first_bucket_bytes` when that is smaller, so communication starts early;
+torch's 1 MiB).
 Each bucket owns a flat buffer (n,). When every parameter of a bucket has its gradient
 (`mark_ready`, from a post-accumulate-grad hook), the gradients are copied into the buffer and
 a nonblocking Allreduce(SUM) is started. Buckets start strictly in index order on every rank

@@ -54,9 +54,9 @@ class Sequential(Module):
 
 
 class ModuleList(Module):
-    def __init__(self, modules=()):
+    def __init__(self, modules=None):
         super().__init__()
-        for m in _iterable("ModuleList", modules):
+        for m in _iterable("ModuleList", () if modules is None else modules):
             self.append(m)
 
     def append(self, module):

@@ -21,6 +21,7 @@ from ..ops.loss import BinaryCrossEntropy, BinaryCrossEntropyWithLogits
 from ..ops.attention import ScaledDotProductAttention
 from ..ops.elementwise import Silu
 from ..tensor import Tensor, cat, where
+from ..tensor_args import _check_int_arg
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -766,9 +767,11 @@ def pad(input, pad, mode="constant", value=None):
     cropping first.
     """
     _check_tensor("pad", "input", input)
-    if not all(isinstance(p, numbers.Integral) and not isinstance(p, bool) for p in pad):
-        raise TypeError(f"pad(): argument 'pad' must be tuple of ints, got {tuple(pad)!r}")
-    pad = [int(p) for p in pad]
+    try:
+        pad = [_check_int_arg("pad", "pad", p) for p in pad]    # 0-d int Tensors too, as torch
+    except TypeError:
+        raise TypeError(f"pad(): argument 'pad' must be tuple of ints, got {tuple(pad)!r}") \
+            from None
     if len(pad) % 2:
         raise RuntimeError("Padding length must be divisible by 2")
     if len(pad) // 2 > input.ndim:

@@ -20,6 +20,7 @@ O(T log T) instead of O(T^2).
 Names, shapes, initialisation and errors follow torch.nn.RNN / torch.nn.RNNCell.
 """
 import math
+import numbers
 import warnings
 
 from .. import creation
@@ -129,7 +130,7 @@ class RNN(Module):
     def _check_args(input_size, hidden_size, num_layers, nonlinearity, bias, batch_first,
                     dropout):
         _activation(nonlinearity)
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
+        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) \
                 or not 0 <= dropout <= 1:
             raise ValueError("dropout should be a number in range [0, 1] representing the "
                              "probability of an element being zeroed")
@@ -234,6 +235,8 @@ class RNN(Module):
         if x.shape[-1] != self.input_size:
             raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected "
                                f"{self.input_size}, got {x.shape[-1]}")
+        if x.shape[0] == 0:         # (torch's message; _halves would recurse for ever)
+            raise RuntimeError("Expected sequence length to be larger than 0 in RNN")
         expected = (self.num_layers * (2 if self.bidirectional else 1), x.shape[1],
                     self.hidden_size)
         if hx is None:

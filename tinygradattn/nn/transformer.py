@@ -7,6 +7,7 @@ layer whose `gradient_checkpointing` is True (HuggingFace's attribute) recompute
 activations in backward while training (tga.utils.checkpoint).
 """
 import copy
+import numbers
 
 from . import functional as F
 from .activation import Dropout
@@ -38,7 +39,7 @@ def _get_clones(module, n):
     """n deep copies (torch starts every layer of a stack from the same weights); each tensor
     copies its storage onto the same device (Tensor.__deepcopy__). n must be positive (torch
     builds an empty stack and fails at the first forward)."""
-    if isinstance(n, bool) or not isinstance(n, int):
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):     # (numpy ints too)
         raise TypeError(f"num_layers must be a positive int, got {type(n).__name__} {n!r}")
     if n <= 0:
         raise ValueError(f"num_layers must be a positive int, got {n}")

@@ -9,8 +9,12 @@ QKVAttention is the same op fed by one packed projection qkv (B, T, 3C) (GPT's c
 MultiheadAttention's in_proj): the kernels read q, k, v as strided views of qkv and write
 d(qkv) as one buffer, where split + view + transpose + sdpa would copy them. Its composed
 twin is `nn.reference.qkv_attention`.
+
+Both hand q, k and lse to ops/attention_weights.py when a capture of the attention maps is
+open (`nn.attention_maps.capture_attention`), which rebuilds the weights from them.
 """
 from ..autograd.function import Function
+from . import attention_weights as weights
 
 
 class ScaledDotProductAttention(Function):
@@ -23,6 +27,8 @@ class ScaledDotProductAttention(Function):
     def forward(ctx, q, k, v, mask, is_causal, scale):
         # q: (B, H, T, D); k: (B, H, S, D); v: (B, H, S, Dv); mask: None or to (B, H, T, S)
         out, lse = ctx.backend.sdpa_fwd(q, k, v, mask, is_causal, scale)   # (B,H,T,Dv), (B,H,T)
+        if weights.RECORDERS:                        # a capture is open: rebuild its maps
+            weights.record(ctx.backend, q, k, lse, scale, mask, is_causal)
         ctx.is_causal, ctx.scale = is_causal, scale
         ctx.save_for_backward(q, k, v, out, lse, mask)
         return out
@@ -50,6 +56,9 @@ class QKVAttention(Function):
     @staticmethod
     def forward(ctx, qkv, n_head, is_causal, scale):                       # qkv: (B, T, 3C)
         y, lse = ctx.backend.qkv_attention_fwd(qkv, n_head, is_causal, scale)  # (B,T,C), (B,H,T)
+        if weights.RECORDERS:                        # a capture is open: rebuild its maps
+            q, k = weights.packed_qk(ctx.backend, qkv, n_head)                # (B, H, T, D)
+            weights.record(ctx.backend, q, k, lse, scale, None, is_causal)
         ctx.n_head, ctx.is_causal, ctx.scale = n_head, is_causal, scale
         ctx.save_for_backward(qkv, y, lse)
         return y

@@ -91,7 +91,8 @@ class StepLR(LRScheduler):
     """
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
-        self.step_size = _positive_int("StepLR", "step_size", step_size)
+        # a real number, as torch takes (step_size=epochs / 3 is common)
+        self.step_size = _positive_int("StepLR", "step_size", step_size, numbers.Real)
         self.gamma = _real("StepLR", "gamma", gamma)
         super().__init__(optimizer, last_epoch)
 

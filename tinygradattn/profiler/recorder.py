@@ -7,6 +7,7 @@ of the arrays it made); record_function adds the user's own regions. With no pro
 recording, record_function costs one empty-list test and ops run untouched.
 """
 import enum
+import numbers
 import os
 import threading
 import time
@@ -51,12 +52,15 @@ def schedule(*, wait, warmup, active, repeat=0, skip_first=0, skip_first_wait=0)
     """step -> ProfilerAction, torch.profiler.schedule's cycle: after skip_first steps, repeat
     `repeat` times (0: for ever) wait steps idle, warmup steps warming up, active steps
     recorded, the last of them RECORD_AND_SAVE (on_trace_ready is called after it).
-    skip_first_wait=1 skips the first cycle's wait. ValueError for a negative count or
-    active < 1."""
+    skip_first_wait=1 skips the first cycle's wait. TypeError for a count that is not an
+    int; AssertionError (torch's class: it asserts) for a negative one or active < 1."""
     for name, value, least in (("wait", wait, 0), ("warmup", warmup, 0), ("active", active, 1),
                                ("repeat", repeat, 0), ("skip_first", skip_first, 0)):
-        if not isinstance(value, int) or value < least:
-            raise ValueError(f"schedule(): {name} must be an int >= {least}, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"schedule(): {name} must be an int, got {value!r}")
+        if value < least:
+            raise AssertionError(f"Invalid profiler schedule arguments: {name} must be an int "
+                                 f">= {least}, got {value!r}")
     cycle = wait + warmup + active
 
     def schedule_fn(step):

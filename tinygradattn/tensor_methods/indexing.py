@@ -12,7 +12,7 @@ from ..autograd.function import is_tensor
 from ..autograd.grad_mode import is_grad_enabled
 from ..ops import indexing
 from ..tensor_args import (_at_least_1d, _check_dim, _check_fill_value, _check_index_shape,
-                           _check_int_arg, _check_numel, _check_steps, _check_tensor_arg,
+                           _check_int_arg, _check_numel, _check_tensor_arg,
                            _dim_index, _raw_index, _reduce_axes, _shape_arg)
 from ..tensor_functions import bmm, cat, mm
 
@@ -22,7 +22,7 @@ class IndexingMethods:
 
     # ---- indexing ---------------------------------------------------------------------------------
     def __getitem__(self, index):
-        return indexing.Index.apply(self, _raw_index(_check_steps(index), self))
+        return indexing.Index.apply(self, _raw_index(index, self))
 
     def __setitem__(self, index, value):
         """In-place write; only for tensors outside the graph (as torch forbids on leaves)."""
@@ -31,7 +31,7 @@ class IndexingMethods:
             raise TypeError(f"can't assign a {type(value).__name__} to a tensor: the value "
                             "must be a number, a Tensor or array-like")
         value = value.to(self.device)._data if is_tensor(value) else value
-        raw = _raw_index(_check_steps(index), self)
+        raw = _raw_index(index, self)
         try:
             self._backend.setitem(self._data, raw, value)
         except ValueError as e:       # numpy's broadcast failure: torch's RuntimeError

@@ -12,8 +12,10 @@ __all__ = ["DLDeviceType", "from_dlpack", "to_dlpack"]
 
 def to_dlpack(tensor):
     """A DLPack capsule ("dltensor", DLPack 0.8) sharing tensor's memory
-    (torch.utils.dlpack.to_dlpack). Import it once, with from_dlpack of any library; the
-    errors are Tensor.__dlpack__'s (BufferError for a tensor that requires grad).
+    (torch.utils.dlpack.to_dlpack). Import it once, with from_dlpack of any library. As
+    torch's, it exports a tensor that requires grad too (the capsule carries data, not the
+    graph; only the protocol's Tensor.__dlpack__ refuses one); its other errors are
+    Tensor.__dlpack__'s.
 
         >>> import tinygradattn as tga
         >>> t = tga.arange(3)
@@ -22,4 +24,4 @@ def to_dlpack(tensor):
     """
     if not isinstance(tensor, Tensor):
         raise TypeError(f"to_dlpack: expected a Tensor, got {type(tensor).__name__}")
-    return tensor.__dlpack__()
+    return tensor.detach().__dlpack__()
