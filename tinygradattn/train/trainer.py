@@ -119,8 +119,8 @@ class Trainer:
         self.train_model = model             # DistributedDataParallel(model) under N > 1 ranks
         if self.world > 1:
             if task.batch_size % self.world:
-                raise ValueError(f"--batch-size {task.batch_size} is not divisible by the "
-                                 f"{self.world} ranks: the global batch is split evenly")
+                raise ValueError(f"Trainer: task.batch_size {task.batch_size} is not divisible "
+                                 f"by the {self.world} ranks: the global batch is split evenly")
             if self.is_main:
                 self.log = log
             else:
