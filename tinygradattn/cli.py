@@ -4,6 +4,7 @@
     tinygradattn train --task charlm --data input.txt --preset nano
     tinygradattn train --task reverse|sort|copy|moons
     tinygradattn train --resume [--name NAME]
+    mpiexec -n 2 tinygradattn train          # data parallel over 2 processes (any task)
     tinygradattn translate --ckpt runs/numwords 40512 7
     tinygradattn sample --ckpt runs/charlm --prompt "ROMEO:" --max-new-tokens 200
     tinygradattn run train.py --device=cpu   # an unmodified PyTorch script, on tinygradattn
@@ -16,11 +17,18 @@ checkpoint of another model or a damaged one, an --out that is a file or not wri
 --batch-size whose estimated memory exceeds the machine's) give one line on stderr and exit
 code 2, never a traceback. `train --resume` of a run that already reached its last step says
 the run is complete (with its last evaluation) and exits 0 without training. Ctrl-C during training saves a checkpoint and exits with code 130.
+
+`train` under mpiexec (Open MPI's OMPI_COMM_WORLD_SIZE or MPICH's PMI_SIZE > 1 in the
+environment, or --distributed) joins the MPI job (tga.distributed.init) and trains data
+parallel: --batch-size is the global batch, split evenly over the ranks (see train/trainer.py);
+rank 0 alone prints, writes and evaluates. Without those, nothing imports mpi4py.
 """
 import argparse
 import math
 import os
 import sys
+
+_RANK = 0                 # this process's rank once train joined an MPI job (rank 0 prints)
 
 TASKS = ("numwords", "charlm", "reverse", "sort", "copy", "moons")
 PRESETS = ("nano", "small", "base")
@@ -148,6 +156,13 @@ def _add_train(sub):
     train.add_argument("--warmup", type=_non_negative_int,
                        help="linear warm-up steps (>= 0) before the cosine decay")
     train.add_argument("--eval-interval", type=_positive(int), help="steps between evaluations")
+    train.add_argument("--log-interval", type=_positive(int),
+                       help="steps between lines of metrics.jsonl (default: the task's)")
+    train.add_argument("--distributed", action="store_true",
+                       help="join an MPI job (tga.distributed) even where the environment "
+                            "does not show mpiexec; under mpiexec -n N with N > 1 this is "
+                            "automatic. --batch-size is then the global batch, split evenly "
+                            "over the ranks")
     train.add_argument("--ckpt-interval", type=_positive(int), default=500,
                        help="steps between checkpoints (default: %(default)s; one is always "
                             "written at the end and on Ctrl-C)")
@@ -196,6 +211,50 @@ def _run_dir(args):
     return os.path.join(args.out, f"{base}-{n}")
 
 
+def _launched_by_mpi():
+    """The world size mpiexec announces in the environment (Open MPI, MPICH / Hydra), or 1."""
+    for name in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"):
+        try:
+            return int(os.environ[name])
+        except (KeyError, ValueError):
+            continue
+    return 1
+
+
+def _init_distributed(args):
+    """Join the MPI job when launched by mpiexec with N > 1 (or --distributed); returns
+    (rank, world size). A single process without either imports nothing of MPI."""
+    global _RANK
+    if not (args.distributed or _launched_by_mpi() > 1):
+        return 0, 1
+    from . import distributed as dist
+    if not dist.is_initialized():
+        if not dist.is_available():
+            raise UsageError("--distributed / mpiexec: mpi4py is not installed (pip install "
+                             "'tinygradattn[mpi]')")
+        dist.init()
+    _RANK = dist.get_rank()
+    return _RANK, dist.get_world_size()
+
+
+def _on_rank0(fn, rank, world):
+    """fn() as rank 0 computes it, on every rank (a run directory every rank must agree on);
+    a UsageError of rank 0's is raised on every rank, so that none waits for the others."""
+    if world == 1:
+        return fn()
+    from . import distributed as dist
+    box = [None, None]
+    if rank == 0:
+        try:
+            box[0] = fn()
+        except UsageError as e:
+            box[1] = str(e)
+    dist.broadcast_object_list(box, src=0)
+    if box[1] is not None:
+        raise UsageError(box[1])
+    return box[0]
+
+
 def _check_device(device):
     from .backend import get_backend
     try:
@@ -206,9 +265,14 @@ def _check_device(device):
 
 def _train(args):
     _check_device(args.device)
+    rank, world = _init_distributed(args)
+    if world > 1 and args.device != "cpu":
+        raise UsageError(f"--device {args.device}: data-parallel training runs on cpu")
     if args.task == "moons":
         if args.profile:
             raise UsageError("--profile is for the Trainer's tasks, not --task moons")
+        if rank > 0:             # full batch of 1,000 points: rank 0 trains it alone
+            return 0
         return _train_moons(args)
     if args.task == "charlm":
         if not args.data:
@@ -237,6 +301,9 @@ def _train(args):
         model = task.build_model().to(args.device)
     except (ValueError, UnicodeDecodeError) as e:
         raise UsageError(str(e)) from None
+    if task.batch_size % world:
+        raise UsageError(f"--batch-size {task.batch_size}: the global batch must split evenly "
+                         f"over the {world} ranks (a multiple of {world})")
     if args.grad_checkpoint:
         if not hasattr(model, "gradient_checkpointing_enable"):
             raise UsageError(f"--grad-checkpoint is for the transformer tasks, not --task "
@@ -253,9 +320,10 @@ def _train(args):
         optimizer = AdamW(model.parameters(), lr=lr, weight_decay=d["weight_decay"])
     scheduler = warmup_cosine(optimizer, warmup, steps, min_lr=min(d["min_lr"], lr))
     cfg = TrainConfig(steps=steps, eval_interval=args.eval_interval or d["eval_interval"],
-                      log_interval=d["log_interval"], ckpt_interval=args.ckpt_interval,
+                      log_interval=args.log_interval or d["log_interval"],
+                      ckpt_interval=args.ckpt_interval,
                       progress=not args.no_progress, profile_steps=args.profile)
-    out_dir = _run_dir(args)
+    out_dir = _on_rank0(lambda: _run_dir(args), rank, world)
     trainer = Trainer(task, model, optimizer, scheduler, cfg, out_dir)
     if args.resume:
         try:
@@ -263,15 +331,21 @@ def _train(args):
         except (ValueError, RuntimeError, KeyError) as e:
             raise UsageError(f"--resume: {_first_line(e)}") from None
         if trainer.step >= steps:
-            return _already_complete(args, trainer, steps)
+            return _already_complete(args, trainer, steps) if rank == 0 else 0
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"training {args.task} ({n_params / 1e6:.2f}M parameters) for {steps} steps, batch "
-          f"{task.batch_size}, lr {lr:g}, on {args.device} -> {out_dir}", flush=True)
+    if rank == 0:
+        ranks = f" ({world} ranks of {task.batch_size // world})" if world > 1 else ""
+        print(f"training {args.task} ({n_params / 1e6:.2f}M parameters) for {steps} steps, "
+              f"batch {task.batch_size}{ranks}, lr {lr:g}, on {args.device} -> {out_dir}",
+              flush=True)
     try:
         status = trainer.fit()
     except TrainingDiverged as e:
-        print(f"tinygradattn: error: {e}", file=sys.stderr)
+        if rank == 0:
+            print(f"tinygradattn: error: {e}", file=sys.stderr)
         return 1
+    if rank > 0:
+        return 130 if status == "interrupted" else 0
     if status == "interrupted":
         print(f"continue with: tinygradattn train --task {args.task} --name "
               f"{os.path.basename(out_dir)} --out {args.out} --resume", file=sys.stderr)
@@ -487,7 +561,8 @@ def main(argv=None):
             return _bench(extra)
         return commands[args.command](args)
     except UsageError as e:
-        print(f"tinygradattn {args.command}: error: {e}", file=sys.stderr)
+        if _RANK == 0:           # every rank finds the same fault: one line, from rank 0
+            print(f"tinygradattn {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("tinygradattn: interrupted", file=sys.stderr)

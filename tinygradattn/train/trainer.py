@@ -15,6 +15,24 @@ once, saving nothing: a half-done optimizer step must not be checkpointed); a Na
 stops the run with the step named, leaving the last good checkpoint alone. With
 profile_steps = N, the N steps after this run's first (a warm-up) are profiled: the table is
 logged at the end and profile.json (a Chrome trace) written into out_dir.
+
+Data parallel (under mpiexec, once tga.distributed.init() has run with world_size N > 1):
+every rank draws the same global batch from the task's sampler (so the data order and the
+checkpointed sampler state do not depend on N), takes its contiguous 1/N of the rows, and
+trains DistributedDataParallel(model), whose gradients are averaged over ranks. Each rank's
+loss is scaled by N * its_tokens / global_tokens, so that a task whose loss is a mean over a
+varying number of tokens (padding ignored) gets the gradient of the global batch's mean, as
+N = 1 would: the trajectory is N = 1's to float32 rounding (dropout 0). The logged loss and
+tokens/s are the global batch's (one float64 Allreduce per step, which also carries Ctrl-C,
+so every rank stops at the same step). Rank 0 alone evaluates, writes metrics.jsonl (with
+world_size and global_batch), checkpoints, pictures and profile, and shows the progress bar;
+the checkpoint holds the global state (the unwrapped model's weights, optimizer, step, RNG and
+sampler states), so a run resumes with any N. Dropout: rank 0 draws its masks from the global
+generator exactly as N = 1 does (its state is the one checkpointed); rank r > 0 draws its
+masks, step by step, from a generator seeded with (seed of rank, step), leaving the global
+generator untouched: masks differ across ranks, and with dropout > 0 the trajectory is not
+N = 1's (it has the same distribution). At the end of fit the ranks check that their weights
+are bitwise identical (one hash broadcast).
 """
 import json
 import math
@@ -27,6 +45,7 @@ import warnings
 from dataclasses import asdict, dataclass
 
 from ..creation import get_rng_state, set_rng_state
+from ..tasks.common import _RNGNeutral
 from ..nn.utils import clip_grad_norm_
 from ..profiler import EventList, profile, record_function
 from ..serialization import CheckpointError, verify
@@ -80,6 +99,7 @@ class Trainer:
     """
 
     def __init__(self, task, model, optimizer, scheduler, config, out_dir, log=print):
+        self.rank, self.world = _world()
         if not isinstance(config, TrainConfig):
             raise TypeError(f"Trainer: config must be a TrainConfig, got {type(config).__name__}")
         if not isinstance(out_dir, (str, os.PathLike)):
@@ -96,7 +116,22 @@ class Trainer:
         self.profile_events = EventList()    # the profiled steps' ops (profile_steps)
         self.profile_path = None
         self.n_profiled = 0
-        os.makedirs(out_dir, exist_ok=True)
+        self.train_model = model             # DistributedDataParallel(model) under N > 1 ranks
+        if self.world > 1:
+            if task.batch_size % self.world:
+                raise ValueError(f"Trainer: task.batch_size {task.batch_size} is not divisible "
+                                 f"by the {self.world} ranks: the global batch is split evenly")
+            if self.is_main:
+                self.log = log
+            else:
+                self.log = lambda *a, **k: None
+        if self.is_main:
+            os.makedirs(out_dir, exist_ok=True)
+
+    @property
+    def is_main(self):
+        """True on the rank that writes files and logs (rank 0; the only one without MPI)."""
+        return self.rank == 0
 
     # ---- checkpoint state -------------------------------------------------------------
     def state(self):
@@ -112,6 +147,10 @@ class Trainer:
         }
 
     def save(self):
+        """Rank 0 writes the checkpoint; every rank returns its path."""
+        if not self.is_main:
+            self.last_ckpt = os.path.join(self.ckpt_dir, f"step-{self.step}")
+            return self.last_ckpt
         self.last_ckpt = save_checkpoint(self.ckpt_dir, self.step, self.state(), self.cfg.keep_last)
         return self.last_ckpt
 
@@ -132,12 +171,15 @@ class Trainer:
         set_rng_state(state["rng"])
         self.task.set_state(state["data"])
         self.last_ckpt = path
-        self._truncate_metrics(self.step)
+        if self.is_main:
+            self._truncate_metrics(self.step)
         self.log(f"resumed from {path} at step {self.step}")
         return True
 
     # ---- metrics ----------------------------------------------------------------------
     def _write_metrics(self, record):
+        if not self.is_main:
+            return
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(record) + "\n")
 
@@ -163,9 +205,10 @@ class Trainer:
         at once, saving nothing). A NaN/inf loss raises TrainingDiverged."""
         from tqdm import tqdm
         cfg = self.cfg
-        bar = tqdm(total=cfg.steps, initial=self.step, disable=not cfg.progress,
+        self._wrap_ddp()
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=not (cfg.progress and self.is_main),
                    dynamic_ncols=True, leave=False, unit="step")
-        self._stop_requested = False
+        self._stop_requested = self._stop_pending = False
         restore = self._install_sigint(bar)
         tokens, t_window = 0, time.perf_counter()
         self.t_start = time.perf_counter()
@@ -182,7 +225,9 @@ class Trainer:
                     rate = tokens / elapsed if elapsed > 0 else 0.0
                     lr = self.optimizer.param_groups[0]["lr"]
                     self._write_metrics({"step": self.step, "loss": loss_value, "lr": lr,
-                                         "tokens_per_s": rate, "time": self._elapsed()})
+                                         "tokens_per_s": rate, "time": self._elapsed(),
+                                         "world_size": self.world,
+                                         "global_batch": self.task.batch_size})
                     bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}",
                                     tok_s=f"{rate:,.0f}")
                     tokens, t_window = 0, time.perf_counter()
@@ -200,7 +245,9 @@ class Trainer:
         finally:
             bar.close()
             restore()
-            self._write_profile()
+            if self.is_main:
+                self._write_profile()
+        self._check_replicas()
         self.save()
         self.plot()
         return "done"
@@ -214,20 +261,47 @@ class Trainer:
             return lambda: None
 
         def handler(signum, frame):
-            if self._stop_requested:                 # a second Ctrl-C: stop right now
+            if self._stop_requested or self._stop_pending:   # a second Ctrl-C: stop now
                 raise KeyboardInterrupt
-            self._stop_requested = True
+            if self.world > 1:                       # the ranks agree at the next step
+                self._stop_pending = True
+            else:
+                self._stop_requested = True
             bar.write("Ctrl-C: finishing this step and saving a checkpoint "
                       "(Ctrl-C again to quit without saving)")
 
         previous = signal.signal(signal.SIGINT, handler)
         return lambda: signal.signal(signal.SIGINT, previous)
 
+    def _wrap_ddp(self):
+        """Under N > 1 ranks: train through DistributedDataParallel(model) (once; after any
+        resume, so every rank already holds the same weights)."""
+        if self.world > 1 and self.train_model is self.model:
+            from ..nn.parallel import DistributedDataParallel
+            self.train_model = DistributedDataParallel(self.model)
+
+    def _local_loss(self, batch):
+        """(loss to backpropagate, global loss value, global token count) of this rank's part
+        of the global batch (the whole batch when N = 1)."""
+        if self.world == 1:
+            loss, n_tokens = self.task.loss(self.model, batch)
+            return loss, loss.item(), n_tokens
+        part = shard_batch(batch, self.rank, self.world)
+        if self.rank == 0:
+            loss, n_local = self.task.loss(self.train_model, part)
+        else:
+            with _RNGNeutral(_rank_seed(self.rank, self.step)):   # this rank's dropout masks
+                loss, n_local = self.task.loss(self.train_model, part)
+        value, n_tokens, stop = _reduce_step(loss.item(), n_local, self._stop_pending)
+        self._stop_requested = stop
+        if n_tokens:
+            loss = loss * (self.world * n_local / n_tokens)       # DDP averages: / N
+        return loss, value, n_tokens
+
     def _train_step(self):
         self.model.train()
         batch = self.task.train_batch()
-        loss, n_tokens = self.task.loss(self.model, batch)
-        value = loss.item()
+        loss, value, n_tokens = self._local_loss(batch)
         if not math.isfinite(value):
             raise TrainingDiverged(f"loss is {value} at step {self.step + 1}; stopping. "
                                    f"{self._kept_checkpoint()}")
@@ -280,7 +354,25 @@ class Trainer:
         return (f"The last checkpoint {self.last_ckpt} is not good ({fault}); the newest that "
                 f"verifies: {good or 'none'}")
 
+    def _check_replicas(self):
+        """Under N > 1 ranks: RuntimeError on a rank whose weights differ (bitwise) from rank
+        0's, which would mean the gradients were not averaged alike."""
+        if self.world == 1:
+            return
+        import hashlib
+        from .. import distributed as dist
+        h = hashlib.sha256()
+        for p in self.model.parameters():
+            h.update(p.detach().numpy().tobytes())
+        found = [h.hexdigest()]
+        dist.broadcast_object_list(found, src=0)
+        if found[0] != h.hexdigest():
+            raise RuntimeError(f"rank {self.rank}: weights differ from rank 0's at step "
+                               f"{self.step}")
+
     def _evaluate(self, bar, final):
+        if not self.is_main:                         # rank 0 alone evaluates
+            return
         self.model.eval()
         metrics = self.task.evaluate(self.model, final=final)
         self.model.train()
@@ -294,7 +386,9 @@ class Trainer:
         self.plot()
 
     def plot(self):
-        """loss_curve.png: training loss and every evaluated loss against the step."""
+        """loss_curve.png: training loss and every evaluated loss against the step (rank 0)."""
+        if not self.is_main:
+            return None
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
@@ -329,3 +423,39 @@ class Trainer:
             fig.savefig(path)
         plt.close(fig)
         return path
+
+
+# ---- data parallel helpers --------------------------------------------------------------------
+def _world():
+    """(rank, world_size) of tga.distributed, or (0, 1) when it is not initialized (no import
+    of mpi4py either way)."""
+    from .. import distributed as dist
+    if not dist.is_initialized():
+        return 0, 1
+    return dist.get_rank(), dist.get_world_size()
+
+
+def shard_batch(batch, rank, world):
+    """Rank's contiguous 1/world of every tensor of batch (a tuple of tensors whose first
+    dimension is the batch, divisible by world)."""
+    out = []
+    for t in batch:
+        n = t.shape[0] // world
+        out.append(t[rank * n:(rank + 1) * n])
+    return type(batch)(out)
+
+
+def _rank_seed(rank, step):
+    """The dropout seed of rank r > 0 at a step: distinct per (rank, step), fixed per run."""
+    return 1_000_003 * rank + step
+
+
+def _reduce_step(value, n_local, stop):
+    """Allreduce of one step's figures: (global mean loss, global tokens, any rank stopping)."""
+    from .. import creation
+    from .. import distributed as dist
+    from ..dtypes import float64
+    t = creation.tensor([value * n_local, float(n_local), 1.0 if stop else 0.0], dtype=float64)
+    dist.all_reduce(t)
+    total, n, stops = t.tolist()
+    return (total / n if n else value), int(n), stops > 0
