@@ -21,7 +21,9 @@ the run is complete (with its last evaluation) and exits 0 without training. Ctr
 `train` under mpiexec (Open MPI's OMPI_COMM_WORLD_SIZE or MPICH's PMI_SIZE > 1 in the
 environment, or --distributed) joins the MPI job (tga.distributed.init) and trains data
 parallel: --batch-size is the global batch, split evenly over the ranks (see train/trainer.py);
-rank 0 alone prints, writes and evaluates. Without those, nothing imports mpi4py.
+rank 0 alone prints, writes and evaluates. Without those, nothing imports mpi4py. With
+--device cuda each rank takes cuda:(local rank % GPUs) (see _select_gpu); the collectives are
+host-staged.
 """
 import argparse
 import math
