@@ -21,7 +21,9 @@ the run is complete (with its last evaluation) and exits 0 without training. Ctr
 `train` under mpiexec (Open MPI's OMPI_COMM_WORLD_SIZE or MPICH's PMI_SIZE > 1 in the
 environment, or --distributed) joins the MPI job (tga.distributed.init) and trains data
 parallel: --batch-size is the global batch, split evenly over the ranks (see train/trainer.py);
-rank 0 alone prints, writes and evaluates. Without those, nothing imports mpi4py.
+rank 0 alone prints, writes and evaluates. Without those, nothing imports mpi4py. With
+--device cuda each rank takes cuda:(local rank % GPUs) (see _select_gpu); the collectives are
+host-staged.
 """
 import argparse
 import math
@@ -237,6 +239,32 @@ def _init_distributed(args):
     return _RANK, dist.get_world_size()
 
 
+def _local_rank(rank):
+    """This process's rank among the ranks on its node (Open MPI, MPICH / Hydra, PMIx), else
+    its world rank."""
+    for name in ("OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "PMIX_LOCAL_RANK"):
+        try:
+            return int(os.environ[name])
+        except (KeyError, ValueError):
+            continue
+    return rank
+
+
+def _select_gpu(rank):
+    """One GPU per rank: cuda:(local rank % device_count). tinygradattn drives cuda:0 only
+    (tga.cuda.set_device refuses others), so where a rank sees several GPUs and its turn is
+    not cuda:0, it shares cuda:0 (correct, not faster) and says so: give each rank its own GPU
+    with CUDA_VISIBLE_DEVICES=<local rank> (each then sees it as cuda:0)."""
+    from . import cuda
+    index = _local_rank(rank) % max(cuda.device_count(), 1)
+    try:
+        cuda.set_device(index)
+    except ValueError:
+        cuda.set_device(0)
+        print(f"rank {rank}: tinygradattn drives cuda:0 only, so this rank shares it; set "
+              "CUDA_VISIBLE_DEVICES per rank for one GPU each", file=sys.stderr)
+
+
 def _on_rank0(fn, rank, world):
     """fn() as rank 0 computes it, on every rank (a run directory every rank must agree on);
     a UsageError of rank 0's is raised on every rank, so that none waits for the others."""
@@ -266,8 +294,8 @@ def _check_device(device):
 def _train(args):
     _check_device(args.device)
     rank, world = _init_distributed(args)
-    if world > 1 and args.device != "cpu":
-        raise UsageError(f"--device {args.device}: data-parallel training runs on cpu")
+    if world > 1 and args.device == "cuda":
+        _select_gpu(rank)
     if args.task == "moons":
         if args.profile:
             raise UsageError("--profile is for the Trainer's tasks, not --task moons")

@@ -18,9 +18,11 @@ Every collective waits at most `timeout` seconds (init(timeout=...), else the en
 TGA_DIST_TIMEOUT, else 300 s): past it, the ranks that did not answer are named on stderr and
 the whole job is aborted (exit status != 0) instead of hanging.
 
-Tensors: CPU tensors of float32, float64, int64 or int32, through their host buffer. A
-non-contiguous tensor is reduced through a contiguous copy, written back into it. In-place
-writes bump the tensor's version counter, as any in-place op does.
+Tensors of float32, float64, int64 or int32. CPU tensors go through their host buffer; a
+non-contiguous one is reduced through a contiguous copy, written back into it. CUDA tensors
+are host-staged: copied to a host buffer, reduced there over MPI, copied back into the
+tensor's device memory (it stays on cuda; no CUDA-aware MPI is needed). In-place writes bump
+the tensor's version counter, as any in-place op does.
 """
 from ..backend import mpi as _mpi
 
@@ -182,10 +184,9 @@ def _buffer(tensor, name):
     """(the host array a collective works in, a function writing it back into tensor)."""
     if not hasattr(tensor, "_data") or not hasattr(tensor, "_version"):
         raise TypeError(f"{name}: expected a Tensor, got {type(tensor).__name__}")
-    if tensor.device.type != "cpu":
-        raise RuntimeError(f"{name}: tensors on {tensor.device} are not supported yet; "
-                           "collectives run on cpu tensors")
     data = tensor._data
+    if tensor._backend.name != "cpu":
+        return _staged_buffer(tensor)
     buf, copied = _mpi.to_contiguous(data)
 
     def write_back():
@@ -195,11 +196,34 @@ def _buffer(tensor, name):
     return buf, write_back
 
 
+def _staged_buffer(tensor):
+    """_buffer for a device (cuda) tensor: the collective works in a host copy of it (one
+    device -> host copy), written back with one host -> device copy into the tensor's own
+    memory (any view), so the tensor stays where it is."""
+    backend = tensor._backend
+    buf = backend.to_host(tensor._data)             # a new contiguous numpy array
+
+    def write_back():
+        _store(tensor, buf)
+    return buf, write_back
+
+
+def _store(tensor, host):
+    """tensor[...] = host (a numpy array of tensor's shape), in place on tensor's device; bumps
+    its version."""
+    data = tensor._data
+    if tensor._backend.name == "cpu":
+        _mpi.copy_into(data, host)
+    else:
+        tensor._backend.assign(data, tensor._backend.from_host(host))
+    tensor._version[0] += 1
+
+
 def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
     """tensor = op(tensor over all ranks), in place on every rank (torch.distributed.all_reduce).
 
     Args:
-        tensor: a cpu tensor of float32 / float64 / int64 / int32, any shape.
+        tensor: a cpu or cuda tensor of float32 / float64 / int64 / int32, any shape.
         op: ReduceOp.SUM, AVG, MAX, MIN or PRODUCT. AVG needs a floating dtype.
         async_op: True returns a Work whose wait() completes it (the tensor is written then).
     """
@@ -244,8 +268,7 @@ def all_gather(tensor_list, tensor, group=None, async_op=False):
     def finish():
         n = buf.size
         for r, t in enumerate(tensor_list):
-            _mpi.copy_into(t._data, out[r * n:(r + 1) * n].reshape(buf.shape))
-            t._version[0] += 1
+            _store(t, out[r * n:(r + 1) * n].reshape(buf.shape))
     return _run(comm.iallgather(out, buf), finish, async_op)
 
 

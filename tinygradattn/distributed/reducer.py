@@ -1,5 +1,9 @@
 """The gradient reducer behind DistributedDataParallel: flat buckets, Allreduce, averages.
 
+The buckets are host arrays. CPU gradients are packed into them as they are; cuda gradients
+are host-staged (one device -> host copy each when packed, one host -> device copy each when
+the averages are written back): the Allreduce itself always runs on host memory.
+
 Parameters are grouped into buckets in reverse registration order (roughly the order
 backward finishes their gradients), one dtype per bucket, each up to `bucket_cap_bytes`
 (the first one up to `first_bucket_bytes` when that is smaller, so communication starts early;
@@ -31,6 +35,8 @@ class Bucket:
             self.offsets.append((n, n + p.numel()))
             n += p.numel()
         self.flat = _mpi.flat_buffer(n, params[0]._data.dtype)      # (n,)
+        backend = params[0]._backend
+        self.device = None if backend.name == "cpu" else backend    # None: host arrays as is
         self.ready = set()
         self.entry = None            # the started Allreduce's request
         self.stale = False
@@ -41,7 +47,11 @@ class Bucket:
         self.stale = False
 
     def grads(self):
-        return [None if p.grad is None else p.grad._data for p in self.params]
+        """The gradients as host arrays (device ones copied to the host), None where none."""
+        if self.device is None:
+            return [None if p.grad is None else p.grad._data for p in self.params]
+        return [None if p.grad is None else self.device.to_host(p.grad._data)
+                for p in self.params]
 
 
 def make_buckets(params, bucket_cap_bytes, first_bucket_bytes=FIRST_BUCKET_BYTES):
@@ -49,7 +59,8 @@ def make_buckets(params, bucket_cap_bytes, first_bucket_bytes=FIRST_BUCKET_BYTES
     buckets, current, size, cap = [], [], 0, min(first_bucket_bytes, bucket_cap_bytes)
     for p in reversed(params):
         nbytes = p.numel() * p.element_size()
-        if current and (p.dtype != current[0].dtype or size + nbytes > cap):
+        if current and (p.dtype != current[0].dtype or p._backend is not current[0]._backend
+                        or size + nbytes > cap):
             buckets.append(Bucket(current))
             current, size, cap = [], 0, bucket_cap_bytes
         current.append(p)
@@ -125,18 +136,36 @@ class Reducer:
             if p.grad is None:
                 if _mpi.all_zero(bucket.flat, start, stop):
                     continue         # no gradient here, and (all but surely) none anywhere
-                p.grad = p._wrap(bucket.flat[start:stop].reshape(p.shape).copy(), p._backend)
-            else:
+                p.grad = p._wrap(_from_host(bucket, bucket.flat[start:stop].reshape(p.shape)),
+                                 p._backend)
+            elif bucket.device is None:
                 _mpi.unpack(bucket.flat[start:stop], [p.grad._data], [(0, stop - start)], 1)
                 p.grad._version[0] += 1
+            else:
+                _assign_from_host(p.grad, bucket.flat[start:stop])
+
+
+def _from_host(bucket, host):
+    """A new array on the bucket's device holding host's values (a copy on the cpu)."""
+    return host.copy() if bucket.device is None else bucket.device.from_host(host)
+
+
+def _assign_from_host(tensor, host):
+    """tensor[...] = host (flat, tensor.numel() values) on tensor's device, in place."""
+    backend = tensor._backend
+    backend.assign(tensor._data, backend.from_host(host.reshape(tensor._data.shape)))
+    tensor._version[0] += 1
 
 
 def broadcast_coalesced(comm, tensors, src):
     """Each tensor = rank src's, in place, one Ibcast per dtype (parameters, buffers)."""
     by_dtype = {}
     for t in tensors:
-        by_dtype.setdefault(t._data.dtype, []).append(t)
-    for group in by_dtype.values():
+        by_dtype.setdefault((t._data.dtype, t._backend.name), []).append(t)
+    for (_, device), group in by_dtype.items():
+        if device != "cpu":
+            _broadcast_staged(comm, group, src)
+            continue
         arrays = [t._data for t in group]
         offsets, n = [], 0
         for a in arrays:
@@ -148,3 +177,17 @@ def broadcast_coalesced(comm, tensors, src):
         _mpi.unpack(flat, arrays, offsets, 1)
         for t in group:
             t._version[0] += 1
+
+
+def _broadcast_staged(comm, tensors, src):
+    """broadcast_coalesced for device tensors of one dtype: packed into a host buffer (device
+    -> host copies), one Ibcast, each copied back into its device memory."""
+    offsets, n = [], 0
+    for t in tensors:
+        offsets.append((n, n + t.numel()))
+        n += t.numel()
+    flat = _mpi.flat_buffer(n, tensors[0]._data.dtype)
+    _mpi.pack(flat, [t._backend.to_host(t._data) for t in tensors], offsets)
+    comm.wait(comm.ibcast(flat, src))
+    for t, (start, stop) in zip(tensors, offsets):
+        _assign_from_host(t, flat[start:stop])

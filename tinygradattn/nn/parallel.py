@@ -28,7 +28,8 @@ class DistributedDataParallel(Module):
 
     Args:
         module: the model; its parameters must be the same shapes on every rank.
-        device_ids, output_device, dim: accepted for torch's signature, ignored (cpu).
+        device_ids, output_device, dim: accepted for torch's signature, ignored (the module
+            stays on its device; cuda gradients are reduced host-staged).
         broadcast_buffers: also broadcast rank 0's buffers at every forward (torch's default).
         bucket_cap_mb: the size of a bucket, in MiB.
         find_unused_parameters, gradient_as_bucket_view, static_graph: accepted, ignored: a
