@@ -6,6 +6,8 @@ it. `NUMBA_ENABLE_CUDASIM=1` (set before numba is imported) runs every kernel in
 simulator: how the tests run without a GPU.
 """
 import os
+import sys
+import threading
 
 _cuda = None            # numba.cuda once loaded
 _error = None           # why it cannot run, once asked
@@ -46,8 +48,53 @@ def _probe():
             return "no CUDA GPU or driver was found (numba.cuda.is_available() is False)"
     except Exception as e:        # noqa: BLE001
         return f"the CUDA driver could not be initialised ({type(e).__name__}: {e})"
+    if _config_simulated():
+        _shared_arrays_made_atomically()
     _cuda = cuda
     return None
+
+
+def _config_simulated():
+    from numba import config
+    return bool(config.ENABLE_CUDASIM)
+
+
+def _shared_arrays_made_atomically():
+    """Make the simulator's cuda.shared.array a check-then-set under a lock.
+
+    The simulator runs each CUDA thread as a Python thread; the first thread of a block to
+    reach a `cuda.shared.array` line makes the array and stores it under (file, line), later
+    ones look it up. numba-cuda does the look-up and the store without a lock: a thread
+    switch between them (likelier the busier the machine) lets two threads each make their
+    own array, and from then on they share nothing: a tile one thread writes is never seen by
+    the other, which reads np.empty garbage (wrong or NaN results of any kernel with shared
+    memory, only now and then, more often on a loaded machine; tests/cuda/
+    test_cuda_simulator.py forces that switch). The same as numba-cuda's
+    FakeCUDAShared.array otherwise (dynamic shared memory, shape 0, and alignment go to it
+    unchanged). Not a GPU bug: on a GPU a block's shared array is one by construction."""
+    import numpy as np
+    from numba.cuda.simulator import kernelapi
+
+    original = kernelapi.FakeCUDAShared.array
+    if getattr(original, "_tga_atomic", False):
+        return
+    lock = threading.Lock()
+
+    def array(self, shape, dtype, alignment=None):
+        if shape == 0 or alignment is not None:
+            return original(self, shape, dtype, alignment)
+        if isinstance(dtype, kernelapi.types.Type):                 # as numba-cuda does
+            dtype = kernelapi.numpy_support.as_dtype(dtype)
+        frame = sys._getframe(1)
+        caller = (frame.f_code.co_filename, frame.f_lineno)     # numba's key: file, line
+        with lock:
+            res = self._allocations.get(caller)
+            if res is None:
+                res = np.empty(shape, dtype)
+                self._allocations[caller] = res
+        return res
+    array._tga_atomic = True
+    kernelapi.FakeCUDAShared.array = array
 
 
 def is_available():
