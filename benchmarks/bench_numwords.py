@@ -88,6 +88,9 @@ class NumwordsStep:
         tga.manual_seed(seed)
         self.task = NumwordsTask(batch_size=batch_size, seed=seed)
         self.model = self.task.build_model()
+        c = self.model.config
+        self.shape = (f"{c.num_encoder_layers}+{c.num_decoder_layers} layers d{c.d_model} "
+                      f"B{batch_size} dropout {c.dropout:g}")
         self.tokens = None
         if impl == "torch":
             torch.manual_seed(seed)
@@ -157,6 +160,7 @@ class CharLMStep:
                             for d in data]
         self.model.train()
         self.tokens = self.B * self.T
+        self.shape = f"nano B{self.B} T{self.T} dropout {cfg.dropout:g}"
         self.i = 0
 
     def __call__(self):
@@ -180,6 +184,8 @@ def test_train_step(benchmark, impl, workload):
     require(impl)
     step = WORKLOADS[workload](impl)
     benchmark.group = f"train step {workload}"
+    benchmark.extra_info.update(impl=impl, tokens=step.tokens, bench=f"{workload} train step",
+                                shape=step.shape)
     loss = benchmark(step)
     assert math.isfinite(loss)
 

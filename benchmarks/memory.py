@@ -9,10 +9,15 @@ Cases:
   steps (forward, backward, clip_grad_norm_, AdamW). The torch child builds the twin with
   GPT-2's initialisation instead of copying our weights (that would load tinygradattn into
   its process); memory does not depend on the values.
+- "usergpt-nano", "usergpt-base": the user-written GPT of benchmarks/user_gpt.py, 3 steps at
+  each preset (own random weights on each side).
+- "numwords": the default task's Seq2Seq step (benchmarks/bench_numwords.py), 3 steps; the
+  torch child imports tinygradattn for the task's batches.
 - "attention": causal scaled_dot_product_attention forward + backward at B=1, H=8, T=4096,
   D=64, float32 (one T x T float32 matrix per head would be 8 x 64 MiB = 512 MiB).
 The peak includes the interpreter and the library import (torch's import alone is a few
-hundred MiB); "setup" is the peak before the measured work started.
+hundred MiB); "setup" is the peak before the measured work started, and the report's target
+compares the growth over it (peak - setup), which the imports do not enter.
 """
 import json
 import resource
@@ -83,6 +88,44 @@ def _child_attention(impl):
     return setup, _rss_mib()
 
 
+def _child_usergpt(impl, preset):
+    import numpy as np
+
+    from benchmarks import user_gpt
+    if impl == "tga":
+        import tinygradattn as lib
+        wrap = lib.tensor
+    else:
+        import torch as lib
+        lib.set_num_threads(_threads())
+        wrap = lib.from_numpy
+    cfg = user_gpt.PRESETS[preset]
+    lib.manual_seed(0)
+    model = user_gpt.build(lib, **cfg)
+    opt = user_gpt.optimizer(lib, model)
+    B, T, V = cfg["batch_size"], cfg["block_size"], cfg["vocab_size"]
+    data = np.random.default_rng(0).integers(0, V, size=(B, T + 1))
+    x, y = wrap(data[:, :-1].copy()), wrap(data[:, 1:].copy())
+    setup = _rss_mib()
+    for _ in range(GPT_STEPS):
+        user_gpt.train_step(lib, model, opt, x, y)
+    return setup, _rss_mib()
+
+
+def _child_numwords(impl):
+    """The default task's step. Its batches come from our task, so the torch child imports
+    tinygradattn too (its import is in "setup", not in the growth)."""
+    from benchmarks.bench_numwords import NumwordsStep
+    if impl == "torch":
+        import torch
+        torch.set_num_threads(_threads())
+    step = NumwordsStep(impl)
+    setup = _rss_mib()
+    for _ in range(GPT_STEPS):
+        step()
+    return setup, _rss_mib()
+
+
 def _threads():
     """torch's thread count in its child = ours (read without importing tinygradattn)."""
     import os
@@ -92,6 +135,11 @@ def _threads():
 CASES = {
     "gpt": (_child_gpt, "GPT train step peak RSS",
             "L4 H4 C128 T64 B12 V65, 3 steps"),
+    "usergpt-nano": (lambda impl: _child_usergpt(impl, "nano"), "user GPT train step peak RSS",
+                     "nano, 3 steps"),
+    "usergpt-base": (lambda impl: _child_usergpt(impl, "base"), "user GPT train step peak RSS",
+                     "base, 3 steps"),
+    "numwords": (_child_numwords, "numwords train step peak RSS", "B128, 3 steps"),
     "attention": (_child_attention, "attention fwd+bwd peak RSS",
                   "causal " + "x".join(map(str, ATTN_SHAPE))),
 }
