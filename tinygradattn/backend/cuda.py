@@ -197,6 +197,7 @@ class CUDABackend(Backend):
     nonzero = staticmethod(indexing.nonzero)
     contiguous = staticmethod(E.contiguous)
     same_storage = staticmethod(lambda a, b: a.block is b.block)
+    view_layout = staticmethod(lambda view, base: None)     # not recognised on the GPU yet
     storage = staticmethod(lambda a: (id(a.block), a.block.n * a.block.dtype.itemsize))
 
     # ---- fused kernels ----------------------------------------------------------------------

@@ -18,7 +18,9 @@ from ..creation import tensor as _tensor
 from ..ops.fused import CrossEntropy, CrossEntropyMean, Gelu, LayerNorm
 from ..ops.linear import GeluMLP, Linear
 from ..ops.loss import BinaryCrossEntropy, BinaryCrossEntropyWithLogits
-from ..ops.attention import ScaledDotProductAttention
+from ..autograd.grad_mode import is_grad_enabled as _is_grad_enabled
+from ..ops.attention import QKVAttention, ScaledDotProductAttention
+from ..ops.packed_qkv import packed_qkv as _packed_qkv
 from ..ops.elementwise import Silu
 from ..tensor import Tensor, cat, where
 from ..tensor_args import _check_int_arg
@@ -482,6 +484,12 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         scale = 1.0 / math.sqrt(D) if D else 1.0
     if dropout_p > 0.0 or not _sdpa_fusable(query, key, value, attn_mask):
         return _sdpa_composed(query, key, value, attn_mask, dropout_p, is_causal, scale)
+    if attn_mask is None and _FUSION[0] and _is_grad_enabled():
+        qkv = _packed_qkv(query, key, value)      # q, k, v: views of one projection (B, T, 3C)?
+        if qkv is not None:                      # then its node, and d(qkv) as one buffer
+            B, H, T, D = query.shape
+            y = QKVAttention.apply(qkv, H, bool(is_causal), float(scale))     # (B, T, C)
+            return y.view(B, T, H, D).transpose(1, 2)                         # (B, H, T, D)
     Dv = value.shape[-1]
     batch = _sdpa_batch_shape(query, key, value, attn_mask)
     B, H = (math.prod(batch[:-1]), batch[-1]) if batch else (1, 1)    # leading dims -> (B, H)
@@ -493,6 +501,22 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         mask = _sdpa_as_4d(mask, batch, B, H)                         # (B, H, T|1, S|1)
     out = ScaledDotProductAttention.apply(q, k, v, mask, bool(is_causal), float(scale))
     return out if tuple(out.shape) == batch + (T, Dv) else out.reshape(*batch, T, Dv)
+
+
+_FUSION = [True]
+
+
+def set_fusion_enabled(enabled):
+    """Turn on (the default) or off the recognition of fusable patterns in user code (not a
+    torch function). On, scaled_dot_product_attention of q, k, v cut out of one packed
+    projection (split / chunk, view, transpose) runs as one QKVAttention node on the
+    projection (ops/packed_qkv.py): the same numbers, a shorter backward. Off, every op
+    records its own node, as written (for studying the graph, or comparing)."""
+    _FUSION[0] = bool(enabled)
+
+
+def is_fusion_enabled():
+    return _FUSION[0]
 
 
 def _sdpa_fusable(query, key, value, attn_mask):
