@@ -63,7 +63,7 @@ LAYERS = [
         "ops.linear", "ops.matmul", "ops.movement", "ops.reduce", "ops.sorting",
         "ops.loss",
         "ops.attention_weights",                      # attention maps rebuilt from lse
-        "ops.packed_qkv",                             # q, k, v recognised as one projection
+        "ops.patterns",                               # user code recognised as a fused op
     ]),
     ("tensor", [
         "tensor_args",                                # argument checks and helpers, then the

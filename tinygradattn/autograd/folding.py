@@ -1,10 +1,10 @@
 """Tensors a fused op took out of the gradient's path, so that a hook added later cannot
 silently miss part of their gradient.
 
-When a fused op reads its inputs through a chain of views (ops/packed_qkv.py: the q, k, v
-that `split` + `view` + `transpose` cut out of one packed projection) it records one node on
-the chain's root and sends the gradient there directly; the views in between never see
-that part of it. Their gradient would still be right for everything that sums into the root,
+When a fused op reads its inputs through a chain of views or intermediates (ops/patterns.py:
+the q, k, v that `split` + `view` + `transpose` cut out of one packed projection, or the
+output of a GELU that a Linear reads) it records one node on the chain's root and sends the
+gradient there directly; the tensors in between never see that part of it. Their gradient would still be right for everything that sums into the root,
 but a `retain_grad()` or `register_hook()` on one of them, called after the fused op took
 it, would see only the other consumers' share. That is refused here, with the way out: ask
 for the hook before the fused call (a tensor with a hook is never folded), or turn the
@@ -31,8 +31,8 @@ def check_not_folded(tensor, what):
     ref = _folded.get(id(tensor))
     if ref is not None and ref() is tensor:
         raise RuntimeError(
-            f"{what}: this tensor was read as a view by a fused op "
-            f"(scaled_dot_product_attention over the thirds of one packed projection), whose "
-            f"gradient goes to the projection directly; a hook added now would miss that part. "
+            f"{what}: this tensor was read by a fused op (scaled_dot_product_attention over the "
+            f"thirds of one packed projection, or a linear of a gelu output), whose gradient "
+            f"goes around it; a hook added now would miss that part. "
             f"Call {what}() before passing the tensor to it, or turn the recognition off "
             f"with tinygradattn.nn.functional.set_fusion_enabled(False)")

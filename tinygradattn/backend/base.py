@@ -93,7 +93,7 @@ PRIMITIVES = {
                     "both of one storage): the version counter follows views by it",
     "view_layout": "(view, base) -> (offset, strides), both in elements, of view inside the "
                    "C-contiguous array base's memory; None when view is not inside it (or the "
-                   "device cannot tell): how ops/packed_qkv.py checks that q, k, v are the "
+                   "device cannot tell): how ops/patterns.py checks that q, k, v are the "
                    "thirds of one packed projection",
     "storage": "(a) -> (key, n_bytes): the allocation a's memory lies in (a hashable id, its "
                "size in bytes); views of one buffer give one key, so memory counts it once",

@@ -90,3 +90,37 @@ class GeluMLP(Function):
             dx = be.reshape(dx, ctx.x_shape)                              # (*, in)
         return dx, dw1, db1, dw2, db2, None, (dout if ctx.needs_input_grad[6:] == (True,)
                                                else None)
+
+
+class GeluLinear(Function):
+    """y = linear(gelu(h), weight, bias), recorded on h, for a GELU computed by its own node
+    (ops/patterns.py): a = gelu(h) and gelu'(h) come from that node. The forward is Linear's
+    on a; the backward gives dh = (dout @ weight) * gelu'(h), the factor applied inside the
+    GEMM, where Linear then the Gelu node would write dout @ weight and multiply it in a pass
+    of its own."""
+
+    @staticmethod
+    def forward(ctx, h, a, grad, weight, bias):
+        # h: (*, hid), the tensor the gradient goes to; a = gelu(h), grad = gelu'(h): (*, hid)
+        # arrays; weight: (out, hid), bias: (out,) or None
+        be = ctx.backend
+        n_rows = math.prod(a.shape[:-1])
+        a_rows = be.reshape(a, (n_rows, a.shape[-1]))              # (N, hid)
+        ctx.h_shape = h.shape
+        ctx.save_for_backward(a_rows, be.reshape(grad, a_rows.shape), weight)
+        y = be.linear_fwd(a_rows, weight, bias)                     # (N, out)
+        return be.reshape(y, a.shape[:-1] + (weight.shape[0],))     # (*, out)
+
+    @staticmethod
+    def backward(ctx, dout):                    # dout: (*, out)
+        # fwd: y = gelu(h) @ w.T + b  =>  dh = (dout @ w) * gelu'(h), dw = dout.T @ gelu(h),
+        # db = sum of dout's rows
+        a_rows, grad_rows, weight = ctx.saved_tensors
+        be = ctx.backend
+        dout_rows = be.reshape(dout, (a_rows.shape[0], weight.shape[0]))    # (N, out)
+        needs_h, _, _, needs_w, needs_b = ctx.needs_input_grad
+        dh, dweight, dbias = be.linear_bwd(dout_rows, a_rows, weight, needs_h, needs_w,
+                                           needs_b, dx_mul=grad_rows)
+        if dh is not None:
+            dh = be.reshape(dh, ctx.h_shape)                        # (*, hid)
+        return dh, None, None, dweight, dbias

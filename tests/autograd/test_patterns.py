@@ -1,13 +1,14 @@
-"""scaled_dot_product_attention recognising q, k, v cut out of one packed projection
-(ops/packed_qkv.py): the fused QKVAttention node gives the same numbers, bit for bit, as the
-ops as written, and refuses to match anything else.
+"""User code recognised as a fused op (ops/patterns.py): scaled_dot_product_attention of q, k,
+v cut out of one packed projection (QKVAttention: the same numbers bit for bit) and a linear
+of a gelu output (GeluLinear: the same to float32 rounding). Each refuses to match anything
+else, and a hook added afterwards on a tensor it went around is refused.
 """
 import numpy as np
 import pytest
 
 import tinygradattn as tga
 import tinygradattn.nn.functional as F
-from tinygradattn.ops.packed_qkv import packed_qkv
+from tinygradattn.ops.patterns import packed_qkv
 
 from helpers import TORCH_REASON
 
@@ -185,3 +186,104 @@ def test_parity_with_torch(fusion):
     for ours, theirs in ((y, ty), (x.grad, tx.grad), (w.grad, tw.grad), (b.grad, tb.grad)):
         np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(),
                                    rtol=1e-5, atol=1e-5)
+
+
+# ---- linear of a gelu output -------------------------------------------------------------------
+def mlp(x, w1, b1, w2, b2, approximate="none"):
+    """nanoGPT's MLP as written: c_proj(gelu(c_fc(x)))."""
+    return F.linear(F.gelu(F.linear(x, w1, b1), approximate), w2, b2)
+
+
+def mlp_leaves(shape, C, hid, dtype, bias=True, seed=0):
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal(shape + (C,)), rng.standard_normal((hid, C)) / np.sqrt(C),
+              rng.standard_normal(hid) * 0.1, rng.standard_normal((C, hid)) / np.sqrt(hid),
+              rng.standard_normal(C) * 0.1]
+    out = [tga.tensor(a, dtype=dtype, requires_grad=True) for a in arrays]
+    return out if bias else [out[0], out[1], None, out[3], None]
+
+
+def mlp_grads(fuse, fusion, shape, C, hid, dtype, bias=True, approximate="none"):
+    fusion(fuse)
+    ts = mlp_leaves(shape, C, hid, dtype, bias)
+    y = mlp(*ts, approximate)
+    g = tga.tensor(np.random.default_rng(1).standard_normal(y.shape), dtype=dtype)
+    y.backward(g)
+    return grad_fns(y, 1), [y.detach().numpy()] + [t.grad.numpy() for t in ts if t is not None]
+
+
+@pytest.mark.parametrize("shape,C,hid", [((2, 5), 8, 32), ((1,), 1, 1), ((3, 7), 5, 13),
+                                         ((17,), 16, 64)])
+@pytest.mark.parametrize("dtype", [tga.float32, tga.float64])
+@pytest.mark.parametrize("bias,approximate", [(True, "none"), (False, "none"), (True, "tanh")])
+def test_gelu_linear_equals_ops_as_written(fusion, shape, C, hid, dtype, bias, approximate):
+    names, fused = mlp_grads(True, fusion, shape, C, hid, dtype, bias, approximate)
+    assert names == ["GeluLinear"]
+    names, plain = mlp_grads(False, fusion, shape, C, hid, dtype, bias, approximate)
+    assert names == ["Linear"]
+    tol = 1e-6 if dtype == tga.float32 else 1e-13
+    for a, b in zip(fused, plain):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol * max(1.0, np.abs(b).max()))
+
+
+def test_gelu_linear_with_the_gelu_used_twice(fusion):
+    """a = gelu(h) feeding two linears and a sum: every path's gradient reaches h."""
+    grads = {}
+    for fuse in (True, False):
+        fusion(fuse)
+        x, w1, b1, w2, b2 = mlp_leaves((4,), 6, 10, tga.float64)
+        a = F.gelu(F.linear(x, w1, b1))
+        y = F.linear(a, w2, b2).sum() + F.linear(a, w2 * 2.0).sum() + (a * a).sum()
+        y.backward()
+        grads[fuse] = [t.grad.numpy() for t in (x, w1, b1, w2, b2)]
+    for a, b in zip(grads[True], grads[False]):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_gelu_linear_not_matched_with_a_hook_or_without_grad(fusion):
+    x, w1, b1, w2, b2 = mlp_leaves((3,), 4, 8, tga.float32)
+    a = F.gelu(F.linear(x, w1, b1))
+    a.retain_grad()
+    assert grad_fns(F.linear(a, w2, b2), 1) == ["Linear"]
+    with tga.no_grad():
+        assert F.linear(F.gelu(F.linear(x, w1, b1)), w2, b2).grad_fn is None
+    a = F.gelu(F.linear(x, w1, b1))
+    assert grad_fns(F.linear(a, w2, b2), 1) == ["GeluLinear"]
+    with pytest.raises(RuntimeError, match="retain_grad.*fused op"):
+        a.retain_grad()
+    assert grad_fns(F.linear(F.relu(F.linear(x, w1, b1)), w2, b2), 1) == ["Linear"]
+
+
+def test_gelu_linear_gradcheck_float64(fusion):
+    ts = mlp_leaves((2, 3), 4, 6, tga.float64)
+    assert grad_fns(mlp(*ts), 1) == ["GeluLinear"]
+    assert tga.autograd.gradcheck(mlp, tuple(ts))
+
+
+def test_gelu_linear_parity_with_torch(fusion):
+    torch = pytest.importorskip("torch", reason=TORCH_REASON)
+    ts = mlp_leaves((2, 7), 12, 48, tga.float32)
+    mlp(*ts).sum().backward()
+    tt = [torch.tensor(t.detach().numpy(), requires_grad=True) for t in ts]
+    F_ = torch.nn.functional
+    F_.linear(F_.gelu(F_.linear(tt[0], tt[1], tt[2])), tt[3], tt[4]).sum().backward()
+    for ours, theirs in zip(ts, tt):
+        np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_both_patterns_on_each_device(fusion, device):
+    """The same matches on the GPU backend (under the simulator in CI): the views' layout
+    comes from the device array, the GELU factor from the Gelu node."""
+    got = {}
+    for fuse in (True, False):
+        fusion(fuse)
+        x, w, b = (t.detach().to(device).requires_grad_() for t in leaves(1, 3, 4, tga.float32))
+        y = attention_block(x, w, b, 2)
+        names = grad_fns(y)
+        m = [t.detach().to(device).requires_grad_() for t in mlp_leaves((3,), 4, 6, tga.float32)]
+        z = mlp(*m)
+        assert ("QKVAttention" in names) == fuse and (grad_fns(z, 1) == ["GeluLinear"]) == fuse
+        (y.sum() + z.sum()).backward()
+        got[fuse] = [t.grad.cpu().numpy() for t in [x, w, b] + m]
+    for a, b in zip(got[True], got[False]):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
