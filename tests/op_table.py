@@ -281,7 +281,7 @@ op("gelu_mlp_tanh_3d", lambda L, *xs: L.nn.functional.gelu_mlp(*xs, approximate=
 # user code recognised as a fused op (ops/patterns.py): as written, through either library
 op("linear_of_gelu", lambda L, x, w1, b1, w2, b2: L.nn.functional.linear(
     L.nn.functional.gelu(L.nn.functional.linear(x, w1, b1)), w2, b2),
-   [(2, 3, 5), (7, 5), (7,), (4, 7), (4,)], covers=("GeluLinear",), tol="matmul")
+   [(2, 3, 5), (7, 5), (7,), (4, 7), (4,)], covers=("GeluMLPOfParts",), tol="matmul")
 
 
 def _sdpa_of_split(L, x, w):

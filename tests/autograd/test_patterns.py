@@ -1,6 +1,6 @@
 """User code recognised as a fused op (ops/patterns.py): scaled_dot_product_attention of q, k,
 v cut out of one packed projection (QKVAttention: the same numbers bit for bit) and a linear
-of a gelu output (GeluLinear: the same to float32 rounding). Each refuses to match anything
+of gelu(linear(x)) (GeluMLPOfParts: the same to float32 rounding). Each refuses to match anything
 else, and a hook added afterwards on a tensor it went around is refused.
 """
 import numpy as np
@@ -216,9 +216,9 @@ def mlp_grads(fuse, fusion, shape, C, hid, dtype, bias=True, approximate="none")
                                          ((17,), 16, 64)])
 @pytest.mark.parametrize("dtype", [tga.float32, tga.float64])
 @pytest.mark.parametrize("bias,approximate", [(True, "none"), (False, "none"), (True, "tanh")])
-def test_gelu_linear_equals_ops_as_written(fusion, shape, C, hid, dtype, bias, approximate):
+def test_gelu_mlp_of_parts_equals_ops_as_written(fusion, shape, C, hid, dtype, bias, approximate):
     names, fused = mlp_grads(True, fusion, shape, C, hid, dtype, bias, approximate)
-    assert names == ["GeluLinear"]
+    assert names == ["GeluMLPOfParts"]
     names, plain = mlp_grads(False, fusion, shape, C, hid, dtype, bias, approximate)
     assert names == ["Linear"]
     tol = 1e-6 if dtype == tga.float32 else 1e-13
@@ -226,7 +226,7 @@ def test_gelu_linear_equals_ops_as_written(fusion, shape, C, hid, dtype, bias, a
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol * max(1.0, np.abs(b).max()))
 
 
-def test_gelu_linear_with_the_gelu_used_twice(fusion):
+def test_gelu_mlp_of_parts_with_the_gelu_used_twice(fusion):
     """a = gelu(h) feeding two linears and a sum: every path's gradient reaches h."""
     grads = {}
     for fuse in (True, False):
@@ -240,7 +240,7 @@ def test_gelu_linear_with_the_gelu_used_twice(fusion):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
-def test_gelu_linear_not_matched_with_a_hook_or_without_grad(fusion):
+def test_gelu_mlp_of_parts_not_matched_with_a_hook_or_without_grad(fusion):
     x, w1, b1, w2, b2 = mlp_leaves((3,), 4, 8, tga.float32)
     a = F.gelu(F.linear(x, w1, b1))
     a.retain_grad()
@@ -248,19 +248,19 @@ def test_gelu_linear_not_matched_with_a_hook_or_without_grad(fusion):
     with tga.no_grad():
         assert F.linear(F.gelu(F.linear(x, w1, b1)), w2, b2).grad_fn is None
     a = F.gelu(F.linear(x, w1, b1))
-    assert grad_fns(F.linear(a, w2, b2), 1) == ["GeluLinear"]
+    assert grad_fns(F.linear(a, w2, b2), 1) == ["GeluMLPOfParts"]
     with pytest.raises(RuntimeError, match="retain_grad.*fused op"):
         a.retain_grad()
     assert grad_fns(F.linear(F.relu(F.linear(x, w1, b1)), w2, b2), 1) == ["Linear"]
 
 
-def test_gelu_linear_gradcheck_float64(fusion):
+def test_gelu_mlp_of_parts_gradcheck_float64(fusion):
     ts = mlp_leaves((2, 3), 4, 6, tga.float64)
-    assert grad_fns(mlp(*ts), 1) == ["GeluLinear"]
+    assert grad_fns(mlp(*ts), 1) == ["GeluMLPOfParts"]
     assert tga.autograd.gradcheck(mlp, tuple(ts))
 
 
-def test_gelu_linear_parity_with_torch(fusion):
+def test_gelu_mlp_of_parts_parity_with_torch(fusion):
     torch = pytest.importorskip("torch", reason=TORCH_REASON)
     ts = mlp_leaves((2, 7), 12, 48, tga.float32)
     mlp(*ts).sum().backward()
@@ -282,7 +282,7 @@ def test_both_patterns_on_each_device(fusion, device):
         names = grad_fns(y)
         m = [t.detach().to(device).requires_grad_() for t in mlp_leaves((3,), 4, 6, tga.float32)]
         z = mlp(*m)
-        assert ("QKVAttention" in names) == fuse and (grad_fns(z, 1) == ["GeluLinear"]) == fuse
+        assert ("QKVAttention" in names) == fuse and (grad_fns(z, 1) == ["GeluMLPOfParts"]) == fuse
         (y.sum() + z.sum()).backward()
         got[fuse] = [t.grad.cpu().numpy() for t in [x, w, b] + m]
     for a, b in zip(got[True], got[False]):

@@ -20,7 +20,7 @@ from ..ops.linear import GeluMLP, Linear
 from ..ops.loss import BinaryCrossEntropy, BinaryCrossEntropyWithLogits
 from ..autograd.grad_mode import is_grad_enabled as _is_grad_enabled
 from ..ops.attention import QKVAttention, ScaledDotProductAttention
-from ..ops.patterns import gelu_linear as _gelu_linear
+from ..ops.patterns import gelu_mlp_of_parts as _gelu_mlp_of_parts
 from ..ops.patterns import packed_qkv as _packed_qkv
 from ..ops.elementwise import Silu
 from ..tensor import Tensor, cat, where
@@ -66,8 +66,8 @@ def linear(input, weight, bias=None):
                            f"{tuple(weight.shape)} do not match (expected input (*, "
                            f"{weight.shape[-1] if weight.ndim else '?'}))")
     if _linear_fuses(input, weight, bias):
-        if _FUSION[0] and input.grad_fn is not None:         # gelu(h) from its own node?
-            out = _gelu_linear(input, weight, bias)          # then dh inside the GEMM
+        if _FUSION[0] and input.grad_fn is not None:    # gelu(linear(x)) from their nodes?
+            out = _gelu_mlp_of_parts(input, weight, bias)   # then one GeluMLP node from x
             if out is not None:
                 return out
         return Linear.apply(input, weight, bias)
@@ -515,7 +515,7 @@ def set_fusion_enabled(enabled):
     """Turn on (the default) or off the recognition of fusable patterns in user code (not a
     torch function; ops/patterns.py). On, scaled_dot_product_attention of q, k, v cut out of
     one packed projection (split / chunk, view, transpose) runs as one QKVAttention node on
-    the projection, and linear of a gelu output as one GeluLinear node on the gelu's input:
+    the projection, and linear(gelu(linear(x))) as one GeluMLP node on x and the weights:
     the same numbers, a shorter backward. Off, every op records its own node, as written
     (for studying the graph, or comparing)."""
     _FUSION[0] = bool(enabled)

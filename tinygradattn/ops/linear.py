@@ -92,35 +92,25 @@ class GeluMLP(Function):
                                                else None)
 
 
-class GeluLinear(Function):
-    """y = linear(gelu(h), weight, bias), recorded on h, for a GELU computed by its own node
-    (ops/patterns.py): a = gelu(h) and gelu'(h) come from that node. The forward is Linear's
-    on a; the backward gives dh = (dout @ weight) * gelu'(h), the factor applied inside the
-    GEMM, where Linear then the Gelu node would write dout @ weight and multiply it in a pass
-    of its own."""
+
+class GeluMLPOfParts(GeluMLP):
+    """GeluMLP recorded from a Linear node and a Gelu node that already ran (ops/patterns.py:
+    `c_proj(F.gelu(c_fc(x)))` as users write it): the forward takes their results, a =
+    gelu(h) and gelu'(h), and runs only the second GEMM; the backward is GeluMLP's, which
+    multiplies by gelu'(h) inside the dx GEMM (as three nodes, GELU's backward is a pass of
+    its own over the hidden activations) and needs neither h nor the Gelu node, so the graph
+    lets h go after the forward."""
 
     @staticmethod
-    def forward(ctx, h, a, grad, weight, bias):
-        # h: (*, hid), the tensor the gradient goes to; a = gelu(h), grad = gelu'(h): (*, hid)
-        # arrays; weight: (out, hid), bias: (out,) or None
+    def forward(ctx, x, w1, b1, w2, b2, a, grad):
+        # x: (*, in), w1: (hid, in), b1: (hid,) or None (only their gradients are wanted
+        # here), w2: (out, hid), b2: (out,) or None; a = gelu(x @ w1.T + b1) and grad =
+        # gelu'(that): (*, hid) arrays from the nodes that computed them
         be = ctx.backend
-        n_rows = math.prod(a.shape[:-1])
-        a_rows = be.reshape(a, (n_rows, a.shape[-1]))              # (N, hid)
-        ctx.h_shape = h.shape
-        ctx.save_for_backward(a_rows, be.reshape(grad, a_rows.shape), weight)
-        y = be.linear_fwd(a_rows, weight, bias)                     # (N, out)
-        return be.reshape(y, a.shape[:-1] + (weight.shape[0],))     # (*, out)
-
-    @staticmethod
-    def backward(ctx, dout):                    # dout: (*, out)
-        # fwd: y = gelu(h) @ w.T + b  =>  dh = (dout @ w) * gelu'(h), dw = dout.T @ gelu(h),
-        # db = sum of dout's rows
-        a_rows, grad_rows, weight = ctx.saved_tensors
-        be = ctx.backend
-        dout_rows = be.reshape(dout, (a_rows.shape[0], weight.shape[0]))    # (N, out)
-        needs_h, _, _, needs_w, needs_b = ctx.needs_input_grad
-        dh, dweight, dbias = be.linear_bwd(dout_rows, a_rows, weight, needs_h, needs_w,
-                                           needs_b, dx_mul=grad_rows)
-        if dh is not None:
-            dh = be.reshape(dh, ctx.h_shape)                        # (*, hid)
-        return dh, None, None, dweight, dbias
+        n_rows = math.prod(x.shape[:-1])
+        a_rows = be.reshape(a, (n_rows, a.shape[-1]))               # (N, hid)
+        ctx.x_shape = x.shape
+        ctx.save_for_backward(be.reshape(x, (n_rows, x.shape[-1])), w1, a_rows,
+                              be.reshape(grad, a_rows.shape), w2)
+        y = be.linear_fwd(a_rows, w2, b2)                           # (N, out)
+        return be.reshape(y, x.shape[:-1] + (w2.shape[0],))         # (*, out)

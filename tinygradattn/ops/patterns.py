@@ -17,18 +17,19 @@ a hook added to it afterwards raises instead of missing its share of the gradien
    no hook on the way, and their elements must sit at exactly qkv's layout (B, T, 3, H, D):
    offsets 0, C, 2C and strides (T*3C, D, 3C, 1).
 
-2. gelu_linear: a Linear whose input is the output of a Gelu node (`c_proj(F.gelu(c_fc(x)))`,
-   or nn.GELU between two nn.Linear) -> GeluLinear, recorded on the GELU's input h: the
-   forward is the Linear's on the values already computed, and the backward multiplies by
-   gelu'(h) (which the Gelu node kept) inside its dx GEMM, where the Gelu node's backward
-   would be a pass of its own over the hidden activations.
+2. gelu_mlp_of_parts: a Linear whose input is the output of a Gelu node whose input is the
+   output of a Linear node (`c_proj(F.gelu(c_fc(x)))`, or nn.GELU between two nn.Linear) ->
+   GeluMLPOfParts on x and the four parameters: the forward is the second Linear's on the
+   values already computed; the backward is GeluMLP's, which multiplies by gelu'(h) (kept by
+   the Gelu node) inside its dx GEMM where the Gelu node's backward would be a pass of its
+   own, and which needs neither h nor the two nodes: the graph no longer keeps h alive.
 
 tests/autograd/test_patterns.py compares each with the ops as written.
 """
 from ..autograd import folding
 from .fused import Gelu
 from .indexing import Index
-from .linear import GeluLinear
+from .linear import GeluMLPOfParts, Linear
 from .movement import Permute, Reshape
 
 MAX_DEPTH = 4           # split's slice, view, transpose, and one spare
@@ -90,13 +91,32 @@ def packed_qkv(query, key, value):
     return qkv
 
 
-def gelu_linear(input, weight, bias):
-    """linear(input, weight, bias) as GeluLinear when input is a Gelu node's output (as
-    above), else None. weight, bias: as the fused Linear takes them (checked by the caller)."""
+
+def _linear_input(h):
+    """(x, w1, b1) of the Linear node that made h, each the graph's tensor where it needs a
+    gradient, else the array the node kept (None for a bias); None when h is not a plain
+    Linear's output (no residual) or has a hook."""
+    ctx = h._ctx
+    if ctx is None or ctx.fn is not Linear or len(ctx.inputs) != 3 or h._hooks or \
+            h._retains_grad or not ctx.saved:
+        return None
+    x_rows, w1 = ctx.saved                                   # (N, in), (hid, in)
+    x, w, b = ctx.inputs
+    return (x if x is not None else ctx.backend.reshape(x_rows, ctx.x_shape),
+            w if w is not None else w1, b)
+
+
+def gelu_mlp_of_parts(input, weight, bias):
+    """linear(input, weight, bias) as GeluMLPOfParts when input = gelu(linear(x, w1, b1)),
+    each made by its own node (as above); else None. weight, bias: as the fused Linear takes
+    them (checked by the caller)."""
     ctx = input._ctx
     if ctx is None or ctx.fn is not Gelu or input._hooks or input._retains_grad or \
             not ctx.saved or ctx.inputs[0] is None:
         return None
     h, (grad,) = ctx.inputs[0], ctx.saved                   # gelu's input, gelu'(h)
-    folding.fold([input])
-    return GeluLinear.apply(h, input._data, grad, weight, bias)
+    parts = _linear_input(h)
+    if parts is None or not any(isinstance(p, type(input)) for p in parts):
+        return None
+    folding.fold([input, h])
+    return GeluMLPOfParts.apply(*parts, weight, bias, input._data, grad)
