@@ -587,12 +587,13 @@ TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_bwd)(const tga_attn_args *A, Py
                     }
                     for (j = 0; j < jn; j++) dsi[j] = scale * pi[j] * (dsi[j] - delta_i);
                 }
+                /* dv += p^T dout, dk += ds^T q, dq += ds k */
                 TGA_ATTN_FN(tga_attn_gemm)(jn, Dv, ni, p + i0 * BK, 1, BK, dout + (q0 + i0) * lddo,
-                                           lddo, dv + k0 * lddv, lddv, add_kv, 0);  /* dv += p^T dout */
+                                           lddo, dv + k0 * lddv, lddv, add_kv, 0);
                 TGA_ATTN_FN(tga_attn_gemm)(jn, D, ni, ds + i0 * BK, 1, BK, q + (q0 + i0) * ldq,
-                                           ldq, dk + k0 * lddk, lddk, add_kv, 0);   /* dk += ds^T q */
+                                           ldq, dk + k0 * lddk, lddk, add_kv, 0);
                 TGA_ATTN_FN(tga_attn_gemm)(ni, D, jn, ds + i0 * BK, BK, 1, k + k0 * ldk, ldk,
-                                           dq + (q0 + i0) * lddq, lddq, k0 > 0, 0); /* dq += ds k */
+                                           dq + (q0 + i0) * lddq, lddq, k0 > 0, 0);
                 if (jn_first == 0) jn_first = jn;
             }
             if (first && jn_first < bk) {              /* causal, S > T: keys no row sees */

@@ -77,8 +77,8 @@ def _ff_add(layer, x, h, last_dropout):
 def _attention_adds(attn, dropout, x):
     """x + dropout(attn(...)[0]) may run as attn.forward_add: batch-first 3-d x, a plain
     MultiheadAttention and out_proj, dropout idle."""
-    return (isinstance(x, Tensor) and x.ndim == 3 and type(attn) is MultiheadAttention and attn.batch_first
-            and type(attn.out_proj) is Linear and _idle(dropout)
+    return (isinstance(x, Tensor) and x.ndim == 3 and type(attn) is MultiheadAttention
+            and attn.batch_first and type(attn.out_proj) is Linear and _idle(dropout)
             and _skippable(attn, attn.out_proj, dropout))
 
 
