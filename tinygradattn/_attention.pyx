@@ -36,7 +36,7 @@ import numpy as np
 
 cimport numpy as cnp
 from cython.parallel cimport prange, threadid
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport calloc, free
 
 from ._support cimport (FAMILY_ATTENTION, bounds_meet, check_strided, data_ptr, isa_level,
                        resolve_threads)
@@ -219,7 +219,8 @@ def sdpa_fwd(out, lse, q, k, v, mask, bint is_causal, double scale, int n_thread
     n_items = B * H * n_qblk
     nt = _threads(n_threads, n_items, 2.0 * B * H * T * S * (D + Dv) / (2 if is_causal else 1))
     scratch_bytes = tga_attn_fwd_scratch(D, Dv) * dtype.itemsize
-    scratch = malloc(scratch_bytes * nt)               # one slot per thread
+    # one slot per thread, zeroed: the padded tile columns past a short row read finite values
+    scratch = calloc(nt, scratch_bytes)
     if scratch == NULL:
         raise MemoryError(f"sdpa_fwd: cannot allocate {scratch_bytes * nt} bytes of scratch")
     try:
@@ -297,7 +298,8 @@ def sdpa_bwd(dq, dk, dv, dout, q, k, v, out, lse, mask, bint is_causal, double s
     kernel = isa.bwd_f32 if dtype == np.float32 else isa.bwd_f64
     nt = _threads(n_threads, B * H, 5.0 * B * H * T * S * (D + Dv) / (2 if is_causal else 1))
     scratch_bytes = tga_attn_bwd_scratch(T, D, Dv) * dtype.itemsize
-    scratch = malloc(scratch_bytes * nt)               # one slot per thread
+    # one slot per thread, zeroed: the padded tile columns past a short row read finite values
+    scratch = calloc(nt, scratch_bytes)
     if scratch == NULL:
         raise MemoryError(f"sdpa_bwd: cannot allocate {scratch_bytes * nt} bytes of scratch")
     try:

@@ -75,9 +75,14 @@
 #define TGA_ATTN_SIMD _Pragma("omp simd")
 #define TGA_ATTN_HALF_TILE 1
 #define TGA_ATTN_SB 16
+#define TGA_ATTN_PAD 16  /* columns of the narrowest vector tile (padded scratch GEMMs) */
 #else
 #define TGA_ATTN_HALF_TILE 0
 #define TGA_ATTN_SB 32
+#define TGA_ATTN_PAD 32
+#endif
+#if TGA_ATTN_BQ % TGA_ATTN_PAD != 0 || TGA_ATTN_SB % TGA_ATTN_PAD != 0
+#error "padded scratch GEMMs assume PAD | SB and PAD | BQ = BK (columns i0 + round_up(n) <= BQ)"
 #endif
 #if TGA_ATTN_BQ != TGA_ATTN_BK || TGA_ATTN_BQ % TGA_ATTN_SB != 0
 #error "the causal loops assume BQ == BK (a block's diagonal tile is its first) and SB | BQ"
@@ -224,13 +229,19 @@ static const tga_attn_isa_t *tga_attn_isa_for(int level) {
 #define NR_ 32
 #define NH_ 16
 
-/* c[i*ldc + j] (+)= sum_p a[i*sai + p*sap] * b[p*ldb + j]   for i < m, j < n, p < kk. */
+/* c[i*ldc + j] (+)= sum_p a[i*sai + p*sap] * b[p*ldb + j]   for i < m, j < n, p < kk.
+ * padded: b and c are scratch tiles whose rows have room (and finite values) up to n rounded
+ * up to a whole vector tile (TGA_ATTN_PAD columns); those extra columns are computed as well
+ * (and ignored by the caller), so a short row (10 or 15 queries or keys) runs the vector
+ * tiles, not the scalar leftover loop (3x slower at T = 15 than at 16). */
 TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_gemm)(
     Py_ssize_t m, Py_ssize_t n, Py_ssize_t kk, const T_ *TGA_ATTN_RESTRICT a, Py_ssize_t sai,
     Py_ssize_t sap, const T_ *TGA_ATTN_RESTRICT b, Py_ssize_t ldb, T_ *TGA_ATTN_RESTRICT c,
-    Py_ssize_t ldc, int accumulate) {
+    Py_ssize_t ldc, int accumulate, int padded) {
     Py_ssize_t i0, j0, p;
     int i, j;
+    if (padded)
+        n = (n + TGA_ATTN_PAD - 1) / TGA_ATTN_PAD * TGA_ATTN_PAD;
     for (j0 = 0; j0 + NR_ <= n; j0 += NR_) {
         for (i0 = 0; i0 + TGA_ATTN_MR <= m; i0 += TGA_ATTN_MR) {     /* full MR x NR tiles */
             T_ acc[TGA_ATTN_MR][NR_];
@@ -439,7 +450,7 @@ TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_fwd)(const tga_attn_args *A, Py
             const Py_ssize_t i1 = bq - i0 < step ? bq : i0 + step;
             const Py_ssize_t jn = A->causal && q0 + i1 - k0 < bk ? q0 + i1 - k0 : bk;
             TGA_ATTN_FN(tga_attn_gemm)(jn, i1 - i0, D, k + k0 * ldk, ldk, 1, qt + i0, BQ,
-                                       st + i0, BQ, 0);
+                                       st + i0, BQ, 0, 1);     /* qt, st: scratch, padded */
             for (i = i0; i < i1; i++) m_new[i] = m[i];
             for (j = 0; j < jn; j += nr) {             /* s = scale * q k^T + mask; max */
                 const T_ *mr = mask ? mask + (k0 + j) * A->ms3 : NULL;
@@ -474,7 +485,7 @@ TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_fwd)(const tga_attn_args *A, Py
                 }
             }
             TGA_ATTN_FN(tga_attn_gemm)(i1 - i0, Dv, jn, st + i0, 1, BQ, v + k0 * ldv, ldv,
-                                       acc + i0 * Dv, Dv, 1);
+                                       acc + i0 * Dv, Dv, 1, 0);
         }
     }
     for (i = 0; i < bq; i++) {
@@ -557,9 +568,9 @@ TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_bwd)(const tga_attn_args *A, Py
                 const Py_ssize_t jn = A->causal && q0 + i1 - k0 < bk ? q0 + i1 - k0 : bk;
                 const int add_kv = !first || jn_first > 0;
                 TGA_ATTN_FN(tga_attn_gemm)(ni, jn, D, q + (q0 + i0) * ldq, ldq, 1, kt, BK,
-                                           p + i0 * BK, BK, 0);
+                                           p + i0 * BK, BK, 0, 1);     /* kt, p: scratch */
                 TGA_ATTN_FN(tga_attn_gemm)(ni, jn, Dv, dout + (q0 + i0) * lddo, lddo, 1, vt, BK,
-                                           ds + i0 * BK, BK, 0);
+                                           ds + i0 * BK, BK, 0, 1);    /* vt, ds: scratch */
                 for (i = i0; i < i1; i++) {            /* p = exp(s - lse); ds = p (dp - delta) */
                     T_ *pi = p + i * BK;
                     T_ *dsi = ds + i * BK;
@@ -576,12 +587,13 @@ TGA_ATTN_TARGET static void TGA_ATTN_FN(tga_attn_bwd)(const tga_attn_args *A, Py
                     }
                     for (j = 0; j < jn; j++) dsi[j] = scale * pi[j] * (dsi[j] - delta_i);
                 }
+                /* dv += p^T dout, dk += ds^T q, dq += ds k */
                 TGA_ATTN_FN(tga_attn_gemm)(jn, Dv, ni, p + i0 * BK, 1, BK, dout + (q0 + i0) * lddo,
-                                           lddo, dv + k0 * lddv, lddv, add_kv); /* dv += p^T dout */
+                                           lddo, dv + k0 * lddv, lddv, add_kv, 0);
                 TGA_ATTN_FN(tga_attn_gemm)(jn, D, ni, ds + i0 * BK, 1, BK, q + (q0 + i0) * ldq,
-                                           ldq, dk + k0 * lddk, lddk, add_kv);  /* dk += ds^T q */
+                                           ldq, dk + k0 * lddk, lddk, add_kv, 0);
                 TGA_ATTN_FN(tga_attn_gemm)(ni, D, jn, ds + i0 * BK, BK, 1, k + k0 * ldk, ldk,
-                                           dq + (q0 + i0) * lddq, lddq, k0 > 0); /* dq += ds k */
+                                           dq + (q0 + i0) * lddq, lddq, k0 > 0, 0);
                 if (jn_first == 0) jn_first = jn;
             }
             if (first && jn_first < bk) {              /* causal, S > T: keys no row sees */

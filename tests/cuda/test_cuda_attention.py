@@ -10,7 +10,8 @@ simulator with SIM_TUNING's 4 x 4 tiles (tests/conftest.py turns the simulator o
   no gradient), a mask with causal;
 - non-contiguous q, k, v, dout (heads of a (B, T, H, D) buffer, a sliced buffer) read in
   place, and no host copy during forward and backward;
-- qkv_attention_fwd / _bwd with n_head 1 and 2, causal or not, a transposed qkv;
+- qkv_attention_fwd / _bwd with n_head 1 and 2, causal or not, a transposed qkv, a key
+  padding mask (bool (B, 1, 1, T), or float);
 - empty shapes (B, T or S of 0), bad input (the CPU backend's exception types);
 - the tile sizes at the GPU's tuning fit 48 KiB of shared memory for every served key.
 """
@@ -202,6 +203,25 @@ def test_qkv_attention_matches_cpu(n_head, causal, dtype):
     _close(d_y, y, dtype, "y")
     _close(d_lse, lse, dtype, "lse")
     _close(d_dqkv, dqkv, dtype, "dqkv")
+
+
+@pytest.mark.parametrize("kind", ["bool", "float"])
+def test_qkv_attention_with_mask_matches_cpu(kind):
+    B, T, C, n_head = 2, 5, 4, 2
+    rng = np.random.default_rng(9)
+    qkv, dout = _normal(rng, (B, T, 3 * C), np.float64), _normal(rng, (B, T, C), np.float64)
+    may_attend = np.ones((B, 1, 1, T), bool)
+    may_attend[0, 0, 0, 3:] = False                               # a padded batch row
+    mask = may_attend if kind == "bool" else np.where(may_attend, 0.0, -np.inf)
+    y, lse = cpu.qkv_attention_fwd(qkv, n_head, False, 0.5, mask)
+    dqkv = cpu.qkv_attention_bwd(dout, qkv, y, lse, n_head, False, 0.5, mask)
+    d_qkv, d_mask = cuda.from_host(qkv), cuda.from_host(mask)
+    d_y, d_lse = cuda.qkv_attention_fwd(d_qkv, n_head, False, 0.5, d_mask)
+    d_dqkv = cuda.qkv_attention_bwd(cuda.from_host(dout), d_qkv, d_y, d_lse, n_head, False,
+                                    0.5, d_mask)
+    _close(d_y, y, np.float64, "y")
+    _close(d_lse, lse, np.float64, "lse")
+    _close(d_dqkv, dqkv, np.float64, "dqkv")
 
 
 def test_qkv_attention_transposed_qkv():

@@ -107,6 +107,7 @@ SHAPES = [  # (B, H, T, S, D, Dv)
     (1, 2, BQ + 1, BK - 1, 17, 64),
     (2, 1, 2 * BQ + 1, 3 * BK + 5, 64, 64),
     (1, 1, 131, 67, 9, 11),               # primes
+    (3, 2, 15, 10, 32, 32),               # the default task's rows: padded short tiles
 ]
 
 

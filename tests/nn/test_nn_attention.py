@@ -213,32 +213,33 @@ def test_mha_gradcheck_float64():
 
 
 def test_mha_packed_self_attention_path(monkeypatch):
-    """Self-attention with no mask but the causal one and no weights runs qkv_attention on the
-    packed in_proj output; anything else (masks, weights, dropout, cache, cross-attention)
-    the general path. Both give the same result."""
-    from tinygradattn.nn import attention as attention_module
+    """Self-attention with no weights, no dropout and no cache runs as one op on the packed
+    in_proj output, masks included (the causal hint, a key padding mask); weights, dropout,
+    a cache or cross-attention take the general path. Both give the same result."""
     calls = []
-    real = attention_module.qkv_attention
-    monkeypatch.setattr(attention_module, "qkv_attention",
-                        lambda *args, **kw: calls.append(1) or real(*args, **kw))
+    real = nn.MultiheadAttention._packed_self_attention
+    monkeypatch.setattr(nn.MultiheadAttention, "_packed_self_attention",
+                        lambda *args: calls.append(1) or real(*args))
     m = nn.MultiheadAttention(8, 2, dropout=0.5).eval()
     x, other = tga.randn(5, 3, 8), tga.randn(4, 3, 8)
     causal = nn.generate_square_subsequent_mask(5)
+    kpm = tga.tensor(np.array([[0, 0, 0, 1, 1], [0] * 5, [0, 1, 0, 1, 0]], bool))
     fused = m(x, x, x, need_weights=False)[0]
     fused_causal = m(x, x, x, attn_mask=causal, is_causal=True, need_weights=False)[0]
-    assert len(calls) == 2
+    fused_kpm = m(x, x, x, key_padding_mask=kpm, need_weights=False)[0]
+    assert len(calls) == 3
     general = m(x, x, x, need_weights=True)[0]
-    general_causal = m(x, x, x, attn_mask=causal, need_weights=False)[0]    # no hint
-    m(x, x, x, key_padding_mask=tga.zeros(3, 5, dtype=tga.bool), need_weights=False)
+    general_causal = m(x, x, x, attn_mask=causal, need_weights=True)[0]
+    general_kpm = m(x, x, x, key_padding_mask=kpm, need_weights=True)[0]
     m(x, other, other, need_weights=False)
     m(x, x, x, need_weights=False, cache=nn.KVCache())
     m.train()
     m(x, x, x, need_weights=False)
-    assert len(calls) == 2
+    assert len(calls) == 3
     tol = TOLS["float32"]["composite"]
-    assert_close(fused.detach().numpy(), general.detach().numpy(), tol, "fused vs general")
-    assert_close(fused_causal.detach().numpy(), general_causal.detach().numpy(), tol,
-                 "fused causal vs general")
+    for got, want, what in ((fused, general, "plain"), (fused_causal, general_causal, "causal"),
+                            (fused_kpm, general_kpm, "key padding")):
+        assert_close(got.detach().numpy(), want.detach().numpy(), tol, f"fused vs general {what}")
 
 
 @pytest.mark.parametrize("is_causal", [False, True])

@@ -135,11 +135,11 @@ PRIMITIVES = {
                 "a fully masked row gives out 0, lse -inf (as torch)",
     "sdpa_bwd": "(dout (B, H, T, Dv), q, k, v, out, lse, mask, is_causal, scale) -> dq, dk, dv "
                 "shaped like q, k, v",
-    "qkv_attention_fwd": "(qkv (B, T, 3C), n_head, is_causal, scale) -> y (B, T, C), lse (B, H, "
-                         "T): sdpa_fwd of qkv's thirds q | k | v, each viewed (B, H, T, D = C/H), "
-                         "heads merged back to (B, T, C)",
-    "qkv_attention_bwd": "(dout (B, T, C), qkv, y, lse, n_head, is_causal, scale) -> dqkv "
-                         "(B, T, 3C) = dq | dk | dv of qkv_attention_fwd",
+    "qkv_attention_fwd": "(qkv (B, T, 3C), n_head, is_causal, scale, mask=None) -> y (B, T, C), "
+                         "lse (B, H, T): sdpa_fwd of qkv's thirds q | k | v, each viewed (B, H, "
+                         "T, D = C/H), heads merged back to (B, T, C); mask as sdpa_fwd's",
+    "qkv_attention_bwd": "(dout (B, T, C), qkv, y, lse, n_head, is_causal, scale, mask=None) -> "
+                         "dqkv (B, T, 3C) = dq | dk | dv of qkv_attention_fwd",
     # over lists of arrays (gradient clipping): one call instead of a few ops per array
     "foreach_norm": "(xs, ord) -> list of 0-d arrays: the vector norm of order ord (2, 1, inf, "
                     "-inf, 0 or any p > 0) of each array over all its elements, in its dtype",

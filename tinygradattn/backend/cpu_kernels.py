@@ -414,25 +414,26 @@ def empty_sdpa_fwd(q, v):
     return out, lse
 
 
-def qkv_attention_fwd(qkv, n_head, is_causal, scale):
-    """qkv (B, T, 3C) -> y (B, T, C), lse (B, H, T); q, k, v: qkv's thirds, H heads each."""
+def qkv_attention_fwd(qkv, n_head, is_causal, scale, mask=None):
+    """qkv (B, T, 3C) -> y (B, T, C), lse (B, H, T); q, k, v: qkv's thirds, H heads each;
+    mask as sdpa_fwd's (None, bool or float, broadcastable to (B, H, T, T))."""
     B, T, C3 = qkv.shape
     q, k, v = _qkv_heads(qkv, n_head)                                   # 3 x (B, H, T, D)
     y = POOL.empty((B, T, C3 // 3), qkv.dtype)                          # (B, T, C)
     lse = POOL.empty((B, n_head, T), qkv.dtype)
-    _attention.sdpa_fwd(_split_heads(y, n_head), lse, q, k, v, None, bool(is_causal),
-                        float(scale))
+    _attention.sdpa_fwd(_split_heads(y, n_head), lse, q, k, v, _additive_mask(mask, q, k),
+                        bool(is_causal), float(scale))
     return y, lse
 
 
-def qkv_attention_bwd(dout, qkv, y, lse, n_head, is_causal, scale):
+def qkv_attention_bwd(dout, qkv, y, lse, n_head, is_causal, scale, mask=None):
     """dout (B, T, C) -> dqkv (B, T, 3C), written by the kernel through dq | dk | dv views."""
     q, k, v = _qkv_heads(qkv, n_head)                                   # 3 x (B, H, T, D)
     dqkv = POOL.empty(qkv.shape, qkv.dtype)                             # (B, T, 3C)
     dq, dk, dv = _qkv_heads(dqkv, n_head)
     _attention.sdpa_bwd(dq, dk, dv, _split_heads(dout, n_head), q, k, v,
-                        _split_heads(y, n_head), np.ascontiguousarray(lse), None,
-                        bool(is_causal), float(scale))
+                        _split_heads(y, n_head), np.ascontiguousarray(lse),
+                        _additive_mask(mask, q, k), bool(is_causal), float(scale))
     return dqkv
 
 

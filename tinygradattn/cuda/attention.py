@@ -446,18 +446,19 @@ def sdpa_bwd(dout, q, k, v, out, lse, mask, is_causal, scale):
     return dq, dk, dv
 
 
-def qkv_attention_fwd(qkv, n_head, is_causal, scale):
-    """qkv (B, T, 3C) -> y (B, T, C), lse (B, H, T); q, k, v: qkv's thirds, H heads each."""
+def qkv_attention_fwd(qkv, n_head, is_causal, scale, mask=None):
+    """qkv (B, T, 3C) -> y (B, T, C), lse (B, H, T); q, k, v: qkv's thirds, H heads each;
+    mask as sdpa_fwd's."""
     q, k, v = _qkv_heads("qkv_attention_fwd", qkv, n_head)               # 3 x (B, H, T, D)
     B, T, C3 = qkv.shape
     _check("sdpa_fwd", ("q", "k", "v"), (q, k, v))
     y = empty((B, T, C3 // 3), qkv.dtype)                                # (B, T, C)
     lse = empty((B, n_head, T), qkv.dtype)
-    _forward(_merged_heads(y, n_head), lse, q, k, v, None, is_causal, scale)
+    _forward(_merged_heads(y, n_head), lse, q, k, v, mask, is_causal, scale)
     return y, lse
 
 
-def qkv_attention_bwd(dout, qkv, y, lse, n_head, is_causal, scale):
+def qkv_attention_bwd(dout, qkv, y, lse, n_head, is_causal, scale, mask=None):
     """dout (B, T, C) -> dqkv (B, T, 3C), written by the kernels through dq | dk | dv views."""
     q, k, v = _qkv_heads("qkv_attention_bwd", qkv, n_head)               # 3 x (B, H, T, D)
     for name, a in (("dout", dout), ("y", y)):
@@ -469,7 +470,7 @@ def qkv_attention_bwd(dout, qkv, y, lse, n_head, is_causal, scale):
     _check("sdpa_bwd", ("dout", "q", "k", "v", "out", "lse"), (dout, q, k, v, y, lse))
     dqkv = empty(qkv.shape, qkv.dtype)                                   # (B, T, 3C)
     dq, dk, dv = _qkv_heads("qkv_attention_bwd", dqkv, n_head)
-    _backward(dq, dk, dv, dout, q, k, v, y, lse, None, is_causal, scale)
+    _backward(dq, dk, dv, dout, q, k, v, y, lse, mask, is_causal, scale)
     return dqkv
 
 

@@ -6,7 +6,8 @@ Internally everything runs batch-first: (B, T, E) -> (B, H, T, D) -> (B, T, E).
 
 qkv_attention: self-attention straight from a packed projection qkv (B, T, 3E), one fused op
 (ops/attention.py QKVAttention) where split + view + transpose + sdpa would copy; used by
-MultiheadAttention's unmasked self-attention and by models/gpt.py.
+models/gpt.py and by MultiheadAttention's self-attention without weights or dropout (its
+masks, a key padding mask included, go into the same op).
 """
 import math
 
@@ -111,16 +112,21 @@ def qkv_attention(qkv, num_heads, is_causal=False, scale=None):
     return QKVAttention.apply(qkv, int(num_heads), bool(is_causal), scale)
 
 
+def _check_mask_dtype(mask, name):
+    """A mask is None, bool or floating (torch's AssertionError otherwise)."""
+    if mask is not None and mask.dtype != dtypes.bool_ and not mask.is_floating_point():
+        raise AssertionError(f"only bool and floating types of {name} are supported, got "
+                             f"{mask.dtype.name}")
+
+
 def _canonical_mask(mask, name, dtype):
     """bool (True = masked out) -> float with -inf there; float masks are returned as is."""
     if mask is None:
         return None
+    _check_mask_dtype(mask, name)
     if mask.dtype == dtypes.bool_:
         return zeros(*mask.shape, dtype=dtype, device=mask.device).masked_fill(
             mask, float("-inf"))
-    if not mask.is_floating_point():
-        raise AssertionError(f"only bool and floating types of {name} are supported, got "
-                             f"{mask.dtype.name}")
     return mask
 
 
@@ -233,6 +239,30 @@ class MultiheadAttention(Module):
         projects key/value once and reuses them. With a cache, is_causal=True and no
         attn_mask means: query i (absolute position S_past + i) sees keys 0..S_past + i.
         """
+        out, weights, batched = self._attend(query, key, value, key_padding_mask, need_weights,
+                                             attn_mask, average_attn_weights, is_causal, cache)
+        return self._output(self.out_proj(out), weights, batched)
+
+    def forward_add(self, residual, query, key, value, key_padding_mask=None,
+                    need_weights=True, attn_mask=None, average_attn_weights=True,
+                    is_causal=False, cache=None):
+        """(residual + forward(...)[0], attn_weights) with batch-first 3-d inputs (ours: a
+        transformer layer's skip connection), residual added inside out_proj's GEMM
+        (F.linear_residual) rather than in a pass of its own; out_proj's own forward (and
+        any hook on it) is not called. residual: (B, T, E), query's shape."""
+        if not (self.batch_first and query.ndim == 3):
+            raise ValueError(f"MultiheadAttention.forward_add: batch_first 3-d inputs only, "
+                             f"got batch_first={self.batch_first}, query "
+                             f"{tuple(query.shape)}")
+        out, weights, _ = self._attend(query, key, value, key_padding_mask, need_weights,
+                                       attn_mask, average_attn_weights, is_causal, cache)
+        proj = self.out_proj
+        return F.linear_residual(out, proj.weight, proj.bias, residual), weights
+
+    def _attend(self, query, key, value, key_padding_mask, need_weights, attn_mask,
+                average_attn_weights, is_causal, cache):
+        """forward's attention before out_proj: (heads merged (B, T, E), weights or None,
+        batched)."""
         reused = cache is not None and cache.static and cache.filled     # key, value unused
         for name, x in (("query", query), ("key", key), ("value", value)):
             if not isinstance(x, Tensor) and not (reused and name != "query" and x is None):
@@ -251,10 +281,11 @@ class MultiheadAttention(Module):
                                  f"not match query {tuple(query.shape)} (batch-first shapes)")
         dropout_p = self.dropout if self.training else 0.0
         if (cache is None and not need_weights and dropout_p == 0.0 and query is key
-                and key is value and self._qkv_same_embed_dim and key_padding_mask is None
-                and (attn_mask is None or is_causal)):
-            return self._output(self._packed_self_attention(query, attn_mask, is_causal), None,
-                                batched)
+                and key is value and self._qkv_same_embed_dim):
+            mask, causal = self._merge_masks(attn_mask, key_padding_mask, is_causal, False,
+                                             B, T, T, query.dtype)
+            if mask is None or not mask.requires_grad:     # the fused op takes no mask grad
+                return self._packed_self_attention(query, mask, causal), None, batched
         q, k, v = self._in_projection(query, key, value, need_kv=not reuse_kv)
         q = self._heads(q)                                                    # (B, H, T, D)
         past = 0
@@ -281,12 +312,10 @@ class MultiheadAttention(Module):
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p,
                                                  is_causal=causal)            # (B, H, T, D)
             weights = None
-        out = out.transpose(1, 2).reshape(B, T, E)                            # (B, T, E)
-        return self._output(out, weights, batched)
+        return out.transpose(1, 2).reshape(B, T, E), weights, batched         # (B, T, E)
 
     def _output(self, out, weights, batched):
-        """out_proj of the merged heads (B, T, E), then the caller's layout."""
-        out = self.out_proj(out)
+        """out (B, T, E), out_proj's already, in the caller's layout."""
         if not batched:
             out = out.squeeze(0)                                              # (T, E)
             weights = None if weights is None else weights.squeeze(0)
@@ -294,13 +323,15 @@ class MultiheadAttention(Module):
             out = out.transpose(0, 1)                                         # (T, B, E)
         return out, weights
 
-    def _packed_self_attention(self, x, attn_mask, is_causal):
-        """Self-attention with no mask but the causal one, as one op on the packed projection:
-        qkv_attention reads q, k, v in place (no chunk, no head transposes). x: (B, T, E)."""
-        B, T, _ = x.shape
-        _, causal = self._merge_masks(attn_mask, None, is_causal, False, B, T, T, x.dtype)
+    def _packed_self_attention(self, x, mask, causal):
+        """Self-attention as one op on the packed projection: qkv_attention reads q, k, v in
+        place (no chunk, no head transposes, and one d(qkv) buffer back). x: (B, T, E); mask:
+        None or _merge_masks's (a key padding mask's, say), causal its flag."""
         qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)               # (B, T, 3E)
-        return qkv_attention(qkv, self.num_heads, is_causal=causal)              # (B, T, E)
+        if mask is None:
+            return qkv_attention(qkv, self.num_heads, is_causal=causal)          # (B, T, E)
+        scale = 1.0 / math.sqrt(self.head_dim)
+        return QKVAttention.apply(qkv, self.num_heads, causal, scale, mask)      # (B, T, E)
 
     def _batch_inputs(self, batched, query, key, value, key_padding_mask, attn_mask):
         """Bring inputs to batch-first 3-d form (and unbatched masks to batched ones)."""
@@ -324,39 +355,52 @@ class MultiheadAttention(Module):
 
     def _merge_masks(self, attn_mask, key_padding_mask, is_causal, need_weights, B, T, S,
                      dtype):
-        """One float mask broadcastable to (B, H, T, S), or None; and the causal flag for
+        """One mask broadcastable to (B, H, T, S), or None; and the causal flag for
         scaled_dot_product_attention (torch's rules: the hint is used only when no padding
-        mask and no weights are needed)."""
-        H = self.num_heads
+        mask and no weights are needed). Without weights, bool masks stay bool in sdpa's
+        convention (True = may attend): one logical_not, no float mask built each call;
+        otherwise (weights, or a float mask among them) a float mask, -inf where masked."""
         if is_causal and attn_mask is None:
             raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use "
                                "the Transformer module method `generate_square_subsequent_mask`"
                                " to create this mask.")
         if is_causal and key_padding_mask is None and not need_weights:
             return None, True
-        mask = _canonical_mask(attn_mask, "attn_mask", dtype)
-        if mask is not None:
-            if mask.ndim == 2:
-                if tuple(mask.shape) != (T, S):
-                    raise RuntimeError(f"The shape of the 2D attn_mask is "
-                                       f"{tuple(mask.shape)}, but should be {(T, S)}.")
-                mask = mask.reshape(1, 1, T, S)
-            elif mask.ndim == 3:
-                if tuple(mask.shape) != (B * H, T, S):
-                    raise RuntimeError(f"The shape of the 3D attn_mask is "
-                                       f"{tuple(mask.shape)}, but should be {(B * H, T, S)}.")
-                mask = mask.reshape(B, H, T, S)
-            else:                                       # torch's class for this check
-                raise AssertionError(f"expected attn_mask to be None, 2-D or 3-D but found "
-                                     f"{mask.ndim}-D tensor instead")
-        kpm = _canonical_mask(key_padding_mask, "key_padding_mask", dtype)
-        if kpm is not None:
-            if tuple(kpm.shape) != (B, S):
+        _check_mask_dtype(attn_mask, "attn_mask")
+        _check_mask_dtype(key_padding_mask, "key_padding_mask")
+        mask = self._attn_mask_4d(attn_mask, B, T, S)                         # (B|1, H|1, T, S)
+        kpm = None
+        if key_padding_mask is not None:
+            if tuple(key_padding_mask.shape) != (B, S):
                 raise AssertionError(f"expecting key_padding_mask shape of {(B, S)}, but got "
-                                     f"{tuple(kpm.shape)}")
-            kpm = kpm.reshape(B, 1, 1, S)
+                                     f"{tuple(key_padding_mask.shape)}")
+            kpm = key_padding_mask.reshape(B, 1, 1, S)                         # (B, 1, 1, S)
+        if not need_weights and all(m is None or m.dtype == dtypes.bool_ for m in (mask, kpm)):
+            blocked = kpm if mask is None else mask if kpm is None else mask | kpm
+            return (None if blocked is None else blocked.logical_not()), False
+        mask = _canonical_mask(mask, "attn_mask", dtype)
+        kpm = _canonical_mask(kpm, "key_padding_mask", dtype)
+        if kpm is not None:
             mask = kpm if mask is None else mask + kpm                        # (B, H|1, T, S)
         return mask, False
+
+    def _attn_mask_4d(self, attn_mask, B, T, S):
+        """attn_mask (T, S) or (B * H, T, S) viewed (1, 1, T, S) / (B, H, T, S); torch's errors."""
+        if attn_mask is None:
+            return None
+        H = self.num_heads
+        if attn_mask.ndim == 2:
+            if tuple(attn_mask.shape) != (T, S):
+                raise RuntimeError(f"The shape of the 2D attn_mask is "
+                                   f"{tuple(attn_mask.shape)}, but should be {(T, S)}.")
+            return attn_mask.reshape(1, 1, T, S)
+        if attn_mask.ndim == 3:
+            if tuple(attn_mask.shape) != (B * H, T, S):
+                raise RuntimeError(f"The shape of the 3D attn_mask is "
+                                   f"{tuple(attn_mask.shape)}, but should be {(B * H, T, S)}.")
+            return attn_mask.reshape(B, H, T, S)
+        raise AssertionError(f"expected attn_mask to be None, 2-D or 3-D but found "
+                             f"{attn_mask.ndim}-D tensor instead")      # torch's class for this
 
     def _explicit_attention(self, q, k, v, mask, dropout_p):
         """softmax(q k^T / sqrt(D) + mask) v, keeping the weights (B, H, T, S)."""

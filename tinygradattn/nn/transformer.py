@@ -5,11 +5,20 @@ Ours, beyond torch: the decoder layer takes a `cache` (DecoderLayerCache) for in
 decoding and can keep its cross-attention weights (`keep_cross_attention`) for plotting; a
 layer whose `gradient_checkpointing` is True (HuggingFace's attribute) recomputes its
 activations in backward while training (tga.utils.checkpoint).
+
+Residual branches run fused where the result is the same: x + the feed-forward block is one
+GeluMLP op (F.gelu_mlp: GELU inside the first GEMM, the residual inside the second), or
+linear, relu, linear_residual; x + the attention block adds x inside out_proj's GEMM
+(MultiheadAttention.forward_add). This holds while the modules skipped are plain (exact
+classes, no forward replaced on the instance, no forward hook registered anywhere: every
+observer still sees every call) and their dropouts are the identity (p = 0 or eval mode);
+otherwise the blocks run as torch writes them (_sa_block, _ff_block, then +).
 """
 import copy
 import numbers
 
 from . import functional as F
+from . import module as _module
 from .activation import Dropout
 from .attention import KVCache, MultiheadAttention
 from .container import ModuleList
@@ -17,6 +26,7 @@ from .linear import Linear
 from .module import Module
 from .norm import LayerNorm
 from ..autograd.grad_mode import is_grad_enabled
+from ..tensor import Tensor
 from ..utils.checkpoint import checkpoint
 
 
@@ -33,6 +43,43 @@ def _get_activation(activation):
 def _recomputes(layer):
     """True when layer's forward runs under activation checkpointing now."""
     return layer.gradient_checkpointing and layer.training and is_grad_enabled()
+
+
+def _skippable(*modules):
+    """True when a fused op may stand in for these modules' forwards: no forward hook is
+    registered on any module (one global count) and none of these has its forward replaced
+    on the instance (capture_attention labels modules that way)."""
+    if _module._n_forward_hooks:
+        return False
+    return all("forward" not in m.__dict__ for m in modules)
+
+
+def _idle(dropout):
+    """dropout is a plain nn.Dropout that is the identity now (p = 0, or eval mode)."""
+    return type(dropout) is Dropout and (dropout.p == 0.0 or not dropout.training)
+
+
+def _ff_add(layer, x, h, last_dropout):
+    """x + layer._ff_block(h): h (*, d_model) -> linear1 -> activation -> dropout -> linear2 ->
+    last_dropout, plus the residual x (h's shape). As one GeluMLP op for GELU, or linear,
+    relu, linear_residual for ReLU, when the modules are plain and the dropouts idle."""
+    l1, l2 = layer.linear1, layer.linear2
+    if (layer.activation in (F.gelu, F.relu) and type(l1) is Linear and type(l2) is Linear
+            and _idle(layer.dropout) and _idle(last_dropout)
+            and _skippable(l1, l2, layer.dropout, last_dropout)):
+        if layer.activation is F.gelu:
+            return F.gelu_mlp(h, l1.weight, l1.bias, l2.weight, l2.bias, residual=x)
+        hidden = F.relu(F.linear(h, l1.weight, l1.bias))                    # (*, ff)
+        return F.linear_residual(hidden, l2.weight, l2.bias, x)
+    return x + layer._ff_block(h)
+
+
+def _attention_adds(attn, dropout, x):
+    """x + dropout(attn(...)[0]) may run as attn.forward_add: batch-first 3-d x, a plain
+    MultiheadAttention and out_proj, dropout idle."""
+    return (isinstance(x, Tensor) and x.ndim == 3 and type(attn) is MultiheadAttention
+            and attn.batch_first and type(attn.out_proj) is Linear and _idle(dropout)
+            and _skippable(attn, attn.out_proj, dropout))
 
 
 def _get_clones(module, n):
@@ -91,13 +138,22 @@ class TransformerEncoderLayer(Module):
 
     def _forward(self, src, src_mask, src_key_padding_mask, is_causal):
         x = src
+        masks = (src_mask, src_key_padding_mask, is_causal)
         if self.norm_first:
-            x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
-            x = x + self._ff_block(self.norm2(x))
+            x = self._sa_add(x, self.norm1(x), *masks)
+            x = _ff_add(self, x, self.norm2(x), self.dropout2)
         else:
-            x = self.norm1(x + self._sa_block(x, src_mask, src_key_padding_mask, is_causal))
-            x = self.norm2(x + self._ff_block(x))
+            x = self.norm1(self._sa_add(x, x, *masks))
+            x = self.norm2(_ff_add(self, x, x, self.dropout2))
         return x
+
+    def _sa_add(self, x, h, attn_mask, key_padding_mask, is_causal):
+        """x + self._sa_block(h, ...), x added inside out_proj's GEMM when it can be."""
+        if _attention_adds(self.self_attn, self.dropout1, x):
+            return self.self_attn.forward_add(x, h, h, h, attn_mask=attn_mask,
+                                              key_padding_mask=key_padding_mask,
+                                              need_weights=False, is_causal=is_causal)[0]
+        return x + self._sa_block(h, attn_mask, key_padding_mask, is_causal)
 
     def _sa_block(self, x, attn_mask, key_padding_mask, is_causal):
         x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
@@ -162,14 +218,35 @@ class TransformerDecoderLayer(Module):
         sa = (tgt_mask, tgt_key_padding_mask, tgt_is_causal, cache)
         ca = (memory, memory_mask, memory_key_padding_mask, memory_is_causal, cache)
         if self.norm_first:
-            x = x + self._sa_block(self.norm1(x), *sa)
-            x = x + self._mha_block(self.norm2(x), *ca)
-            x = x + self._ff_block(self.norm3(x))
+            x = self._sa_add(x, self.norm1(x), *sa)
+            x = self._mha_add(x, self.norm2(x), *ca)
+            x = _ff_add(self, x, self.norm3(x), self.dropout3)
         else:
-            x = self.norm1(x + self._sa_block(x, *sa))
-            x = self.norm2(x + self._mha_block(x, *ca))
-            x = self.norm3(x + self._ff_block(x))
+            x = self.norm1(self._sa_add(x, x, *sa))
+            x = self.norm2(self._mha_add(x, x, *ca))
+            x = self.norm3(_ff_add(self, x, x, self.dropout3))
         return x
+
+    def _sa_add(self, x, h, attn_mask, key_padding_mask, is_causal, cache):
+        """x + self._sa_block(h, ...), x added inside out_proj's GEMM when it can be."""
+        if _attention_adds(self.self_attn, self.dropout1, x):
+            return self.self_attn.forward_add(
+                x, h, h, h, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
+                is_causal=is_causal, need_weights=False,
+                cache=None if cache is None else cache.self_attn)[0]
+        return x + self._sa_block(h, attn_mask, key_padding_mask, is_causal, cache)
+
+    def _mha_add(self, x, h, mem, attn_mask, key_padding_mask, is_causal, cache):
+        """x + self._mha_block(h, mem, ...), x added inside out_proj's GEMM when it can be."""
+        if not _attention_adds(self.multihead_attn, self.dropout2, x):
+            return x + self._mha_block(h, mem, attn_mask, key_padding_mask, is_causal, cache)
+        y, w = self.multihead_attn.forward_add(
+            x, h, mem, mem, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
+            is_causal=is_causal, need_weights=self.keep_cross_attention,
+            average_attn_weights=False, cache=None if cache is None else cache.cross_attn)
+        if w is not None:
+            self.cross_attn_weights = w.detach()                          # (B, H, T, S)
+        return y
 
     def _sa_block(self, x, attn_mask, key_padding_mask, is_causal, cache):
         x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask,

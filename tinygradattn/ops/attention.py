@@ -48,26 +48,29 @@ class QKVAttention(Function):
     """Self-attention of a packed projection: qkv (B, T, 3C) = q | k | v, n_head heads of
     D = C / n_head each -> y (B, T, C), the heads' outputs side by side.
 
-    y[:, :, h*D:(h+1)*D] = softmax(q_h k_h^T * scale) v_h with q_h = qkv[:, :, h*D:(h+1)*D],
-    k_h and v_h at offsets C and 2C; causal or not, no mask.
+    y[:, :, h*D:(h+1)*D] = softmax(q_h k_h^T * scale + mask) v_h with q_h = qkv[:, :, h*D:(h+1)*D],
+    k_h and v_h at offsets C and 2C; causal or not; mask None, or as ScaledDotProductAttention's
+    (bool, True = may attend, or float added; broadcastable to (B, H, T, T); not
+    differentiated): MultiheadAttention's key padding mask.
     Composed twin: `nn.reference.qkv_attention`.
     """
 
     @staticmethod
-    def forward(ctx, qkv, n_head, is_causal, scale):                       # qkv: (B, T, 3C)
-        y, lse = ctx.backend.qkv_attention_fwd(qkv, n_head, is_causal, scale)  # (B,T,C), (B,H,T)
+    def forward(ctx, qkv, n_head, is_causal, scale, mask=None):            # qkv: (B, T, 3C)
+        y, lse = ctx.backend.qkv_attention_fwd(qkv, n_head, is_causal, scale,
+                                               mask)                       # (B,T,C), (B,H,T)
         if weights.RECORDERS:                        # a capture is open: rebuild its maps
             q, k = weights.packed_qk(ctx.backend, qkv, n_head)                # (B, H, T, D)
-            weights.record(ctx.backend, q, k, lse, scale, None, is_causal)
+            weights.record(ctx.backend, q, k, lse, scale, mask, is_causal)
         ctx.n_head, ctx.is_causal, ctx.scale = n_head, is_causal, scale
-        ctx.save_for_backward(qkv, y, lse)
+        ctx.save_for_backward(qkv, y, lse, mask)
         return y
 
     @staticmethod
     def backward(ctx, dout):                                               # dout: (B, T, C)
         # fwd: q | k | v = qkv, y = ScaledDotProductAttention(q, k, v) per head  =>
         #   dqkv = dq | dk | dv, the same gradients, each written into its third of one buffer
-        qkv, y, lse = ctx.saved_tensors
+        qkv, y, lse, mask = ctx.saved_tensors
         dqkv = ctx.backend.qkv_attention_bwd(dout, qkv, y, lse, ctx.n_head, ctx.is_causal,
-                                             ctx.scale)                    # (B, T, 3C)
-        return dqkv, None, None, None
+                                             ctx.scale, mask)              # (B, T, 3C)
+        return dqkv, None, None, None, None
