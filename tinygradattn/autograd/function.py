@@ -52,18 +52,21 @@ class Context:
     released with the saved arrays once backward has run.
     """
 
-    def __init__(self, fn, backend, inputs, needs_input_grad, is_recording):
+    # Defaults, read from the class until a call sets its own (one Context is built per op,
+    # so __init__ sets only what differs from call to call).
+    inputs = None                 # tuple: a Tensor requiring grad, else None (set once recorded)
+    saved = ()
+    is_freed = False
+    output_backend = None         # set by a forward whose output lives on another device
+                                  # (ToDevice)
+    versions = ()                 # (counter, version at save, array, what) per saved array
+                                  # that is an input or the output
+
+    def __init__(self, fn, backend, needs_input_grad, is_recording):
         self.fn = fn                          # the Function subclass
         self.backend = backend                # the device's primitive set
-        self.inputs = inputs                  # tuple: a Tensor requiring grad, else None
         self.needs_input_grad = needs_input_grad
         self.is_recording = is_recording      # False under no_grad: nothing is kept
-        self.saved = ()
-        self.is_freed = False
-        self.output_backend = None            # set by a forward whose output lives on
-                                              # another device (ToDevice)
-        self.versions = ()                    # (counter, version at save, array, what) per
-                                              # saved array that is an input or the output
 
     def save_for_backward(self, *arrays):
         if self.is_recording:
@@ -113,8 +116,9 @@ class Context:
 
     def release(self):
         """Drop saved arrays and attributes set in forward (after a backward pass)."""
-        for name in [n for n in vars(self) if n not in _ESSENTIAL]:
-            delattr(self, name)
+        attrs = vars(self)
+        for name in attrs.keys() - _ESSENTIAL:
+            del attrs[name]
         self.saved = ()
         self.is_freed = True
 
@@ -193,9 +197,8 @@ class Function:
         if backend is None:
             raise TypeError(f"{cls.__name__}.apply() needs at least one Tensor argument, got "
                             f"({', '.join(type(a).__name__ for a in args)})")
-        needs = tuple(needs)
         is_recording = True in needs and is_grad_enabled()
-        ctx = Context(cls, backend, None, needs, is_recording)
+        ctx = Context(cls, backend, tuple(needs), is_recording)
         if instruments.observers:                # an instrument is on: trace, anomaly, profiler
             out = instruments.run_forward(cls, ctx, raw)
         else:
@@ -203,9 +206,11 @@ class Function:
         result = first._wrap(out, ctx.output_backend or backend)
         if cls.is_view and backend.same_storage(out, raw[0]):
             result._version = first._version     # a view: one storage, one version counter
-        if is_recording and ctx.saved:
+        if not is_recording:                     # no_grad, or no input requires grad: done
+            return result
+        if ctx.saved:
             ctx._record_versions(args, raw, out, result)
-        if is_recording and out.dtype.kind == "f":
+        if out.dtype.kind == "f":
             # the graph keeps the inputs that take a gradient; None for the rest
             ctx.inputs = tuple([a if n else None for a, n in zip(args, needs)])
             result._requires_grad = True
