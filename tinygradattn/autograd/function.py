@@ -92,26 +92,31 @@ class Context:
     def _record_versions(self, args, raw, out, result):
         """Note the version of every saved array that is one of the tensor arguments' or the
         output's storage: an in-place write into it before backward is an error then."""
+        # (array, its tensor, how errors name it): the output first, then the tensor inputs;
+        # built once per op, not once per saved array
+        owners = [(out, result, "output 0 of")]
+        owners += [(r, a, "an input of") for a, r in zip(args, raw)
+                   if hasattr(a, "_version") and getattr(r, "shape", None) is not None]
         versions = []
         for array in self.saved:
-            owner = self._owner(array, args, raw, out, result, lambda a, b: a is b)
-            if owner is None and getattr(array, "shape", None) is not None:
-                # a view of an input or of the output (softmax saves y before moving its
-                # dim back): the same storage, the same counter
-                owner = self._owner(array, args, raw, out, result, self.backend.same_storage)
+            owner = self._owner(array, owners)
             if owner is not None:
-                versions.append((owner[0]._version, owner[0]._version[0], array, owner[1]))
+                tensor, what = owner
+                versions.append((tensor._version, tensor._version[0], array, what))
         self.versions = versions
 
-    @staticmethod
-    def _owner(array, args, raw, out, result, same):
-        """(tensor, what) whose storage the saved array is, by `same`; None if none is."""
-        if same(array, out):
-            return result, "output 0 of"
-        for a, r in zip(args, raw):
-            if r is not None and hasattr(a, "_version") and \
-                    getattr(r, "shape", None) is not None and same(array, r):
-                return a, "an input of"
+    def _owner(self, array, owners):
+        """(tensor, what) of the first owner whose array the saved array is; else of the first
+        whose storage it shares (a view of an input or of the output: softmax saves y before
+        moving its dim back: the same storage, the same counter); None if none is."""
+        for candidate, tensor, what in owners:
+            if array is candidate:
+                return tensor, what
+        if getattr(array, "shape", None) is None:
+            return None
+        for candidate, tensor, what in owners:
+            if self.backend.same_storage(array, candidate):
+                return tensor, what
         return None
 
     def release(self):
