@@ -180,3 +180,15 @@ def test_context_release_keeps_its_defaults_and_drops_forward_attributes():
     y.sum().backward()
     assert ctx.is_freed and ctx.saved == () and not hasattr(ctx, "shape")
     assert ctx.output_backend is None and ctx.inputs[0] is x
+
+
+def test_dtype_lookup_by_identity_agrees_with_the_general_lookup():
+    from tinygradattn import dtypes
+    for np_type, want in ((np.float32, tga.float32), (np.float64, tga.float64),
+                          (np.int64, tga.int64), (np.bool_, tga.bool)):
+        assert dtypes.from_numpy_dtype(np.dtype(np_type)) is want     # the builtin object
+        assert dtypes.from_numpy_dtype(np_type) is want                # a type, not a dtype
+        assert dtypes.from_numpy_dtype(np.dtype(np_type).name) is want
+    assert tga.tensor(np.arange(3, dtype=np.int32)).dtype is tga.int64     # widened on copy
+    with pytest.raises(TypeError, match="unsupported dtype"):
+        dtypes.from_numpy_dtype(np.dtype(np.float16))
