@@ -192,3 +192,25 @@ def test_dtype_lookup_by_identity_agrees_with_the_general_lookup():
     assert tga.tensor(np.arange(3, dtype=np.int32)).dtype is tga.int64     # widened on copy
     with pytest.raises(TypeError, match="unsupported dtype"):
         dtypes.from_numpy_dtype(np.dtype(np.float16))
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5), (1, 7), (4,)])
+def test_transpose_equals_permute_and_its_gradient_flows(shape):
+    x = tga.randn(*shape, requires_grad=True)
+    n = len(shape)
+    for d0 in range(-n, n):
+        for d1 in range(-n, n):
+            axes = list(range(n))
+            axes[d0 % n], axes[d1 % n] = axes[d1 % n], axes[d0 % n]
+            out = x.transpose(d0, d1)
+            np.testing.assert_array_equal(out.detach().numpy(), x.detach().numpy().transpose(axes))
+            assert (out is x) == (d0 % n == d1 % n)
+    x.transpose(0, -1).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.ones(shape, np.float32))
+    with pytest.raises(IndexError, match="Dimension out of range"):
+        x.transpose(0, n)
+
+
+def test_transpose_of_a_0d_tensor_is_itself_as_in_torch():
+    s = tga.tensor(3.0)
+    assert s.transpose(0, -1) is s
