@@ -52,6 +52,9 @@ step() {   # step NAME TIMEOUT CMD...: run, append its tail to the report
 step build 90 "$PY" setup.py build_ext --inplace -j 8
 step tests 200 env TGA_TEST_REAL_GPU=1 "$PY" -m pytest -q -p no:cacheprovider tests/cuda \
     --ignore=tests/cuda/test_cuda_compile.py --maxfail=25
+# user code recognised as fused ops (ops/patterns.py) on the device backend
+step patterns 60 env TGA_TEST_REAL_GPU=1 "$PY" -m pytest -q -p no:cacheprovider \
+    tests/autograd/test_patterns.py -k each_device
 step bench 140 "$PY" -m benchmarks.gpu --quick --out "$OUT_DIR/gpu-quick.json"
 # the GEMM with larger tiles (128x128x8, 8x8 per thread: 143 registers, no spills for sm_90),
 # to choose GPU_TUNING's default from a measurement

@@ -5,6 +5,11 @@ iterations left out) and the ratio.
 
     python -m benchmarks.nanogpt_recipe                   # the full recipe: 2000 iterations
     python -m benchmarks.nanogpt_recipe --max-iters 200   # shorter (the loss is not final)
+    python -m benchmarks.nanogpt_recipe --seeds 3         # each library under 3 seeds
+
+train.py seeds torch with 1337; the seed spread (the val loss's own scatter from one
+initialisation and batch order to another) comes from copies of train.py that differ from
+it only in that number (1338, 1339, ...: the first run is always the unmodified file).
 
 Needs ../shared/clients/nanoGPT and ../shared/data/tinyshakespeare.txt beside the repository,
 and PyTorch for its half (--only tga skips it). The runs go one after the other in a
@@ -28,11 +33,25 @@ RECIPE = ["config/train_shakespeare_char.py", "--device=cpu", "--compile=False",
           "--n_layer=4", "--n_head=4", "--n_embd=128", "--dropout=0.0"]
 
 
-def run(impl, work, max_iters, log_path):
+def script_for_seed(work, seed):
+    """train.py for seed 1337 (the file itself), else a copy seeded `seed` instead."""
+    if seed == 1337:
+        return "train.py"
+    text = open(os.path.join(work, "train.py")).read()
+    assert text.count("torch.manual_seed(1337 + seed_offset)") == 1
+    name = f"train_seed{seed}.py"
+    with open(os.path.join(work, name), "w") as f:
+        f.write(text.replace("torch.manual_seed(1337 + seed_offset)",
+                             f"torch.manual_seed({seed} + seed_offset)"))
+    return name
+
+
+def run(impl, work, max_iters, log_path, seed=1337):
     args = RECIPE + [f"--max_iters={max_iters}", f"--lr_decay_iters={max_iters}",
-                     f"--out_dir=out-{impl}"]
-    cmd = ([sys.executable, "train.py"] if impl == "torch"
-           else [sys.executable, "-m", "tinygradattn", "run", "train.py"]) + args
+                     f"--out_dir=out-{impl}-{seed}"]
+    script = script_for_seed(work, seed)
+    cmd = ([sys.executable, script] if impl == "torch"
+           else [sys.executable, "-m", "tinygradattn", "run", script]) + args
     env = dict(os.environ, PYTHONPATH=ROOT)
     env.pop("NUMBA_ENABLE_CUDASIM", None)
     start = time.time()
@@ -54,6 +73,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--max-iters", type=int, default=2000)
     ap.add_argument("--only", choices=("tga", "torch"))
+    ap.add_argument("--seeds", type=int, default=1, help="runs per library, seeds 1337, 1338, ...")
     args = ap.parse_args(argv)
     if not os.path.isdir(os.path.join(SHARED, "clients", "nanoGPT")):
         raise SystemExit("../shared/clients/nanoGPT is not beside the repository")
@@ -69,19 +89,25 @@ def main(argv=None):
         subprocess.run([sys.executable, os.path.join(data, "prepare.py")], check=True,
                        stdout=subprocess.DEVNULL)
         out = {}
-        for impl in ("torch", "tga"):
-            if args.only and impl != args.only:
-                continue
-            log = os.path.join(results_dir, f"{stamp}-nanogpt-{impl}.log")
-            out[impl] = run(impl, work, args.max_iters, log)
-            last = max(out[impl]["evals"])
-            print(f"{impl:6} step {last}: train loss {out[impl]['evals'][last][0]:.4f}, val loss "
-                  f"{out[impl]['evals'][last][1]:.4f}; {out[impl]['ms_per_iter']:.1f} ms/iter "
-                  f"(median); {out[impl]['wall_s']:.0f} s in all; log {log}", flush=True)
+        for seed in range(1337, 1337 + args.seeds):
+            for impl in ("torch", "tga"):
+                if args.only and impl != args.only:
+                    continue
+                log = os.path.join(results_dir, f"{stamp}-nanogpt-{impl}-{seed}.log")
+                r = out.setdefault(impl, {})[seed] = run(impl, work, args.max_iters, log, seed)
+                last = max(r["evals"])
+                print(f"{impl:6} seed {seed} step {last}: train loss {r['evals'][last][0]:.4f}, "
+                      f"val loss {r['evals'][last][1]:.4f}; {r['ms_per_iter']:.1f} ms/iter "
+                      f"(median); {r['wall_s']:.0f} s in all; log {log}", flush=True)
+    for impl, runs in out.items():
+        vals = [r["evals"][max(r["evals"])][1] for r in runs.values()]
+        ms = statistics.median(r["ms_per_iter"] for r in runs.values())
+        spread = f", spread {min(vals):.4f} .. {max(vals):.4f}" if len(vals) > 1 else ""
+        print(f"{impl:6} val loss mean {statistics.mean(vals):.4f}{spread}; {ms:.1f} ms/iter")
     if len(out) == 2:
-        print(f"torch / ours ms/iter: {out['torch']['ms_per_iter'] / out['tga']['ms_per_iter']:.2f}"
-              f" (> 1: tinygradattn is faster)")
-
+        ms = {impl: statistics.median(r["ms_per_iter"] for r in runs.values())
+              for impl, runs in out.items()}
+        print(f"torch / ours ms/iter: {ms['torch'] / ms['tga']:.2f} (> 1: tinygradattn is faster)")
 
 if __name__ == "__main__":
     main()

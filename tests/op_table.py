@@ -278,6 +278,25 @@ op("gelu_mlp_tanh_3d", lambda L, *xs: L.nn.functional.gelu_mlp(*xs, approximate=
    [(2, 3, 5), (7, 5), (7,), (4, 7), (4,)], covers=("GeluMLP",), tol="matmul",
    torch_fn=lambda torch, *xs: _torch_gelu_mlp(torch, *xs, approximate="tanh"))
 
+# user code recognised as a fused op (ops/patterns.py): as written, through either library
+op("linear_of_gelu", lambda L, x, w1, b1, w2, b2: L.nn.functional.linear(
+    L.nn.functional.gelu(L.nn.functional.linear(x, w1, b1)), w2, b2),
+   [(2, 3, 5), (7, 5), (7,), (4, 7), (4,)], covers=("GeluMLPOfParts",), tol="matmul")
+
+
+def _sdpa_of_split(L, x, w):
+    """nanoGPT's attention: q, k, v split out of one projection, 2 heads, causal."""
+    B, T, C = x.shape
+    q, k, v = (t.view(B, T, 2, C // 2).transpose(1, 2)
+               for t in L.nn.functional.linear(x, w).split(C, dim=2))
+    y = L.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+    return y.transpose(1, 2).reshape(B, T, C)
+
+
+op("sdpa_of_split_projection", _sdpa_of_split, [(2, 5, 6), (18, 6)], covers=("QKVAttention",),
+   tol="matmul")
+
+
 # ---- shape ops -----------------------------------------------------------------------------------
 op("reshape", lambda L, x: x.reshape(2, 6), [(3, 4)], covers=("Reshape",))
 op("reshape_tuple", lambda L, x: x.reshape((4, 3)), [(3, 4)], covers=("Reshape",))

@@ -55,6 +55,7 @@ LAYERS = [
         "autograd.instruments", "autograd.backward_trace", "autograd.anomaly_mode",
         "profiler", "profiler.events", "profiler.recorder",   # tga.profiler: torch.profiler
         "autograd.checkpoint",                        # Recompute: activation checkpointing's node
+        "autograd.folding",                           # views a fused op took out of the path
         "autograd.graph_memory",                      # a graph's nodes and saved storages
     ]),
     ("ops", [
@@ -62,6 +63,7 @@ LAYERS = [
         "ops.linear", "ops.matmul", "ops.movement", "ops.reduce", "ops.sorting",
         "ops.loss",
         "ops.attention_weights",                      # attention maps rebuilt from lse
+        "ops.patterns",                               # user code recognised as a fused op
     ]),
     ("tensor", [
         "tensor_args",                                # argument checks and helpers, then the

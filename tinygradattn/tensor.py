@@ -15,7 +15,7 @@ import copy
 import numbers
 
 from . import dtypes, host
-from .autograd import engine, instruments
+from .autograd import engine, folding, instruments
 from .autograd.grad_mode import is_grad_enabled
 from .backend import get_backend
 from .device import device as _device
@@ -402,12 +402,14 @@ class Tensor(MathMethods, ReductionMethods, SortingMethods, ShapeMethods, Indexi
     def retain_grad(self):
         if not self._requires_grad:
             raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        folding.check_not_folded(self, "retain_grad")
         self._retains_grad = True
 
     def register_hook(self, hook):
         """hook(grad) -> None or a new grad, called when this tensor's gradient is computed."""
         if not self.requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        folding.check_not_folded(self, "register_hook")
         self._hooks = self._hooks + (hook,)
         return hook
 

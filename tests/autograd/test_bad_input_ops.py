@@ -154,6 +154,8 @@ EXEMPT = {
     "tga.compile": "the identity (torch.compile's options are accepted and ignored)",
     "tga.load": "serialization: tests/train (badnn's half of issue 16)",
     "tga.save": "serialization: tests/train (badnn's half of issue 16)",
+    "F.is_fusion_enabled": NO_ARGUMENTS,
+    "F.set_fusion_enabled": "any value, read as a bool (as torch's set_*_enabled flags)",
     "Tensor.cpu": "no argument; to() is in the table",
     "Tensor.cuda": "needs a cuda backend; to() is in the table",
     "Tensor.is_pinned": NO_ARGUMENTS,

@@ -47,9 +47,11 @@ def test_nanogpt_bench_profile_runs_and_writes_the_active_steps_trace(tmp_path):
     counts = {}
     for e in events:
         counts[(e["cat"], e["name"])] = counts.get((e["cat"], e["name"]), 0) + 1
-    # per step: 2 layers of 4 linears (c_attn, c_proj, c_fc, mlp c_proj) and lm_head;
-    # 2 attentions; 2 x 2 + 1 layer norms; one cross-entropy; each forward and backward
-    for name, per_step in (("Linear", 9), ("ScaledDotProductAttention", 2), ("LayerNorm", 5),
-                           ("CrossEntropyMean", 1)):
-        assert counts[("forward", name)] == counts[("backward", name + "Backward")] \
-            == 5 * per_step, name
+    # per step, forward: 2 layers of c_attn, c_proj and c_fc, and lm_head (7 Linear); the mlp's
+    # c_proj after the GELU, recognised with c_fc as GeluMLPOfParts (2), whose backward
+    # replaces c_fc's (5 LinearBackward); 2 attentions (q, k, v split out of c_attn:
+    # recognised as QKVAttention); 2 x 2 + 1 layer norms; one cross-entropy
+    for name, fwd, bwd in (("Linear", 7, 5), ("GeluMLPOfParts", 2, 2), ("QKVAttention", 2, 2),
+                           ("LayerNorm", 5, 5), ("CrossEntropyMean", 1, 1)):
+        assert (counts[("forward", name)], counts[("backward", name + "Backward")]) \
+            == (5 * fwd, 5 * bwd), name

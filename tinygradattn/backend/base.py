@@ -91,6 +91,10 @@ PRIMITIVES = {
     "contiguous": "(x) -> x if C-contiguous else a contiguous copy",
     "same_storage": "(a, b) -> True when a and b may share memory (a view of the other, or "
                     "both of one storage): the version counter follows views by it",
+    "view_layout": "(view, base) -> (offset, strides), both in elements, of view inside the "
+                   "C-contiguous array base's memory; None when view is not inside it (or the "
+                   "device cannot tell): how ops/patterns.py checks that q, k, v are the "
+                   "thirds of one packed projection",
     "storage": "(a) -> (key, n_bytes): the allocation a's memory lies in (a hashable id, its "
                "size in bytes); views of one buffer give one key, so memory counts it once",
     # fused kernels

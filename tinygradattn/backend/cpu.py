@@ -234,6 +234,17 @@ class CPUBackend(Backend):
     contiguous = staticmethod(lambda x: x if x.flags.c_contiguous else
                               np.ascontiguousarray(x).reshape(x.shape))
     same_storage = staticmethod(np.may_share_memory)
+
+    @staticmethod
+    def view_layout(view, base):
+        if (view.dtype != base.dtype or not base.flags.c_contiguous
+                or not np.may_share_memory(view, base)):
+            return None
+        size = base.itemsize
+        delta = view.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+        if delta % size or any(s % size for s in view.strides):
+            return None
+        return delta // size, tuple(s // size for s in view.strides)
     storage = staticmethod(K.storage)
     index_add = staticmethod(K.index_add)
 

@@ -197,6 +197,12 @@ class CUDABackend(Backend):
     nonzero = staticmethod(indexing.nonzero)
     contiguous = staticmethod(E.contiguous)
     same_storage = staticmethod(lambda a, b: a.block is b.block)
+
+    @staticmethod
+    def view_layout(view, base):
+        if view.block is not base.block or view.dtype != base.dtype or not base.is_contiguous:
+            return None
+        return view.offset - base.offset, tuple(view.strides)   # CudaArray counts in elements
     storage = staticmethod(lambda a: (id(a.block), a.block.n * a.block.dtype.itemsize))
 
     # ---- fused kernels ----------------------------------------------------------------------

@@ -18,7 +18,10 @@ from ..creation import tensor as _tensor
 from ..ops.fused import CrossEntropy, CrossEntropyMean, Gelu, LayerNorm
 from ..ops.linear import GeluMLP, Linear
 from ..ops.loss import BinaryCrossEntropy, BinaryCrossEntropyWithLogits
-from ..ops.attention import ScaledDotProductAttention
+from ..autograd.grad_mode import is_grad_enabled as _is_grad_enabled
+from ..ops.attention import QKVAttention, ScaledDotProductAttention
+from ..ops.patterns import gelu_mlp_of_parts as _gelu_mlp_of_parts
+from ..ops.patterns import packed_qkv as _packed_qkv
 from ..ops.elementwise import Silu
 from ..tensor import Tensor, cat, where
 from ..tensor_args import _check_int_arg
@@ -63,6 +66,10 @@ def linear(input, weight, bias=None):
                            f"{tuple(weight.shape)} do not match (expected input (*, "
                            f"{weight.shape[-1] if weight.ndim else '?'}))")
     if _linear_fuses(input, weight, bias):
+        if _FUSION[0] and input.grad_fn is not None:    # gelu(linear(x)) from their nodes?
+            out = _gelu_mlp_of_parts(input, weight, bias)   # then one GeluMLP node from x
+            if out is not None:
+                return out
         return Linear.apply(input, weight, bias)
     return _linear_composed(input, weight, bias)
 
@@ -482,6 +489,12 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         scale = 1.0 / math.sqrt(D) if D else 1.0
     if dropout_p > 0.0 or not _sdpa_fusable(query, key, value, attn_mask):
         return _sdpa_composed(query, key, value, attn_mask, dropout_p, is_causal, scale)
+    if attn_mask is None and _FUSION[0] and _is_grad_enabled():
+        qkv = _packed_qkv(query, key, value)      # q, k, v: views of one projection (B, T, 3C)?
+        if qkv is not None:                      # then its node, and d(qkv) as one buffer
+            B, H, T, D = query.shape
+            y = QKVAttention.apply(qkv, H, bool(is_causal), float(scale))     # (B, T, C)
+            return y.view(B, T, H, D).transpose(1, 2)                         # (B, H, T, D)
     Dv = value.shape[-1]
     batch = _sdpa_batch_shape(query, key, value, attn_mask)
     B, H = (math.prod(batch[:-1]), batch[-1]) if batch else (1, 1)    # leading dims -> (B, H)
@@ -493,6 +506,23 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         mask = _sdpa_as_4d(mask, batch, B, H)                         # (B, H, T|1, S|1)
     out = ScaledDotProductAttention.apply(q, k, v, mask, bool(is_causal), float(scale))
     return out if tuple(out.shape) == batch + (T, Dv) else out.reshape(*batch, T, Dv)
+
+
+_FUSION = [True]
+
+
+def set_fusion_enabled(enabled):
+    """Turn on (the default) or off the recognition of fusable patterns in user code (not a
+    torch function; ops/patterns.py). On, scaled_dot_product_attention of q, k, v cut out of
+    one packed projection (split / chunk, view, transpose) runs as one QKVAttention node on
+    the projection, and linear(gelu(linear(x))) as one GeluMLP node on x and the weights:
+    the same numbers, a shorter backward. Off, every op records its own node, as written
+    (for studying the graph, or comparing)."""
+    _FUSION[0] = bool(enabled)
+
+
+def is_fusion_enabled():
+    return _FUSION[0]
 
 
 def _sdpa_fusable(query, key, value, attn_mask):

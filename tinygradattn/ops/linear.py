@@ -90,3 +90,27 @@ class GeluMLP(Function):
             dx = be.reshape(dx, ctx.x_shape)                              # (*, in)
         return dx, dw1, db1, dw2, db2, None, (dout if ctx.needs_input_grad[6:] == (True,)
                                                else None)
+
+
+
+class GeluMLPOfParts(GeluMLP):
+    """GeluMLP recorded from a Linear node and a Gelu node that already ran (ops/patterns.py:
+    `c_proj(F.gelu(c_fc(x)))` as users write it): the forward takes their results, a =
+    gelu(h) and gelu'(h), and runs only the second GEMM; the backward is GeluMLP's, which
+    multiplies by gelu'(h) inside the dx GEMM (as three nodes, GELU's backward is a pass of
+    its own over the hidden activations) and needs neither h nor the Gelu node, so the graph
+    lets h go after the forward."""
+
+    @staticmethod
+    def forward(ctx, x, w1, b1, w2, b2, a, grad):
+        # x: (*, in), w1: (hid, in), b1: (hid,) or None (only their gradients are wanted
+        # here), w2: (out, hid), b2: (out,) or None; a = gelu(x @ w1.T + b1) and grad =
+        # gelu'(that): (*, hid) arrays from the nodes that computed them
+        be = ctx.backend
+        n_rows = math.prod(x.shape[:-1])
+        a_rows = be.reshape(a, (n_rows, a.shape[-1]))               # (N, hid)
+        ctx.x_shape = x.shape
+        ctx.save_for_backward(be.reshape(x, (n_rows, x.shape[-1])), w1, a_rows,
+                              be.reshape(grad, a_rows.shape), w2)
+        y = be.linear_fwd(a_rows, w2, b2)                           # (N, out)
+        return be.reshape(y, x.shape[:-1] + (w2.shape[0],))         # (*, out)
