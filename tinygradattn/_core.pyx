@@ -178,7 +178,7 @@ cdef Py_ssize_t KC_F32 = 256            # K block: A micro-panel 12 x 256 x 4 B 
 cdef Py_ssize_t KC_F64 = 128            #          12 x 128 x 8 B = 12 KiB
 cdef Py_ssize_t NC_MAX_BYTES = 524288   # KC x NC block of B: 512 KiB, half of a 1 MiB L2
 cdef Py_ssize_t MT_MAX_BYTES = 1048576  # MT x KC of packed A per task: 1 MiB, in L2/L3
-cdef double GEMM_MIN_FLOPS_PER_THREAD = 4194304.0   # below this much work a thread costs more
+cdef double GEMM_MIN_FLOPS_PER_THREAD = 2097152.0   # below this much work a thread costs more
 # With OMP_WAIT_POLICY=PASSIVE (tinygradattn's default, _openmp_env.py) idle OpenMP threads
 # sleep right after each parallel region and waking one costs more than small products gain,
 # so threads pay only from 16 MFLOP per thread; a bounded spin (GOMP_SPINCOUNT, overriding

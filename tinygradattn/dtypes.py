@@ -58,8 +58,16 @@ _WIDENED = {np.dtype(t): int64 for t in (np.int8, np.int16, np.int32, np.uint8, 
                                          np.uint32)}
 
 
+# Arrays carry numpy's builtin dtype objects, one per type, held alive by _BY_NP: looked up
+# by identity, Tensor.dtype skips np.dtype() and a dtype hash (0.2 us instead of 1 us).
+_BY_ID = {id(np_dtype): dtype for np_dtype, dtype in _BY_NP.items()}
+
+
 def from_numpy_dtype(np_dtype, widen=False):
     """Our DType for a numpy dtype; TypeError for those we do not support."""
+    dtype = _BY_ID.get(id(np_dtype))
+    if dtype is not None:
+        return dtype
     np_dtype = np.dtype(np_dtype)
     dtype = _BY_NP.get(np_dtype)
     if dtype is None and widen:

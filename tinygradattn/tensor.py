@@ -15,7 +15,8 @@ import copy
 import numbers
 
 from . import dtypes, host
-from .autograd import engine, folding
+from .autograd import engine, folding, instruments
+from .autograd.grad_mode import is_grad_enabled
 from .backend import get_backend
 from .device import device as _device
 from .ops import elementwise as ew
@@ -32,6 +33,21 @@ from .tensor_methods.sorting import SortingMethods
 
 __all__ = ["Tensor", "cat", "stack", "where", "matmul_", "mm", "bmm", "write_out",
            "_host_array"]
+
+
+# The binary ops whose forward is exactly one backend primitive of the same arguments
+# (Add.forward returns backend.add(a, b), ...): Tensor._run_unrecorded may call it directly.
+_PRIMITIVE_OF = {ew.Add: "add", ew.Sub: "sub", ew.Mul: "mul", ew.Div: "div", ew.Pow: "pow"}
+
+
+def _records(t, other):
+    """True when an op on t and other would be recorded for backward (grad mode is on and one
+    of them requires grad) or watched by an instrument (trace, anomaly mode, the profiler)."""
+    if instruments.observers:
+        return True
+    requires_grad = t._requires_grad or (type(other) is not float and type(other) is not int
+                                         and other._requires_grad)
+    return requires_grad and is_grad_enabled()
 
 
 class Tensor(MathMethods, ReductionMethods, SortingMethods, ShapeMethods, IndexingMethods,
@@ -412,6 +428,18 @@ class Tensor(MathMethods, ReductionMethods, SortingMethods, ShapeMethods, Indexi
 
     # ---- arithmetic -------------------------------------------------------------------------
     def _binary(self, cls, other, name, reverse=False, true_div=False):
+        """cls.apply on self and other (reversed for the r-methods) after torch's checks and
+        dtype promotion; other is a Tensor, a Python number or array-like data."""
+        x = self._data
+        if x.dtype.kind == "f" and (type(other) is float or type(other) is int or (
+                isinstance(other, Tensor) and other._data.dtype is x.dtype
+                and other._data.shape == x.shape and other._backend is self._backend)):
+            # Fast path, most calls in a model: a float tensor with a float tensor of the same
+            # dtype, shape and device, or with a Python float/int. Nothing to promote,
+            # broadcast or refuse: the general path below would pass the same operands.
+            if cls in _PRIMITIVE_OF and not _records(self, other):
+                return self._run_unrecorded(_PRIMITIVE_OF[cls], other, reverse)
+            return cls.apply(other, self) if reverse else cls.apply(self, other)
         a = self
         if isinstance(other, Tensor):
             b = other
@@ -438,6 +466,17 @@ class Tensor(MathMethods, ReductionMethods, SortingMethods, ShapeMethods, Indexi
             a = a._cast(dtypes.float32)
             b = b._cast(dtypes.float32) if isinstance(b, Tensor) else b
         return cls.apply(b, a) if reverse else cls.apply(a, b)
+
+    def _run_unrecorded(self, primitive, other, reverse):
+        """What cls.apply(self, other) returns when nothing is recorded and no instrument
+        watches (see _records), for an op whose forward is the one backend primitive named:
+        the primitive on the arrays, wrapped. Function.apply's bookkeeping (the argument loop,
+        a Context, the checks for views and saved arrays) is most of a small op's time, and
+        none of it has an effect here. other: a Tensor on self's device or a Python number."""
+        y = other._data if isinstance(other, Tensor) else other
+        a, b = (y, self._data) if reverse else (self._data, y)
+        backend = self._backend
+        return Tensor._wrap(getattr(backend, primitive)(a, b), backend)
 
     def __add__(self, other):
         return self._binary(ew.Add, other, "add")

@@ -52,18 +52,21 @@ class Context:
     released with the saved arrays once backward has run.
     """
 
-    def __init__(self, fn, backend, inputs, needs_input_grad, is_recording):
+    # Defaults, read from the class until a call sets its own (one Context is built per op,
+    # so __init__ sets only what differs from call to call).
+    inputs = None                 # tuple: a Tensor requiring grad, else None (set once recorded)
+    saved = ()
+    is_freed = False
+    output_backend = None         # set by a forward whose output lives on another device
+                                  # (ToDevice)
+    versions = ()                 # (counter, version at save, array, what) per saved array
+                                  # that is an input or the output
+
+    def __init__(self, fn, backend, needs_input_grad, is_recording):
         self.fn = fn                          # the Function subclass
         self.backend = backend                # the device's primitive set
-        self.inputs = inputs                  # tuple: a Tensor requiring grad, else None
         self.needs_input_grad = needs_input_grad
         self.is_recording = is_recording      # False under no_grad: nothing is kept
-        self.saved = ()
-        self.is_freed = False
-        self.output_backend = None            # set by a forward whose output lives on
-                                              # another device (ToDevice)
-        self.versions = ()                    # (counter, version at save, array, what) per
-                                              # saved array that is an input or the output
 
     def save_for_backward(self, *arrays):
         if self.is_recording:
@@ -89,32 +92,38 @@ class Context:
     def _record_versions(self, args, raw, out, result):
         """Note the version of every saved array that is one of the tensor arguments' or the
         output's storage: an in-place write into it before backward is an error then."""
+        # (array, its tensor, how errors name it): the output first, then the tensor inputs;
+        # built once per op, not once per saved array
+        owners = [(out, result, "output 0 of")]
+        owners += [(r, a, "an input of") for a, r in zip(args, raw)
+                   if hasattr(a, "_version") and getattr(r, "shape", None) is not None]
         versions = []
         for array in self.saved:
-            owner = self._owner(array, args, raw, out, result, lambda a, b: a is b)
-            if owner is None and getattr(array, "shape", None) is not None:
-                # a view of an input or of the output (softmax saves y before moving its
-                # dim back): the same storage, the same counter
-                owner = self._owner(array, args, raw, out, result, self.backend.same_storage)
+            owner = self._owner(array, owners)
             if owner is not None:
-                versions.append((owner[0]._version, owner[0]._version[0], array, owner[1]))
+                tensor, what = owner
+                versions.append((tensor._version, tensor._version[0], array, what))
         self.versions = versions
 
-    @staticmethod
-    def _owner(array, args, raw, out, result, same):
-        """(tensor, what) whose storage the saved array is, by `same`; None if none is."""
-        if same(array, out):
-            return result, "output 0 of"
-        for a, r in zip(args, raw):
-            if r is not None and hasattr(a, "_version") and \
-                    getattr(r, "shape", None) is not None and same(array, r):
-                return a, "an input of"
+    def _owner(self, array, owners):
+        """(tensor, what) of the first owner whose array the saved array is; else of the first
+        whose storage it shares (a view of an input or of the output: softmax saves y before
+        moving its dim back: the same storage, the same counter); None if none is."""
+        for candidate, tensor, what in owners:
+            if array is candidate:
+                return tensor, what
+        if getattr(array, "shape", None) is None:
+            return None
+        for candidate, tensor, what in owners:
+            if self.backend.same_storage(array, candidate):
+                return tensor, what
         return None
 
     def release(self):
         """Drop saved arrays and attributes set in forward (after a backward pass)."""
-        for name in [n for n in vars(self) if n not in _ESSENTIAL]:
-            delattr(self, name)
+        attrs = vars(self)
+        for name in attrs.keys() - _ESSENTIAL:
+            del attrs[name]
         self.saved = ()
         self.is_freed = True
 
@@ -193,9 +202,8 @@ class Function:
         if backend is None:
             raise TypeError(f"{cls.__name__}.apply() needs at least one Tensor argument, got "
                             f"({', '.join(type(a).__name__ for a in args)})")
-        needs = tuple(needs)
         is_recording = True in needs and is_grad_enabled()
-        ctx = Context(cls, backend, None, needs, is_recording)
+        ctx = Context(cls, backend, tuple(needs), is_recording)
         if instruments.observers:                # an instrument is on: trace, anomaly, profiler
             out = instruments.run_forward(cls, ctx, raw)
         else:
@@ -203,9 +211,11 @@ class Function:
         result = first._wrap(out, ctx.output_backend or backend)
         if cls.is_view and backend.same_storage(out, raw[0]):
             result._version = first._version     # a view: one storage, one version counter
-        if is_recording and ctx.saved:
+        if not is_recording:                     # no_grad, or no input requires grad: done
+            return result
+        if ctx.saved:
             ctx._record_versions(args, raw, out, result)
-        if is_recording and out.dtype.kind == "f":
+        if out.dtype.kind == "f":
             # the graph keeps the inputs that take a gradient; None for the rest
             ctx.inputs = tuple([a if n else None for a, n in zip(args, needs)])
             result._requires_grad = True

@@ -42,6 +42,23 @@ def _stable_argsort(x, descending):
     return (C - 1 - np.argsort(x[:, ::-1], axis=-1, kind="stable")[:, ::-1]).astype(np.int64)
 
 
+def _binary_ufunc(ufunc):
+    """(a, b) -> ufunc(a, b) as a backend array (a or b may be a Python scalar).
+
+    Operands of a pooled buffer's size or more go to K.pooled_binary (pooled output, threaded
+    kernel when same shape and dtype); smaller ones straight to the ufunc, with nothing in
+    between: at a few elements (a 2x2 add, a bias) each extra Python call is a sizeable share
+    of the op's time.
+    """
+    def binary(a, b):
+        if type(a) is np.ndarray and a.nbytes >= POOL.min_bytes:
+            return K.pooled_binary(ufunc, a, b)
+        out = ufunc(a, b)
+        return out if type(out) is np.ndarray else np.asarray(out)    # 0-d: an array
+    binary.__name__ = ufunc.__name__
+    return binary
+
+
 class CPUBackend(Backend):
     name = "cpu"
 
@@ -114,9 +131,9 @@ class CPUBackend(Backend):
         return np.ascontiguousarray(_stable_argsort(keys, True)[:, :num_samples])
 
     # ---- elementwise --------------------------------------------------------------------
-    add = staticmethod(lambda a, b: K.pooled_binary(np.add, a, b))       # big ones: threaded
-    sub = staticmethod(lambda a, b: K.pooled_binary(np.subtract, a, b))
-    mul = staticmethod(lambda a, b: K.pooled_binary(np.multiply, a, b))
+    add = staticmethod(_binary_ufunc(np.add))       # big ones: pooled output, threaded
+    sub = staticmethod(_binary_ufunc(np.subtract))
+    mul = staticmethod(_binary_ufunc(np.multiply))
     div = staticmethod(np.true_divide)
     pow = staticmethod(np.power)
     maximum = staticmethod(np.maximum)
@@ -378,7 +395,7 @@ def _array_result(fn):
     return wrapped
 
 
-for _name in ("add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le",
+for _name in ("div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le",
               "gt", "ge", "logical_not", "logical_and", "logical_or", "neg", "exp", "log",
               "sqrt", "tanh", "abs", "sign", "sin", "cos", "floor", "ceil", "round", "where",
               "erf", "clip", "relu", "sigmoid"):

@@ -60,10 +60,13 @@ class ShapeMethods:
         return movement.Permute.apply(self, dims)
 
     def transpose(self, dim0, dim1):
-        axes = list(range(self.ndim))
         d0, d1 = _check_dim(dim0, self.ndim), _check_dim(dim1, self.ndim)
+        if d0 == d1:
+            return self
+        axes = list(range(self.ndim))
         axes[d0], axes[d1] = axes[d1], axes[d0]
-        return self.permute(*axes)
+        # a permutation by construction: straight to the op, without permute's checks
+        return movement.Permute.apply(self, tuple(axes))
 
     def unsqueeze(self, dim):
         d = _check_dim(dim, self.ndim + 1)
