@@ -50,6 +50,27 @@ def _records(t, other):
     return requires_grad and is_grad_enabled()
 
 
+def _arithmetic(cls, primitive, name, true_div=False):
+    """Tensor's `__name__` method for the binary op cls, whose forward is the one backend
+    primitive named. Its first lines serve the commonest call of all (inference, and every
+    tensor that needs no gradient): a float tensor with one of the same dtype, shape and
+    device, nothing to record, no instrument watching. Then the primitive on the two arrays
+    is the whole op, and every Python call before it counts at a few elements (the 2x2 add of
+    benchmarks/bench_overhead.py); the rest, numbers included, goes through _binary."""
+    def method(self, other):
+        if type(other) is Tensor and not instruments.observers:
+            x, y = self._data, other._data
+            if (x.dtype is y.dtype and x.dtype.kind == "f" and x.shape == y.shape
+                    and other._backend is self._backend
+                    and not ((self._requires_grad or other._requires_grad)
+                             and is_grad_enabled())):
+                backend = self._backend
+                return Tensor._wrap(getattr(backend, primitive)(x, y), backend)
+        return self._binary(cls, other, name, true_div=true_div)
+    method.__name__ = method.__qualname__ = f"__{'truediv' if true_div else name}__"
+    return method
+
+
 class Tensor(MathMethods, ReductionMethods, SortingMethods, ShapeMethods, IndexingMethods,
              InPlaceMethods):
     """An n-dimensional array on a device that records the ops applied to it for backward.
@@ -478,26 +499,22 @@ class Tensor(MathMethods, ReductionMethods, SortingMethods, ShapeMethods, Indexi
         backend = self._backend
         return Tensor._wrap(getattr(backend, primitive)(a, b), backend)
 
-    def __add__(self, other):
-        return self._binary(ew.Add, other, "add")
+    __add__ = _arithmetic(ew.Add, "add", "add")
 
     def __radd__(self, other):
         return self._binary(ew.Add, other, "add", reverse=True)
 
-    def __sub__(self, other):
-        return self._binary(ew.Sub, other, "sub")
+    __sub__ = _arithmetic(ew.Sub, "sub", "sub")
 
     def __rsub__(self, other):
         return self._binary(ew.Sub, other, "sub", reverse=True)
 
-    def __mul__(self, other):
-        return self._binary(ew.Mul, other, "mul")
+    __mul__ = _arithmetic(ew.Mul, "mul", "mul")
 
     def __rmul__(self, other):
         return self._binary(ew.Mul, other, "mul", reverse=True)
 
-    def __truediv__(self, other):
-        return self._binary(ew.Div, other, "div", true_div=True)
+    __truediv__ = _arithmetic(ew.Div, "div", "div", true_div=True)
 
     def __rtruediv__(self, other):
         return self._binary(ew.Div, other, "div", reverse=True, true_div=True)
