@@ -86,6 +86,13 @@ class BufferPool:
         # .view and .reshape: one array creation instead of three.)
         return ndarray(shape, dtype, buf, off)
 
+    def zeros(self, shape, dtype):
+        """A C-contiguous array of zeros; a large one in a pooled buffer (a gradient scattered
+        into zeros, as a slice's backward makes, reuses an idle activation's pages)."""
+        out = self.empty(shape, dtype)
+        out.fill(0)
+        return out
+
     def _release_idle(self):
         """Drop idle buffers, least recently handed out first, until at most max_bytes of
         them are left; the next check waits until the pool has grown by max_bytes / 4."""
