@@ -148,3 +148,29 @@ def test_a_pooled_array_only_the_caller_holds_is_accumulated_in_place():
     again = be.accumulate(box, np.ones((300, 200), np.float32))
     assert again.ctypes.data != address
     np.testing.assert_array_equal(view, 3.0)
+
+
+def test_zeros_in_a_reused_buffer_are_zeros():
+    pool = BufferPool(min_bytes=MIB)
+    a = pool.empty((MIB // 4,), np.float32)
+    a[...] = 5.0
+    address = a.ctypes.data
+    del a
+    z = pool.zeros((MIB // 4,), np.float32)
+    assert z.ctypes.data == address                     # the dirty buffer, cleared
+    np.testing.assert_array_equal(z, 0.0)
+    small = pool.zeros((3, 2), np.int64)                # below min_bytes: numpy's own
+    assert small.dtype == np.int64 and not small.any()
+
+
+def test_a_slice_backward_on_reused_buffers_is_exact():
+    """Index's backward scatters into backend.zeros, pooled now: after dirty buffers of the
+    same size were freed, every piece's gradient is still exact."""
+    for _ in range(3):
+        junk = tga.randn(600, 600) * 7.0                # freed at once: dirty pooled buffers
+        del junk
+        x = tga.randn(600, 600, requires_grad=True)
+        a, b, c = x.split(200, dim=1)
+        (a * 1.0 + b * 2.0 + c * 3.0).sum().backward()
+        want = np.repeat(np.array([1.0, 2.0, 3.0], np.float32), 200)[None].repeat(600, 0)
+        np.testing.assert_array_equal(x.grad.numpy(), want)
