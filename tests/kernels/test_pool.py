@@ -1,4 +1,4 @@
-"""The CPU buffer pool: reuse only when no array refers to a buffer; cap; clear."""
+"""The CPU buffer pool: reuse only when no array refers to a buffer; the idle cap; clear."""
 import numpy as np
 
 import tinygradattn as tga
@@ -45,13 +45,56 @@ def test_the_most_recently_handed_out_free_buffer_comes_back_first():
     assert f.__array_interface__["data"][0] == addr["c"]
 
 
-def test_cap_and_clear():
+def test_clear():
     pool = BufferPool(min_bytes=MIB, max_bytes=3 * MIB)
     kept = [pool.empty((MIB // 4,), np.float32) for _ in range(5)]   # 1 MiB each
-    assert pool.stats()["held_bytes"] == 3 * MIB                       # the rest not held
     pool.clear()
     assert pool.stats()["held_bytes"] == 0
     assert all(k.shape == (MIB // 4,) for k in kept)                   # still valid
+
+
+def test_buffers_in_use_past_the_cap_are_pooled_and_come_back_next_step():
+    """max_bytes bounds idle buffers, not those in use: a step whose activations outgrow it
+    gets all of them back the next step (no fresh pages)."""
+    pool = BufferPool(min_bytes=MIB, max_bytes=3 * MIB)
+    step = [pool.empty((MIB // 4,), np.float32) for _ in range(5)]   # 1 MiB each, 5 > 3
+    assert pool.stats()["held_bytes"] == 5 * MIB
+    addresses = {a.ctypes.data for a in step}
+    del step
+    again = [pool.empty((MIB // 4,), np.float32) for _ in range(5)]
+    assert {a.ctypes.data for a in again} == addresses
+    assert pool.stats()["hits"] == 5 and pool.stats()["misses"] == 5
+
+
+def test_idle_buffers_past_the_cap_are_released_least_recent_first():
+    """Shapes change (another batch size): the old idle buffers beyond max_bytes go before
+    new memory is mapped; the most recently used idle ones and those in use stay."""
+    pool = BufferPool(min_bytes=MIB, max_bytes=2 * MIB)
+    old = [pool.empty((MIB // 4,), np.float32) for _ in range(4)]    # 4 x 1 MiB
+    live = old[1][:10]                                               # a view: in use
+    ref = np.array(live)
+    address = {i: a.ctypes.data for i, a in enumerate(old)}
+    del old                                                          # 3 idle, 1 in use
+    new = pool.empty((MIB // 2,), np.float32)                        # 2 MiB: another size
+    assert pool.stats()["released"] == 1                             # 3 MiB idle -> 2 MiB
+    assert pool.stats()["held_bytes"] == 4 * MIB + 2 * MIB - MIB
+    np.testing.assert_array_equal(live, ref)
+    assert pool.holds(live.base)                                     # in use: kept
+    kept = {pool.empty((MIB // 4,), np.float32).ctypes.data for _ in range(1)}
+    assert kept <= {address[2], address[3]}                          # the newest idle
+    assert address[0] not in kept                                    # the oldest: released
+    del new
+
+
+def test_a_released_buffer_stays_valid_for_whoever_still_holds_it():
+    pool = BufferPool(min_bytes=MIB, max_bytes=MIB)
+    a = pool.empty((MIB // 4,), np.float32)
+    a[...] = 7.0
+    pool.clear()
+    b = pool.empty((MIB // 4,), np.float32)
+    b[...] = 1.0
+    assert not np.shares_memory(a, b)
+    np.testing.assert_array_equal(a, 7.0)
 
 
 def test_int_shape_and_dtype_view():
@@ -105,3 +148,29 @@ def test_a_pooled_array_only_the_caller_holds_is_accumulated_in_place():
     again = be.accumulate(box, np.ones((300, 200), np.float32))
     assert again.ctypes.data != address
     np.testing.assert_array_equal(view, 3.0)
+
+
+def test_zeros_in_a_reused_buffer_are_zeros():
+    pool = BufferPool(min_bytes=MIB)
+    a = pool.empty((MIB // 4,), np.float32)
+    a[...] = 5.0
+    address = a.ctypes.data
+    del a
+    z = pool.zeros((MIB // 4,), np.float32)
+    assert z.ctypes.data == address                     # the dirty buffer, cleared
+    np.testing.assert_array_equal(z, 0.0)
+    small = pool.zeros((3, 2), np.int64)                # below min_bytes: numpy's own
+    assert small.dtype == np.int64 and not small.any()
+
+
+def test_a_slice_backward_on_reused_buffers_is_exact():
+    """Index's backward scatters into backend.zeros, pooled now: after dirty buffers of the
+    same size were freed, every piece's gradient is still exact."""
+    for _ in range(3):
+        junk = tga.randn(600, 600) * 7.0                # freed at once: dirty pooled buffers
+        del junk
+        x = tga.randn(600, 600, requires_grad=True)
+        a, b, c = x.split(200, dim=1)
+        (a * 1.0 + b * 2.0 + c * 3.0).sum().backward()
+        want = np.repeat(np.array([1.0, 2.0, 3.0], np.float32), 200)[None].repeat(600, 0)
+        np.testing.assert_array_equal(x.grad.numpy(), want)

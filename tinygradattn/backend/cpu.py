@@ -70,7 +70,7 @@ class CPUBackend(Backend):
     from_host = staticmethod(lambda array: array)
     to_host = staticmethod(np.asarray)      # a 0-d result may be a numpy scalar: an array here
     empty = staticmethod(lambda shape, dtype: np.empty(shape, dtype=dtype))
-    zeros = staticmethod(lambda shape, dtype: np.zeros(shape, dtype=dtype))
+    zeros = staticmethod(POOL.zeros)        # large ones reuse pooled pages
     full = staticmethod(lambda shape, value, dtype: np.full(shape, value, dtype=dtype))
     arange = staticmethod(lambda start, end, step, dtype: np.arange(start, end, step, dtype=dtype))
     astype = staticmethod(lambda x, dtype: x.astype(dtype, copy=False))
