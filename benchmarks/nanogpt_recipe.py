@@ -6,6 +6,7 @@ iterations left out) and the ratio.
     python -m benchmarks.nanogpt_recipe                   # the full recipe: 2000 iterations
     python -m benchmarks.nanogpt_recipe --max-iters 200   # shorter (the loss is not final)
     python -m benchmarks.nanogpt_recipe --seeds 3         # each library under 3 seeds
+    python -m benchmarks.nanogpt_recipe --seeds 2 --first-seed 1339   # two more
 
 train.py seeds torch with 1337; the seed spread (the val loss's own scatter from one
 initialisation and batch order to another) comes from copies of train.py that differ from
@@ -74,6 +75,7 @@ def main(argv=None):
     ap.add_argument("--max-iters", type=int, default=2000)
     ap.add_argument("--only", choices=("tga", "torch"))
     ap.add_argument("--seeds", type=int, default=1, help="runs per library, seeds 1337, 1338, ...")
+    ap.add_argument("--first-seed", type=int, default=1337, help="the first of those seeds")
     args = ap.parse_args(argv)
     if not os.path.isdir(os.path.join(SHARED, "clients", "nanoGPT")):
         raise SystemExit("../shared/clients/nanoGPT is not beside the repository")
@@ -89,7 +91,7 @@ def main(argv=None):
         subprocess.run([sys.executable, os.path.join(data, "prepare.py")], check=True,
                        stdout=subprocess.DEVNULL)
         out = {}
-        for seed in range(1337, 1337 + args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             for impl in ("torch", "tga"):
                 if args.only and impl != args.only:
                     continue
