@@ -3,6 +3,7 @@ set_grad_enabled / is_grad_enabled."""
 import functools
 import threading
 
+
 class _GradState(threading.local):
     """Each thread's grad mode. The class attribute is the default every thread starts with:
     reading it is a plain attribute lookup (getattr with a default on a bare threading.local
