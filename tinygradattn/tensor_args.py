@@ -232,14 +232,23 @@ def _size_arg(size, itemsize=8):
     return size
 
 
-def _size_int(n, size):
-    """One size that is not an int, as an int through __index__ (TypeError otherwise)."""
-    if not isinstance(n, bool) and hasattr(type(n), "__index__"):
+def _as_index(value):
+    """value as an int through __index__ (a numpy integer, a one-element integer Tensor), or
+    None for what has none (bools are refused, as torch does)."""
+    if not isinstance(value, bool) and hasattr(type(value), "__index__"):
         try:
-            return operator.index(n)
+            return operator.index(value)
         except TypeError:                   # a float Tensor's __index__ refuses
             pass
-    raise TypeError(f"sizes must be ints, got {type(n).__name__} in {tuple(size)}")
+    return None
+
+
+def _size_int(n, size):
+    """One size that is not an int, as an int through __index__ (TypeError otherwise)."""
+    i = _as_index(n)
+    if i is None:
+        raise TypeError(f"sizes must be ints, got {type(n).__name__} in {tuple(size)}")
+    return i
 
 
 def _check_numel(shape, itemsize=8):
@@ -289,9 +298,7 @@ def _check_int_arg(name, arg, value):
     naming it."""
     if type(value) is int:
         return value
-    if not isinstance(value, bool) and hasattr(type(value), "__index__"):
-        try:
-            return operator.index(value)
-        except TypeError:                   # a float Tensor's __index__ refuses
-            pass
-    raise TypeError(f"{name}(): argument '{arg}' must be int, not {type(value).__name__}")
+    i = _as_index(value)
+    if i is None:
+        raise TypeError(f"{name}(): argument '{arg}' must be int, not {type(value).__name__}")
+    return i
