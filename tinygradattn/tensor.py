@@ -35,39 +35,33 @@ __all__ = ["Tensor", "cat", "stack", "where", "matmul_", "mm", "bmm", "write_out
            "_host_array"]
 
 
-# The binary ops whose forward is exactly one backend primitive of the same arguments
-# (Add.forward returns backend.add(a, b), ...): Tensor._run_unrecorded may call it directly.
-_PRIMITIVE_OF = {ew.Add: "add", ew.Sub: "sub", ew.Mul: "mul", ew.Div: "div", ew.Pow: "pow"}
-
-
-def _records(t, other):
-    """True when an op on t and other would be recorded for backward (grad mode is on and one
-    of them requires grad) or watched by an instrument (trace, anomaly mode, the profiler)."""
-    if instruments.observers:
-        return True
-    requires_grad = t._requires_grad or (type(other) is not float and type(other) is not int
-                                         and other._requires_grad)
-    return requires_grad and is_grad_enabled()
-
-
-def _arithmetic(cls, primitive, name, true_div=False):
-    """Tensor's `__name__` method for the binary op cls, whose forward is the one backend
-    primitive named. Its first lines serve the commonest call of all (inference, and every
-    tensor that needs no gradient): a float tensor with one of the same dtype, shape and
-    device, nothing to record, no instrument watching. Then the primitive on the two arrays
-    is the whole op, and every Python call before it counts at a few elements (the 2x2 add of
-    benchmarks/bench_overhead.py); the rest, numbers included, goes through _binary."""
+def _arithmetic(cls, primitive, name, reverse=False, true_div=False):
+    """Tensor's `__name__` (or `__rname__`) method for the binary op cls, whose forward is the
+    one backend primitive named (Add.forward returns backend.add(a, b), ...). Its first lines
+    serve the commonest call of all (inference, and every tensor that needs no gradient): a
+    float tensor with one of the same dtype, shape and device, or with a Python float or int,
+    nothing to record, no instrument watching. Then the primitive on the operands is the
+    whole op (Function.apply's bookkeeping would have no effect), and every Python call
+    before it counts at a few elements (the 2x2 add of benchmarks/bench_overhead.py); the
+    rest goes through _binary."""
     def method(self, other):
-        if type(other) is Tensor and not instruments.observers:
-            x, y = self._data, other._data
-            if (x.dtype is y.dtype and x.dtype.kind == "f" and x.shape == y.shape
-                    and other._backend is self._backend
-                    and not ((self._requires_grad or other._requires_grad)
-                             and is_grad_enabled())):
+        x = self._data
+        if x.dtype.kind == "f" and not instruments.observers:
+            kind = type(other)
+            if kind is Tensor:
+                y = other._data
+                plain = (y.dtype is x.dtype and y.shape == x.shape
+                         and other._backend is self._backend)
+                wants_grad = self._requires_grad or other._requires_grad
+            else:
+                y, plain, wants_grad = other, kind is float or kind is int, self._requires_grad
+            if plain and not (wants_grad and is_grad_enabled()):
                 backend = self._backend
-                return Tensor._wrap(getattr(backend, primitive)(x, y), backend)
-        return self._binary(cls, other, name, true_div=true_div)
-    method.__name__ = method.__qualname__ = f"__{'truediv' if true_div else name}__"
+                a, b = (y, x) if reverse else (x, y)
+                return Tensor._wrap(getattr(backend, primitive)(a, b), backend)
+        return self._binary(cls, other, name, reverse, true_div)
+    op = "truediv" if true_div else name
+    method.__name__ = method.__qualname__ = f"__{'r' if reverse else ''}{op}__"
     return method
 
 
@@ -458,8 +452,6 @@ class Tensor(MathMethods, ReductionMethods, SortingMethods, ShapeMethods, Indexi
             # Fast path, most calls in a model: a float tensor with a float tensor of the same
             # dtype, shape and device, or with a Python float/int. Nothing to promote,
             # broadcast or refuse: the general path below would pass the same operands.
-            if cls in _PRIMITIVE_OF and not _records(self, other):
-                return self._run_unrecorded(_PRIMITIVE_OF[cls], other, reverse)
             return cls.apply(other, self) if reverse else cls.apply(self, other)
         a = self
         if isinstance(other, Tensor):
@@ -488,42 +480,16 @@ class Tensor(MathMethods, ReductionMethods, SortingMethods, ShapeMethods, Indexi
             b = b._cast(dtypes.float32) if isinstance(b, Tensor) else b
         return cls.apply(b, a) if reverse else cls.apply(a, b)
 
-    def _run_unrecorded(self, primitive, other, reverse):
-        """What cls.apply(self, other) returns when nothing is recorded and no instrument
-        watches (see _records), for an op whose forward is the one backend primitive named:
-        the primitive on the arrays, wrapped. Function.apply's bookkeeping (the argument loop,
-        a Context, the checks for views and saved arrays) is most of a small op's time, and
-        none of it has an effect here. other: a Tensor on self's device or a Python number."""
-        y = other._data if isinstance(other, Tensor) else other
-        a, b = (y, self._data) if reverse else (self._data, y)
-        backend = self._backend
-        return Tensor._wrap(getattr(backend, primitive)(a, b), backend)
-
     __add__ = _arithmetic(ew.Add, "add", "add")
-
-    def __radd__(self, other):
-        return self._binary(ew.Add, other, "add", reverse=True)
-
+    __radd__ = _arithmetic(ew.Add, "add", "add", reverse=True)
     __sub__ = _arithmetic(ew.Sub, "sub", "sub")
-
-    def __rsub__(self, other):
-        return self._binary(ew.Sub, other, "sub", reverse=True)
-
+    __rsub__ = _arithmetic(ew.Sub, "sub", "sub", reverse=True)
     __mul__ = _arithmetic(ew.Mul, "mul", "mul")
-
-    def __rmul__(self, other):
-        return self._binary(ew.Mul, other, "mul", reverse=True)
-
+    __rmul__ = _arithmetic(ew.Mul, "mul", "mul", reverse=True)
     __truediv__ = _arithmetic(ew.Div, "div", "div", true_div=True)
-
-    def __rtruediv__(self, other):
-        return self._binary(ew.Div, other, "div", reverse=True, true_div=True)
-
-    def __pow__(self, other):
-        return self._binary(ew.Pow, other, "pow")
-
-    def __rpow__(self, other):
-        return self._binary(ew.Pow, other, "pow", reverse=True)
+    __rtruediv__ = _arithmetic(ew.Div, "div", "div", reverse=True, true_div=True)
+    __pow__ = _arithmetic(ew.Pow, "pow", "pow")
+    __rpow__ = _arithmetic(ew.Pow, "pow", "pow", reverse=True)
 
     def __matmul__(self, other):
         return matmul_(self, other)

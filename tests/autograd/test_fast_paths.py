@@ -1,8 +1,9 @@
 """The per-op fast paths of issue 19 give what the general paths give.
 
-- Tensor._binary: a float tensor with a same-dtype, same-shape tensor or a Python number
-  skips promotion and broadcasting; when nothing is recorded and no instrument watches, it
-  calls the backend primitive directly (Tensor._run_unrecorded) instead of Function.apply.
+- Tensor's + - * / ** (tensor.py _arithmetic, then _binary): a float tensor with a
+  same-dtype, same-shape tensor or a Python number skips promotion and broadcasting; when
+  nothing is recorded and no instrument watches, the operator calls the backend primitive
+  directly instead of Function.apply.
 - CPUBackend.add / sub / mul: small operands straight to the ufunc, large ones pooled.
 - grad mode: a class default read per thread; Context: class defaults; saved-array version
   owners built once per op; _shape_arg: plain ints first.
