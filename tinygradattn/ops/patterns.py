@@ -37,8 +37,9 @@ _VIEW_OPS = (Index, Reshape, Permute)
 
 
 def _chain_to(t, root_of):
-    """(root, chain): the tensor t is a view of through view ops only, and the tensors on the
-    way (t included); None when t is not such a view or a hook sits on the way."""
+    """(root, chain): the first tensor satisfying root_of that t is a view of, through view
+    ops only, and the tensors on the way (t included); None when t is no such view or a hook
+    sits on the way."""
     chain = []
     for _ in range(MAX_DEPTH):
         ctx = t._ctx
@@ -91,7 +92,6 @@ def packed_qkv(query, key, value):
     return qkv
 
 
-
 def _linear_input(h):
     """(x, w1, b1) of the Linear node that made h, each the graph's tensor where it needs a
     gradient, else the array the node kept (None for a bias); None when h is not a plain
@@ -116,7 +116,7 @@ def gelu_mlp_of_parts(input, weight, bias):
         return None
     h, (grad,) = ctx.inputs[0], ctx.saved                   # gelu's input, gelu'(h)
     parts = _linear_input(h)
-    if parts is None or not any(isinstance(p, type(input)) for p in parts):
+    if parts is None:
         return None
     folding.fold([input, h])
     return GeluMLPOfParts.apply(*parts, weight, bias, input._data, grad)
